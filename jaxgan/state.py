@@ -1,0 +1,112 @@
+"""The train state: one pytree of arrays, and the static description of a GAN that goes with it.
+
+`GAN` holds what never changes during a run (the two Flax modules, the two optax transformations
+and the latent shape); it is closed over by the compiled step, so it is never traced. `GANState`
+holds everything that does change, as arrays only, so a checkpoint is just this pytree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything a GAN run mutates.
+
+  Attributes:
+    step: number of completed train steps (one step = n_critic D updates and one G update).
+    g_params, d_params: the `params` collections of G and D.
+    g_vars, d_vars: every other variable collection (BatchNorm statistics, spectral-norm vectors),
+      as a dict keyed by collection name; empty dicts when the module has none.
+    ema_params: exponential moving average of `g_params`; samples and metrics use it.
+    g_opt_state, d_opt_state: the optax states.
+    skipped: number of steps whose update was not applied because it was not finite.
+  """
+
+  step: jax.Array
+  g_params: PyTree
+  d_params: PyTree
+  g_vars: PyTree
+  d_vars: PyTree
+  ema_params: PyTree
+  g_opt_state: PyTree
+  d_opt_state: PyTree
+  skipped: jax.Array
+
+
+def _split(variables):
+  variables = dict(variables)
+  params = variables.pop("params", {})
+  return params, variables
+
+
+def uses_batch_norm(variables) -> bool:
+  """True when a module's variables contain BatchNorm statistics (a `mean` and a `var` leaf).
+
+  BatchNorm in training mode mixes the examples of a batch, which makes per-example input gradients
+  (and so every gradient penalty) wrong. Spectral-norm vectors (`u`, `sigma`) do not count.
+  """
+  paths = [tuple(getattr(k, "key", k) for k in path)
+           for path, _ in jax.tree_util.tree_flatten_with_path(dict(variables))[0]]
+  names = {p[-1] for p in paths if p and p[0] != "params"}
+  return {"mean", "var"} <= names
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+  """Static description of a GAN: the modules, their optimizers and the latent shape.
+
+  Both modules are called as `module.apply(variables, x, train=...)`; the generator maps latents of
+  shape `(n, *latent_shape)` to samples, the discriminator maps samples to one raw score (logit)
+  per example, shape `(n,)`.
+  """
+
+  generator: nn.Module
+  discriminator: nn.Module
+  g_optimizer: optax.GradientTransformation
+  d_optimizer: optax.GradientTransformation
+  latent_shape: tuple[int, ...]
+
+  def latents(self, key: jax.Array, n: int) -> jax.Array:
+    """Standard normal latents z ~ N(0, I), shape (n, *latent_shape)."""
+    return jax.random.normal(key, (n, *self.latent_shape), jnp.float32)
+
+  def init(self, key: jax.Array, example_batch: jax.Array) -> GANState:
+    """Initialises both modules on an example batch and builds the whole state."""
+    g_key, d_key = jax.random.split(key)
+    z = self.latents(g_key, example_batch.shape[0])
+    g_params, g_vars = _split(self.generator.init(g_key, z, train=False))
+    d_params, d_vars = _split(self.discriminator.init(d_key, example_batch, train=False))
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_params,
+        d_params=d_params,
+        g_vars=g_vars,
+        d_vars=d_vars,
+        ema_params=jax.tree.map(jnp.copy, g_params),
+        g_opt_state=self.g_optimizer.init(g_params),
+        d_opt_state=self.d_optimizer.init(d_params),
+        skipped=jnp.zeros((), jnp.int32),
+    )
+
+  def generate(self, state: GANState, z: jax.Array, *, ema: bool = True) -> jax.Array:
+    """Samples G(z) in inference mode, from the EMA parameters by default."""
+    params = state.ema_params if ema else state.g_params
+    return self.generator.apply({"params": params, **state.g_vars}, z, train=False)
+
+  def sample(self, state: GANState, key: jax.Array, n: int, *, ema: bool = True) -> jax.Array:
+    """Draws n samples from the (EMA) generator."""
+    return self.generate(state, self.latents(key, n), ema=ema)
+
+  def critic_uses_batch_norm(self, state: GANState) -> bool:
+    return uses_batch_norm(state.d_vars)
