@@ -1,0 +1,178 @@
+"""One GAN update as one compiled program.
+
+`make_train_step(gan, ...)` returns `train_step(state, batch, key) -> (state, metrics)`, a pure
+function to jit once (donating the state). One call performs `n_critic` discriminator updates and
+one generator update:
+
+- The batch holds `n_critic * b` real examples; discriminator update i sees its own slice
+  `batch[i*b:(i+1)*b]` and fakes from its own noise, as in Gulrajani et al.'s Algorithm 1.
+- The generator update reuses the fakes of the last discriminator update (G's forward pass is
+  computed once, with `jax.vjp`, and differentiated after D has been updated), which is exactly
+  what recomputing G on the same noise would give: G's parameters do not change during D updates.
+- Randomness: `jax.random.fold_in(key, state.step)`, so a resumed run draws the same numbers.
+- When any loss or gradient is not finite the whole update is dropped inside the program (the
+  state keeps its old values, `step` still advances, `skipped` counts it): one bad batch cannot
+  poison the parameters, and the host need not look at every step.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import losses as losses_lib
+from jaxgan import penalties as penalties_lib
+from jaxgan.state import GAN, GANState
+
+Metrics = dict[str, jax.Array]
+TrainStep = Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
+
+
+def _apply(module, params, variables, x, train):
+  """Applies a module, threading its non-param collections; returns (output, new collections)."""
+  if not variables:
+    return module.apply({"params": params}, x, train=train), variables
+  out, updates = module.apply({"params": params, **variables}, x, train=train,
+                              mutable=list(variables))
+  return out, {**variables, **updates}
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def make_train_step(
+    gan: GAN,
+    *,
+    loss: str | losses_lib.GANLoss = "non_saturating",
+    penalty: str | None = None,
+    penalty_weight: float = 10.0,
+    n_critic: int = 1,
+    ema_decay: float = 0.999,
+    weight_clip: float | None = None,
+    skip_nonfinite: bool = True,
+) -> TrainStep:
+  """Builds the train step of a GAN.
+
+  Args:
+    gan: the static modules, optimizers and latent shape.
+    loss: a name in `jaxgan.losses.LOSSES` or a `GANLoss`.
+    penalty: None or a name in `jaxgan.penalties.PENALTIES` ('wgan_gp', 'wgan_lp', 'r1', 'r2',
+      'dragan'), added to the discriminator loss times `penalty_weight`.
+    n_critic: discriminator updates per generator update; the batch must hold n_critic slices.
+    ema_decay: decay of the EMA of the generator parameters (0 keeps EMA equal to the params).
+    weight_clip: clip every critic parameter to [-c, c] after each update (original WGAN).
+    skip_nonfinite: drop updates whose losses or gradients are not finite.
+
+  Returns:
+    `train_step(state, batch, key) -> (state, metrics)`; metrics are scalars: `d_loss` and
+    `penalty` (means over the critic updates), `g_loss`, `d_real` and `d_fake` (mean scores),
+    `d_grad_norm`, `g_grad_norm` (global gradient norms) and `skipped` (1 when dropped).
+  """
+  gan_loss = losses_lib.get(loss)
+  penalty_fn = penalties_lib.get(penalty) if penalty is not None else None
+  if not isinstance(n_critic, int) or n_critic < 1:
+    raise ValueError(f"n_critic must be a positive integer; got {n_critic!r}.")
+  if not 0.0 <= ema_decay < 1.0:
+    raise ValueError(f"ema_decay must lie in [0, 1); got {ema_decay}.")
+  G, D = gan.generator, gan.discriminator
+
+  def generate(g_params, g_vars, key, n):
+    return _apply(G, g_params, g_vars, gan.latents(key, n), True)
+
+  def d_update(carry, real, fake, key):
+    d_params, d_vars, d_opt_state = carry
+
+    def d_loss_fn(params):
+      s_real, new_vars = _apply(D, params, d_vars, real, True)
+      s_fake, new_vars = _apply(D, params, new_vars, fake, True)
+      adversarial = gan_loss.d(s_real, s_fake)
+      if penalty_fn is None:
+        pen = jnp.zeros((), jnp.float32)
+      else:
+        critic = lambda x: _apply(D, params, new_vars, x, True)[0]
+        pen = penalty_fn(critic, real, fake, key)
+      aux = (new_vars, adversarial, pen, jnp.mean(s_real), jnp.mean(s_fake))
+      return adversarial + penalty_weight * pen, aux
+
+    grads, (d_vars, adversarial, pen, s_real, s_fake) = jax.grad(d_loss_fn, has_aux=True)(d_params)
+    updates, d_opt_state = gan.d_optimizer.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    if weight_clip is not None:
+      d_params = penalties_lib.clip_weights(d_params, weight_clip)
+    metrics = dict(d_loss=adversarial, penalty=pen, d_real=s_real, d_fake=s_fake,
+                   d_grad_norm=optax.global_norm(grads))
+    return (d_params, d_vars, d_opt_state), metrics
+
+  def train_step(state: GANState, batch: jax.Array, key: jax.Array):
+    if batch.shape[0] % n_critic:
+      raise ValueError(f"The batch of {batch.shape[0]} examples does not split into "
+                       f"n_critic={n_critic} equal slices; use a multiple of {n_critic}.")
+    if penalty_fn is not None and gan.critic_uses_batch_norm(state):
+      raise ValueError(
+          f"The {penalty!r} penalty needs per-example input gradients, but the discriminator uses "
+          "BatchNorm, which mixes the examples of a batch. Use a discriminator normalised with "
+          "'layer', 'spectral' or 'none'.")
+    b = batch.shape[0] // n_critic
+    reals = batch.reshape(n_critic, b, *batch.shape[1:])
+    key = jax.random.fold_in(key, state.step)
+    d_keys, z_keys = jax.random.split(key)
+    d_keys = jax.random.split(d_keys, n_critic)
+    z_keys = jax.random.split(z_keys, n_critic)
+
+    g_vars = state.g_vars
+    carry = (state.d_params, state.d_vars, state.d_opt_state)
+    d_metrics = []
+    if n_critic > 1:
+      # The first n_critic - 1 updates draw their own fakes; a scan keeps compile time flat in
+      # n_critic.
+      def scan_body(c, xs):
+        (carry, g_vars), (real, d_key, z_key) = c, xs
+        fake, g_vars = generate(state.g_params, g_vars, z_key, b)
+        carry, metrics = d_update(carry, real, fake, d_key)
+        return (carry, g_vars), metrics
+
+      (carry, g_vars), scanned = jax.lax.scan(
+          scan_body, (carry, g_vars), (reals[:-1], d_keys[:-1], z_keys[:-1]))
+      d_metrics.append(jax.tree.map(jnp.sum, scanned))
+
+    # Last critic update and generator update share one forward pass of G.
+    def g_forward(g_params):
+      return generate(g_params, g_vars, z_keys[-1], b)
+
+    fake, g_vjp, g_vars = jax.vjp(g_forward, state.g_params, has_aux=True)
+    carry, last = d_update(carry, reals[-1], jax.lax.stop_gradient(fake), d_keys[-1])
+    d_metrics.append(last)
+    d_params, d_vars, d_opt_state = carry
+
+    def g_loss_fn(fake):
+      # D's statistics updates from the generator pass are discarded, as in PyTorch's DCGAN.
+      s_fake, _ = _apply(D, d_params, d_vars, fake, True)
+      s_real, _ = _apply(D, d_params, d_vars, reals[-1], True)
+      return gan_loss.g(jax.lax.stop_gradient(s_real), s_fake)
+
+    g_loss, d_fake_image = jax.value_and_grad(g_loss_fn)(fake)
+    (g_grads,) = g_vjp(d_fake_image)
+    g_updates, g_opt_state = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+    ema_params = optax.incremental_update(g_params, state.ema_params, 1.0 - ema_decay)
+
+    metrics = jax.tree.map(lambda *xs: sum(xs) / n_critic, *d_metrics)
+    metrics.update(g_loss=g_loss, g_grad_norm=optax.global_norm(g_grads))
+    new_state = GANState(
+        step=state.step + 1, g_params=g_params, d_params=d_params, g_vars=g_vars, d_vars=d_vars,
+        ema_params=ema_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+        skipped=state.skipped)
+    if skip_nonfinite:
+      ok = _all_finite(metrics)
+      new_state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
+      new_state = new_state.replace(step=state.step + 1,
+                                    skipped=state.skipped + (1 - ok.astype(jnp.int32)))
+      metrics["skipped"] = 1.0 - ok.astype(jnp.float32)
+    return new_state, metrics
+
+  return train_step
