@@ -105,7 +105,7 @@ def make_train_step(
     if weight_clip is not None:
       d_params = penalties_lib.clip_weights(d_params, weight_clip)
     metrics = dict(d_loss=adversarial, penalty=pen, d_real=s_real, d_fake=s_fake,
-                   d_grad_norm=optax.global_norm(grads))
+                   d_grad_norm=optax.tree.norm(grads))
     return (d_params, d_vars, d_opt_state), metrics
 
   def train_step(state: GANState, batch: jax.Array, key: jax.Array):
@@ -162,7 +162,7 @@ def make_train_step(
     ema_params = optax.incremental_update(g_params, state.ema_params, 1.0 - ema_decay)
 
     metrics = jax.tree.map(lambda *xs: sum(xs) / n_critic, *d_metrics)
-    metrics.update(g_loss=g_loss, g_grad_norm=optax.global_norm(g_grads))
+    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     new_state = GANState(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_vars=g_vars, d_vars=d_vars,
         ema_params=ema_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state,

@@ -1,0 +1,157 @@
+"""The compiled train step: exact semantics against a naive reference, determinism, no retracing,
+the NaN guard and the errors it raises."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import GAN, losses, make_train_step, penalties
+from jaxgan.models import make_models
+
+
+def _gan(d_norm="layer", image_shape=(6,), lr=1e-2):
+  g, d = make_models("mlp", image_shape=image_shape, g_hidden=(16,), d_hidden=(16, 16),
+                     d_norm=d_norm, output_activation="none")
+  return GAN(g, d, optax.adam(lr), optax.sgd(lr, momentum=0.5), latent_shape=(3,))
+
+
+def _batch(n, dim=6, seed=0):
+  return jax.random.normal(jax.random.PRNGKey(seed), (n, dim)) + 1.0
+
+
+def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_decay):
+  """The same update written the plain way: G recomputed on the last noise for its update."""
+  gl = losses.get(loss)
+  pen_fn = penalties.get(penalty)
+  b = batch.shape[0] // n_critic
+  key = jax.random.fold_in(key, state.step)
+  d_keys, z_keys = jax.random.split(key)
+  d_keys, z_keys = jax.random.split(d_keys, n_critic), jax.random.split(z_keys, n_critic)
+  D = lambda p, x: gan.discriminator.apply({"params": p}, x, train=True)
+  G = lambda p, z: gan.generator.apply({"params": p}, z, train=True)
+  d_params, d_opt = state.d_params, state.d_opt_state
+  for i in range(n_critic):
+    real = batch[i * b:(i + 1) * b]
+    fake = G(state.g_params, gan.latents(z_keys[i], b))
+
+    def d_loss(p):
+      return gl.d(D(p, real), D(p, fake)) + weight * pen_fn(lambda x: D(p, x), real, fake, d_keys[i])
+
+    grads = jax.grad(d_loss)(d_params)
+    upd, d_opt = gan.d_optimizer.update(grads, d_opt, d_params)
+    d_params = optax.apply_updates(d_params, upd)
+  real = batch[-b:]
+  z = gan.latents(z_keys[-1], b)
+  g_grads = jax.grad(lambda p: gl.g(D(d_params, real), D(d_params, G(p, z))))(state.g_params)
+  upd, g_opt = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, upd)
+  ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, g_params)
+  return g_params, d_params, ema
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+@pytest.mark.parametrize("loss,penalty", [("rsgan", "wgan_gp"), ("rahinge", "r1"),
+                                          ("wgan", "wgan_lp"), ("non_saturating", "dragan")])
+def test_step_matches_naive_reference(loss, penalty, n_critic):
+  gan = _gan()
+  batch = _batch(4 * n_critic)
+  state = gan.init(jax.random.PRNGKey(0), batch[:4])
+  key = jax.random.PRNGKey(7)
+  step = jax.jit(make_train_step(gan, loss=loss, penalty=penalty, penalty_weight=2.0,
+                                 n_critic=n_critic, ema_decay=0.9))
+  new_state, metrics = step(state, batch, key)
+  want_g, want_d, want_ema = _naive_step(gan, state, batch, key, loss=loss, penalty=penalty,
+                                         weight=2.0, n_critic=n_critic, ema_decay=0.9)
+  for got, want in ((new_state.g_params, want_g), (new_state.d_params, want_d),
+                    (new_state.ema_params, want_ema)):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), got, want)
+  assert int(new_state.step) == 1 and float(metrics["skipped"]) == 0.0
+  assert set(metrics) == {"d_loss", "penalty", "g_loss", "d_real", "d_fake", "d_grad_norm",
+                          "g_grad_norm", "skipped"}
+
+
+def test_compiles_once_and_is_deterministic():
+  gan = _gan()
+  traces = []
+  inner = make_train_step(gan, loss="hinge", penalty="wgan_gp", n_critic=2)
+
+  def counted(state, batch, key):
+    traces.append(1)
+    return inner(state, batch, key)
+
+  step = jax.jit(counted, donate_argnums=0)
+
+  def run(key, steps=20):
+    state = gan.init(jax.random.PRNGKey(0), _batch(8)[:4])
+    for i in range(steps):
+      state, _ = step(state, _batch(8, seed=i), key)
+    return state
+
+  a = run(jax.random.PRNGKey(1))
+  b = run(jax.random.PRNGKey(1))
+  c = run(jax.random.PRNGKey(2))
+  assert len(traces) == 1
+  assert int(a.step) == 20
+  jax.tree.map(np.testing.assert_array_equal, a.g_params, b.g_params)
+  assert not np.allclose(a.g_params["Dense_0"]["kernel"], c.g_params["Dense_0"]["kernel"])
+
+
+def test_nonfinite_update_is_skipped_and_counted():
+  gan = _gan()
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  step = jax.jit(make_train_step(gan, loss="non_saturating"))
+  poisoned = _batch(4).at[1, 2].set(jnp.nan)
+  new_state, metrics = step(state, poisoned, jax.random.PRNGKey(0))
+  assert float(metrics["skipped"]) == 1.0
+  assert int(new_state.step) == 1 and int(new_state.skipped) == 1
+  jax.tree.map(np.testing.assert_array_equal, new_state.d_params, state.d_params)
+  jax.tree.map(np.testing.assert_array_equal, new_state.g_opt_state, state.g_opt_state)
+  # Training goes on from the untouched state.
+  newer, metrics = step(new_state, _batch(4), jax.random.PRNGKey(0))
+  assert float(metrics["skipped"]) == 0.0 and int(newer.skipped) == 1
+  assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(newer))
+
+
+def test_weight_clipping_and_ema():
+  gan = _gan(lr=1.0)
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  step = jax.jit(make_train_step(gan, loss="wgan", weight_clip=0.01, ema_decay=0.75))
+  new, _ = step(state, _batch(4), jax.random.PRNGKey(0))
+  assert max(float(jnp.abs(x).max()) for x in jax.tree.leaves(new.d_params)) <= 0.01 + 1e-7
+  jax.tree.map(lambda e, old, p: np.testing.assert_allclose(e, 0.75 * old + 0.25 * p, rtol=1e-5,
+                                                            atol=1e-7),
+               new.ema_params, state.ema_params, new.g_params)
+
+
+def test_penalty_with_batchnorm_critic_is_refused():
+  gan = _gan(d_norm="batch")
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  step = make_train_step(gan, loss="wgan", penalty="wgan_gp")
+  with pytest.raises(ValueError, match="BatchNorm.*'layer', 'spectral' or 'none'"):
+    step(state, _batch(4), jax.random.PRNGKey(0))
+  # Without a penalty a BatchNorm critic is fine, and its statistics are updated.
+  new, _ = jax.jit(make_train_step(gan, loss="non_saturating"))(state, _batch(4), jax.random.PRNGKey(0))
+  assert not np.allclose(jax.tree.leaves(new.d_vars)[0], jax.tree.leaves(state.d_vars)[0])
+
+
+def test_bad_arguments_are_reported():
+  gan = _gan()
+  with pytest.raises(ValueError, match="Valid names"):
+    make_train_step(gan, loss="wasserstein")
+  with pytest.raises(ValueError, match="Valid names"):
+    make_train_step(gan, penalty="gp")
+  with pytest.raises(ValueError, match="n_critic"):
+    make_train_step(gan, n_critic=0)
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  with pytest.raises(ValueError, match="n_critic=3"):
+    make_train_step(gan, n_critic=3)(state, _batch(8), jax.random.PRNGKey(0))
+
+
+def test_sample_uses_ema_params():
+  gan = _gan()
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  state = state.replace(ema_params=jax.tree.map(jnp.zeros_like, state.ema_params))
+  assert np.allclose(gan.sample(state, jax.random.PRNGKey(1), 5), 0.0)
+  assert not np.allclose(gan.sample(state, jax.random.PRNGKey(1), 5, ema=False), 0.0)
