@@ -471,3 +471,18 @@ def test_saving_existing_step_does_not_overwrite(tmp_path):
   assert_bitwise_equal(restored, original)
   after = {p: p.read_bytes() for p in (tmp_path / "5").rglob("*") if p.is_file()}
   assert before == after
+
+
+def test_async_save_survives_donation(tmp_path):
+  """save() returns once the arrays are off the devices: the caller may donate/free them."""
+  state = jax.tree.map(jnp.copy, make_state(seed=4, step=9))
+  expected = jax.tree.map(np.asarray, state)
+  c = make_ckpt(tmp_path)
+  assert c.save(9, state)
+  for x in jax.tree.leaves(state):
+    x.delete()  # what donate_argnums does to the buffers
+  c.wait()
+  restored, _, step = c.restore_latest(make_state())
+  c.close()
+  assert step == 9
+  assert_bitwise_equal(restored, expected)
