@@ -1,0 +1,20 @@
+"""Non-saturating DCGAN on MNIST (28x28), sized for a CPU: the default main job.
+
+    python -m jaxgan.main --config=experiments/configs/mnist_dcgan.py --workdir=runs/mnist_dcgan \
+        --config.source_dir=../shared/data
+"""
+
+from jaxgan.loop import default_config
+
+
+def get_config():
+  c = default_config()
+  c.dataset = "mnist"
+  c.model = "dcgan"
+  c.width = 32
+  c.loss = "non_saturating"
+  c.batch_size = 64
+  c.steps = 1500
+  c.sample_every = 250
+  c.checkpoint_every = 250
+  return c

@@ -1,0 +1,300 @@
+"""`train_and_evaluate(config, workdir)`: the training loop around the compiled train step.
+
+It adds to `jaxgan.train` what a run needs: data, the device mesh, checkpoints (resume after a
+crash or preemption), logs (JSON lines and TensorBoard), sample grids, toy-mixture metrics and a
+progress bar. Callable from a notebook; `python -m jaxgan.main` is a thin command line around it.
+
+What a run writes into `workdir`:
+  config.json                the resolved config
+  metrics.jsonl              one JSON object per logged step (train metrics, steps/s, eval)
+  tensorboard/               TensorBoard event files with the same scalars
+  samples/step_XXXXXXX.png   sample grids from the EMA generator, on fixed noise
+  checkpoints/               orbax checkpoints: state, data position, config
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxgan import losses as losses_lib
+from jaxgan import penalties as penalties_lib
+from jaxgan import sharding
+from jaxgan.data import toy as toy_data
+from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.models import make_models
+from jaxgan.state import GAN
+from jaxgan.train import make_train_step
+from jaxgan import writers
+
+log = logging.getLogger(__name__)
+
+TOY_DATASETS = {"toy_ring": "ring", "toy_grid": "grid"}
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg")
+
+
+class Preempted(SystemExit):
+  """Raised after a SIGTERM/SIGINT once the current step has been checkpointed."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every field a run reads, with its default. Experiment configs start from this."""
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.dataset = "mnist"
+  c.data_dir = os.environ.get("JAXGAN_DATA_DIR") or ml_collections.config_dict.placeholder(str)
+  c.source_dir = os.environ.get("JAXGAN_SOURCE_DIR") or ml_collections.config_dict.placeholder(str)
+  c.pad_to = ml_collections.config_dict.placeholder(int)
+  c.loader_workers = 0
+  # Models.
+  c.model = "dcgan"
+  c.latent_dim = 100
+  c.width = ml_collections.config_dict.placeholder(int)
+  c.d_norm = ml_collections.config_dict.placeholder(str)
+  c.model_kwargs = ml_collections.ConfigDict()
+  # Objective and update.
+  c.loss = "non_saturating"
+  c.penalty = ml_collections.config_dict.placeholder(str)
+  c.penalty_weight = 10.0
+  c.n_critic = 1
+  c.weight_clip = ml_collections.config_dict.placeholder(float)
+  c.ema_decay = 0.999
+  c.g_lr = 2e-4
+  c.d_lr = 2e-4
+  c.b1 = 0.5
+  c.b2 = 0.999
+  c.batch_size = 64  # global examples per discriminator update
+  c.steps = 2000
+  c.seed = 0
+  # Logging, samples, evaluation, checkpoints.
+  c.log_every = 50
+  c.sample_every = 500
+  c.num_samples = 64
+  c.eval_every = 500
+  c.eval_samples = 2500
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  c.max_consecutive_skipped = 20
+  return c
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises a ValueError naming the problem and the fix; runs before anything is compiled."""
+  unknown = sorted(set(config.keys()) - set(default_config().keys()))
+  if unknown:
+    raise ValueError(f"Unknown config keys {unknown}. Valid keys: {sorted(default_config().keys())}.")
+  valid = (*IMAGE_DATASETS, *TOY_DATASETS)
+  if config.dataset not in valid:
+    raise ValueError(f"Unknown dataset {config.dataset!r}. Valid names: {', '.join(valid)}.")
+  losses_lib.get(config.loss)
+  if config.penalty is not None:
+    penalties_lib.get(config.penalty)
+  for key in ("steps", "batch_size", "n_critic", "log_every", "sample_every", "eval_every",
+              "checkpoint_every", "keep_checkpoints"):
+    if config[key] < 1:
+      raise ValueError(f"config.{key} must be a positive integer; got {config[key]}.")
+
+
+def _image_shape(config, source) -> tuple[int, ...]:
+  if config.dataset in TOY_DATASETS:
+    return (2,)
+  h, w, c = np.asarray(source[0]["image"]).reshape(*np.shape(source[0]["image"])[:2], -1).shape
+  if config.pad_to:
+    h = w = config.pad_to
+  return (h, w, c)
+
+
+class _ToyStream:
+  """Batches from a 2-D mixture; its position is a batch counter, so it resumes exactly."""
+
+  def __init__(self, mixture, batch_size, seed, shard_index=0):
+    self.mixture, self.batch_size, self.seed, self.shard = mixture, batch_size, seed, shard_index
+    self.position = 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    rng = np.random.default_rng([self.seed, self.shard, self.position])
+    self.position += 1
+    idx = rng.integers(0, len(self.mixture.modes), self.batch_size)
+    noise = rng.normal(size=(self.batch_size, 2)) * self.mixture.std
+    return {"image": (self.mixture.modes[idx] + noise).astype(np.float32)}
+
+  def get_state(self):
+    return {"position": self.position}
+
+  def set_state(self, state):
+    self.position = int(state["position"])
+
+  def close(self):
+    pass
+
+
+def _make_data(config, local_batch):
+  if config.dataset in TOY_DATASETS:
+    mixture = toy_data.get(TOY_DATASETS[config.dataset])
+    return mixture, _ToyStream(mixture, local_batch, config.seed, jax.process_index())
+  from jaxgan import data  # pylint: disable=g-import-not-at-top  (TFDS is a heavy import)
+
+  source = data.load_source(config.dataset, data_dir=config.data_dir, source_dir=config.source_dir)
+  loader = data.make_loader(source, batch_size=local_batch, seed=config.seed, pad_to=config.pad_to,
+                            shard_index=jax.process_index(), shard_count=jax.process_count(),
+                            worker_count=config.loader_workers)
+  return source, loader
+
+
+def build_gan(config, image_shape) -> GAN:
+  kwargs = dict(config.model_kwargs.to_dict()) if config.model_kwargs else {}
+  g, d = make_models(config.model, image_shape=image_shape, latent_dim=config.latent_dim,
+                     width=config.width, d_norm=config.d_norm, **kwargs)
+  adam = lambda lr: optax.adam(lr, b1=config.b1, b2=config.b2)
+  return GAN(g, d, adam(config.g_lr), adam(config.d_lr), latent_shape=(config.latent_dim,))
+
+
+@contextlib.contextmanager
+def _stop_signals():
+  """Turns SIGTERM/SIGINT into a flag the loop reads between steps (main thread only)."""
+  received = []
+  handler = lambda signum, frame: received.append(signal.Signals(signum).name)
+  previous = {}
+  try:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      previous[sig] = signal.signal(sig, handler)
+  except ValueError:  # not the main thread: no preemption handling
+    pass
+  try:
+    yield received
+  finally:
+    for sig, old in previous.items():
+      signal.signal(sig, old)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains a GAN as configured, writing logs, samples and checkpoints into `workdir`.
+
+  Resumes from the newest good checkpoint in `workdir` when there is one. Returns the last logged
+  metrics (and evaluation results).
+  """
+  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+
+  validate_config(config)
+  mesh = sharding.make_mesh()
+  global_batch = config.batch_size * config.n_critic
+  sharding.check_batch_size(config.batch_size, mesh)
+  local_batch = sharding.local_batch_size(global_batch, mesh)
+  source, stream = _make_data(config, local_batch)
+  image_shape = _image_shape(config, source)
+  gan = build_gan(config, image_shape)  # unknown model, bad image size: errors before compiling
+  train_step = make_train_step(
+      gan, loss=config.loss, penalty=config.penalty, penalty_weight=config.penalty_weight,
+      n_critic=config.n_critic, ema_decay=config.ema_decay, weight_clip=config.weight_clip)
+
+  init_key, train_key, sample_key, eval_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  state = gan.init(init_key, jnp.zeros((config.batch_size, *image_shape), jnp.float32))
+  if config.penalty is not None and gan.critic_uses_batch_norm(state):
+    raise ValueError(f"The {config.penalty!r} penalty needs per-example gradients, but the "
+                     "discriminator uses BatchNorm; set config.d_norm to 'layer', 'spectral' or "
+                     "'none'.")
+  state = sharding.replicate(state, mesh)
+  step_fn = sharding.jit_train_step(train_step, mesh)
+
+  os.makedirs(workdir, exist_ok=True)
+  is_main = jax.process_index() == 0
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config=config.to_dict(),
+                      save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+  restored = ckpt.restore_latest(state)
+  if restored is not None:
+    state, loader_state, _ = restored
+    if loader_state is not None:
+      stream.set_state(loader_state)
+  start_step = int(state.step)
+  if is_main:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  writer = writers.MetricWriter(workdir, enabled=is_main)
+  fixed_z = gan.latents(sample_key, config.num_samples)
+  generate = jax.jit(gan.generate)
+  if restored is not None:
+    log.info("Resumed from step %d in %s", start_step, workdir)
+
+  def write_samples(step):
+    if not is_main:
+      return
+    images = np.asarray(jax.device_get(generate(state, fixed_z)))
+    if config.dataset in TOY_DATASETS:
+      writers.save_scatter(os.path.join(workdir, "samples", f"step_{step:07d}.png"), images,
+                           source.modes)
+    else:
+      writers.save_image_grid(os.path.join(workdir, "samples", f"step_{step:07d}.png"), images)
+
+  def evaluate(step):
+    if config.dataset not in TOY_DATASETS:
+      return {}
+    samples = gan.sample(state, jax.random.fold_in(eval_key, step), config.eval_samples)
+    return {f"eval/{k}": v for k, v in
+            mode_coverage(jax.device_get(samples), source.modes, source.std).items()}
+
+  pending, consecutive_skipped, last = [], 0, {}
+  t_last, step_last = time.perf_counter(), start_step
+  progress = writers.Progress(total=config.steps, initial=start_step, enabled=is_main)
+  with _stop_signals() as stop:
+    for step in range(start_step + 1, config.steps + 1):
+      batch = sharding.global_batch(next(stream)["image"], mesh)
+      state, metrics = step_fn(state, batch, train_key)
+      pending.append(metrics)
+      progress.update(1)
+      is_last = step == config.steps
+      if step % config.log_every == 0 or is_last or stop:
+        host = jax.device_get(pending)
+        pending = []
+        for m in host:
+          consecutive_skipped = consecutive_skipped + 1 if m["skipped"] else 0
+          if consecutive_skipped >= config.max_consecutive_skipped:
+            ckpt.close()
+            raise FloatingPointError(
+                f"{consecutive_skipped} consecutive train steps had non-finite losses or "
+                f"gradients (last at step {step}); stopping. The last good checkpoint in "
+                f"{workdir}/checkpoints is intact: lower the learning rates or check the data.")
+        now = time.perf_counter()
+        last = {k: float(np.mean([m[k] for m in host])) for k in host[-1]}
+        last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
+        last["skipped_total"] = int(state.skipped)
+        t_last, step_last = now, step
+        if step % config.eval_every == 0 or is_last:
+          last.update(evaluate(step))
+        writer.write(step, last)
+        progress.show(step, last)
+      if step % config.sample_every == 0 or is_last:
+        write_samples(step)
+      if ckpt.should_save(step) or is_last or stop:
+        ckpt.save(step, state, loader_state=stream.get_state(),
+                  metrics={k: v for k, v in last.items() if isinstance(v, float)}, force=True)
+      if stop:
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
+        progress.close()
+        raise Preempted(f"Received {stop[0]}: stopped after step {step}, checkpoint saved in "
+                        f"{workdir}/checkpoints. Run the same command again to resume.")
+  ckpt.wait()
+  ckpt.close()
+  writer.close()
+  progress.close()
+  stream_close = getattr(stream, "close", None)
+  if stream_close:
+    stream_close()
+  return last
