@@ -17,6 +17,12 @@ cifar10_jpeg      jaxgan_cifar10_jpeg     local JPEG-recompressed npz only (loss
                                           comparable with published CIFAR-10 numbers)
 ================  ======================  ========================================================
 
+Downloads go through ``tfds.download.DownloadManager`` over http(s) (``requests``; no TensorFlow),
+to the canonical URLs below, checked against pinned sizes and sha256 (``url_infos``, the same
+values as TFDS's own url_checksums) and then again by payload checksum. That path has not been
+exercised on the offline development machine; the local-file path is the tested one. TFDS's
+archive extractor needs TensorFlow, so the CIFAR-10 tarball is read with :mod:`tarfile` instead.
+
 CelebA is not provided: TFDS's own ``celeb_a`` stores ``tfds.features.Image`` (which needs
 TensorFlow to encode) and downloads from Google Drive, so it cannot be prepared in a
 TensorFlow-free environment.
@@ -309,20 +315,19 @@ class JaxganCifar10(JaxganBuilder):
             if entry is not None:
                 idx.check_sha256(tar, actual, entry[1], f"file (per {entry[0]})")
             idx.check_sha256(tar, actual, CIFAR10_TAR_SHA256, "file")
-        batches = os.fspath(dl_manager.extract(tar))
-        batches = os.path.join(batches, "cifar-10-batches-bin")
+        prefix = "cifar-10-batches-bin/"
+        members = idx.read_tar_members(tar, [prefix + f for f in (*self.TRAIN_FILES, "test_batch.bin")])
         return {
-            "train": self._generate_examples([os.path.join(batches, f) for f in self.TRAIN_FILES]),
-            "test": self._generate_examples([os.path.join(batches, "test_batch.bin")]),
+            "train": self._generate_examples(tar, [(prefix + f, members[prefix + f]) for f in self.TRAIN_FILES]),
+            "test": self._generate_examples(tar, [(prefix + "test_batch.bin", members[prefix + "test_batch.bin"])]),
         }
 
-    def _generate_examples(self, files: Sequence[str]):
+    def _generate_examples(self, tar: str, batches: Sequence[tuple[str, bytes]]):
         i = 0
-        for path in files:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"CIFAR-10 archive lacks {path}.")
-            for image, label in idx.iter_cifar10_binary(path):
-                yield i, {"image": image, "label": label, "index": i}
+        for member, payload in batches:
+            images, labels = idx.parse_cifar10_binary(payload, name=f"{tar}:{member}")
+            for image, label in zip(images, labels):
+                yield i, {"image": np.ascontiguousarray(image), "label": int(label), "index": i}
                 i += 1
 
 

@@ -12,7 +12,7 @@ import io
 import os
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -243,26 +243,32 @@ def decode_jpeg(data: bytes, *, name: str, shape: tuple[int, int, int] = (32, 32
 CIFAR10_RECORD_BYTES = 1 + 32 * 32 * 3
 
 
-def iter_cifar10_binary(path: str) -> Iterator[tuple[np.ndarray, int]]:
-    """Yields ``(image HWC uint8, label)`` from one ``data_batch_*.bin`` of the binary release."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) % CIFAR10_RECORD_BYTES:
+def parse_cifar10_binary(data: bytes, *, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(images [N, 32, 32, 3] uint8, labels [N])`` from one ``*_batch*.bin`` of the binary release."""
+    if len(data) == 0 or len(data) % CIFAR10_RECORD_BYTES:
         raise DataIntegrityError(
-            f"{path} is truncated: {len(data)} bytes is not a multiple of the "
+            f"{name} is truncated: {len(data)} bytes is not a positive multiple of the "
             f"{CIFAR10_RECORD_BYTES}-byte CIFAR-10 record."
         )
     records = np.frombuffer(data, np.uint8).reshape(-1, CIFAR10_RECORD_BYTES)
-    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    for image, label in zip(images, records[:, 0]):
-        yield np.ascontiguousarray(image), int(label)
+    labels = records[:, 0]
+    if labels.max() > 9:
+        raise DataIntegrityError(f"{name}: labels outside 0..9.")
+    return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
-def extract_cifar10_tar(path: str, dest: str) -> str:
-    """Extracts ``cifar-10-binary.tar.gz`` into ``dest``; returns the batches folder."""
+def read_tar_members(path: str, names: Iterable[str]) -> dict[str, bytes]:
+    """Reads the named members of a .tar.gz into memory (TFDS's extractor needs TensorFlow)."""
+    wanted = set(names)
+    out = {}
     try:
         with tarfile.open(path, "r:gz") as tar:
-            tar.extractall(dest, filter="data")
+            for member in tar:
+                if member.name in wanted and member.isfile():
+                    out[member.name] = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise DataIntegrityError(f"Cannot extract {path}: {e}") from e
-    return os.path.join(dest, "cifar-10-batches-bin")
+        raise DataIntegrityError(f"Cannot read {path} (truncated or not a .tar.gz): {e}") from e
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise DataIntegrityError(f"{path} lacks {missing}.")
+    return out

@@ -183,13 +183,17 @@ def make_loader(
       source: a random-access source of dicts with a uint8 ``'image'`` (HWC or HW), such as
         :func:`jaxgan.data.load_source` returns; anything with ``len`` and ``[]`` works.
       batch_size: examples per batch *on this process* (the per-host batch).
-      seed: shuffling seed (0 <= seed < 2**63); each epoch is reshuffled deterministically.
+      seed: shuffling seed (a non-negative int); epoch e is permuted by
+        ``np.random.default_rng(SeedSequence([seed, e]))``, so every epoch is reshuffled
+        deterministically (pin NumPy to resume across upgrades: its permutation algorithm is
+        not guaranteed stable across major versions).
       num_epochs: passes over this process's shard; ``None`` repeats forever.
       pad_to: pad images centrally to ``pad_to x pad_to`` with -1 (e.g. 32 for MNIST's 28).
       shard_index, shard_count: this process's slice for multi-host training
         (``jax.process_index()``, ``jax.process_count()``). Shards are disjoint and of equal
         size (the last ``len(source) % shard_count`` examples are left out), so every process
-        yields the same number of batches. All processes must use the same ``seed``.
+        yields the same number of batches. Disjointness holds whatever the seeds; using one
+        seed everywhere keeps the run reproducible from a single number.
       worker_count: grain worker processes (``mp_prefetch``); 0 reads in this process.
       read_threads: grain prefetch threads in this process (0: read on demand).
 
@@ -198,6 +202,8 @@ def make_loader(
     """
     import grain  # pylint: disable=g-import-not-at-top
 
+    if int(seed) < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}.")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
     if not 0 <= shard_index < shard_count:

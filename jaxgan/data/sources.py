@@ -23,7 +23,11 @@ class ArraySource:
         lengths = {k: len(v) for k, v in arrays.items()}
         if "image" not in arrays or len(set(lengths.values())) != 1:
             raise ValueError(f"Need an 'image' array and equal lengths, got {lengths}.")
-        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self.arrays = {}
+        for k, v in arrays.items():
+            view = np.asarray(v).view()
+            view.flags.writeable = False  # records handed out are views: keep the cache intact
+            self.arrays[k] = view
         self._len = next(iter(lengths.values()))
 
     def __len__(self) -> int:
