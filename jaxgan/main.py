@@ -26,7 +26,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.getLogger().setLevel(logging.INFO)
+  logging.getLogger("jaxgan").setLevel(logging.INFO)
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
 
