@@ -1,0 +1,128 @@
+"""Generators and discriminators (Flax linen) and a factory over them.
+
+Every module is called as `module.apply(variables, x, train=train, mutable=['batch_stats'])` (the
+`mutable` argument only when `train`). Generators map latents `(n, latent_dim)` to samples;
+discriminators map samples to raw scores (logits) of shape `(n,)`. All non-parameter state
+(BatchNorm statistics, spectral-norm vectors) lives in the `batch_stats` collection.
+
+  >>> g, d = make_models('dcgan', image_shape=(32, 32, 3))
+  >>> g, d = make_models('mlp', image_shape=(2,), d_norm='spectral', output_activation='none')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+
+from jaxgan.models import dcgan as _dcgan
+from jaxgan.models import layers as _layers
+from jaxgan.models import resnet as _resnet
+from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.models.layers import NORMS
+from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
+
+MODELS = ('mlp', 'dcgan', 'resnet')
+
+# Default discriminator normalisation of each model.
+DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral'}
+
+__all__ = [
+    'MODELS', 'NORMS', 'DEFAULT_D_NORM', 'make_models',
+    'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
+    'ResNetGenerator', 'ResNetDiscriminator',
+]
+
+_COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps')
+_MODEL_KWARGS = {
+    'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
+    'dcgan': _COMMON_KWARGS,
+    'resnet': _COMMON_KWARGS,
+}
+
+
+def _image_size(name: str, image_shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, int]:
+  sizes_text = ', '.join(map(str, sizes))
+  if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
+    raise ValueError(f'{name} needs a square image_shape (size, size, channels) with size in '
+                     f'{sizes_text}; got {image_shape}')
+  size, _, channels = image_shape
+  if size not in sizes:
+    raise ValueError(f'{name} supports image sizes {sizes_text}; got {size}')
+  if channels < 1:
+    raise ValueError(f'{name} supports any channel count >= 1; got {channels}')
+  return size, channels
+
+
+def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 100,
+                width: int | None = None, d_norm: str | None = None,
+                **kwargs: Any) -> tuple[nn.Module, nn.Module]:
+  """Builds a (generator, discriminator) pair.
+
+  Args:
+    name: one of `MODELS`: 'mlp', 'dcgan' (image sizes 28, 32, 64) or 'resnet' (32).
+    image_shape: shape of one sample without the batch axis: (H, W, C) for the convolutional
+      models; for 'mlp' any shape, e.g. (784,), (2,) or (28, 28, 1) (G reshapes, D flattens).
+    latent_dim: size of z. The generators infer it from their input; it is checked here and
+      belongs to the caller's latent shape (`GAN.latent_shape`).
+    width: base width. 'mlp': hidden layers G (w, 2w) and D (2w, w) (default 256: the seed's
+      256-512 and 512-256); 'dcgan': G's last and D's first feature count (default 64); 'resnet':
+      every block of G and D (defaults 256 for G, 128 for D, as in SNGAN). `g_width` and `d_width`
+      override it for one side.
+    d_norm: discriminator normalisation, one of `NORMS` ('batch', 'layer', 'spectral', 'none');
+      default `DEFAULT_D_NORM[name]`.
+    **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1);
+      for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
+      'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none').
+
+  Raises:
+    ValueError: unknown model name, unsupported image shape or unknown norm.
+    TypeError: a keyword argument the model does not take.
+  """
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
+  unknown = sorted(set(kwargs) - set(_MODEL_KWARGS[name]))
+  if unknown:
+    raise TypeError(f'make_models({name!r}) got unexpected keyword arguments {unknown}; '
+                    f'it accepts {list(_MODEL_KWARGS[name])}')
+  image_shape = tuple(int(s) for s in image_shape)
+  if latent_dim < 1:
+    raise ValueError(f'latent_dim must be positive; got {latent_dim}')
+  d_norm = DEFAULT_D_NORM[name] if d_norm is None else d_norm
+  if d_norm not in NORMS:
+    raise ValueError(f"unknown discriminator norm {d_norm!r}; valid norms: "
+                     f"{', '.join(map(repr, NORMS))}")
+  sn_steps = kwargs.get('sn_steps', 1)
+
+  if name == 'mlp':
+    if not image_shape or min(image_shape) < 1:
+      raise ValueError(f'mlp needs an image_shape of positive sizes; got {image_shape}')
+    w = 256 if width is None else width
+    g_w, d_w = kwargs.get('g_width', w), kwargs.get('d_width', w)
+    g = MLPGenerator(
+        out_shape=image_shape,
+        hidden=tuple(kwargs.get('g_hidden', (g_w, 2 * g_w))),
+        activation=kwargs.get('activation', 'relu'),
+        output_activation=kwargs.get('output_activation', 'tanh'))
+    # Validate the activations now rather than at the first call.
+    _layers.check_activation(g.activation, ('relu', 'leaky_relu'), 'activation')
+    _layers.check_activation(g.output_activation, ('tanh', 'none'), 'output_activation')
+    d = MLPDiscriminator(hidden=tuple(kwargs.get('d_hidden', (2 * d_w, d_w))), norm=d_norm,
+                         sn_steps=sn_steps)
+    return g, d
+
+  if name == 'dcgan':
+    size, channels = _image_size(name, image_shape, _dcgan.SIZES)
+    w = 64 if width is None else width
+    g = DCGANGenerator(image_size=size, channels=channels, width=kwargs.get('g_width', w))
+    d = DCGANDiscriminator(width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps)
+    return g, d
+
+  size, channels = _image_size(name, image_shape, _resnet.SIZES)
+  g = ResNetGenerator(image_size=size, channels=channels,
+                      width=kwargs.get('g_width', 256 if width is None else width))
+  d = ResNetDiscriminator(width=kwargs.get('d_width', 128 if width is None else width),
+                          norm=d_norm, sn_steps=sn_steps)
+  return g, d
+

@@ -1,0 +1,106 @@
+"""DCGAN generator and discriminator (Radford, Metz and Chintala 2015, arXiv:1511.06434).
+
+Sizes 28 (7 -> 14 -> 28), 32 (4 -> 8 -> 16 -> 32) and 64 (4 -> 8 -> 16 -> 32 -> 64), any channel
+count. As in the paper: no pooling or fully connected hidden layers, stride-2 4x4 (transposed)
+convolutions, BatchNorm in G everywhere but the output and in D everywhere but the input, ReLU in
+G with a tanh output, LeakyReLU(0.2) in D, weights N(0, 0.02) and BatchNorm scales N(1, 0.02).
+Convolutions followed by BatchNorm or LayerNorm have no bias (the norm's offset replaces it).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models import layers
+
+SIZES = (28, 32, 64)
+_INIT = nn.initializers.normal(0.02)
+
+
+def check_size(size: int) -> None:
+  if size not in SIZES:
+    raise ValueError(
+        f"dcgan supports image sizes {', '.join(map(str, SIZES))}; got {size}")
+
+
+def _num_up(size: int) -> int:
+  """Number of stride-2 stages between the base map (7x7 or 4x4) and the image."""
+  return {28: 2, 32: 3, 64: 4}[size]
+
+
+class DCGANGenerator(nn.Module):
+  """z of shape (n, latent_dim) -> images (n, image_size, image_size, channels) in [-1, 1].
+
+  Dense projection of z to a 4x4 (7x7 for 28) map with `width * 2**(k-1)` channels, where k is the
+  number of stride-2 stages, then BatchNorm+ReLU; each stage but the last is a 4x4 stride-2
+  `nn.ConvTranspose` ('SAME' padding) halving the channels, BatchNorm, ReLU; the last stage is a
+  4x4 stride-2 transposed convolution to `channels`, then tanh. E.g. 32x32, width 64:
+  z -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC.
+  """
+
+  image_size: int = 32
+  channels: int = 3
+  width: int = 64
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    check_size(self.image_size)
+    num_up = _num_up(self.image_size)
+    base = 7 if self.image_size == 28 else 4
+    features = self.width * 2 ** (num_up - 1)
+    bn = lambda: layers.batch_norm(train, scale_init=layers.dcgan_bn_scale_init)
+
+    x = z.reshape(z.shape[0], -1)
+    x = nn.Dense(base * base * features, use_bias=False, kernel_init=_INIT)(x)
+    x = x.reshape(z.shape[0], base, base, features)
+    x = nn.relu(bn()(x))
+    for _ in range(num_up - 1):
+      features //= 2
+      x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME', use_bias=False,
+                           kernel_init=_INIT)(x)
+      x = nn.relu(bn()(x))
+    x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding='SAME',
+                         kernel_init=_INIT)(x)
+    return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+  """Images (n, H, W, C) with H = W in (28, 32, 64) -> raw scores (logits) of shape (n,).
+
+  4x4 stride-2 convolutions ('SAME' padding) with widths width, 2w, 4w (and 8w for 64x64), each
+  followed by LeakyReLU(0.2), then flatten and a dense layer to one score.
+
+  Attributes:
+    width: channels of the first convolution.
+    norm: 'batch' (default, as in the paper), 'layer' (LayerNorm over H, W, C, as in WGAN-GP) on
+      every convolution but the first; 'spectral': spectral norm on every convolution and on the
+      output layer (Miyato et al. 2018) and no other normalisation; 'none'.
+    sn_steps: power iterations per call for spectral norm.
+  """
+
+  width: int = 64
+  norm: str = 'batch'
+  sn_steps: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    layers.check_norm(self.norm, 'dcgan')
+    if x.ndim != 4 or x.shape[1] != x.shape[2]:
+      raise ValueError(f'dcgan discriminator expects square NHWC images; got shape {x.shape}')
+    check_size(x.shape[1])
+    spectral = self.norm == 'spectral'
+    num_down = 4 if x.shape[1] == 64 else 3
+    for i in range(num_down):
+      normed = i > 0 and self.norm in ('batch', 'layer')
+      conv = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',
+                     use_bias=not normed, kernel_init=_INIT)
+      x = layers.apply_layer(conv, x, spectral=spectral, train=train, sn_steps=self.sn_steps)
+      if normed:
+        x = layers.normalize(x, self.norm, train, scale_init=layers.dcgan_bn_scale_init)
+      x = nn.leaky_relu(x, 0.2)
+    x = x.reshape(x.shape[0], -1)
+    x = layers.apply_layer(nn.Dense(1, kernel_init=_INIT), x, spectral=spectral, train=train,
+                           sn_steps=self.sn_steps)
+    return x[:, 0]

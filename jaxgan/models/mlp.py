@@ -1,0 +1,80 @@
+"""Fully connected generator and discriminator (Goodfellow et al. 2014; the seed's MNIST MLPs).
+
+Defaults follow the seed documents: G 100 -> 256 -> 512 -> 784 with ReLU and tanh, D 784 -> 512 ->
+256 -> 1 with LeakyReLU(0.2). The same modules serve the 2-D toy mixtures (`out_shape=(2,)`,
+`output_activation='none'`) and image data (`out_shape=(28, 28, 1)`: G reshapes, D flattens).
+Flax's default initialisers (LeCun normal kernels, zero biases).
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models import layers
+
+_G_ACTIVATIONS = ('relu', 'leaky_relu')
+_OUTPUT_ACTIVATIONS = ('tanh', 'none')
+
+
+class MLPGenerator(nn.Module):
+  """z of shape (n, latent_dim) -> samples of shape (n, *out_shape).
+
+  Attributes:
+    out_shape: shape of one sample, e.g. (784,), (2,) or (28, 28, 1).
+    hidden: widths of the hidden layers.
+    activation: 'relu' or 'leaky_relu' (slope 0.2) after each hidden layer.
+    output_activation: 'tanh' (samples in [-1, 1]) or 'none' (unbounded, for 2-D toy data).
+  """
+
+  out_shape: tuple[int, ...] = (784,)
+  hidden: tuple[int, ...] = (256, 512)
+  activation: str = 'relu'
+  output_activation: str = 'tanh'
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    del train  # no BatchNorm in the MLP generator
+    layers.check_activation(self.activation, _G_ACTIVATIONS, 'MLPGenerator.activation')
+    layers.check_activation(self.output_activation, _OUTPUT_ACTIVATIONS,
+                            'MLPGenerator.output_activation')
+    x = z.reshape(z.shape[0], -1)
+    for width in self.hidden:
+      x = nn.Dense(width)(x)
+      x = nn.relu(x) if self.activation == 'relu' else nn.leaky_relu(x, 0.2)
+    x = nn.Dense(math.prod(self.out_shape))(x)
+    if self.output_activation == 'tanh':
+      x = jnp.tanh(x)
+    return x.reshape(z.shape[0], *self.out_shape)
+
+
+class MLPDiscriminator(nn.Module):
+  """Samples of shape (n, ...) (flattened) -> raw scores (logits) of shape (n,).
+
+  Attributes:
+    hidden: widths of the hidden layers, each followed by LeakyReLU(0.2).
+    norm: 'none' (default), 'layer' or 'batch' (on every hidden layer but the first, the DCGAN
+      convention), or 'spectral' (spectral norm on every dense layer, Miyato et al. 2018).
+    sn_steps: power iterations per call for spectral norm.
+  """
+
+  hidden: tuple[int, ...] = (512, 256)
+  norm: str = 'none'
+  sn_steps: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    layers.check_norm(self.norm, 'mlp')
+    spectral = self.norm == 'spectral'
+    x = x.reshape(x.shape[0], -1)
+    for i, width in enumerate(self.hidden):
+      x = layers.apply_layer(nn.Dense(width), x, spectral=spectral, train=train,
+                             sn_steps=self.sn_steps)
+      if i > 0:
+        x = layers.normalize(x, self.norm, train)
+      x = nn.leaky_relu(x, 0.2)
+    x = layers.apply_layer(nn.Dense(1), x, spectral=spectral, train=train, sn_steps=self.sn_steps)
+    return x[:, 0]

@@ -1,0 +1,140 @@
+"""ResNet generator and discriminator for 32x32 images, SNGAN style.
+
+Miyato, Kataoka, Koyama and Yoshida 2018, "Spectral Normalization for Generative Adversarial
+Networks" (arXiv:1802.05957), Table 4 and appendix B.4 (the CIFAR-10 ResNets, after Gulrajani et
+al. 2017):
+
+  G: z -> dense 4x4x256 -> ResBlock up 256 (x3) -> BN, ReLU -> conv3x3 to C -> tanh
+  D: optimised ResBlock down 128 -> ResBlock down 128 -> ResBlock 128 (x2) -> ReLU
+     -> global sum pooling -> dense to 1, spectral norm on every convolution and dense layer.
+
+Flax's default initialisers (LeCun normal kernels, zero biases); the paper's code uses Xavier
+uniform, which makes no difference under spectral norm.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models import layers
+
+SIZES = (32,)
+
+
+def check_size(size: int) -> None:
+  if size not in SIZES:
+    raise ValueError(
+        f"resnet supports image sizes {', '.join(map(str, SIZES))}; got {size}")
+
+
+class GBlock(nn.Module):
+  """Up ResBlock: BN, ReLU, upsample x2 (nearest), conv3x3, BN, ReLU, conv3x3;
+  shortcut: upsample x2, conv1x1."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    h = nn.relu(layers.batch_norm(train)(x))
+    h = layers.upsample_nearest(h)
+    h = nn.Conv(self.features, (3, 3), padding='SAME')(h)
+    h = nn.relu(layers.batch_norm(train)(h))
+    h = nn.Conv(self.features, (3, 3), padding='SAME')(h)
+    s = nn.Conv(self.features, (1, 1), padding='VALID')(layers.upsample_nearest(x))
+    return h + s
+
+
+class DBlock(nn.Module):
+  """Discriminator ResBlock (pre-activation).
+
+  optimized (first block, acting on the image): conv3x3, ReLU, conv3x3, avgpool;
+    shortcut: avgpool, conv1x1.
+  otherwise: ReLU, conv3x3, ReLU, conv3x3, [avgpool if down];
+    shortcut: conv1x1, [avgpool] when down or the channel count changes, else identity.
+  With norm 'batch' or 'layer', the norm goes before each ReLU of the residual branch.
+  """
+
+  features: int
+  down: bool
+  optimized: bool = False
+  norm: str = 'spectral'
+  sn_steps: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    spectral = self.norm == 'spectral'
+
+    def conv(h, kernel):
+      layer = nn.Conv(self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID')
+      return layers.apply_layer(layer, h, spectral=spectral, train=train, sn_steps=self.sn_steps)
+
+    act = lambda h: nn.relu(layers.normalize(h, self.norm, train))
+    if self.optimized:
+      h = conv(act(conv(x, 3)), 3)
+      return layers.avg_pool2(h) + conv(layers.avg_pool2(x), 1)
+    h = conv(act(conv(act(x), 3)), 3)
+    if self.down:
+      h = layers.avg_pool2(h)
+    if self.down or x.shape[-1] != self.features:
+      s = conv(x, 1)
+      x = layers.avg_pool2(s) if self.down else s
+    return h + x
+
+
+class ResNetGenerator(nn.Module):
+  """z of shape (n, latent_dim) -> images (n, 32, 32, channels) in [-1, 1] (SNGAN Table 4a).
+
+  Attributes:
+    image_size: must be 32.
+    channels: output channels.
+    width: channels of the 4x4 projection and of every ResBlock (256 in the paper).
+  """
+
+  image_size: int = 32
+  channels: int = 3
+  width: int = 256
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    check_size(self.image_size)
+    x = z.reshape(z.shape[0], -1)
+    x = nn.Dense(4 * 4 * self.width)(x).reshape(z.shape[0], 4, 4, self.width)
+    for _ in range(3):
+      x = GBlock(self.width)(x, train)
+    x = nn.relu(layers.batch_norm(train)(x))
+    x = nn.Conv(self.channels, (3, 3), padding='SAME')(x)
+    return jnp.tanh(x)
+
+
+class ResNetDiscriminator(nn.Module):
+  """Images (n, 32, 32, C) -> raw scores (logits) of shape (n,) (SNGAN Table 4b).
+
+  Attributes:
+    width: channels of every ResBlock (128 in the paper).
+    norm: 'spectral' (default; every convolution and the dense layer), 'layer' or 'batch' (before
+      each ReLU of the residual branches and the final ReLU), or 'none'.
+    sn_steps: power iterations per call for spectral norm.
+  """
+
+  width: int = 128
+  norm: str = 'spectral'
+  sn_steps: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    layers.check_norm(self.norm, 'resnet')
+    if x.ndim != 4 or x.shape[1] != x.shape[2]:
+      raise ValueError(f'resnet discriminator expects square NHWC images; got shape {x.shape}')
+    check_size(x.shape[1])
+    kw = dict(norm=self.norm, sn_steps=self.sn_steps)
+    x = DBlock(self.width, down=True, optimized=True, **kw)(x, train)  # 16x16
+    x = DBlock(self.width, down=True, **kw)(x, train)  # 8x8
+    x = DBlock(self.width, down=False, **kw)(x, train)
+    x = DBlock(self.width, down=False, **kw)(x, train)
+    x = nn.relu(layers.normalize(x, self.norm, train))
+    x = jnp.sum(x, axis=(1, 2))  # global sum pooling
+    x = layers.apply_layer(nn.Dense(1), x, spectral=self.norm == 'spectral', train=train,
+                           sn_steps=self.sn_steps)
+    return x[:, 0]
