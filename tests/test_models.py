@@ -1,7 +1,8 @@
 """Tests of the model zoo: shapes, ranges, normalisation variants, spectral norm, errors.
 
-Widths are tiny so the whole file runs in well under a minute on two CPU cores; every model is
-initialised and applied inside one `jax.jit` per configuration.
+Widths are tiny and each configuration's forward passes are one `jax.jit` program, so the whole
+file runs in well under a minute on two CPU cores. Compiling random number generation dominates
+otherwise (see `_key`), so initialisation uses 'rbg' keys or, in the shape tests, `_fast_init`.
 """
 
 import jax
@@ -26,9 +27,10 @@ def _has_bn_stats(variables):
 
 
 def _key(seed):
-  # Flax initialises through jax.random; the default threefry2x32 with jax_threefry_partitionable
-  # (the default since JAX 0.5) takes seconds to compile per random shape on this CPU, 'rbg' keys
-  # a fraction of that. The key's implementation travels with it: no global configuration.
+  # Flax initialises through jax.random. The default threefry2x32 key with
+  # jax_threefry_partitionable=True (this JAX's default) takes seconds to compile per random shape
+  # on this CPU; 'rbg' keys a fraction of that. A key carries its implementation, so no global
+  # configuration changes.
   return jax.random.key(seed, impl='rbg')
 
 
