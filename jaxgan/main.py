@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from jaxgan import loop
@@ -26,6 +27,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # orbax logs every save at INFO through absl; keep those quiet and ours visible.
+  absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("jaxgan").setLevel(logging.INFO)
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
