@@ -39,10 +39,10 @@ class ToyConfig:
   batch_size: int = 256
   latent_dim: int = 2
   hidden: tuple[int, ...] = (256, 256, 256)
-  lr: float = 1e-4
+  lr: float = 2e-4
   b1: float = 0.5
   b2: float = 0.999
-  ema_decay: float = 0.0
+  ema_decay: float = 0.99
   weight_clip: float | None = None
   seed: int = 0
   eval_samples: int = 2500
@@ -79,7 +79,7 @@ def build(config: ToyConfig):
 
 
 def evaluate(gan: GAN, mixture, state: GANState, key: jax.Array, n: int = 2500) -> dict:
-  samples = gan.sample(state, key, n, ema=False)
+  samples = gan.sample(state, key, n)  # from the EMA generator
   return mode_coverage(samples, mixture.modes, mixture.std)
 
 

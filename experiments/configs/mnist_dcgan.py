@@ -14,6 +14,7 @@ def get_config():
   c.width = 32
   c.loss = "non_saturating"
   c.batch_size = 64
+  c.ema_decay = 0.99  # a short run: a long EMA would still remember the first steps
   c.steps = 1500
   c.sample_every = 250
   c.checkpoint_every = 250

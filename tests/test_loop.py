@@ -1,0 +1,104 @@
+"""End to end: configs through train_and_evaluate, the files a run leaves, and early errors."""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import loop
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("JAXGAN_SOURCE_DIR") or REPO.parent / "shared" / "data")
+
+
+def _config(name, variant=None):
+  spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / "configs" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant) if variant else module.get_config()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  if not (REAL_DATA / "mnist").is_dir():
+    if os.environ.get("CI"):
+      pytest.fail(f"MNIST not found in {REAL_DATA} (set JAXGAN_SOURCE_DIR)")
+    pytest.skip(f"MNIST not found in {REAL_DATA}")
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.mark.parametrize("name", ["mnist_dcgan", "mnist_wgan_gp", "fashion_mnist_lsgan",
+                                  "cifar10_sngan_hinge", "toy_ring", "toy_grid"])
+def test_every_config_is_valid(name):
+  config = _config(name)
+  loop.validate_config(config)
+  assert "python -m jaxgan.main" in (REPO / "experiments" / "configs" / f"{name}.py").read_text()
+
+
+def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
+  config = _config("mnist_dcgan")
+  config.update(dict(data_dir=data_dir, source_dir=str(REAL_DATA), width=8, batch_size=8, steps=4,
+                     log_every=2, sample_every=2, checkpoint_every=2, num_samples=16))
+  result = loop.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_loss"])
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [l["step"] for l in lines] == [2, 4]
+  assert {"d_loss", "g_loss", "steps_per_sec", "d_real", "d_fake"} <= set(lines[0])
+  image = np.asarray(Image.open(tmp_path / "samples" / "step_0000004.png"))
+  assert image.shape == (4 * 29 + 1, 4 * 29 + 1) and image.std() > 0  # 4x4 grid of 28x28 digits
+  assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+  assert json.loads((tmp_path / "config.json").read_text())["loss"] == "non_saturating"
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
+  # Running again in the same workdir resumes: nothing left to do at step 4.
+  config.steps = 6
+  loop.train_and_evaluate(config, str(tmp_path))
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [l["step"] for l in lines] == [2, 4, 6]
+
+
+def test_cifar10_smoke_variant_runs(tmp_path):
+  if not (REAL_DATA / "cifar10_jpeg").is_dir():
+    if os.environ.get("CI"):
+      pytest.fail(f"CIFAR-10 JPEG not found in {REAL_DATA}")
+    pytest.skip("CIFAR-10 JPEG data not present")
+  config = _config("cifar10_sngan_hinge", "smoke")
+  config.update(dict(data_dir=str(tmp_path / "tfds"), source_dir=str(REAL_DATA), width=8, steps=2,
+                     log_every=1, sample_every=2, checkpoint_every=2, num_samples=4))
+  result = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert np.isfinite(result["d_loss"])
+  assert Image.open(tmp_path / "run" / "samples" / "step_0000002.png").size == (2 * 33 + 1,) * 2
+
+
+def test_toy_run_reports_mode_coverage(tmp_path):
+  config = _config("toy_ring")
+  config.update(dict(steps=20, log_every=10, eval_every=20, sample_every=20, checkpoint_every=20,
+                     eval_samples=500, batch_size=32))
+  config.model_kwargs = ml_collections.ConfigDict(
+      dict(g_hidden=(16,), d_hidden=(16,), output_activation="none"))
+  result = loop.train_and_evaluate(config, str(tmp_path))
+  assert 0 <= result["eval/modes_captured"] <= 8 and 0 <= result["eval/high_quality"] <= 1
+  assert Image.open(tmp_path / "samples" / "step_0000020.png").size == (256, 256)
+
+
+@pytest.mark.parametrize("override,message", [
+    (dict(lossy="x"), "Unknown config keys.*lossy"),
+    (dict(loss="gan"), "Unknown GAN loss 'gan'.*non_saturating"),
+    (dict(penalty="gp"), "Unknown penalty 'gp'.*wgan_gp"),
+    (dict(model="vit"), "vit.*mlp.*dcgan.*resnet"),
+    (dict(model="dcgan", model_kwargs=ml_collections.ConfigDict()), "square image_shape"),
+    (dict(dataset="imagenet"), "Unknown dataset 'imagenet'.*mnist"),
+    (dict(steps=0), "config.steps must be a positive integer"),
+])
+def test_bad_config_fails_before_training(tmp_path, override, message):
+  config = _config("toy_ring")
+  with config.unlocked():
+    for k, v in override.items():
+      config[k] = v
+  with pytest.raises(ValueError, match=message):
+    loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run" / "checkpoints").exists()
