@@ -65,6 +65,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.width = ml_collections.config_dict.placeholder(int)
   c.d_norm = ml_collections.config_dict.placeholder(str)
   c.model_kwargs = ml_collections.ConfigDict()
+  # Compute dtype of G and D: 'float32' or 'bfloat16' (mixed precision: float32 params, optimizer
+  # states, losses and gradient-penalty norms; bfloat16 activations and matmuls).
+  c.compute_dtype = "float32"
   # Objective and update.
   c.loss = "non_saturating"
   c.penalty = ml_collections.config_dict.placeholder(str)
@@ -111,7 +114,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def _image_shape(config, source) -> tuple[int, ...]:
   if config.dataset in TOY_DATASETS:
     return (2,)
-  h, w, c = np.asarray(source[0]["image"]).reshape(*np.shape(source[0]["image"])[:2], -1).shape
+  image = np.asarray(source[0]["image"])
+  h, w = image.shape[:2]
+  c = image.shape[2] if image.ndim == 3 else 1
   if config.pad_to:
     h = w = config.pad_to
   return (h, w, c)
@@ -160,7 +165,8 @@ def _make_data(config, local_batch):
 def build_gan(config, image_shape) -> GAN:
   kwargs = dict(config.model_kwargs.to_dict()) if config.model_kwargs else {}
   g, d = make_models(config.model, image_shape=image_shape, latent_dim=config.latent_dim,
-                     width=config.width, d_norm=config.d_norm, **kwargs)
+                     width=config.width, d_norm=config.d_norm,
+                     dtype=config.get("compute_dtype", "float32"), **kwargs)
   adam = lambda lr: optax.adam(lr, b1=config.b1, b2=config.b2)
   return GAN(g, d, adam(config.g_lr), adam(config.d_lr), latent_shape=(config.latent_dim,))
 
@@ -261,13 +267,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       if step % config.log_every == 0 or is_last or stop:
         host = jax.device_get(pending)
         pending = []
-        for m in host:
+        for m_step, m in enumerate(host, start=step - len(host) + 1):
           consecutive_skipped = consecutive_skipped + 1 if m["skipped"] else 0
           if consecutive_skipped >= config.max_consecutive_skipped:
             ckpt.close()
             raise FloatingPointError(
                 f"{consecutive_skipped} consecutive train steps had non-finite losses or "
-                f"gradients (last at step {step}); stopping. The last good checkpoint in "
+                f"gradients (last at step {m_step}); stopping. The last good checkpoint in "
                 f"{workdir}/checkpoints is intact: lower the learning rates or check the data.")
         now = time.perf_counter()
         last = {k: float(np.mean([m[k] for m in host])) for k in host[-1]}
