@@ -49,6 +49,31 @@ class ToyConfig:
   steps_per_call: int = 500
 
 
+def runner_config(mixture: str):
+  """The same experiment as a `jaxgan.main` config (ToyConfig's defaults are the one source)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from jaxgan.loop import default_config  # pylint: disable=g-import-not-at-top
+
+  toy = ToyConfig(mixture=mixture)
+  c = default_config()
+  c.dataset = f"toy_{mixture}"
+  c.model = "mlp"
+  c.latent_dim = toy.latent_dim
+  c.model_kwargs = ml_collections.ConfigDict(
+      dict(g_hidden=toy.hidden, d_hidden=toy.hidden, output_activation="none"))
+  c.loss = toy.loss
+  c.batch_size = toy.batch_size
+  c.g_lr = c.d_lr = toy.lr
+  c.b1, c.b2 = toy.b1, toy.b2
+  c.ema_decay = toy.ema_decay
+  c.steps = toy.steps
+  c.log_every = 500
+  c.eval_every = c.sample_every = 1000
+  c.eval_samples = toy.eval_samples
+  c.checkpoint_every = 2000
+  return c
+
+
 def build(config: ToyConfig):
   """Returns (gan, mixture, state, train_many) for a toy config.
 

@@ -4,28 +4,11 @@
         --config.loss=hinge
 
 (`python -m jaxgan.toy --mixture=grid` runs the same experiment faster, with the data sampled
-inside the compiled program.)
+inside the compiled program; both take their hyperparameters from `jaxgan.toy.ToyConfig`.)
 """
 
-import ml_collections
-
-from jaxgan.loop import default_config
+from jaxgan.toy import runner_config
 
 
 def get_config():
-  c = default_config()
-  c.dataset = "toy_grid"
-  c.model = "mlp"
-  c.latent_dim = 2
-  c.model_kwargs = ml_collections.ConfigDict(
-      dict(g_hidden=(256, 256, 256), d_hidden=(256, 256, 256), output_activation="none"))
-  c.loss = "non_saturating"
-  c.batch_size = 256
-  c.g_lr = c.d_lr = 2e-4
-  c.ema_decay = 0.99
-  c.steps = 10_000
-  c.log_every = 500
-  c.eval_every = 1000
-  c.sample_every = 1000
-  c.checkpoint_every = 2000
-  return c
+  return runner_config("grid")
