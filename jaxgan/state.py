@@ -83,6 +83,10 @@ class GAN:
 
   def init(self, key: jax.Array, example_batch: jax.Array) -> GANState:
     """Initialises both modules on an example batch and builds the whole state."""
+    # One compiled program: op-by-op initialisation compiles every random draw separately.
+    return jax.jit(self._init)(key, example_batch)
+
+  def _init(self, key: jax.Array, example_batch: jax.Array) -> GANState:
     g_key, d_key = jax.random.split(key)
     z = self.latents(g_key, example_batch.shape[0])
     g_params, g_vars = _split(self.generator.init(g_key, z, train=False))
