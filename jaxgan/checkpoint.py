@@ -26,7 +26,9 @@ saves, one step directory per checkpoint) and adds what a long GAN run needs on 
     - no manifest: the process stopped between orbax's commit and our manifest (a window of at most
       one save interval). Orbax lists only committed steps, so the files were complete when they were
       committed: the step is **unverified but usable**; it is restored with a warning if it loads.
-      If it fails to load it is skipped with a warning and left in place;
+      If it fails to load it is skipped with a warning and left in place (so is any step that
+      fails to load); only if this `Checkpointer` later saves that same step again is the old
+      one moved to `<dir>/corrupt/`, so that a resumed run can replace it;
     - unfinished saves (orbax tmp directories) are never listed by orbax, so they are ignored and
       left in place.
 
@@ -328,6 +330,8 @@ class Checkpointer:
       if manifest is not None:
         self._verified[step] = manifest.get("metrics")
     self._pending: dict[int, dict | None] = {}  # saves started, manifest not yet written
+    # step -> reason, for steps restore_latest skipped as unloadable and left in place
+    self._unloadable: dict[int, str] = {}
     self._dir_config_checked = False
 
   # ---------------------------------------------------------------------------------------------
@@ -364,6 +368,12 @@ class Checkpointer:
     self._finalize_pending()
     if not self._dir_config_checked:
       self._check_directory_config()
+    if step in self._unloadable:
+      # restore_latest left this step in place because it failed to load, and the run has now
+      # reached the step again: move the old one aside (never deleted) rather than refuse to
+      # save, which would leave e.g. the final step of a run unsaved on every relaunch.
+      self._move_aside(step, "replaced by a new save of the same step; it had failed to load: "
+                       + self._unloadable.pop(step))
     if step in self._mngr.all_steps() or self._step_dir(step).exists():
       log.warning("Checkpoint for step %d already exists in %s; not overwriting it.",
                   step, self.directory)
@@ -621,6 +631,7 @@ class Checkpointer:
         err = err or "failed to load on another process"
         log.warning("Skipping checkpoint step %d: %s. Left in place.", step, err)
         tried.append((step, err))
+        self._unloadable[step] = err
         continue
       if tried:
         log.warning("Restored checkpoint step %d after skipping %s.", step,

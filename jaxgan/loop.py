@@ -255,6 +255,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             mode_coverage(jax.device_get(samples), source.modes, source.std).items()}
 
   pending, consecutive_skipped, last = [], 0, {}
+  last_saved = start_step if restored is not None else None
   t_last, step_last = time.perf_counter(), start_step
   progress = writers.Progress(total=config.steps, initial=start_step, enabled=is_main)
   with _stop_signals() as stop:
@@ -270,11 +271,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         for m_step, m in enumerate(host, start=step - len(host) + 1):
           consecutive_skipped = consecutive_skipped + 1 if m["skipped"] else 0
           if consecutive_skipped >= config.max_consecutive_skipped:
-            ckpt.close()
+            ckpt.close()  # waits for pending saves: skipped updates left their states finite
+            where = (f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is "
+                     "intact" if last_saved is not None else f"No checkpoint in {workdir} yet")
             raise FloatingPointError(
                 f"{consecutive_skipped} consecutive train steps had non-finite losses or "
-                f"gradients (last at step {m_step}); stopping. The last good checkpoint in "
-                f"{workdir}/checkpoints is intact: lower the learning rates or check the data.")
+                f"gradients (last at step {m_step}); stopping. {where}: lower the learning "
+                "rates or check the data.")
         now = time.perf_counter()
         last = {k: float(np.mean([m[k] for m in host])) for k in host[-1]}
         last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
@@ -287,14 +290,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       if step % config.sample_every == 0 or is_last:
         write_samples(step)
       if ckpt.should_save(step) or is_last or stop:
-        ckpt.save(step, state, loader_state=stream.get_state(),
-                  metrics={k: v for k, v in last.items() if isinstance(v, float)}, force=True)
+        if ckpt.save(step, state, loader_state=stream.get_state(),
+                     metrics={k: v for k, v in last.items() if isinstance(v, float)}, force=True):
+          last_saved = step
       if stop:
         ckpt.wait()
         ckpt.close()
         writer.close()
         progress.close()
-        raise Preempted(f"Received {stop[0]}: stopped after step {step}, checkpoint saved in "
+        saved = "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
+        raise Preempted(f"Received {stop[0]}: stopped after step {step}, {saved} "
                         f"{workdir}/checkpoints. Run the same command again to resume.")
   ckpt.wait()
   ckpt.close()
