@@ -117,7 +117,8 @@ def test_evaluator_with_classifier(trained, mnist, tmp_path):
   prefix = ev.prefix
   assert set(out) >= {f"{prefix}/fcd", f"{prefix}/kid", f"{prefix}/precision", f"{prefix}/recall",
                       f"{prefix}/is"}
-  assert out[f"{prefix}/fcd"] < 2.0 and out[f"{prefix}/precision"] > 0.6 and out[f"{prefix}/is"] > 8
+  # 1000 samples: FCD is biased upwards (~6 for real digits vs ~1 at 10k; noise ~750).
+  assert out[f"{prefix}/fcd"] < 15 and out[f"{prefix}/precision"] > 0.6 and out[f"{prefix}/is"] > 8
   noisy = ev.evaluate(lambda key, n: np.random.default_rng(1).uniform(-1, 1, (n, 32, 32, 1)), 1000)
   assert noisy[f"{prefix}/fcd"] > 20 * out[f"{prefix}/fcd"]
   # Reference statistics were cached: a second evaluator loads them without touching the data.
