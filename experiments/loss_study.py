@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import math
 import os
 import sys
@@ -135,7 +134,7 @@ def run_image(part: str, label: str, settings: dict, seed: int, steps: int, eval
   init_key, train_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
   state = gan.init(init_key, jnp.zeros((config.batch_size, *image_shape)))
   sample = jax.jit(gan.sample, static_argnums=2)
-  rows, t_train, done = [], 0.0, 0
+  rows, t_train = [], 0.0
   eval_every = max(args.image_eval_every, 1)
   for step in range(1, steps + 1):
     batch = next(stream)["image"]
@@ -144,14 +143,11 @@ def run_image(part: str, label: str, settings: dict, seed: int, steps: int, eval
     if step % eval_every == 0 or step == steps:
       jax.block_until_ready(state)
       t_train += time.perf_counter() - t
-      done_now = step - done
-      done = step
       sps = step / t_train  # cumulative (the first chunk includes compilation)
       out = evaluator.evaluate(lambda k, n: sample(state, k, n), key=eval_key)
       for k, v in out.items():
         rows.append(dict(part=part, variant=label, seed=seed, step=step,
                          metric=k.rsplit("/", 1)[-1], value=v, steps_per_sec=sps))
-      del done_now
     else:
       t_train += time.perf_counter() - t
   stream.close()

@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -107,10 +107,8 @@ def _count(n: int) -> str:
   return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def compute_features(extractor, images_or_batches, *, want_logits: bool = False,
-                     batch_size: int = 500):
+def compute_features(extractor, images, *, want_logits: bool = False, batch_size: int = 500):
   """Features (and logits) of an array of images, in batches. Returns (feats, logits | None)."""
-  images = images_or_batches
   feats, logits = [], []
   for s in range(0, len(images), batch_size):
     f, l = _extract(extractor, np.asarray(images[s:s + batch_size]), want_logits)
@@ -187,7 +185,6 @@ class Evaluator:
     """Loads the extractor and the reference statistics (from the cache when present)."""
     config = EvalConfig.from_mapping(config)
     extractor = extractor if extractor is not None else make_extractor(config)
-    want_logits = "is" in config.metrics
     cache = cls._cache_path(config, extractor)
     if cache and os.path.exists(cache):
       try:
@@ -216,7 +213,6 @@ class Evaluator:
                n=np.int64(ev.reference_stats.n), feats=ev.reference_feats, **extra)
       os.replace(tmp, cache)
       log.info("Reference statistics cached in %s", cache)
-    del want_logits
     return ev
 
   @classmethod
