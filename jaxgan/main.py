@@ -5,6 +5,10 @@
 
 Every config field can be overridden with `--config.<field>=value`. Running the same command again
 in the same workdir resumes from the newest checkpoint.
+
+Multi-host: run the same command on every host with `--coordinator_address=HOST0:PORT
+--num_processes=N --process_id=I` (or the environment variables JAX_COORDINATOR_ADDRESS,
+JAX_NUM_PROCESSES and JAX_PROCESS_ID); the batch is split over every device of every process.
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from jaxgan import loop
+from jaxgan import loop, sharding
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file with get_config().",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Where logs, samples and checkpoints go.")
+flags.DEFINE_string("coordinator_address", None,
+                    "host:port of process 0, for a multi-process run (default: "
+                    "$JAX_COORDINATOR_ADDRESS).")
+flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run "
+                     "(default: $JAX_NUM_PROCESSES, else 1).")
+flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes) "
+                     "(default: $JAX_PROCESS_ID).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -30,6 +41,9 @@ def main(argv):
   # orbax logs every save at INFO through absl; keep those quiet and ours visible.
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("jaxgan").setLevel(logging.INFO)
+  # Before anything touches a JAX device.
+  sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
+                                  FLAGS.process_id)
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
 

@@ -1,25 +1,96 @@
-"""Data parallelism with `jax.jit` over a device mesh (no `jax.pmap`, in maintenance mode).
+"""Data parallelism with `jax.jit` over a device mesh, on one host or many.
 
-The mesh has one 'data' axis over every device of every process. The train state is replicated;
-the batch is split along its first axis. Under `jax.jit` with these shardings, XLA inserts the
-gradient all-reduces itself, and BatchNorm statistics are statistics of the global batch.
+Why not `jax.pmap`: it has been in maintenance mode since JAX 0.8 (reimplemented on `jit` and
+`shard_map`). With `jax.jit` and shardings the train step is written for the global batch, exactly
+as on one device, and XLA's SPMD partitioner inserts the communication:
+
+- the state (params, optimizer states, BatchNorm statistics, EMA) is replicated;
+- the batch is split along its first axis over the mesh's 'data' axis;
+- gradients are summed over devices by all-reduces that XLA inserts (and combines);
+- BatchNorm statistics are statistics of the global batch (the mean over the batch axis of a
+  sharded array is a global mean), with no axis names in the model;
+- random numbers are drawn for the global batch (`jax_threefry_partitionable`, the default, makes
+  each device compute only its own slice), so noise never repeats across devices and a run on N
+  devices draws exactly the numbers of a run on one.
+
+The mesh is 2-D, ('data', 'model'), with a 'model' axis of size 1 by default: room for sharding
+parameters later without changing the callers. Multi-host: call `initialize_distributed` before
+anything else touches JAX, then every process runs the same program and feeds its own slice of the
+batch to `global_batch` (`jax.make_array_from_process_local_data`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import logging
+import os
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+log = logging.getLogger(__name__)
+
 DATA_AXIS = "data"
+MODEL_AXIS = "model"
+
+# Environment variables read by `initialize_distributed` when an argument is not given. The first
+# is JAX's own; JAX has no environment variables for the other two.
+ENV_COORDINATOR = "JAX_COORDINATOR_ADDRESS"
+ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
+ENV_PROCESS_ID = "JAX_PROCESS_ID"
 
 
-def make_mesh(devices=None) -> Mesh:
-  """A 1-D mesh over `devices` (default: all devices of all processes) on the 'data' axis."""
-  devices = jax.devices() if devices is None else devices
-  return Mesh(np.asarray(devices).reshape(-1), (DATA_AXIS,))
+def initialize_distributed(coordinator_address: str | None = None,
+                           num_processes: int | None = None,
+                           process_id: int | None = None) -> bool:
+  """Starts JAX's multi-process runtime when a multi-process run is configured.
+
+  Arguments default to the environment variables JAX_COORDINATOR_ADDRESS ("host:port" of process
+  0), JAX_NUM_PROCESSES and JAX_PROCESS_ID. Nothing happens (returns False) when no coordinator
+  address is configured or there is one process. Must run before any other JAX call. On CPU the
+  cross-process collectives use gloo (JAX's default `jax_cpu_collectives_implementation`).
+
+  Returns:
+    True when `jax.distributed.initialize` was called.
+  """
+  coordinator_address = coordinator_address or os.environ.get(ENV_COORDINATOR) or None
+  if num_processes is None and os.environ.get(ENV_NUM_PROCESSES):
+    num_processes = int(os.environ[ENV_NUM_PROCESSES])
+  if process_id is None and os.environ.get(ENV_PROCESS_ID):
+    process_id = int(os.environ[ENV_PROCESS_ID])
+  if coordinator_address is None or num_processes in (None, 1):
+    if num_processes not in (None, 1):
+      raise ValueError(f"num_processes={num_processes} needs a coordinator address (host:port of "
+                       f"process 0): pass --coordinator_address or set {ENV_COORDINATOR}.")
+    return False
+  if process_id is None or not 0 <= process_id < num_processes:
+    raise ValueError(f"A run of {num_processes} processes needs a process id in "
+                     f"[0, {num_processes}); got {process_id}. Pass --process_id or set "
+                     f"{ENV_PROCESS_ID}.")
+  jax.distributed.initialize(coordinator_address=coordinator_address,
+                             num_processes=num_processes, process_id=process_id)
+  log.info("Process %d of %d: %d local devices, %d in all.", jax.process_index(),
+           jax.process_count(), jax.local_device_count(), jax.device_count())
+  return True
+
+
+def make_mesh(devices: Sequence[jax.Device] | None = None, *, model: int = 1) -> Mesh:
+  """A ('data', 'model') mesh over `devices` (default: every device of every process).
+
+  `model` is the size of the 'model' axis (1: pure data parallelism). Devices keep their order
+  (`jax.devices()` lists each process's devices together), so each process's devices hold a
+  contiguous block of the global batch.
+  """
+  devices = np.asarray(jax.devices() if devices is None else devices).reshape(-1)
+  if model < 1 or devices.size % model:
+    raise ValueError(f"The model axis size {model} does not divide the {devices.size} devices.")
+  return Mesh(devices.reshape(devices.size // model, model), (DATA_AXIS, MODEL_AXIS))
+
+
+def data_size(mesh: Mesh) -> int:
+  """Number of ways the batch is split (the size of the mesh's 'data' axis)."""
+  return mesh.shape[DATA_AXIS] if DATA_AXIS in mesh.shape else mesh.devices.size
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -27,37 +98,126 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Splits the leading (batch) axis over the 'data' axis."""
+  """Splits the leading (batch) axis over the 'data' axis; replicated over any other axis."""
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
 def check_batch_size(global_batch: int, mesh: Mesh) -> None:
   """Raises a ValueError naming both numbers when the batch does not split over the devices."""
-  n = mesh.devices.size
+  n = data_size(mesh)
   if global_batch % n:
     raise ValueError(
         f"The global batch of {global_batch} examples does not divide by the {n} devices of the "
-        f"mesh; choose a batch size that is a multiple of {n} (e.g. {max(n, global_batch // n * n)}).")
+        f"mesh's data axis; choose a batch size that is a multiple of {n} (e.g. "
+        f"{max(n, global_batch // n * n)} or {(global_batch // n + 1) * n}).")
+
+
+def _local_data_indices(mesh: Mesh) -> list[int]:
+  """Indices along the 'data' axis of the devices of this process."""
+  axis = list(mesh.axis_names).index(DATA_AXIS)
+  pid = jax.process_index()
+  rows = {idx[axis] for idx in np.ndindex(mesh.devices.shape)
+          if mesh.devices[idx].process_index == pid}
+  return sorted(rows)
 
 
 def local_batch_size(global_batch: int, mesh: Mesh) -> int:
   """The number of examples this process feeds (its devices' share of the global batch)."""
   check_batch_size(global_batch, mesh)
-  return global_batch // jax.process_count()
+  return global_batch // data_size(mesh) * len(_local_data_indices(mesh))
+
+
+def process_slice(batch: np.ndarray, mesh: Mesh) -> np.ndarray:
+  """This process's part of a global host batch (what it passes to `global_batch`).
+
+  For when every process holds the whole batch (tests, small data); a real input pipeline reads
+  only its own `local_batch_size` examples.
+  """
+  rows = _local_data_indices(mesh)
+  check_batch_size(batch.shape[0], mesh)
+  block = batch.shape[0] // data_size(mesh)
+  return np.concatenate([batch[r * block:(r + 1) * block] for r in rows])
 
 
 def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
-  """Assembles the global batch from every process's slice `local` (leading axis)."""
-  return jax.make_array_from_process_local_data(batch_sharding(mesh), local)
+  """Assembles the global batch from every process's slice `local` (leading axis).
+
+  Each process passes its own `local_batch_size(...)` examples; on one process `local` is the
+  whole batch. Raises a ValueError naming both numbers when the batch does not divide over the
+  devices.
+  """
+  rows = _local_data_indices(mesh)
+  total = local.shape[0] * data_size(mesh) // max(len(rows), 1)
+  if local.shape[0] % max(len(rows), 1):
+    raise ValueError(f"This process feeds {local.shape[0]} examples, which does not divide by its "
+                     f"{len(rows)} devices of the mesh's data axis.")
+  check_batch_size(total, mesh)
+  return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local),
+                                                (total, *local.shape[1:]))
+
+
+def shard_batch(x: jax.Array) -> jax.Array:
+  """Splits `x`'s leading (batch) axis over the 'data' axis of the mesh in context.
+
+  For values made inside the step that have a batch axis but do not come from the batch, such as
+  the generator's latents: without it XLA may compute them, and everything downstream (G's
+  forward and backward passes, D on the fakes), in full on every device. Outside a mesh context
+  (`jit_train_step` sets one), or when the axis does not divide, it returns `x` unchanged.
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or DATA_AXIS not in mesh.axis_names or x.shape[0] % mesh.shape[DATA_AXIS]:
+    return x
+  return jax.lax.with_sharding_constraint(x, P(DATA_AXIS))
+
+
+class _MeshJit:
+  """A jitted function traced and called with `mesh` in context (`jax.set_mesh`)."""
+
+  def __init__(self, jitted, mesh: Mesh):
+    self.jitted, self.mesh = jitted, mesh
+
+  def __call__(self, *args, **kwargs):
+    with jax.set_mesh(self.mesh):
+      return self.jitted(*args, **kwargs)
+
+  def lower(self, *args, **kwargs):
+    with jax.set_mesh(self.mesh):
+      return self.jitted.lower(*args, **kwargs)
+
+  def _cache_size(self):
+    return self.jitted._cache_size()  # pylint: disable=protected-access
 
 
 def jit_train_step(train_step: Callable, mesh: Mesh) -> Callable:
-  """`jax.jit` of `train_step(state, batch, key)`: state replicated and donated, batch sharded."""
+  """`jax.jit` of `train_step(state, batch, key)`: state replicated and donated, batch sharded.
+
+  The step is traced with `mesh` in context, so `shard_batch` inside it can split values made in
+  the step (latents) over the devices. The batch's leading axis must divide by the size of the
+  mesh's 'data' axis (see `check_batch_size`).
+  """
   rep = replicated(mesh)
-  return jax.jit(train_step, donate_argnums=0, in_shardings=(rep, batch_sharding(mesh), rep),
-                 out_shardings=(rep, rep))
+  jitted = jax.jit(train_step, donate_argnums=0, in_shardings=(rep, batch_sharding(mesh), rep),
+                   out_shardings=(rep, rep))
+  return _MeshJit(jitted, mesh)
 
 
 def replicate(tree, mesh: Mesh):
-  """Places a pytree of host or single-device arrays replicated on the mesh."""
-  return jax.device_put(tree, replicated(mesh))
+  """Places a pytree of host or single-device arrays replicated on the mesh.
+
+  On several processes every process must pass the same values (e.g. an init from the same
+  seed); each process places its copy on its own devices.
+  """
+  sharding = replicated(mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x), np.shape(x)), tree)
+
+
+def to_host(tree):
+  """Fetches a pytree of replicated (or fully addressable) arrays as numpy, on any process."""
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(x)
+  return jax.tree.map(get, tree)

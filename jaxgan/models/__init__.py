@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgan.models import dcgan as _dcgan
 from jaxgan.models import layers as _layers
@@ -55,8 +56,21 @@ def _image_size(name: str, image_shape: tuple[int, ...], sizes: tuple[int, ...])
   return size, channels
 
 
+_COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+
+
+def _compute_dtype(dtype: Any) -> Any:
+  try:
+    name = 'float32' if dtype is None else jnp.dtype(dtype).name
+  except TypeError:
+    name = str(dtype)
+  if name not in _COMPUTE_DTYPES:
+    raise ValueError(f"compute dtype must be one of {', '.join(_COMPUTE_DTYPES)}; got {dtype!r}")
+  return _COMPUTE_DTYPES[name]
+
+
 def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 100,
-                width: int | None = None, d_norm: str | None = None,
+                width: int | None = None, d_norm: str | None = None, dtype: Any = None,
                 **kwargs: Any) -> tuple[nn.Module, nn.Module]:
   """Builds a (generator, discriminator) pair.
 
@@ -72,6 +86,10 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
       override it for one side.
     d_norm: discriminator normalisation, one of `NORMS` ('batch', 'layer', 'spectral', 'none');
       default `DEFAULT_D_NORM[name]`.
+    dtype: compute dtype of both modules (None or float32, or bfloat16/'bfloat16' for mixed
+      precision). Parameters, BatchNorm statistics and spectral-norm vectors stay float32, and the
+      outputs (samples and scores) are cast to float32, so losses, penalties, gradients and
+      optimizer states are float32 whatever the compute dtype.
     **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1);
       for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
       'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none').
@@ -94,6 +112,7 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     raise ValueError(f"unknown discriminator norm {d_norm!r}; valid norms: "
                      f"{', '.join(map(repr, NORMS))}")
   sn_steps = kwargs.get('sn_steps', 1)
+  dtype = _compute_dtype(dtype)
 
   if name == 'mlp':
     if not image_shape or min(image_shape) < 1:
@@ -104,25 +123,27 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
         out_shape=image_shape,
         hidden=tuple(kwargs.get('g_hidden', (g_w, 2 * g_w))),
         activation=kwargs.get('activation', 'relu'),
-        output_activation=kwargs.get('output_activation', 'tanh'))
+        output_activation=kwargs.get('output_activation', 'tanh'), dtype=dtype)
     # Validate the activations now rather than at the first call.
     _layers.check_activation(g.activation, ('relu', 'leaky_relu'), 'activation')
     _layers.check_activation(g.output_activation, ('tanh', 'none'), 'output_activation')
     d = MLPDiscriminator(hidden=tuple(kwargs.get('d_hidden', (2 * d_w, d_w))), norm=d_norm,
-                         sn_steps=sn_steps)
+                         sn_steps=sn_steps, dtype=dtype)
     return g, d
 
   if name == 'dcgan':
     size, channels = _image_size(name, image_shape, _dcgan.SIZES)
     w = 64 if width is None else width
-    g = DCGANGenerator(image_size=size, channels=channels, width=kwargs.get('g_width', w))
-    d = DCGANDiscriminator(width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps)
+    g = DCGANGenerator(image_size=size, channels=channels, width=kwargs.get('g_width', w),
+                       dtype=dtype)
+    d = DCGANDiscriminator(width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps,
+                           dtype=dtype)
     return g, d
 
   size, channels = _image_size(name, image_shape, _resnet.SIZES)
   g = ResNetGenerator(image_size=size, channels=channels,
-                      width=kwargs.get('g_width', 256 if width is None else width))
+                      width=kwargs.get('g_width', 256 if width is None else width), dtype=dtype)
   d = ResNetDiscriminator(width=kwargs.get('d_width', 128 if width is None else width),
-                          norm=d_norm, sn_steps=sn_steps)
+                          norm=d_norm, sn_steps=sn_steps, dtype=dtype)
   return g, d
 

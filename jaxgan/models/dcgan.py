@@ -9,6 +9,8 @@ Convolutions followed by BatchNorm or LayerNorm have no bias (the norm's offset 
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -43,6 +45,7 @@ class DCGANGenerator(nn.Module):
   image_size: int = 32
   channels: int = 3
   width: int = 64
+  dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -50,20 +53,20 @@ class DCGANGenerator(nn.Module):
     num_up = _num_up(self.image_size)
     base = 7 if self.image_size == 28 else 4
     features = self.width * 2 ** (num_up - 1)
-    bn = lambda: layers.batch_norm(train, scale_init=layers.dcgan_bn_scale_init)
+    bn = lambda: layers.batch_norm(train, scale_init=layers.dcgan_bn_scale_init, dtype=self.dtype)
 
     x = z.reshape(z.shape[0], -1)
-    x = nn.Dense(base * base * features, use_bias=False, kernel_init=_INIT)(x)
+    x = nn.Dense(base * base * features, use_bias=False, kernel_init=_INIT, dtype=self.dtype)(x)
     x = x.reshape(z.shape[0], base, base, features)
     x = nn.relu(bn()(x))
     for _ in range(num_up - 1):
       features //= 2
       x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME', use_bias=False,
-                           kernel_init=_INIT)(x)
+                           kernel_init=_INIT, dtype=self.dtype)(x)
       x = nn.relu(bn()(x))
     x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding='SAME',
-                         kernel_init=_INIT)(x)
-    return jnp.tanh(x)
+                         kernel_init=_INIT, dtype=self.dtype)(x)
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -78,11 +81,13 @@ class DCGANDiscriminator(nn.Module):
       every convolution but the first; 'spectral': spectral norm on every convolution and on the
       output layer (Miyato et al. 2018) and no other normalisation; 'none'.
     sn_steps: power iterations per call for spectral norm.
+    dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
   """
 
   width: int = 64
   norm: str = 'batch'
   sn_steps: int = 1
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -95,12 +100,13 @@ class DCGANDiscriminator(nn.Module):
     for i in range(num_down):
       normed = i > 0 and self.norm in ('batch', 'layer')
       conv = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',
-                     use_bias=not normed, kernel_init=_INIT)
+                     use_bias=not normed, kernel_init=_INIT, dtype=self.dtype)
       x = layers.apply_layer(conv, x, spectral=spectral, train=train, sn_steps=self.sn_steps)
       if normed:
-        x = layers.normalize(x, self.norm, train, scale_init=layers.dcgan_bn_scale_init)
+        x = layers.normalize(x, self.norm, train, self.dtype,
+                             scale_init=layers.dcgan_bn_scale_init)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    x = layers.apply_layer(nn.Dense(1, kernel_init=_INIT), x, spectral=spectral, train=train,
-                           sn_steps=self.sn_steps)
-    return x[:, 0]
+    x = layers.apply_layer(nn.Dense(1, kernel_init=_INIT, dtype=self.dtype), x, spectral=spectral,
+                           train=train, sn_steps=self.sn_steps)
+    return x[:, 0].astype(jnp.float32)

@@ -7,7 +7,7 @@ All non-parameter state (BatchNorm statistics, spectral-norm `u` vectors and `si
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -37,26 +37,32 @@ def dcgan_bn_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def batch_norm(train: bool, *, scale_init: Callable = nn.initializers.ones) -> nn.BatchNorm:
-  """Flax BatchNorm over the last axis: batch statistics when training, running ones otherwise."""
-  return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5,
+def batch_norm(train: bool, *, scale_init: Callable = nn.initializers.ones,
+               dtype: Any = jnp.float32) -> nn.BatchNorm:
+  """Flax BatchNorm over the last axis: batch statistics when training, running ones otherwise.
+
+  `dtype` is the output (compute) dtype; Flax computes the statistics in float32 at least, and
+  the scale, offset and running statistics stay float32.
+  """
+  return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5, dtype=dtype,
                       scale_init=scale_init)
 
 
-def layer_norm(x: jax.Array) -> jax.Array:
+def layer_norm(x: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
   """LayerNorm over every non-batch axis (H, W, C for images) with per-channel scale and offset.
 
   This is the critic normalisation of WGAN-GP (Gulrajani et al. 2017): it never mixes examples.
   """
-  return nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1)(x)
+  return nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1, dtype=dtype)(x)
 
 
-def normalize(x: jax.Array, norm: str, train: bool, **bn_kwargs) -> jax.Array:
+def normalize(x: jax.Array, norm: str, train: bool, dtype: Any = jnp.float32,
+              **bn_kwargs) -> jax.Array:
   """Applies the activation normalisation named by `norm` ('spectral' and 'none' have none)."""
   if norm == 'batch':
-    return batch_norm(train, **bn_kwargs)(x)
+    return batch_norm(train, dtype=dtype, **bn_kwargs)(x)
   if norm == 'layer':
-    return layer_norm(x)
+    return layer_norm(x, dtype)
   return x
 
 

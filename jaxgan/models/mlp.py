@@ -9,6 +9,7 @@ Flax's default initialisers (LeCun normal kernels, zero biases).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -28,12 +29,14 @@ class MLPGenerator(nn.Module):
     hidden: widths of the hidden layers.
     activation: 'relu' or 'leaky_relu' (slope 0.2) after each hidden layer.
     output_activation: 'tanh' (samples in [-1, 1]) or 'none' (unbounded, for 2-D toy data).
+    dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and samples are float32.
   """
 
   out_shape: tuple[int, ...] = (784,)
   hidden: tuple[int, ...] = (256, 512)
   activation: str = 'relu'
   output_activation: str = 'tanh'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -43,12 +46,12 @@ class MLPGenerator(nn.Module):
                             'MLPGenerator.output_activation')
     x = z.reshape(z.shape[0], -1)
     for width in self.hidden:
-      x = nn.Dense(width)(x)
+      x = nn.Dense(width, dtype=self.dtype)(x)
       x = nn.relu(x) if self.activation == 'relu' else nn.leaky_relu(x, 0.2)
-    x = nn.Dense(math.prod(self.out_shape))(x)
+    x = nn.Dense(math.prod(self.out_shape), dtype=self.dtype)(x)
     if self.output_activation == 'tanh':
       x = jnp.tanh(x)
-    return x.reshape(z.shape[0], *self.out_shape)
+    return x.astype(jnp.float32).reshape(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -59,11 +62,13 @@ class MLPDiscriminator(nn.Module):
     norm: 'none' (default), 'layer' or 'batch' (on every hidden layer but the first, the DCGAN
       convention), or 'spectral' (spectral norm on every dense layer, Miyato et al. 2018).
     sn_steps: power iterations per call for spectral norm.
+    dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
   """
 
   hidden: tuple[int, ...] = (512, 256)
   norm: str = 'none'
   sn_steps: int = 1
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -71,10 +76,11 @@ class MLPDiscriminator(nn.Module):
     spectral = self.norm == 'spectral'
     x = x.reshape(x.shape[0], -1)
     for i, width in enumerate(self.hidden):
-      x = layers.apply_layer(nn.Dense(width), x, spectral=spectral, train=train,
+      x = layers.apply_layer(nn.Dense(width, dtype=self.dtype), x, spectral=spectral, train=train,
                              sn_steps=self.sn_steps)
       if i > 0:
-        x = layers.normalize(x, self.norm, train)
+        x = layers.normalize(x, self.norm, train, self.dtype)
       x = nn.leaky_relu(x, 0.2)
-    x = layers.apply_layer(nn.Dense(1), x, spectral=spectral, train=train, sn_steps=self.sn_steps)
-    return x[:, 0]
+    x = layers.apply_layer(nn.Dense(1, dtype=self.dtype), x, spectral=spectral, train=train,
+                           sn_steps=self.sn_steps)
+    return x[:, 0].astype(jnp.float32)

@@ -14,6 +14,8 @@ uniform, which makes no difference under spectral norm.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -34,15 +36,17 @@ class GBlock(nn.Module):
   shortcut: upsample x2, conv1x1."""
 
   features: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    h = nn.relu(layers.batch_norm(train)(x))
+    h = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
     h = layers.upsample_nearest(h)
-    h = nn.Conv(self.features, (3, 3), padding='SAME')(h)
-    h = nn.relu(layers.batch_norm(train)(h))
-    h = nn.Conv(self.features, (3, 3), padding='SAME')(h)
-    s = nn.Conv(self.features, (1, 1), padding='VALID')(layers.upsample_nearest(x))
+    h = nn.Conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
+    h = nn.relu(layers.batch_norm(train, dtype=self.dtype)(h))
+    h = nn.Conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
+    s = nn.Conv(self.features, (1, 1), padding='VALID', dtype=self.dtype)(
+        layers.upsample_nearest(x))
     return h + s
 
 
@@ -61,16 +65,18 @@ class DBlock(nn.Module):
   optimized: bool = False
   norm: str = 'spectral'
   sn_steps: int = 1
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     spectral = self.norm == 'spectral'
 
     def conv(h, kernel):
-      layer = nn.Conv(self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID')
+      layer = nn.Conv(self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID',
+                      dtype=self.dtype)
       return layers.apply_layer(layer, h, spectral=spectral, train=train, sn_steps=self.sn_steps)
 
-    act = lambda h: nn.relu(layers.normalize(h, self.norm, train))
+    act = lambda h: nn.relu(layers.normalize(h, self.norm, train, self.dtype))
     if self.optimized:
       h = conv(act(conv(x, 3)), 3)
       return layers.avg_pool2(h) + conv(layers.avg_pool2(x), 1)
@@ -95,17 +101,18 @@ class ResNetGenerator(nn.Module):
   image_size: int = 32
   channels: int = 3
   width: int = 256
+  dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
     check_size(self.image_size)
     x = z.reshape(z.shape[0], -1)
-    x = nn.Dense(4 * 4 * self.width)(x).reshape(z.shape[0], 4, 4, self.width)
+    x = nn.Dense(4 * 4 * self.width, dtype=self.dtype)(x).reshape(z.shape[0], 4, 4, self.width)
     for _ in range(3):
-      x = GBlock(self.width)(x, train)
-    x = nn.relu(layers.batch_norm(train)(x))
-    x = nn.Conv(self.channels, (3, 3), padding='SAME')(x)
-    return jnp.tanh(x)
+      x = GBlock(self.width, dtype=self.dtype)(x, train)
+    x = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
+    x = nn.Conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class ResNetDiscriminator(nn.Module):
@@ -121,6 +128,7 @@ class ResNetDiscriminator(nn.Module):
   width: int = 128
   norm: str = 'spectral'
   sn_steps: int = 1
+  dtype: Any = jnp.float32  # compute dtype; parameters stay float32, scores are float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -128,13 +136,13 @@ class ResNetDiscriminator(nn.Module):
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'resnet discriminator expects square NHWC images; got shape {x.shape}')
     check_size(x.shape[1])
-    kw = dict(norm=self.norm, sn_steps=self.sn_steps)
+    kw = dict(norm=self.norm, sn_steps=self.sn_steps, dtype=self.dtype)
     x = DBlock(self.width, down=True, optimized=True, **kw)(x, train)  # 16x16
     x = DBlock(self.width, down=True, **kw)(x, train)  # 8x8
     x = DBlock(self.width, down=False, **kw)(x, train)
     x = DBlock(self.width, down=False, **kw)(x, train)
-    x = nn.relu(layers.normalize(x, self.norm, train))
+    x = nn.relu(layers.normalize(x, self.norm, train, self.dtype))
     x = jnp.sum(x, axis=(1, 2))  # global sum pooling
-    x = layers.apply_layer(nn.Dense(1), x, spectral=self.norm == 'spectral', train=train,
+    x = layers.apply_layer(nn.Dense(1, dtype=self.dtype), x, spectral=self.norm == 'spectral', train=train,
                            sn_steps=self.sn_steps)
-    return x[:, 0]
+    return x[:, 0].astype(jnp.float32)
