@@ -1,0 +1,167 @@
+"""Benchmark workloads: one description, built the same way in jaxgan and in the PyTorch reference.
+
+A `Workload` fixes the model, image shape, loss, penalty, n_critic, critic normalisation, Adam
+hyperparameters and batch size. `build_jax(w)` returns jaxgan's real train step,
+`jax.jit(make_train_step(gan, ...), donate_argnums=0)`, with a state, a fixed batch of
+`n_critic * batch` examples and a key; `benchmarks.torch_reference.build_torch(w)` returns the
+same update written in plain PyTorch.
+
+  W1  MLP WGAN-GP of the seed documents (784-dim, n_critic 5, Adam 1e-4 (0.5, 0.999))
+  W2  DCGAN 32x32x1 non-saturating, BatchNorm in G and D (Adam 2e-4 (0.5, 0.999))
+  W3  DCGAN 32x32x1 WGAN-GP, LayerNorm critic, n_critic 5 (Adam 1e-4 (0.5, 0.9))
+  W4  SNGAN ResNet 32x32x3 hinge, spectral-norm critic, n_critic 5 (Adam 2e-4 (0.0, 0.9))
+
+`sweep_workloads()` adds every loss of `jaxgan.losses.LOSSES` with and without the WGAN-GP
+penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only difference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+LATENT_DIM = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+  name: str
+  model: str                       # 'mlp', 'dcgan' or 'resnet'
+  image_shape: tuple[int, ...]     # (784,) for the MLP, (H, W, C) otherwise
+  loss: str = 'non_saturating'
+  penalty: str | None = None
+  n_critic: int = 1
+  d_norm: str | None = None        # None: the model's default (jaxgan.models.DEFAULT_D_NORM)
+  lr: float = 2e-4
+  betas: tuple[float, float] = (0.5, 0.999)
+  width: int | None = None         # None: the model's default width
+  batch: int = 64
+  penalty_weight: float = 10.0
+  ema_decay: float = 0.999
+  fast_conv: bool = False          # jaxgan only: sub-pixel transposed convs (jaxgan.models.fast_conv)
+  description: str = ''
+
+  def resolved_d_norm(self) -> str:
+    from jaxgan.models import DEFAULT_D_NORM
+    return DEFAULT_D_NORM[self.model] if self.d_norm is None else self.d_norm
+
+  def tiny(self) -> 'Workload':
+    """The same workload at toy sizes (for smoke tests): batch 4, narrow models."""
+    width = {'mlp': 16, 'dcgan': 8, 'resnet': 16}[self.model]
+    return dataclasses.replace(self, width=width, batch=4, name=self.name + '-tiny')
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> 'Workload':
+    d = dict(d)
+    d['image_shape'] = tuple(d['image_shape'])
+    d['betas'] = tuple(d['betas'])
+    return cls(**d)
+
+
+WORKLOADS: dict[str, Workload] = {
+    'W1': Workload('W1', 'mlp', (784,), loss='wgan', penalty='wgan_gp', n_critic=5, lr=1e-4,
+                   betas=(0.5, 0.999),
+                   description='MLP WGAN-GP (seed documents), n_critic 5'),
+    'W2': Workload('W2', 'dcgan', (32, 32, 1), loss='non_saturating', d_norm='batch', lr=2e-4,
+                   betas=(0.5, 0.999), width=64,
+                   description='DCGAN 32x32 non-saturating, BatchNorm G and D'),
+    'W3': Workload('W3', 'dcgan', (32, 32, 1), loss='wgan', penalty='wgan_gp', n_critic=5,
+                   d_norm='layer', lr=1e-4, betas=(0.5, 0.9), width=64,
+                   description='DCGAN 32x32 WGAN-GP, LayerNorm critic, n_critic 5'),
+    'W4': Workload('W4', 'resnet', (32, 32, 3), loss='hinge', n_critic=5, d_norm='spectral',
+                   lr=2e-4, betas=(0.0, 0.9),
+                   description='SNGAN ResNet 32x32 hinge, spectral norm, n_critic 5'),
+}
+
+
+def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
+  """Every loss x {no penalty, WGAN-GP} on the DCGAN 32x32x1 with a LayerNorm critic, n_critic 1."""
+  from jaxgan.losses import LOSSES
+  out = []
+  for loss in losses or list(LOSSES):
+    for penalty in (None, 'wgan_gp'):
+      name = f'dcgan-{loss}' + ('+gp' if penalty else '')
+      out.append(Workload(name, 'dcgan', (32, 32, 1), loss=loss, penalty=penalty, n_critic=1,
+                          d_norm='layer', width=64,
+                          description=f'DCGAN 32x32 {loss}' + (' + WGAN-GP' if penalty else '')))
+  return out
+
+
+def get(name: str) -> Workload:
+  if name in WORKLOADS:
+    return WORKLOADS[name]
+  for w in sweep_workloads():
+    if w.name == name:
+      return w
+  raise ValueError(f'unknown workload {name!r}; known: {", ".join(WORKLOADS)} and the sweep names '
+                   f'{", ".join(w.name for w in sweep_workloads())}')
+
+
+# --- jaxgan ----------------------------------------------------------------------------------
+
+
+# XLA options that cut CPU compile time several-fold at the price of slower code: for smoke tests.
+FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
+
+
+def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
+  """jaxgan's real train step for `w`.
+
+  Returns a dict with `step` (jitted, state donated), `state`, `batch` (n_critic * batch
+  examples, uniform in [-1, 1]), `key` and `gan`. `compiler_options` go to `jax.jit` (e.g.
+  `FAST_COMPILE`; None for the benchmarks).
+  """
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  from jaxgan import GAN, make_train_step
+  from jaxgan.models import make_models
+
+  g, d = make_models(w.model, image_shape=w.image_shape, width=w.width, d_norm=w.d_norm,
+                     latent_dim=LATENT_DIM)
+  if w.fast_conv:
+    if w.model != 'dcgan':
+      raise ValueError('fast_conv applies to the dcgan generator only')
+    from jaxgan.models.fast_conv import SubPixelDCGANGenerator
+    g = SubPixelDCGANGenerator(image_size=g.image_size, channels=g.channels, width=g.width)
+  b1, b2 = w.betas
+  gan = GAN(g, d, optax.adam(w.lr, b1=b1, b2=b2), optax.adam(w.lr, b1=b1, b2=b2),
+            latent_shape=(LATENT_DIM,))
+  init_key, data_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+  batch = jax.random.uniform(data_key, (w.n_critic * w.batch, *w.image_shape), jnp.float32,
+                             -1.0, 1.0)
+  state = gan.init(init_key, batch[:w.batch])
+  step = jax.jit(make_train_step(gan, loss=w.loss, penalty=w.penalty,
+                                 penalty_weight=w.penalty_weight, n_critic=w.n_critic,
+                                 ema_decay=w.ema_decay), donate_argnums=0,
+                 compiler_options=compiler_options)
+  return dict(step=step, state=state, batch=batch, key=key, gan=gan)
+
+
+def param_counts(w: Workload) -> tuple[int, int]:
+  """Parameter counts of jaxgan's G and D for `w`, from shapes only (nothing is computed)."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxgan.models import make_models
+  g, d = make_models(w.model, image_shape=w.image_shape, width=w.width, d_norm=w.d_norm,
+                     latent_dim=LATENT_DIM)
+  key = jax.random.PRNGKey(0)
+  z = jax.ShapeDtypeStruct((2, LATENT_DIM), jnp.float32)
+  x = jax.ShapeDtypeStruct((2, *w.image_shape), jnp.float32)
+  count = lambda v: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(v['params']))
+  return (count(jax.eval_shape(lambda z: g.init(key, z, train=False), z)),
+          count(jax.eval_shape(lambda x: d.init(key, x, train=False), x)))
+
+
+def xla_flops(step, state, batch, key) -> float:
+  """FLOPs of one compiled train step according to XLA's cost analysis."""
+  analysis = step.lower(state, batch, key).compile().cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
+    return float(sum(a.get('flops', 0.0) for a in analysis))
+  return float(analysis.get('flops', 0.0))

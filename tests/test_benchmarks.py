@@ -1,0 +1,162 @@
+"""Smoke tests of benchmarks/: every workload runs a couple of steps at toy sizes in jaxgan and in
+the PyTorch reference (the PyTorch half is skipped when torch is not installed), the reference's
+losses and architectures match jaxgan's, and the runner writes its JSON and Markdown. No timing
+assertions."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+  sys.path.insert(0, str(ROOT))
+
+from benchmarks import workloads as wl  # noqa: E402
+
+NAMES = list(wl.WORKLOADS)
+
+
+def _tiny(name, n_critic=2):
+  # n_critic 2 keeps both code paths (scanned and last critic update) at the least work.
+  import dataclasses
+  w = wl.WORKLOADS[name].tiny()
+  return dataclasses.replace(w, n_critic=min(w.n_critic, n_critic))
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _one_torch_thread():
+  # Tiny ops on a shared machine: OpenMP's spinning threads only get in each other's way.
+  try:
+    import torch
+  except ImportError:
+    yield
+    return
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)
+  yield
+  torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_jax_workload_runs(name):
+  # The scanned critic updates (n_critic > 1) are covered by tests/test_train.py; n_critic 1 and
+  # XLA's fast-compile options keep this test's compile time low.
+  w = _tiny(name, n_critic=1)
+  b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE)
+  step, state = b['step'], b['state']
+  for _ in range(2):
+    state, metrics = step(state, b['batch'], b['key'])
+  assert int(state.step) == 2
+  assert int(state.skipped) == 0
+  for k, v in metrics.items():
+    assert np.isfinite(float(v)), k
+
+
+def test_xla_flops_positive():
+  b = wl.build_jax(_tiny('W1'), compiler_options=wl.FAST_COMPILE)
+  flops = wl.xla_flops(b['step'], b['state'], b['batch'], b['key'])
+  # G forward alone: 2 * 4 * (100*16 + 16*32 + 32*784) multiply-adds.
+  assert flops > 2 * 4 * (100 * 16 + 16 * 32 + 32 * 784)
+
+
+def test_sweep_covers_every_loss():
+  from jaxgan.losses import LOSSES
+  sweep = wl.sweep_workloads()
+  assert {(w.loss, w.penalty) for w in sweep} == {(l, p) for l in LOSSES for p in (None, 'wgan_gp')}
+  assert all(w.resolved_d_norm() != 'batch' for w in sweep if w.penalty)
+  assert wl.get(sweep[0].name) == sweep[0]
+
+
+# --- the PyTorch reference -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_torch_workload_runs_and_matches_jaxgan_architecture(name):
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference as tr
+  w = _tiny(name)
+  gan = tr.build_torch(w)
+  for _ in range(2):
+    d_loss, g_loss = gan.step()
+  assert math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))
+  assert all(p.grad is None or torch.isfinite(p.grad).all() for p in gan.G.parameters())
+  # Same architecture: the same number of parameters in G and in D.
+  n_g = sum(p.numel() for p in gan.G.parameters())
+  n_d = sum(p.numel() for p in gan.D.parameters())
+  assert (n_g, n_d) == wl.param_counts(w)
+  # Same output shapes.
+  fake = gan.G(torch.randn(3, wl.LATENT_DIM))
+  assert tuple(fake.shape[1:]) == (w.image_shape if len(w.image_shape) == 1 else
+                                   (w.image_shape[2], *w.image_shape[:2]))
+  assert tuple(gan.D(fake).shape) == (3,)
+
+
+def test_torch_losses_match_jaxgan():
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference as tr
+  from jaxgan.losses import LOSSES
+  assert set(tr.LOSSES) == set(LOSSES)
+  rng = np.random.default_rng(0)
+  real, fake = rng.normal(size=16).astype(np.float32) * 3, rng.normal(size=16).astype(np.float32)
+  for name, (d, g) in tr.LOSSES.items():
+    r, f = torch.from_numpy(real), torch.from_numpy(fake)
+    np.testing.assert_allclose(float(d(r, f)), float(LOSSES[name].d(real, fake)), rtol=1e-5,
+                               err_msg=name)
+    np.testing.assert_allclose(float(g(r, f)), float(LOSSES[name].g(real, fake)), rtol=1e-5,
+                               atol=1e-6, err_msg=name)
+  # The G losses that read real scores are exactly the ones the reference computes them for.
+  for name in LOSSES:
+    depends = float(LOSSES[name].g(real, fake)) != float(LOSSES[name].g(real + 1.0, fake))
+    assert depends == (name in tr.G_NEEDS_REAL), name
+
+
+def test_torch_penalties_match_jaxgan():
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference as tr
+  from jaxgan import penalties
+  rng = np.random.default_rng(1)
+  w1 = rng.normal(size=(6, 5)).astype(np.float32)
+  w2 = rng.normal(size=(5,)).astype(np.float32)
+  real, fake = rng.normal(size=(4, 6)).astype(np.float32), rng.normal(size=(4, 6)).astype(np.float32)
+  critic_j = lambda x: jnp.tanh(x @ w1) @ w2
+  critic_t = lambda x: torch.tanh(x @ torch.from_numpy(w1)) @ torch.from_numpy(w2)
+  for name in ('r1', 'r2'):
+    got = float(tr.PENALTIES[name](critic_t, torch.from_numpy(real),
+                                   torch.from_numpy(fake)).detach())
+    want = float(penalties.get(name)(critic_j, real, fake, jax.random.PRNGKey(0)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=name)
+  # WGAN-GP draws its own interpolation: check it at real == fake, where it is deterministic.
+  got = float(tr.PENALTIES['wgan_gp'](critic_t, torch.from_numpy(real),
+                                      torch.from_numpy(real)).detach())
+  want = float(penalties.gradient_penalty(critic_j, real, real, jax.random.PRNGKey(0)))
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+# --- the runner ------------------------------------------------------------------------------
+
+
+def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
+  from benchmarks import run
+  monkeypatch.setenv('JAXGAN_BENCH_FAST_COMPILE', '1')  # inherited by the worker processes
+  frameworks = 'jax,torch'
+  try:
+    import torch  # noqa: F401
+  except ImportError:
+    frameworks = 'jax'
+  out = tmp_path / 'bench'
+  run.main(['--workloads', 'W1', '--tiny', '--reps', '2', '--rep_seconds', '0.01', '--warmup',
+            '1', '--frameworks', frameworks, '--torch_threads', '1', '--out', str(out)])
+  data = json.loads(out.with_suffix('.json').read_text())
+  (result,) = data['results']
+  assert result['jax']['steps_per_s'] > 0 and result['xla_gflop_per_step'] > 0
+  assert result['jax']['peak_rss_mb'] > 0 and result['jax']['first_step_s'] > 0
+  if frameworks == 'jax,torch':
+    assert result['ratio_jax_over_torch'] > 0 and len(result['ratios']) == 2
+  md = out.with_suffix('.md').read_text()
+  assert 'W1-tiny' in md and 'load average' in md
