@@ -5,7 +5,8 @@ function to jit once (donating the state). One call performs `n_critic` discrimi
 one generator update:
 
 - The batch holds `n_critic * b` real examples; discriminator update i sees its own slice
-  `batch[i*b:(i+1)*b]` and fakes from its own noise, as in Gulrajani et al.'s Algorithm 1.
+  `batch[i::n_critic]` (interleaved, so every device's shard of a data-parallel batch holds its
+  part of every slice) and fakes from its own noise, as in Gulrajani et al.'s Algorithm 1.
 - The generator update reuses the fakes of the last discriminator update (G's forward pass is
   computed once, with `jax.vjp`, and differentiated after D has been updated), which is exactly
   what recomputing G on the same noise would give: G's parameters do not change during D updates.
@@ -25,6 +26,7 @@ import optax
 
 from jaxgan import losses as losses_lib
 from jaxgan import penalties as penalties_lib
+from jaxgan import sharding
 from jaxgan.state import GAN, GANState
 
 Metrics = dict[str, jax.Array]
@@ -82,7 +84,9 @@ def make_train_step(
   G, D = gan.generator, gan.discriminator
 
   def generate(g_params, g_vars, key, n):
-    return _apply(G, g_params, g_vars, gan.latents(key, n), True)
+    # Latents are made inside the step: without the constraint XLA would run G in full on every
+    # device of a data-parallel mesh.
+    return _apply(G, g_params, g_vars, sharding.shard_batch(gan.latents(key, n)), True)
 
   def d_update(carry, real, fake, key):
     d_params, d_vars, d_opt_state = carry
@@ -118,7 +122,7 @@ def make_train_step(
           "BatchNorm, which mixes the examples of a batch. Use a discriminator normalised with "
           "'layer', 'spectral' or 'none'.")
     b = batch.shape[0] // n_critic
-    reals = batch.reshape(n_critic, b, *batch.shape[1:])
+    reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
     key = jax.random.fold_in(key, state.step)
     d_keys, z_keys = jax.random.split(key)
     d_keys = jax.random.split(d_keys, n_critic)

@@ -68,6 +68,16 @@ def count_collectives(hlo: str) -> dict[str, int]:
   return counts
 
 
+def largest_all_reduce(hlo: str) -> int:
+  """The most tensors one all-reduce instruction sums (a tuple all-reduce sums several)."""
+  sizes = [1]
+  for line in hlo.splitlines():
+    m = re.search(r"=\s*(\(.*?\)|\S+)\s+all-reduce(?:-start)?\(", line)
+    if m:
+      sizes.append(m.group(1).count("[") if m.group(1).startswith("(") else 1)
+  return max(sizes)
+
+
 def max_diff(a, b) -> float:
   return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
              for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
@@ -103,6 +113,8 @@ def main():
         step=int(s8.step), skipped=int(s8.skipped),
         n_param_leaves=n_params,
         n_stat_leaves=len(jax.tree.leaves((s1.g_vars, s1.d_vars))),
+        n_d_param_leaves=len(jax.tree.leaves(s1.d_params)),
+        largest_all_reduce=largest_all_reduce(hlo),
         collectives=count_collectives(hlo))
 
   # 2. Per-example noise and interpolation coefficients differ between shards, and equal the

@@ -33,7 +33,7 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
   G = lambda p, z: gan.generator.apply({"params": p}, z, train=True)
   d_params, d_opt = state.d_params, state.d_opt_state
   for i in range(n_critic):
-    real = batch[i * b:(i + 1) * b]
+    real = batch[i::n_critic]
     fake = G(state.g_params, gan.latents(z_keys[i], b))
 
     def d_loss(p):
@@ -42,7 +42,7 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
     grads = jax.grad(d_loss)(d_params)
     upd, d_opt = gan.d_optimizer.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, upd)
-  real = batch[-b:]
+  real = batch[n_critic - 1::n_critic]
   z = gan.latents(z_keys[-1], b)
   g_grads = jax.grad(lambda p: gl.g(D(d_params, real), D(d_params, G(p, z))))(state.g_params)
   upd, g_opt = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
