@@ -100,6 +100,9 @@ DEFAULT_RESUME_IGNORE: tuple[str, ...] = (
     "save_every", "save_every_steps", "checkpoint_every", "checkpoint_every_steps",
     "keep", "keep_checkpoints", "keep_best", "async_save",
     "profile", "debug", "use_wandb", "wandb", "tensorboard",
+    "eval_metrics", "eval_extractor", "eval_classifier_path", "eval_inception_weights",
+    "eval_reference_split", "eval_cache_dir", "eval_samples", "num_samples",
+    "max_consecutive_skipped", "loader_workers", "data_dir", "source_dir",
 )
 
 

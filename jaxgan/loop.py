@@ -88,6 +88,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.num_samples = 64
   c.eval_every = 500
   c.eval_samples = 2500
+  # Image metrics (jaxgan.metrics.Evaluator): "" for none, or e.g. "fcd,kid,precision_recall,is".
+  # The toy mixtures always report mode coverage.
+  c.eval_metrics = ""
+  c.eval_extractor = "classifier"  # or "inception" (needs eval_inception_weights)
+  c.eval_classifier_path = ml_collections.config_dict.placeholder(str)
+  c.eval_inception_weights = ml_collections.config_dict.placeholder(str)
+  c.eval_reference_split = "train"
+  c.eval_cache_dir = ml_collections.config_dict.placeholder(str)
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
   c.max_consecutive_skipped = 20
@@ -162,6 +170,28 @@ def _make_data(config, local_batch):
   return source, loader
 
 
+def _make_evaluator(config, workdir):
+  """The image-metric Evaluator the config asks for (None for toy data or no metrics)."""
+  if config.dataset in TOY_DATASETS or not config.eval_metrics:
+    return None
+  if jax.process_count() > 1:
+    raise ValueError("Image metrics gather samples on one host; set config.eval_metrics='' for "
+                     "multi-host runs and evaluate the checkpoints separately.")
+  from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
+
+  evaluator = Evaluator.from_config(dict(
+      metrics=config.eval_metrics, extractor=config.eval_extractor,
+      classifier_path=config.eval_classifier_path, inception_weights=config.eval_inception_weights,
+      dataset=config.dataset, reference_split=config.eval_reference_split,
+      num_samples=config.eval_samples, pad_to=config.pad_to, data_dir=config.data_dir,
+      source_dir=config.source_dir,
+      cache_dir=config.eval_cache_dir or os.path.join(workdir, "reference_stats")))
+  log.info("Evaluation protocol: %s", evaluator.protocol)
+  with open(os.path.join(workdir, "eval_protocol.txt"), "w") as f:
+    f.write(evaluator.protocol + "\n")
+  return evaluator
+
+
 def build_gan(config, image_shape) -> GAN:
   kwargs = dict(config.model_kwargs.to_dict()) if config.model_kwargs else {}
   g, d = make_models(config.model, image_shape=image_shape, latent_dim=config.latent_dim,
@@ -220,8 +250,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
+  evaluator = _make_evaluator(config, workdir)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config=config.to_dict(),
-                      save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+                      save_every=config.checkpoint_every, keep=config.keep_checkpoints,
+                      keep_best=evaluator.primary if evaluator else None,
+                      best_mode=evaluator.primary_mode if evaluator else "min")
   restored = ckpt.restore_latest(state)
   if restored is not None:
     state, loader_state, _ = restored
@@ -234,6 +267,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   writer = writers.MetricWriter(workdir, enabled=is_main)
   fixed_z = gan.latents(sample_key, config.num_samples)
   generate = jax.jit(gan.generate)
+  sample = jax.jit(gan.sample, static_argnums=2)
   if restored is not None:
     log.info("Resumed from step %d in %s", start_step, workdir)
 
@@ -248,11 +282,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       writers.save_image_grid(os.path.join(workdir, "samples", f"step_{step:07d}.png"), images)
 
   def evaluate(step):
+    key = jax.random.fold_in(eval_key, step)
+    if evaluator is not None:
+      return evaluator.evaluate(lambda k, n: sample(state, k, n), key=key)
     if config.dataset not in TOY_DATASETS:
       return {}
-    samples = gan.sample(state, jax.random.fold_in(eval_key, step), config.eval_samples)
-    return {f"eval/{k}": v for k, v in
-            mode_coverage(jax.device_get(samples), source.modes, source.std).items()}
+    samples = jax.device_get(sample(state, key, config.eval_samples))
+    return {f"eval/{k}": v for k, v in mode_coverage(samples, source.modes, source.std).items()}
 
   pending, consecutive_skipped, last = [], 0, {}
   last_saved = start_step if restored is not None else None

@@ -102,3 +102,24 @@ def test_bad_config_fails_before_training(tmp_path, override, message):
   with pytest.raises(ValueError, match=message):
     loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
+  from jaxgan.metrics.classifier import save_classifier, train_classifier
+
+  clf, _ = train_classifier("mnist", steps=20, batch_size=32, widths=(8, 8), feature_dim=16,
+                            num_train=512, num_test=128, data_dir=data_dir,
+                            source_dir=str(REAL_DATA), log=lambda *a: None)
+  clf_path = tmp_path / "clf.npz"
+  save_classifier(clf_path, clf)  # returns the checksum
+  config = _config("mnist_dcgan")
+  config.update(dict(data_dir=data_dir, source_dir=str(REAL_DATA), width=8, batch_size=8, steps=4,
+                     log_every=2, eval_every=2, sample_every=4, checkpoint_every=2,
+                     eval_metrics="fcd,kid", eval_samples=200, eval_classifier_path=str(clf_path)))
+  result = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  fcd_key = [k for k in result if k.endswith("/fcd")]
+  assert fcd_key and fcd_key[0].startswith("mnist_convnet-200-train")
+  assert np.isfinite(result[fcd_key[0]]) and result[fcd_key[0]] > 0
+  assert "200" in (tmp_path / "run" / "eval_protocol.txt").read_text()
+  lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+  assert all(fcd_key[0] in l for l in lines)
