@@ -15,6 +15,7 @@ import numpy as np
 import optax
 import pytest
 
+from _helpers import assert_bitwise_equal
 from jaxgan import checkpoint as ckpt_lib
 from jaxgan.checkpoint import CheckpointCorruptError, Checkpointer, CheckpointMismatchError
 from jaxgan.state import GAN, GANState
@@ -71,16 +72,6 @@ def config(**overrides):
 def make_ckpt(path, cfg=None, **kw):
   kw.setdefault("save_every", 1)
   return Checkpointer(path, config=CONFIG if cfg is None else cfg, **kw)
-
-
-def assert_bitwise_equal(a, b):
-  la, ta = jax.tree.flatten(a)
-  lb, tb = jax.tree.flatten(b)
-  assert ta == tb
-  for x, y in zip(la, lb):
-    x, y = np.asarray(x), np.asarray(y)
-    assert x.dtype == y.dtype and x.shape == y.shape
-    assert x.tobytes() == y.tobytes()
 
 
 def save_steps(path, steps, cfg=None, states=None, **kw):
@@ -180,7 +171,7 @@ def test_restore_onto_8_devices(tmp_path):
   env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8")
   env["JAX_PLATFORMS"] = "cpu"
   root = Path(__file__).resolve().parents[1]
-  env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+  env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "tests"), env.get("PYTHONPATH", "")])
   code = ("import importlib.util, sys; "
           f"spec = importlib.util.spec_from_file_location('tc', {str(Path(__file__).resolve())!r}); "
           "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "

@@ -1,8 +1,6 @@
 """jaxgan's own MNIST classifier: test accuracy, save/load with checksum, FCD sanity, and the
 Evaluator built on it. Real MNIST from $JAXGAN_SOURCE_DIR or <repo>/../shared/data."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +8,7 @@ import pytest
 from jaxgan import metrics
 from jaxgan.metrics import classifier as clf_lib
 
-REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = Path(os.environ.get("JAXGAN_SOURCE_DIR") or REPO.parent / "shared" / "data")
+from _helpers import REAL_DATA, require_real_data
 
 # Measured on the loaded 2-core machine (10k training images, Adam 2e-3 with cosine decay):
 # 97.8% and 98.0% test accuracy (seeds 0, 1; all 10k test images), 20-25 s of training.
@@ -20,10 +17,7 @@ STEPS, BATCH, WIDTHS, MIN_ACCURACY = 600, 64, (16, 32), 0.97
 
 @pytest.fixture(scope="module")
 def mnist(tmp_path_factory):
-  if not (REAL_DATA / "mnist").is_dir():
-    if os.environ.get("CI"):
-      pytest.fail(f"MNIST not found in {REAL_DATA} (set JAXGAN_SOURCE_DIR)")
-    pytest.skip(f"MNIST not found in {REAL_DATA}")
+  require_real_data("mnist")
   from jaxgan import data
   data_dir = tmp_path_factory.mktemp("tfds")
   # The first 10k examples of each split: enough for the accuracy target, cheap to prepare.

@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from _helpers import assert_bitwise_equal
 from jaxgan import checkpoint as ckpt_lib
 from jaxgan import loop
 
@@ -80,16 +81,6 @@ def load_checkpoint(workdir, cfg=None, step=None):
     return out["state"], out["extra"]["loader_state"], step
   finally:
     ck.close()
-
-
-def assert_bitwise_equal(a, b):
-  la, ta = jax.tree.flatten(a)
-  lb, tb = jax.tree.flatten(b)
-  assert ta == tb
-  for x, y in zip(la, lb):
-    x, y = np.asarray(x), np.asarray(y)
-    assert x.dtype == y.dtype and x.shape == y.shape
-    assert x.tobytes() == y.tobytes()
 
 
 def assert_same_final_state(workdir, reference):

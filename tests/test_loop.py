@@ -2,8 +2,6 @@
 
 import importlib.util
 import json
-import os
-from pathlib import Path
 
 import ml_collections
 import numpy as np
@@ -12,8 +10,7 @@ from PIL import Image
 
 from jaxgan import loop
 
-REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = Path(os.environ.get("JAXGAN_SOURCE_DIR") or REPO.parent / "shared" / "data")
+from _helpers import REAL_DATA, REPO, require_real_data
 
 
 def _config(name, variant=None):
@@ -25,10 +22,7 @@ def _config(name, variant=None):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-  if not (REAL_DATA / "mnist").is_dir():
-    if os.environ.get("CI"):
-      pytest.fail(f"MNIST not found in {REAL_DATA} (set JAXGAN_SOURCE_DIR)")
-    pytest.skip(f"MNIST not found in {REAL_DATA}")
+  require_real_data("mnist")
   return str(tmp_path_factory.mktemp("tfds"))
 
 
@@ -62,10 +56,7 @@ def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
 
 
 def test_cifar10_smoke_variant_runs(tmp_path):
-  if not (REAL_DATA / "cifar10_jpeg").is_dir():
-    if os.environ.get("CI"):
-      pytest.fail(f"CIFAR-10 JPEG not found in {REAL_DATA}")
-    pytest.skip("CIFAR-10 JPEG data not present")
+  require_real_data("cifar10_jpeg")
   config = _config("cifar10_sngan_hinge", "smoke")
   config.update(dict(data_dir=str(tmp_path / "tfds"), source_dir=str(REAL_DATA), width=8, steps=2,
                      log_every=1, sample_every=2, checkpoint_every=2, num_samples=4))

@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan.metrics.batching import apply_in_batches
+
 FORMAT = "jaxgan.classifier/1"
 
 
@@ -101,16 +103,7 @@ class ClassifierExtractor:
 
   def _run(self, images) -> tuple[np.ndarray, np.ndarray]:
     x = _adapt(images, self.image_shape)
-    feats, logits = [], []
-    for s in range(0, len(x), self.batch_size):
-      chunk = x[s:s + self.batch_size]
-      n = len(chunk)
-      if n < self.batch_size and len(x) > self.batch_size:  # keep one compiled shape
-        chunk = np.concatenate([chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), chunk.dtype)])
-      f, l = self._apply(self.params, chunk)
-      feats.append(np.asarray(f)[:n])
-      logits.append(np.asarray(l)[:n])
-    return np.concatenate(feats), np.concatenate(logits)
+    return apply_in_batches(self._apply, self.params, x, self.batch_size)
 
   def features(self, images) -> np.ndarray:
     return self._run(images)[0]

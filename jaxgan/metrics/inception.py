@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.metrics.batching import apply_in_batches
+
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
@@ -336,16 +338,7 @@ class InceptionExtractor:
 
   def _run(self, images):
     x = np.asarray(images, np.float32)
-    feats, logits = [], []
-    for s in range(0, len(x), self.batch_size):
-      chunk = x[s:s + self.batch_size]
-      n = len(chunk)
-      if n < self.batch_size and len(x) > self.batch_size:
-        chunk = np.concatenate([chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), chunk.dtype)])
-      f, l = self._apply(self.variables, chunk)
-      feats.append(np.asarray(f)[:n])
-      logits.append(np.asarray(l)[:n])
-    return np.concatenate(feats), np.concatenate(logits)
+    return apply_in_batches(self._apply, self.variables, x, self.batch_size)
 
   def features(self, images) -> np.ndarray:
     return self._run(images)[0]
