@@ -74,8 +74,8 @@ def test_rejects_other_configurations():
 
 @pytest.mark.parametrize('size', [28, 32])
 def test_dcgan_generator_with_fast_conv_is_the_same_generator(size):
-  g_ref = DCGANGenerator(image_size=size, channels=3, width=8)
-  g_fast = fast_conv.SubPixelDCGANGenerator(image_size=size, channels=3, width=8)
+  g_ref = DCGANGenerator(image_size=size, channels=3, width=8, upsample='transpose')
+  g_fast = DCGANGenerator(image_size=size, channels=3, width=8, upsample='subpixel')
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
   variables = g_ref.init(jax.random.PRNGKey(1), z, train=False)
   assert (jax.tree.structure(g_fast.init(jax.random.PRNGKey(1), z, train=False))
@@ -88,3 +88,15 @@ def test_dcgan_generator_with_fast_conv_is_the_same_generator(size):
           variables['params'])
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
                grad(g_fast), grad(g_ref))
+
+
+def test_upsample_choices():
+  z = jnp.zeros((1, 100))
+  with pytest.raises(ValueError, match="auto, transpose, subpixel"):
+    DCGANGenerator(image_size=28, channels=1, width=8, upsample='nearest').init(
+        jax.random.PRNGKey(0), z, train=False)
+  # 'auto' is the sub-pixel form on CPU: the same parameter tree either way.
+  trees = [jax.tree.structure(jax.eval_shape(
+      lambda: DCGANGenerator(image_size=28, channels=1, width=8, upsample=u).init(
+          jax.random.PRNGKey(0), z, train=False))) for u in ('auto', 'transpose')]
+  assert trees[0] == trees[1]

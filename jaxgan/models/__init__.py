@@ -38,7 +38,7 @@ __all__ = [
 _COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps')
 _MODEL_KWARGS = {
     'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
-    'dcgan': _COMMON_KWARGS,
+    'dcgan': _COMMON_KWARGS + ('upsample',),
     'resnet': _COMMON_KWARGS,
 }
 
@@ -135,7 +135,7 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     size, channels = _image_size(name, image_shape, _dcgan.SIZES)
     w = 64 if width is None else width
     g = DCGANGenerator(image_size=size, channels=channels, width=kwargs.get('g_width', w),
-                       dtype=dtype)
+                       dtype=dtype, upsample=kwargs.get('upsample', 'auto'))
     d = DCGANDiscriminator(width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps,
                            dtype=dtype)
     return g, d

@@ -19,6 +19,7 @@ convolution (an lhs-dilated convolution) very slowly; a plain stride-1 convoluti
 have fast derivatives (GUIDE.md section 4). The 3x3 kernel is 5/9 zeros, so it spends 2.25x the
 multiply-adds of the transposed convolution; it still wins on CPU. On GPU/TPU keep
 `nn.ConvTranspose`.
+`DCGANGenerator(upsample=...)` chooses between the two ('auto': sub-pixel on CPU only).
 """
 
 from __future__ import annotations
@@ -77,9 +78,12 @@ class SubPixelConvTranspose(nn.Module):
   use_bias: bool = True
   kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
   bias_init: Callable[..., Any] = nn.initializers.zeros_init()
+  dtype: Any = None  # compute dtype (None: the input's); parameters stay float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
     if (tuple(self.kernel_size), tuple(self.strides), self.padding) != ((4, 4), (2, 2), 'SAME'):
       raise ValueError('SubPixelConvTranspose supports kernel_size (4, 4), strides (2, 2) and '
                        f"padding 'SAME' only; got {self.kernel_size}, {self.strides}, "
@@ -88,40 +92,5 @@ class SubPixelConvTranspose(nn.Module):
                         jnp.float32)
     y = subpixel_conv_transpose(x, kernel)
     if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,), jnp.float32)
+      y = y + self.param('bias', self.bias_init, (self.features,), jnp.float32).astype(y.dtype)
     return y
-
-
-class SubPixelDCGANGenerator(nn.Module):
-  """`jaxgan.models.DCGANGenerator` with its transposed convolutions computed sub-pixel.
-
-  The same module tree, parameter names and function as `DCGANGenerator(image_size, channels,
-  width)` (tested), so variables of one apply to the other. Kept here, beside the layer, until the
-  generator grows a `fast_conv` option of its own.
-  """
-
-  image_size: int = 32
-  channels: int = 3
-  width: int = 64
-
-  @nn.compact
-  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-    from jaxgan.models import dcgan, layers
-    dcgan.check_size(self.image_size)
-    num_up = dcgan._num_up(self.image_size)
-    base = 7 if self.image_size == 28 else 4
-    features = self.width * 2 ** (num_up - 1)
-    bn = lambda: layers.batch_norm(train, scale_init=layers.dcgan_bn_scale_init)
-    init = nn.initializers.normal(0.02)
-
-    x = z.reshape(z.shape[0], -1)
-    x = nn.Dense(base * base * features, use_bias=False, kernel_init=init)(x)
-    x = x.reshape(z.shape[0], base, base, features)
-    x = nn.relu(bn()(x))
-    for _ in range(num_up - 1):
-      features //= 2
-      x = SubPixelConvTranspose(features, use_bias=False, kernel_init=init,
-                                name=f'ConvTranspose_{_}')(x)
-      x = nn.relu(bn()(x))
-    x = SubPixelConvTranspose(self.channels, kernel_init=init, name=f'ConvTranspose_{num_up - 1}')(x)
-    return jnp.tanh(x)
