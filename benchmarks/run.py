@@ -67,11 +67,6 @@ class JaxRunner:
     self.w = w
     t = time.perf_counter()
     fast = os.environ.get('JAXGAN_BENCH_FAST_COMPILE') == '1'  # smoke tests only
-    if os.environ.get('JAXGAN_BENCH_UNROLL_CRITIC') == '1':
-      # Experiment: jaxgan.train's critic-update lax.scan fully unrolled (as `unroll=True` would
-      # do). This worker process traces nothing else, so patching jax.lax.scan here is contained.
-      scan = jax.lax.scan
-      jax.lax.scan = lambda *a, **k: scan(*a, **{**k, 'unroll': True})
     b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE if fast else None)
     self.build_s = time.perf_counter() - t
     self._step, self.state, self.batch, self.key = b['step'], b['state'], b['batch'], b['key']
@@ -310,8 +305,6 @@ def main(argv=None) -> list[dict]:
   p.add_argument('--warmup', type=int, default=2)
   p.add_argument('--tiny', action='store_true', help='toy sizes (smoke test)')
   p.add_argument('--fast_conv', action='store_true', help='jaxgan: sub-pixel transposed convs')
-  p.add_argument('--unroll_critic', action='store_true',
-                 help="jaxgan: unroll train.py's lax.scan over the critic updates (experiment)")
   p.add_argument('--width', type=int, default=None, help='override the model width')
   p.add_argument('--torch_threads', type=int, default=None,
                  help="PyTorch intra-op threads (default: PyTorch's own, one per core)")
@@ -334,10 +327,6 @@ def main(argv=None) -> list[dict]:
     todo = [dataclasses.replace(w, width=args.width, name=f'{w.name}-w{args.width}') for w in todo]
   if args.fast_conv:
     todo = [dataclasses.replace(w, fast_conv=True) for w in todo]
-  if args.unroll_critic:
-    os.environ['JAXGAN_BENCH_UNROLL_CRITIC'] = '1'  # inherited by the jax worker
-    todo = [dataclasses.replace(w, description=w.description + ' (critic scan unrolled)')
-            for w in todo]
 
   meta = dict(command='python ' + ' '.join([os.path.relpath(__file__, ROOT)] + (
       sys.argv[1:] if argv is None else list(argv))),

@@ -121,10 +121,8 @@ def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
   from jaxgan import GAN, make_train_step
   from jaxgan.models import make_models
 
-  if w.fast_conv and w.model != 'dcgan':
-    raise ValueError('fast_conv applies to the dcgan generator only')
-  # The plain formulation (nn.ConvTranspose) unless --fast_conv; the library's default on CPU
-  # ('auto') is the sub-pixel one, i.e. the --fast_conv numbers.
+  # fast_conv concerns the DCGAN generator only. Without it: the plain formulation
+  # (nn.ConvTranspose); the library's default on CPU ('auto') is the sub-pixel one (fast_conv).
   extra = dict(upsample='subpixel' if w.fast_conv else 'transpose') if w.model == 'dcgan' else {}
   g, d = make_models(w.model, image_shape=w.image_shape, width=w.width, d_norm=w.d_norm,
                      latent_dim=LATENT_DIM, **extra)
