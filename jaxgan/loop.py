@@ -187,8 +187,6 @@ def _make_evaluator(config, workdir):
       source_dir=config.source_dir,
       cache_dir=config.eval_cache_dir or os.path.join(workdir, "reference_stats")))
   log.info("Evaluation protocol: %s", evaluator.protocol)
-  with open(os.path.join(workdir, "eval_protocol.txt"), "w") as f:
-    f.write(evaluator.protocol + "\n")
   return evaluator
 
 
@@ -262,8 +260,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       stream.set_state(loader_state)
   start_step = int(state.step)
   if is_main:
+    # Written only once the checkpoints are known to belong to this config.
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    if evaluator is not None:
+      with open(os.path.join(workdir, "eval_protocol.txt"), "w") as f:
+        f.write(evaluator.protocol + "\n")
   writer = writers.MetricWriter(workdir, enabled=is_main)
   fixed_z = gan.latents(sample_key, config.num_samples)
   generate = jax.jit(gan.generate)
