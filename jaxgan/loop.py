@@ -15,12 +15,9 @@ What a run writes into `workdir`:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import os
 import signal
-import sys
 import time
 from typing import Any
 
@@ -37,7 +34,7 @@ from jaxgan.data import toy as toy_data
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import make_models
 from jaxgan.state import GAN
-from jaxgan.train import make_train_step
+from jaxgan.train import check_penalty_critic, make_train_step
 from jaxgan import writers
 
 log = logging.getLogger(__name__)
@@ -239,10 +236,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   init_key, train_key, sample_key, eval_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
   state = gan.init(init_key, jnp.zeros((config.batch_size, *image_shape), jnp.float32))
-  if config.penalty is not None and gan.critic_uses_batch_norm(state):
-    raise ValueError(f"The {config.penalty!r} penalty needs per-example gradients, but the "
-                     "discriminator uses BatchNorm; set config.d_norm to 'layer', 'spectral' or "
-                     "'none'.")
+  check_penalty_critic(gan, state, config.penalty)  # before the workdir is touched
   state = sharding.replicate(state, mesh)
   step_fn = sharding.jit_train_step(train_step, mesh)
 
@@ -296,54 +290,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   last_saved = start_step if restored is not None else None
   t_last, step_last = time.perf_counter(), start_step
   progress = writers.Progress(total=config.steps, initial=start_step, enabled=is_main)
-  with _stop_signals() as stop:
-    for step in range(start_step + 1, config.steps + 1):
-      batch = sharding.global_batch(next(stream)["image"], mesh)
-      state, metrics = step_fn(state, batch, train_key)
-      pending.append(metrics)
-      progress.update(1)
-      is_last = step == config.steps
-      if step % config.log_every == 0 or is_last or stop:
-        host = jax.device_get(pending)
-        pending = []
-        for m_step, m in enumerate(host, start=step - len(host) + 1):
-          consecutive_skipped = consecutive_skipped + 1 if m["skipped"] else 0
-          if consecutive_skipped >= config.max_consecutive_skipped:
-            ckpt.close()  # waits for pending saves: skipped updates left their states finite
-            where = (f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is "
-                     "intact" if last_saved is not None else f"No checkpoint in {workdir} yet")
-            raise FloatingPointError(
-                f"{consecutive_skipped} consecutive train steps had non-finite losses or "
-                f"gradients (last at step {m_step}); stopping. {where}: lower the learning "
-                "rates or check the data.")
-        now = time.perf_counter()
-        last = {k: float(np.mean([m[k] for m in host])) for k in host[-1]}
-        last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
-        last["skipped_total"] = int(state.skipped)
-        t_last, step_last = now, step
-        if step % config.eval_every == 0 or is_last:
-          last.update(evaluate(step))
-        writer.write(step, last)
-        progress.show(step, last)
-      if step % config.sample_every == 0 or is_last:
-        write_samples(step)
-      if ckpt.should_save(step) or is_last or stop:
-        if ckpt.save(step, state, loader_state=stream.get_state(),
-                     metrics={k: v for k, v in last.items() if isinstance(v, float)}, force=True):
-          last_saved = step
-      if stop:
-        ckpt.wait()
-        ckpt.close()
-        writer.close()
-        progress.close()
-        saved = "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
-        raise Preempted(f"Received {stop[0]}: stopped after step {step}, {saved} "
-                        f"{workdir}/checkpoints. Run the same command again to resume.")
-  ckpt.wait()
-  ckpt.close()
-  writer.close()
-  progress.close()
-  stream_close = getattr(stream, "close", None)
-  if stream_close:
-    stream_close()
+  try:
+    with _stop_signals() as stop:
+      for step in range(start_step + 1, config.steps + 1):
+        batch = sharding.global_batch(next(stream)["image"], mesh)
+        state, metrics = step_fn(state, batch, train_key)
+        pending.append(metrics)
+        progress.update(1)
+        is_last = step == config.steps
+        # Evaluation results go out with the log line, so an eval step is always a log step.
+        if step % config.log_every == 0 or step % config.eval_every == 0 or is_last or stop:
+          host = jax.device_get(pending)
+          pending = []
+          for m_step, m in enumerate(host, start=step - len(host) + 1):
+            consecutive_skipped = consecutive_skipped + 1 if m["skipped"] else 0
+            if consecutive_skipped >= config.max_consecutive_skipped:
+              where = (f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is "
+                       "intact" if last_saved is not None else f"No checkpoint in {workdir} yet")
+              raise FloatingPointError(
+                  f"{consecutive_skipped} consecutive train steps had non-finite losses or "
+                  f"gradients (last at step {m_step}); stopping. {where}: lower the learning "
+                  "rates or check the data.")
+          now = time.perf_counter()
+          last = {k: float(np.mean([m[k] for m in host])) for k in host[-1]}
+          last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
+          last["skipped_total"] = int(state.skipped)
+          t_last, step_last = now, step
+          if step % config.eval_every == 0 or is_last:
+            last.update(evaluate(step))
+          writer.write(step, last)
+          progress.show(step, last)
+        if step % config.sample_every == 0 or is_last:
+          write_samples(step)
+        if ckpt.should_save(step) or is_last or stop:
+          if ckpt.save(step, state, loader_state=stream.get_state(),
+                       metrics={k: v for k, v in last.items() if isinstance(v, float)}, force=True):
+            last_saved = step
+        if stop:
+          ckpt.wait()
+          saved = "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
+          raise Preempted(f"Received {stop[0]}: stopped after step {step}, {saved} "
+                          f"{workdir}/checkpoints. Run the same command again to resume.")
+  finally:
+    # Also on errors and preemption: close() waits for in-flight saves and writes their manifests.
+    ckpt.close()
+    writer.close()
+    progress.close()
+    stream.close()
   return last

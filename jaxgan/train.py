@@ -47,6 +47,15 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def check_penalty_critic(gan: GAN, state: GANState, penalty: str | None) -> None:
+  """Refuses a gradient penalty on a BatchNorm critic (its per-example gradients would be wrong)."""
+  if penalty is not None and gan.critic_uses_batch_norm(state):
+    raise ValueError(
+        f"The {penalty!r} penalty needs per-example input gradients, but the discriminator uses "
+        "BatchNorm, which mixes the examples of a batch. Use a discriminator normalised with "
+        "'layer', 'spectral' or 'none' (config.d_norm in experiment configs).")
+
+
 def make_train_step(
     gan: GAN,
     *,
@@ -116,11 +125,7 @@ def make_train_step(
     if batch.shape[0] % n_critic:
       raise ValueError(f"The batch of {batch.shape[0]} examples does not split into "
                        f"n_critic={n_critic} equal slices; use a multiple of {n_critic}.")
-    if penalty_fn is not None and gan.critic_uses_batch_norm(state):
-      raise ValueError(
-          f"The {penalty!r} penalty needs per-example input gradients, but the discriminator uses "
-          "BatchNorm, which mixes the examples of a batch. Use a discriminator normalised with "
-          "'layer', 'spectral' or 'none'.")
+    check_penalty_critic(gan, state, penalty)
     b = batch.shape[0] // n_critic
     reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
     key = jax.random.fold_in(key, state.step)
