@@ -286,7 +286,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     samples = jax.device_get(sample(state, key, config.eval_samples))
     return {f"eval/{k}": v for k, v in mode_coverage(samples, source.modes, source.std).items()}
 
-  pending, consecutive_skipped, last = [], 0, {}
+  pending, consecutive_skipped, last, evaluated, last_eval = [], 0, {}, {}, None
   last_saved = start_step if restored is not None else None
   t_last, step_last = time.perf_counter(), start_step
   progress = writers.Progress(total=config.steps, initial=start_step, enabled=is_main)
@@ -317,14 +317,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           last["skipped_total"] = int(state.skipped)
           t_last, step_last = now, step
           if step % config.eval_every == 0 or is_last:
-            last.update(evaluate(step))
+            evaluated = evaluate(step)
+            last.update(evaluated)
+            last_eval = step
           writer.write(step, last)
           progress.show(step, last)
         if step % config.sample_every == 0 or is_last:
           write_samples(step)
         if ckpt.should_save(step) or is_last or stop:
+          # A checkpoint carries evaluation results only from its own step (keep-best reads them).
+          fresh = {k: v for k, v in last.items() if k not in evaluated or last_eval == step}
           if ckpt.save(step, state, loader_state=stream.get_state(),
-                       metrics={k: v for k, v in last.items() if isinstance(v, float)}, force=True):
+                       metrics={k: v for k, v in fresh.items() if isinstance(v, float)}, force=True):
             last_saved = step
         if stop:
           ckpt.wait()

@@ -105,8 +105,9 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   save_classifier(clf_path, clf)  # returns the checksum
   config = _config("mnist_dcgan")
   config.update(dict(data_dir=data_dir, source_dir=str(REAL_DATA), width=8, batch_size=8, steps=4,
-                     log_every=2, eval_every=2, sample_every=4, checkpoint_every=2,
-                     eval_metrics="fcd,kid", eval_samples=200, eval_classifier_path=str(clf_path)))
+                     log_every=2, eval_every=2, sample_every=4, checkpoint_every=1,
+                     keep_checkpoints=4, eval_metrics="fcd,kid", eval_samples=200,
+                     eval_classifier_path=str(clf_path)))
   result = loop.train_and_evaluate(config, str(tmp_path / "run"))
   fcd_key = [k for k in result if k.endswith("/fcd")]
   assert fcd_key and fcd_key[0].startswith("mnist_convnet-200-train")
@@ -114,3 +115,8 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   assert "200" in (tmp_path / "run" / "eval_protocol.txt").read_text()
   lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
   assert all(fcd_key[0] in l for l in lines)
+  # Keep-best reads a checkpoint's own evaluation: step 3 must not carry step 2's FCD.
+  saved = {int(p.name): json.loads((p / "jaxgan_manifest.json").read_text())["metrics"]
+           for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()}
+  assert sorted(saved) == [1, 2, 3, 4]
+  assert [fcd_key[0] in (saved[s] or {}) for s in (1, 2, 3, 4)] == [False, True, False, True]
