@@ -5,14 +5,15 @@ the other); after warm-up the parent alternates them, `--reps` times, each rep t
 to last about `--rep_seconds`. Per workload it reports generator steps/s for each framework (median
 over reps), the jaxgan/PyTorch ratio (median of the per-rep ratios, which cancels most of the drift
 of a shared machine), first-step time (jaxgan: trace + compile + run), peak RSS, and jaxgan's
-achieved FLOP/s from XLA's cost analysis of the compiled step, as a fraction of a 2048x2048 float32
-matmul measured in the same run, between the reps. PyTorch's fraction uses the same XLA FLOP count
-(same model and update), so it is comparable.
+achieved model FLOP/s (XLA's cost analysis of the step written with Flax's plain convolutions,
+`workloads.model_flops`) as a fraction of a 2048x2048 float32 matmul measured in the same run,
+between the reps. PyTorch's fraction uses the same FLOP count (same model and update), so it is
+comparable.
 
     python benchmarks/run.py                          # W1-W4, both frameworks
     python benchmarks/run.py --workloads W2 --reps 7
     python benchmarks/run.py --sweep --reps 3         # every loss, with/without WGAN-GP (DCGAN)
-    python benchmarks/run.py --workloads W2 --fast_conv   # jaxgan with sub-pixel transposed convs
+    python benchmarks/run.py --workloads W2 --conv lax    # jaxgan with Flax's own convolutions
     python benchmarks/run.py --frameworks jax --tiny  # smoke run
 
 Writes `<out>.json` and `<out>.md` (default benchmarks/results/<timestamp>). The machine may be
@@ -78,7 +79,7 @@ class JaxRunner:
     self.jax.block_until_ready((self.state, metrics))
 
   def flops(self) -> float:
-    return wl.xla_flops(self._step, self.state, self.batch, self.key)
+    return wl.model_flops(self.w)
 
   def matmul_gflops(self, reps: int = 10) -> float:
     jax, jnp = self.jax, self.jax.numpy
@@ -238,7 +239,7 @@ def bench_workload(w: wl.Workload, *, frameworks, reps: int, rep_seconds: float,
     if 'jax' in workers:
       flops = workers['jax'].ask(cmd='flops')['flops']  # after 'stats': its compile is not in RSS
       peak = statistics.median(peaks)
-      result.update(xla_gflop_per_step=flops / 1e9, matmul_peak_gflops=peak, matmul_peaks=peaks)
+      result.update(model_gflop_per_step=flops / 1e9, matmul_peak_gflops=peak, matmul_peaks=peaks)
       for fw in frameworks:
         achieved = flops * result[fw]['steps_per_s'] / 1e9
         result[fw].update(achieved_gflops=achieved, fraction_of_matmul_peak=achieved / peak)
@@ -260,7 +261,7 @@ def markdown(results: list[dict], meta: dict) -> str:
       f"Versions: {meta['versions']}",
       '',
       '| workload | jaxgan steps/s | PyTorch steps/s | jaxgan/PyTorch | first step jaxgan (s) '
-      '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) | GFLOP/step (XLA) '
+      '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) | model GFLOP/step '
       '| jaxgan GFLOP/s | jaxgan % of matmul | PyTorch % of matmul |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
@@ -270,12 +271,13 @@ def markdown(results: list[dict], meta: dict) -> str:
         'fraction_of_matmul_peak']
     lines.append('| ' + ' | '.join([
         f"{r['workload']['name']}: {r['workload']['description']}"
-        + (' (fast_conv)' if r['workload'].get('fast_conv') else ''),
+        + (f" (conv={r['workload']['conv']})" if r['workload'].get('conv', 'auto') != 'auto'
+           else ''),
         _fmt(j.get('steps_per_s'), '.3g'), _fmt(t.get('steps_per_s'), '.3g'),
         _fmt(r.get('ratio_jax_over_torch'), '.2f'),
         _fmt(j.get('first_step_s'), '.1f'), _fmt(t.get('first_step_s'), '.2f'),
         _fmt(j.get('peak_rss_mb'), '.0f'), _fmt(t.get('peak_rss_mb'), '.0f'),
-        _fmt(r.get('xla_gflop_per_step'), '.2f'), _fmt(j.get('achieved_gflops'), '.0f'),
+        _fmt(r.get('model_gflop_per_step'), '.2f'), _fmt(j.get('achieved_gflops'), '.0f'),
         _fmt(pct(j), '.0f'), _fmt(pct(t), '.0f')]) + ' |')
   peaks = [r['matmul_peak_gflops'] for r in results if 'matmul_peak_gflops' in r]
   if peaks:
@@ -304,7 +306,9 @@ def main(argv=None) -> list[dict]:
   p.add_argument('--rep_seconds', type=float, default=3.0)
   p.add_argument('--warmup', type=int, default=2)
   p.add_argument('--tiny', action='store_true', help='toy sizes (smoke test)')
-  p.add_argument('--fast_conv', action='store_true', help='jaxgan: sub-pixel transposed convs')
+  p.add_argument('--conv', default='auto', choices=('auto', 'fast', 'lax'),
+                 help="jaxgan's convolutions (jaxgan.models.fast_conv); 'auto' is the library "
+                      "default ('fast' on CPU)")
   p.add_argument('--width', type=int, default=None, help='override the model width')
   p.add_argument('--torch_threads', type=int, default=None,
                  help="PyTorch intra-op threads (default: PyTorch's own, one per core)")
@@ -325,8 +329,7 @@ def main(argv=None) -> list[dict]:
     todo = [w.tiny() for w in todo]
   if args.width is not None:
     todo = [dataclasses.replace(w, width=args.width, name=f'{w.name}-w{args.width}') for w in todo]
-  if args.fast_conv:
-    todo = [dataclasses.replace(w, fast_conv=True) for w in todo]
+  todo = [dataclasses.replace(w, conv=args.conv) for w in todo]
 
   meta = dict(command='python ' + ' '.join([os.path.relpath(__file__, ROOT)] + (
       sys.argv[1:] if argv is None else list(argv))),

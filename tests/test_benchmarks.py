@@ -154,7 +154,7 @@ def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
             '1', '--frameworks', frameworks, '--torch_threads', '1', '--out', str(out)])
   data = json.loads(out.with_suffix('.json').read_text())
   (result,) = data['results']
-  assert result['jax']['steps_per_s'] > 0 and result['xla_gflop_per_step'] > 0
+  assert result['jax']['steps_per_s'] > 0 and result['model_gflop_per_step'] > 0
   assert result['jax']['peak_rss_mb'] > 0 and result['jax']['first_step_s'] > 0
   if frameworks == 'jax,torch':
     assert result['ratio_jax_over_torch'] > 0 and len(result['ratios']) == 2

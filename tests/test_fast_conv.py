@@ -1,6 +1,6 @@
-"""jaxgan.models.fast_conv: the sub-pixel transposed convolution is the same function as Flax's
-ConvTranspose (values, first and second derivatives in the input and the kernel), and the DCGAN
-generator built with it is the same generator."""
+"""jaxgan.models.fast_conv is lax's convolution: values and reverse-mode derivatives of first,
+second and third order equal `jax.grad` of `lax.conv_general_dilated` / `lax.conv_transpose`, and
+the models built with conv='fast' are the same models as with conv='lax'."""
 
 import flax.linen as nn
 import jax
@@ -8,95 +8,151 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.models import DCGANGenerator, fast_conv
+from jaxgan import penalties
+from jaxgan.models import fast_conv, make_models
 
 jax.config.update('jax_default_matmul_precision', 'highest')
 
-TOL = dict(rtol=1e-4, atol=1e-5)
+# Relative tolerance, and absolute tolerance as a fraction of the largest reference entry: the two
+# sides sum the same products in different orders, and the differences grow with each derivative.
+TOL = dict(rtol=2e-4, atol=2e-5)
+DN = ('NHWC', 'HWIO', 'NHWC')
 
 
-def _setup(n=2, h=5, w=4, cin=3, cout=2, bias=True, seed=0):
-  kx, kp = jax.random.split(jax.random.PRNGKey(seed))
-  x = jax.random.normal(kx, (n, h, w, cin))
-  ref = nn.ConvTranspose(cout, (4, 4), strides=(2, 2), padding='SAME', use_bias=bias)
-  fast = fast_conv.SubPixelConvTranspose(cout, use_bias=bias)
-  params = ref.init(kp, x)
-  # Non-zero bias, so it is tested too.
-  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(kp, p.shape), params)
-  assert jax.tree.structure(fast.init(kp, x)) == jax.tree.structure(params)
-  return x, ref, fast, params
+def _close(a, b, tol=TOL):
+  def close(x, y):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    np.testing.assert_allclose(x, y, rtol=tol['rtol'], atol=tol['atol'] * max(np.abs(y).max(), 1))
+  jax.tree.map(close, a, b)
 
 
-@pytest.mark.parametrize('bias', [True, False])
-@pytest.mark.parametrize('shape', [(2, 4, 4, 3, 2), (1, 5, 3, 2, 3), (3, 1, 1, 1, 1)])
-def test_values_match(shape, bias):
-  n, h, w, cin, cout = shape
-  x, ref, fast, params = _setup(n, h, w, cin, cout, bias)
-  want = ref.apply(params, x)
-  got = fast.apply(params, x)
-  assert got.shape == want.shape == (n, 2 * h, 2 * w, cout)
-  np.testing.assert_allclose(got, want, **TOL)
+def _derivatives(f, x, k, cot):
+  """Values, first, second and third reverse-mode derivatives of a nonlinear scalar of f."""
+  loss = lambda x, k: jnp.sum(jnp.tanh(f(x, k)) * cot)
+  # Gradient-penalty style: the squared norm of the input gradient, differentiated again.
+  gp = lambda x, k: jnp.sum(jax.grad(loss)(x, k) ** 2)
+  third = lambda x, k: jnp.sum(jnp.sin(jax.grad(gp, 1)(x, k)))
+  return (f(x, k), jax.grad(loss, (0, 1))(x, k), jax.grad(gp, (0, 1))(x, k),
+          jax.grad(third, (0, 1))(x, k))
 
 
-def test_first_and_second_derivatives_match():
-  x, ref, fast, params = _setup()
-  cot = jax.random.normal(jax.random.PRNGKey(3), (2, 10, 8, 2))
-
-  def loss(module):
-    # A nonlinear scalar so that second derivatives are non-trivial.
-    return lambda p, x: jnp.sum(jnp.tanh(module.apply(p, x)) * cot)
-
-  for argnums in (0, 1):
-    g_ref = jax.grad(loss(ref), argnums)(params, x)
-    g_fast = jax.grad(loss(fast), argnums)(params, x)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **TOL), g_fast, g_ref)
-
-  # Second derivatives: gradient-penalty style (d/dparams of ||d/dx||^2) and a Hessian-vector
-  # product in the kernel.
-  def gp(module):
-    return lambda p, x: jnp.sum(jax.grad(loss(module), 1)(p, x) ** 2)
-
-  for argnums in (0, 1):
-    h_ref = jax.grad(gp(ref), argnums)(params, x)
-    h_fast = jax.grad(gp(fast), argnums)(params, x)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **TOL), h_fast, h_ref)
-
-  v = jax.tree.map(jnp.ones_like, params)
-  hvp = lambda m: jax.jvp(lambda p: jax.grad(loss(m))(p, x), (params,), (v,))[1]
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **TOL), hvp(fast), hvp(ref))
+def _check(fast, ref, x_shape, k_shape, seed=0):
+  # In float64, so that agreement to 1e-9 shows the same function, not just similar rounding.
+  with jax.enable_x64(True):
+    kx, kk, kc = jax.random.split(jax.random.PRNGKey(seed), 3)
+    x = jax.random.normal(kx, x_shape, jnp.float64)
+    k = 0.3 * jax.random.normal(kk, k_shape, jnp.float64)
+    cot = jax.random.normal(kc, ref(x, k).shape, jnp.float64)
+    got = _derivatives(fast, x, k, cot)
+    want = _derivatives(ref, x, k, cot)
+  assert got[0].shape == want[0].shape
+  assert all(a.dtype == jnp.float64 for a in jax.tree.leaves(got))
+  _close(got, want, dict(rtol=1e-9, atol=1e-10))
 
 
-def test_rejects_other_configurations():
-  x = jnp.zeros((1, 4, 4, 1))
-  with pytest.raises(ValueError, match='supports'):
-    fast_conv.SubPixelConvTranspose(2, kernel_size=(3, 3)).init(jax.random.PRNGKey(0), x)
+@pytest.mark.parametrize('x_shape,kernel,strides,padding', [
+    ((2, 8, 8, 3), 4, 2, 'SAME'),           # the DCGAN critic's layer
+    ((2, 7, 7, 2), 4, 2, 'SAME'),           # odd size (28 -> 14 -> 7 -> 4): asymmetric padding
+    ((3, 6, 5, 2), 3, 1, 'SAME'),           # the ResNet's layers
+    ((2, 5, 5, 4), 1, 1, 'VALID'),          # 1x1 shortcut
+    ((2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # explicit, unequal padding
+    ((2, 9, 9, 2), 5, 3, 'VALID'),
+])
+def test_conv2d_is_lax_conv(x_shape, kernel, strides, padding):
+  s = (strides, strides)
+  ref = lambda x, k: jax.lax.conv_general_dilated(x, k, s, padding, dimension_numbers=DN)
+  fast = lambda x, k: fast_conv.conv2d(x, k, s, padding)
+  _check(fast, ref, x_shape, (kernel, kernel, x_shape[-1], 3))
 
 
-@pytest.mark.parametrize('size', [28, 32])
-def test_dcgan_generator_with_fast_conv_is_the_same_generator(size):
-  g_ref = DCGANGenerator(image_size=size, channels=3, width=8, upsample='transpose')
-  g_fast = DCGANGenerator(image_size=size, channels=3, width=8, upsample='subpixel')
-  z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
-  variables = g_ref.init(jax.random.PRNGKey(1), z, train=False)
-  assert (jax.tree.structure(g_fast.init(jax.random.PRNGKey(1), z, train=False))
-          == jax.tree.structure(variables))
-  out_ref, _ = g_ref.apply(variables, z, train=True, mutable=['batch_stats'])
-  out_fast, _ = g_fast.apply(variables, z, train=True, mutable=['batch_stats'])
-  np.testing.assert_allclose(out_fast, out_ref, **TOL)
-  grad = lambda g: jax.grad(lambda p: jnp.sum(g.apply(
-      {**variables, 'params': p}, z, train=True, mutable=['batch_stats'])[0] ** 2))(
-          variables['params'])
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
-               grad(g_fast), grad(g_ref))
+@pytest.mark.parametrize('x_shape,kernel,strides,padding', [
+    ((2, 4, 4, 3), 4, 2, 'SAME'),   # the DCGAN generator's layer
+    ((2, 7, 7, 2), 4, 2, 'SAME'),   # 7 -> 14 (28x28 DCGAN)
+    ((1, 3, 5, 2), 3, 2, 'SAME'),
+    ((2, 4, 4, 2), 3, 1, 'SAME'),
+    ((2, 3, 3, 2), 4, 2, 'VALID'),
+    ((2, 4, 3, 2), 5, 3, 'VALID'),
+])
+def test_conv2d_transpose_is_lax_conv_transpose(x_shape, kernel, strides, padding):
+  s = (strides, strides)
+  ref = lambda x, k: jax.lax.conv_transpose(x, k, s, padding, dimension_numbers=DN)
+  fast = lambda x, k: fast_conv.conv2d_transpose(x, k, s, padding)
+  _check(fast, ref, x_shape, (kernel, kernel, x_shape[-1], 3))
 
 
-def test_upsample_choices():
-  z = jnp.zeros((1, 100))
-  with pytest.raises(ValueError, match="auto, transpose, subpixel"):
-    DCGANGenerator(image_size=28, channels=1, width=8, upsample='nearest').init(
-        jax.random.PRNGKey(0), z, train=False)
-  # 'auto' is the sub-pixel form on CPU: the same parameter tree either way.
-  trees = [jax.tree.structure(jax.eval_shape(
-      lambda: DCGANGenerator(image_size=28, channels=1, width=8, upsample=u).init(
-          jax.random.PRNGKey(0), z, train=False))) for u in ('auto', 'transpose')]
-  assert trees[0] == trees[1]
+def test_chunked_kernel_gradient_is_the_same(monkeypatch):
+  # Force the kernel gradient to be summed over 4 batch chunks (it is one piece at this size).
+  monkeypatch.setattr(fast_conv, '_KERNEL_T_ROWS', 2 * 6 * 6)
+  ref = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=DN)
+  fast = lambda x, k: fast_conv.conv2d(x, k, (1, 1), 'SAME')
+  _check(fast, ref, (8, 6, 6, 3), (3, 3, 3, 4))
+
+
+def test_transpose_rejects_explicit_padding():
+  with pytest.raises(ValueError, match="'SAME' or 'VALID'"):
+    fast_conv.conv2d_transpose(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), (2, 2),
+                               ((1, 1), (1, 1)))
+
+
+@pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize('flax_cls,fast_cls,kw', [
+    (nn.Conv, fast_conv.Conv, dict(kernel_size=(4, 4), strides=(2, 2), padding='SAME')),
+    (nn.Conv, fast_conv.Conv, dict(kernel_size=(3, 3), padding='SAME', use_bias=False)),
+    (nn.ConvTranspose, fast_conv.ConvTranspose,
+     dict(kernel_size=(4, 4), strides=(2, 2), padding='SAME')),
+])
+def test_modules_are_flax_modules(flax_cls, fast_cls, kw, dtype):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+  ref, fast = flax_cls(5, dtype=dtype, **kw), fast_cls(5, dtype=dtype, **kw)
+  params = ref.init(jax.random.PRNGKey(1), x)
+  params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias is tested too
+  assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) == jax.tree.map(
+      jnp.shape, params)
+  out_ref, out_fast = ref.apply(params, x), fast.apply(params, x)
+  assert out_fast.dtype == out_ref.dtype == dtype
+  tol = TOL if dtype == jnp.float32 else dict(rtol=2e-2, atol=2e-2)
+  _close(out_fast.astype(jnp.float32), out_ref.astype(jnp.float32), tol)
+  grad = lambda m: jax.grad(lambda p: jnp.sum(jnp.tanh(m.apply(p, x).astype(jnp.float32))))(params)
+  _close(grad(fast), grad(ref), tol)
+
+
+@pytest.mark.parametrize('model,shape,d_norm', [
+    ('dcgan', (32, 32, 1), 'layer'), ('dcgan', (28, 28, 3), 'spectral'),
+    ('dcgan', (64, 64, 1), 'batch'), ('resnet', (32, 32, 3), 'spectral')])
+def test_models_are_the_same_with_either_implementation(model, shape, d_norm):
+  """Same variables, samples, G gradients, scores and WGAN-GP gradients (a second derivative)."""
+  width = 8 if model == 'dcgan' else 16
+  build = lambda conv: make_models(model, image_shape=shape, width=width, d_norm=d_norm,
+                                   latent_dim=16, conv=conv)
+  (g_fast, d_fast), (g_lax, d_lax) = build('fast'), build('lax')
+  kg, kd, kz, kx, kp = jax.random.split(jax.random.PRNGKey(0), 5)
+  z = jax.random.normal(kz, (4, 16))
+  x = jax.random.uniform(kx, (4, *shape), minval=-1, maxval=1)
+  gv, dv = g_lax.init(kg, z, train=False), d_lax.init(kd, x, train=False)
+  assert jax.tree.structure(g_fast.init(kg, z, train=False)) == jax.tree.structure(gv)
+  assert jax.tree.structure(d_fast.init(kd, x, train=False)) == jax.tree.structure(dv)
+
+  def g_loss(g, p):
+    out, _ = g.apply({**gv, 'params': p}, z, train=True, mutable=['batch_stats'])
+    return jnp.sum(out ** 2), out
+
+  def d_gp(d, p):
+    critic = lambda y: d.apply({**dv, 'params': p}, y, train=False)
+    return penalties.gradient_penalty(critic, x, -x, kp), critic(x)
+
+  for loss, module_fast, module_lax, params in ((g_loss, g_fast, g_lax, gv['params']),
+                                                (d_gp, d_fast, d_lax, dv['params'])):
+    value_and_grad = lambda m: jax.jit(jax.value_and_grad(lambda p: loss(m, p), has_aux=True))
+    (v_fast, out_fast), grad_fast = value_and_grad(module_fast)(params)
+    (v_lax, out_lax), grad_lax = value_and_grad(module_lax)(params)
+    _close((v_fast, out_fast), (v_lax, out_lax))
+    _close(grad_fast, grad_lax, dict(rtol=1e-3, atol=1e-5))
+
+
+def test_conv_implementation_names():
+  with pytest.raises(ValueError, match="'auto', 'fast', 'lax'"):
+    make_models('dcgan', image_shape=(32, 32, 1), conv='subpixel')
+  assert fast_conv.conv_modules('lax') == (nn.Conv, nn.ConvTranspose)
+  assert fast_conv.conv_modules('fast') == (fast_conv.Conv, fast_conv.ConvTranspose)
+  assert fast_conv.conv_modules('auto') == fast_conv.conv_modules(
+      'fast' if jax.default_backend() == 'cpu' else 'lax')

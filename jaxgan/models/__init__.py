@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan.models import dcgan as _dcgan
+from jaxgan.models import fast_conv as _fast_conv
 from jaxgan.models import layers as _layers
 from jaxgan.models import resnet as _resnet
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -38,8 +39,8 @@ __all__ = [
 _COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps')
 _MODEL_KWARGS = {
     'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
-    'dcgan': _COMMON_KWARGS + ('upsample',),
-    'resnet': _COMMON_KWARGS,
+    'dcgan': _COMMON_KWARGS + ('conv',),
+    'resnet': _COMMON_KWARGS + ('conv',),
 }
 
 
@@ -92,7 +93,9 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
       optimizer states are float32 whatever the compute dtype.
     **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1);
       for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
-      'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none').
+      'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none'); for
+      'dcgan' and 'resnet' also `conv`: 'auto' (default), 'fast' or 'lax', how convolutions and
+      their derivatives are computed (`jaxgan.models.fast_conv`; the same function either way).
 
   Raises:
     ValueError: unknown model name, unsupported image shape or unknown norm.
@@ -113,6 +116,9 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
                      f"{', '.join(map(repr, NORMS))}")
   sn_steps = kwargs.get('sn_steps', 1)
   dtype = _compute_dtype(dtype)
+  conv = kwargs.get('conv', 'auto')
+  if name != 'mlp':
+    _fast_conv.conv_modules(conv)  # validates the name now rather than at the first call
 
   if name == 'mlp':
     if not image_shape or min(image_shape) < 1:
@@ -135,15 +141,16 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     size, channels = _image_size(name, image_shape, _dcgan.SIZES)
     w = 64 if width is None else width
     g = DCGANGenerator(image_size=size, channels=channels, width=kwargs.get('g_width', w),
-                       dtype=dtype, upsample=kwargs.get('upsample', 'auto'))
+                       dtype=dtype, conv=conv)
     d = DCGANDiscriminator(width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps,
-                           dtype=dtype)
+                           dtype=dtype, conv=conv)
     return g, d
 
   size, channels = _image_size(name, image_shape, _resnet.SIZES)
   g = ResNetGenerator(image_size=size, channels=channels,
-                      width=kwargs.get('g_width', 256 if width is None else width), dtype=dtype)
+                      width=kwargs.get('g_width', 256 if width is None else width), dtype=dtype,
+                      conv=conv)
   d = ResNetDiscriminator(width=kwargs.get('d_width', 128 if width is None else width),
-                          norm=d_norm, sn_steps=sn_steps, dtype=dtype)
+                          norm=d_norm, sn_steps=sn_steps, dtype=dtype, conv=conv)
   return g, d
 

@@ -9,7 +9,6 @@ Convolutions followed by BatchNorm or LayerNorm have no bias (the norm's offset 
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
@@ -19,7 +18,6 @@ import jax.numpy as jnp
 from jaxgan.models import fast_conv, layers
 
 SIZES = (28, 32, 64)
-UPSAMPLE = ('auto', 'transpose', 'subpixel')
 _INIT = nn.initializers.normal(0.02)
 
 
@@ -48,10 +46,7 @@ class DCGANGenerator(nn.Module):
   channels: int = 3
   width: int = 64
   dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
-  # How the stride-2 4x4 transposed convolutions are computed: 'transpose' (nn.ConvTranspose),
-  # 'subpixel' (one 3x3 convolution + depth-to-space, the same function and parameters, about 2x
-  # faster on XLA:CPU; see fast_conv.py) or 'auto' (sub-pixel on the CPU backend only).
-  upsample: str = 'auto'
+  conv: str = 'auto'  # 'auto', 'fast' or 'lax': see jaxgan.models.fast_conv.conv_modules
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -65,25 +60,16 @@ class DCGANGenerator(nn.Module):
     x = nn.Dense(base * base * features, use_bias=False, kernel_init=_INIT, dtype=self.dtype)(x)
     x = x.reshape(z.shape[0], base, base, features)
     x = nn.relu(bn()(x))
-    up = self._upsample_layer()
+    _, conv_transpose = fast_conv.conv_modules(self.conv)
+    up = lambda features, use_bias, name: conv_transpose(
+        features, (4, 4), strides=(2, 2), padding='SAME', use_bias=use_bias, kernel_init=_INIT,
+        dtype=self.dtype, name=name)
     for i in range(num_up - 1):
       features //= 2
       x = up(features, use_bias=False, name=f'ConvTranspose_{i}')(x)
       x = nn.relu(bn()(x))
     x = up(self.channels, use_bias=True, name=f'ConvTranspose_{num_up - 1}')(x)
     return jnp.tanh(x).astype(jnp.float32)
-
-
-  def _upsample_layer(self):
-    if self.upsample not in UPSAMPLE:
-      raise ValueError(f"DCGANGenerator.upsample must be one of {', '.join(UPSAMPLE)}; "
-                       f"got {self.upsample!r}")
-    subpixel = (self.upsample == 'subpixel'
-                or (self.upsample == 'auto' and jax.default_backend() == 'cpu'))
-    cls = fast_conv.SubPixelConvTranspose if subpixel else functools.partial(
-        nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2), padding='SAME')
-    return lambda features, use_bias, name: cls(
-        features, use_bias=use_bias, kernel_init=_INIT, dtype=self.dtype, name=name)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -99,12 +85,14 @@ class DCGANDiscriminator(nn.Module):
       output layer (Miyato et al. 2018) and no other normalisation; 'none'.
     sn_steps: power iterations per call for spectral norm.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
+    conv: 'auto', 'fast' or 'lax': how convolutions are computed (jaxgan.models.fast_conv).
   """
 
   width: int = 64
   norm: str = 'batch'
   sn_steps: int = 1
   dtype: Any = jnp.float32
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -114,9 +102,10 @@ class DCGANDiscriminator(nn.Module):
     check_size(x.shape[1])
     spectral = self.norm == 'spectral'
     num_down = 4 if x.shape[1] == 64 else 3
+    conv_module, _ = fast_conv.conv_modules(self.conv)
     for i in range(num_down):
       normed = i > 0 and self.norm in ('batch', 'layer')
-      conv = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',
+      conv = conv_module(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',
                      use_bias=not normed, kernel_init=_INIT, dtype=self.dtype)
       x = layers.apply_layer(conv, x, spectral=spectral, train=train, sn_steps=self.sn_steps)
       if normed:

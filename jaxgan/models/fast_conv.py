@@ -1,96 +1,193 @@
-"""Reformulated convolutions that XLA's CPU backend runs faster, numerically equivalent to Flax's.
+"""Convolutions whose derivatives of every order run at XLA:CPU's best speed; same maths as lax's.
 
-`SubPixelConvTranspose` is a drop-in for `flax.linen.ConvTranspose(features, (4, 4),
-strides=(2, 2), padding='SAME')` (the DCGAN upsampling layer): same parameters (`kernel` of shape
-(4, 4, in, out), `bias`), same outputs and derivatives, computed as ONE stride-1 3x3 convolution to
-`4 * out` channels followed by depth-to-space (a "sub-pixel" convolution, Shi et al. 2016).
+A 2-D convolution y = conv(x, k) is bilinear, and so are its two transposes:
 
-Why it is the same function. With lax's SAME padding for k=4, s=2 (2 on each side of the dilated
-input), one spatial axis of the transposed convolution is
-    y[2m]     = x[m-1] K[0] + x[m]   K[2]
-    y[2m + 1] = x[m]   K[1] + x[m+1] K[3]
-(x zero outside the image). So each output phase p in {0, 1} is a 3-tap convolution of x at
-offsets (-1, 0, +1) with taps (K0, K2, 0) for p = 0 and (0, K1, K3) for p = 1; in 2-D the four
-phases (pr, pc) stack on the output-channel axis of one 3x3 kernel gathered from K, and
-depth-to-space interleaves them. Gradients reach `kernel` through the gather.
+    conv(x, k)              -> y          (lax.conv_general_dilated, NHWC / HWIO)
+    input_transpose(dy, k)  -> dx         (the input gradient: a transposed convolution)
+    kernel_transpose(x, dy) -> dk         (the kernel gradient)
 
-Why it is faster on CPU: XLA's CPU backend computes the kernel gradient of a stride-2 transposed
-convolution (an lhs-dilated convolution) very slowly; a plain stride-1 convolution and a reshape
-have fast derivatives (GUIDE.md section 4). The 3x3 kernel is 5/9 zeros, so it spends 2.25x the
-multiply-adds of the transposed convolution; it still wins on CPU. On GPU/TPU keep
-`nn.ConvTranspose`.
-`DCGANGenerator(upsample=...)` chooses between the two ('auto': sub-pixel on CPU only).
+The derivative of each of the three is again made of the three: for example
+<input_transpose(dy, k), c> = <dy, conv(c, k)> = <k, kernel_transpose(c, dy)>, so the cotangent c of
+a transposed convolution reaches dy through `conv` and k through `kernel_transpose`. `jax.grad`
+applied to lax's convolution does not close the family this way: differentiating the input
+gradient (a stride-2 convolution's input gradient is an lhs-dilated convolution) w.r.t. the kernel
+gives a convolution that XLA's CPU backend computes 10-20x slower than the equivalent kernel
+gradient (DCGAN critic, batch 64: 123-152 ms vs 6-10 ms per layer). That term is in every
+double backward of a strided-convolution critic (WGAN-GP, R1, DRAGAN) and in the kernel gradient
+of every transposed convolution (the DCGAN generator).
+
+Here each member is a `jax.custom_vjp` whose primal is lax's own first-order op (the convolution,
+or its transpose taken with `jax.linear_transpose`) and whose VJP calls the other two members. So
+every derivative, to any order of reverse mode, is one of the three fast first-order ops. The
+values and FLOPs are those of lax's ops; derivatives agree with `jax.grad` of lax's to float32
+rounding (tests/test_fast_conv.py, first and second derivatives). Not supported: forward mode
+(`jax.jvp`/`jax.jacfwd`) through these functions, which `jax.custom_vjp` does not allow; use the
+plain Flax layers for that (`conv='lax'` in the models).
+
+`Conv` and `ConvTranspose` are drop-in replacements for `flax.linen.Conv` / `ConvTranspose` (same
+parameter names, shapes and initialisers) built on this family. GPU/TPU convolutions do not have
+the CPU problem, so the models choose per backend ('auto': these on CPU, Flax's elsewhere).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import functools
+from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
+from jax import lax
 
-# For one spatial axis: index into the zero-padded 4-tap kernel (index 4 is the zero tap) used by
-# output phase p at input offset a - 1, a in {0, 1, 2}.
-_TAPS = np.array([[0, 2, 4],   # even outputs: x[m-1] K0 + x[m] K2
-                  [4, 1, 3]])  # odd outputs:  x[m] K1 + x[m+1] K3
+_DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 
 
-def subpixel_kernel(kernel: jax.Array) -> jax.Array:
-  """(4, 4, I, O) transposed-conv kernel -> (3, 3, I, 4 * O) stride-1 kernel, phases (pr, pc, O)."""
-  kh, kw, i, o = kernel.shape
-  if (kh, kw) != (4, 4):
-    raise ValueError(f'subpixel_kernel needs a 4x4 kernel; got {kernel.shape}')
-  padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
-  rows = _TAPS[:, None, :, None]  # (pr, 1, a_r, 1)
-  cols = _TAPS[None, :, None, :]  # (1, pc, 1, a_c)
-  w = padded[rows, cols]  # (pr, pc, a_r, a_c, I, O)
-  return jnp.transpose(w, (2, 3, 4, 0, 1, 5)).reshape(3, 3, i, 4 * o)
+class ConvSpec(NamedTuple):
+  """Static description of one convolution: enough to recover every operand's shape."""
+  strides: tuple[int, int]
+  padding: tuple[tuple[int, int], tuple[int, int]]
+  in_spatial: tuple[int, int]      # (H, W) of the convolution's input
+  kernel_spatial: tuple[int, int]  # (kh, kw)
 
 
-def depth_to_space(y: jax.Array, out_features: int) -> jax.Array:
-  """(N, H, W, 4 * O) with channels ordered (pr, pc, O) -> (N, 2H, 2W, O)."""
-  n, h, w, _ = y.shape
-  y = y.reshape(n, h, w, 2, 2, out_features)
-  return jnp.transpose(y, (0, 1, 3, 2, 4, 5)).reshape(n, 2 * h, 2 * w, out_features)
+def _lax_conv(x, k, spec: ConvSpec):
+  return lax.conv_general_dilated(x, k, spec.strides, spec.padding,
+                                  dimension_numbers=_DIMENSION_NUMBERS)
 
 
-def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """`lax.conv_transpose(x, kernel, (2, 2), 'SAME')` for a 4x4 kernel, NHWC / HWIO."""
-  y = jax.lax.conv_general_dilated(
-      x, subpixel_kernel(kernel).astype(x.dtype), window_strides=(1, 1),
-      padding=((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  return depth_to_space(y, kernel.shape[-1])
+def _lax_input_transpose(dy, k, spec: ConvSpec):
+  x = jax.ShapeDtypeStruct((dy.shape[0], *spec.in_spatial, k.shape[2]), dy.dtype)
+  return jax.linear_transpose(lambda x: _lax_conv(x, k, spec), x)(dy)[0]
 
 
-class SubPixelConvTranspose(nn.Module):
-  """`nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME')`, computed sub-pixel.
+# Rows (examples x output pixels) per batch chunk of a kernel gradient: XLA:CPU contracts over
+# up to about this many rows at its conv speed, and drops to 40-60% of it beyond (a 3x3, 128 ->
+# 128 channel kernel gradient on 64 images of 32x32: 54 GFLOP/s in one piece, 133 in 8 chunks).
+_KERNEL_T_ROWS = 8192
 
-  Same parameter names, shapes and initialisers as Flax's module, so the two are interchangeable
-  on the same parameters. Only the 4x4 / stride 2 / SAME case (DCGAN's) is supported.
+
+def _lax_kernel_transpose(x, dy, spec: ConvSpec):
+  k = jax.ShapeDtypeStruct((*spec.kernel_spatial, x.shape[-1], dy.shape[-1]), x.dtype)
+  n, rows = dy.shape[0], dy.shape[0] * dy.shape[1] * dy.shape[2]
+  chunks = 1
+  while n % (2 * chunks) == 0 and rows // (2 * chunks) >= _KERNEL_T_ROWS:
+    chunks *= 2
+  return sum(jax.linear_transpose(lambda k, xs=xs: _lax_conv(xs, k, spec), k)(d)[0]
+             for xs, d in zip(jnp.split(x, chunks), jnp.split(dy, chunks)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv(x: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
+  """`lax.conv_general_dilated(x, k, spec.strides, spec.padding)`, NHWC / HWIO."""
+  return _lax_conv(x, k, spec)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def input_transpose(dy: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
+  """The transpose of `conv(., k, spec)` applied to `dy`: the input gradient of the convolution."""
+  return _lax_input_transpose(dy, k, spec)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def kernel_transpose(x: jax.Array, dy: jax.Array, spec: ConvSpec) -> jax.Array:
+  """The transpose of `conv(x, ., spec)` applied to `dy`: the kernel gradient of the convolution."""
+  return _lax_kernel_transpose(x, dy, spec)
+
+
+conv.defvjp(
+    lambda x, k, spec: (_lax_conv(x, k, spec), (x, k)),
+    lambda spec, res, ct: (input_transpose(ct, res[1], spec), kernel_transpose(res[0], ct, spec)))
+input_transpose.defvjp(
+    lambda dy, k, spec: (_lax_input_transpose(dy, k, spec), (dy, k)),
+    lambda spec, res, ct: (conv(ct, res[1], spec), kernel_transpose(ct, res[0], spec)))
+kernel_transpose.defvjp(
+    lambda x, dy, spec: (_lax_kernel_transpose(x, dy, spec), (x, dy)),
+    lambda spec, res, ct: (input_transpose(res[1], ct, spec), conv(res[0], ct, spec)))
+
+
+def _spec(in_spatial, kernel_spatial, strides, padding) -> ConvSpec:
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(in_spatial, kernel_spatial, strides, padding)
+  return ConvSpec(tuple(strides), tuple(tuple(int(p) for p in pair) for pair in padding),
+                  tuple(in_spatial), tuple(kernel_spatial))
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
+           padding: str | Sequence[tuple[int, int]] = 'SAME') -> jax.Array:
+  """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC `x` and HWIO `kernel`."""
+  return conv(x, kernel, _spec(x.shape[1:3], kernel.shape[:2], strides, padding))
+
+
+def conv2d_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
+                     padding: str = 'SAME') -> jax.Array:
+  """`lax.conv_transpose(x, kernel, strides, padding)` (Flax's ConvTranspose), NHWC / HWIO.
+
+  A transposed convolution with kernel K is the input gradient of the convolution whose kernel is
+  K flipped in space with its channel axes swapped, and whose input has this function's output
+  size: `in * stride` for 'SAME', `(in - 1) * stride + k` for 'VALID' (checked against lax in
+  the tests). Explicit padding means something else for the two functions, so only the two
+  named paddings are accepted.
   """
+  if padding not in ('SAME', 'VALID'):
+    raise ValueError(f"conv2d_transpose supports padding 'SAME' or 'VALID'; got {padding!r}")
+  ks = kernel.shape[:2]
+  if padding == 'SAME':
+    out = tuple(n * s for n, s in zip(x.shape[1:3], strides))
+  else:
+    out = tuple((n - 1) * s + k for n, s, k in zip(x.shape[1:3], strides, ks))
+  forward_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+  return input_transpose(x, forward_kernel, _spec(out, ks, strides, padding))
 
+
+class _ConvBase(nn.Module):
   features: int
-  kernel_size: tuple[int, int] = (4, 4)
-  strides: tuple[int, int] = (2, 2)
-  padding: str = 'SAME'
+  kernel_size: Sequence[int] = (3, 3)
+  strides: Sequence[int] = (1, 1)
+  padding: Any = 'SAME'
   use_bias: bool = True
   kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
   bias_init: Callable[..., Any] = nn.initializers.zeros_init()
   dtype: Any = None  # compute dtype (None: the input's); parameters stay float32
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def _apply(self, x, op):
     if self.dtype is not None:
       x = x.astype(self.dtype)
-    if (tuple(self.kernel_size), tuple(self.strides), self.padding) != ((4, 4), (2, 2), 'SAME'):
-      raise ValueError('SubPixelConvTranspose supports kernel_size (4, 4), strides (2, 2) and '
-                       f"padding 'SAME' only; got {self.kernel_size}, {self.strides}, "
-                       f'{self.padding!r}')
-    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features),
-                        jnp.float32)
-    y = subpixel_conv_transpose(x, kernel)
+    kernel = self.param('kernel', self.kernel_init,
+                        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+    y = op(x, kernel.astype(x.dtype), tuple(self.strides), self.padding)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,), jnp.float32).astype(y.dtype)
     return y
+
+
+class Conv(_ConvBase):
+  """`flax.linen.Conv` (2-D, NHWC) with derivatives through the `conv` family above."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self._apply(x, conv2d)
+
+
+class ConvTranspose(_ConvBase):
+  """`flax.linen.ConvTranspose` (2-D, NHWC, 'SAME' or 'VALID') built on `input_transpose`."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self._apply(x, conv2d_transpose)
+
+
+IMPLEMENTATIONS = ('auto', 'fast', 'lax')
+
+
+def conv_modules(implementation: str) -> tuple[type[nn.Module], type[nn.Module]]:
+  """`(Conv, ConvTranspose)` module classes for a model's `conv` attribute.
+
+  'fast': this module's; 'lax': Flax's own; 'auto': 'fast' on the CPU backend, 'lax' elsewhere.
+  The two have the same parameters, so a checkpoint works with either.
+  """
+  if implementation not in IMPLEMENTATIONS:
+    raise ValueError(f"conv must be one of {', '.join(map(repr, IMPLEMENTATIONS))}; "
+                     f'got {implementation!r}')
+  if implementation == 'fast' or (implementation == 'auto' and jax.default_backend() == 'cpu'):
+    return Conv, ConvTranspose
+  return nn.Conv, nn.ConvTranspose

@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import fast_conv, layers
 
 SIZES = (32,)
 
@@ -37,15 +37,17 @@ class GBlock(nn.Module):
 
   features: int
   dtype: Any = jnp.float32
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    conv, _ = fast_conv.conv_modules(self.conv)
     h = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
     h = layers.upsample_nearest(h)
-    h = nn.Conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
+    h = conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
     h = nn.relu(layers.batch_norm(train, dtype=self.dtype)(h))
-    h = nn.Conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
-    s = nn.Conv(self.features, (1, 1), padding='VALID', dtype=self.dtype)(
+    h = conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
+    s = conv(self.features, (1, 1), padding='VALID', dtype=self.dtype)(
         layers.upsample_nearest(x))
     return h + s
 
@@ -66,13 +68,15 @@ class DBlock(nn.Module):
   norm: str = 'spectral'
   sn_steps: int = 1
   dtype: Any = jnp.float32
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     spectral = self.norm == 'spectral'
+    conv_module, _ = fast_conv.conv_modules(self.conv)
 
     def conv(h, kernel):
-      layer = nn.Conv(self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID',
+      layer = conv_module(self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID',
                       dtype=self.dtype)
       return layers.apply_layer(layer, h, spectral=spectral, train=train, sn_steps=self.sn_steps)
 
@@ -96,12 +100,14 @@ class ResNetGenerator(nn.Module):
     image_size: must be 32.
     channels: output channels.
     width: channels of the 4x4 projection and of every ResBlock (256 in the paper).
+    conv: 'auto', 'fast' or 'lax': how convolutions are computed (jaxgan.models.fast_conv).
   """
 
   image_size: int = 32
   channels: int = 3
   width: int = 256
   dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -109,9 +115,9 @@ class ResNetGenerator(nn.Module):
     x = z.reshape(z.shape[0], -1)
     x = nn.Dense(4 * 4 * self.width, dtype=self.dtype)(x).reshape(z.shape[0], 4, 4, self.width)
     for _ in range(3):
-      x = GBlock(self.width, dtype=self.dtype)(x, train)
+      x = GBlock(self.width, dtype=self.dtype, conv=self.conv)(x, train)
     x = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
-    x = nn.Conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
+    x = fast_conv.conv_modules(self.conv)[0](self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -123,12 +129,14 @@ class ResNetDiscriminator(nn.Module):
     norm: 'spectral' (default; every convolution and the dense layer), 'layer' or 'batch' (before
       each ReLU of the residual branches and the final ReLU), or 'none'.
     sn_steps: power iterations per call for spectral norm.
+    conv: 'auto', 'fast' or 'lax': how convolutions are computed (jaxgan.models.fast_conv).
   """
 
   width: int = 128
   norm: str = 'spectral'
   sn_steps: int = 1
   dtype: Any = jnp.float32  # compute dtype; parameters stay float32, scores are float32
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -136,7 +144,7 @@ class ResNetDiscriminator(nn.Module):
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'resnet discriminator expects square NHWC images; got shape {x.shape}')
     check_size(x.shape[1])
-    kw = dict(norm=self.norm, sn_steps=self.sn_steps, dtype=self.dtype)
+    kw = dict(norm=self.norm, sn_steps=self.sn_steps, dtype=self.dtype, conv=self.conv)
     x = DBlock(self.width, down=True, optimized=True, **kw)(x, train)  # 16x16
     x = DBlock(self.width, down=True, **kw)(x, train)  # 8x8
     x = DBlock(self.width, down=False, **kw)(x, train)
