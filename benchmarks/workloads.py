@@ -2,8 +2,8 @@
 
 A `Workload` fixes the model, image shape, loss, penalty, n_critic, critic normalisation, Adam
 hyperparameters and batch size. `build_jax(w)` returns jaxgan's real train step,
-`jax.jit(make_train_step(gan, ...), donate_argnums=0)`, with a state, a fixed batch of
-`n_critic * batch` examples and a key; `benchmarks.torch_reference.build_torch(w)` returns the
+`sharding.jit_train_step(make_train_step(gan, ...), mesh)` as in the training loop, with a state,
+a fixed batch of `n_critic * batch` examples and a key; `benchmarks.torch_reference.build_torch(w)` returns the
 same update written in plain PyTorch.
 
   W1  MLP WGAN-GP of the seed documents (784-dim, n_critic 5, Adam 1e-4 (0.5, 0.999))
@@ -117,7 +117,7 @@ def _models(w: Workload):
 def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
   """jaxgan's real train step for `w`.
 
-  Returns a dict with `step` (jitted, state donated), `state`, `batch` (n_critic * batch
+  Returns a dict with `step` (jitted as the loop does), `state`, `batch` (n_critic * batch
   examples, uniform in [-1, 1]), `key` and `gan`. `compiler_options` go to `jax.jit` (e.g.
   `FAST_COMPILE`; None for the benchmarks).
   """
@@ -125,7 +125,7 @@ def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
   import jax.numpy as jnp
   import optax
 
-  from jaxgan import GAN, make_train_step
+  from jaxgan import GAN, make_train_step, sharding
 
   g, d = _models(w)
   b1, b2 = w.betas
@@ -134,11 +134,15 @@ def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
   init_key, data_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
   batch = jax.random.uniform(data_key, (w.n_critic * w.batch, *w.image_shape), jnp.float32,
                              -1.0, 1.0)
-  state = gan.init(init_key, batch[:w.batch])
-  step = jax.jit(make_train_step(gan, loss=w.loss, penalty=w.penalty,
-                                 penalty_weight=w.penalty_weight, n_critic=w.n_critic,
-                                 ema_decay=w.ema_decay), donate_argnums=0,
-                 compiler_options=compiler_options)
+  # Exactly what the training loop runs: the step jitted by `sharding.jit_train_step` on a mesh
+  # of this machine's devices (one CPU here), the state replicated and the batch sharded.
+  mesh = sharding.make_mesh()
+  state = sharding.replicate(gan.init(init_key, batch[:w.batch]), mesh)
+  batch = jax.device_put(batch, sharding.batch_sharding(mesh))
+  step = sharding.jit_train_step(
+      make_train_step(gan, loss=w.loss, penalty=w.penalty, penalty_weight=w.penalty_weight,
+                      n_critic=w.n_critic, ema_decay=w.ema_decay),
+      mesh, compiler_options=compiler_options)
   return dict(step=step, state=state, batch=batch, key=key, gan=gan)
 
 
