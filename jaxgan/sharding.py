@@ -195,8 +195,9 @@ def jit_train_step(train_step: Callable, mesh: Mesh,
   The step is traced with `mesh` in context, so `shard_batch` inside it can split values made in
   the step (latents) over the devices. The batch's leading axis must divide by the size of the
   mesh's 'data' axis (see `check_batch_size`). The state is donated (updated in place) on
-  accelerators, where memory is scarce; not on CPU devices, where donating it made
-  back-to-back steps slower (W1 of benchmarks/: 25 vs 35 steps/s) and memory is plentiful.
+  accelerators, where memory is scarce; not on CPU devices, where memory is plentiful and
+  donation made back-to-back steps up to 30% slower (W1 of benchmarks/: 25 vs 35 steps/s in
+  one version of the step, equal in another).
   Either way the caller must use the returned state, not the one passed in.
   `compiler_options` go to `jax.jit` (XLA options, e.g. for fast-compiling smoke tests).
   """

@@ -97,12 +97,31 @@ def make_train_step(
     # device of a data-parallel mesh.
     return _apply(G, g_params, g_vars, sharding.shard_batch(gan.latents(key, n)), True)
 
+  def critic_scores(params, d_vars, real, fake):
+    """D on real and fake: one pass over both for a stateless D on vectors, else two passes.
+
+    A D with state needs two passes, as in PyTorch: BatchNorm gives each its own batch
+    statistics and spectral norm does one power iteration per pass. Otherwise the scores are
+    the same either way, and what is faster on XLA:CPU decides: for vectors (MLPs) one pass of
+    twice the rows (64-row matmuls run well below peak; W1 35 -> 39 steps/s), for images two
+    (a convolutional critic's gradient on 2 x 64 images took 102 ms, on 128 at once 126 ms).
+    """
+    if not d_vars and real.ndim == 2:
+      # Interleaved rows (real_0, fake_0, real_1, ...), so that on a data-parallel mesh every
+      # device's rows stay on it; a plain concatenation would need an all-gather.
+      both = jnp.stack([real, fake], axis=1).reshape(2 * real.shape[0], *real.shape[1:])
+      scores, _ = _apply(D, params, d_vars, both, True)
+      scores = scores.reshape(real.shape[0], 2)
+      return scores[:, 0], scores[:, 1], d_vars
+    s_real, d_vars = _apply(D, params, d_vars, real, True)
+    s_fake, d_vars = _apply(D, params, d_vars, fake, True)
+    return s_real, s_fake, d_vars
+
   def d_update(carry, real, fake, key):
     d_params, d_vars, d_opt_state = carry
 
     def d_loss_fn(params):
-      s_real, new_vars = _apply(D, params, d_vars, real, True)
-      s_fake, new_vars = _apply(D, params, new_vars, fake, True)
+      s_real, s_fake, new_vars = critic_scores(params, d_vars, real, fake)
       adversarial = gan_loss.d(s_real, s_fake)
       if penalty_fn is None:
         pen = jnp.zeros((), jnp.float32)
@@ -154,6 +173,7 @@ def make_train_step(
 
     def g_loss_fn(fake):
       # D's statistics updates from the generator pass are discarded, as in PyTorch's DCGAN.
+      # Two passes: the real one is dead code for the losses whose G term ignores real scores.
       s_fake, _ = _apply(D, d_params, d_vars, fake, True)
       s_real, _ = _apply(D, d_params, d_vars, reals[-1], True)
       return gan_loss.g(jax.lax.stop_gradient(s_real), s_fake)
