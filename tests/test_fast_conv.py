@@ -50,34 +50,34 @@ def _check(fast, ref, x_shape, k_shape, seed=0):
   _close(got, want, dict(rtol=1e-9, atol=1e-10))
 
 
-@pytest.mark.parametrize('x_shape,kernel,strides,padding', [
-    ((2, 8, 8, 3), 4, 2, 'SAME'),           # the DCGAN critic's layer
-    ((2, 7, 7, 2), 4, 2, 'SAME'),           # odd size (28 -> 14 -> 7 -> 4): asymmetric padding
-    ((3, 6, 5, 2), 3, 1, 'SAME'),           # the ResNet's layers
-    ((2, 5, 5, 4), 1, 1, 'VALID'),          # 1x1 shortcut
-    ((2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # explicit, unequal padding
-    ((2, 9, 9, 2), 5, 3, 'VALID'),
-])
-def test_conv2d_is_lax_conv(x_shape, kernel, strides, padding):
-  s = (strides, strides)
-  ref = lambda x, k: jax.lax.conv_general_dilated(x, k, s, padding, dimension_numbers=DN)
-  fast = lambda x, k: fast_conv.conv2d(x, k, s, padding)
-  _check(fast, ref, x_shape, (kernel, kernel, x_shape[-1], 3))
+# Each fast_conv function and the lax function it must equal (NHWC / HWIO).
+_PAIRS = {
+    'conv2d': (fast_conv.conv2d, lambda x, k, s, p: jax.lax.conv_general_dilated(
+        x, k, s, p, dimension_numbers=DN)),
+    'conv2d_transpose': (fast_conv.conv2d_transpose, lambda x, k, s, p: jax.lax.conv_transpose(
+        x, k, s, p, dimension_numbers=DN)),
+}
 
 
-@pytest.mark.parametrize('x_shape,kernel,strides,padding', [
-    ((2, 4, 4, 3), 4, 2, 'SAME'),   # the DCGAN generator's layer
-    ((2, 7, 7, 2), 4, 2, 'SAME'),   # 7 -> 14 (28x28 DCGAN)
-    ((1, 3, 5, 2), 3, 2, 'SAME'),
-    ((2, 4, 4, 2), 3, 1, 'SAME'),
-    ((2, 3, 3, 2), 4, 2, 'VALID'),
-    ((2, 4, 3, 2), 5, 3, 'VALID'),
+@pytest.mark.parametrize('op,x_shape,kernel,strides,padding', [
+    ('conv2d', (2, 8, 8, 3), 4, 2, 'SAME'),           # the DCGAN critic's layer
+    ('conv2d', (2, 7, 7, 2), 4, 2, 'SAME'),           # odd size (7 -> 4): asymmetric padding
+    ('conv2d', (3, 6, 5, 2), 3, 1, 'SAME'),           # the ResNet's layers
+    ('conv2d', (2, 5, 5, 4), 1, 1, 'VALID'),          # 1x1 shortcut
+    ('conv2d', (2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # explicit, unequal padding
+    ('conv2d', (2, 9, 9, 2), 5, 3, 'VALID'),
+    ('conv2d_transpose', (2, 4, 4, 3), 4, 2, 'SAME'),  # the DCGAN generator's layer
+    ('conv2d_transpose', (2, 7, 7, 2), 4, 2, 'SAME'),  # 7 -> 14 (28x28 DCGAN)
+    ('conv2d_transpose', (1, 3, 5, 2), 3, 2, 'SAME'),
+    ('conv2d_transpose', (2, 4, 4, 2), 3, 1, 'SAME'),
+    ('conv2d_transpose', (2, 3, 3, 2), 4, 2, 'VALID'),
+    ('conv2d_transpose', (2, 4, 3, 2), 5, 3, 'VALID'),
 ])
-def test_conv2d_transpose_is_lax_conv_transpose(x_shape, kernel, strides, padding):
+def test_function_is_the_lax_function(op, x_shape, kernel, strides, padding):
+  fast, ref = _PAIRS[op]
   s = (strides, strides)
-  ref = lambda x, k: jax.lax.conv_transpose(x, k, s, padding, dimension_numbers=DN)
-  fast = lambda x, k: fast_conv.conv2d_transpose(x, k, s, padding)
-  _check(fast, ref, x_shape, (kernel, kernel, x_shape[-1], 3))
+  _check(lambda x, k: fast(x, k, s, padding), lambda x, k: ref(x, k, s, padding), x_shape,
+         (kernel, kernel, x_shape[-1], 3))
 
 
 def test_chunked_kernel_gradient_is_the_same(monkeypatch):
