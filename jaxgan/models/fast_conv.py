@@ -19,14 +19,15 @@ of every transposed convolution (the DCGAN generator).
 Here each member is a `jax.custom_vjp` whose primal is lax's own first-order op (the convolution,
 or its transpose taken with `jax.linear_transpose`) and whose VJP calls the other two members. So
 every derivative, to any order of reverse mode, is one of the three fast first-order ops. The
-values and FLOPs are those of lax's ops; derivatives agree with `jax.grad` of lax's to float32
-rounding (tests/test_fast_conv.py, first and second derivatives). Not supported: forward mode
+values and FLOPs are those of lax's ops; derivatives agree with `jax.grad` of lax's to 1e-9 in
+float64 (tests/test_fast_conv.py, first to third order). Not supported: forward mode
 (`jax.jvp`/`jax.jacfwd`) through these functions, which `jax.custom_vjp` does not allow; use the
 plain Flax layers for that (`conv='lax'` in the models).
 
 `Conv` and `ConvTranspose` are drop-in replacements for `flax.linen.Conv` / `ConvTranspose` (same
-parameter names, shapes and initialisers) built on this family. GPU/TPU convolutions do not have
-the CPU problem, so the models choose per backend ('auto': these on CPU, Flax's elsewhere).
+parameter names, shapes and initialisers) built on this family. The slow derivative was measured
+on XLA:CPU only; GPU/TPU backends have their own convolution libraries, so the models choose per
+backend ('auto': these on CPU, Flax's elsewhere).
 """
 
 from __future__ import annotations
