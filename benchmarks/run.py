@@ -79,7 +79,7 @@ class JaxRunner:
     self.jax.block_until_ready((self.state, metrics))
 
   def flops(self) -> float:
-    return wl.model_flops(self.w)
+    return wl.model_flops(self.w, self.state, self.batch, self.key)
 
   def matmul_gflops(self, reps: int = 10) -> float:
     jax, jnp = self.jax, self.jax.numpy

@@ -3,8 +3,8 @@
 A `Workload` fixes the model, image shape, loss, penalty, n_critic, critic normalisation, Adam
 hyperparameters and batch size. `build_jax(w)` returns jaxgan's real train step,
 `sharding.jit_train_step(make_train_step(gan, ...), mesh)` as in the training loop, with a state,
-a fixed batch of `n_critic * batch` examples and a key; `benchmarks.torch_reference.build_torch(w)` returns the
-same update written in plain PyTorch.
+a fixed batch of `n_critic * batch` examples and a key; `torch_reference.build_torch(w)` returns
+the same update written in plain PyTorch.
 
   W1  MLP WGAN-GP of the seed documents (784-dim, n_critic 5, Adam 1e-4 (0.5, 0.999))
   W2  DCGAN 32x32x1 non-saturating, BatchNorm in G and D (Adam 2e-4 (0.5, 0.999))
@@ -114,6 +114,23 @@ def _models(w: Workload):
                      latent_dim=LATENT_DIM, **extra)
 
 
+def _jit_step(w: Workload, mesh, compiler_options: dict | None = None):
+  """jaxgan's train step for `w`, jitted by `sharding.jit_train_step` as the training loop does."""
+  import optax
+
+  from jaxgan import GAN, make_train_step, sharding
+
+  g, d = _models(w)
+  b1, b2 = w.betas
+  gan = GAN(g, d, optax.adam(w.lr, b1=b1, b2=b2), optax.adam(w.lr, b1=b1, b2=b2),
+            latent_shape=(LATENT_DIM,))
+  step = sharding.jit_train_step(
+      make_train_step(gan, loss=w.loss, penalty=w.penalty, penalty_weight=w.penalty_weight,
+                      n_critic=w.n_critic, ema_decay=w.ema_decay),
+      mesh, compiler_options=compiler_options)
+  return gan, step
+
+
 def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
   """jaxgan's real train step for `w`.
 
@@ -123,26 +140,18 @@ def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
   """
   import jax
   import jax.numpy as jnp
-  import optax
 
-  from jaxgan import GAN, make_train_step, sharding
+  from jaxgan import sharding
 
-  g, d = _models(w)
-  b1, b2 = w.betas
-  gan = GAN(g, d, optax.adam(w.lr, b1=b1, b2=b2), optax.adam(w.lr, b1=b1, b2=b2),
-            latent_shape=(LATENT_DIM,))
+  # Exactly what the training loop runs: a mesh of this machine's devices (one CPU here), the
+  # state replicated and the batch sharded.
+  mesh = sharding.make_mesh()
+  gan, step = _jit_step(w, mesh, compiler_options)
   init_key, data_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
   batch = jax.random.uniform(data_key, (w.n_critic * w.batch, *w.image_shape), jnp.float32,
                              -1.0, 1.0)
-  # Exactly what the training loop runs: the step jitted by `sharding.jit_train_step` on a mesh
-  # of this machine's devices (one CPU here), the state replicated and the batch sharded.
-  mesh = sharding.make_mesh()
   state = sharding.replicate(gan.init(init_key, batch[:w.batch]), mesh)
   batch = jax.device_put(batch, sharding.batch_sharding(mesh))
-  step = sharding.jit_train_step(
-      make_train_step(gan, loss=w.loss, penalty=w.penalty, penalty_weight=w.penalty_weight,
-                      n_critic=w.n_critic, ema_decay=w.ema_decay),
-      mesh, compiler_options=compiler_options)
   return dict(step=step, state=state, batch=batch, key=key, gan=gan)
 
 
@@ -167,18 +176,16 @@ def _flops(analysis) -> float:
   return float(analysis.get('flops', 0.0))
 
 
-def xla_flops(step, state, batch, key) -> float:
-  """FLOPs of one compiled train step according to XLA's cost analysis."""
-  return _flops(step.lower(state, batch, key).compile().cost_analysis())
-
-
-def model_flops(w: Workload) -> float:
+def model_flops(w: Workload, state, batch, key) -> float:
   """FLOPs of one train step of `w` in the plain formulation (Flax's layers, conv='lax').
 
-  XLA's cost analysis of the lowered step built with Flax's own convolutions: the yardstick for
-  "model FLOP/s", so that a reformulation doing extra arithmetic would not count as faster.
-  (For W2 it is 19.97 GFLOP lowered and 20.00 compiled, with either conv implementation.)
+  XLA's cost analysis of the step written with Flax's own convolutions, lowered (not compiled) on
+  `build_jax(w)`'s state, batch and key (the state's tree is the same for every `conv`): the
+  yardstick for "model FLOP/s", so that a reformulation doing extra arithmetic would not count as
+  faster. (For W2 it is 19.97 GFLOP lowered and 20.00 compiled, with either conv implementation.)
   """
   import dataclasses
-  b = build_jax(dataclasses.replace(w, conv='lax'))
-  return _flops(b['step'].lower(b['state'], b['batch'], b['key']).cost_analysis())
+
+  from jaxgan import sharding
+  _, step = _jit_step(dataclasses.replace(w, conv='lax'), sharding.make_mesh())
+  return _flops(step.lower(state, batch, key).cost_analysis())

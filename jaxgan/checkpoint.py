@@ -353,9 +353,11 @@ class Checkpointer:
     return sorted(self._mngr.all_steps())
 
   def should_save(self, step: int) -> bool:
-    """True every `save_every` steps (step > 0), unless that step is already saved."""
+    """True every `save_every` steps (step > 0), unless that step is already saved (a step that
+    failed to load does not count as saved: `save` moves it aside)."""
+    saved = step in self._mngr.all_steps() and step not in self._unloadable
     return (self.save_every > 0 and step > 0 and step % self.save_every == 0
-            and step not in self._mngr.all_steps() and step not in self._pending)
+            and not saved and step not in self._pending)
 
   def save(self, step: int, state: GANState, *, loader_state: dict | None = None,
            metrics: dict | None = None, force: bool = False) -> bool:

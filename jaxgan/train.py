@@ -1,8 +1,8 @@
 """One GAN update as one compiled program.
 
 `make_train_step(gan, ...)` returns `train_step(state, batch, key) -> (state, metrics)`, a pure
-function to jit once (donating the state). One call performs `n_critic` discriminator updates and
-one generator update:
+function to jit once (`sharding.jit_train_step` donates the state on accelerators). One call
+performs `n_critic` discriminator updates and one generator update:
 
 - The batch holds `n_critic * b` real examples; discriminator update i sees its own slice
   `batch[i::n_critic]` (interleaved, so every device's shard of a data-parallel batch holds its

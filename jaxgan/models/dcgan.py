@@ -106,7 +106,7 @@ class DCGANDiscriminator(nn.Module):
     for i in range(num_down):
       normed = i > 0 and self.norm in ('batch', 'layer')
       conv = conv_module(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',
-                     use_bias=not normed, kernel_init=_INIT, dtype=self.dtype)
+                         use_bias=not normed, kernel_init=_INIT, dtype=self.dtype)
       x = layers.apply_layer(conv, x, spectral=spectral, train=train, sn_steps=self.sn_steps)
       if normed:
         x = layers.normalize(x, self.norm, train, self.dtype,

@@ -76,8 +76,8 @@ class DBlock(nn.Module):
     conv_module, _ = fast_conv.conv_modules(self.conv)
 
     def conv(h, kernel):
-      layer = conv_module(self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID',
-                      dtype=self.dtype)
+      layer = conv_module(self.features, (kernel, kernel),
+                          padding='SAME' if kernel > 1 else 'VALID', dtype=self.dtype)
       return layers.apply_layer(layer, h, spectral=spectral, train=train, sn_steps=self.sn_steps)
 
     act = lambda h: nn.relu(layers.normalize(h, self.norm, train, self.dtype))
@@ -117,7 +117,8 @@ class ResNetGenerator(nn.Module):
     for _ in range(3):
       x = GBlock(self.width, dtype=self.dtype, conv=self.conv)(x, train)
     x = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
-    x = fast_conv.conv_modules(self.conv)[0](self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
+    conv, _ = fast_conv.conv_modules(self.conv)
+    x = conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -151,6 +152,6 @@ class ResNetDiscriminator(nn.Module):
     x = DBlock(self.width, down=False, **kw)(x, train)
     x = nn.relu(layers.normalize(x, self.norm, train, self.dtype))
     x = jnp.sum(x, axis=(1, 2))  # global sum pooling
-    x = layers.apply_layer(nn.Dense(1, dtype=self.dtype), x, spectral=self.norm == 'spectral', train=train,
-                           sn_steps=self.sn_steps)
+    x = layers.apply_layer(nn.Dense(1, dtype=self.dtype), x, spectral=self.norm == 'spectral',
+                           train=train, sn_steps=self.sn_steps)
     return x[:, 0].astype(jnp.float32)
