@@ -48,14 +48,8 @@ MATMUL_N = 2048
 # --- workers (one per framework, in its own process) ------------------------------------------
 
 
-def _rss_mb() -> tuple[float, float]:
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-  try:
-    with open('/proc/self/statm') as f:
-      cur = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-  except OSError:
-    cur = float('nan')
-  return peak, cur
+def _peak_rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 class JaxRunner:
@@ -75,8 +69,8 @@ class JaxRunner:
 
   def step(self, n: int) -> None:
     for _ in range(n):
-      self.state, metrics = self._step(self.state, self.batch, self.key)
-    self.jax.block_until_ready((self.state, metrics))
+      self.state, _ = self._step(self.state, self.batch, self.key)
+    self.jax.block_until_ready(self.state)
 
   def flops(self) -> float:
     return wl.model_flops(self.w, self.state, self.batch, self.key)
@@ -107,7 +101,6 @@ class TorchRunner:
     from benchmarks import torch_reference
     if threads:
       torch.set_num_threads(threads)
-    self.torch = torch
     t = time.perf_counter()
     self.gan = torch_reference.build_torch(w)
     self.build_s = time.perf_counter() - t
@@ -115,20 +108,6 @@ class TorchRunner:
   def step(self, n: int) -> None:
     for _ in range(n):
       self.gan.step()
-
-  def flops(self) -> float:
-    return float('nan')
-
-  def matmul_gflops(self, reps: int = 10) -> float:
-    torch = self.torch
-    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
-    a @ b
-    times = []
-    for _ in range(reps):
-      t = time.perf_counter()
-      a @ b
-      times.append(time.perf_counter() - t)
-    return 2 * MATMUL_N**3 / statistics.median(times) / 1e9
 
 
 RUNNERS = {'jax': JaxRunner, 'torch': TorchRunner}
@@ -157,8 +136,7 @@ def worker_main(framework: str, workload_json: str, warmup: int,
     elif cmd['cmd'] == 'matmul':
       reply = dict(gflops=runner.matmul_gflops())
     elif cmd['cmd'] == 'stats':
-      peak, cur = _rss_mb()
-      reply = dict(peak_rss_mb=peak, rss_mb=cur)
+      reply = dict(peak_rss_mb=_peak_rss_mb())
     elif cmd['cmd'] == 'flops':
       reply = dict(flops=runner.flops())
     elif cmd['cmd'] == 'quit':

@@ -364,9 +364,15 @@ class TorchGAN:
     shape = w.image_shape if len(w.image_shape) == 1 else (
         w.image_shape[2], w.image_shape[0], w.image_shape[1])  # NHWC -> NCHW
     self.batch = torch.rand(w.n_critic, w.batch, *shape) * 2 - 1
+    # As jaxgan: a critic without state (no BatchNorm, no spectral norm) on vectors scores real
+    # and fake in one pass of twice the rows, which is faster for small matmuls.
+    self.one_pass = len(w.image_shape) == 1 and w.resolved_d_norm() in ('none', 'layer')
 
   def _d_update(self, real, fake):
-    s_real, s_fake = self.D(real), self.D(fake)
+    if self.one_pass:
+      s_real, s_fake = self.D(torch.cat([real, fake])).chunk(2)
+    else:
+      s_real, s_fake = self.D(real), self.D(fake)
     loss = self.d_loss(s_real, s_fake)
     if self.penalty is not None:
       loss = loss + self.w.penalty_weight * self.penalty(self.D, real, fake)
