@@ -114,7 +114,7 @@ def run_image(part: str, label: str, settings: dict, seed: int, steps: int, eval
               log) -> list[dict]:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from jaxgan import data, loop  # pylint: disable=g-import-not-at-top
+  from jaxgan import data, loop, sharding  # pylint: disable=g-import-not-at-top
   from jaxgan.train import make_train_step  # pylint: disable=g-import-not-at-top
 
   config = loop.default_config()
@@ -130,21 +130,24 @@ def run_image(part: str, label: str, settings: dict, seed: int, steps: int, eval
   step_fn = make_train_step(gan, loss=settings["loss"], penalty=settings.get("penalty"),
                             penalty_weight=10.0, n_critic=n_critic, ema_decay=config.ema_decay,
                             weight_clip=settings.get("weight_clip"))
-  step_fn = jax.jit(step_fn, donate_argnums=0)
+  mesh = sharding.make_mesh()
+  step_fn = sharding.jit_train_step(step_fn, mesh)  # the training loop's own jit
   init_key, train_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-  state = gan.init(init_key, jnp.zeros((config.batch_size, *image_shape)))
+  state = sharding.replicate(gan.init(init_key, jnp.zeros((config.batch_size, *image_shape))),
+                             mesh)
   sample = jax.jit(gan.sample, static_argnums=2)
   rows, t_train = [], 0.0
   eval_every = max(args.image_eval_every, 1)
   for step in range(1, steps + 1):
-    batch = next(stream)["image"]
+    batch = sharding.global_batch(next(stream)["image"], mesh)
     t = time.perf_counter()
     state, metrics = step_fn(state, batch, train_key)
     if step % eval_every == 0 or step == steps:
       jax.block_until_ready(state)
       t_train += time.perf_counter() - t
       sps = step / t_train  # cumulative (the first chunk includes compilation)
-      out = evaluator.evaluate(lambda k, n: sample(state, k, n), key=eval_key)
+      out = evaluator.evaluate(lambda k, n: sample(state, k, n),
+                               key=jax.random.fold_in(eval_key, step))
       for k, v in out.items():
         rows.append(dict(part=part, variant=label, seed=seed, step=step,
                          metric=k.rsplit("/", 1)[-1], value=v, steps_per_sec=sps))
