@@ -40,7 +40,6 @@ def test_classifier_accuracy(trained):
   print(f"MNIST classifier test accuracy: {100 * info['test_accuracy']:.2f}% "
         f"({info['num_test']} test images, {STEPS} steps, {info['seconds']} s)")
   assert info["test_accuracy"] >= MIN_ACCURACY
-  assert clf.meta["test_accuracy"] == info["test_accuracy"]
 
 
 def test_save_load_roundtrip_and_checksum(trained, mnist, tmp_path):
@@ -87,7 +86,7 @@ def test_fcd_orders_test_set_blur_and_noise(trained, mnist):
   assert test_fcd < 0.1 * blur_fcd and test_fcd < 0.02 * noise_fcd
   # The classifier score of real digits is near the number of classes; of noise, near 1.
   is_test, _ = metrics.inception_score(clf.logits(x_test))
-  is_noise, _ = metrics.inception_score(clf.logits(x_test[:500] * 0 + rng.uniform(-1, 1, (500, 28, 28, 1))))
+  is_noise, _ = metrics.inception_score(clf.logits(rng.uniform(-1, 1, (500, 28, 28, 1)).astype(np.float32)))
   assert is_test > 8.5 and is_noise < 3
 
 
@@ -118,4 +117,5 @@ def test_evaluator_with_classifier(trained, mnist, tmp_path):
   # Reference statistics were cached: a second evaluator loads them without touching the data.
   assert list((tmp_path / "cache").glob("*.npz"))
   ev2 = metrics.Evaluator.from_config(dict(config, data_dir=str(tmp_path / "nowhere")))
+  assert ", cached" in ev2.protocol
   np.testing.assert_allclose(ev2.reference_stats.mean, ev.reference_stats.mean)

@@ -331,3 +331,22 @@ def test_inception_refuses_wrong_state_dict(tmp_path):
   np.savez(tmp_path / "bad.npz", **sd)
   with pytest.raises(ValueError, match="missing.*Mixed_7c.branch_pool.conv.weight.*unexpected"):
     inception.load_inception(tmp_path / "bad.npz")
+
+
+def test_apply_in_batches_pads_the_last_batch_and_drops_the_padding():
+  from jaxgan.metrics.batching import apply_in_batches
+  shapes = []
+
+  def apply(w, x):
+    shapes.append(x.shape)
+    return x @ w, (x @ w).sum(-1, keepdims=True)
+
+  rng = np.random.default_rng(0)
+  w, x = rng.normal(size=(4, 3)), rng.normal(size=(7, 4))
+  feats, logits = apply_in_batches(apply, w, x, batch_size=3)
+  assert shapes == [(3, 4)] * 3  # 3 + 3 + (1 padded to 3): one shape
+  np.testing.assert_allclose(feats, x @ w)
+  np.testing.assert_allclose(logits, (x @ w).sum(-1, keepdims=True))
+  shapes.clear()
+  apply_in_batches(apply, w, x[:2], batch_size=3)
+  assert shapes == [(2, 4)]  # smaller than one batch: its own size

@@ -25,7 +25,6 @@ from jaxgan.metrics.precision_recall import precision_recall
 _LAZY = {
     "FeatureExtractor": "jaxgan.metrics.evaluator",
     "Evaluator": "jaxgan.metrics.evaluator",
-    "compute_features": "jaxgan.metrics.evaluator",
     "ConvClassifier": "jaxgan.metrics.classifier",
     "ClassifierExtractor": "jaxgan.metrics.classifier",
     "train_classifier": "jaxgan.metrics.classifier",

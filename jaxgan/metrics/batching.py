@@ -11,8 +11,9 @@ def apply_in_batches(apply: Callable, variables, x: np.ndarray,
                      batch_size: int) -> tuple[np.ndarray, np.ndarray]:
   """`apply(variables, batch) -> (features, logits)` over `x`, concatenated as NumPy arrays.
 
-  A short last batch is zero-padded to `batch_size` (and the padding dropped from the outputs),
-  so a jitted `apply` compiles for one shape only.
+  When `x` spans several batches, a short last batch is zero-padded to `batch_size` (and the
+  padding dropped from the outputs), so a jitted `apply` compiles for one shape only; an `x`
+  smaller than one batch runs at its own size rather than paying for a full padded batch.
   """
   feats, logits = [], []
   for s in range(0, len(x), batch_size):

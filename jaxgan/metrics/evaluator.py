@@ -107,17 +107,6 @@ def _count(n: int) -> str:
   return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def compute_features(extractor, images, *, want_logits: bool = False, batch_size: int = 500):
-  """Features (and logits) of an array of images, in batches. Returns (feats, logits | None)."""
-  feats, logits = [], []
-  for s in range(0, len(images), batch_size):
-    f, l = _extract(extractor, np.asarray(images[s:s + batch_size]), want_logits)
-    feats.append(f)
-    if l is not None:
-      logits.append(l)
-  return np.concatenate(feats), (np.concatenate(logits) if logits else None)
-
-
 def _extract(extractor, images, want_logits):
   if want_logits and hasattr(extractor, "features_and_logits"):
     f, l = extractor.features_and_logits(images)
@@ -150,13 +139,11 @@ class Evaluator:
   """Reference statistics + metrics of generated samples, under one protocol (see module doc)."""
 
   def __init__(self, extractor, reference_stats: FeatureStats, reference_feats: np.ndarray,
-               config: EvalConfig, reference_logits: np.ndarray | None = None,
-               reference_note: str = ""):
+               config: EvalConfig, reference_note: str = ""):
     self.extractor = extractor
     self.config = config
     self.reference_stats = reference_stats
     self.reference_feats = reference_feats
-    self.reference_logits = reference_logits
     self.metrics = tuple(dict.fromkeys("frechet" if m in ("fcd", "fid") else m
                                        for m in config.metrics))
     self.fd_name = "fid" if getattr(extractor, "name", "") == "inception_fid" else "fcd"
@@ -191,9 +178,8 @@ class Evaluator:
         with np.load(cache, allow_pickle=False) as f:
           stats = FeatureStats.from_mean_cov(f["mu"], f["sigma"], int(f["n"]))
           feats = f["feats"]
-          logits = f["logits"] if "logits" in f.files else None
         log.info("Reference statistics loaded from %s", cache)
-        return cls(extractor, stats, feats, config, logits, reference_note=", cached")
+        return cls(extractor, stats, feats, config, reference_note=", cached")
       except (OSError, ValueError, KeyError) as e:
         log.warning("Ignoring unreadable reference cache %s: %s", cache, e)
     from jaxgan.metrics.classifier import load_arrays  # pylint: disable=g-import-not-at-top
@@ -208,9 +194,8 @@ class Evaluator:
     if cache:
       os.makedirs(os.path.dirname(cache), exist_ok=True)
       tmp = cache + ".tmp.npz"
-      extra = {} if ev.reference_logits is None else {"logits": ev.reference_logits}
       np.savez(tmp, mu=ev.reference_stats.mean, sigma=ev.reference_stats.cov,
-               n=np.int64(ev.reference_stats.n), feats=ev.reference_feats, **extra)
+               n=np.int64(ev.reference_stats.n), feats=ev.reference_feats)
       os.replace(tmp, cache)
       log.info("Reference statistics cached in %s", cache)
     return ev
@@ -220,25 +205,23 @@ class Evaluator:
                   ) -> "Evaluator":
     """An Evaluator whose reference set is `reference_images` (NHWC in [-1, 1])."""
     config = EvalConfig.from_mapping(config)
-    want_logits = "is" in config.metrics and hasattr(extractor, "logits")
     start = time.perf_counter()
     stats = FeatureStats()
-    keep = max(config.num_samples, config.kid_subset_size, min(config.pr_samples, config.num_samples))
+    # Reference features kept for KID and P&R (which use at most num_samples per side); the
+    # Inception Score needs no reference.
+    keep = max(config.num_samples, config.kid_subset_size)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(reference_images))  # the kept subset is a uniform sample
-    feats_kept, logits_kept, kept = [], [], 0
+    feats_kept, kept = [], 0
     for s in range(0, len(order), config.batch_size):
       idx = np.sort(order[s:s + config.batch_size])
-      f, l = _extract(extractor, np.asarray(reference_images[idx]), want_logits)
+      f, _ = _extract(extractor, np.asarray(reference_images[idx]), want_logits=False)
       stats.update(f)
       if kept < keep:
         feats_kept.append(f[:keep - kept])
-        if l is not None:
-          logits_kept.append(l[:keep - kept])
         kept += len(feats_kept[-1])
     log.info("Reference features of %d images in %.1f s", stats.n, time.perf_counter() - start)
-    return cls(extractor, stats, np.concatenate(feats_kept), config,
-               np.concatenate(logits_kept) if logits_kept else None)
+    return cls(extractor, stats, np.concatenate(feats_kept), config)
 
   @staticmethod
   def _cache_path(config: EvalConfig, extractor) -> str | None:
@@ -248,8 +231,8 @@ class Evaluator:
     if ident is None:
       return None  # an arbitrary extractor: no safe cache key
     key = json.dumps([config.dataset, config.reference_split, config.num_reference,
-                      config.pad_to, str(ident), config.num_samples, config.kid_subset_size,
-                      config.pr_samples, "is" in config.metrics], sort_keys=True)
+                      config.pad_to, str(ident), config.num_samples, config.kid_subset_size],
+                     sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     name = getattr(extractor, "name", "features")
     return os.path.join(os.path.expanduser(config.cache_dir),

@@ -32,7 +32,6 @@ differs slightly), comparable with pytorch-fid's only at equal sample counts and
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Mapping, Sequence
 
@@ -301,14 +300,6 @@ def convert(pth_path, npz_path) -> None:
   np.savez(npz_path, **{k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")})
 
 
-def _file_sha256(path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(1 << 20):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 class InceptionExtractor:
   """The FID Inception network behind the `FeatureExtractor` protocol.
 
@@ -357,9 +348,10 @@ def load_inception(path: str | os.PathLike, *, resize_to: int | None = 299,
   The SHA-256 of the .pth is recorded in the protocol string; the standard file's starts with
   `6726825d`. (A converted .npz has another hash; its protocol string says so.)
   """
+  from jaxgan.data.idx import sha256_file  # pylint: disable=g-import-not-at-top (TFDS is heavy)
   variables = variables_from_state_dict(read_state_dict(path))
   return InceptionExtractor(variables, resize_to=resize_to, batch_size=batch_size,
-                            source=os.fspath(path), sha256=_file_sha256(path))
+                            source=os.fspath(path), sha256=sha256_file(path))
 
 
 def main(argv: Sequence[str] | None = None):
