@@ -21,6 +21,7 @@ batch to `global_batch` (`jax.make_array_from_process_local_data`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any, Callable, Sequence
@@ -90,7 +91,7 @@ def make_mesh(devices: Sequence[jax.Device] | None = None, *, model: int = 1) ->
 
 def data_size(mesh: Mesh) -> int:
   """Number of ways the batch is split (the size of the mesh's 'data' axis)."""
-  return mesh.shape[DATA_AXIS] if DATA_AXIS in mesh.shape else mesh.devices.size
+  return mesh.shape[DATA_AXIS]
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -112,6 +113,7 @@ def check_batch_size(global_batch: int, mesh: Mesh) -> None:
         f"{max(n, global_batch // n * n)} or {(global_batch // n + 1) * n}).")
 
 
+@functools.cache  # called for every batch; a mesh's devices never change
 def _local_data_indices(mesh: Mesh) -> list[int]:
   """Indices along the 'data' axis of the devices of this process."""
   axis = list(mesh.axis_names).index(DATA_AXIS)
@@ -151,7 +153,6 @@ def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
   if local.shape[0] % max(len(rows), 1):
     raise ValueError(f"This process feeds {local.shape[0]} examples, which does not divide by its "
                      f"{len(rows)} devices of the mesh's data axis.")
-  check_batch_size(total, mesh)
   return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local),
                                                 (total, *local.shape[1:]))
 
@@ -183,9 +184,6 @@ class _MeshJit:
   def lower(self, *args, **kwargs):
     with jax.set_mesh(self.mesh):
       return self.jitted.lower(*args, **kwargs)
-
-  def _cache_size(self):
-    return self.jitted._cache_size()  # pylint: disable=protected-access
 
 
 def jit_train_step(train_step: Callable, mesh: Mesh,
@@ -220,12 +218,3 @@ def replicate(tree, mesh: Mesh):
     return jax.device_put(tree, sharding)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x), np.shape(x)), tree)
-
-
-def to_host(tree):
-  """Fetches a pytree of replicated (or fully addressable) arrays as numpy, on any process."""
-  def get(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      return np.asarray(x.addressable_data(0))
-    return np.asarray(x)
-  return jax.tree.map(get, tree)

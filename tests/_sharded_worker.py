@@ -53,7 +53,7 @@ def run(gan, train_step, batches, mesh):
       state, sharding.global_batch(batches[0], mesh), key).compile()
   for b in batches:
     state, metrics = step_fn(state, sharding.global_batch(b, mesh), key)
-  return sharding.to_host(state), jax.device_get(metrics), step_fn.as_text()
+  return jax.device_get(state), jax.device_get(metrics), step_fn.as_text()
 
 
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
