@@ -108,6 +108,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.dataset not in valid:
     raise ValueError(f"Unknown dataset {config.dataset!r}. Valid names: {', '.join(valid)}.")
   losses_lib.get(config.loss)
+  if config.dataset not in TOY_DATASETS and config.eval_metrics and jax.process_count() > 1:
+    raise ValueError("Image metrics gather samples on one host; set config.eval_metrics='' for "
+                     "multi-host runs and evaluate the checkpoints separately.")
   if config.penalty is not None:
     penalties_lib.get(config.penalty)
   for key in ("steps", "batch_size", "n_critic", "log_every", "sample_every", "eval_every",
@@ -171,9 +174,6 @@ def _make_evaluator(config, workdir):
   """The image-metric Evaluator the config asks for (None for toy data or no metrics)."""
   if config.dataset in TOY_DATASETS or not config.eval_metrics:
     return None
-  if jax.process_count() > 1:
-    raise ValueError("Image metrics gather samples on one host; set config.eval_metrics='' for "
-                     "multi-host runs and evaluate the checkpoints separately.")
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
 
   evaluator = Evaluator.from_config(dict(
@@ -242,16 +242,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
-  evaluator = _make_evaluator(config, workdir)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config=config.to_dict(),
-                      save_every=config.checkpoint_every, keep=config.keep_checkpoints,
-                      keep_best=evaluator.primary if evaluator else None,
-                      best_mode=evaluator.primary_mode if evaluator else "min")
+                      save_every=config.checkpoint_every, keep=config.keep_checkpoints)
   restored = ckpt.restore_latest(state)
   if restored is not None:
     state, loader_state, _ = restored
     if loader_state is not None:
       stream.set_state(loader_state)
+  # After the config check of restore_latest: the evaluator may cache reference statistics in
+  # the workdir. Keep-best only matters when a save collects garbage, which comes later.
+  evaluator = _make_evaluator(config, workdir)
+  if evaluator is not None:
+    ckpt.keep_best, ckpt.best_mode = evaluator.primary, evaluator.primary_mode
   start_step = int(state.step)
   if is_main:
     # Written only once the checkpoints are known to belong to this config.
@@ -286,7 +288,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     samples = jax.device_get(sample(state, key, config.eval_samples))
     return {f"eval/{k}": v for k, v in mode_coverage(samples, source.modes, source.std).items()}
 
-  pending, consecutive_skipped, last, evaluated, last_eval = [], 0, {}, {}, None
+  pending, consecutive_skipped, last, evaluated = [], 0, {}, {}
   last_saved = start_step if restored is not None else None
   t_last, step_last = time.perf_counter(), start_step
   progress = writers.Progress(total=config.steps, initial=start_step, enabled=is_main)
@@ -298,8 +300,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         pending.append(metrics)
         progress.update(1)
         is_last = step == config.steps
+        is_eval = step % config.eval_every == 0 or is_last
         # Evaluation results go out with the log line, so an eval step is always a log step.
-        if step % config.log_every == 0 or step % config.eval_every == 0 or is_last or stop:
+        if step % config.log_every == 0 or is_eval or stop:
           host = jax.device_get(pending)
           pending = []
           for m_step, m in enumerate(host, start=step - len(host) + 1):
@@ -316,17 +319,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
           last["skipped_total"] = int(state.skipped)
           t_last, step_last = now, step
-          if step % config.eval_every == 0 or is_last:
+          if is_eval:
             evaluated = evaluate(step)
             last.update(evaluated)
-            last_eval = step
           writer.write(step, last)
           progress.show(step, last)
         if step % config.sample_every == 0 or is_last:
           write_samples(step)
         if ckpt.should_save(step) or is_last or stop:
           # A checkpoint carries evaluation results only from its own step (keep-best reads them).
-          fresh = {k: v for k, v in last.items() if k not in evaluated or last_eval == step}
+          fresh = {k: v for k, v in last.items() if is_eval or k not in evaluated}
           if ckpt.save(step, state, loader_state=stream.get_state(),
                        metrics={k: v for k, v in fresh.items() if isinstance(v, float)}, force=True):
             last_saved = step
