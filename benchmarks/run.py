@@ -284,9 +284,9 @@ def main(argv=None) -> list[dict]:
   p.add_argument('--rep_seconds', type=float, default=3.0)
   p.add_argument('--warmup', type=int, default=2)
   p.add_argument('--tiny', action='store_true', help='toy sizes (smoke test)')
-  p.add_argument('--conv', default='auto', choices=('auto', 'fast', 'lax'),
+  p.add_argument('--conv', default='auto', choices=('auto', 'onednn', 'xla', 'lax'),
                  help="jaxgan's convolutions (jaxgan.models.fast_conv); 'auto' is the library "
-                      "default ('fast' on CPU)")
+                      "default ('onednn' on CPU where it builds, else 'xla')")
   p.add_argument('--width', type=int, default=None, help='override the model width')
   p.add_argument('--torch_threads', type=int, default=None,
                  help="PyTorch intra-op threads (default: PyTorch's own, one per core)")

@@ -38,7 +38,7 @@ class Workload:
   batch: int = 64
   penalty_weight: float = 10.0
   ema_decay: float = 0.999
-  conv: str = 'auto'               # jaxgan only: 'auto' (the CPU default, 'fast'), 'fast' or 'lax'
+  conv: str = 'auto'               # jaxgan only: jaxgan.models.fast_conv.IMPLEMENTATIONS
   description: str = ''
 
   def resolved_d_norm(self) -> str:

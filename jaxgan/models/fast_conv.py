@@ -1,4 +1,4 @@
-"""Convolutions whose derivatives of every order run at XLA:CPU's best speed; same maths as lax's.
+"""Convolutions whose derivatives of every order run at the CPU's best speed; same maths as lax's.
 
 A 2-D convolution y = conv(x, k) is bilinear, and so are its two transposes:
 
@@ -16,29 +16,37 @@ gradient (DCGAN critic, batch 64: 123-152 ms vs 6-10 ms per layer). That term is
 double backward of a strided-convolution critic (WGAN-GP, R1, DRAGAN) and in the kernel gradient
 of every transposed convolution (the DCGAN generator).
 
-Here each member is a `jax.custom_vjp` whose primal is lax's own first-order op (the convolution,
-or its transpose taken with `jax.linear_transpose`) and whose VJP calls the other two members. So
-every derivative, to any order of reverse mode, is one of the three fast first-order ops. The
-values and FLOPs are those of lax's ops; derivatives agree with `jax.grad` of lax's to 1e-9 in
-float64 (tests/test_fast_conv.py, first to third order). Not supported: forward mode
+Here each member is a `jax.custom_vjp` whose primal is a first-order op and whose VJP calls the
+other two members. So every derivative, to any order of reverse mode, is one of the three fast
+first-order ops. The primals are computed by one of two backends (`ConvSpec.backend`):
+- 'xla': lax's own ops (the convolution, or its transpose taken with `jax.linear_transpose`);
+  derivatives agree with `jax.grad` of lax's to 1e-9 in float64 (tests/test_fast_conv.py, first
+  to third order);
+- 'onednn': oneDNN's forward, backward-data and backward-weights convolutions as XLA custom calls
+  (`jaxgan.models.onednn`), for float32 on the CPU: 1.2-1.9x XLA:CPU's speed on DCGAN and ResNet
+  layers. Other dtypes, and input gradients into fewer than 16 channels, stay on lax's ops.
+The values and FLOPs are those of lax's ops either way. Not supported: forward mode
 (`jax.jvp`/`jax.jacfwd`) through these functions, which `jax.custom_vjp` does not allow; use the
 plain Flax layers for that (`conv='lax'` in the models).
 
 `Conv` and `ConvTranspose` are drop-in replacements for `flax.linen.Conv` / `ConvTranspose` (same
 parameter names, shapes and initialisers) built on this family. The slow derivative was measured
 on XLA:CPU only; GPU/TPU backends have their own convolution libraries, so the models choose per
-backend ('auto': these on CPU, Flax's elsewhere).
+backend (`conv_modules`; 'auto': oneDNN's on CPU where it builds, else XLA's, Flax's elsewhere).
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxgan.models import onednn
 
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 
@@ -49,6 +57,7 @@ class ConvSpec(NamedTuple):
   padding: tuple[tuple[int, int], tuple[int, int]]
   in_spatial: tuple[int, int]      # (H, W) of the convolution's input
   kernel_spatial: tuple[int, int]  # (kh, kw)
+  backend: str = 'xla'             # who computes the three ops: 'xla' (lax's) or 'onednn'
 
 
 def _lax_conv(x, k, spec: ConvSpec):
@@ -77,50 +86,75 @@ def _lax_kernel_transpose(x, dy, spec: ConvSpec):
              for xs, d in zip(jnp.split(x, chunks), jnp.split(dy, chunks)))
 
 
+# oneDNN's backward-data convolution is slow when the input has few channels (the image layer of
+# a DCGAN critic, 1 channel, batch 64: 2.9 ms against lax's 0.8), its other ops are not.
+_ONEDNN_MIN_INPUT_GRADIENT_CHANNELS = 16
+
+
+def _onednn(spec: ConvSpec, *operands) -> bool:
+  return spec.backend == 'onednn' and all(o.dtype == jnp.float32 for o in operands)
+
+
+def _conv_op(x, k, spec: ConvSpec):
+  return onednn.conv(x, k, spec) if _onednn(spec, x, k) else _lax_conv(x, k, spec)
+
+
+def _input_transpose_op(dy, k, spec: ConvSpec):
+  if _onednn(spec, dy, k) and k.shape[2] >= _ONEDNN_MIN_INPUT_GRADIENT_CHANNELS:
+    return onednn.input_transpose(dy, k, spec)
+  return _lax_input_transpose(dy, k, spec)
+
+
+def _kernel_transpose_op(x, dy, spec: ConvSpec):
+  if _onednn(spec, x, dy):
+    return onednn.kernel_transpose(x, dy, spec)
+  return _lax_kernel_transpose(x, dy, spec)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv(x: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
   """`lax.conv_general_dilated(x, k, spec.strides, spec.padding)`, NHWC / HWIO."""
-  return _lax_conv(x, k, spec)
+  return _conv_op(x, k, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def input_transpose(dy: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
   """The transpose of `conv(., k, spec)` applied to `dy`: the input gradient of the convolution."""
-  return _lax_input_transpose(dy, k, spec)
+  return _input_transpose_op(dy, k, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def kernel_transpose(x: jax.Array, dy: jax.Array, spec: ConvSpec) -> jax.Array:
   """The transpose of `conv(x, ., spec)` applied to `dy`: the kernel gradient of the convolution."""
-  return _lax_kernel_transpose(x, dy, spec)
+  return _kernel_transpose_op(x, dy, spec)
 
 
 conv.defvjp(
-    lambda x, k, spec: (_lax_conv(x, k, spec), (x, k)),
+    lambda x, k, spec: (conv(x, k, spec), (x, k)),
     lambda spec, res, ct: (input_transpose(ct, res[1], spec), kernel_transpose(res[0], ct, spec)))
 input_transpose.defvjp(
-    lambda dy, k, spec: (_lax_input_transpose(dy, k, spec), (dy, k)),
+    lambda dy, k, spec: (input_transpose(dy, k, spec), (dy, k)),
     lambda spec, res, ct: (conv(ct, res[1], spec), kernel_transpose(ct, res[0], spec)))
 kernel_transpose.defvjp(
-    lambda x, dy, spec: (_lax_kernel_transpose(x, dy, spec), (x, dy)),
+    lambda x, dy, spec: (kernel_transpose(x, dy, spec), (x, dy)),
     lambda spec, res, ct: (input_transpose(res[1], ct, spec), conv(res[0], ct, spec)))
 
 
-def _spec(in_spatial, kernel_spatial, strides, padding) -> ConvSpec:
+def _spec(in_spatial, kernel_spatial, strides, padding, backend) -> ConvSpec:
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(in_spatial, kernel_spatial, strides, padding)
   return ConvSpec(tuple(strides), tuple(tuple(int(p) for p in pair) for pair in padding),
-                  tuple(in_spatial), tuple(kernel_spatial))
+                  tuple(in_spatial), tuple(kernel_spatial), backend)
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
-           padding: str | Sequence[tuple[int, int]] = 'SAME') -> jax.Array:
+           padding: str | Sequence[tuple[int, int]] = 'SAME', backend: str = 'xla') -> jax.Array:
   """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC `x` and HWIO `kernel`."""
-  return conv(x, kernel, _spec(x.shape[1:3], kernel.shape[:2], strides, padding))
+  return conv(x, kernel, _spec(x.shape[1:3], kernel.shape[:2], strides, padding, backend))
 
 
 def conv2d_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
-                     padding: str = 'SAME') -> jax.Array:
+                     padding: str = 'SAME', backend: str = 'xla') -> jax.Array:
   """`lax.conv_transpose(x, kernel, strides, padding)` (Flax's ConvTranspose), NHWC / HWIO.
 
   A transposed convolution with kernel K is the input gradient of the convolution whose kernel is
@@ -137,7 +171,7 @@ def conv2d_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (
   else:
     out = tuple((n - 1) * s + k for n, s, k in zip(x.shape[1:3], strides, ks))
   forward_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
-  return input_transpose(x, forward_kernel, _spec(out, ks, strides, padding))
+  return input_transpose(x, forward_kernel, _spec(out, ks, strides, padding, backend))
 
 
 class _ConvBase(nn.Module):
@@ -149,13 +183,14 @@ class _ConvBase(nn.Module):
   kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
   bias_init: Callable[..., Any] = nn.initializers.zeros_init()
   dtype: Any = None  # compute dtype (None: the input's); parameters stay float32
+  backend: str = 'xla'  # 'xla' or 'onednn': who computes the convolutions (ConvSpec.backend)
 
   def _apply(self, x, op):
     if self.dtype is not None:
       x = x.astype(self.dtype)
     kernel = self.param('kernel', self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
-    y = op(x, kernel.astype(x.dtype), tuple(self.strides), self.padding)
+    y = op(x, kernel.astype(x.dtype), tuple(self.strides), self.padding, self.backend)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,), jnp.float32).astype(y.dtype)
     return y
@@ -177,18 +212,38 @@ class ConvTranspose(_ConvBase):
     return self._apply(x, conv2d_transpose)
 
 
-IMPLEMENTATIONS = ('auto', 'fast', 'lax')
+IMPLEMENTATIONS = ('auto', 'onednn', 'xla', 'lax')
 
 
-def conv_modules(implementation: str) -> tuple[type[nn.Module], type[nn.Module]]:
-  """`(Conv, ConvTranspose)` module classes for a model's `conv` attribute.
+@functools.cache
+def _auto_cpu_backend() -> str:
+  if jax.device_count() > 1:
+    # The custom calls have no partitioning rule: on a mesh of host devices XLA would gather
+    # their operands and compute them whole on every device.
+    return 'xla'
+  if onednn.available():
+    return 'onednn'
+  warnings.warn("conv='auto' uses XLA's convolutions, 1.2-1.9x slower on the CPU than oneDNN's: "
+                f'{onednn.unavailable_reason()}', stacklevel=3)
+  return 'xla'
 
-  'fast': this module's; 'lax': Flax's own; 'auto': 'fast' on the CPU backend, 'lax' elsewhere.
-  The two have the same parameters, so a checkpoint works with either.
+
+def conv_modules(implementation: str) -> tuple[Callable[..., nn.Module], Callable[..., nn.Module]]:
+  """`(Conv, ConvTranspose)` module constructors for a model's `conv` attribute.
+
+  'onednn': this module's with oneDNN's convolutions (CPU; raises if they cannot be built);
+  'xla': this module's with lax's; 'lax': Flax's own; 'auto': on the CPU backend 'onednn' where it
+  builds (else 'xla', with a warning saying why) and 'xla' with several host devices, 'lax' on
+  other backends. All have the same parameters, so a checkpoint works with any.
   """
   if implementation not in IMPLEMENTATIONS:
     raise ValueError(f"conv must be one of {', '.join(map(repr, IMPLEMENTATIONS))}; "
                      f'got {implementation!r}')
-  if implementation == 'fast' or (implementation == 'auto' and jax.default_backend() == 'cpu'):
-    return Conv, ConvTranspose
-  return nn.Conv, nn.ConvTranspose
+  if implementation == 'auto':
+    implementation = _auto_cpu_backend() if jax.default_backend() == 'cpu' else 'lax'
+  if implementation == 'lax':
+    return nn.Conv, nn.ConvTranspose
+  if implementation == 'onednn':
+    onednn.require()
+  return (functools.partial(Conv, backend=implementation),
+          functools.partial(ConvTranspose, backend=implementation))
