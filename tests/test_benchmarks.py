@@ -3,6 +3,7 @@ the PyTorch reference (the PyTorch half is skipped when torch is not installed),
 losses and architectures match jaxgan's, and the runner writes its JSON and Markdown. No timing
 assertions."""
 
+import dataclasses
 import json
 import math
 import sys
@@ -24,7 +25,6 @@ NAMES = list(wl.WORKLOADS)
 
 def _tiny(name, n_critic=2):
   # n_critic 2 keeps both code paths (an earlier and the last critic update) at the least work.
-  import dataclasses
   w = wl.WORKLOADS[name].tiny()
   return dataclasses.replace(w, n_critic=min(w.n_critic, n_critic))
 
@@ -59,10 +59,12 @@ def test_jax_workload_runs(name):
 
 
 def test_model_flops_count_the_plain_formulation():
-  w = _tiny('W2')
+  # fast_conv does lax's arithmetic: the step with conv='xla' lowers to the same count. (XLA's
+  # cost analysis does not see into custom calls, so it undercounts a conv='onednn' step: the
+  # reason model_flops lowers the plain formulation.)
+  w = dataclasses.replace(_tiny('W2'), conv='xla')
   b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE)
   flops = wl.model_flops(w, b['state'], b['batch'], b['key'])
-  # fast_conv does lax's arithmetic: the step with conv='fast' lowers to the same count.
   fast = b['step'].lower(b['state'], b['batch'], b['key']).cost_analysis()['flops']
   np.testing.assert_allclose(flops, fast, rtol=1e-3)
   # At least G's forward: the first transposed conv (4x4 -> 8x8, 16 -> 8 channels) of 4 latents,

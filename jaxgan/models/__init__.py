@@ -94,8 +94,9 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1);
       for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
       'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none'); for
-      'dcgan' and 'resnet' also `conv`: 'auto' (default), 'fast' or 'lax', how convolutions and
-      their derivatives are computed (`jaxgan.models.fast_conv`; the same function either way).
+      'dcgan' and 'resnet' also `conv`: 'auto' (default), 'onednn', 'xla' or 'lax', how
+      convolutions and their derivatives are computed (`jaxgan.models.fast_conv`; the same
+      function either way).
 
   Raises:
     ValueError: unknown model name, unsupported image shape or unknown norm.

@@ -46,7 +46,7 @@ class DCGANGenerator(nn.Module):
   channels: int = 3
   width: int = 64
   dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
-  conv: str = 'auto'  # 'auto', 'fast' or 'lax': see jaxgan.models.fast_conv.conv_modules
+  conv: str = 'auto'  # 'auto', 'onednn', 'xla' or 'lax': see fast_conv.conv_modules
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -85,7 +85,7 @@ class DCGANDiscriminator(nn.Module):
       output layer (Miyato et al. 2018) and no other normalisation; 'none'.
     sn_steps: power iterations per call for spectral norm.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
-    conv: 'auto', 'fast' or 'lax': how convolutions are computed (jaxgan.models.fast_conv).
+    conv: 'auto', 'onednn', 'xla' or 'lax': how convolutions are computed (fast_conv).
   """
 
   width: int = 64

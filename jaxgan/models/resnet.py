@@ -100,7 +100,7 @@ class ResNetGenerator(nn.Module):
     image_size: must be 32.
     channels: output channels.
     width: channels of the 4x4 projection and of every ResBlock (256 in the paper).
-    conv: 'auto', 'fast' or 'lax': how convolutions are computed (jaxgan.models.fast_conv).
+    conv: 'auto', 'onednn', 'xla' or 'lax': how convolutions are computed (fast_conv).
   """
 
   image_size: int = 32
@@ -130,7 +130,7 @@ class ResNetDiscriminator(nn.Module):
     norm: 'spectral' (default; every convolution and the dense layer), 'layer' or 'batch' (before
       each ReLU of the residual branches and the final ReLU), or 'none'.
     sn_steps: power iterations per call for spectral norm.
-    conv: 'auto', 'fast' or 'lax': how convolutions are computed (jaxgan.models.fast_conv).
+    conv: 'auto', 'onednn', 'xla' or 'lax': how convolutions are computed (fast_conv).
   """
 
   width: int = 128
