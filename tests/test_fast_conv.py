@@ -87,6 +87,7 @@ _PAIRS = {
     ('conv2d', (3, 6, 5, 2), 3, 1, 'SAME'),           # the ResNet's layers
     ('conv2d', (2, 5, 5, 4), 1, 1, 'VALID'),          # 1x1 shortcut
     ('conv2d', (2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # explicit, unequal padding
+    ('conv2d', (2, 9, 9, 2), 3, 1, ((-1, 2), (0, -1))),  # negative (cropping): lax's ops
     ('conv2d', (2, 9, 9, 2), 5, 3, 'VALID'),
     ('conv2d_transpose', (2, 4, 4, 3), 4, 2, 'SAME'),  # the DCGAN generator's layer
     ('conv2d_transpose', (2, 7, 7, 2), 4, 2, 'SAME'),  # 7 -> 14 (28x28 DCGAN)

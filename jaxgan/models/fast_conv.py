@@ -92,7 +92,10 @@ _ONEDNN_MIN_INPUT_GRADIENT_CHANNELS = 16
 
 
 def _onednn(spec: ConvSpec, *operands) -> bool:
-  return spec.backend == 'onednn' and all(o.dtype == jnp.float32 for o in operands)
+  """Whether oneDNN computes this op: float32, non-empty, and padding oneDNN accepts (lax also
+  allows negative padding, which crops)."""
+  return (spec.backend == 'onednn' and all(o.dtype == jnp.float32 and o.size for o in operands)
+          and min(p for pair in spec.padding for p in pair) >= 0)
 
 
 def _conv_op(x, k, spec: ConvSpec):

@@ -8,8 +8,8 @@ convolution family in `fast_conv`, which supplies every derivative from them.
 
 The library is compiled with the system C++ compiler on first use, against XLA's FFI headers
 (shipped with jaxlib) and the oneDNN wheel (`onednn-cpu-gomp`, `onednn-devel-cpu-gomp`), and
-cached in `$JAXGAN_CACHE_DIR` (default `~/.cache/jaxgan`) under a name that hashes the source
-and both versions. A failed build leaves the XLA path in place (`available()` is False and
+cached in `cache_dir()` (`$JAXGAN_CACHE_DIR`, default `~/.cache/jaxgan`) under a name that hashes
+the source and both versions. A failed build leaves the XLA path in place (`available()` is False and
 `unavailable_reason()` says why).
 
 Only float32 and the CPU backend; the callers in `fast_conv` keep XLA's ops for anything else.
@@ -38,8 +38,11 @@ _INSTALL_HINT = ("install oneDNN's wheels (pip install "
 
 
 def cache_dir() -> pathlib.Path:
-  return pathlib.Path(os.environ.get('JAXGAN_CACHE_DIR',
-                                     pathlib.Path.home() / '.cache' / 'jaxgan'))
+  """`$JAXGAN_CACHE_DIR`, else `$XDG_CACHE_HOME/jaxgan` (default `~/.cache/jaxgan`)."""
+  if 'JAXGAN_CACHE_DIR' in os.environ:
+    return pathlib.Path(os.environ['JAXGAN_CACHE_DIR'])
+  base = os.environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
+  return pathlib.Path(base) / 'jaxgan'
 
 
 def _onednn_paths() -> tuple[pathlib.Path, pathlib.Path, str]:
@@ -65,7 +68,11 @@ def _build() -> pathlib.Path:
   target = cache_dir() / f'jaxgan_onednn_{digest.hexdigest()[:16]}.so'
   if target.exists():
     return target
-  target.parent.mkdir(parents=True, exist_ok=True)
+  try:
+    target.parent.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise RuntimeError(f'cannot create the cache directory for the oneDNN convolutions ({e}); '
+                       'set JAXGAN_CACHE_DIR to a writable directory') from None
   compiler = os.environ.get('CXX', 'g++')
   # Built beside the target and renamed into place, so concurrent builds never see half a file.
   fd, partial = tempfile.mkstemp(suffix='.so', dir=target.parent)
