@@ -215,9 +215,13 @@ def test_onednn_build_failure_names_the_problem_and_the_fix(tmp_path, monkeypatc
   assert os.listdir(tmp_path) == []  # no half-built library left behind
 
 
-def test_onednn_library_is_cached_by_source_and_versions(tmp_path, monkeypatch):
+def test_onednn_library_is_cached_and_a_damaged_one_rebuilt(tmp_path, monkeypatch):
   _require_onednn()
   monkeypatch.setenv('JAXGAN_CACHE_DIR', str(tmp_path))
   built = onednn._build()
   assert built.parent == tmp_path and built.stat().st_size > 0
   assert onednn._build() == built and os.listdir(tmp_path) == [built.name]
+  size = built.stat().st_size
+  built.write_bytes(b'not a shared library')
+  assert hasattr(onednn._open(), 'JaxganConvForward')
+  assert built.stat().st_size == size

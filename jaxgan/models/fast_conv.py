@@ -98,40 +98,31 @@ def _onednn(spec: ConvSpec, *operands) -> bool:
           and min(p for pair in spec.padding for p in pair) >= 0)
 
 
-def _conv_op(x, k, spec: ConvSpec):
-  return onednn.conv(x, k, spec) if _onednn(spec, x, k) else _lax_conv(x, k, spec)
-
-
-def _input_transpose_op(dy, k, spec: ConvSpec):
-  if _onednn(spec, dy, k) and k.shape[2] >= _ONEDNN_MIN_INPUT_GRADIENT_CHANNELS:
-    return onednn.input_transpose(dy, k, spec)
-  return _lax_input_transpose(dy, k, spec)
-
-
-def _kernel_transpose_op(x, dy, spec: ConvSpec):
-  if _onednn(spec, x, dy):
-    return onednn.kernel_transpose(x, dy, spec)
-  return _lax_kernel_transpose(x, dy, spec)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv(x: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
   """`lax.conv_general_dilated(x, k, spec.strides, spec.padding)`, NHWC / HWIO."""
-  return _conv_op(x, k, spec)
+  return onednn.conv(x, k, spec) if _onednn(spec, x, k) else _lax_conv(x, k, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def input_transpose(dy: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
   """The transpose of `conv(., k, spec)` applied to `dy`: the input gradient of the convolution."""
-  return _input_transpose_op(dy, k, spec)
+  if _onednn(spec, dy, k) and k.shape[2] >= _ONEDNN_MIN_INPUT_GRADIENT_CHANNELS:
+    return onednn.input_transpose(dy, k, spec)
+  return _lax_input_transpose(dy, k, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def kernel_transpose(x: jax.Array, dy: jax.Array, spec: ConvSpec) -> jax.Array:
   """The transpose of `conv(x, ., spec)` applied to `dy`: the kernel gradient of the convolution."""
-  return _kernel_transpose_op(x, dy, spec)
+  if _onednn(spec, x, dy):
+    return onednn.kernel_transpose(x, dy, spec)
+  return _lax_kernel_transpose(x, dy, spec)
 
 
+# The forward rules call the functions themselves, not their bodies: a derivative taken outside
+# this one (the outer grad of a gradient penalty) differentiates the forward rule, and must find
+# the family there too (oneDNN's custom calls have no derivative of their own).
 conv.defvjp(
     lambda x, k, spec: (conv(x, k, spec), (x, k)),
     lambda spec, res, ct: (input_transpose(ct, res[1], spec), kernel_transpose(res[0], ct, spec)))

@@ -94,13 +94,23 @@ def _build() -> pathlib.Path:
   return target
 
 
+def _open() -> ctypes.CDLL:
+  path = _build()
+  try:
+    return ctypes.cdll.LoadLibrary(str(path))
+  except OSError:
+    # A cached library that does not load (truncated by a full disk, say) is built again.
+    path.unlink(missing_ok=True)
+    return ctypes.cdll.LoadLibrary(str(_build()))
+
+
 @functools.cache
 def _load() -> str | None:
   """Builds, loads and registers the FFI targets once; the reason on failure, else None."""
   if sys.platform != 'linux':
     return f'the oneDNN convolutions are built for Linux only (this is {sys.platform})'
   try:
-    library = ctypes.cdll.LoadLibrary(str(_build()))
+    library = _open()
   except (RuntimeError, OSError) as e:
     return str(e)
   for name in _TARGETS:

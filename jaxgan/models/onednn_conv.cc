@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -58,7 +59,7 @@ struct Compiled {
 
 dnnl::primitive_attr Attributes() {
   dnnl::primitive_attr attr;
-  // A scratchpad per call keeps concurrent executions of one primitive independent.
+  // Scratch memory is allocated per call, so the cached primitives hold none between calls.
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
 }
@@ -100,10 +101,9 @@ Compiled Compile(Op op, const Geometry& g) {
   throw std::logic_error("unknown op");
 }
 
+// Called under Run's lock.
 const Compiled& Lookup(Op op, const Geometry& g) {
-  static std::mutex mutex;
   static std::map<std::pair<int, Geometry>, std::unique_ptr<Compiled>> cache;
-  std::lock_guard<std::mutex> lock(mutex);
   auto& entry = cache[{static_cast<int>(op), g}];
   if (!entry) entry = std::make_unique<Compiled>(Compile(op, g));
   return *entry;
