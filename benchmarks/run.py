@@ -259,7 +259,7 @@ def markdown(results: list[dict], meta: dict) -> str:
         _fmt(pct(j), '.0f'), _fmt(pct(t), '.0f')]) + ' |')
   peaks = [r['matmul_peak_gflops'] for r in results if 'matmul_peak_gflops' in r]
   if peaks:
-    lines += ['', f'2048x2048 float32 matmul (jax), median per workload: '
+    lines += ['', '2048x2048 float32 matmul (jax), median per workload: '
               + ', '.join(f'{p:.0f}' for p in peaks) + ' GFLOP/s.']
   return '\n'.join(lines) + '\n'
 
