@@ -151,7 +151,8 @@ class Loader(Iterator[dict[str, np.ndarray]]):
             close()
 
 
-def _padding(shape: Sequence[int], pad_to: int | None):
+def centred_padding(shape: Sequence[int], pad_to: int | None):
+    """``((top, bottom), (left, right))`` that centres an HxW image in pad_to x pad_to, or None."""
     if pad_to is None:
         return None
     h, w = shape[0], shape[1]
@@ -215,7 +216,7 @@ def make_loader(
     if per_shard < batch_size:
         raise ValueError(f"A shard of {per_shard} examples cannot fill a batch of {batch_size}.")
     shape = np.asarray(source[0]["image"]).shape
-    pad = _padding(shape, pad_to)
+    pad = centred_padding(shape, pad_to)
 
     read = _ReadBatch(source, batch_size=batch_size, seed=int(seed), shard_index=shard_index,
                       shard_count=shard_count, per_shard=per_shard, pad=pad)

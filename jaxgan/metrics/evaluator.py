@@ -186,9 +186,8 @@ class Evaluator:
     images, _ = load_arrays(config.dataset, config.reference_split, data_dir=config.data_dir,
                             source_dir=config.source_dir, limit=config.num_reference)
     if config.pad_to:
-      h, w = images.shape[1:3]
-      ph, pw = config.pad_to - h, config.pad_to - w
-      images = np.pad(images, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)),
+      from jaxgan.data.loader import centred_padding  # pylint: disable=g-import-not-at-top
+      images = np.pad(images, ((0, 0), *centred_padding(images.shape[1:3], config.pad_to), (0, 0)),
                       constant_values=-1.0)
     ev = cls.from_arrays(extractor, images, config)
     if cache:
