@@ -23,7 +23,7 @@ first-order ops. The primals are computed by one of two backends (`ConvSpec.back
   derivatives agree with `jax.grad` of lax's to 1e-9 in float64 (tests/test_fast_conv.py, first
   to third order);
 - 'onednn': oneDNN's forward, backward-data and backward-weights convolutions as XLA custom calls
-  (`jaxgan.models.onednn`), for float32 on the CPU: 1.2-1.9x XLA:CPU's speed on DCGAN and ResNet
+  (`jaxgan.models.onednn`), for float32 on the CPU: 1.1-1.8x XLA:CPU's speed on DCGAN and ResNet
   layers. Other dtypes, and input gradients into fewer than 16 channels, stay on lax's ops.
 The values and FLOPs are those of lax's ops either way. Not supported: forward mode
 (`jax.jvp`/`jax.jacfwd`) through these functions, which `jax.custom_vjp` does not allow; use the
@@ -217,7 +217,7 @@ def _auto_cpu_backend() -> str:
     return 'xla'
   if onednn.available():
     return 'onednn'
-  warnings.warn("conv='auto' uses XLA's convolutions, 1.2-1.9x slower on the CPU than oneDNN's: "
+  warnings.warn("conv='auto' uses XLA's convolutions, 1.1-1.8x slower on the CPU than oneDNN's: "
                 f'{onednn.unavailable_reason()}', stacklevel=3)
   return 'xla'
 

@@ -1,7 +1,7 @@
 """oneDNN's convolutions inside jitted JAX programs on the CPU (XLA FFI custom calls).
 
-XLA:CPU's convolutions and their gradients run at 60-95% of its own matmul speed on this project's
-shapes; oneDNN's (Intel's library, the one PyTorch uses on CPUs) run at 110-130% of it (AVX-512
+XLA:CPU's convolutions and their gradients run at 55-95% of its own matmul speed on this project's
+shapes; oneDNN's (Intel's library, the one PyTorch uses on CPUs) run at 100-130% of it (AVX-512
 kernels with blocked weight layouts). `onednn_conv.cc` wraps oneDNN's forward, backward-data and
 backward-weights convolutions as three FFI targets: exactly the three first-order ops of the
 convolution family in `fast_conv`, which supplies every derivative from them.
