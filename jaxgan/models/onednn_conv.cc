@@ -52,10 +52,13 @@ struct Geometry {
 // for speed; HWIO kernels are reordered into it and gradients out of it).
 struct Compiled {
   dnnl::primitive primitive;
-  memory::desc weights;      // the primitive's weights (or diff weights) layout
+  memory::desc weights;  // the primitive's weights (or diff weights) layout
   memory::desc scratchpad;
-  memory::desc user_weights;  // HWIO, as JAX stores kernels
 };
+
+memory::desc F32(const memory::dims& dims, Tag tag) {
+  return memory::desc(dims, memory::data_type::f32, tag);
+}
 
 dnnl::primitive_attr Attributes() {
   dnnl::primitive_attr attr;
@@ -67,35 +70,30 @@ dnnl::primitive_attr Attributes() {
 dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry& g) {
   return dnnl::convolution_forward::primitive_desc(
       Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-      memory::desc(g.src, memory::data_type::f32, Tag::nhwc),
-      memory::desc(g.weights, memory::data_type::f32, Tag::any),
-      memory::desc(g.dst, memory::data_type::f32, Tag::nhwc), g.strides, g.pad_l, g.pad_r,
-      Attributes());
+      F32(g.src, Tag::nhwc), F32(g.weights, Tag::any), F32(g.dst, Tag::nhwc), g.strides, g.pad_l,
+      g.pad_r, Attributes());
 }
 
 Compiled Compile(Op op, const Geometry& g) {
-  memory::desc user_weights(g.weights, memory::data_type::f32, Tag::hwio);
-  memory::desc src(g.src, memory::data_type::f32, Tag::nhwc);
-  memory::desc dst(g.dst, memory::data_type::f32, Tag::nhwc);
-  memory::desc any_weights(g.weights, memory::data_type::f32, Tag::any);
+  memory::desc src = F32(g.src, Tag::nhwc), dst = F32(g.dst, Tag::nhwc);
+  memory::desc any_weights = F32(g.weights, Tag::any);
   auto forward = ForwardDesc(g);
   switch (op) {
     case Op::kForward:
       return {dnnl::convolution_forward(forward), forward.weights_desc(),
-              forward.scratchpad_desc(), user_weights};
+              forward.scratchpad_desc()};
     case Op::kInputGradient: {
       dnnl::convolution_backward_data::primitive_desc pd(
           Engine(), dnnl::algorithm::convolution_direct, src, any_weights, dst, g.strides,
           g.pad_l, g.pad_r, forward, Attributes());
-      return {dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc(),
-              user_weights};
+      return {dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc()};
     }
     case Op::kKernelGradient: {
       dnnl::convolution_backward_weights::primitive_desc pd(
           Engine(), dnnl::algorithm::convolution_direct, src, any_weights, dst, g.strides,
           g.pad_l, g.pad_r, forward, Attributes());
       return {dnnl::convolution_backward_weights(pd), pd.diff_weights_desc(),
-              pd.scratchpad_desc(), user_weights};
+              pd.scratchpad_desc()};
     }
   }
   throw std::logic_error("unknown op");
@@ -126,15 +124,15 @@ ffi::Error Run(Op op, const Geometry& g, float* src, float* weights, float* dst)
   try {
     const Compiled& c = Lookup(op, g);
     dnnl::stream stream(Engine());
-    memory user_weights(c.user_weights, Engine(), weights);
-    bool reorder = c.weights != c.user_weights;
+    memory::desc hwio = F32(g.weights, Tag::hwio);  // as JAX stores kernels
+    memory user_weights(hwio, Engine(), weights);
+    bool reorder = c.weights != hwio;
     memory prim_weights = reorder ? memory(c.weights, Engine()) : user_weights;
     if (reorder && op != Op::kKernelGradient) {
       dnnl::reorder(user_weights, prim_weights).execute(stream, user_weights, prim_weights);
     }
-    memory::desc src_desc(g.src, memory::data_type::f32, Tag::nhwc);
-    memory::desc dst_desc(g.dst, memory::data_type::f32, Tag::nhwc);
-    memory src_mem(src_desc, Engine(), src), dst_mem(dst_desc, Engine(), dst);
+    memory src_mem(F32(g.src, Tag::nhwc), Engine(), src);
+    memory dst_mem(F32(g.dst, Tag::nhwc), Engine(), dst);
     memory scratch(c.scratchpad, Engine());
     std::unordered_map<int, memory> args{{DNNL_ARG_SCRATCHPAD, scratch}};
     switch (op) {
