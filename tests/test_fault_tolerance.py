@@ -234,16 +234,15 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, reference, caplog, damag
   # The two newest steps, so that one of them (30) is reached again by a periodic save, not
   # only by the run's final save.
   bad = {step: _largest_data_file(ckdir / str(step)) for step in (30, 40)}
+  reason = "truncated" if damage == "truncated" else "failed to load"
   for step in bad:
     if damage == "truncated":
       data = bad[step].read_bytes()
       bad[step].write_bytes(data[:len(data) // 2])
-      reason = "truncated"
     else:
       (ckdir / str(step) / ckpt_lib.MANIFEST_NAME).unlink()
       bad[step] = ckdir / str(step) / "state" / "_METADATA"
       bad[step].write_bytes(b"")
-      reason = "failed to load"
   damaged = {step: (p.relative_to(ckdir / str(step)), p.read_bytes()) for step, p in bad.items()}
   fallback = min(bad) - EVERY
 
