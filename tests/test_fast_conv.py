@@ -110,6 +110,18 @@ def test_function_is_the_lax_function(op, x_shape, kernel, strides, padding, bac
          dtype=jnp.float64 if backend == 'xla' else jnp.float32)
 
 
+@pytest.mark.parametrize('batch', [1, 3, 7])
+def test_onednn_batch_slices_of_unequal_size(batch, monkeypatch):
+  # oneDNN runs one batch slice per thread of XLA's pool: a batch of 1 is one slice, odd batches
+  # are cut into slices of different sizes (a primitive each, whose kernel gradients are summed).
+  _require_onednn()
+  monkeypatch.setattr(fast_conv, '_ONEDNN_MIN_INPUT_GRADIENT_CHANNELS', 1)
+  s = (2, 2)
+  ref = lambda x, k: jax.lax.conv_general_dilated(x, k, s, 'SAME', dimension_numbers=DN)
+  fast = lambda x, k: fast_conv.conv2d(x, k, s, 'SAME', 'onednn')
+  _check(fast, ref, (batch, 8, 8, 8), (4, 4, 8, 16), dtype=jnp.float32)
+
+
 def test_chunked_kernel_gradient_is_the_same(monkeypatch):
   # Force the kernel gradient to be summed over 4 batch chunks (it is one piece at this size).
   monkeypatch.setattr(fast_conv, '_KERNEL_T_ROWS', 2 * 6 * 6)

@@ -1,10 +1,12 @@
 """oneDNN's convolutions inside jitted JAX programs on the CPU (XLA FFI custom calls).
 
 XLA:CPU's convolutions and their gradients run at 55-95% of its own matmul speed on this project's
-shapes; oneDNN's (Intel's library, the one PyTorch uses on CPUs) run at 100-130% of it (AVX-512
-kernels with blocked weight layouts). `onednn_conv.cc` wraps oneDNN's forward, backward-data and
-backward-weights convolutions as three FFI targets: exactly the three first-order ops of the
-convolution family in `fast_conv`, which supplies every derivative from them.
+shapes; oneDNN's (Intel's library, the one PyTorch uses on CPUs) run at 100-130% of it with AVX-512
+and at 60-130% with AVX2 (the kernel gradient is its weakest op). `onednn_conv.cc` wraps oneDNN's
+forward, backward-data and backward-weights convolutions as three FFI targets: exactly the three
+first-order ops of the convolution family in `fast_conv`, which supplies every derivative from
+them. Each call cuts the batch into one slice per thread of XLA's CPU thread pool and runs oneDNN
+single-threaded on each slice, so the convolutions share the cores with XLA's own work.
 
 The library is compiled with the system C++ compiler on first use, against XLA's FFI headers
 (shipped with jaxlib) and the oneDNN wheel (`onednn-cpu-gomp`, `onednn-devel-cpu-gomp`), and
@@ -77,7 +79,7 @@ def _build() -> pathlib.Path:
   # Built beside the target and renamed into place, so concurrent builds never see half a file.
   fd, partial = tempfile.mkstemp(suffix='.so', dir=target.parent)
   os.close(fd)
-  command = [compiler, '-O2', '-std=c++17', '-shared', '-fPIC', '-w',
+  command = [compiler, '-O2', '-std=c++17', '-shared', '-fPIC', '-fopenmp', '-w',
              f'-I{jax.ffi.include_dir()}', f'-I{include}', str(_SOURCE), f'-L{lib}', '-ldnnl',
              f'-Wl,-rpath,{lib}', '-o', partial]
   try:
