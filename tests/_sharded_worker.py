@@ -135,9 +135,15 @@ def main():
                                                   key=lambda s: s.index[0].start)]
     distinct = all(not np.allclose(shards[i], shards[j])
                    for i in range(8) for j in range(i + 1, 8))
+    # The random draws match bit for bit. The samples also pass through G's matmuls, which XLA
+    # may sum in another order at 2 rows a device than at 16 (seen on an AVX2 host: float32
+    # rounding), so they match to rounding.
+    sharded = np.asarray(sharded)
+    equal = (np.array_equal(sharded, single) if name != "samples" else
+             np.allclose(sharded, single, rtol=1e-5, atol=1e-6))
     out["noise"][name] = dict(n_shards=len(shards), shard_rows=int(shards[0].shape[0]),
-                              distinct=distinct,
-                              equal_to_single=bool(np.array_equal(np.asarray(sharded), single)))
+                              distinct=distinct, equal_to_single=bool(equal),
+                              max_diff=float(np.abs(sharded - single).max()))
 
   # 3. BatchNorm under jit with a sharded batch normalises with global-batch statistics.
   bn = layers.batch_norm(True)
