@@ -2,7 +2,8 @@
 
 XLA:CPU's convolutions and their gradients run at 55-95% of its own matmul speed on this project's
 shapes; oneDNN's (Intel's library, the one PyTorch uses on CPUs) run at 100-130% of it with AVX-512
-and at 60-130% with AVX2 (the kernel gradient is its weakest op). `onednn_conv.cc` wraps oneDNN's
+and at 50-150% with AVX2 (66-185 GFLOP/s per op against a 117-139 matmul on a 2-core AMD EPYC;
+the kernel gradient is its weakest op). `onednn_conv.cc` wraps oneDNN's
 forward, backward-data and backward-weights convolutions as three FFI targets: exactly the three
 first-order ops of the convolution family in `fast_conv`, which supplies every derivative from
 them. Each call cuts the batch into one slice per thread of XLA's CPU thread pool and runs oneDNN
