@@ -1,0 +1,247 @@
+"""What bounds a workload: the heavy operations of its train step, each timed alone.
+
+    python benchmarks/ceiling.py --workloads W1,W2,W3
+    python benchmarks/ceiling.py --workloads W4 --out benchmarks/results/ceiling-w4
+
+For each workload this traces jaxgan's train step (the program `jax.jit` compiles), removes dead
+code as XLA would, and collects its heavy operations: matrix products (`dot_general`), XLA's
+convolutions (`conv_general_dilated`) and the oneDNN convolutions (`ffi_call`). Every distinct
+one (same operation, parameters and operand shapes) is timed alone, jitted, on random operands,
+with all of the machine's cores, and the times are added up over the step.
+
+That sum is how long the step would take if everything else were free (normalisation, Adam,
+activations, random numbers, the gaps between operations) and the heavy operations ran back to
+back at their standalone speed. The workload's model FLOPs (`workloads.model_flops`) over that
+time, as a fraction of the 2048x2048 matmul measured in the same process, is the ceiling of
+`benchmarks/run.py`'s "% of matmul" with these kernels. It is an estimate, not a proof: a
+compiled step may overlap small operations better than running them one at a time, and caches
+are warmer in a loop over one operation than in a step.
+
+Per kind of operation it also reports the dense FLOP rate (every multiply-add the kernel does,
+padding taps of convolutions included) as a fraction of the matmul: which kernel holds a
+workload back. Writes `<out>.json` and `<out>.md` when `--out` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+  sys.path.insert(0, str(ROOT))
+
+from benchmarks import workloads as wl  # noqa: E402
+from benchmarks.run import matmul_gflops  # noqa: E402
+
+HEAVY = ('dot_general', 'conv_general_dilated', 'ffi_call')
+# The oneDNN targets of jaxgan/models/onednn_conv.cc, by the operand whose shape is the output of
+# the forward convolution (y or dy) and the one that holds the kernel's shape (k or dk).
+_ONEDNN = {'JaxganConvForward': 'oneDNN forward', 'JaxganConvInputGradient': 'oneDNN input grad',
+           'JaxganConvKernelGradient': 'oneDNN kernel grad'}
+
+
+def _sub_jaxprs(param):
+  import jax
+  if isinstance(param, jax.extend.core.ClosedJaxpr):
+    yield param.jaxpr
+  elif isinstance(param, jax.extend.core.Jaxpr):
+    yield param
+  elif isinstance(param, (tuple, list)):
+    for p in param:
+      yield from _sub_jaxprs(p)
+
+
+def heavy_ops(jaxpr) -> list:
+  """The heavy equations of `jaxpr` and of every jaxpr nested in it, in program order."""
+  out = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name in HEAVY:
+      out.append(eqn)
+    for param in eqn.params.values():
+      for sub in _sub_jaxprs(param):
+        out.extend(heavy_ops(sub))
+  return out
+
+
+def step_jaxpr(b: dict):
+  """The jaxpr of `build_jax`'s step on its state, batch and key, without dead code."""
+  import jax
+  from jax._src.interpreters import partial_eval as pe  # dce_jaxpr has no public home yet
+
+  step = b['step']
+  with jax.set_mesh(step.mesh):
+    closed = jax.make_jaxpr(step.jitted)(b['state'], b['batch'], b['key'])
+  jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
+  return jaxpr
+
+
+def kind(eqn) -> str:
+  if eqn.primitive.name == 'ffi_call':
+    return _ONEDNN.get(eqn.params['target_name'], eqn.params['target_name'])
+  return {'dot_general': 'XLA dot', 'conv_general_dilated': 'XLA conv'}[eqn.primitive.name]
+
+
+def dense_flops(eqn) -> float:
+  """Multiply-adds x 2 that the kernel performs (a convolution's padding taps included)."""
+  shapes = [v.aval.shape for v in eqn.invars]
+  out = eqn.outvars[0].aval.shape
+  name = eqn.primitive.name
+  if name == 'dot_general':
+    (contract, _), _ = eqn.params['dimension_numbers']
+    return 2.0 * math.prod(out) * math.prod(shapes[0][d] for d in contract)
+  if name == 'conv_general_dilated':
+    dn = eqn.params['dimension_numbers']
+    rhs = shapes[1]
+    spatial = math.prod(rhs[d] for d in dn.rhs_spec[2:])
+    return 2.0 * math.prod(out) * spatial * rhs[dn.rhs_spec[1]]
+  # oneDNN (NHWC activations, HWIO kernels): 2 x |y| x KH x KW x I, with y = out or dy.
+  target = eqn.params['target_name']
+  y = {'JaxganConvForward': out, 'JaxganConvInputGradient': shapes[0],
+       'JaxganConvKernelGradient': shapes[1]}[target]
+  k = out if target == 'JaxganConvKernelGradient' else shapes[1]
+  return 2.0 * math.prod(y) * k[0] * k[1] * k[2]
+
+
+def _signature(eqn) -> str:
+  return repr((eqn.primitive.name, sorted((k, repr(v)) for k, v in eqn.params.items()),
+               [v.aval.str_short() for v in eqn.invars]))
+
+
+def time_op(eqn, min_seconds: float = 0.2, reps: int = 5) -> float:
+  """Median seconds of one call of `eqn`'s operation alone, jitted, on random operands."""
+  import jax
+  import numpy as np
+
+  rng = np.random.default_rng(0)
+  args = [jax.device_put(rng.standard_normal(v.aval.shape).astype(v.aval.dtype))
+          for v in eqn.invars]
+  f = jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params))
+  jax.block_until_ready(f(*args))
+  t = time.perf_counter()
+  jax.block_until_ready(f(*args))
+  n = max(1, round(min_seconds / max(time.perf_counter() - t, 1e-6)))
+  times = []
+  for _ in range(reps):
+    t = time.perf_counter()
+    for _ in range(n):
+      out = f(*args)
+    jax.block_until_ready(out)
+    times.append((time.perf_counter() - t) / n)
+  return statistics.median(times)
+
+
+def measure_step(b: dict, seconds: float, reps: int) -> float:
+  """Median seconds per step of the workload's real jitted step."""
+  import jax
+  step, state, batch, key = b['step'], b['state'], b['batch'], b['key']
+  for _ in range(2):
+    state, _ = step(state, batch, key)
+  jax.block_until_ready(state)
+  t = time.perf_counter()
+  state, _ = step(state, batch, key)
+  jax.block_until_ready(state)
+  n = max(1, round(seconds / (time.perf_counter() - t)))
+  times = []
+  for _ in range(reps):
+    t = time.perf_counter()
+    for _ in range(n):
+      state, _ = step(state, batch, key)
+    jax.block_until_ready(state)
+    times.append((time.perf_counter() - t) / n)
+  return statistics.median(times)
+
+
+def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 3,
+            op_seconds: float = 0.2, log=print) -> dict:
+  """The ceiling of `w`: its heavy operations timed alone, against the measured step."""
+  b = wl.build_jax(w)
+  ops = heavy_ops(step_jaxpr(b))
+  distinct = collections.OrderedDict()
+  for eqn in ops:
+    entry = distinct.setdefault(_signature(eqn), dict(eqn=eqn, count=0))
+    entry['count'] += 1
+  log(f'{w.name}: {len(ops)} heavy operations, {len(distinct)} distinct')
+  kinds = collections.defaultdict(lambda: dict(count=0, seconds=0.0, dense_gflop=0.0))
+  for entry in distinct.values():
+    eqn, count = entry['eqn'], entry['count']
+    seconds = time_op(eqn, op_seconds)
+    k = kinds[kind(eqn)]
+    k['count'] += count
+    k['seconds'] += count * seconds
+    k['dense_gflop'] += count * dense_flops(eqn) / 1e9
+  step_s = measure_step(b, step_seconds, reps)
+  peak = statistics.median(matmul_gflops() for _ in range(3))
+  model_gflop = wl.model_flops(w, b['state'], b['batch'], b['key']) / 1e9
+  heavy_s = sum(k['seconds'] for k in kinds.values())
+  for k in kinds.values():
+    k['gflops'] = k['dense_gflop'] / k['seconds']
+    k['fraction_of_matmul'] = k['gflops'] / peak
+  result = dict(
+      workload=w.to_dict(), model_gflop_per_step=model_gflop, matmul_gflops=peak,
+      step_ms=step_s * 1e3, heavy_ms=heavy_s * 1e3,
+      achieved_fraction=model_gflop / step_s / peak,
+      ceiling_fraction=model_gflop / heavy_s / peak,
+      kinds={name: kinds[name] for name in sorted(kinds)})
+  log(f"  step {result['step_ms']:.1f} ms, heavy ops alone {result['heavy_ms']:.1f} ms: "
+      f"{100 * result['achieved_fraction']:.0f}% of matmul achieved, "
+      f"{100 * result['ceiling_fraction']:.0f}% ceiling ({peak:.0f} GFLOP/s matmul)")
+  return result
+
+
+def markdown(results: list[dict], command: str) -> str:
+  lines = [
+      f'Command: `{command}`', '',
+      '| workload | step (ms) | heavy ops alone (ms) | the rest (ms) | % of matmul achieved '
+      '| ceiling: % of matmul if only the heavy ops cost |',
+      '|---|---|---|---|---|---|',
+  ]
+  for r in results:
+    lines.append(
+        f"| {r['workload']['name']} | {r['step_ms']:.1f} | {r['heavy_ms']:.1f} | "
+        f"{r['step_ms'] - r['heavy_ms']:.1f} | {100 * r['achieved_fraction']:.0f} | "
+        f"{100 * r['ceiling_fraction']:.0f} |")
+  lines += ['', '| workload | operation | per step | ms per step | dense GFLOP/s | % of matmul |',
+            '|---|---|---|---|---|---|']
+  for r in results:
+    for name, k in r['kinds'].items():
+      lines.append(f"| {r['workload']['name']} | {name} | {k['count']} | "
+                   f"{1e3 * k['seconds']:.1f} | {k['gflops']:.0f} | "
+                   f"{100 * k['fraction_of_matmul']:.0f} |")
+  peaks = ', '.join(f"{r['matmul_gflops']:.0f}" for r in results)
+  lines += ['', f'2048x2048 float32 matmul (jax), per workload: {peaks} GFLOP/s.']
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv=None) -> list[dict]:
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--workloads', default='W1,W2,W3', help='comma-separated names')
+  p.add_argument('--tiny', action='store_true', help='toy sizes (smoke test)')
+  p.add_argument('--step_seconds', type=float, default=3.0, help='per rep of the real step')
+  p.add_argument('--reps', type=int, default=3)
+  p.add_argument('--op_seconds', type=float, default=0.2, help='per rep of each operation')
+  p.add_argument('--out', default=None, help='output path without extension')
+  args = p.parse_args(argv)
+  results = []
+  for name in args.workloads.split(','):
+    w = wl.get(name)
+    results.append(analyse(w.tiny() if args.tiny else w, step_seconds=args.step_seconds,
+                           reps=args.reps, op_seconds=args.op_seconds))
+  command = 'python benchmarks/ceiling.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
+  md = markdown(results, command.strip())
+  print(md)
+  if args.out:
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out + '.json').write_text(json.dumps(results, indent=1))
+    Path(args.out + '.md').write_text(md)
+  return results
+
+
+if __name__ == '__main__':
+  main()
