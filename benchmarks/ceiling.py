@@ -48,10 +48,10 @@ _ONEDNN = {'JaxganConvForward': 'oneDNN forward', 'JaxganConvInputGradient': 'on
 
 
 def _sub_jaxprs(param):
-  import jax
-  if isinstance(param, jax.extend.core.ClosedJaxpr):
+  from jax.extend import core
+  if isinstance(param, core.ClosedJaxpr):
     yield param.jaxpr
-  elif isinstance(param, jax.extend.core.Jaxpr):
+  elif isinstance(param, core.Jaxpr):
     yield param
   elif isinstance(param, (tuple, list)):
     for p in param:
@@ -70,16 +70,22 @@ def heavy_ops(jaxpr) -> list:
   return out
 
 
-def step_jaxpr(b: dict):
-  """The jaxpr of `build_jax`'s step on its state, batch and key, without dead code."""
+def live_jaxpr(fn, *args):
+  """The jaxpr of `fn(*args)` without dead code (as XLA would run it), nested jaxprs included."""
   import jax
   from jax._src.interpreters import partial_eval as pe  # dce_jaxpr has no public home yet
 
-  step = b['step']
-  with jax.set_mesh(step.mesh):
-    closed = jax.make_jaxpr(step.jitted)(b['state'], b['batch'], b['key'])
+  closed = jax.make_jaxpr(fn)(*args)
   jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
   return jaxpr
+
+
+def step_jaxpr(b: dict):
+  """The live jaxpr of `build_jax`'s step on its state, batch and key."""
+  import jax
+  step = b['step']
+  with jax.set_mesh(step.mesh):
+    return live_jaxpr(step.jitted, b['state'], b['batch'], b['key'])
 
 
 def kind(eqn) -> str:
