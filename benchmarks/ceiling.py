@@ -17,8 +17,8 @@ time, as a fraction of the 2048x2048 matmul measured in the same process, is the
 compiled step may overlap small operations better than running them one at a time, and caches
 are warmer in a loop over one operation than in a step.
 
-Per kind of operation it also reports the dense FLOP rate (every multiply-add the kernel does,
-padding taps of convolutions included) as a fraction of the matmul: which kernel holds a
+Per kind of operation it also reports the rate in model FLOPs (as XLA counts them: a
+convolution's taps in the padding do not count) as a fraction of the matmul: which kernel holds a
 workload back. Writes `<out>.json` and `<out>.md` when `--out` is given.
 """
 
@@ -94,25 +94,29 @@ def kind(eqn) -> str:
   return {'dot_general': 'XLA dot', 'conv_general_dilated': 'XLA conv'}[eqn.primitive.name]
 
 
-def dense_flops(eqn) -> float:
-  """Multiply-adds x 2 that the kernel performs (a convolution's padding taps included)."""
-  shapes = [v.aval.shape for v in eqn.invars]
+def _in_bounds_taps(size: int, kernel: int, stride: int, pad_lo: int, out: int) -> int:
+  """(output, tap) pairs along one axis whose input index falls inside [0, size)."""
+  return sum(0 <= stride * o + t - pad_lo < size for o in range(out) for t in range(kernel))
+
+
+def model_flops(eqn) -> float:
+  """FLOPs of one heavy operation as XLA's cost analysis counts them: 2 x multiply-adds, a
+  convolution's taps in the padding left out (XLA's count for dots and its own convolutions)."""
+  if eqn.primitive.name != 'ffi_call':
+    import jax
+    args = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in eqn.invars]
+    lowered = jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params)).lower(*args)
+    return wl._flops(lowered.cost_analysis())
+  # oneDNN (NHWC activations x, HWIO kernels k, y = conv(x, k)): the three ops visit the same
+  # (output pixel, tap) pairs, so one count serves them all.
+  a, b = (v.aval.shape for v in eqn.invars)
   out = eqn.outvars[0].aval.shape
-  name = eqn.primitive.name
-  if name == 'dot_general':
-    (contract, _), _ = eqn.params['dimension_numbers']
-    return 2.0 * math.prod(out) * math.prod(shapes[0][d] for d in contract)
-  if name == 'conv_general_dilated':
-    dn = eqn.params['dimension_numbers']
-    rhs = shapes[1]
-    spatial = math.prod(rhs[d] for d in dn.rhs_spec[2:])
-    return 2.0 * math.prod(out) * spatial * rhs[dn.rhs_spec[1]]
-  # oneDNN (NHWC activations, HWIO kernels): 2 x |y| x KH x KW x I, with y = out or dy.
-  target = eqn.params['target_name']
-  y = {'JaxganConvForward': out, 'JaxganConvInputGradient': shapes[0],
-       'JaxganConvKernelGradient': shapes[1]}[target]
-  k = out if target == 'JaxganConvKernelGradient' else shapes[1]
-  return 2.0 * math.prod(y) * k[0] * k[1] * k[2]
+  x, k, y = {'JaxganConvForward': (a, b, out), 'JaxganConvInputGradient': (out, b, a),
+             'JaxganConvKernelGradient': (a, out, b)}[eqn.params['target_name']]
+  attrs = {name: [int(v) for v in value.val] for name, value in eqn.params['attributes']}
+  (sh, sw), (top, _, left, _) = attrs['strides'], attrs['padding']
+  taps = (_in_bounds_taps(x[1], k[0], sh, top, y[1]) * _in_bounds_taps(x[2], k[1], sw, left, y[2]))
+  return 2.0 * y[0] * taps * k[2] * k[3]
 
 
 def _signature(eqn) -> str:
@@ -174,20 +178,20 @@ def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 3,
     entry = distinct.setdefault(_signature(eqn), dict(eqn=eqn, count=0))
     entry['count'] += 1
   log(f'{w.name}: {len(ops)} heavy operations, {len(distinct)} distinct')
-  kinds = collections.defaultdict(lambda: dict(count=0, seconds=0.0, dense_gflop=0.0))
+  kinds = collections.defaultdict(lambda: dict(count=0, seconds=0.0, gflop=0.0))
   for entry in distinct.values():
     eqn, count = entry['eqn'], entry['count']
     seconds = time_op(eqn, op_seconds)
     k = kinds[kind(eqn)]
     k['count'] += count
     k['seconds'] += count * seconds
-    k['dense_gflop'] += count * dense_flops(eqn) / 1e9
+    k['gflop'] += count * model_flops(eqn) / 1e9
   step_s = measure_step(b, step_seconds, reps)
   peak = statistics.median(matmul_gflops() for _ in range(3))
   model_gflop = wl.model_flops(w, b['state'], b['batch'], b['key']) / 1e9
   heavy_s = sum(k['seconds'] for k in kinds.values())
   for k in kinds.values():
-    k['gflops'] = k['dense_gflop'] / k['seconds']
+    k['gflops'] = k['gflop'] / k['seconds']
     k['fraction_of_matmul'] = k['gflops'] / peak
   result = dict(
       workload=w.to_dict(), model_gflop_per_step=model_gflop, matmul_gflops=peak,
@@ -213,7 +217,7 @@ def markdown(results: list[dict], command: str) -> str:
         f"| {r['workload']['name']} | {r['step_ms']:.1f} | {r['heavy_ms']:.1f} | "
         f"{r['step_ms'] - r['heavy_ms']:.1f} | {100 * r['achieved_fraction']:.0f} | "
         f"{100 * r['ceiling_fraction']:.0f} |")
-  lines += ['', '| workload | operation | per step | ms per step | dense GFLOP/s | % of matmul |',
+  lines += ['', '| workload | operation | per step | ms per step | model GFLOP/s | % of matmul |',
             '|---|---|---|---|---|---|']
   for r in results:
     for name, k in r['kinds'].items():
