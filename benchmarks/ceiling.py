@@ -15,7 +15,9 @@ back at their standalone speed. The workload's model FLOPs (`workloads.model_flo
 time, as a fraction of the 2048x2048 matmul measured in the same process, is the ceiling of
 `benchmarks/run.py`'s "% of matmul" with these kernels. It is an estimate, not a proof: a
 compiled step may overlap small operations better than running them one at a time, and caches
-are warmer in a loop over one operation than in a step.
+are warmer in a loop over one operation than in a step. The operations, the step and the matmul
+are each timed as the best of several repetitions: on a shared machine other tenants only ever
+slow a measurement down, and medians taken minutes apart drift differently.
 
 Per kind of operation it also reports the rate in model FLOPs (as XLA counts them: a
 convolution's taps in the padding do not count) as a fraction of the matmul: which kernel holds a
@@ -28,7 +30,6 @@ import argparse
 import collections
 import json
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -124,8 +125,9 @@ def _signature(eqn) -> str:
                [v.aval.str_short() for v in eqn.invars]))
 
 
-def time_op(eqn, min_seconds: float = 0.2, reps: int = 5) -> float:
-  """Median seconds of one call of `eqn`'s operation alone, jitted, on random operands."""
+def time_op(eqn, min_seconds: float = 0.2, reps: int = 7) -> float:
+  """Seconds of one call of `eqn`'s operation alone, jitted, on random operands: the best of
+  `reps` timings (other tenants of a shared machine only ever slow an operation down)."""
   import jax
   import numpy as np
 
@@ -144,11 +146,12 @@ def time_op(eqn, min_seconds: float = 0.2, reps: int = 5) -> float:
       out = f(*args)
     jax.block_until_ready(out)
     times.append((time.perf_counter() - t) / n)
-  return statistics.median(times)
+  return min(times)
 
 
 def measure_step(b: dict, seconds: float, reps: int) -> float:
-  """Median seconds per step of the workload's real jitted step."""
+  """Seconds per step of the workload's real jitted step: the best of `reps` timings, as for the
+  operations, so that the two are compared alike."""
   import jax
   step, state, batch, key = b['step'], b['state'], b['batch'], b['key']
   for _ in range(2):
@@ -165,7 +168,7 @@ def measure_step(b: dict, seconds: float, reps: int) -> float:
       state, _ = step(state, batch, key)
     jax.block_until_ready(state)
     times.append((time.perf_counter() - t) / n)
-  return statistics.median(times)
+  return min(times)
 
 
 def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 3,
@@ -187,7 +190,7 @@ def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 3,
     k['seconds'] += count * seconds
     k['gflop'] += count * model_flops(eqn) / 1e9
   step_s = measure_step(b, step_seconds, reps)
-  peak = statistics.median(matmul_gflops() for _ in range(3))
+  peak = max(matmul_gflops() for _ in range(3))  # best of 3 medians, alike
   model_gflop = wl.model_flops(w, b['state'], b['batch'], b['key']) / 1e9
   heavy_s = sum(k['seconds'] for k in kinds.values())
   for k in kinds.values():
@@ -234,7 +237,7 @@ def main(argv=None) -> list[dict]:
   p.add_argument('--workloads', default='W1,W2,W3', help='comma-separated names')
   p.add_argument('--tiny', action='store_true', help='toy sizes (smoke test)')
   p.add_argument('--step_seconds', type=float, default=3.0, help='per rep of the real step')
-  p.add_argument('--reps', type=int, default=3)
+  p.add_argument('--reps', type=int, default=5, help='of the real step')
   p.add_argument('--op_seconds', type=float, default=0.2, help='per rep of each operation')
   p.add_argument('--out', default=None, help='output path without extension')
   args = p.parse_args(argv)
