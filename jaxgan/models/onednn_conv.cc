@@ -5,7 +5,8 @@
 //   JaxganConvInputGradient  (dy, k) -> dx   its transpose in x
 //   JaxganConvKernelGradient (x, dy) -> dk   its transpose in k
 //
-// Attributes: strides (sh, sw) and explicit padding (top, bottom, left, right), as lax's.
+// Attributes: strides (sh, sw), kernel dilation (dh, dw) and explicit padding (top, bottom, left,
+// right), as lax's.
 // Every shape comes from the buffers. Built on first use by jaxgan/models/onednn.py.
 
 #include <algorithm>
@@ -48,10 +49,10 @@ memory::dims Oihw(ffi::Span<const int64_t> hwio) { return {hwio[3], hwio[2], hwi
 
 // One convolution's geometry: the cache key, and everything a primitive descriptor needs.
 struct Geometry {
-  memory::dims src, weights, dst, strides, pad_l, pad_r;
+  memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
   bool operator<(const Geometry& o) const {
-    return std::tie(src, weights, dst, strides, pad_l, pad_r) <
-           std::tie(o.src, o.weights, o.dst, o.strides, o.pad_l, o.pad_r);
+    return std::tie(src, weights, dst, strides, dilates, pad_l, pad_r) <
+           std::tie(o.src, o.weights, o.dst, o.strides, o.dilates, o.pad_l, o.pad_r);
   }
 };
 
@@ -77,8 +78,8 @@ dnnl::primitive_attr Attributes() {
 dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry& g) {
   return dnnl::convolution_forward::primitive_desc(
       Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-      F32(g.src, Tag::nhwc), F32(g.weights, Tag::any), F32(g.dst, Tag::nhwc), g.strides, g.pad_l,
-      g.pad_r, Attributes());
+      F32(g.src, Tag::nhwc), F32(g.weights, Tag::any), F32(g.dst, Tag::nhwc), g.strides, g.dilates,
+      g.pad_l, g.pad_r, Attributes());
 }
 
 Compiled Compile(Op op, const Geometry& g) {
@@ -92,13 +93,13 @@ Compiled Compile(Op op, const Geometry& g) {
     case Op::kInputGradient: {
       dnnl::convolution_backward_data::primitive_desc pd(
           Engine(), dnnl::algorithm::convolution_direct, src, any_weights, dst, g.strides,
-          g.pad_l, g.pad_r, forward, Attributes());
+          g.dilates, g.pad_l, g.pad_r, forward, Attributes());
       return {dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc()};
     }
     case Op::kKernelGradient: {
       dnnl::convolution_backward_weights::primitive_desc pd(
           Engine(), dnnl::algorithm::convolution_direct, src, any_weights, dst, g.strides,
-          g.pad_l, g.pad_r, forward, Attributes());
+          g.dilates, g.pad_l, g.pad_r, forward, Attributes());
       return {dnnl::convolution_backward_weights(pd), pd.diff_weights_desc(),
               pd.scratchpad_desc()};
     }
@@ -117,9 +118,10 @@ const Compiled& Lookup(Op op, const Geometry& g) {
 
 Geometry MakeGeometry(ffi::Span<const int64_t> x, ffi::Span<const int64_t> k,
                       ffi::Span<const int64_t> y, ffi::Span<const int64_t> strides,
-                      ffi::Span<const int64_t> padding) {
-  return {Nchw(x), Oihw(k), Nchw(y), {strides[0], strides[1]}, {padding[0], padding[2]},
-          {padding[1], padding[3]}};
+                      ffi::Span<const int64_t> dilation, ffi::Span<const int64_t> padding) {
+  // lax's kernel dilation d spaces taps d apart; oneDNN counts the d - 1 gaps.
+  return {Nchw(x), Oihw(k), Nchw(y), {strides[0], strides[1]}, {dilation[0] - 1, dilation[1] - 1},
+          {padding[0], padding[2]}, {padding[1], padding[3]}};
 }
 
 // oneDNN on one thread, in whatever thread runs a slice. The batch slices are the parallelism,
@@ -264,22 +266,25 @@ ffi::Error Run(ffi::ThreadPool pool, Op op, const Geometry& g, float* src, float
 
 ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> k,
                    ffi::ResultBuffer<ffi::F32> y, ffi::Span<const int64_t> strides,
-                   ffi::Span<const int64_t> padding) {
-  Geometry g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), strides, padding);
+                   ffi::Span<const int64_t> dilation, ffi::Span<const int64_t> padding) {
+  Geometry g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), strides, dilation,
+                            padding);
   return Run(pool, Op::kForward, g, x.typed_data(), k.typed_data(), y->typed_data());
 }
 
 ffi::Error InputGradient(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> k,
                          ffi::ResultBuffer<ffi::F32> dx, ffi::Span<const int64_t> strides,
-                         ffi::Span<const int64_t> padding) {
-  Geometry g = MakeGeometry(dx->dimensions(), k.dimensions(), dy.dimensions(), strides, padding);
+                         ffi::Span<const int64_t> dilation, ffi::Span<const int64_t> padding) {
+  Geometry g = MakeGeometry(dx->dimensions(), k.dimensions(), dy.dimensions(), strides, dilation,
+                            padding);
   return Run(pool, Op::kInputGradient, g, dx->typed_data(), k.typed_data(), dy.typed_data());
 }
 
 ffi::Error KernelGradient(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy,
                           ffi::ResultBuffer<ffi::F32> dk, ffi::Span<const int64_t> strides,
-                          ffi::Span<const int64_t> padding) {
-  Geometry g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), strides, padding);
+                          ffi::Span<const int64_t> dilation, ffi::Span<const int64_t> padding) {
+  Geometry g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), strides, dilation,
+                            padding);
   return Run(pool, Op::kKernelGradient, g, x.typed_data(), dk->typed_data(), dy.typed_data());
 }
 
@@ -293,6 +298,7 @@ ffi::Error KernelGradient(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Bu
       .Arg<ffi::Buffer<ffi::F32>>()                         \
       .Ret<ffi::Buffer<ffi::F32>>()                         \
       .Attr<ffi::Span<const int64_t>>("strides")            \
+      .Attr<ffi::Span<const int64_t>>("dilation")           \
       .Attr<ffi::Span<const int64_t>>("padding")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxganConvForward, Forward, JAXGAN_BIND);
