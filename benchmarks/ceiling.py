@@ -41,8 +41,7 @@ from benchmarks import workloads as wl  # noqa: E402
 from benchmarks.run import matmul_gflops  # noqa: E402
 
 HEAVY = ('dot_general', 'conv_general_dilated', 'ffi_call')
-# The oneDNN targets of jaxgan/models/onednn_conv.cc, by the operand whose shape is the output of
-# the forward convolution (y or dy) and the one that holds the kernel's shape (k or dk).
+# The oneDNN targets of jaxgan/models/onednn_conv.cc, as the tables name them.
 _ONEDNN = {'JaxganConvForward': 'oneDNN forward', 'JaxganConvInputGradient': 'oneDNN input grad',
            'JaxganConvKernelGradient': 'oneDNN kernel grad'}
 
@@ -90,13 +89,19 @@ def step_jaxpr(b: dict):
 
 def kind(eqn) -> str:
   if eqn.primitive.name == 'ffi_call':
+    attrs = dict(eqn.params['attributes'])
+    if 'dilation' in attrs and max(attrs['dilation'].val) > 1:
+      # jaxgan.models.onednn computes some kernel gradients as a dilated forward convolution.
+      return 'oneDNN kernel grad as forward'
     return _ONEDNN.get(eqn.params['target_name'], eqn.params['target_name'])
   return {'dot_general': 'XLA dot', 'conv_general_dilated': 'XLA conv'}[eqn.primitive.name]
 
 
-def _in_bounds_taps(size: int, kernel: int, stride: int, pad_lo: int, out: int) -> int:
+def _in_bounds_taps(size: int, kernel: int, stride: int, dilation: int, pad_lo: int,
+                    out: int) -> int:
   """(output, tap) pairs along one axis whose input index falls inside [0, size)."""
-  return sum(0 <= stride * o + t - pad_lo < size for o in range(out) for t in range(kernel))
+  return sum(0 <= stride * o + dilation * t - pad_lo < size
+             for o in range(out) for t in range(kernel))
 
 
 def model_flops(eqn) -> float:
@@ -108,14 +113,17 @@ def model_flops(eqn) -> float:
     lowered = jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params)).lower(*args)
     return wl._flops(lowered.cost_analysis())
   # oneDNN (NHWC activations x, HWIO kernels k, y = conv(x, k)): the three ops visit the same
-  # (output pixel, tap) pairs, so one count serves them all.
+  # (output pixel, tap) pairs, so one count serves them all. (A kernel gradient computed as a
+  # forward convolution is counted as that convolution, with any rows it computes and jaxgan
+  # cuts off; the DCGAN and ResNet layers have none.)
   a, b = (v.aval.shape for v in eqn.invars)
   out = eqn.outvars[0].aval.shape
   x, k, y = {'JaxganConvForward': (a, b, out), 'JaxganConvInputGradient': (out, b, a),
              'JaxganConvKernelGradient': (a, out, b)}[eqn.params['target_name']]
   attrs = {name: [int(v) for v in value.val] for name, value in eqn.params['attributes']}
-  (sh, sw), (top, _, left, _) = attrs['strides'], attrs['padding']
-  taps = (_in_bounds_taps(x[1], k[0], sh, top, y[1]) * _in_bounds_taps(x[2], k[1], sw, left, y[2]))
+  (sh, sw), (dh, dw), (top, _, left, _) = attrs['strides'], attrs['dilation'], attrs['padding']
+  taps = (_in_bounds_taps(x[1], k[0], sh, dh, top, y[1])
+          * _in_bounds_taps(x[2], k[1], sw, dw, left, y[2]))
   return 2.0 * y[0] * taps * k[2] * k[3]
 
 

@@ -185,18 +185,27 @@ def test_ceiling_finds_live_products_in_nested_jaxprs():
   assert [ceiling.model_flops(e) for e in ops] == [2 * 8**3, 2 * 8**3]
 
 
-@pytest.mark.parametrize('op', ['conv', 'input_transpose', 'kernel_transpose'])
-def test_ceiling_counts_onednn_flops_like_xla(op):
+@pytest.mark.parametrize('op', ['conv', 'input_transpose', 'kernel_transpose',
+                                'kernel_transpose_as_forward'])
+def test_ceiling_counts_onednn_flops_like_xla(op, monkeypatch):
   # XLA leaves a convolution's taps in the padding out of its count; so must the ceiling.
   from benchmarks import ceiling
   from jaxgan.models import fast_conv, onednn
   if not onednn.available():
     pytest.skip(onednn.unavailable_reason())
-  spec = fast_conv.ConvSpec((2, 2), ((1, 2), (0, 1)), (9, 9), (3, 3), 'onednn')
-  x, k, dy = jnp.ones((2, 9, 9, 5)), jnp.ones((3, 3, 5, 7)), jnp.ones((2, 5, 4, 7))
+  kind = {'conv': 'oneDNN forward', 'input_transpose': 'oneDNN input grad',
+          'kernel_transpose': 'oneDNN kernel grad',
+          'kernel_transpose_as_forward': 'oneDNN kernel grad as forward'}[op]
+  if op == 'kernel_transpose_as_forward':
+    monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_TAPS', 1)
+    monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_CHANNELS', 1)
+    op = 'kernel_transpose'
+  spec = fast_conv.ConvSpec((2, 2), ((2, 0), (1, 1)), (9, 9), (3, 3), 'onednn')
+  x, k, dy = jnp.ones((2, 9, 9, 5)), jnp.ones((3, 3, 5, 7)), jnp.ones((2, 5, 5, 7))
   args = {'conv': (x, k), 'input_transpose': (dy, k), 'kernel_transpose': (x, dy)}[op]
   (eqn,) = ceiling.heavy_ops(ceiling.live_jaxpr(lambda a, b: getattr(onednn, op)(a, b, spec),
                                                 *args))
+  assert ceiling.kind(eqn) == kind
   lax_op = {'conv': fast_conv._lax_conv, 'input_transpose': fast_conv._lax_input_transpose,
             'kernel_transpose': fast_conv._lax_kernel_transpose}[op]
   xla_spec = spec._replace(backend='xla')
