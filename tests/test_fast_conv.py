@@ -127,7 +127,7 @@ def test_onednn_kernel_gradient_as_a_forward_convolution(op, x_shape, kernel, st
   _require_onednn()
   monkeypatch.setattr(fast_conv, '_ONEDNN_MIN_INPUT_GRADIENT_CHANNELS', 1)
   monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_TAPS', 1)
-  monkeypatch.setattr(onednn, '_AS_FORWARD_MAX_PIXELS', 10**9)
+  monkeypatch.setattr(onednn, '_AS_FORWARD_MAX_ROWS', 10**9)
   monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_CHANNELS', 1)
   fast, ref = _PAIRS[op]
   s = (strides, strides)

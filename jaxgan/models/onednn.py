@@ -168,20 +168,21 @@ def input_transpose(dy, k, spec):
 #   dk[a, b, i, o] = sum_{n, p, q} x[n, s p + a - pad, s q + b - pad, i] dy[n, p, q, o]
 # is conv(x', dy') with x' = x's channels as the batch and its batch as channels (i, H, W, n),
 # dy' = dy's pixels as a kernel dilated by the stride (p, q, n, o), stride 1 and the same padding
-# (its output may have up to stride - 1 extra rows and columns, which are cut off). On a 2-core AMD
-# EPYC, with the transposes counted, that was 1.1-1.7x faster for 4x4 kernels with dy of at most
-# 8x8 pixels (DCGAN's 4x4, stride-2 layers on 16x16 and 8x8 inputs) and 1.5-3x slower for larger
-# dy, for 1x1 kernels, or for 3x3 kernels on 16x16 inputs; between, it was a tie.
+# (its output may have up to stride - 1 extra rows and columns, which are cut off). It pays when
+# the sum is short and the kernel large. On a 2-core AMD EPYC, transposes included, for 4x4,
+# stride-2 kernels: 1.6-2.1x faster when dy has 4x4 pixels (batch 8 to 128), a tie at 8x8 pixels
+# and batch 64 (the whole DCGAN step: 4% faster with it), 9% slower at batch 128; 1.7-3x slower
+# for 1x1 kernels or dy of 16x16 pixels.
 _AS_FORWARD_MIN_TAPS = 16       # kernel taps (kh * kw)
-_AS_FORWARD_MAX_PIXELS = 64     # dy's pixels per image
+_AS_FORWARD_MAX_ROWS = 64 * 64  # terms of the sum per kernel entry (dy's images x pixels)
 _AS_FORWARD_MIN_CHANNELS = 16   # x's channels: the batch that the forward cuts into slices
 
 
 def kernel_transpose(x, dy, spec):
   """The kernel gradient of `conv(x, ., spec)` at cotangent `dy`."""
   kh, kw = spec.kernel_spatial
-  if (kh * kw >= _AS_FORWARD_MIN_TAPS and dy.shape[1] * dy.shape[2] <= _AS_FORWARD_MAX_PIXELS
-      and x.shape[3] >= _AS_FORWARD_MIN_CHANNELS):
+  if (kh * kw >= _AS_FORWARD_MIN_TAPS and dy.shape[0] * dy.shape[1] * dy.shape[2]
+      <= _AS_FORWARD_MAX_ROWS and x.shape[3] >= _AS_FORWARD_MIN_CHANNELS):
     dk = conv(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), spec._replace(strides=(1, 1)),
               dilation=spec.strides)
     return dk[:, :kh, :kw].transpose(1, 2, 0, 3)
