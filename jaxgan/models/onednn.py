@@ -6,8 +6,10 @@ and at 50-150% with AVX2 (66-185 GFLOP/s per op against a 117-139 matmul on a 2-
 the kernel gradient is its weakest op). `onednn_conv.cc` wraps oneDNN's
 forward, backward-data and backward-weights convolutions as three FFI targets: exactly the three
 first-order ops of the convolution family in `fast_conv`, which supplies every derivative from
-them. Each call cuts the batch into one slice per thread of XLA's CPU thread pool and runs oneDNN
-single-threaded on each slice, so the convolutions share the cores with XLA's own work.
+them (a kernel gradient with a large kernel and a short sum runs as a forward convolution on
+transposed operands instead, see `kernel_transpose`). Each call cuts the batch into one slice per
+thread of XLA's CPU thread pool and runs oneDNN single-threaded on each slice, so the convolutions
+share the cores with XLA's own work.
 
 The library is compiled with the system C++ compiler on first use, against XLA's FFI headers
 (shipped with jaxlib) and the oneDNN wheel (`onednn-cpu-gomp`, `onednn-devel-cpu-gomp`), and
