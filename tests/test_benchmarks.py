@@ -211,6 +211,7 @@ def test_ceiling_counts_onednn_flops_like_xla(op, monkeypatch):
   xla_spec = spec._replace(backend='xla')
   want = wl._flops(jax.jit(lambda a, b: lax_op(a, b, xla_spec)).lower(*args).cost_analysis())
   assert ceiling.model_flops(eqn) == pytest.approx(want, rel=1e-6)
+  assert ceiling.time_op(eqn, min_seconds=0.001, reps=1) > 0  # the custom call runs alone too
 
 
 def test_ceiling_writes_json_and_markdown(tmp_path):
