@@ -43,7 +43,8 @@ from benchmarks.run import matmul_gflops  # noqa: E402
 HEAVY = ('dot_general', 'conv_general_dilated', 'ffi_call')
 # The oneDNN targets of jaxgan/models/onednn_conv.cc, as the tables name them.
 _ONEDNN = {'JaxganConvForward': 'oneDNN forward', 'JaxganConvInputGradient': 'oneDNN input grad',
-           'JaxganConvKernelGradient': 'oneDNN kernel grad'}
+           'JaxganConvKernelGradient': 'oneDNN kernel grad',
+           'JaxganConvKernelGradientAsForward': 'oneDNN kernel grad as forward'}
 
 
 def _sub_jaxprs(param):
@@ -89,10 +90,6 @@ def step_jaxpr(b: dict):
 
 def kind(eqn) -> str:
   if eqn.primitive.name == 'ffi_call':
-    attrs = dict(eqn.params['attributes'])
-    if 'dilation' in attrs and max(attrs['dilation'].val) > 1:
-      # jaxgan.models.onednn computes some kernel gradients as a dilated forward convolution.
-      return 'oneDNN kernel grad as forward'
     return _ONEDNN.get(eqn.params['target_name'], eqn.params['target_name'])
   return {'dot_general': 'XLA dot', 'conv_general_dilated': 'XLA conv'}[eqn.primitive.name]
 
@@ -110,15 +107,15 @@ def model_flops(eqn) -> float:
   if eqn.primitive.name != 'ffi_call':
     import jax
     args = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in eqn.invars]
-    lowered = jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params)).lower(*args)
-    return wl._flops(lowered.cost_analysis())
+    return wl._flops(_standalone(eqn).lower(*args).cost_analysis())
   # oneDNN (NHWC activations x, HWIO kernels k, y = conv(x, k)): the three ops visit the same
   # (output pixel, tap) pairs, so one count serves them all. (A kernel gradient computed as a
   # forward convolution is counted as that convolution, with any rows it computes and jaxgan
   # cuts off; the DCGAN and ResNet layers have none.)
   a, b = (v.aval.shape for v in eqn.invars)
   out = eqn.outvars[0].aval.shape
-  x, k, y = {'JaxganConvForward': (a, b, out), 'JaxganConvInputGradient': (out, b, a),
+  x, k, y = {'JaxganConvForward': (a, b, out), 'JaxganConvKernelGradientAsForward': (a, b, out),
+             'JaxganConvInputGradient': (out, b, a),
              'JaxganConvKernelGradient': (a, out, b)}[eqn.params['target_name']]
   attrs = {name: [int(v) for v in value.val] for name, value in eqn.params['attributes']}
   (sh, sw), (dh, dw), (top, _, left, _) = attrs['strides'], attrs['dilation'], attrs['padding']
@@ -132,53 +129,63 @@ def _signature(eqn) -> str:
                [v.aval.str_short() for v in eqn.invars]))
 
 
+def _best_seconds(run, seconds: float, reps: int) -> float:
+  """Seconds per call: `run(n)` makes n calls and waits for them; after a warm-up call, each of
+  `reps` timings makes enough calls to last about `seconds`, and the best one counts (other
+  tenants of a shared machine only ever slow a measurement down)."""
+  run(1)
+  t = time.perf_counter()
+  run(1)
+  n = max(1, round(seconds / max(time.perf_counter() - t, 1e-6)))
+  times = []
+  for _ in range(reps):
+    t = time.perf_counter()
+    run(n)
+    times.append((time.perf_counter() - t) / n)
+  return min(times)
+
+
+def _standalone(eqn):
+  """`eqn`'s operation alone, as a jitted function of its operands."""
+  import jax
+  return jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params))
+
+
 def time_op(eqn, min_seconds: float = 0.2, reps: int = 7) -> float:
-  """Seconds of one call of `eqn`'s operation alone, jitted, on random operands: the best of
-  `reps` timings (other tenants of a shared machine only ever slow an operation down)."""
+  """Seconds of one call of `eqn`'s operation alone, on random operands (best of `reps`)."""
   import jax
   import numpy as np
 
   rng = np.random.default_rng(0)
   args = [jax.device_put(rng.standard_normal(v.aval.shape).astype(v.aval.dtype))
           for v in eqn.invars]
-  f = jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params))
-  jax.block_until_ready(f(*args))
-  t = time.perf_counter()
-  jax.block_until_ready(f(*args))
-  n = max(1, round(min_seconds / max(time.perf_counter() - t, 1e-6)))
-  times = []
-  for _ in range(reps):
-    t = time.perf_counter()
+  f = _standalone(eqn)
+
+  def run(n):
     for _ in range(n):
       out = f(*args)
     jax.block_until_ready(out)
-    times.append((time.perf_counter() - t) / n)
-  return min(times)
+
+  return _best_seconds(run, min_seconds, reps)
 
 
 def measure_step(b: dict, seconds: float, reps: int) -> float:
-  """Seconds per step of the workload's real jitted step: the best of `reps` timings, as for the
-  operations, so that the two are compared alike."""
+  """Seconds per step of the workload's real jitted step, timed as the operations are."""
   import jax
-  step, state, batch, key = b['step'], b['state'], b['batch'], b['key']
-  for _ in range(2):
-    state, _ = step(state, batch, key)
-  jax.block_until_ready(state)
-  t = time.perf_counter()
-  state, _ = step(state, batch, key)
-  jax.block_until_ready(state)
-  n = max(1, round(seconds / (time.perf_counter() - t)))
-  times = []
-  for _ in range(reps):
-    t = time.perf_counter()
+  step, batch, key = b['step'], b['batch'], b['key']
+  state = b['state']
+
+  def run(n):
+    nonlocal state
     for _ in range(n):
       state, _ = step(state, batch, key)
     jax.block_until_ready(state)
-    times.append((time.perf_counter() - t) / n)
-  return min(times)
+
+  run(1)  # a second warm-up: the first step after compiling can be slower
+  return _best_seconds(run, seconds, reps)
 
 
-def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 3,
+def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 5,
             op_seconds: float = 0.2, log=print) -> dict:
   """The ceiling of `w`: its heavy operations timed alone, against the measured step."""
   b = wl.build_jax(w)

@@ -98,10 +98,6 @@ class JaxRunner:
   def flops(self) -> float:
     return wl.model_flops(self.w, self.state, self.batch, self.key)
 
-  def matmul_gflops(self) -> float:
-    return matmul_gflops()
-
-
 class TorchRunner:
   name = 'torch'
 
@@ -143,7 +139,7 @@ def worker_main(framework: str, workload_json: str, warmup: int,
       runner.step(cmd['steps'])
       reply = dict(seconds=time.perf_counter() - t)
     elif cmd['cmd'] == 'matmul':
-      reply = dict(gflops=runner.matmul_gflops())
+      reply = dict(gflops=matmul_gflops())
     elif cmd['cmd'] == 'stats':
       reply = dict(peak_rss_mb=_peak_rss_mb())
     elif cmd['cmd'] == 'flops':

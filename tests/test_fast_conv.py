@@ -96,43 +96,25 @@ _PAIRS = {
     ('conv2d_transpose', (2, 3, 3, 2), 4, 2, 'VALID'),
     ('conv2d_transpose', (2, 4, 3, 2), 5, 3, 'VALID'),
 ])
-@pytest.mark.parametrize('backend', ['xla', 'onednn'])
+@pytest.mark.parametrize('backend', ['xla', 'onednn', 'onednn-kernel-gradient-as-forward'])
 def test_function_is_the_lax_function(op, x_shape, kernel, strides, padding, backend,
                                       monkeypatch):
-  if backend == 'onednn':
+  if backend != 'xla':
     _require_onednn()
-    # Every op through oneDNN, including the input gradients into few channels it is slow on;
-    # kernel gradients through its backward-weights op (these images have too few channels for
-    # the forward formulation, tested below).
+    # Every op through oneDNN, including the input gradients into few channels it is slow on.
     monkeypatch.setattr(fast_conv, '_ONEDNN_MIN_INPUT_GRADIENT_CHANNELS', 1)
+    # Kernel gradients: these images have too few channels for the forward formulation, which
+    # the third variant forces on every one (including forward outputs with rows to cut off).
+    if backend == 'onednn-kernel-gradient-as-forward':
+      monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_TAPS', 1)
+      monkeypatch.setattr(onednn, '_AS_FORWARD_MAX_ROWS', 10**9)
+      monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_CHANNELS', 1)
+      backend = 'onednn'
   fast, ref = _PAIRS[op]
   s = (strides, strides)
   _check(lambda x, k: fast(x, k, s, padding, backend), lambda x, k: ref(x, k, s, padding),
          x_shape, (kernel, kernel, x_shape[-1], 3),
          dtype=jnp.float64 if backend == 'xla' else jnp.float32)
-
-
-@pytest.mark.parametrize('op,x_shape,kernel,strides,padding', [
-    ('conv2d', (2, 8, 8, 3), 4, 2, 'SAME'),
-    ('conv2d', (2, 7, 7, 2), 4, 2, 'SAME'),           # asymmetric padding
-    ('conv2d', (2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # the forward gives extra rows, cut off
-    ('conv2d', (2, 9, 9, 2), 5, 3, 'VALID'),           # extra rows and columns
-    ('conv2d_transpose', (2, 4, 4, 3), 4, 2, 'SAME'),
-    ('conv2d_transpose', (1, 3, 5, 2), 3, 2, 'SAME'),
-])
-def test_onednn_kernel_gradient_as_a_forward_convolution(op, x_shape, kernel, strides, padding,
-                                                         monkeypatch):
-  # Every kernel gradient through oneDNN's forward convolution on transposed operands (used for
-  # 4x4 kernels on small images), and every derivative still lax's.
-  _require_onednn()
-  monkeypatch.setattr(fast_conv, '_ONEDNN_MIN_INPUT_GRADIENT_CHANNELS', 1)
-  monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_TAPS', 1)
-  monkeypatch.setattr(onednn, '_AS_FORWARD_MAX_ROWS', 10**9)
-  monkeypatch.setattr(onednn, '_AS_FORWARD_MIN_CHANNELS', 1)
-  fast, ref = _PAIRS[op]
-  s = (strides, strides)
-  _check(lambda x, k: fast(x, k, s, padding, 'onednn'), lambda x, k: ref(x, k, s, padding),
-         x_shape, (kernel, kernel, x_shape[-1], 3), dtype=jnp.float32)
 
 
 @pytest.mark.parametrize('batch', [1, 3, 7])

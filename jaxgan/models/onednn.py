@@ -36,7 +36,8 @@ import jax
 import numpy as np
 
 _SOURCE = pathlib.Path(__file__).with_name('onednn_conv.cc')
-_TARGETS = ('JaxganConvForward', 'JaxganConvInputGradient', 'JaxganConvKernelGradient')
+_TARGETS = ('JaxganConvForward', 'JaxganConvInputGradient', 'JaxganConvKernelGradient',
+            'JaxganConvKernelGradientAsForward')
 _DISTRIBUTION = 'onednn-cpu-gomp'
 _INSTALL_HINT = ("install oneDNN's wheels (pip install "
                  'onednn-cpu-gomp onednn-devel-cpu-gomp) and a C++ compiler (g++)')
@@ -151,13 +152,13 @@ def _call(target: str, shape, a, b, spec, dilation=(1, 1)):
                                                                  **_attributes(spec, dilation))
 
 
-def conv(x, k, spec, dilation=(1, 1)):
+def conv(x, k, spec, dilation=(1, 1), target='JaxganConvForward'):
   """`lax.conv_general_dilated(x, k, spec.strides, spec.padding, rhs_dilation=dilation)`, NHWC /
-  HWIO, float32."""
+  HWIO, float32. `target` names the custom call (the same handler under another name)."""
   (sh, sw), ((pt, pb), (pl, pr)), (dh, dw) = spec.strides, spec.padding, dilation
   h = (x.shape[1] + pt + pb - (k.shape[0] - 1) * dh - 1) // sh + 1
   w = (x.shape[2] + pl + pr - (k.shape[1] - 1) * dw - 1) // sw + 1
-  return _call('JaxganConvForward', (x.shape[0], h, w, k.shape[3]), x, k, spec, dilation)
+  return _call(target, (x.shape[0], h, w, k.shape[3]), x, k, spec, dilation)
 
 
 def input_transpose(dy, k, spec):
@@ -186,6 +187,6 @@ def kernel_transpose(x, dy, spec):
   if (kh * kw >= _AS_FORWARD_MIN_TAPS and dy.shape[0] * dy.shape[1] * dy.shape[2]
       <= _AS_FORWARD_MAX_ROWS and x.shape[3] >= _AS_FORWARD_MIN_CHANNELS):
     dk = conv(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), spec._replace(strides=(1, 1)),
-              dilation=spec.strides)
+              dilation=spec.strides, target='JaxganConvKernelGradientAsForward')
     return dk[:, :kh, :kw].transpose(1, 2, 0, 3)
   return _call('JaxganConvKernelGradient', (kh, kw, x.shape[3], dy.shape[3]), x, dy, spec)

@@ -4,6 +4,9 @@
 //   JaxganConvForward        (x, k)  -> y    lax.conv_general_dilated
 //   JaxganConvInputGradient  (dy, k) -> dx   its transpose in x
 //   JaxganConvKernelGradient (x, dy) -> dk   its transpose in k
+//   JaxganConvKernelGradientAsForward        JaxganConvForward under its own name, for the
+//                                            kernel gradients computed as forward convolutions
+//                                            (onednn.py), so that profiles can tell them apart
 //
 // Attributes: strides (sh, sw), kernel dilation (dh, dw) and explicit padding (top, bottom, left,
 // right), as lax's.
@@ -304,3 +307,4 @@ ffi::Error KernelGradient(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Bu
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxganConvForward, Forward, JAXGAN_BIND);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxganConvInputGradient, InputGradient, JAXGAN_BIND);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxganConvKernelGradient, KernelGradient, JAXGAN_BIND);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxganConvKernelGradientAsForward, Forward, JAXGAN_BIND);
