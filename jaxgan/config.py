@@ -1,0 +1,182 @@
+"""The run config: every field a run reads, its default, and its validation.
+
+This module imports only `ml_collections`, so an experiment config (`experiments/configs/*.py`)
+can start from `default_config()` without loading JAX. Fields are grouped into sections, as in
+score_sde's configs; a field is addressed as `config.<section>.<field>` in Python and as
+`--config.<section>.<field>=value` on the command line.
+
+Sections that define the experiment (`data`, `model`, `loss`, `optim` and the top-level `seed`)
+must be equal when a run is resumed; the others (`run`, `log`, `eval`, `checkpoint`) say how
+long, where and how often, and may change between launches (see `RESUMABLE_SECTIONS`). That rule
+is structural: a new field is safe on resume exactly when it is put in one of those sections.
+
+  >>> c = default_config()
+  >>> c.loss.name, c.data.batch_size
+  ('non_saturating', 64)
+  >>> validate(c)
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+from ml_collections.config_dict import placeholder
+
+# Sections whose fields may differ between a checkpoint and the run that resumes it.
+RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
+
+TOY_DATASETS = ("toy_ring", "toy_grid")
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg")
+DATASETS = IMAGE_DATASETS + TOY_DATASETS
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Returns the default config: a non-saturating DCGAN on MNIST.
+
+  Returns:
+    A `ml_collections.ConfigDict` with the sections `data`, `model`, `loss`, `optim`, `run`,
+    `log`, `eval`, `checkpoint` and the top-level `seed`. Experiment configs override fields.
+  """
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "mnist"  # one of DATASETS
+  c.data.pad_to = placeholder(int)  # pad images to pad_to x pad_to (border value -1)
+  c.data.batch_size = 64  # global examples per discriminator update
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "dcgan"  # 'mlp', 'dcgan' or 'resnet' (jaxgan.models.MODELS)
+  c.model.latent_dim = 100
+  c.model.width = placeholder(int)  # base channel count; None: the model's default
+  c.model.d_norm = placeholder(str)  # 'batch', 'layer', 'spectral', 'none'; None: the model's
+  # 'float32' or 'bfloat16' (mixed precision: float32 params, optimizer states, losses and
+  # penalty norms; bfloat16 activations and matmuls).
+  c.model.compute_dtype = "float32"
+  c.model.kwargs = ml_collections.ConfigDict()  # model-specific, e.g. g_hidden for 'mlp'
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = "non_saturating"  # a name in jaxgan.losses.LOSSES
+  c.loss.penalty = placeholder(str)  # a name in jaxgan.penalties.PENALTIES, or None
+  c.loss.penalty_weight = 10.0
+  c.loss.n_critic = 1  # discriminator updates per generator update
+  c.loss.weight_clip = placeholder(float)  # clip D's weights to [-c, c] (original WGAN)
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.g_lr = 2e-4
+  c.optim.d_lr = 2e-4
+  c.optim.b1 = 0.5
+  c.optim.b2 = 0.999
+  c.optim.ema_decay = 0.999  # EMA of G's parameters; samples and metrics use it
+
+  c.run = ml_collections.ConfigDict()
+  c.run.steps = 2000  # total train steps (one step: n_critic D updates and one G update)
+  # Train steps per host call. Data sampled inside the program (the toy mixtures) run this many
+  # steps in one compiled lax.scan; log, sample, eval and checkpoint intervals must be multiples.
+  c.run.steps_per_call = 1
+  c.run.data_dir = os.environ.get("JAXGAN_DATA_DIR") or placeholder(str)  # TFDS data_dir
+  c.run.source_dir = os.environ.get("JAXGAN_SOURCE_DIR") or placeholder(str)  # offline files
+  c.run.loader_workers = 0  # grain worker processes; 0 loads in the main process
+  c.run.max_consecutive_skipped = 20  # stop after this many non-finite updates in a row
+
+  c.log = ml_collections.ConfigDict()
+  c.log.every = 50  # steps between metric lines
+  c.log.sample_every = 500  # steps between sample grids
+  c.log.num_samples = 64  # images in a sample grid
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 500
+  c.eval.num_samples = 2500
+  # Image metrics (jaxgan.metrics.Evaluator): "" for none, or e.g. "fcd,kid,precision_recall".
+  # The toy mixtures always report mode coverage.
+  c.eval.metrics = ""
+  c.eval.extractor = "classifier"  # or "inception" (needs inception_weights)
+  c.eval.classifier_path = placeholder(str)
+  c.eval.inception_weights = placeholder(str)
+  c.eval.reference_split = "train"
+  c.eval.cache_dir = placeholder(str)  # reference statistics; None: <workdir>/reference_stats
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every = 500
+  c.checkpoint.keep = 3
+  return c
+
+
+def is_toy(config: ml_collections.ConfigDict) -> bool:
+  """True when the run trains on a 2-D mixture sampled inside the compiled program."""
+  return config.data.name in TOY_DATASETS
+
+
+def _unknown_keys(config, default, prefix="") -> list[str]:
+  out = []
+  for key in config.keys():
+    name = prefix + key
+    if key not in default:
+      out.append(name)
+    elif isinstance(default[key], ml_collections.ConfigDict) and key != "kwargs":
+      if not isinstance(config[key], ml_collections.ConfigDict):
+        out.append(f"{name} (a section, not a value)")
+      else:
+        out.extend(_unknown_keys(config[key], default[key], name + "."))
+  return out
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks the config's structure and values before anything is built.
+
+  Names (loss, penalty, model) are checked where they are used, by the registries that own them.
+
+  Args:
+    config: a config built from `default_config()`.
+
+  Raises:
+    ValueError: naming the field, the problem and the fix (unknown key, unknown data set, a
+      count that is not positive, an interval that is not a multiple of `run.steps_per_call`).
+  """
+  default = default_config()
+  flat = [k for k in config.keys() if not isinstance(config[k], ml_collections.ConfigDict)]
+  old = sorted(set(flat) & {"dataset", "batch_size", "steps", "g_lr", "penalty_weight"})
+  if old:
+    raise ValueError(
+        f"Config keys {old} are of the flat layout that jaxgan no longer reads; fields now live "
+        "in sections, e.g. config.data.name, config.data.batch_size, config.run.steps, "
+        "config.optim.g_lr, config.loss.penalty_weight (see jaxgan/config.py).")
+  unknown = _unknown_keys(config, default)
+  if unknown:
+    raise ValueError(f"Unknown config keys {unknown}; every valid key is in jaxgan/config.py "
+                     "(default_config).")
+  if config.data.name not in DATASETS:
+    raise ValueError(f"Unknown data set config.data.name={config.data.name!r}; valid names: "
+                     f"{', '.join(DATASETS)}.")
+  positive = {
+      "data.batch_size": config.data.batch_size,
+      "loss.n_critic": config.loss.n_critic,
+      "run.steps": config.run.steps,
+      "run.steps_per_call": config.run.steps_per_call,
+      "log.every": config.log.every,
+      "log.sample_every": config.log.sample_every,
+      "eval.every": config.eval.every,
+      "checkpoint.every": config.checkpoint.every,
+      "checkpoint.keep": config.checkpoint.keep,
+  }
+  for name, value in positive.items():
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f"config.{name} must be a positive integer; got {value!r}.")
+  k = config.run.steps_per_call
+  if k > 1:
+    if not is_toy(config):
+      raise ValueError(f"config.run.steps_per_call={k} needs data sampled inside the program "
+                       f"({', '.join(TOY_DATASETS)}); set it to 1 for {config.data.name!r}.")
+    intervals = {"run.steps": config.run.steps, "log.every": config.log.every,
+                 "log.sample_every": config.log.sample_every, "eval.every": config.eval.every,
+                 "checkpoint.every": config.checkpoint.every}
+    bad = {n: v for n, v in intervals.items() if v % k}
+    if bad:
+      raise ValueError(f"{bad} must be multiples of config.run.steps_per_call={k} (the loop "
+                       f"sees only every {k}-th step); change them or steps_per_call.")
+  if not 0.0 <= config.optim.ema_decay < 1.0:
+    raise ValueError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
+  if config.model.compute_dtype not in ("float32", "bfloat16"):
+    raise ValueError("config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
+                     f"{config.model.compute_dtype!r}.")
