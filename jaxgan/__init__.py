@@ -1,13 +1,35 @@
 """jaxgan: generative adversarial networks in JAX.
 
 `jaxgan.losses` and `jaxgan.penalties` are pure functions usable with any model library;
-`jaxgan.state.GAN` and `jaxgan.train.make_train_step` compose them with Flax modules into one
-compiled update.
+`jaxgan.GAN` and `jaxgan.make_train_step` compose them with Flax modules into one compiled
+update; `jaxgan.train_and_evaluate` runs a whole experiment from a config.
+
+Submodules load on first use, so `import jaxgan.config` (what experiment configs do) loads no JAX,
+and `import jaxgan.losses` loads none of the runner's dependencies (orbax, TFDS, grain).
 """
 
-from jaxgan import losses, penalties
-from jaxgan.state import GAN, GANState
-from jaxgan.train import make_train_step
+import importlib
 
-__all__ = ["losses", "penalties", "GAN", "GANState", "make_train_step"]
-__version__ = "0.1.0"
+__all__ = ["losses", "penalties", "GAN", "GANState", "make_train_step", "train_and_evaluate"]
+__version__ = "0.2.0"
+
+_LAZY = {
+    "losses": ("jaxgan.losses", None),
+    "penalties": ("jaxgan.penalties", None),
+    "GAN": ("jaxgan.state", "GAN"),
+    "GANState": ("jaxgan.state", "GANState"),
+    "make_train_step": ("jaxgan.train", "make_train_step"),
+    "train_and_evaluate": ("jaxgan.loop", "train_and_evaluate"),
+}
+
+
+def __getattr__(name):
+  if name not in _LAZY:
+    raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")
+  module, attr = _LAZY[name]
+  value = importlib.import_module(module)
+  return value if attr is None else getattr(value, attr)
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_LAZY))
