@@ -1,14 +1,11 @@
-"""MLP GAN on the 2-D grid mixture of the PacGAN/VEEGAN protocol; evaluates mode coverage.
+"""MLP GAN on the grid of 25 Gaussians (PacGAN/VEEGAN protocol); reports mode coverage.
 
     python -m jaxgan.main --config=experiments/configs/toy_grid.py --workdir=runs/toy_grid \
-        --config.loss=hinge
-
-(`python -m jaxgan.toy --mixture=grid` runs the same experiment faster, with the data sampled
-inside the compiled program; both take their hyperparameters from `jaxgan.toy.ToyConfig`.)
+        --config.loss.name=hinge
 """
 
-from jaxgan.toy import runner_config
+from jaxgan.config import toy_config
 
 
 def get_config():
-  return runner_config("grid")
+  return toy_config("grid", steps=20_000)

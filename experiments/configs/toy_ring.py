@@ -1,14 +1,11 @@
-"""MLP GAN on the 2-D ring mixture of the PacGAN/VEEGAN protocol; evaluates mode coverage.
+"""MLP GAN on the ring of 8 Gaussians (PacGAN/VEEGAN protocol); reports mode coverage.
 
     python -m jaxgan.main --config=experiments/configs/toy_ring.py --workdir=runs/toy_ring \
-        --config.loss=hinge
-
-(`python -m jaxgan.toy --mixture=ring` runs the same experiment faster, with the data sampled
-inside the compiled program; both take their hyperparameters from `jaxgan.toy.ToyConfig`.)
+        --config.loss.name=hinge
 """
 
-from jaxgan.toy import runner_config
+from jaxgan.config import toy_config
 
 
 def get_config():
-  return runner_config("ring")
+  return toy_config("ring", steps=10_000)

@@ -1,0 +1,153 @@
+"""Where a run's real examples come from: a host loader, or a sampler inside the compiled program.
+
+Image data sets are read on the host by `jaxgan.data` (TFDS/grain) and fed to the step as a
+sharded global batch; the loader's position is saved with every checkpoint. The 2-D mixtures are
+sampled inside the compiled program from `fold_in(key, step)`, so `run.steps_per_call` train
+steps run as one `lax.scan` with no host round trip, and resuming needs no saved position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxgan import config as config_lib
+from jaxgan import sharding
+from jaxgan.data import toy as toy_data
+
+
+class HostInput:
+  """Batches of real images read on the host (every process reads its own share).
+
+  Attributes:
+    image_shape: one example's shape `(H, W, C)`, after padding to `data.pad_to`.
+    source: the random-access source (`jaxgan.data.load_source`), kept for evaluation.
+    mixture: None (only the toy inputs have one).
+  """
+
+  in_program = False
+  mixture = None
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh: Mesh):
+    # TFDS and grain are heavy imports: only image runs pay for them.
+    from jaxgan import data  # pylint: disable=g-import-not-at-top
+
+    global_batch = config.data.batch_size * config.loss.n_critic
+    self.mesh = mesh
+    self.source = data.load_source(config.data.name, data_dir=config.run.data_dir,
+                                   source_dir=config.run.source_dir)
+    self.loader = data.make_loader(
+        self.source, batch_size=sharding.local_batch_size(global_batch, mesh),
+        seed=config.seed, pad_to=config.data.pad_to, shard_index=jax.process_index(),
+        shard_count=jax.process_count(), worker_count=config.run.loader_workers)
+    image = np.asarray(self.source[0]["image"])
+    h, w = image.shape[:2]
+    c = image.shape[2] if image.ndim == 3 else 1
+    if config.data.pad_to:
+      h = w = config.data.pad_to
+    self.image_shape = (h, w, c)
+
+  def next_batch(self) -> jax.Array:
+    """The next global batch, float32 `(batch_size * n_critic, H, W, C)`, sharded over 'data'."""
+    return sharding.global_batch(next(self.loader)["image"], self.mesh)
+
+  def get_state(self) -> dict[str, Any] | None:
+    return self.loader.get_state()
+
+  def set_state(self, state: dict[str, Any] | None) -> None:
+    if state is not None:
+      self.loader.set_state(state)
+
+  def close(self) -> None:
+    self.loader.close()
+
+
+class ProgramInput:
+  """A 2-D Gaussian mixture sampled inside the compiled step.
+
+  Attributes:
+    image_shape: `(2,)`.
+    mixture: the `jaxgan.data.toy.Mixture` (modes and std, for mode coverage and plots).
+  """
+
+  in_program = True
+  source = None
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.mixture = toy_data.get(config.data.name.removeprefix("toy_"))
+    self.image_shape = (2,)
+    self.global_batch = config.data.batch_size * config.loss.n_critic
+
+  def sample(self, key: jax.Array, step: jax.Array) -> jax.Array:
+    """The batch of train step `step`, float32 `(batch_size * n_critic, 2)`; a pure function."""
+    return self.mixture.sample(jax.random.fold_in(key, step), self.global_batch)
+
+  def get_state(self) -> None:
+    return None
+
+  def set_state(self, state: Any) -> None:
+    del state
+
+  def close(self) -> None:
+    pass
+
+
+def make_input(config: ml_collections.ConfigDict, mesh: Mesh) -> HostInput | ProgramInput:
+  """The input of a run: `ProgramInput` for the toy mixtures, `HostInput` for image data.
+
+  Raises:
+    FileNotFoundError, ValueError: from `jaxgan.data` when image data are missing or corrupt.
+  """
+  if config_lib.is_toy(config):
+    return ProgramInput(config)
+  return HostInput(config, mesh)
+
+
+def compile_call(train_step, inp: HostInput | ProgramInput, mesh: Mesh, steps_per_call: int):
+  """Jits one host call of the loop: `steps_per_call` train steps.
+
+  Args:
+    train_step: `train_step(state, batch, key) -> (state, metrics)` (`jaxgan.build`).
+    inp: the run's input.
+    mesh: the device mesh; the state is replicated, batches are sharded on 'data'.
+    steps_per_call: train steps per call (1 for host inputs).
+
+  Returns:
+    `call(state, key) -> (state, metrics)` for a `ProgramInput`, or
+    `call(state, batch, key) -> (state, metrics)` for a `HostInput`; every metric has a leading
+    axis of length `steps_per_call`, one value per train step.
+  """
+  rep = sharding.replicated(mesh)
+  # Donating the state saves memory on accelerators; on CPU devices it can slow the step down.
+  donate = (0,) if mesh.devices.flat[0].platform != "cpu" else ()
+  if inp.in_program:
+    data_tag = 1  # a key stream of its own, apart from the step's noise
+
+    def call(state, key):
+      def body(state, _):
+        batch = sharding.shard_batch(inp.sample(jax.random.fold_in(key, data_tag), state.step))
+        return train_step(state, batch, key)
+
+      return jax.lax.scan(body, state, length=steps_per_call)
+
+    jitted = jax.jit(call, donate_argnums=donate, in_shardings=(rep, rep),
+                     out_shardings=(rep, rep))
+  else:
+
+    def call(state, batch, key):
+      state, metrics = train_step(state, batch, key)
+      return state, jax.tree.map(lambda m: m[None], metrics)
+
+    jitted = jax.jit(call, donate_argnums=donate,
+                     in_shardings=(rep, sharding.batch_sharding(mesh), rep),
+                     out_shardings=(rep, rep))
+
+  def with_mesh(*args):
+    with jax.set_mesh(mesh):  # shard_batch inside the step reads the mesh in context
+      return jitted(*args)
+
+  return with_mesh
