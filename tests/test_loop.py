@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jaxgan import config as config_lib
 from jaxgan import loop
 
 from _helpers import REAL_DATA, REPO, require_real_data
@@ -26,18 +27,27 @@ def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))
 
 
+def _small(config, data_dir):
+  """A 4-step run of a tiny DCGAN on the real data, logging and saving every 2 steps."""
+  config.run.update(data_dir=data_dir, source_dir=str(REAL_DATA), steps=4)
+  config.model.width, config.data.batch_size = 8, 8
+  config.log.update(every=2, sample_every=2)
+  config.checkpoint.every = 2
+
+
 @pytest.mark.parametrize("name", ["mnist_dcgan", "mnist_wgan_gp", "fashion_mnist_lsgan",
                                   "cifar10_sngan_hinge", "toy_ring", "toy_grid"])
-def test_every_config_is_valid(name):
+def test_every_config_is_valid_and_documents_its_command(name):
   config = _config(name)
-  loop.validate_config(config)
-  assert "python -m jaxgan.main" in (REPO / "experiments" / "configs" / f"{name}.py").read_text()
+  config_lib.validate(config)
+  text = (REPO / "experiments" / "configs" / f"{name}.py").read_text()
+  assert f"python -m jaxgan.main --config=experiments/configs/{name}.py" in text
 
 
 def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
   config = _config("mnist_dcgan")
-  config.update(dict(data_dir=data_dir, source_dir=str(REAL_DATA), width=8, batch_size=8, steps=4,
-                     log_every=2, sample_every=2, checkpoint_every=2, num_samples=16))
+  _small(config, data_dir)
+  config.log.num_samples = 16
   result = loop.train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_loss"])
   lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -46,10 +56,10 @@ def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
   image = np.asarray(Image.open(tmp_path / "samples" / "step_0000004.png"))
   assert image.shape == (4 * 29 + 1, 4 * 29 + 1) and image.std() > 0  # 4x4 grid of 28x28 digits
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-  assert json.loads((tmp_path / "config.json").read_text())["loss"] == "non_saturating"
+  assert json.loads((tmp_path / "config.json").read_text())["loss"]["name"] == "non_saturating"
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
   # Running again in the same workdir resumes: nothing left to do at step 4.
-  config.steps = 6
+  config.run.steps = 6
   loop.train_and_evaluate(config, str(tmp_path))
   lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [l["step"] for l in lines] == [2, 4, 6]
@@ -58,8 +68,10 @@ def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
 def test_cifar10_smoke_variant_runs(tmp_path):
   require_real_data("cifar10_jpeg")
   config = _config("cifar10_sngan_hinge", "smoke")
-  config.update(dict(data_dir=str(tmp_path / "tfds"), source_dir=str(REAL_DATA), width=8, steps=2,
-                     log_every=1, sample_every=2, checkpoint_every=2, num_samples=4))
+  config.run.update(data_dir=str(tmp_path / "tfds"), source_dir=str(REAL_DATA), steps=2)
+  config.model.width, config.log.num_samples = 8, 4
+  config.log.update(every=1, sample_every=2)
+  config.checkpoint.every = 2
   result = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert np.isfinite(result["d_loss"])
   assert Image.open(tmp_path / "run" / "samples" / "step_0000002.png").size == (2 * 33 + 1,) * 2
@@ -67,29 +79,59 @@ def test_cifar10_smoke_variant_runs(tmp_path):
 
 def test_toy_run_reports_mode_coverage(tmp_path):
   config = _config("toy_ring")
-  config.update(dict(steps=20, log_every=10, eval_every=20, sample_every=20, checkpoint_every=20,
-                     eval_samples=500, batch_size=32))
-  config.model_kwargs = ml_collections.ConfigDict(
-      dict(g_hidden=(16,), d_hidden=(16,), output_activation="none"))
+  config.run.update(steps=40, steps_per_call=10)
+  config.log.update(every=10, sample_every=20)
+  config.eval.update(every=20, num_samples=500)
+  config.checkpoint.every = 20
+  config.data.batch_size = 32
+  config.model.kwargs.update(g_hidden=(16,), d_hidden=(16,))
   result = loop.train_and_evaluate(config, str(tmp_path))
-  assert 0 <= result["eval/modes_captured"] <= 8 and 0 <= result["eval/high_quality"] <= 1
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [l["step"] for l in lines] == [10, 20, 30, 40]
+  assert [("eval/modes_captured" in l) for l in lines] == [False, True, False, True]
+  # The untrained generator's samples are nowhere near the modes: a coverage of the ring that
+  # is not all 8 modes at full quality, and distances that the metric computed from samples.
+  assert result["eval/high_quality"] < 0.5 and result["eval/mean_distance"] > 0.05
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [
+      "20", "40"]
   assert Image.open(tmp_path / "samples" / "step_0000020.png").size == (256, 256)
 
 
+def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
+  # The batch of step t is drawn from fold_in(key, t) inside the program: the same run scanned
+  # 10 steps per call or 1 step per call gives the same parameters.
+  results = []
+  for k in (1, 10):
+    config = _config("toy_ring")
+    config.run.update(steps=20, steps_per_call=k)
+    config.log.update(every=10, sample_every=20)
+    config.eval.update(every=20, num_samples=100)
+    config.checkpoint.every = 20
+    config.data.batch_size = 16
+    config.model.kwargs.update(g_hidden=(8,), d_hidden=(8,))
+    results.append(loop.train_and_evaluate(config, str(tmp_path / f"k{k}")))
+  for key in ("d_loss", "g_loss", "eval/mean_distance"):
+    np.testing.assert_allclose(results[0][key], results[1][key], rtol=1e-5)
+
+
 @pytest.mark.parametrize("override,message", [
-    (dict(lossy="x"), "Unknown config keys.*lossy"),
-    (dict(loss="gan"), "Unknown GAN loss 'gan'.*non_saturating"),
-    (dict(penalty="gp"), "Unknown penalty 'gp'.*wgan_gp"),
-    (dict(model="vit"), "vit.*mlp.*dcgan.*resnet"),
-    (dict(model="dcgan", model_kwargs=ml_collections.ConfigDict()), "square image_shape"),
-    (dict(dataset="imagenet"), "Unknown dataset 'imagenet'.*mnist"),
-    (dict(steps=0), "config.steps must be a positive integer"),
+    (dict(lossy="x"), r"Unknown config keys \['lossy'\]"),
+    ({"optim.lossy": 1}, r"Unknown config keys \['optim.lossy'\]"),
+    ({"steps": 5}, "flat layout.*config.run.steps"),
+    ({"loss.name": "gan"}, "Unknown GAN loss 'gan'.*non_saturating"),
+    ({"loss.penalty": "gp"}, "Unknown penalty 'gp'.*wgan_gp"),
+    ({"model.name": "vit"}, "vit.*mlp.*dcgan.*resnet"),
+    ({"model.name": "dcgan", "model.kwargs": ml_collections.ConfigDict()}, "square image_shape"),
+    ({"data.name": "imagenet"}, "Unknown data set config.data.name='imagenet'.*mnist"),
+    ({"run.steps": 0}, "config.run.steps must be a positive integer"),
+    ({"log.every": 250}, "multiples of config.run.steps_per_call=500"),
 ])
 def test_bad_config_fails_before_training(tmp_path, override, message):
   config = _config("toy_ring")
   with config.unlocked():
     for k, v in override.items():
-      config[k] = v
+      section, _, name = k.rpartition(".")
+      (config[section] if section else config)[name] = v
   with pytest.raises(ValueError, match=message):
     loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run" / "checkpoints").exists()
@@ -104,10 +146,10 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   clf_path = tmp_path / "clf.npz"
   save_classifier(clf_path, clf)  # returns the checksum
   config = _config("mnist_dcgan")
-  config.update(dict(data_dir=data_dir, source_dir=str(REAL_DATA), width=8, batch_size=8, steps=4,
-                     log_every=2, eval_every=2, sample_every=4, checkpoint_every=1,
-                     keep_checkpoints=4, eval_metrics="fcd,kid", eval_samples=200,
-                     eval_classifier_path=str(clf_path)))
+  _small(config, data_dir)
+  config.log.sample_every = 4
+  config.checkpoint.update(every=1, keep=4)
+  config.eval.update(every=2, metrics="fcd,kid", num_samples=200, classifier_path=str(clf_path))
   result = loop.train_and_evaluate(config, str(tmp_path / "run"))
   fcd_key = [k for k in result if k.endswith("/fcd")]
   assert fcd_key and fcd_key[0].startswith("mnist_convnet-200-train")
