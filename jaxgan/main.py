@@ -1,7 +1,7 @@
 """Command line: train a GAN from a config file.
 
     python -m jaxgan.main --config=experiments/configs/mnist_dcgan.py --workdir=runs/mnist \
-        --config.steps=100
+        --config.run.steps=100
 
 Every config field can be overridden with `--config.<field>=value`. Running the same command again
 in the same workdir resumes from the newest checkpoint.

@@ -4,8 +4,8 @@ Every test trains the toy ring with a small MLP and, where the run reaches the e
 final checkpoint bitwise with one uninterrupted reference run (`reference` fixture): params, EMA,
 optimizer states, step, skip counter and the data position.
 
-Runs that must be killed run in a subprocess (`_CHILD`); a patched `_ToyStream.__next__` sleeps
-between batches there so the kill lands while training, without changing any number.
+Runs that must be killed run in a subprocess (`_CHILD`); a patched `inputs.compile_call` sleeps
+after each step there so the kill lands while training, without changing any number.
 """
 
 import functools
@@ -31,47 +31,47 @@ import pytest
 
 from _helpers import assert_bitwise_equal
 from jaxgan import checkpoint as ckpt_lib
-from jaxgan import loop
+from jaxgan import inputs, loop
+from jaxgan.build import build_gan
+from jaxgan.config import toy_config
 
 STEPS = 40  # every finished run ends here
 EVERY = 10  # checkpoint_every and log_every
 
 
 def make_config(steps=STEPS, **overrides) -> ml_collections.ConfigDict:
-  cfg = loop.default_config()
-  cfg.dataset = "toy_ring"
-  cfg.model = "mlp"
-  cfg.latent_dim = 2
-  cfg.model_kwargs = ml_collections.ConfigDict(
-      dict(g_hidden=(32, 32), d_hidden=(32, 32), output_activation="none"))
-  cfg.batch_size = 64
-  cfg.steps = steps
-  cfg.checkpoint_every = EVERY
-  cfg.log_every = EVERY
-  cfg.sample_every = 10_000  # samples and mode coverage only at the last step
-  cfg.eval_every = 10_000
-  cfg.eval_samples = 256
-  cfg.num_samples = 16
-  for k, v in overrides.items():
-    if k == "g_hidden":
-      cfg.model_kwargs.g_hidden = v
-    else:
-      cfg[k] = v
+  """The toy ring with a small MLP; `overrides` are dotted field names, e.g. optim.g_lr=1e-3."""
+  cfg = toy_config("ring", steps=steps)
+  cfg.model.kwargs.update(g_hidden=(32, 32), d_hidden=(32, 32))
+  cfg.data.batch_size = 64
+  cfg.run.steps_per_call = 1  # the host sees every step, so a kill can land between any two
+  cfg.checkpoint.every = EVERY
+  cfg.log.every = EVERY
+  cfg.log.sample_every = 10_000  # samples and mode coverage only at the last step
+  cfg.eval.every = 10_000
+  cfg.eval.num_samples = 256
+  cfg.log.num_samples = 16
+  for name, value in overrides.items():
+    *sections, field = name.split(".")
+    node = cfg
+    for section in sections:
+      node = node[section]
+    node[field] = value
   return cfg
 
 
 @functools.lru_cache(maxsize=None)
 def _template(model_json):
   cfg = make_config()
-  cfg.model_kwargs = ml_collections.ConfigDict(json.loads(model_json))
-  gan = loop.build_gan(cfg, (2,))
-  return jax.jit(gan.init)(jax.random.PRNGKey(0), jnp.zeros((cfg.batch_size, 2)))
+  cfg.model.kwargs = ml_collections.ConfigDict(json.loads(model_json))
+  gan = build_gan(cfg, (2,))
+  return jax.jit(gan.init)(jax.random.PRNGKey(0), jnp.zeros((cfg.data.batch_size, 2)))
 
 
 def load_checkpoint(workdir, cfg=None, step=None):
   """(state, loader_state, step) of the newest good checkpoint (or of `step`) in `workdir`."""
   cfg = cfg or make_config()
-  template = _template(json.dumps(cfg.model_kwargs.to_dict()))
+  template = _template(json.dumps(cfg.model.kwargs.to_dict()))
   ck = ckpt_lib.Checkpointer(Path(workdir) / "checkpoints", config=cfg.to_dict(), save_every=0)
   try:
     if step is None:
@@ -87,7 +87,7 @@ def assert_same_final_state(workdir, reference):
   state, loader_state, step = load_checkpoint(workdir)
   ref_state, ref_loader, ref_step = reference["final"]
   assert step == ref_step == STEPS
-  assert loader_state == ref_loader == {"position": STEPS}
+  assert loader_state is None and ref_loader is None  # the toy data are drawn in the program
   # params, BatchNorm-free vars, EMA, both optimizer states, step and skip counter
   assert_bitwise_equal(state, ref_state)
 
@@ -123,15 +123,20 @@ def reference(tmp_path_factory):
 _CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
-    from jaxgan import loop
+    from jaxgan import inputs, loop
+from jaxgan.build import build_gan
+from jaxgan.config import toy_config
     from test_fault_tolerance import make_config
 
-    next_batch = loop._ToyStream.__next__
-    def slow_next(self):
-      if self.position >= {slow_from}:
-        time.sleep({delay})
-      return next_batch(self)
-    loop._ToyStream.__next__ = slow_next
+    compile_call = inputs.compile_call
+    def slow_compile_call(*args):
+      call = compile_call(*args)
+      def slow_call(state, *rest):
+        if int(state.step) >= {slow_from}:
+          time.sleep({delay})
+        return call(state, *rest)
+      return slow_call
+    inputs.compile_call = slow_compile_call
     loop.train_and_evaluate(make_config(), {workdir!r})
 """)
 
@@ -205,7 +210,7 @@ def test_sigterm_stops_with_checkpoint_and_resumes(tmp_path, reference, child_en
   step_dir = workdir / "checkpoints" / str(stopped)
   assert (step_dir / ckpt_lib.MANIFEST_NAME).exists()  # committed and verified before exiting
   state, loader_state, step = load_checkpoint(workdir)
-  assert step == int(state.step) == stopped and loader_state == {"position": stopped}
+  assert step == int(state.step) == stopped and loader_state is None
 
   loop.train_and_evaluate(make_config(), str(workdir))
   assert_same_final_state(workdir, reference)
@@ -278,17 +283,15 @@ def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, reference):
 
 
 def _poison(monkeypatch, positions):
-  """Batches whose stream position (0-based) is in `positions` are all NaN."""
-  next_batch = loop._ToyStream.__next__
+  """The batches of the train steps (0-based) in `positions` are all NaN, inside the program."""
+  sample = inputs.ProgramInput.sample
+  bad = jnp.asarray(sorted(positions))
 
-  def poisoned(self):
-    position = self.position
-    batch = next_batch(self)
-    if position in positions:
-      batch = {"image": np.full_like(batch["image"], np.nan)}
-    return batch
+  def poisoned(self, key, step):
+    batch = sample(self, key, step)
+    return jnp.where(jnp.any(step == bad), jnp.nan, batch)
 
-  monkeypatch.setattr(loop._ToyStream, "__next__", poisoned)
+  monkeypatch.setattr(inputs.ProgramInput, "sample", poisoned)
 
 
 def _metric_lines(workdir):
@@ -315,7 +318,7 @@ def test_nan_batch_is_skipped_and_training_continues(tmp_path, monkeypatch):
 def test_consecutive_nan_steps_stop_the_run(tmp_path, monkeypatch):
   _poison(monkeypatch, set(range(10, 1000)))  # every step from 11 on
   workdir = tmp_path / "run"
-  cfg = make_config(max_consecutive_skipped=5, checkpoint_every=5)
+  cfg = make_config(**{"run.max_consecutive_skipped": 5, "checkpoint.every": 5})
   with pytest.raises(FloatingPointError,
                      match=r"5 consecutive train steps .*\(last at step 15\); stopping\. The last "
                            r"good checkpoint \(step 15\) in .* is intact"):
@@ -328,7 +331,7 @@ def test_consecutive_nan_steps_stop_the_run(tmp_path, monkeypatch):
   ck.close()
   state, loader_state, step = load_checkpoint(workdir, cfg)
   assert step == 15 and int(state.skipped) == 5 and all_finite(state)
-  assert loader_state == {"position": 15}
+  assert loader_state is None
   # skipped updates leave params, EMA and optimizer states exactly as they were after step 10
   at_10, _, _ = load_checkpoint(workdir, cfg, step=10)
   assert_bitwise_equal(state.replace(step=at_10.step, skipped=at_10.skipped), at_10)
@@ -336,7 +339,8 @@ def test_consecutive_nan_steps_stop_the_run(tmp_path, monkeypatch):
 
 def test_diverging_run_without_checkpoint_says_so(tmp_path):
   """A huge learning rate: every update is non-finite (and dropped) from step 1 on."""
-  cfg = make_config(steps=20, g_lr=1e30, d_lr=1e30, max_consecutive_skipped=3, log_every=5)
+  cfg = make_config(steps=20, **{"optim.g_lr": 1e30, "optim.d_lr": 1e30,
+                                "run.max_consecutive_skipped": 3, "log.every": 5})
   with pytest.raises(FloatingPointError, match=r"3 consecutive train steps .*\(last at step 3\); "
                      r"stopping\. No checkpoint in .* yet"):
     loop.train_and_evaluate(cfg, str(tmp_path / "run"))
@@ -347,12 +351,24 @@ def test_diverging_run_without_checkpoint_says_so(tmp_path):
 # another config in the workdir
 
 
-@pytest.mark.parametrize("field, value", [("model_kwargs.g_hidden", (16, 16)), ("g_lr", 1e-3)])
+@pytest.mark.parametrize("field, value", [("model.kwargs.g_hidden", (16, 16)),
+                                          ("optim.g_lr", 1e-3), ("loss.name", "hinge")])
 def test_checkpoint_of_another_config_is_refused(tmp_path, reference, field, value):
   workdir = tmp_path / "run"
   shutil.copytree(reference["workdir"], workdir)
   before = tree_digest(workdir)
-  cfg = make_config(**{field.split(".")[-1]: value})
+  cfg = make_config(**{field: value})
   with pytest.raises(ckpt_lib.CheckpointMismatchError, match=re.escape(field) + ": stored"):
     loop.train_and_evaluate(cfg, str(workdir))
   assert tree_digest(workdir) == before  # config.json, metrics, checkpoints: all untouched
+
+
+def test_fields_of_the_resumable_sections_may_change_on_resume(tmp_path, reference, caplog):
+  workdir = tmp_path / "run"
+  shutil.copytree(reference["workdir"], workdir)
+  cfg = make_config(steps=STEPS + EVERY, **{"log.every": 5, "eval.num_samples": 128,
+                                            "checkpoint.keep": 2, "run.loader_workers": 1})
+  caplog.set_level(logging.INFO)
+  loop.train_and_evaluate(cfg, str(workdir))
+  assert f"Resumed from step {STEPS} in {workdir}" in [r.getMessage() for r in caplog.records]
+  assert [s for s in sorted(_metric_lines(workdir)) if s > STEPS] == [45, 50]

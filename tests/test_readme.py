@@ -24,6 +24,21 @@ def test_custom_training_loop_snippet_runs(capsys):
       "losses, penalties"}
 
 
+def test_library_step_snippet_runs(capsys):
+  namespace = {}
+  exec(compile(_snippet("own-step"), "README.md", "exec"), namespace)
+  assert namespace["images"].shape == (16, 32, 32, 3)
+  metrics = namespace["metrics"]
+  assert int(namespace["state"].step) == 1 and float(metrics["skipped"]) == 0
+  assert all(math.isfinite(float(v)) for v in metrics.values())
+  assert float(metrics["penalty"]) > 0
+  assert "(16, 32, 32, 3)" in capsys.readouterr().out
+
+
+def test_readme_stays_short():
+  assert len(README.splitlines()) < 200
+
+
 def test_ci_runs_the_readme_test_command():
   commands = re.findall(r"```bash\n(.*?)\n```", README.split("## Quickstart")[1], re.S)[:2]
   assert len(commands) == 2
