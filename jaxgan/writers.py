@@ -17,7 +17,13 @@ from PIL import Image
 
 
 class MetricWriter:
-  """Appends scalars to `workdir/metrics.jsonl` and to TensorBoard events in `workdir/tensorboard`."""
+  """Appends scalars to `workdir/metrics.jsonl` and to TensorBoard events in `workdir/tensorboard`.
+
+  Args:
+    workdir: the run's directory (must exist).
+    enabled: False on every process but the first of a multi-process run: then nothing is written
+      and tensorboardX is not imported.
+  """
 
   def __init__(self, workdir: str, *, enabled: bool = True):
     self.enabled = enabled
@@ -29,6 +35,7 @@ class MetricWriter:
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def write(self, step: int, scalars: dict) -> None:
+    """Writes one record: `{"step": step, **scalars}`; values are converted to Python floats."""
     if not self.enabled:
       return
     scalars = {k: float(v) for k, v in scalars.items()}
@@ -45,7 +52,18 @@ class MetricWriter:
 
 
 def image_grid(images: np.ndarray, *, columns: int | None = None) -> np.ndarray:
-  """Tiles NHWC images in [-1, 1] into one uint8 HxWxC image with a 1-pixel border."""
+  """Tiles images into one picture with a 1-pixel black border.
+
+  Args:
+    images: float `(n, h, w, c)` in [-1, 1].
+    columns: images per row; default ceil(sqrt(n)).
+
+  Returns:
+    uint8 `(rows * (h + 1) + 1, columns * (w + 1) + 1, c)`.
+
+  >>> image_grid(np.zeros((4, 2, 2, 1))).shape
+  (7, 7, 1)
+  """
   n, h, w, c = images.shape
   columns = columns or math.ceil(math.sqrt(n))
   rows = math.ceil(n / columns)
@@ -67,7 +85,15 @@ def _save_png(path: str, array: np.ndarray) -> None:
 
 
 def save_image_grid(path: str, images: np.ndarray) -> None:
-  """Saves NHWC images in [-1, 1] (or flat 784-vectors) as one PNG grid."""
+  """Saves images as one PNG grid (written to a temporary file, then renamed).
+
+  Args:
+    path: the PNG's path; its directory is created.
+    images: float `(n, h, w, c)` in [-1, 1], or `(n, d)` with d a square (flat grey images).
+
+  Raises:
+    ValueError: `(n, d)` samples whose d is not a square.
+  """
   images = np.asarray(images, np.float32)
   if images.ndim == 2:  # flat MLP samples: square grey images
     side = int(round(math.sqrt(images.shape[1])))
@@ -78,7 +104,14 @@ def save_image_grid(path: str, images: np.ndarray) -> None:
 
 
 def save_scatter(path: str, points: np.ndarray, modes: np.ndarray, *, size: int = 256) -> None:
-  """Renders 2-D samples (white) and the mixture's modes (red) as a PNG, without matplotlib."""
+  """Renders 2-D samples (white) and a mixture's modes (red) as a `size` x `size` PNG.
+
+  Args:
+    path: the PNG's path; its directory is created.
+    points: float `(n, 2)` samples.
+    modes: float `(k, 2)` mode centres; the view spans 1.25 times their largest coordinate.
+    size: the image's side in pixels.
+  """
   points, modes = np.asarray(points), np.asarray(modes)
   lim = 1.25 * float(np.abs(modes).max())
   canvas = np.zeros((size, size, 3), np.uint8)
@@ -96,7 +129,13 @@ def save_scatter(path: str, points: np.ndarray, modes: np.ndarray, *, size: int 
 
 
 class Progress:
-  """A tqdm bar with the latest losses on a terminal; plain lines on stdout otherwise."""
+  """A tqdm bar with the latest losses on a terminal; plain lines on stdout otherwise.
+
+  Args:
+    total: the run's last step.
+    initial: the step it starts from (a resumed run's).
+    enabled: False on every process but the first.
+  """
 
   def __init__(self, *, total: int, initial: int = 0, enabled: bool = True):
     self.enabled = enabled
