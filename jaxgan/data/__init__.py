@@ -1,19 +1,25 @@
-"""jaxgan's data layer: TFDS builders (array_record, no TensorFlow) and a resumable grain loader.
+"""jaxgan's data: image data sets as TFDS array_record (no TensorFlow), a resumable loader, toys.
 
 Typical use::
 
-    from jaxgan import data
-    src = data.load_source("mnist", source_dir="../shared/data")   # prepared once, then cached
-    it = data.make_loader(src, batch_size=64, seed=0, pad_to=32)
-    batch = next(it)            # {'image': float32 [64, 32, 32, 1] in [-1, 1], 'label', 'index'}
-    state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
+  from jaxgan import data
+  src = data.load_source("mnist", source_dir="/path/to/data")  # prepared once, then cached
+  it = data.make_loader(src, batch_size=64, seed=0, pad_to=32)
+  batch = next(it)        # {'image': float32 (64, 32, 32, 1) in [-1, 1], 'label', 'index'}
+  state = it.get_state()  # JSON-serialisable; it.set_state(state) resumes exactly
 
-Where things live: prepared datasets in ``data_dir`` (default ``$JAXGAN_DATA_DIR``, then TFDS's
-default), original files in ``source_dir`` (default ``$JAXGAN_SOURCE_DIR``; when unset, the
-originals are downloaded). Toy 2-D mixtures are in :mod:`jaxgan.data.toy`.
+Sources give uint8 ``(h, w, c)`` images; the loader gives float32 batches in [-1, 1]. Prepared
+data sets live in ``data_dir`` (default ``$JAXGAN_DATA_DIR``, then TFDS's default), the original
+files in ``source_dir`` (default ``$JAXGAN_SOURCE_DIR``; when unset, the originals are
+downloaded). The 2-D Gaussian mixtures are in :mod:`jaxgan.data.toy`.
 
-The heavy imports (tensorflow_datasets, grain) happen on first use, so ``import jaxgan.data.toy``
-stays light.
+Modules: ``datasets`` (prepare and open by name), ``loader`` (batches), ``sources`` (in-memory
+and on-disk sources), ``builders`` and ``base_builder`` (the TFDS builders), ``releases`` (where
+each data set comes from), ``idx``, ``cifar`` and ``checksums`` (reading and verifying the
+original files), ``toy`` (the mixtures).
+
+Names load on first use: TFDS and grain are heavy imports, and ``import jaxgan.data.toy`` (what
+the training loop needs for the mixtures) must not pay for them.
 """
 
 from __future__ import annotations
@@ -22,37 +28,59 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jaxgan.data.builders import BUILDERS, get_builder, load_source, prepare
-    from jaxgan.data.idx import DataIntegrityError, parse_idx
-    from jaxgan.data.loader import Loader, make_loader
-    from jaxgan.data.sources import ArraySource, TfdsImageSource
+  from jaxgan.data import toy as toy
+  from jaxgan.data.builders import BUILDERS as BUILDERS
+  from jaxgan.data.checksums import DataIntegrityError as DataIntegrityError
+  from jaxgan.data.datasets import DATASETS as DATASETS
+  from jaxgan.data.datasets import get_builder as get_builder
+  from jaxgan.data.datasets import load_source as load_source
+  from jaxgan.data.datasets import prepare as prepare
+  from jaxgan.data.loader import Loader as Loader
+  from jaxgan.data.loader import make_loader as make_loader
+  from jaxgan.data.sources import ArraySource as ArraySource
+  from jaxgan.data.sources import TfdsImageSource as TfdsImageSource
 
+# Public name -> the module defining it (None: the name is a submodule).
 _LAZY = {
-    "BUILDERS": "jaxgan.data.builders",
-    "DATASETS": "jaxgan.data.builders",
-    "get_builder": "jaxgan.data.builders",
-    "load_source": "jaxgan.data.builders",
-    "prepare": "jaxgan.data.builders",
-    "ArraySource": "jaxgan.data.sources",
-    "TfdsImageSource": "jaxgan.data.sources",
-    "DataIntegrityError": "jaxgan.data.idx",
-    "parse_idx": "jaxgan.data.idx",
-    "Loader": "jaxgan.data.loader",
-    "make_loader": "jaxgan.data.loader",
+  "ArraySource": "jaxgan.data.sources",
+  "BUILDERS": "jaxgan.data.builders",
+  "DATASETS": "jaxgan.data.datasets",
+  "DataIntegrityError": "jaxgan.data.checksums",
+  "Loader": "jaxgan.data.loader",
+  "TfdsImageSource": "jaxgan.data.sources",
+  "get_builder": "jaxgan.data.datasets",
+  "load_source": "jaxgan.data.datasets",
+  "make_loader": "jaxgan.data.loader",
+  "prepare": "jaxgan.data.datasets",
+  "toy": None,
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+  "ArraySource",
+  "BUILDERS",
+  "DATASETS",
+  "DataIntegrityError",
+  "Loader",
+  "TfdsImageSource",
+  "get_builder",
+  "load_source",
+  "make_loader",
+  "prepare",
+  "toy",
+]
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'jaxgan.data' has no attribute {name!r}")
-    mod = importlib.import_module(module)
-    value = tuple(sorted(mod.BUILDERS)) if name == "DATASETS" else getattr(mod, name)
-    globals()[name] = value
-    return value
+  if name not in _LAZY:
+    raise AttributeError(f"module 'jaxgan.data' has no attribute {name!r}")
+  module = _LAZY[name]
+  if module is None:
+    value = importlib.import_module(f"{__name__}.{name}")
+  else:
+    value = getattr(importlib.import_module(module), name)
+  globals()[name] = value
+  return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+  return sorted(set(globals()) | set(_LAZY))

@@ -2,20 +2,20 @@
 
 The grain pipeline runs over *batch numbers*::
 
-    MapDataset.range(num_batches)        # batch k of this process
-      .map(_ReadBatch)                   # k -> example indices -> one batched read -> floats
-      .to_iter_dataset(read_options)     # grain's checkpointable iterator (+ optional threads,
-      [.mp_prefetch(workers)]            #   worker processes)
+  MapDataset.range(start, num_batches)   # batch k of this process
+    .map(_ReadBatch)                     # k -> example indices -> one batched read -> floats
+    .to_iter_dataset(read_options)       # optional prefetch threads
+    [.mp_prefetch(workers)]              # optional worker processes
 
 Batch k holds positions ``k*B .. k*B+B-1`` of the endless stream ``epoch 0, epoch 1, ...`` of
 this process's shard, each epoch a fresh permutation drawn from ``(seed, epoch)``. So batch k
-depends only on (seed, k): the iterator position is one integer (grain's ``{'next_index': k}``)
-and resuming is O(1).
+depends only on (seed, k): the position is one integer, the next batch number, resuming starts
+the range there, and it does not matter how many threads or worker processes read the batches.
 
 Why not ``MapDataset.source(src).shuffle(seed).batch(B)``: grain then shuffles and reads one
-element at a time through several Python layers (~50 us per example here, index_shuffle alone
-~11 us), which capped MNIST at ~340 batches/s even from memory; permuting a whole epoch with
-NumPy and reading a batch at a time is several times faster (benchmarks/loader_throughput.py).
+element at a time through several Python layers, which dominates the cost of small images even
+from memory; permuting a whole epoch with NumPy and reading a batch at a time is several times
+faster (``benchmarks/loader_throughput.py`` measures both).
 """
 
 from __future__ import annotations
@@ -23,218 +23,313 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-_STATE_VERSION = 1
+# Format of Loader.get_state(); states of other versions are refused, never misread.
+_STATE_VERSION = 2
 
 
 class _ReadBatch:
-    """Batch number -> {'image': float32 [B, H', W', C] in [-1, 1], 'label': int32, 'index': int32}.
+  """Batch number -> ``{'image': float32 (B, h', w', c) in [-1, 1], 'label', 'index': int32 (B,)}``.
 
-    A top-level class (not a closure) so the pipeline pickles for ``worker_count > 0``.
-    """
+  A top-level class (not a closure) so the pipeline pickles for ``worker_count > 0``.
+  """
 
-    def __init__(self, source, *, batch_size: int, seed: int, shard_index: int, shard_count: int,
-                 per_shard: int, pad):
-        self.source = source
-        self.batch_size = batch_size
-        self.seed = seed
-        self.shard_index = shard_index
-        self.shard_count = shard_count
-        self.per_shard = per_shard
-        self.pad = pad
-        self._perms: dict[int, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        del state["_lock"]
-        state["_perms"] = {}
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        with self._lock:
-            perm = self._perms.get(epoch)
-            if perm is None:
-                # Depends on (seed, epoch) only: any batch can be rebuilt without history.
-                rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
-                perm = rng.permutation(self.per_shard)
-                if len(self._perms) >= 4:  # threads may straddle an epoch boundary
-                    self._perms.pop(min(self._perms))
-                self._perms[epoch] = perm
-            return perm
-
-    def indices(self, k: int) -> np.ndarray:
-        """The source indices of batch ``k`` on this process."""
-        pos = np.arange(k * self.batch_size, (k + 1) * self.batch_size, dtype=np.int64)
-        epochs, within = np.divmod(pos, self.per_shard)
-        local = np.empty_like(pos)
-        for e in np.unique(epochs):
-            sel = epochs == e
-            local[sel] = self._permutation(int(e))[within[sel]]
-        return local * self.shard_count + self.shard_index
-
-    def __call__(self, k) -> dict[str, np.ndarray]:
-        keys = self.indices(int(k))
-        get_batch = getattr(self.source, "get_batch", None)
-        if get_batch is not None:
-            batch = get_batch(keys)
-        else:
-            getitems = getattr(self.source, "__getitems__", None)
-            keys = [int(i) for i in keys]
-            records = getitems(keys) if getitems is not None else [self.source[i] for i in keys]
-            batch = {name: np.stack([np.asarray(r[name]) for r in records]) for name in records[0]}
-        images = np.asarray(batch["image"])
-        if images.dtype != np.uint8:
-            raise TypeError(f"Source images must be uint8, got {images.dtype}.")
-        if images.ndim == 3:  # HW sources: add the channel axis
-            images = images[..., None]
-        if self.pad is not None:
-            # Pixel 0 maps to -1, so padding the uint8 image with 0 gives a -1 border.
-            images = np.pad(images, ((0, 0), *self.pad, (0, 0)))
-        out = {"image": images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)}
-        for name in ("label", "index"):
-            if name in batch:
-                out[name] = np.asarray(batch[name], dtype=np.int32)
-        return out
-
-
-class Loader(Iterator[dict[str, np.ndarray]]):
-    """Iterator of batches with a JSON-serialisable position: ``get_state()`` / ``set_state()``.
-
-    The state also records the pipeline's configuration (seed, batch size, shard, source length,
-    padding) so that restoring a position into a differently configured loader fails loudly
-    instead of silently yielding other batches.
-    """
-
-    def __init__(self, dataset, config: Mapping[str, Any], num_batches: int | None):
-        self._dataset = dataset
-        self._iter = iter(dataset)
-        self._config = dict(config)
-        self.num_batches = num_batches  # None when repeating forever
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> dict[str, np.ndarray]:
-        return next(self._iter)
-
-    def get_state(self) -> dict[str, Any]:
-        """The position after the last returned batch; plain JSON types only."""
-        state = {"version": _STATE_VERSION, "config": self.config, "iterator": self._iter.get_state()}
-        return json.loads(json.dumps(state))  # a deep copy, and a check that it serialises
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Moves to a position from :meth:`get_state` (of this or an identically built loader)."""
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"Unsupported loader state version {state.get('version')!r}.")
-        if dict(state["config"]) != self._config:
-            diff = {k: (state["config"].get(k), v) for k, v in self._config.items()
-                    if state["config"].get(k) != v}
-            raise ValueError(f"Loader state was saved with a different configuration (saved, now): {diff}.")
-        self._iter.set_state(state["iterator"])
-
-    def close(self) -> None:
-        close = getattr(self._iter, "close", None)
-        if close is not None:
-            close()
-
-
-def centred_padding(shape: Sequence[int], pad_to: int | None):
-    """``((top, bottom), (left, right))`` that centres an HxW image in pad_to x pad_to, or None."""
-    if pad_to is None:
-        return None
-    h, w = shape[0], shape[1]
-    if pad_to < h or pad_to < w:
-        raise ValueError(f"pad_to={pad_to} is smaller than the images ({h}x{w}).")
-    ph, pw = pad_to - h, pad_to - w
-    return ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
-
-
-def make_loader(
+  def __init__(
+    self,
     source,
     *,
     batch_size: int,
     seed: int,
-    num_epochs: int | None = None,
-    pad_to: int | None = None,
-    shard_index: int = 0,
-    shard_count: int = 1,
-    worker_count: int = 0,
-    read_threads: int = 0,
-) -> Loader:
-    """Shuffled float32 batches ``{'image': [B, H, W, C] in [-1, 1], 'label': [B], 'index': [B]}``.
+    shard_index: int,
+    shard_count: int,
+    per_shard: int,
+    pad,
+  ):
+    self.source = source
+    self.batch_size = batch_size
+    self.seed = seed
+    self.shard_index = shard_index
+    self.shard_count = shard_count
+    self.per_shard = per_shard
+    self.pad = pad
+    self._perms: dict[int, np.ndarray] = {}
+    self._lock = threading.Lock()
 
-    ``image`` is NHWC float32 scaled as ``x / 127.5 - 1``; ``label`` and ``index`` (position in
-    the original release) are int32 when the source has them. Incomplete batches are dropped
-    (``drop_remainder=True``); batches may span an epoch boundary.
+  def __getstate__(self):
+    state = dict(self.__dict__)
+    del state["_lock"]
+    state["_perms"] = {}
+    return state
 
-    Args:
-      source: a random-access source of dicts with a uint8 ``'image'`` (HWC or HW), such as
-        :func:`jaxgan.data.load_source` returns; anything with ``len`` and ``[]`` works.
-      batch_size: examples per batch *on this process* (the per-host batch).
-      seed: shuffling seed (a non-negative int); epoch e is permuted by
-        ``np.random.default_rng(SeedSequence([seed, e]))``, so every epoch is reshuffled
-        deterministically (pin NumPy to resume across upgrades: its permutation algorithm is
-        not guaranteed stable across major versions).
-      num_epochs: passes over this process's shard; ``None`` repeats forever.
-      pad_to: pad images centrally to ``pad_to x pad_to`` with -1 (e.g. 32 for MNIST's 28).
-      shard_index, shard_count: this process's slice for multi-host training
-        (``jax.process_index()``, ``jax.process_count()``). Shards are disjoint and of equal
-        size (the last ``len(source) % shard_count`` examples are left out), so every process
-        yields the same number of batches. Disjointness holds whatever the seeds; using one
-        seed everywhere keeps the run reproducible from a single number.
-      worker_count: grain worker processes (``mp_prefetch``); 0 reads in this process.
-      read_threads: grain prefetch threads in this process (0: read on demand).
+  def __setstate__(self, state):
+    self.__dict__.update(state)
+    self._lock = threading.Lock()
+
+  def _permutation(self, epoch: int) -> np.ndarray:
+    with self._lock:
+      perm = self._perms.get(epoch)
+      if perm is None:
+        # Depends on (seed, epoch) only: any batch can be rebuilt without history.
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
+        perm = rng.permutation(self.per_shard)
+        if len(self._perms) >= 4:  # threads may straddle an epoch boundary
+          self._perms.pop(min(self._perms))
+        self._perms[epoch] = perm
+      return perm
+
+  def indices(self, k: int) -> np.ndarray:
+    """The source indices of batch ``k`` on this process, int64 ``(batch_size,)``."""
+    pos = np.arange(k * self.batch_size, (k + 1) * self.batch_size, dtype=np.int64)
+    epochs, within = np.divmod(pos, self.per_shard)
+    local = np.empty_like(pos)
+    for e in np.unique(epochs):
+      sel = epochs == e
+      local[sel] = self._permutation(int(e))[within[sel]]
+    return local * self.shard_count + self.shard_index
+
+  def __call__(self, k) -> dict[str, np.ndarray]:
+    keys = self.indices(int(k))
+    get_batch = getattr(self.source, "get_batch", None)
+    if get_batch is not None:
+      batch = get_batch(keys)
+    else:
+      getitems = getattr(self.source, "__getitems__", None)
+      keys = [int(i) for i in keys]
+      records = getitems(keys) if getitems is not None else [self.source[i] for i in keys]
+      batch = {name: np.stack([np.asarray(r[name]) for r in records]) for name in records[0]}
+    images = np.asarray(batch["image"])
+    if images.dtype != np.uint8:
+      raise TypeError(f"Source images must be uint8, got {images.dtype}.")
+    if images.ndim == 3:  # HW sources: add the channel axis
+      images = images[..., None]
+    if self.pad is not None:
+      # Pixel 0 maps to -1, so padding the uint8 image with 0 gives a -1 border.
+      images = np.pad(images, ((0, 0), *self.pad, (0, 0)))
+    out = {"image": images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)}
+    for name in ("label", "index"):
+      if name in batch:
+        out[name] = np.asarray(batch[name], dtype=np.int32)
+    return out
+
+
+class Loader(Iterator[dict[str, np.ndarray]]):
+  """An iterator of batches whose position is one batch number, saved as plain JSON.
+
+  ``get_state()`` returns the position with the configuration that defines the batch stream
+  (seed, batch size, shard, source length, padding, epochs), so that restoring it into a
+  differently configured loader fails loudly instead of silently yielding other batches. How the
+  batches are read (``worker_count``, ``read_threads``) is not part of it: batch k depends only on
+  the seed and k, so a run may resume with another number of workers.
+
+  Args:
+    build: start batch number -> an iterator of batches from there (grain's iterator).
+    config: the stream's configuration, JSON types only.
+    num_batches: batches in all, or None when repeating forever.
+  """
+
+  def __init__(
+    self,
+    build: Callable[[int], Iterator[dict[str, np.ndarray]]],
+    config: Mapping[str, Any],
+    num_batches: int | None,
+  ):
+    self._build = build
+    self._config = dict(config)
+    self.num_batches = num_batches
+    self._next = 0
+    self._iter = build(0)
+
+  @property
+  def config(self) -> dict[str, Any]:
+    """A copy of the stream's configuration (what :meth:`set_state` compares)."""
+    return dict(self._config)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    batch = next(self._iter)
+    self._next += 1
+    return batch
+
+  def get_state(self) -> dict[str, Any]:
+    """The position after the last returned batch.
 
     Returns:
-      A :class:`Loader`: an iterator with ``get_state()``/``set_state(state)``.
+      ``{'version': int, 'config': dict, 'next_batch': int}``, plain JSON types only.
     """
-    import grain  # pylint: disable=g-import-not-at-top
+    state = {"version": _STATE_VERSION, "config": self.config, "next_batch": self._next}
+    return json.loads(json.dumps(state))  # a deep copy, and a check that it serialises
 
-    if int(seed) < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}.")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
-    if not 0 <= shard_index < shard_count:
-        raise ValueError(f"Need 0 <= shard_index < shard_count, got {shard_index}, {shard_count}.")
-    if num_epochs is not None and num_epochs <= 0:
-        raise ValueError(f"num_epochs must be positive or None, got {num_epochs}.")
-    n = len(source)
-    per_shard = n // shard_count
-    if per_shard < batch_size:
-        raise ValueError(f"A shard of {per_shard} examples cannot fill a batch of {batch_size}.")
-    shape = np.asarray(source[0]["image"]).shape
-    pad = centred_padding(shape, pad_to)
+  def set_state(self, state: Mapping[str, Any]) -> None:
+    """Moves to a position from :meth:`get_state` of a loader built with the same stream.
 
-    read = _ReadBatch(source, batch_size=batch_size, seed=int(seed), shard_index=shard_index,
-                      shard_count=shard_count, per_shard=per_shard, pad=pad)
-    num_batches = None if num_epochs is None else (per_shard * num_epochs) // batch_size
-    ds = grain.MapDataset.range(sys.maxsize if num_batches is None else num_batches).map(read)
-    read_options = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=max(read_threads * 2, 1))
-    it_ds = ds.to_iter_dataset(read_options)
+    Args:
+      state: what :meth:`get_state` returned (possibly through a JSON round trip).
+
+    Raises:
+      ValueError: the state has another format version, or was saved by a loader with another
+        configuration (the message lists the differing entries, saved and now).
+    """
+    if state.get("version") != _STATE_VERSION:
+      raise ValueError(
+        f"Unsupported loader state version {state.get('version')!r} (this jaxgan writes "
+        f"{_STATE_VERSION}); the checkpoint was written by another jaxgan version: start a new "
+        "run or resume with that version."
+      )
+    saved = dict(state["config"])
+    if saved != self._config:
+      keys = sorted(set(saved) | set(self._config))
+      diff = {
+        k: (saved.get(k), self._config.get(k)) for k in keys if saved.get(k) != self._config.get(k)
+      }
+      raise ValueError(
+        f"Loader state was saved with a different configuration (saved, now): {diff}. Resume with "
+        "the data settings the run started with."
+      )
+    self.close()
+    self._next = int(state["next_batch"])
+    self._iter = self._build(self._next)
+
+  def close(self) -> None:
+    """Stops grain's worker processes and threads, if any."""
+    close = getattr(self._iter, "close", None)
+    if close is not None:
+      close()
+
+
+def centred_padding(shape: Sequence[int], pad_to: int | None):
+  """The padding that centres an image in a ``pad_to x pad_to`` square.
+
+  Args:
+    shape: the image's shape, ``(h, w)`` or ``(h, w, c)``.
+    pad_to: the side of the square, or None for no padding.
+
+  Returns:
+    ``((top, bottom), (left, right))`` for :func:`numpy.pad`, or None when ``pad_to`` is None.
+
+  Raises:
+    ValueError: ``pad_to`` is smaller than the image.
+
+  >>> centred_padding((28, 28, 1), 32)
+  ((2, 2), (2, 2))
+  >>> centred_padding((5, 6), 8)
+  ((1, 2), (1, 1))
+  """
+  if pad_to is None:
+    return None
+  h, w = shape[0], shape[1]
+  if pad_to < h or pad_to < w:
+    raise ValueError(f"pad_to={pad_to} is smaller than the images ({h}x{w}).")
+  ph, pw = pad_to - h, pad_to - w
+  return ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+
+
+def make_loader(
+  source,
+  *,
+  batch_size: int,
+  seed: int,
+  num_epochs: int | None = None,
+  pad_to: int | None = None,
+  shard_index: int = 0,
+  shard_count: int = 1,
+  worker_count: int = 0,
+  read_threads: int = 0,
+) -> Loader:
+  """Shuffled batches of a random-access source, seeded, sharded per process and resumable.
+
+  Incomplete batches are dropped; batches may span an epoch boundary. For example::
+
+    it = make_loader(load_source("mnist"), batch_size=64, seed=0, pad_to=32)
+    batch = next(it)            # batch["image"]: float32 (64, 32, 32, 1) in [-1, 1]
+    state = it.get_state()      # JSON; it.set_state(state) resumes exactly
+
+  Args:
+    source: a random-access source of dicts with a uint8 ``'image'`` ``(h, w, c)`` or ``(h, w)``,
+      such as :func:`jaxgan.data.load_source` returns; anything with ``len`` and ``[]`` works,
+      and a ``get_batch(indices)`` method is used when present.
+    batch_size: examples per batch *on this process* (the per-host batch).
+    seed: shuffling seed, a non-negative int. Epoch e is permuted by
+      ``np.random.default_rng(SeedSequence([seed, e]))``, so every epoch is reshuffled
+      deterministically (pin NumPy to resume across upgrades: its permutation algorithm is not
+      guaranteed stable across major versions).
+    num_epochs: passes over this process's shard; None repeats forever.
+    pad_to: pad images centrally to ``pad_to x pad_to`` with -1 (e.g. 32 for MNIST's 28).
+    shard_index: this process's shard, ``jax.process_index()`` in multi-host training.
+    shard_count: the number of shards, ``jax.process_count()``. Shards are disjoint and of equal
+      size (the last ``len(source) % shard_count`` examples are left out), so every process
+      yields the same number of batches. Disjointness holds whatever the seeds; one seed
+      everywhere keeps the run reproducible from a single number.
+    worker_count: grain worker processes (``mp_prefetch``); 0 reads in this process.
+    read_threads: grain prefetch threads in this process; 0 reads on demand.
+
+  Returns:
+    A :class:`Loader` of ``{'image': float32 (batch_size, h', w', c) in [-1, 1], 'label': int32
+    (batch_size,), 'index': int32 (batch_size,)}`` (``h', w'`` after padding; ``image`` is
+    ``x / 127.5 - 1`` of the uint8 pixels; ``label`` and ``index``, the position in the original
+    release, when the source has them).
+
+  Raises:
+    ValueError: a negative seed, a non-positive batch size or epoch count, a shard index outside
+      ``[0, shard_count)``, a shard smaller than a batch, or ``pad_to`` smaller than the images.
+  """
+  import grain  # pylint: disable=g-import-not-at-top
+
+  if int(seed) < 0:
+    raise ValueError(f"seed must be non-negative, got {seed}.")
+  if batch_size <= 0:
+    raise ValueError(f"batch_size must be positive, got {batch_size}.")
+  if not 0 <= shard_index < shard_count:
+    raise ValueError(f"Need 0 <= shard_index < shard_count, got {shard_index}, {shard_count}.")
+  if num_epochs is not None and num_epochs <= 0:
+    raise ValueError(f"num_epochs must be positive or None, got {num_epochs}.")
+  n = len(source)
+  per_shard = n // shard_count
+  if per_shard < batch_size:
+    raise ValueError(f"A shard of {per_shard} examples cannot fill a batch of {batch_size}.")
+  shape = np.asarray(source[0]["image"]).shape
+  read = _ReadBatch(
+    source,
+    batch_size=batch_size,
+    seed=int(seed),
+    shard_index=shard_index,
+    shard_count=shard_count,
+    per_shard=per_shard,
+    pad=centred_padding(shape, pad_to),
+  )
+  num_batches = None if num_epochs is None else (per_shard * num_epochs) // batch_size
+  stop = sys.maxsize if num_batches is None else num_batches
+  read_options = grain.ReadOptions(
+    num_threads=read_threads, prefetch_buffer_size=max(read_threads * 2, 1)
+  )
+  if worker_count > 0:
+    from absl import flags  # pylint: disable=g-import-not-at-top
+
+    if not flags.FLAGS.is_parsed():
+      # grain's worker processes read absl flags; outside absl.app.run (notebooks, pytest)
+      # nothing has parsed them, so accept the defaults.
+      flags.FLAGS.mark_as_parsed()
+
+  def build(start: int):
+    # Batch k depends only on (seed, k), so a position is resumed by starting the range there.
+    ds = grain.MapDataset.range(start, max(start, stop)).map(read).to_iter_dataset(read_options)
     if worker_count > 0:
-        from absl import flags  # pylint: disable=g-import-not-at-top
+      ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+    return iter(ds)
 
-        if not flags.FLAGS.is_parsed():
-            # grain's worker processes read absl flags; outside absl.app.run (notebooks, pytest)
-            # nothing has parsed them, so accept the defaults.
-            flags.FLAGS.mark_as_parsed()
-        it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-    config = {
-        "source_len": n, "image_shape": list(shape), "batch_size": batch_size, "seed": int(seed),
-        "num_epochs": num_epochs, "pad_to": pad_to, "shard_index": shard_index,
-        "shard_count": shard_count, "worker_count": worker_count,
-    }
-    return Loader(it_ds, config, num_batches)
+  config = {
+    "source_len": n,
+    "image_shape": list(shape),
+    "batch_size": batch_size,
+    "seed": int(seed),
+    "num_epochs": num_epochs,
+    "pad_to": pad_to,
+    "shard_index": shard_index,
+    "shard_count": shard_count,
+  }
+  return Loader(build, config, num_batches)
