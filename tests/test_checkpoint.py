@@ -1,8 +1,10 @@
 """Tests of jaxgan.checkpoint: roundtrip, shardings, GC, corruption fallback, resume checks."""
 
+import copy
 import functools
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,8 @@ import pytest
 from _helpers import assert_bitwise_equal
 from jaxgan import checkpoint as ckpt_lib
 from jaxgan.checkpoint import CheckpointCorruptError, Checkpointer, CheckpointMismatchError
+from jaxgan.checkpoint import compat, retention
+from jaxgan.config import default_config
 from jaxgan.state import GAN, GANState
 
 
@@ -37,8 +41,25 @@ class TinyD(nn.Module):
     return nn.Dense(1)(nn.relu(nn.Dense(self.width)(x)))[:, 0]
 
 
-CONFIG = {"model": {"width": 8}, "loss": "non_saturating", "steps": 1000, "seed": 0,
-          "log_every": 10, "workdir": "/tmp/a"}
+def _base_config():
+  c = default_config()
+  c.model.width = 8
+  return c.to_dict()
+
+
+CONFIG = _base_config()
+# What jaxgan 0.1 stored: one flat dict, `loss` a name, no sections.
+FLAT_CONFIG = {
+  "dataset": "mnist",
+  "batch_size": 64,
+  "steps": 1000,
+  "loss": "non_saturating",
+  "g_lr": 2e-4,
+  "d_lr": 2e-4,
+  "seed": 0,
+  "model": "dcgan",
+  "checkpoint_every": 500,
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,10 +83,15 @@ def make_state(width=8, seed=0, step=7) -> GANState:
   return jax.tree.map(perturb, state).replace(step=jnp.asarray(step, jnp.int32))
 
 
-def config(**overrides):
-  cfg = {**CONFIG, **overrides}
-  if "width" in overrides:
-    cfg["model"] = {"width": cfg.pop("width")}
+def config(overrides):
+  """CONFIG with some fields replaced; `overrides` maps dotted names to values."""
+  cfg = copy.deepcopy(CONFIG)
+  for name, value in overrides.items():
+    *sections, field = name.split(".")
+    node = cfg
+    for s in sections:
+      node = node[s]
+    node[field] = value
   return cfg
 
 
@@ -113,10 +139,12 @@ def test_roundtrip_bitwise(tmp_path):
   assert_bitwise_equal(restored, state)
   # Abstract target works too; restoring does not alter the checkpoint.
   abstract = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), template)
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), template
+  )
   restored2, _, _ = c2.restore_latest(abstract)
   assert_bitwise_equal(restored2, state)
-  assert c2.verify(12)[0] == ckpt_lib._OK
+  assert c2.verify(12) == ckpt_lib.Verification(12, "verified", "every file matches its manifest")
+  assert c2.verify(12).usable
   c2.close()
 
 
@@ -139,6 +167,7 @@ def test_sync_save_and_none_loader_state(tmp_path):
 def _restore_onto_8_devices(path):
   """Saves from one device, restores onto 8 devices with a given sharding."""
   from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
   assert jax.device_count() == 8, jax.devices()
   state = make_state(step=5)
   assert all(len(x.devices()) == 1 for x in jax.tree.leaves(state))
@@ -154,11 +183,14 @@ def _restore_onto_8_devices(path):
   abstract = jax.tree.map(target, state)
   restored, _, step = make_ckpt(path).restore_latest(abstract)
   assert step == 5
-  for r, a in zip(jax.tree.leaves(restored), jax.tree.leaves(abstract)):
+  for r, a in zip(jax.tree.leaves(restored), jax.tree.leaves(abstract), strict=True):
     assert r.sharding == a.sharding, (r.sharding, a.sharding)
     assert len(r.devices()) == 8
-  sharded = [r for r, a in zip(jax.tree.leaves(restored), jax.tree.leaves(abstract))
-             if a.sharding.spec == P("data")]
+  sharded = [
+    r
+    for r, a in zip(jax.tree.leaves(restored), jax.tree.leaves(abstract), strict=True)
+    if a.sharding.spec == P("data")
+  ]
   assert sharded  # e.g. the (8, 2) generator kernel is split over the 8 devices
   assert_bitwise_equal(restored, state)
 
@@ -168,16 +200,20 @@ def test_restore_onto_8_devices(tmp_path):
     _restore_onto_8_devices(tmp_path)
     return
   env = dict(os.environ)
-  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8")
+  env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
   env["JAX_PLATFORMS"] = "cpu"
   root = Path(__file__).resolve().parents[1]
   env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "tests"), env.get("PYTHONPATH", "")])
-  code = ("import importlib.util, sys; "
-          f"spec = importlib.util.spec_from_file_location('tc', {str(Path(__file__).resolve())!r}); "
-          "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
-          f"m._restore_onto_8_devices({str(tmp_path)!r})")
-  r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                     timeout=120)
+  here = str(Path(__file__).resolve())
+  code = (
+    "import importlib.util, sys; "
+    f"spec = importlib.util.spec_from_file_location('tc', {here!r}); "
+    "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+    f"m._restore_onto_8_devices({str(tmp_path)!r})"
+  )
+  r = subprocess.run(
+    [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+  )
   assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
 
@@ -223,6 +259,30 @@ def test_keep_best_max(tmp_path):
     c.save(s, make_state(step=s), metrics={"acc": acc})
   c.close()
   assert make_ckpt(tmp_path).all_steps() == [2, 4]
+
+
+def test_retained_rule():
+  """The rule alone: newest `keep`, best `keep` by a finite metric, ties to the newer step."""
+  m = {
+    1: {"fid": 2.0},
+    2: {"fid": 1.0},
+    3: {"fid": 1.0},
+    4: {"fid": float("nan")},
+    5: None,
+    6: {"acc": 0.0},
+    7: {"fid": 9.0},
+  }
+  assert retention.retained(m, keep=2) == {6, 7}
+  assert retention.retained(m, keep=1, keep_best="fid") == {3, 7}  # 2 and 3 tie: the newer
+  assert retention.retained(m, keep=2, keep_best="fid") == {2, 3, 6, 7}
+  assert retention.retained(m, keep=1, keep_best="fid", best_mode="max") == {7}
+  assert retention.retained(m, keep=2, keep_best="fid", best_mode="max") == {1, 6, 7}
+  assert retention.retained(m, keep=10, keep_best="fid") == set(m)
+  assert retention.retained({}, keep=1) == set()
+  with pytest.raises(ValueError, match="keep"):
+    make_ckpt("/nonexistent/never/created", keep=0)
+  with pytest.raises(ValueError, match="best_mode"):
+    retention.retained(m, keep=1, best_mode="lowest")
 
 
 def test_unverified_steps_never_counted_or_deleted(tmp_path):
@@ -359,8 +419,9 @@ def test_unverified_and_unloadable_is_skipped_and_left(three_steps, caplog):
   restored, _, step = _restore_with_warnings(path, caplog)
   assert step == 2
   assert_bitwise_equal(restored, states[2])
-  assert any("step 3" in r.getMessage() and "failed to load" in r.getMessage()
-             for r in caplog.records)
+  assert any(
+    "step 3" in r.getMessage() and "failed to load" in r.getMessage() for r in caplog.records
+  )
   assert (path / "3").exists()  # unverified: left in place, never moved or deleted
 
 
@@ -384,11 +445,12 @@ def test_all_bad_raises_clear_error(three_steps):
 
 def test_config_mismatch_model_width(tmp_path):
   save_steps(tmp_path, [1])
-  c = make_ckpt(tmp_path, config(width=16))
+  c = make_ckpt(tmp_path, config({"model.width": 16}))
   with pytest.raises(CheckpointMismatchError) as e:
     c.restore_latest(make_state(width=16))
-  assert "model.width: stored 8 != current 16" in str(e.value)
+  assert "model.width: saved 8, now 16" in str(e.value)
   assert "new workdir" in str(e.value)
+  assert (tmp_path / "1").exists()  # a mismatch is not corruption: nothing moved
 
 
 def test_state_shape_mismatch_names_paths(tmp_path):
@@ -410,34 +472,102 @@ def test_dtype_mismatch(tmp_path):
     make_ckpt(tmp_path).restore_latest(state)
 
 
-def test_config_mismatch_loss(tmp_path):
+@pytest.mark.parametrize(
+  "field, value, line",
+  [
+    ("loss.name", "hinge", "loss.name: saved 'non_saturating', now 'hinge'"),
+    ("seed", 1, "seed: saved 0, now 1"),
+    ("optim.g_lr", 1e-3, "optim.g_lr: saved 0.0002, now 0.001"),
+  ],
+)
+def test_config_mismatch_outside_resumable_sections(tmp_path, field, value, line):
   save_steps(tmp_path, [1])
-  c = make_ckpt(tmp_path, config(loss="hinge"))
-  with pytest.raises(CheckpointMismatchError, match="loss: stored 'non_saturating' != current 'hinge'"):
+  c = make_ckpt(tmp_path, config({field: value}))
+  with pytest.raises(CheckpointMismatchError, match=re.escape(line)):
     c.restore_latest(make_state())
 
 
-def test_ignored_keys_do_not_raise(tmp_path):
+def test_resumable_sections_may_differ(tmp_path):
   save_steps(tmp_path, [1])
-  c = make_ckpt(tmp_path, config(steps=5000, log_every=100, workdir="/elsewhere"))
-  _, _, step = c.restore_latest(make_state())
-  assert step == 1
-  c.close()
-  # a custom resume_ignore makes other keys ignorable, and the defaults can be dropped
-  c = make_ckpt(tmp_path, config(loss="hinge"), resume_ignore=("loss",))
+  changed = {
+    "run.steps": 5000,
+    "run.data_dir": "/elsewhere",
+    "log.every": 100,
+    "eval.metrics": "kid",
+    "checkpoint.keep": 1,
+  }
+  c = make_ckpt(tmp_path, config(changed))
   assert c.restore_latest(make_state())[2] == 1
-  c = make_ckpt(tmp_path, config(steps=5000), resume_ignore=())
-  with pytest.raises(CheckpointMismatchError, match="steps"):
+  c.close()
+  # the rule is by section: other sections can be made resumable, and the defaults dropped
+  c = make_ckpt(
+    tmp_path,
+    config({"loss.name": "hinge"}),
+    resumable_sections=("run", "log", "eval", "checkpoint", "loss"),
+  )
+  assert c.restore_latest(make_state())[2] == 1
+  c = make_ckpt(tmp_path, config({"run.steps": 5000}), resumable_sections=())
+  with pytest.raises(CheckpointMismatchError, match=re.escape("run.steps: saved 2000, now 5000")):
     c.restore_latest(make_state())
+
+
+def test_flat_layout_checkpoint_is_refused(tmp_path):
+  save_steps(tmp_path, [1, 2], cfg=FLAT_CONFIG)
+  before = sorted(str(p) for p in tmp_path.rglob("*"))
+  c = make_ckpt(tmp_path)
+  with pytest.raises(CheckpointMismatchError) as e:
+    c.restore_latest(make_state())
+  msg = str(e.value)
+  assert "step 2" in msg and "flat config layout of an earlier jaxgan" in msg
+  assert "new workdir" in msg and "jaxgan 0.1" in msg
+  with pytest.raises(CheckpointMismatchError, match="flat config layout"):
+    c.save(3, make_state(step=3))  # nor does a new run save into that directory
+  c.close()
+  assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing moved or written
+
+
+def test_config_diff_and_flat_layout_rules():
+  saved = {
+    "seed": 0,
+    "model": {"width": 8, "kwargs": {}},
+    "loss": {"name": "hinge"},
+    "run": {"steps": 10},
+  }
+  now = {
+    "seed": 0,
+    "model": {"width": 8, "kwargs": {"g_hidden": (16, 16)}},
+    "run": {"steps": 99, "new": 1},
+  }
+  assert ckpt_lib.config_diff(saved, now) == [
+    "loss.name: saved 'hinge', not in the current config",
+    "model.kwargs.g_hidden: not in the saved config, now [16, 16]",
+  ]
+  assert ckpt_lib.config_diff(saved, now, resumable=("run", "loss", "model")) == []
+  assert ckpt_lib.is_flat_layout(FLAT_CONFIG)
+  assert ckpt_lib.is_flat_layout({"loss": "hinge", "seed": 0})
+  assert not ckpt_lib.is_flat_layout(CONFIG) and not ckpt_lib.is_flat_layout({})
+  with pytest.raises(CheckpointMismatchError, match="flat config layout"):
+    compat.check_config(FLAT_CONFIG, FLAT_CONFIG, where="The checkpoint")  # even if equal
 
 
 def test_new_run_with_other_config_refuses_to_save_into_old_dir(tmp_path):
   save_steps(tmp_path, [1, 2, 3], keep=3)
-  c = make_ckpt(tmp_path, config(loss="hinge"), keep=1)
-  with pytest.raises(CheckpointMismatchError, match="loss"):
+  c = make_ckpt(tmp_path, config({"loss.name": "hinge"}), keep=1)
+  with pytest.raises(CheckpointMismatchError, match="loss.name"):
     c.save(10, make_state(step=10))
   c.close()
   assert make_ckpt(tmp_path).all_steps() == [1, 2, 3]
+
+
+def test_restore_one_step(three_steps):
+  path, states = three_steps
+  c = make_ckpt(path)
+  restored, loader, step = c.restore(2, make_state())
+  assert step == 2 and loader == {"epoch": 0, "index": 2}
+  assert_bitwise_equal(restored, states[2])
+  with pytest.raises(CheckpointMismatchError, match="model.width"):
+    make_ckpt(path, config({"model.width": 16})).restore(2, make_state(width=16))
+  c.close()
 
 
 # ------------------------------------------------------------------------------------------------
