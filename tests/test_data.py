@@ -19,6 +19,7 @@ from _helpers import require_real_data
 
 from jaxgan import data
 from jaxgan.data import builders, checksums, cifar, idx, releases, toy
+from jaxgan.data.batches import BatchReader
 from jaxgan.data.sources import ArraySource
 
 
@@ -537,6 +538,22 @@ def test_loader_pad_to():
 def test_loader_rejects_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
     data.make_loader(toy_source(), **{"batch_size": 8, "seed": 0, **kwargs})
+
+
+def test_loader_reads_plain_sequences_and_refuses_float_images():
+  # Anything with len and [] works; records without get_batch are stacked one by one.
+  src = toy_source()
+  records = [src[i] for i in range(len(src))]
+  assert_batches_equal(
+    take(data.make_loader(records, batch_size=8, seed=4), 2),
+    take(data.make_loader(src, batch_size=8, seed=4), 2),
+  )
+  floats = ArraySource({"image": np.zeros((8, 4, 4, 1), np.float32)})
+  read = BatchReader(
+    floats, batch_size=8, seed=0, shard_index=0, shard_count=1, per_shard=8, pad=None
+  )
+  with pytest.raises(TypeError, match="uint8, got float32"):
+    read(0)
 
 
 def test_loader_worker_processes_match_and_resume_without_workers():

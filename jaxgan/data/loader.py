@@ -3,7 +3,7 @@
 The grain pipeline runs over *batch numbers*::
 
   MapDataset.range(start, num_batches)   # batch k of this process
-    .map(_ReadBatch)                     # k -> example indices -> one batched read -> floats
+    .map(BatchReader)                    # k -> example indices -> one batched read -> floats
     .to_iter_dataset(read_options)       # optional prefetch threads
     [.mp_prefetch(workers)]              # optional worker processes
 
@@ -22,98 +22,15 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from jaxgan.data.batches import BatchReader, centred_padding
+
 # Format of Loader.get_state(); states of other versions are refused, never misread.
 _STATE_VERSION = 2
-
-
-class _ReadBatch:
-  """Batch number -> ``{'image': float32 (B, h', w', c) in [-1, 1], 'label', 'index': int32 (B,)}``.
-
-  A top-level class (not a closure) so the pipeline pickles for ``worker_count > 0``.
-  """
-
-  def __init__(
-    self,
-    source,
-    *,
-    batch_size: int,
-    seed: int,
-    shard_index: int,
-    shard_count: int,
-    per_shard: int,
-    pad,
-  ):
-    self.source = source
-    self.batch_size = batch_size
-    self.seed = seed
-    self.shard_index = shard_index
-    self.shard_count = shard_count
-    self.per_shard = per_shard
-    self.pad = pad
-    self._perms: dict[int, np.ndarray] = {}
-    self._lock = threading.Lock()
-
-  def __getstate__(self):
-    state = dict(self.__dict__)
-    del state["_lock"]
-    state["_perms"] = {}
-    return state
-
-  def __setstate__(self, state):
-    self.__dict__.update(state)
-    self._lock = threading.Lock()
-
-  def _permutation(self, epoch: int) -> np.ndarray:
-    with self._lock:
-      perm = self._perms.get(epoch)
-      if perm is None:
-        # Depends on (seed, epoch) only: any batch can be rebuilt without history.
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
-        perm = rng.permutation(self.per_shard)
-        if len(self._perms) >= 4:  # threads may straddle an epoch boundary
-          self._perms.pop(min(self._perms))
-        self._perms[epoch] = perm
-      return perm
-
-  def indices(self, k: int) -> np.ndarray:
-    """The source indices of batch ``k`` on this process, int64 ``(batch_size,)``."""
-    pos = np.arange(k * self.batch_size, (k + 1) * self.batch_size, dtype=np.int64)
-    epochs, within = np.divmod(pos, self.per_shard)
-    local = np.empty_like(pos)
-    for e in np.unique(epochs):
-      sel = epochs == e
-      local[sel] = self._permutation(int(e))[within[sel]]
-    return local * self.shard_count + self.shard_index
-
-  def __call__(self, k) -> dict[str, np.ndarray]:
-    keys = self.indices(int(k))
-    get_batch = getattr(self.source, "get_batch", None)
-    if get_batch is not None:
-      batch = get_batch(keys)
-    else:
-      getitems = getattr(self.source, "__getitems__", None)
-      keys = [int(i) for i in keys]
-      records = getitems(keys) if getitems is not None else [self.source[i] for i in keys]
-      batch = {name: np.stack([np.asarray(r[name]) for r in records]) for name in records[0]}
-    images = np.asarray(batch["image"])
-    if images.dtype != np.uint8:
-      raise TypeError(f"Source images must be uint8, got {images.dtype}.")
-    if images.ndim == 3:  # HW sources: add the channel axis
-      images = images[..., None]
-    if self.pad is not None:
-      # Pixel 0 maps to -1, so padding the uint8 image with 0 gives a -1 border.
-      images = np.pad(images, ((0, 0), *self.pad, (0, 0)))
-    out = {"image": images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)}
-    for name in ("label", "index"):
-      if name in batch:
-        out[name] = np.asarray(batch[name], dtype=np.int32)
-    return out
 
 
 class Loader(Iterator[dict[str, np.ndarray]]):
@@ -202,33 +119,6 @@ class Loader(Iterator[dict[str, np.ndarray]]):
       close()
 
 
-def centred_padding(shape: Sequence[int], pad_to: int | None):
-  """The padding that centres an image in a ``pad_to x pad_to`` square.
-
-  Args:
-    shape: the image's shape, ``(h, w)`` or ``(h, w, c)``.
-    pad_to: the side of the square, or None for no padding.
-
-  Returns:
-    ``((top, bottom), (left, right))`` for :func:`numpy.pad`, or None when ``pad_to`` is None.
-
-  Raises:
-    ValueError: ``pad_to`` is smaller than the image.
-
-  >>> centred_padding((28, 28, 1), 32)
-  ((2, 2), (2, 2))
-  >>> centred_padding((5, 6), 8)
-  ((1, 2), (1, 1))
-  """
-  if pad_to is None:
-    return None
-  h, w = shape[0], shape[1]
-  if pad_to < h or pad_to < w:
-    raise ValueError(f"pad_to={pad_to} is smaller than the images ({h}x{w}).")
-  ph, pw = pad_to - h, pad_to - w
-  return ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
-
-
 def make_loader(
   source,
   *,
@@ -293,7 +183,7 @@ def make_loader(
   if per_shard < batch_size:
     raise ValueError(f"A shard of {per_shard} examples cannot fill a batch of {batch_size}.")
   shape = np.asarray(source[0]["image"]).shape
-  read = _ReadBatch(
+  read = BatchReader(
     source,
     batch_size=batch_size,
     seed=int(seed),
