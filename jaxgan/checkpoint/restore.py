@@ -82,24 +82,25 @@ class RestoreMixin:
     """Refuses to mix checkpoints of two different runs in one directory (checked once)."""
     self._dir_config_checked = True
     existing = [s for s in self._store.steps() if s not in self._pending]
+    if not existing:
+      return
     try:
-      stored = self._store.read_config(existing[-1]) if existing else None
+      stored = self._store.read_config(existing[-1])
     except Exception:  # noqa: BLE001 - unreadable: restore_latest reports it
       return
-    if existing:
-      compat.check_config(
-        stored,
-        self.config,
-        where=where(self.directory, existing[-1]),
-        resumable=self.resumable_sections,
-      )
+    compat.check_config(
+      stored,
+      self.config,
+      where=where(self.directory, existing[-1]),
+      resumable=self.resumable_sections,
+    )
 
   def _verdict_everywhere(self, step: int) -> tuple[str, str]:
     """Process 0's verdict on `step`, (status, reason), on every process."""
     verdict = self.verify(step) if multihost.is_primary() else None
     index = manifest.STATUSES.index(verdict.status) if verdict else 0
     status = manifest.STATUSES[multihost.broadcast_int(index)]
-    return status, (verdict.reason if verdict else "failed integrity verification on process 0")
+    return status, (verdict.reason if verdict else f"{status} on process 0")
 
   def restore_latest(self, abstract_state) -> tuple[Any, dict | None, int] | None:
     """Restores the newest good checkpoint, falling back to older steps (see this module).

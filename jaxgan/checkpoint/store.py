@@ -39,7 +39,7 @@ class Store:
     options = ocp.CheckpointManagerOptions(
       preservation_policy=ocp.checkpoint_managers.LatestN(n=None),  # keep all: see retention
       create=True,
-      cleanup_tmp_directories=False,
+      cleanup_tmp_directories=False,  # a crashed save's files may be evidence
       enable_async_checkpointing=async_save,
     )
     handlers = {
