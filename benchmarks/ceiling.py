@@ -41,7 +41,7 @@ from benchmarks import workloads as wl  # noqa: E402
 from benchmarks.run import matmul_gflops  # noqa: E402
 
 HEAVY = ('dot_general', 'conv_general_dilated', 'ffi_call')
-# The oneDNN targets of jaxgan/models/onednn_conv.cc, as the tables name them.
+# The oneDNN targets of jaxgan/onednn/onednn_conv.cc, as the tables name them.
 _ONEDNN = {'JaxganConvForward': 'oneDNN forward', 'JaxganConvInputGradient': 'oneDNN input grad',
            'JaxganConvKernelGradient': 'oneDNN kernel grad',
            'JaxganConvKernelGradientAsForward': 'oneDNN kernel grad as forward'}

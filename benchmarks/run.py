@@ -23,7 +23,6 @@ shared: the load average is recorded at start and end; quote ratios and medians.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import functools
 import json
@@ -232,6 +231,10 @@ def bench_workload(w: wl.Workload, *, frameworks, reps: int, rep_seconds: float,
       worker.close()
 
 
+def _conv(workload: dict) -> str:
+  return workload['config']['model']['kwargs'].get('conv', 'auto')
+
+
 def _fmt(x, spec):
   return '-' if x is None else format(x, spec)
 
@@ -253,9 +256,8 @@ def markdown(results: list[dict], meta: dict) -> str:
     pct = lambda d: None if 'fraction_of_matmul_peak' not in d else 100 * d[
         'fraction_of_matmul_peak']
     lines.append('| ' + ' | '.join([
-        f"{r['workload']['name']}: {r['workload']['description']}"
-        + (f" (conv={r['workload']['conv']})" if r['workload'].get('conv', 'auto') != 'auto'
-           else ''),
+        f"{r['workload']['name']}: {r['workload']['description']}" + (
+            f' (conv={conv})' if (conv := _conv(r['workload'])) != 'auto' else ''),
         _fmt(j.get('steps_per_s'), '.3g'), _fmt(t.get('steps_per_s'), '.3g'),
         _fmt(r.get('ratio_jax_over_torch'), '.2f'),
         _fmt(j.get('first_step_s'), '.1f'), _fmt(t.get('first_step_s'), '.2f'),
@@ -311,8 +313,8 @@ def main(argv=None) -> list[dict]:
   if args.tiny:
     todo = [w.tiny() for w in todo]
   if args.width is not None:
-    todo = [dataclasses.replace(w, width=args.width, name=f'{w.name}-w{args.width}') for w in todo]
-  todo = [dataclasses.replace(w, conv=args.conv) for w in todo]
+    todo = [w.replace({'model.width': args.width}, name=f'{w.name}-w{args.width}') for w in todo]
+  todo = [w.with_conv(args.conv) for w in todo]
 
   meta = dict(command='python ' + ' '.join([os.path.relpath(__file__, ROOT)] + (
       sys.argv[1:] if argv is None else list(argv))),

@@ -4,9 +4,9 @@
 
 On a CPU the devices are fake (`--xla_force_host_platform_device_count=8`, set here) and share the
 machine's cores, so the step does not get faster with more devices: the table shows the overhead
-of partitioning and of the collectives XLA inserts. (The train step constrains the latents it
-draws to the 'data' axis, `sharding.shard_batch`: without that, an earlier version ran G in full
-on every device, 1,053 vs 273 ms per DCGAN step on 8 devices.)
+of partitioning and of the collectives XLA inserts. A partitioning mistake shows as a step that
+grows with the device count (e.g. G run in full on every device when the latents it draws are not
+constrained to the 'data' axis, `sharding.shard_batch`).
 
 Columns: ms per step (median over --steps calls, after compiling), compile seconds and the
 collectives in the compiled step (all-reduce / all-gather / collective-permute).
@@ -25,23 +25,29 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 
-from jaxgan import GAN, make_train_step, sharding  # noqa: E402
-from jaxgan.models import make_models  # noqa: E402
+from jaxgan import sharding  # noqa: E402
+from jaxgan.build import build_gan, build_train_step  # noqa: E402
+from jaxgan.config import default_config  # noqa: E402
 
 
 def workloads():
-  adam = lambda: optax.adam(1e-4, b1=0.5, b2=0.9)
-  g, d = make_models("mlp", image_shape=(2,), g_hidden=(256,) * 3, d_hidden=(256,) * 3,
-                     output_activation="none")
-  yield ("mlp wgan-gp (toy ring, 256x3, batch 256, n_critic 5)",
-         GAN(g, d, adam(), adam(), latent_shape=(2,)),
-         dict(loss="wgan", penalty="wgan_gp", n_critic=5), (5 * 256, 2))
-  g, d = make_models("dcgan", image_shape=(28, 28, 1), width=32)
-  yield ("dcgan BatchNorm (28x28x1, width 32, batch 64)",
-         GAN(g, d, adam(), adam(), latent_shape=(100,)),
-         dict(loss="non_saturating"), (64, 28, 28, 1))
+  """(name, config, image_shape) of each measured workload, built by the loop's own builder."""
+  c = default_config()
+  c.data.name, c.data.batch_size = "toy_ring", 256
+  c.model.name, c.model.latent_dim = "mlp", 2
+  c.model.kwargs.g_hidden = c.model.kwargs.d_hidden = (256,) * 3
+  c.model.kwargs.output_activation = "none"
+  c.loss.name, c.loss.penalty, c.loss.n_critic = "wgan", "wgan_gp", 5
+  c.optim.g_lr = c.optim.d_lr = 1e-4
+  c.optim.b1, c.optim.b2 = 0.5, 0.9
+  yield "mlp wgan-gp (toy ring, 256x3, batch 256, n_critic 5)", c, (2,)
+  c = default_config()
+  c.data.name, c.data.batch_size = "mnist", 64
+  c.model.name, c.model.width = "dcgan", 32
+  c.optim.g_lr = c.optim.d_lr = 1e-4
+  c.optim.b1, c.optim.b2 = 0.5, 0.9
+  yield "dcgan BatchNorm (28x28x1, width 32, batch 64)", c, (28, 28, 1)
 
 
 def collectives(hlo: str) -> str:
@@ -49,9 +55,11 @@ def collectives(hlo: str) -> str:
   return f"{count('all-reduce')}/{count('all-gather')}/{count('collective-permute')}"
 
 
-def bench(gan, step_kwargs, batch_shape, n_devices, steps):
+def bench(config, image_shape, n_devices, steps):
   mesh = sharding.make_mesh(jax.devices()[:n_devices])
-  train_step = make_train_step(gan, **step_kwargs)
+  gan = build_gan(config, image_shape)
+  train_step = build_train_step(config, gan)
+  batch_shape = (config.loss.n_critic * config.data.batch_size, *image_shape)
   state = gan.init(jax.random.PRNGKey(0), jnp.zeros((8, *batch_shape[1:])))
   state = sharding.replicate(jax.tree.map(np.asarray, state), mesh)
   batch = sharding.global_batch(
@@ -82,10 +90,10 @@ def main():
         f"{os.cpu_count()} cores")
   print(f"{'workload':52s} {'devices':>7s} {'ms/step':>9s} {'vs 1':>6s} "
         f"{'compile s':>9s} {'AR/AG/CP':>9s}")
-  for name, gan, step_kwargs, batch_shape in workloads():
+  for name, config, image_shape in workloads():
     base = None
     for n in counts:
-      ms, compile_s, coll = bench(gan, step_kwargs, batch_shape, n, args.steps)
+      ms, compile_s, coll = bench(config, image_shape, n, args.steps)
       base = base or ms
       print(f"{name:52s} {n:7d} {ms:9.1f} {ms / base:6.2f} {compile_s:9.1f} {coll:>9s}",
             flush=True)

@@ -30,9 +30,12 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 try:
-  from benchmarks.workloads import LATENT_DIM, Workload
+  from benchmarks.workloads import Workload
 except ImportError:  # run as a script from benchmarks/
-  from workloads import LATENT_DIM, Workload  # type: ignore
+  from workloads import Workload  # type: ignore
+
+# jaxgan's default latent size, the one every workload uses; the models take it as an argument.
+LATENT_DIM = 100
 
 
 # --- layers ----------------------------------------------------------------------------------
@@ -239,20 +242,41 @@ class ResNetDiscriminator(nn.Module):
     return self.fc(x)[:, 0]
 
 
+# jaxgan's default critic normalisation of each model (jaxgan.models.DEFAULT_D_NORM), for
+# configs that leave `model.d_norm` unset.
+DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral'}
+
+
+def d_norm(w: Workload) -> str:
+  """The critic normalisation `w` asks for, resolved as `jaxgan.models.make_models` does."""
+  m = w.config.model
+  return DEFAULT_D_NORM[m.name] if m.d_norm is None else m.d_norm
+
+
 def make_models(w: Workload) -> tuple[nn.Module, nn.Module]:
-  norm = w.resolved_d_norm()
-  if w.model == 'mlp':
-    width = 256 if w.width is None else w.width
+  """PyTorch's G and D for `w.config.model` and `w.image_shape` (NCHW where jaxgan is NHWC).
+
+  Raises:
+    ValueError: a model or model keyword this reference does not write.
+  """
+  m = w.config.model
+  if m.kwargs.to_dict().keys() - {'conv'}:  # conv chooses jaxgan's kernels, not the function
+    raise ValueError(f'the PyTorch reference takes no model keywords; got {m.kwargs}')
+  norm, width, latent = d_norm(w), m.width, m.latent_dim
+  if m.name == 'mlp':
+    width = 256 if width is None else width
     dim = math.prod(w.image_shape)
-    return (MLPGenerator(dim, (width, 2 * width)),
+    return (MLPGenerator(dim, (width, 2 * width), latent),
             MLPDiscriminator(dim, (2 * width, width), norm))
   size, _, channels = w.image_shape
-  if w.model == 'dcgan':
-    width = 64 if w.width is None else w.width
-    return (DCGANGenerator(size, channels, width),
+  if m.name == 'dcgan':
+    width = 64 if width is None else width
+    return (DCGANGenerator(size, channels, width, latent),
             DCGANDiscriminator(size, channels, width, norm))
-  return (ResNetGenerator(channels, 256 if w.width is None else w.width),
-          ResNetDiscriminator(channels, 128 if w.width is None else w.width, norm))
+  if m.name == 'resnet':
+    return (ResNetGenerator(channels, 256 if width is None else width, latent),
+            ResNetDiscriminator(channels, 128 if width is None else width, norm))
+  raise ValueError(f'unknown model {m.name!r}')
 
 
 # --- losses and penalties --------------------------------------------------------------------
@@ -339,34 +363,51 @@ PENALTIES = {
 # --- the update ------------------------------------------------------------------------------
 
 
-def _adam(params, w: Workload):
+def _adam(params, lr: float, w: Workload):
+  betas = (w.config.optim.b1, w.config.optim.b2)
   try:
-    return torch.optim.Adam(params, lr=w.lr, betas=w.betas, fused=True)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
   except (RuntimeError, TypeError):
-    return torch.optim.Adam(params, lr=w.lr, betas=w.betas, foreach=True)
+    return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 
 class TorchGAN:
-  """One `step()` = n_critic D updates and one G update, as `jaxgan.train.make_train_step`."""
+  """One `step()` = n_critic D updates and one G update, as `jaxgan.train.make_train_step`.
+
+  Args:
+    w: the workload; its config gives the models, `loss`, `optim` and `data.batch_size`.
+    seed: seeds PyTorch's initialisers, the fixed batch and the noise.
+
+  Raises:
+    ValueError: a config field the reference does not implement (weight clipping, another
+      compute dtype, a model keyword).
+  """
 
   def __init__(self, w: Workload, seed: int = 0):
+    c = w.config
+    if c.loss.weight_clip is not None or c.model.compute_dtype != 'float32':
+      raise ValueError('the PyTorch reference has no weight clipping and computes in float32')
     torch.manual_seed(seed)
     self.w = w
+    self.n_critic, self.batch_size = c.loss.n_critic, c.data.batch_size
+    self.latent_dim, self.penalty_weight = c.model.latent_dim, c.loss.penalty_weight
+    self.ema_decay, self.loss_name = c.optim.ema_decay, c.loss.name
     self.G, self.D = make_models(w)
     self.G.train()
     self.D.train()
-    self.opt_g, self.opt_d = _adam(self.G.parameters(), w), _adam(self.D.parameters(), w)
+    self.opt_g = _adam(self.G.parameters(), c.optim.g_lr, w)
+    self.opt_d = _adam(self.D.parameters(), c.optim.d_lr, w)
     self.g_params = list(self.G.parameters())
     self.d_params = list(self.D.parameters())
     self.ema = [p.detach().clone() for p in self.g_params]
-    self.d_loss, self.g_loss = LOSSES[w.loss]
-    self.penalty = PENALTIES[w.penalty] if w.penalty else None
+    self.d_loss, self.g_loss = LOSSES[c.loss.name]
+    self.penalty = PENALTIES[c.loss.penalty] if c.loss.penalty else None
     shape = w.image_shape if len(w.image_shape) == 1 else (
         w.image_shape[2], w.image_shape[0], w.image_shape[1])  # NHWC -> NCHW
-    self.batch = torch.rand(w.n_critic, w.batch, *shape) * 2 - 1
+    self.batch = torch.rand(self.n_critic, self.batch_size, *shape) * 2 - 1
     # As jaxgan: a critic without state (no BatchNorm, no spectral norm) on vectors scores real
     # and fake in one pass of twice the rows, which is faster for small matmuls.
-    self.one_pass = len(w.image_shape) == 1 and w.resolved_d_norm() in ('none', 'layer')
+    self.one_pass = len(w.image_shape) == 1 and d_norm(w) in ('none', 'layer')
 
   def _d_update(self, real, fake):
     if self.one_pass:
@@ -375,17 +416,22 @@ class TorchGAN:
       s_real, s_fake = self.D(real), self.D(fake)
     loss = self.d_loss(s_real, s_fake)
     if self.penalty is not None:
-      loss = loss + self.w.penalty_weight * self.penalty(self.D, real, fake)
+      loss = loss + self.penalty_weight * self.penalty(self.D, real, fake)
     self.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     self.opt_d.step()
     return loss
 
-  def step(self):
-    w, G, D = self.w, self.G, self.D
-    for i in range(w.n_critic):
-      z = torch.randn(w.batch, LATENT_DIM)
-      if i < w.n_critic - 1:
+  def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+    """One train step.
+
+    Returns:
+      The last critic update's loss and the generator's loss, scalar float32 tensors.
+    """
+    G, D = self.G, self.D
+    for i in range(self.n_critic):
+      z = torch.randn(self.batch_size, self.latent_dim)
+      if i < self.n_critic - 1:
         with torch.no_grad():
           fake = G(z)
       else:
@@ -395,7 +441,7 @@ class TorchGAN:
     for p in self.d_params:
       p.requires_grad_(False)
     s_fake = D(fake)
-    if w.loss in G_NEEDS_REAL:
+    if self.loss_name in G_NEEDS_REAL:
       with torch.no_grad():
         s_real = D(self.batch[-1])
     else:
@@ -407,9 +453,10 @@ class TorchGAN:
     for p in self.d_params:
       p.requires_grad_(True)
     with torch.no_grad():
-      torch._foreach_lerp_(self.ema, self.g_params, 1.0 - w.ema_decay)
+      torch._foreach_lerp_(self.ema, self.g_params, 1.0 - self.ema_decay)
     return d_loss.detach(), g_loss.detach()
 
 
 def build_torch(w: Workload, seed: int = 0) -> TorchGAN:
+  """The PyTorch reference of workload `w` (see `TorchGAN`)."""
   return TorchGAN(w, seed)

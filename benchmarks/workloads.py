@@ -1,10 +1,11 @@
-"""Benchmark workloads: one description, built the same way in jaxgan and in the PyTorch reference.
+"""Benchmark workloads: each one a run config, built by jaxgan's own builder and by PyTorch's.
 
-A `Workload` fixes the model, image shape, loss, penalty, n_critic, critic normalisation, Adam
-hyperparameters and batch size. `build_jax(w)` returns jaxgan's real train step,
-`sharding.jit_train_step(make_train_step(gan, ...), mesh)` as in the training loop, with a state,
-a fixed batch of `n_critic * batch` examples and a key; `torch_reference.build_torch(w)` returns
-the same update written in plain PyTorch.
+A `Workload` is a name, a description, the shape of one example and a run config made with
+`jaxgan.config.default_config()`: the model (`config.model`), the loss, penalty and n_critic
+(`config.loss`), Adam's hyperparameters and the EMA (`config.optim`) and the batch
+(`config.data.batch_size`). `build_jax(w)` builds jaxgan's train step exactly as the training loop
+does, `jaxgan.build.build_gan` and `build_train_step`, jitted by `sharding.jit_train_step`;
+`torch_reference.build_torch(w)` writes the same update in plain PyTorch from the same config.
 
   W1  MLP WGAN-GP of the seed documents (784-dim, n_critic 5, Adam 1e-4 (0.5, 0.999))
   W2  DCGAN 32x32x1 non-saturating, BatchNorm in G and D (Adam 2e-4 (0.5, 0.999))
@@ -13,6 +14,12 @@ the same update written in plain PyTorch.
 
 `sweep_workloads()` adds every loss of `jaxgan.losses.LOSSES` with and without the WGAN-GP
 penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only difference).
+
+  >>> w = get('W3')
+  >>> w.config.loss.name, w.config.loss.n_critic, w.config.data.batch_size, w.image_shape
+  ('wgan', 5, 64, (32, 32, 1))
+  >>> w.tiny().config.data.batch_size
+  4
 """
 
 from __future__ import annotations
@@ -20,84 +27,170 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-LATENT_DIM = 100
+import ml_collections
+
+from jaxgan.config import default_config
+
+# Widths of the tiny variants: the smallest that keep every layer of each model.
+_TINY_WIDTH = {'mlp': 16, 'dcgan': 8, 'resnet': 16}
 
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
+  """One benchmark: a run config and the shape of one example.
+
+  Attributes:
+    name: e.g. 'W2' or 'dcgan-hinge+gp'; derived variants append to it ('W2-tiny').
+    description: one line for tables.
+    image_shape: one example without the batch axis. `(784,)` for W1: the seed documents' MLP
+      reads flat vectors, so its stateless critic scores real and fake in one pass (as
+      `jaxgan.train` does for 2-D batches); `(H, W, C)` for the convolutional models.
+    config: the run config (`jaxgan.config.default_config()` with overrides); `config.data`
+      names the data set the workload stands for, the benchmarks feed uniform noise of
+      `image_shape`.
+  """
+
   name: str
-  model: str                       # 'mlp', 'dcgan' or 'resnet'
-  image_shape: tuple[int, ...]     # (784,) for the MLP, (H, W, C) otherwise
-  loss: str = 'non_saturating'
-  penalty: str | None = None
-  n_critic: int = 1
-  d_norm: str | None = None        # None: the model's default (jaxgan.models.DEFAULT_D_NORM)
-  lr: float = 2e-4
-  betas: tuple[float, float] = (0.5, 0.999)
-  width: int | None = None         # None: the model's default width
-  batch: int = 64
-  penalty_weight: float = 10.0
-  ema_decay: float = 0.999
-  conv: str = 'auto'               # jaxgan only: jaxgan.models.fast_conv.IMPLEMENTATIONS
-  description: str = ''
+  description: str
+  image_shape: tuple[int, ...]
+  config: ml_collections.ConfigDict
 
-  def resolved_d_norm(self) -> str:
-    from jaxgan.models import DEFAULT_D_NORM
-    return DEFAULT_D_NORM[self.model] if self.d_norm is None else self.d_norm
+  def replace(self, overrides: dict[str, Any], name: str | None = None) -> Workload:
+    """A copy with some config fields changed.
 
-  def tiny(self) -> 'Workload':
-    """The same workload at toy sizes (for smoke tests): batch 4, narrow models."""
-    width = {'mlp': 16, 'dcgan': 8, 'resnet': 16}[self.model]
-    return dataclasses.replace(self, width=width, batch=4, name=self.name + '-tiny')
+    Args:
+      overrides: dotted field names to values, e.g. `{'loss.n_critic': 1}`.
+      name: the copy's name (default: this one's).
+
+    Returns:
+      A new `Workload`; this one is unchanged.
+    """
+    config = ml_collections.ConfigDict(self.config.to_dict())
+    for key, value in overrides.items():
+      *path, field = key.split('.')
+      section = config
+      for part in path:
+        section = section[part]
+      section[field] = value
+    return dataclasses.replace(self, name=name or self.name, config=config)
+
+  def with_conv(self, conv: str) -> Workload:
+    """This workload with jaxgan's convolutions computed by `conv` ('auto', 'onednn', 'xla',
+    'lax'; `jaxgan.models.fast_conv`); the MLP has none and is returned as it is."""
+    if self.config.model.name == 'mlp':
+      return self
+    return self.replace({'model.kwargs.conv': conv})
+
+  def conv(self) -> str:
+    """How jaxgan computes this workload's convolutions ('auto' unless set)."""
+    return self.config.model.kwargs.get('conv', 'auto')
+
+  def tiny(self) -> Workload:
+    """The same workload at toy sizes for smoke tests: batch 4, narrow models."""
+    return self.replace({'model.width': _TINY_WIDTH[self.config.model.name],
+                         'data.batch_size': 4}, name=self.name + '-tiny')
 
   def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    """A JSON-serialisable form (for the worker processes and the result files)."""
+    return dict(name=self.name, description=self.description, image_shape=list(self.image_shape),
+                config=self.config.to_dict())
 
   @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> 'Workload':
-    d = dict(d)
-    d['image_shape'] = tuple(d['image_shape'])
-    d['betas'] = tuple(d['betas'])
-    return cls(**d)
+  def from_dict(cls, d: dict[str, Any]) -> Workload:
+    """The inverse of `to_dict`."""
+    config = default_config()
+    config.update(d['config'])
+    return cls(d['name'], d['description'], tuple(d['image_shape']), config)
+
+
+def workload_config(model: str, *, data: str, loss: str, d_norm: str, lr: float,
+                    betas: tuple[float, float], penalty: str | None = None, n_critic: int = 1,
+                    width: int | None = None, pad_to: int | None = None,
+                    batch_size: int = 64) -> ml_collections.ConfigDict:
+  """A benchmark's run config: `default_config()` with the fields a workload fixes.
+
+  Args:
+    model: 'mlp', 'dcgan' or 'resnet'.
+    data: the data set the workload stands for (`config.data.name`).
+    loss: a name in `jaxgan.losses.LOSSES`.
+    d_norm: the critic's normalisation ('batch', 'layer', 'spectral' or 'none').
+    lr: Adam's learning rate for G and D.
+    betas: Adam's (b1, b2) for G and D.
+    penalty: a name in `jaxgan.penalties.PENALTIES`, or None.
+    n_critic: discriminator updates per generator update.
+    width: the model's base width; None for its default.
+    pad_to: pad images to this size (`config.data.pad_to`).
+    batch_size: examples per discriminator update.
+
+  Returns:
+    The config; the rest (latent size 100, penalty weight 10, EMA 0.999, float32) is the
+    default's.
+  """
+  c = default_config()
+  c.data.name, c.data.pad_to, c.data.batch_size = data, pad_to, batch_size
+  c.model.name, c.model.width, c.model.d_norm = model, width, d_norm
+  c.loss.name, c.loss.penalty, c.loss.n_critic = loss, penalty, n_critic
+  c.optim.g_lr = c.optim.d_lr = lr
+  c.optim.b1, c.optim.b2 = betas
+  return c
 
 
 WORKLOADS: dict[str, Workload] = {
-    'W1': Workload('W1', 'mlp', (784,), loss='wgan', penalty='wgan_gp', n_critic=5, lr=1e-4,
-                   betas=(0.5, 0.999),
-                   description='MLP WGAN-GP (seed documents), n_critic 5'),
-    'W2': Workload('W2', 'dcgan', (32, 32, 1), loss='non_saturating', d_norm='batch', lr=2e-4,
-                   betas=(0.5, 0.999), width=64,
-                   description='DCGAN 32x32 non-saturating, BatchNorm G and D'),
-    'W3': Workload('W3', 'dcgan', (32, 32, 1), loss='wgan', penalty='wgan_gp', n_critic=5,
-                   d_norm='layer', lr=1e-4, betas=(0.5, 0.9), width=64,
-                   description='DCGAN 32x32 WGAN-GP, LayerNorm critic, n_critic 5'),
-    'W4': Workload('W4', 'resnet', (32, 32, 3), loss='hinge', n_critic=5, d_norm='spectral',
-                   lr=2e-4, betas=(0.0, 0.9),
-                   description='SNGAN ResNet 32x32 hinge, spectral norm, n_critic 5'),
+    'W1': Workload(
+        'W1', 'MLP WGAN-GP (seed documents), n_critic 5', (784,),
+        workload_config('mlp', data='mnist', loss='wgan', penalty='wgan_gp', n_critic=5,
+                        d_norm='none', lr=1e-4, betas=(0.5, 0.999))),
+    'W2': Workload(
+        'W2', 'DCGAN 32x32 non-saturating, BatchNorm G and D', (32, 32, 1),
+        workload_config('dcgan', data='mnist', pad_to=32, loss='non_saturating', d_norm='batch',
+                        lr=2e-4, betas=(0.5, 0.999), width=64)),
+    'W3': Workload(
+        'W3', 'DCGAN 32x32 WGAN-GP, LayerNorm critic, n_critic 5', (32, 32, 1),
+        workload_config('dcgan', data='mnist', pad_to=32, loss='wgan', penalty='wgan_gp',
+                        n_critic=5, d_norm='layer', lr=1e-4, betas=(0.5, 0.9), width=64)),
+    'W4': Workload(
+        'W4', 'SNGAN ResNet 32x32 hinge, spectral norm, n_critic 5', (32, 32, 3),
+        workload_config('resnet', data='cifar10', loss='hinge', n_critic=5, d_norm='spectral',
+                        lr=2e-4, betas=(0.0, 0.9))),
 }
 
 
 def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
-  """Every loss x {no penalty, WGAN-GP} on the DCGAN 32x32x1 with a LayerNorm critic, n_critic 1."""
+  """Every loss with and without WGAN-GP on the DCGAN 32x32x1 (LayerNorm critic, n_critic 1).
+
+  Args:
+    losses: names in `jaxgan.losses.LOSSES`; None for all of them.
+
+  Returns:
+    Two workloads per loss, named 'dcgan-<loss>' and 'dcgan-<loss>+gp'.
+  """
   from jaxgan.losses import LOSSES
   out = []
   for loss in losses or list(LOSSES):
     for penalty in (None, 'wgan_gp'):
-      name = f'dcgan-{loss}' + ('+gp' if penalty else '')
-      out.append(Workload(name, 'dcgan', (32, 32, 1), loss=loss, penalty=penalty, n_critic=1,
-                          d_norm='layer', width=64,
-                          description=f'DCGAN 32x32 {loss}' + (' + WGAN-GP' if penalty else '')))
+      suffix = '+gp' if penalty else ''
+      out.append(Workload(
+          f'dcgan-{loss}{suffix}', f'DCGAN 32x32 {loss}' + (' + WGAN-GP' if penalty else ''),
+          (32, 32, 1),
+          workload_config('dcgan', data='mnist', pad_to=32, loss=loss, penalty=penalty,
+                          d_norm='layer', lr=2e-4, betas=(0.5, 0.999), width=64)))
   return out
 
 
 def get(name: str) -> Workload:
+  """The workload called `name`: one of `WORKLOADS` or of `sweep_workloads()`.
+
+  Raises:
+    ValueError: an unknown name; the message lists the known ones.
+  """
   if name in WORKLOADS:
     return WORKLOADS[name]
-  for w in sweep_workloads():
+  sweep = sweep_workloads()
+  for w in sweep:
     if w.name == name:
       return w
   raise ValueError(f'unknown workload {name!r}; known: {", ".join(WORKLOADS)} and the sweep names '
-                   f'{", ".join(w.name for w in sweep_workloads())}')
+                   f'{", ".join(w.name for w in sweep)}')
 
 
 # --- jaxgan ----------------------------------------------------------------------------------
@@ -107,67 +200,84 @@ def get(name: str) -> Workload:
 FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
 
 
-def _models(w: Workload):
-  from jaxgan.models import make_models
-  extra = {} if w.model == 'mlp' else dict(conv=w.conv)
-  return make_models(w.model, image_shape=w.image_shape, width=w.width, d_norm=w.d_norm,
-                     latent_dim=LATENT_DIM, **extra)
-
-
 def _jit_step(w: Workload, mesh, compiler_options: dict | None = None):
-  """jaxgan's train step for `w`, jitted by `sharding.jit_train_step` as the training loop does."""
-  import optax
+  """jaxgan's GAN and train step for `w`: the loop's builder, jitted as the loop jits it."""
+  from jaxgan import sharding
+  from jaxgan.build import build_gan, build_train_step
 
-  from jaxgan import GAN, make_train_step, sharding
-
-  g, d = _models(w)
-  b1, b2 = w.betas
-  gan = GAN(g, d, optax.adam(w.lr, b1=b1, b2=b2), optax.adam(w.lr, b1=b1, b2=b2),
-            latent_shape=(LATENT_DIM,))
-  step = sharding.jit_train_step(
-      make_train_step(gan, loss=w.loss, penalty=w.penalty, penalty_weight=w.penalty_weight,
-                      n_critic=w.n_critic, ema_decay=w.ema_decay),
-      mesh, compiler_options=compiler_options)
+  gan = build_gan(w.config, w.image_shape)
+  step = sharding.jit_train_step(build_train_step(w.config, gan), mesh,
+                                 compiler_options=compiler_options)
   return gan, step
 
 
-def build_jax(w: Workload, seed: int = 0, compiler_options: dict | None = None):
-  """jaxgan's real train step for `w`.
+def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, Any]:
+  """jaxgan's real train step for `w`, with its inputs.
 
-  Returns a dict with `step` (jitted as the loop does), `state`, `batch` (n_critic * batch
-  examples, uniform in [-1, 1]), `key` and `gan`. `compiler_options` go to `jax.jit` (e.g.
-  `FAST_COMPILE`; None for the benchmarks).
+  Args:
+    w: the workload; `w.config.seed` seeds the parameters, the batch and the step's key.
+    compiler_options: passed to `jax.jit` (e.g. `FAST_COMPILE`); None for the benchmarks.
+
+  Returns:
+    A dict with `step` (jitted as the loop does: `step(state, batch, key) -> (state, metrics)`),
+    `state` (replicated `GANState`), `batch` (float32 `[n_critic * batch_size, *image_shape]`,
+    uniform in [-1, 1], sharded over the mesh's 'data' axis), `key` and `gan`.
   """
   import jax
   import jax.numpy as jnp
 
   from jaxgan import sharding
 
-  # Exactly what the training loop runs: a mesh of this machine's devices (one CPU here), the
-  # state replicated and the batch sharded.
+  # Exactly what the training loop runs: a mesh of this machine's devices, the state replicated
+  # and the batch sharded.
   mesh = sharding.make_mesh()
   gan, step = _jit_step(w, mesh, compiler_options)
-  init_key, data_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
-  batch = jax.random.uniform(data_key, (w.n_critic * w.batch, *w.image_shape), jnp.float32,
-                             -1.0, 1.0)
-  state = sharding.replicate(gan.init(init_key, batch[:w.batch]), mesh)
+  c = w.config
+  init_key, data_key, key = jax.random.split(jax.random.PRNGKey(c.seed), 3)
+  batch = jax.random.uniform(data_key, (c.loss.n_critic * c.data.batch_size, *w.image_shape),
+                             jnp.float32, -1.0, 1.0)
+  state = sharding.replicate(gan.init(init_key, batch[:c.data.batch_size]), mesh)
   batch = jax.device_put(batch, sharding.batch_sharding(mesh))
   return dict(step=step, state=state, batch=batch, key=key, gan=gan)
 
 
-def param_counts(w: Workload) -> tuple[int, int]:
-  """Parameter counts of jaxgan's G and D for `w`, from shapes only (nothing is computed)."""
+def _variables(w: Workload):
+  """Shapes of G's and D's variables for `w` (nothing is computed)."""
   import jax
   import jax.numpy as jnp
+
+  from jaxgan.build import build_gan
+
+  gan = build_gan(w.config, w.image_shape)
+  key = jax.random.PRNGKey(0)
+  z = jax.ShapeDtypeStruct((2, w.config.model.latent_dim), jnp.float32)
+  x = jax.ShapeDtypeStruct((2, *w.image_shape), jnp.float32)
+  return (jax.eval_shape(lambda z: gan.generator.init(key, z, train=False), z),
+          jax.eval_shape(lambda x: gan.discriminator.init(key, x, train=False), x))
+
+
+def param_sizes(w: Workload) -> tuple[list[int], list[int]]:
+  """Sizes of jaxgan's G and D parameter arrays for `w`, each list sorted.
+
+  A layout-free fingerprint of an architecture: PyTorch's modules name and lay out their tensors
+  differently, but the same layers have parameter arrays of the same sizes.
+
+  Returns:
+    `(g_sizes, d_sizes)`: element counts of every parameter array (BatchNorm statistics and
+    spectral-norm vectors are state, not parameters), in ascending order.
+  """
+  import jax
   import numpy as np
 
-  g, d = _models(w)
-  key = jax.random.PRNGKey(0)
-  z = jax.ShapeDtypeStruct((2, LATENT_DIM), jnp.float32)
-  x = jax.ShapeDtypeStruct((2, *w.image_shape), jnp.float32)
-  count = lambda v: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(v['params']))
-  return (count(jax.eval_shape(lambda z: g.init(key, z, train=False), z)),
-          count(jax.eval_shape(lambda x: d.init(key, x, train=False), x)))
+  sizes = lambda v: sorted(int(np.prod(a.shape)) for a in jax.tree.leaves(v['params']))
+  g, d = _variables(w)
+  return sizes(g), sizes(d)
+
+
+def param_counts(w: Workload) -> tuple[int, int]:
+  """Parameter counts of jaxgan's G and D for `w`, from shapes only (nothing is computed)."""
+  g, d = param_sizes(w)
+  return sum(g), sum(d)
 
 
 def _flops(analysis) -> float:
@@ -182,10 +292,12 @@ def model_flops(w: Workload, state, batch, key) -> float:
   XLA's cost analysis of the step written with Flax's own convolutions, lowered (not compiled) on
   `build_jax(w)`'s state, batch and key (the state's tree is the same for every `conv`): the
   yardstick for "model FLOP/s", so that a reformulation doing extra arithmetic would not count as
-  faster. (For W2 it is 19.97 GFLOP lowered and 20.00 compiled, with either conv implementation.)
-  """
-  import dataclasses
+  faster, and so that oneDNN's custom calls, which XLA's cost analysis cannot see into, are
+  counted.
 
+  Returns:
+    FLOPs (2 x multiply-adds, as XLA counts them) per train step.
+  """
   from jaxgan import sharding
-  _, step = _jit_step(dataclasses.replace(w, conv='lax'), sharding.make_mesh())
+  _, step = _jit_step(w.with_conv('lax'), sharding.make_mesh())
   return _flops(step.lower(state, batch, key).cost_analysis())

@@ -1,0 +1,240 @@
+"""Writes PyTorch's values of the reference's losses, penalties and models, for tests without torch.
+
+    pip install torch==2.13.0   # in an environment of its own; jaxgan's stays torch-free
+    python benchmarks/make_torch_references.py          # writes tests/reference/torch_reference.json
+
+`benchmarks/torch_reference.py` is the PyTorch side of the benchmarks: the same models, losses and
+penalties as jaxgan, written independently. This script evaluates it on fixed inputs and stores
+the results; `tests/test_benchmarks.py` checks jaxgan against the stored values in every test run
+(CI never installs torch), and, where torch is importable, checks that this script still writes
+them. Rerun it when a workload, a loss or the reference changes: the test names what differs.
+
+Stored, all float32 unless said:
+
+- `losses`: each loss's D and G value on two sets of scores (moderate, and large enough that a
+  naive log(sigmoid) would overflow), the scores themselves, and which G losses read real scores.
+- `penalties`: R1 and R2, and WGAN-GP and WGAN-LP at real == fake (where their random
+  interpolation is the identity), of a small tanh critic whose weights are stored.
+- `workloads`: for W1-W4 and their tiny variants, the config, the sorted sizes of G's and D's
+  parameter tensors (a layout-free fingerprint of the architecture) and the output shapes.
+- `forward`: G and D outputs of tiny workloads on weights and inputs drawn by `uniform` below
+  (seeded NumPy, stable across NumPy versions), listed by PyTorch's parameter names and shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+  sys.path.insert(0, str(ROOT))
+
+from benchmarks import workloads as wl  # noqa: E402
+
+DEFAULT_OUT = ROOT / 'tests' / 'reference' / 'torch_reference.json'
+# The workloads whose G and D outputs are stored: an MLP, and the DCGAN critic with LayerNorm
+# (the one WGAN-GP's gradient goes through) and the DCGAN generator with BatchNorm.
+FORWARD = (('W1', 'G'), ('W1', 'D'), ('W2', 'G'), ('W3', 'D'))
+FORWARD_BATCH = 3
+
+
+def uniform(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+  """float32 draws in [-scale, scale) from `np.random.default_rng(seed)`.
+
+  Uniform draws come straight from the generator's bit stream, so they stay the same across NumPy
+  versions (its normal draws may not).
+
+  Args:
+    seed: the generator's seed.
+    shape: the array's shape.
+    scale: half the interval's width.
+
+  Returns:
+    A float32 array of `shape`.
+  """
+  return np.random.default_rng(seed).uniform(-scale, scale, shape).astype(np.float32)
+
+
+def forward_weights(shapes: dict[str, list[int]], seed: int) -> dict[str, np.ndarray]:
+  """Weights for a model's forward check, in PyTorch's names and layouts.
+
+  Args:
+    shapes: PyTorch parameter name -> shape, in `named_parameters()` order.
+    seed: the first parameter's seed; the i-th uses `seed + i`.
+
+  Returns:
+    Name -> float32 array: normalisation scales near 1 (`1 + uniform(0.2)`), every other tensor
+    `uniform(0.3)`, so activations neither vanish nor saturate over a few layers.
+  """
+  out = {}
+  for i, (name, shape) in enumerate(shapes.items()):
+    w = uniform(seed + i, tuple(shape), 0.3 if len(shape) > 1 or 'bias' in name else 0.2)
+    out[name] = w if len(shape) > 1 or 'bias' in name else 1.0 + w
+  return out
+
+
+def fingerprint(w: wl.Workload) -> dict[str, dict[str, Any]]:
+  """The config sections that define `w`'s networks and update (data, model, loss, optim).
+
+  Args:
+    w: a workload.
+
+  Returns:
+    Those sections as plain dicts, to be stored beside the values computed from them.
+  """
+  return {k: w.config[k].to_dict() for k in ('data', 'model', 'loss', 'optim')}
+
+
+def _as_list(a) -> list:
+  return np.asarray(a, np.float32).tolist()
+
+
+def _losses(tr) -> dict[str, Any]:
+  import torch
+  sets = {
+      'moderate': (3 * uniform(0, (16,)), uniform(1, (16,))),
+      'large': (40 * uniform(2, (16,)), 40 * uniform(3, (16,))),
+  }
+  out = {'g_needs_real': sorted(tr.G_NEEDS_REAL), 'scores': {}, 'values': {}}
+  for set_name, (real, fake) in sets.items():
+    out['scores'][set_name] = {'real': _as_list(real), 'fake': _as_list(fake)}
+    r, f = torch.from_numpy(real), torch.from_numpy(fake)
+    out['values'][set_name] = {name: {'d': float(d(r, f)), 'g': float(g(r, f))}
+                               for name, (d, g) in sorted(tr.LOSSES.items())}
+  return out
+
+
+def _penalties(tr) -> dict[str, Any]:
+  import torch
+  w1, w2 = uniform(10, (6, 5)), uniform(11, (5,))
+  real, fake = uniform(12, (4, 6), 2.0), uniform(13, (4, 6), 2.0)
+  critic = lambda x: torch.tanh(x @ torch.from_numpy(w1)) @ torch.from_numpy(w2)
+  r, f = torch.from_numpy(real), torch.from_numpy(fake)
+  value = lambda name, a, b: float(tr.PENALTIES[name](critic, a, b).detach())
+  return {
+      'critic': {'w1': _as_list(w1), 'w2': _as_list(w2)},
+      'real': _as_list(real), 'fake': _as_list(fake),
+      'values': {'r1': value('r1', r, f), 'r2': value('r2', r, f),
+                 'wgan_gp_at_real': value('wgan_gp', r, r),
+                 'wgan_lp_at_real': value('wgan_lp', r, r)},
+      'squared_grad_norms_at_real': _as_list(tr._squared_grad_norms(critic, r).detach()),
+  }
+
+
+def _nhwc(shape) -> list[int]:
+  shape = list(shape)
+  return shape if len(shape) == 2 else [shape[0], shape[2], shape[3], shape[1]]
+
+
+def _workloads(tr) -> dict[str, Any]:
+  import torch
+  out = {}
+  for base in wl.WORKLOADS.values():
+    for w in (base, base.tiny()):
+      torch.manual_seed(0)
+      g, d = tr.make_models(w)
+      g.eval()
+      d.eval()
+      with torch.no_grad():
+        fake = g(torch.zeros(2, w.config.model.latent_dim))
+        scores = d(fake)
+      out[w.name] = {
+          'image_shape': list(w.image_shape),
+          'config': fingerprint(w),
+          'g_param_sizes': sorted(p.numel() for p in g.parameters()),
+          'd_param_sizes': sorted(p.numel() for p in d.parameters()),
+          'g_output_shape': _nhwc(fake.shape),  # in jaxgan's layout
+          'd_output_shape': list(scores.shape),
+      }
+  return out
+
+
+def _forward(tr) -> dict[str, Any]:
+  import torch
+  out = {}
+  for seed, (name, side) in enumerate(FORWARD):
+    w = wl.get(name).tiny()
+    g, d = tr.make_models(w)
+    module = g if side == 'G' else d
+    module.train()  # BatchNorm normalises by the batch's statistics, as jaxgan's with train=True
+    shapes = {n: list(p.shape) for n, p in module.named_parameters()}
+    weights = forward_weights(shapes, 1000 * (seed + 1))
+    module.load_state_dict({n: torch.from_numpy(a) for n, a in weights.items()}, strict=False)
+    if side == 'G':
+      inputs = uniform(seed, (FORWARD_BATCH, w.config.model.latent_dim))
+    else:
+      inputs = uniform(seed, (FORWARD_BATCH, *w.image_shape))
+    x = torch.from_numpy(inputs if inputs.ndim == 2 else inputs.transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+      y = module(x).numpy()
+    if y.ndim == 4:
+      y = y.transpose(0, 2, 3, 1)
+    out[f'{w.name}/{side}'] = {'workload': name, 'side': side, 'weight_seed': 1000 * (seed + 1),
+                               'input_seed': seed, 'param_shapes': shapes,
+                               'output_shape': list(y.shape), 'output': _as_list(y.ravel())}
+  return out
+
+
+def compute() -> dict[str, Any]:
+  """Every stored value, computed by `benchmarks/torch_reference.py` (imports torch).
+
+  Returns:
+    A JSON-serialisable dict with the sections `losses`, `penalties`, `workloads` and `forward`
+    (see the module's docstring) and `torch_version`.
+  """
+  import torch
+
+  from benchmarks import torch_reference as tr
+
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)  # one thread: the same sums in the same order on every machine
+  try:
+    return {'torch_version': torch.__version__.split('+')[0], 'losses': _losses(tr),
+            'penalties': _penalties(tr), 'workloads': _workloads(tr), 'forward': _forward(tr)}
+  finally:
+    torch.set_num_threads(threads)
+
+
+def load(path: Path | str = DEFAULT_OUT) -> dict[str, Any]:
+  """The stored reference values (the inverse of `main`'s write).
+
+  Args:
+    path: the JSON file.
+
+  Returns:
+    The dict `compute()` returned when the file was written.
+  """
+  return json.loads(Path(path).read_text())
+
+
+def main(argv: list[str] | None = None) -> Path:
+  """Computes the reference values and writes them as JSON.
+
+  Args:
+    argv: command-line arguments (`--out PATH`); None for `sys.argv[1:]`.
+
+  Returns:
+    The path written.
+  """
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--out', default=str(DEFAULT_OUT), help='the JSON file to write')
+  args = p.parse_args(argv)
+  out = Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  text = json.dumps(compute(), indent=1)
+  # Lists of numbers on one line each: a file of a few hundred lines rather than thousands.
+  text = re.sub(r'\[([-+0-9.eE,\s]+)\]', lambda m: '[' + ' '.join(m.group(1).split()) + ']', text)
+  out.write_text(text + '\n')
+  print(f'wrote {out}')
+  return out
+
+
+if __name__ == '__main__':
+  main()
