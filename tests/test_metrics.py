@@ -350,3 +350,201 @@ def test_apply_in_batches_pads_the_last_batch_and_drops_the_padding():
   shapes.clear()
   apply_in_batches(apply, w, x[:2], batch_size=3)
   assert shapes == [(2, 4)]  # smaller than one batch: its own size
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluator: the same numbers as the metric functions on the same features, its keys, its
+# protocol, its construction from a run config and its reference-statistics cache.
+
+
+class _Linear:
+  """A feature network with a known map: features = flatten(images) @ w, logits = features @ v."""
+
+  name = "linear"
+
+  def __init__(self, d_in, d=6, classes=5, seed=0, id="linear-1"):  # noqa: A002
+    rng = np.random.default_rng(seed)
+    self.w = rng.normal(size=(d_in, d)).astype(np.float32)
+    self.v = rng.normal(size=(d, classes)).astype(np.float32)
+    self.id = id
+
+  def features(self, images):
+    return np.asarray(images, np.float32).reshape(len(images), -1) @ self.w
+
+  def logits(self, images):
+    return self.features(images) @ self.v
+
+
+def test_evaluator_matches_the_metric_functions():
+  import jax
+  rng = np.random.default_rng(0)
+  real = rng.uniform(-1, 1, (700, 3, 3, 1)).astype(np.float32)
+  fake = (rng.uniform(-1, 1, (400, 3, 3, 1)) * 0.5 + 0.2).astype(np.float32)
+  ext = _Linear(9)
+  ev = metrics.Evaluator.create(
+      metrics=["fcd", "kid", "precision_recall", "is"], extractor=ext, reference_images=real,
+      num_samples=300, batch_size=128, kid_subsets=4, kid_subset_size=100, pr_k=2,
+      pr_samples=250, is_splits=3)
+  calls = []
+
+  def sample_fn(key, n):
+    start = 128 * len(calls)
+    calls.append((jax.random.key_data(key), n))
+    return fake[start:start + 128]  # always a full batch: the evaluator drops the extra rows
+
+  key = jax.random.PRNGKey(3)
+  out = ev.evaluate(sample_fn, key=key)
+  assert [n for _, n in calls] == [128, 128, 44]
+  for i, (k, _) in enumerate(calls):
+    np.testing.assert_array_equal(k, jax.random.key_data(jax.random.fold_in(key, i)))
+
+  f_fake, f_real = ext.features(fake[:300]).astype(np.float64), ext.features(real)
+  ref = ev.reference
+  assert ref.stats.n == 700 and ref.feats.shape == (300, 6)
+  np.testing.assert_allclose(ref.stats.cov, np.cov(f_real, rowvar=False), rtol=1e-5, atol=1e-6)
+  # The kept reference vectors are distinct rows of the real features (a subset, not a copy).
+  dist = np.abs(ref.feats[:, None, :] - f_real[None, :, :]).max(-1)
+  assert (dist.min(1) < 1e-5).all() and len(set(dist.argmin(1))) == 300
+  p = "linear-300-train"
+  fd = metrics.frechet_distance(f_fake.mean(0), np.cov(f_fake, rowvar=False), *ref.stats.mean_cov())
+  kid = metrics.kernel_inception_distance(f_fake, ref.feats, num_subsets=4, subset_size=100)
+  pr = metrics.precision_recall(ref.feats[:250], f_fake[:250], k=2)
+  score = metrics.inception_score(f_fake @ ext.v, 3, from_logits=True)
+  want = {f"{p}/fcd": fd, f"{p}/kid": kid[0], f"{p}/kid_std": kid[1],
+          f"{p}/precision": pr["precision"], f"{p}/recall": pr["recall"],
+          f"{p}/is": score[0], f"{p}/is_std": score[1]}
+  assert out == pytest.approx(want, rel=1e-4, abs=1e-7)
+  assert fd > 0.1 and 0 < pr["precision"] < 1 and 1 < score[0] < 5  # nothing degenerate
+  assert ev.primary == f"{p}/fcd" and ev.primary_mode == "min"
+  for part in ("features: linear", "300 generated samples vs train (700 images)",
+               "KID: 4 subsets of 100", "P&R: k=2, <= 250 per side", "IS: 3 splits"):
+    assert part in ev.protocol
+  # Another sample count is another protocol: the keys carry it.
+  assert set(ev.evaluate(lambda k, n: fake[:n], 200)) == {k.replace("-300-", "-200-") for k in want}
+
+
+def test_evaluator_names_and_primary():
+  real = np.random.default_rng(1).uniform(-1, 1, (50, 2, 2, 1))
+
+  class Inception(_Linear):
+    name = "inception_fid"
+
+  fid = metrics.Evaluator.create(metrics="fid", extractor=Inception(4), reference_images=real,
+                                 num_samples=2000, reference_split="val")
+  assert fid.primary == "inception_fid-2k-val/fid"
+  kid = metrics.Evaluator.create(metrics="precision_recall,kid", extractor=_Linear(4),
+                                 reference_images=real, num_samples=40)
+  assert kid.primary == "linear-40-train/kid" and kid.metrics == ("precision_recall", "kid")
+  pr = metrics.Evaluator.create(metrics=("precision_recall",), extractor=_Linear(4),
+                                reference_images=real, num_samples=40)
+  assert pr.primary is None
+
+
+class _FeaturesOnly:
+  name = "flat"
+
+  def features(self, images):
+    return np.asarray(images).reshape(len(images), -1)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(metrics="fcd,fld"), ValueError, r"Unknown metrics \['fld'\]"),
+    (dict(metrics=""), ValueError, "Unknown metrics"),
+    (dict(metrics="is"), ValueError, "needs an extractor with logits"),
+    (dict(dataset="mnist"), ValueError, "exactly one of dataset"),
+    (dict(reference_images=None), ValueError, "exactly one of dataset"),
+    (dict(extractor="resnet"), ValueError, "Unknown extractor 'resnet'"),
+    (dict(extractor="classifier"), ValueError, "needs classifier_path"),
+    (dict(extractor="inception"), ValueError, "needs inception_weights"),
+    (dict(num_samples=0), ValueError, "num_samples must be"),
+])
+def test_evaluator_create_refuses(kwargs, error, message):
+  args = dict(metrics="fcd", extractor=_FeaturesOnly(), num_samples=10,
+              reference_images=np.zeros((20, 2, 2, 1), np.float32))
+  with pytest.raises(error, match=message):
+    metrics.Evaluator.create(**(args | kwargs))
+
+
+@pytest.fixture
+def fake_dataset(monkeypatch):
+  """Replaces the data set loading of the reference statistics with in-memory images."""
+  from jaxgan.metrics import reference
+  images = np.random.default_rng(2).uniform(-1, 1, (400, 2, 2, 1)).astype(np.float32)
+  loads = []
+
+  def load_arrays(dataset, split, *, data_dir=None, source_dir=None, limit=None):
+    loads.append((dataset, split, data_dir, source_dir, limit))
+    return images[:limit], np.zeros(len(images[:limit]), np.int32)
+
+  monkeypatch.setattr(reference, "load_arrays", load_arrays)
+  return images, loads
+
+
+def _run_config(**eval_fields):
+  from jaxgan.config import default_config
+  config = default_config()
+  config.data.name, config.data.pad_to = "fashion_mnist", 4
+  config.run.data_dir, config.run.source_dir = "/prepared", "/originals"
+  config.eval.update(dict(metrics="fcd,kid", num_samples=100, reference_split="test")
+                     | eval_fields)
+  return config
+
+
+def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_dataset):
+  images, loads = fake_dataset
+  ext = _Linear(16)
+  config = _run_config()
+  ev = metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
+                                     num_reference=300, kid_subset_size=50)
+  assert loads == [("fashion_mnist", "test", "/prepared", "/originals", 300)]
+  assert ev.prefix == "linear-100-test" and ev.metrics == ("frechet", "kid")
+  assert ev.num_samples == 100 and ev.kid_subset_size == 50
+  assert "100 generated samples vs fashion_mnist 'test' (300 images)" in ev.protocol
+  # data.pad_to: the reference images are padded to 4x4 with -1, centred, as the loader does.
+  padded = np.pad(images[:300], ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-1.0)
+  np.testing.assert_allclose(ev.reference.stats.mean, ext.features(padded).mean(0), rtol=1e-5)
+  (cached,) = tmp_path.glob("ref_fashion_mnist_test_linear_*.npz")
+  # A second evaluator with the same protocol reads the cache instead of the data.
+  again = metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
+                                        num_reference=300, kid_subset_size=50)
+  assert len(loads) == 1 and "(300 images, cached)" in again.protocol
+  np.testing.assert_array_equal(again.reference.feats, ev.reference.feats)
+  np.testing.assert_allclose(again.reference.stats.cov, ev.reference.stats.cov, rtol=1e-12)
+  # Other reference images or other weights are other statistics: cache misses.
+  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
+                                num_reference=200, kid_subset_size=50)
+  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=_Linear(16, id="2"),
+                                num_reference=300, kid_subset_size=50)
+  assert len(loads) == 3 and len(list(tmp_path.glob("*.npz"))) == 3
+  # An unreadable cache file is ignored and rewritten.
+  cached.write_bytes(b"not an npz")
+  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
+                                num_reference=300, kid_subset_size=50)
+  assert len(loads) == 4 and np.load(cached)["feats"].shape == (100, 6)
+
+
+def test_evaluator_cache_dir_comes_from_the_config_and_needs_an_extractor_id(tmp_path,
+                                                                            fake_dataset):
+  config = _run_config(cache_dir=str(tmp_path / "from_config"))
+  metrics.Evaluator.from_config(config, extractor=_Linear(16))
+  assert len(list((tmp_path / "from_config").glob("*.npz"))) == 1
+  # An extractor without an id (its weights unknown) is never cached.
+  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path / "no_id"),
+                                extractor=_Linear(16, id=None))
+  assert not (tmp_path / "no_id").exists()
+
+
+@pytest.mark.parametrize("change, kwargs, error, message", [
+    (dict(name="toy_grid"), {}, ValueError, "mode coverage"),
+    (dict(metrics=""), {}, ValueError, "config.eval.metrics is empty"),
+    ({}, dict(num_samples=10), TypeError, r"\['num_samples'\] from the run config"),
+    (dict(extractor="inception"), {}, ValueError, "needs inception_weights"),
+])
+def test_evaluator_from_config_refuses(change, kwargs, error, message, fake_dataset):
+  config = _run_config()
+  if "name" in change:
+    config.data.name = change.pop("name")
+  config.eval.update(change)
+  with pytest.raises(error, match=message):
+    metrics.Evaluator.from_config(config, **kwargs)
+  assert not fake_dataset[1]  # refused before any image was loaded

@@ -1,16 +1,18 @@
 """Evaluation metrics: FID/FCD, KID, precision/recall, Inception Score, mode coverage.
 
 The statistics (NumPy, float64 on the host) are imported eagerly; the feature networks (Flax)
-and the `Evaluator` lazily, on first attribute access::
+and the `Evaluator` lazily, on first attribute access. The functions take feature vectors,
+float32 `(n, d)`; feature extractors map images, float32 `(n, h, w, c)` in [-1, 1], to them:
 
-    from jaxgan import metrics
-    fd = metrics.frechet_distance(mu1, s1, mu2, s2)
-    clf = metrics.load_classifier("mnist_classifier.npz")      # jaxgan's own MNIST convnet
-    ev = metrics.Evaluator.from_config({"metrics": ["fcd", "kid"], "extractor": "classifier",
-                                        "classifier_path": ..., "dataset": "mnist"})
+  >>> import numpy as np
+  >>> from jaxgan import metrics
+  >>> x = np.random.default_rng(0).normal(size=(500, 4))
+  >>> s = metrics.FeatureStats().update(x)
+  >>> round(metrics.frechet_distance(*s.mean_cov(), s.mean + 1.0, s.cov), 6)
+  4.0
 
-Feature extractors follow one small protocol (`FeatureExtractor`): `features(images) -> (n, d)`
-and optionally `logits(images) -> (n, classes)`, with images NHWC float32 in [-1, 1].
+An `Evaluator` (`metrics.Evaluator.create(...)` or `.from_config(run_config)`) ties a feature
+network, a reference set and sample counts into one protocol; see `jaxgan.metrics.evaluator`.
 """
 
 from __future__ import annotations
@@ -23,21 +25,42 @@ from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.metrics.precision_recall import precision_recall
 
 _LAZY = {
-    "FeatureExtractor": "jaxgan.metrics.evaluator",
-    "Evaluator": "jaxgan.metrics.evaluator",
-    "ConvClassifier": "jaxgan.metrics.classifier",
-    "ClassifierExtractor": "jaxgan.metrics.classifier",
-    "train_classifier": "jaxgan.metrics.classifier",
-    "save_classifier": "jaxgan.metrics.classifier",
-    "load_classifier": "jaxgan.metrics.classifier",
-    "InceptionV3": "jaxgan.metrics.inception",
-    "InceptionExtractor": "jaxgan.metrics.inception",
-    "load_inception": "jaxgan.metrics.inception",
-    "FID_WEIGHTS_URL": "jaxgan.metrics.inception",
+  "FeatureExtractor": "jaxgan.metrics.evaluator",
+  "Evaluator": "jaxgan.metrics.evaluator",
+  "load_extractor": "jaxgan.metrics.evaluator",
+  "Reference": "jaxgan.metrics.reference",
+  "ConvClassifier": "jaxgan.metrics.classifier",
+  "ClassifierExtractor": "jaxgan.metrics.classifier",
+  "train_classifier": "jaxgan.metrics.classifier",
+  "save_classifier": "jaxgan.metrics.classifier",
+  "load_classifier": "jaxgan.metrics.classifier",
+  "InceptionV3": "jaxgan.metrics.inception_net",
+  "InceptionExtractor": "jaxgan.metrics.inception",
+  "load_inception": "jaxgan.metrics.inception",
+  "FID_WEIGHTS_URL": "jaxgan.metrics.inception",
 }
 
-__all__ = sorted(["FeatureStats", "frechet_distance", "inception_score",
-                  "kernel_inception_distance", "mode_coverage", "precision_recall", *_LAZY])
+__all__ = [
+  "ClassifierExtractor",
+  "ConvClassifier",
+  "Evaluator",
+  "FID_WEIGHTS_URL",
+  "FeatureExtractor",
+  "FeatureStats",
+  "InceptionExtractor",
+  "InceptionV3",
+  "Reference",
+  "frechet_distance",
+  "inception_score",
+  "kernel_inception_distance",
+  "load_classifier",
+  "load_extractor",
+  "load_inception",
+  "mode_coverage",
+  "precision_recall",
+  "save_classifier",
+  "train_classifier",
+]
 
 
 def __getattr__(name: str):

@@ -1,19 +1,34 @@
-"""Running a feature network over many images in fixed-size batches."""
+"""Feeding images to a feature network: fixed-size batches and the extractor protocol's calls."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 
 def apply_in_batches(apply: Callable, variables, x: np.ndarray,
                      batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-  """`apply(variables, batch) -> (features, logits)` over `x`, concatenated as NumPy arrays.
+  """Runs `apply(variables, batch) -> (features, logits)` over `x` in batches.
 
   When `x` spans several batches, a short last batch is zero-padded to `batch_size` (and the
   padding dropped from the outputs), so a jitted `apply` compiles for one shape only; an `x`
   smaller than one batch runs at its own size rather than paying for a full padded batch.
+
+  Args:
+    apply: `apply(variables, batch)` returning `(features (b, d), logits (b, classes))`.
+    variables: passed through to `apply` unchanged.
+    x: inputs, shape `(n, ...)`.
+    batch_size: rows per call of `apply`.
+
+  Returns:
+    `(features (n, d), logits (n, classes))` as NumPy arrays, in the dtypes `apply` returns.
+
+  >>> x = np.arange(10.0).reshape(5, 2)
+  >>> f, l = apply_in_batches(lambda w, b: (b * w, b.sum(1, keepdims=True)), 2.0, x, 2)
+  >>> f.shape, l[:, 0].tolist()
+  ((5, 2), [1.0, 5.0, 9.0, 13.0, 17.0])
   """
   feats, logits = [], []
   for s in range(0, len(x), batch_size):
@@ -21,7 +36,39 @@ def apply_in_batches(apply: Callable, variables, x: np.ndarray,
     n = len(chunk)
     if n < batch_size and len(x) > batch_size:
       chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
-    f, l = apply(variables, chunk)
+    f, lg = apply(variables, chunk)
     feats.append(np.asarray(f)[:n])
-    logits.append(np.asarray(l)[:n])
+    logits.append(np.asarray(lg)[:n])
   return np.concatenate(feats), np.concatenate(logits)
+
+
+def extract(extractor: Any, images, *,
+            logits: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+  """Features (and optionally logits) of `images` from any `FeatureExtractor`.
+
+  Uses `features_and_logits` when the extractor has it, so a network that computes both in one
+  pass is run once.
+
+  Args:
+    extractor: an object with `features(images)`; with `logits=True` also `logits(images)` or
+      `features_and_logits(images)`.
+    images: float32 `(n, h, w, c)` in [-1, 1].
+    logits: whether to return the classification logits too.
+
+  Returns:
+    `(features float32 (n, d), logits float32 (n, classes) or None)`.
+
+  >>> class Flat:
+  ...   name = "flat"
+  ...   def features(self, images):
+  ...     return images.reshape(len(images), -1)
+  >>> f, l = extract(Flat(), np.zeros((3, 2, 2, 1)))
+  >>> f.shape, f.dtype, l
+  ((3, 4), dtype('float32'), None)
+  """
+  if logits and hasattr(extractor, "features_and_logits"):
+    f, lg = extractor.features_and_logits(images)
+  else:
+    f = extractor.features(images)
+    lg = extractor.logits(images) if logits else None
+  return np.asarray(f, np.float32), (None if lg is None else np.asarray(lg, np.float32))

@@ -4,13 +4,13 @@ The FID Inception network is ImageNet-trained and its weights must be supplied b
 MNIST-like data a classifier trained on the data set itself is both cheaper and more telling
 (the "Frechet LeNet distance" of several GAN papers). Its penultimate activations (post-ReLU,
 `feature_dim`-d) give FCD, KID and precision/recall; its softmax head gives a classifier-based
-Inception Score (at most `num_classes`).
+Inception Score (at most `num_classes`). Train one from the command line:
 
-    clf, info = train_classifier("mnist", steps=600, source_dir="../shared/data")
-    print(info["test_accuracy"])
-    save_classifier("mnist_classifier.npz", clf)
-    clf = load_classifier("mnist_classifier.npz")       # verifies the stored SHA-256
-    feats = clf.features(images)                        # NHWC float32 in [-1, 1]
+    python -m jaxgan.metrics.classifier --dataset=mnist --out=mnist_clf.npz --source_dir=DIR
+
+or from Python with `train_classifier`, then `save_classifier(path, clf)`; `load_classifier`
+reads it back and `clf.features(images)` maps float32 `(n, h, w, c)` images in [-1, 1] to
+float32 `(n, feature_dim)` features.
 
 Files are plain .npz (no orbax): one array per parameter (`param/<path>`) and a JSON `meta`
 record holding the architecture, the training data and settings, the test accuracy and a SHA-256
@@ -24,7 +24,8 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -33,18 +34,33 @@ import numpy as np
 import optax
 
 from jaxgan.metrics.batching import apply_in_batches
+from jaxgan.metrics.reference import load_arrays
 
 FORMAT = "jaxgan.classifier/1"
 
 
 class ConvClassifier(nn.Module):
-  """conv3x3-relu-maxpool2 per width, then Dense(feature_dim)-relu (the features), Dense(classes)."""
+  """conv3x3-relu-maxpool2 per width, then Dense(feature_dim)-relu (the features), Dense(classes).
+
+  Attributes:
+    num_classes: outputs of the classification head.
+    widths: channels of each conv stage; each stage halves the image size.
+    feature_dim: the dimension of the features.
+  """
   num_classes: int = 10
   widths: Sequence[int] = (32, 64)
   feature_dim: int = 128
 
   @nn.compact
   def __call__(self, x):
+    """Features and logits.
+
+    Args:
+      x: float32 `(n, h, w, c)` images in [-1, 1].
+
+    Returns:
+      `(features float32 (n, feature_dim), logits float32 (n, num_classes))`.
+    """
     for w in self.widths:
       x = nn.Conv(w, (3, 3))(x)
       x = nn.relu(x)
@@ -75,9 +91,25 @@ def _adapt(images: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
 
 
 class ClassifierExtractor:
-  """A trained `ConvClassifier` behind the `FeatureExtractor` protocol."""
+  """A trained `ConvClassifier` behind the `FeatureExtractor` protocol.
+
+  Images of another size than the training images are centre-cropped or padded with -1 (e.g.
+  MNIST padded to 32x32 by `data.pad_to`), so the features do not depend on that padding.
+
+  Attributes:
+    params: the network's parameters.
+    meta: architecture, training data and settings, test accuracy and `sha256` of the params.
+    image_shape: `(h, w, c)` of the training images.
+    batch_size: images per forward pass.
+  """
 
   def __init__(self, params, meta: dict[str, Any]):
+    """Wraps trained parameters.
+
+    Args:
+      params: the `ConvClassifier` parameters.
+      meta: needs `num_classes`, `widths`, `feature_dim`, `image_shape`, `dataset`.
+    """
     self.params = params
     self.meta = dict(meta)
     self.module = ConvClassifier(num_classes=meta["num_classes"], widths=tuple(meta["widths"]),
@@ -88,13 +120,21 @@ class ClassifierExtractor:
 
   @property
   def name(self) -> str:
+    """`'<dataset>_convnet'`: the first part of every metric key."""
     return f"{self.meta['dataset']}_convnet"
 
   @property
+  def id(self) -> str | None:
+    """The SHA-256 of the parameters, keying cached reference statistics; None if unknown."""
+    return self.meta.get("sha256")
+
+  @property
   def dim(self) -> int:
+    """The feature dimension."""
     return int(self.meta["feature_dim"])
 
   def describe(self) -> str:
+    """The network, its training and its hash, for the protocol string."""
     acc = self.meta.get("test_accuracy")
     acc = f", test acc {100 * acc:.2f}%" if acc is not None else ""
     return (f"jaxgan ConvClassifier{tuple(self.meta['widths'])}-{self.meta['feature_dim']} trained "
@@ -106,30 +146,20 @@ class ClassifierExtractor:
     return apply_in_batches(self._apply, self.params, x, self.batch_size)
 
   def features(self, images) -> np.ndarray:
+    """float32 `(n, feature_dim)` penultimate activations of float32 `(n, h, w, c)` images."""
     return self._run(images)[0]
 
   def logits(self, images) -> np.ndarray:
+    """float32 `(n, num_classes)` logits of float32 `(n, h, w, c)` images in [-1, 1]."""
     return self._run(images)[1]
 
   def features_and_logits(self, images) -> tuple[np.ndarray, np.ndarray]:
+    """`(features, logits)` from one forward pass."""
     return self._run(images)
 
   def accuracy(self, images, labels) -> float:
+    """The fraction of `(n, h, w, c)` images whose argmax logit equals `labels` (int, (n,))."""
     return float((self.logits(images).argmax(-1) == np.asarray(labels)).mean())
-
-
-def load_arrays(dataset: str, split: str, *, data_dir=None, source_dir=None,
-                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """(images float32 NHWC in [-1, 1], int labels) of a split, via `jaxgan.data.load_source`."""
-  from jaxgan import data  # pylint: disable=g-import-not-at-top  (TFDS is a heavy import)
-
-  src = data.load_source(dataset, split=split, data_dir=data_dir, source_dir=source_dir)
-  n = len(src) if limit is None else min(limit, len(src))
-  batch = src.get_batch(np.arange(n))
-  images = np.asarray(batch["image"])
-  if images.ndim == 3:
-    images = images[..., None]
-  return images.astype(np.float32) * np.float32(2 / 255) - 1, np.asarray(batch["label"], np.int32)
 
 
 def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: int = 128,
@@ -139,8 +169,26 @@ def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: in
                      train_data=None, test_data=None, log=print) -> tuple[ClassifierExtractor, dict]:
   """Trains a `ConvClassifier` with Adam on `dataset`'s train split; evaluates on its test split.
 
-  `train_data`/`test_data` (images in [-1, 1], labels) bypass loading. Returns the extractor and
-  an info dict (`test_accuracy`, `seconds`, ...), which is also stored in the extractor's meta.
+  Args:
+    dataset: a name in `jaxgan.data.BUILDERS`; the meta records it, and it names the features.
+    steps: Adam steps, with the learning rate decayed to 0 on a cosine.
+    batch_size: images per step.
+    lr: the peak learning rate.
+    seed: of the initialisation and the batch order.
+    widths: conv stage widths of the `ConvClassifier`.
+    feature_dim: its feature dimension.
+    num_train: train on the first this many images; None: all.
+    num_test: evaluate on the first this many test images; None: all.
+    data_dir: prepared data sets (TFDS `data_dir`).
+    source_dir: original files, to prepare without downloading.
+    train_data: `(images float32 (n, h, w, c) in [-1, 1], labels int (n,))` to use instead of
+      loading the train split.
+    test_data: the same for the test split.
+    log: called with progress lines; None: silent.
+
+  Returns:
+    `(extractor, info)`; info (`test_accuracy` in [0, 1], `num_test`, `seconds` of training)
+    is also stored in the extractor's meta.
   """
   if train_data is None:
     train_data = load_arrays(dataset, "train", data_dir=data_dir, source_dir=source_dir, limit=num_train)
@@ -154,7 +202,7 @@ def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: in
   module = ConvClassifier(num_classes=num_classes, widths=tuple(widths), feature_dim=feature_dim)
   key = jax.random.PRNGKey(seed)
   params = module.init(key, jnp.zeros((1, *x_train.shape[1:])))["params"]
-  # Adam with a cosine decay to 0: a few hundred steps reach 97-98% on MNIST.
+  # Decayed to 0 on a cosine: a short, fixed budget of steps ends at a small learning rate.
   opt = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1)))
   opt_state = opt.init(params)
 
@@ -209,7 +257,15 @@ def _params_sha256(params) -> str:
 
 
 def save_classifier(path: str | os.PathLike, clf: ClassifierExtractor) -> str:
-  """Writes the classifier to `path` (.npz); returns the parameters' SHA-256."""
+  """Writes the classifier to an .npz: its parameters and a JSON meta record with their hash.
+
+  Args:
+    path: the file; written whole, then renamed into place.
+    clf: the classifier.
+
+  Returns:
+    The parameters' SHA-256, 64 hexadecimal characters.
+  """
   sha = _params_sha256(clf.params)
   meta = dict(clf.meta, sha256=sha)
   arrays = {f"param/{k}": v for k, v in _flat(clf.params).items()}
@@ -220,7 +276,18 @@ def save_classifier(path: str | os.PathLike, clf: ClassifierExtractor) -> str:
 
 
 def load_classifier(path: str | os.PathLike) -> ClassifierExtractor:
-  """Reads a file written by `save_classifier`; raises ValueError if its checksum is wrong."""
+  """Reads a file written by `save_classifier`, checking it.
+
+  Args:
+    path: the .npz.
+
+  Returns:
+    The classifier.
+
+  Raises:
+    ValueError: when the file is unreadable, of another format, altered (the SHA-256 of its
+      parameters differs from the stored one) or its parameters do not fit its architecture.
+  """
   try:
     with np.load(path, allow_pickle=False) as f:
       meta = json.loads(str(f["meta"]))
@@ -244,13 +311,19 @@ def load_classifier(path: str | os.PathLike) -> ClassifierExtractor:
   expected = jax.eval_shape(clf.module.init, jax.random.PRNGKey(0),
                             jnp.zeros((1, *clf.image_shape)))["params"]
   if jax.tree.structure(expected) != jax.tree.structure(params) or any(
-      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params))):
+      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params), strict=True)):
     raise ValueError(f"{path}: parameters do not match the stored architecture {meta}")
   return clf
 
 
 def main(argv=None):
-  """python -m jaxgan.metrics.classifier --dataset=mnist --steps=600 --out=mnist_classifier.npz"""
+  """Command line: trains, saves and prints the info as JSON.
+
+  `python -m jaxgan.metrics.classifier --dataset=mnist --steps=600 --out=mnist_classifier.npz`
+
+  Args:
+    argv: the arguments; None: `sys.argv[1:]`.
+  """
   import argparse  # pylint: disable=g-import-not-at-top
 
   parser = argparse.ArgumentParser(description="Train jaxgan's FCD classifier.")

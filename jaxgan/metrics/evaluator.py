@@ -1,43 +1,52 @@
 """`Evaluator`: sample-based GAN metrics under one pinned, printed protocol.
 
-FID-like numbers are only comparable under one protocol: the feature network and its weights,
-the preprocessing, the reference split and the sample counts (GUIDE section 6). An `Evaluator`
-fixes all of them at construction, caches the reference statistics, names every metric with its
-protocol and exposes a human-readable `protocol` string to print beside every number::
+Frechet distances and their kin are comparable only under one protocol: the feature network and
+its weights, the preprocessing, the reference set and the sample counts. An `Evaluator` fixes
+all of them when it is built, computes (or loads from its cache) the reference statistics once,
+puts the protocol inside every metric key and spells it out in `protocol`, to print beside every
+number. From research code, with any object that has `name` and `features` as the extractor:
 
-    ev = Evaluator.from_config(dict(metrics=["fcd", "kid", "precision_recall", "is"],
-                                    extractor="classifier", classifier_path="mnist_clf.npz",
-                                    dataset="mnist", reference_split="train",
-                                    num_samples=10_000, cache_dir="~/.cache/jaxgan"))
-    print(ev.protocol)
-    results = ev.evaluate(lambda key, n: gan.sample(state, key, n), key=jax.random.PRNGKey(0))
-    # {'mnist_convnet-10k-train/fcd': 1.23, '.../kid': ..., '.../kid_std': ..., '.../precision':
-    #  ..., '.../recall': ..., '.../is': ..., '.../is_std': ...}
-    ev.primary   # 'mnist_convnet-10k-train/fcd': lower is better (ev.primary_mode == 'min')
+  >>> import numpy as np
+  >>> class Pixels:
+  ...   name = "pixels"
+  ...   def features(self, images):  # float32 (n, h, w, c) -> float32 (n, d)
+  ...     return images.reshape(len(images), -1)
+  >>> real = np.random.default_rng(0).uniform(-1, 1, (1000, 2, 2, 1))
+  >>> ev = Evaluator.create(metrics="fcd,kid", extractor=Pixels(), reference_images=real,
+  ...                       num_samples=500, kid_subsets=10, kid_subset_size=100)
+  >>> ev.primary, ev.primary_mode
+  ('pixels-500-train/fcd', 'min')
+  >>> fake = lambda key, n: np.random.default_rng(1).uniform(-1, 1, (n, 2, 2, 1))
+  >>> results = ev.evaluate(fake)
+  >>> sorted(results)
+  ['pixels-500-train/fcd', 'pixels-500-train/kid', 'pixels-500-train/kid_std']
+  >>> bool(results['pixels-500-train/fcd'] < 0.05)
+  True
 
-Metric names: `fcd` and `fid` both mean the Frechet distance of the extractor's features (the key
-is `fid` with the Inception extractor, `fcd` otherwise); `kid` (mean, and `kid_std`, unbiased
-MMD^2, x1 not x1e3); `precision_recall` (`precision`, `recall`, k=`pr_k`, on at most
-`pr_samples` vectors per side); `is` (`is`, `is_std`: Inception Score from the extractor's head).
+In a training run, `jaxgan.loop` builds it from the run config's `eval`, `data` and `run`
+sections (`Evaluator.from_config(config, cache_dir=...)`), with jaxgan's MNIST classifier
+(`extractor='classifier'`) or the FID Inception network (`extractor='inception'`).
 
-Feature extractors follow the `FeatureExtractor` protocol; the built-in ones are
-`extractor="classifier"` (`jaxgan.metrics.classifier`, needs `classifier_path`) and
-`extractor="inception"` (`jaxgan.metrics.inception`, needs `inception_weights`, the pytorch-fid
-.pth or its .npz conversion). Any object with `name` and `features(images)` works too.
+Metric names: `fcd` and `fid` both mean the Frechet distance of the extractor's features
+(Heusel et al. 2017; the key says `fid` with the Inception extractor, `fcd` otherwise); `kid`
+(`kid` and `kid_std`: unbiased MMD^2, Binkowski et al. 2018, not scaled by 1e3);
+`precision_recall` (`precision` and `recall`, Kynkaanniemi et al. 2019); `is` (`is` and
+`is_std`: the Inception Score of the extractor's classifier head, Salimans et al. 2016). Keys
+read `<extractor>-<samples>-<reference>/<metric>`, e.g. `mnist_convnet-10k-train/fcd`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import os
 import time
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from jaxgan.metrics import reference as reference_lib
+from jaxgan.metrics.batching import extract
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.precision_recall import precision_recall
@@ -45,16 +54,20 @@ from jaxgan.metrics.precision_recall import precision_recall
 log = logging.getLogger(__name__)
 
 METRICS = ("fcd", "fid", "kid", "precision_recall", "is")
+# Keyword arguments of `create` that the run config does not hold; `from_config` passes them on.
+_ADVANCED = ("num_reference", "batch_size", "kid_subsets", "kid_subset_size", "pr_k",
+             "pr_samples", "is_splits")
 
 
 @runtime_checkable
 class FeatureExtractor(Protocol):
-  """What an Evaluator needs from a feature network.
+  """What an `Evaluator` needs from a feature network.
 
-  `features(images) -> (n, d)` float array for NHWC float32 images in [-1, 1]. Optional:
-  `logits(images) -> (n, classes)` (for the Inception Score), `features_and_logits(images)`
-  (both in one pass), `describe() -> str` (for the protocol string) and `id` (a short string
-  identifying the weights, used in the reference-statistics cache key).
+  Required: `name` (a short string, the first part of every metric key) and
+  `features(images) -> float32 (n, d)` for images float32 `(n, h, w, c)` in [-1, 1]. Optional:
+  `logits(images) -> float32 (n, classes)` (for the Inception Score), `features_and_logits`
+  (both in one pass), `describe() -> str` (for the protocol string) and `id` (a string naming
+  the weights; without it reference statistics are not cached).
   """
   name: str
 
@@ -62,225 +75,278 @@ class FeatureExtractor(Protocol):
     ...
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  metrics: tuple[str, ...] = ("fcd",)
-  extractor: Any = "classifier"          # 'classifier', 'inception' or a FeatureExtractor
-  classifier_path: str | None = None
-  inception_weights: str | None = None
-  dataset: str = "mnist"
-  reference_split: str = "train"
-  num_reference: int | None = None       # None: the whole split
-  num_samples: int = 10_000
-  pad_to: int | None = None              # pad reference images like the loader (-1 border)
-  data_dir: str | None = None
-  source_dir: str | None = None
-  cache_dir: str | None = None           # reference statistics cache; None: no cache
-  batch_size: int = 500                  # images per sample_fn call / feature batch
-  kid_subsets: int = 100
-  kid_subset_size: int = 1000
-  pr_k: int = 3
-  pr_samples: int = 10_000
-  is_splits: int = 10
+def load_extractor(name: str, *, classifier_path: str | None = None,
+                   inception_weights: str | None = None) -> FeatureExtractor:
+  """One of jaxgan's feature networks, with its weights loaded.
 
-  @classmethod
-  def from_mapping(cls, config: Mapping[str, Any] | "EvalConfig") -> "EvalConfig":
-    if isinstance(config, EvalConfig):
-      return config
-    if hasattr(config, "to_dict"):
-      config = config.to_dict()
-    config = dict(config)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(config) - names)
-    if unknown:
-      raise ValueError(f"Unknown evaluator config keys {unknown}; valid: {sorted(names)}.")
-    if isinstance(config.get("metrics"), str):
-      config["metrics"] = tuple(m.strip() for m in config["metrics"].split(",") if m.strip())
-    out = cls(**config)
-    bad = [m for m in out.metrics if m not in METRICS]
-    if bad or not out.metrics:
-      raise ValueError(f"Unknown metrics {bad or out.metrics}; valid: {METRICS}.")
-    return out
+  Args:
+    name: `'classifier'` (jaxgan's own convnet, `jaxgan.metrics.classifier`) or `'inception'`
+      (the FID InceptionV3, `jaxgan.metrics.inception`).
+    classifier_path: the .npz written by `save_classifier`; needed for `'classifier'`.
+    inception_weights: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` or its .npz
+      conversion; needed for `'inception'`.
+
+  Returns:
+    The extractor.
+
+  Raises:
+    ValueError: for an unknown name, a missing weights path, or a file that fails its checks.
+  """
+  # pylint: disable=g-import-not-at-top  (each loads Flax; only the chosen one is needed)
+  if name == "classifier":
+    from jaxgan.metrics.classifier import load_classifier
+    if not classifier_path:
+      raise ValueError("extractor='classifier' needs classifier_path (train one with "
+                       "`python -m jaxgan.metrics.classifier --dataset=... --out=...`).")
+    return load_classifier(os.path.expanduser(classifier_path))
+  if name == "inception":
+    from jaxgan.metrics.inception import load_inception
+    if not inception_weights:
+      raise ValueError("extractor='inception' needs inception_weights: the pytorch-fid file "
+                       "pt_inception-2015-12-05-6726825d.pth (see jaxgan.metrics.inception).")
+    return load_inception(os.path.expanduser(inception_weights))
+  raise ValueError(f"Unknown extractor {name!r}; use 'classifier', 'inception' or an object.")
+
+
+def _parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
+  if isinstance(metrics, str):
+    metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+  bad = [m for m in metrics if m not in METRICS]
+  if bad or not metrics:
+    raise ValueError(f"Unknown metrics {bad or list(metrics)}; valid: {', '.join(METRICS)}.")
+  return tuple(dict.fromkeys("frechet" if m in ("fcd", "fid") else m for m in metrics))
 
 
 def _count(n: int) -> str:
   return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def _extract(extractor, images, want_logits):
-  if want_logits and hasattr(extractor, "features_and_logits"):
-    f, l = extractor.features_and_logits(images)
-  else:
-    f = extractor.features(images)
-    l = extractor.logits(images) if want_logits else None
-  return np.asarray(f, np.float32), (None if l is None else np.asarray(l, np.float32))
-
-
-def make_extractor(config: EvalConfig):
-  ext = config.extractor
-  if not isinstance(ext, str):
-    return ext
-  if ext == "classifier":
-    from jaxgan.metrics.classifier import load_classifier  # pylint: disable=g-import-not-at-top
-    if not config.classifier_path:
-      raise ValueError("extractor='classifier' needs classifier_path (train one with "
-                       "`python -m jaxgan.metrics.classifier --dataset=... --out=...`).")
-    return load_classifier(os.path.expanduser(config.classifier_path))
-  if ext == "inception":
-    from jaxgan.metrics.inception import load_inception  # pylint: disable=g-import-not-at-top
-    if not config.inception_weights:
-      raise ValueError("extractor='inception' needs inception_weights: the pytorch-fid file "
-                       "pt_inception-2015-12-05-6726825d.pth (see jaxgan.metrics.inception).")
-    return load_inception(os.path.expanduser(config.inception_weights))
-  raise ValueError(f"Unknown extractor {ext!r}; use 'classifier', 'inception' or an object.")
-
-
 class Evaluator:
-  """Reference statistics + metrics of generated samples, under one protocol (see module doc)."""
+  """Reference statistics and the metrics of generated samples against them, under one protocol.
 
-  def __init__(self, extractor, reference_stats: FeatureStats, reference_feats: np.ndarray,
-               config: EvalConfig, reference_note: str = ""):
+  Build one with `create` (plain keyword arguments) or `from_config` (a run config); the
+  constructor takes reference statistics already computed.
+
+  Attributes:
+    extractor: the `FeatureExtractor`.
+    reference: the `reference.Reference` (statistics of the real images).
+    metrics: the metrics computed, `'frechet'` standing for `fcd`/`fid`.
+    num_samples: generated images per evaluation.
+    prefix: the start of every metric key, `<extractor>-<samples>-<reference>`.
+    primary: the key of the metric that ranks checkpoints: the Frechet distance, else KID, else
+      None.
+    primary_mode: `'min'` (lower `primary` is better).
+    protocol: the whole protocol in words.
+  """
+
+  def __init__(self, extractor: FeatureExtractor, reference: reference_lib.Reference, *,
+               metrics: str | Sequence[str] = "fcd", num_samples: int = 10_000,
+               batch_size: int = 500, kid_subsets: int = 100, kid_subset_size: int = 1000,
+               pr_k: int = 3, pr_samples: int = 10_000, is_splits: int = 10):
+    """An Evaluator over reference statistics already computed.
+
+    Args:
+      extractor: a `FeatureExtractor`.
+      reference: the real images' statistics (`reference.from_images` / `from_dataset`).
+      metrics: names from `METRICS`, as a sequence or a comma-separated string.
+      num_samples: generated images per `evaluate` call.
+      batch_size: images per `sample_fn` call and per extractor call.
+      kid_subsets: KID's number of random subsets.
+      kid_subset_size: vectors per KID subset (capped at the smaller set).
+      pr_k: the k of precision/recall's k-NN radii.
+      pr_samples: at most this many vectors per side for precision/recall (its cost is
+        quadratic in them).
+      is_splits: splits of the Inception Score's mean and std.
+
+    Raises:
+      ValueError: for unknown metrics, a non-positive sample count, or `is` with an extractor
+        that has no `logits`.
+    """
     self.extractor = extractor
-    self.config = config
-    self.reference_stats = reference_stats
-    self.reference_feats = reference_feats
-    self.metrics = tuple(dict.fromkeys("frechet" if m in ("fcd", "fid") else m
-                                       for m in config.metrics))
-    self.fd_name = "fid" if getattr(extractor, "name", "") == "inception_fid" else "fcd"
-    name = getattr(extractor, "name", type(extractor).__name__)
-    self.prefix = f"{name}-{_count(config.num_samples)}-{config.reference_split}"
-    self.primary = (f"{self.prefix}/{self.fd_name}" if "frechet" in self.metrics else
+    self.reference = reference
+    self.metrics = _parse_metrics(metrics)
+    if not isinstance(num_samples, int) or num_samples < 2:
+      raise ValueError(f"num_samples must be an integer >= 2; got {num_samples!r}.")
+    if "is" in self.metrics and not hasattr(extractor, "logits"):
+      raise ValueError(f"Metric 'is' needs an extractor with logits(); {extractor!r} has none.")
+    self.num_samples = num_samples
+    self.batch_size, self.is_splits = batch_size, is_splits
+    self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
+    self.pr_k, self.pr_samples = pr_k, pr_samples
+    self._name = getattr(extractor, "name", type(extractor).__name__)
+    self._fd_name = "fid" if self._name == "inception_fid" else "fcd"
+    self.prefix = self._prefix(num_samples)
+    self.primary = (f"{self.prefix}/{self._fd_name}" if "frechet" in self.metrics else
                     f"{self.prefix}/kid" if "kid" in self.metrics else None)
     self.primary_mode = "min"
     describe = getattr(extractor, "describe", None)
-    feature_net = f"{name} = {describe()}" if describe else name
-    parts = [f"features: {feature_net}",
-             f"{config.num_samples} generated samples vs {config.dataset} "
-             f"'{config.reference_split}' ({reference_stats.n} images{reference_note})"]
+    parts = [f"features: {self._name}" + (f" = {describe()}" if describe else ""),
+             f"{num_samples} generated samples vs {reference.description}"]
     if "kid" in self.metrics:
-      parts.append(f"KID: {config.kid_subsets} subsets of {config.kid_subset_size}")
+      parts.append(f"KID: {kid_subsets} subsets of {kid_subset_size}")
     if "precision_recall" in self.metrics:
-      parts.append(f"P&R: k={config.pr_k}, <= {config.pr_samples} per side")
+      parts.append(f"P&R: k={pr_k}, <= {pr_samples} per side")
     if "is" in self.metrics:
-      parts.append(f"IS: {config.is_splits} splits")
+      parts.append(f"IS: {is_splits} splits")
     self.protocol = "; ".join(parts)
 
-  # -- construction -------------------------------------------------------------------------
+  def _prefix(self, n: int) -> str:
+    return f"{self._name}-{_count(n)}-{self.reference.name}"
 
   @classmethod
-  def from_config(cls, config: Mapping[str, Any] | EvalConfig, extractor=None) -> "Evaluator":
-    """Loads the extractor and the reference statistics (from the cache when present)."""
-    config = EvalConfig.from_mapping(config)
-    extractor = extractor if extractor is not None else make_extractor(config)
-    cache = cls._cache_path(config, extractor)
-    if cache and os.path.exists(cache):
-      try:
-        with np.load(cache, allow_pickle=False) as f:
-          stats = FeatureStats.from_mean_cov(f["mu"], f["sigma"], int(f["n"]))
-          feats = f["feats"]
-        log.info("Reference statistics loaded from %s", cache)
-        return cls(extractor, stats, feats, config, reference_note=", cached")
-      except (OSError, ValueError, KeyError) as e:
-        log.warning("Ignoring unreadable reference cache %s: %s", cache, e)
-    from jaxgan.metrics.classifier import load_arrays  # pylint: disable=g-import-not-at-top
-    images, _ = load_arrays(config.dataset, config.reference_split, data_dir=config.data_dir,
-                            source_dir=config.source_dir, limit=config.num_reference)
-    if config.pad_to:
-      from jaxgan.data.loader import centred_padding  # pylint: disable=g-import-not-at-top
-      images = np.pad(images, ((0, 0), *centred_padding(images.shape[1:3], config.pad_to), (0, 0)),
-                      constant_values=-1.0)
-    ev = cls.from_arrays(extractor, images, config)
-    if cache:
-      os.makedirs(os.path.dirname(cache), exist_ok=True)
-      tmp = cache + ".tmp.npz"
-      np.savez(tmp, mu=ev.reference_stats.mean, sigma=ev.reference_stats.cov,
-               n=np.int64(ev.reference_stats.n), feats=ev.reference_feats)
-      os.replace(tmp, cache)
-      log.info("Reference statistics cached in %s", cache)
-    return ev
+  def create(cls, *, metrics: str | Sequence[str] = "fcd",
+             extractor: str | FeatureExtractor = "classifier",
+             classifier_path: str | None = None, inception_weights: str | None = None,
+             dataset: str | None = None, reference_split: str = "train",
+             reference_images=None, num_reference: int | None = None,
+             pad_to: int | None = None, data_dir: str | None = None,
+             source_dir: str | None = None, cache_dir: str | None = None,
+             num_samples: int = 10_000, batch_size: int = 500,
+             kid_subset_size: int = 1000, **settings) -> Evaluator:
+    """An Evaluator from plain keyword arguments, its reference statistics computed or cached.
+
+    The reference is either a data set's split (`dataset`, `reference_split`) or images in
+    memory (`reference_images`); exactly one of `dataset` and `reference_images` is given.
+
+    Args:
+      metrics: names from `METRICS`, as a sequence or a comma-separated string.
+      extractor: `'classifier'`, `'inception'` (see `load_extractor`) or a `FeatureExtractor`.
+      classifier_path: weights of `extractor='classifier'`.
+      inception_weights: weights of `extractor='inception'`.
+      dataset: a name in `jaxgan.data.BUILDERS`, e.g. `'mnist'`.
+      reference_split: the split to compare against; with `reference_images`, only its name in
+        the metric keys.
+      reference_images: float32 `(n, h, w, c)` in [-1, 1], the real images.
+      num_reference: use the first this many images of the split; None: all of them.
+      pad_to: pad the split's images to `pad_to x pad_to`, as the training loader does.
+      data_dir: prepared data sets (TFDS `data_dir`).
+      source_dir: the original files, to prepare without downloading.
+      cache_dir: folder for cached reference statistics; None: no cache.
+      num_samples: generated images per evaluation (and reference vectors kept for KID, P&R).
+      batch_size: images per `sample_fn` call and per extractor call.
+      kid_subset_size: vectors per KID subset.
+      **settings: the other keywords of `Evaluator` (`kid_subsets`, `pr_k`, `pr_samples`,
+        `is_splits`).
+
+    Returns:
+      The Evaluator.
+
+    Raises:
+      ValueError: for both or neither of `dataset` and `reference_images`, unknown metrics or
+        extractor, or missing weights.
+    """
+    if (dataset is None) == (reference_images is None):
+      raise ValueError("Give exactly one of dataset= (a data set's split as the reference) and "
+                       f"reference_images=; got dataset={dataset!r} and "
+                       f"reference_images={'None' if reference_images is None else 'an array'}.")
+    _parse_metrics(metrics)  # before the expensive part
+    if isinstance(extractor, str):
+      extractor = load_extractor(extractor, classifier_path=classifier_path,
+                                 inception_weights=inception_weights)
+    # Reference vectors kept: as many as the samples of one evaluation, and at least one subset.
+    keep = max(num_samples, kid_subset_size)
+    if dataset is None:
+      ref = reference_lib.from_images(extractor, reference_images, keep=keep,
+                                      batch_size=batch_size, name=reference_split)
+    else:
+      ref = reference_lib.from_dataset(
+          extractor, dataset, reference_split, keep=keep, batch_size=batch_size,
+          num_reference=num_reference, pad_to=pad_to, data_dir=data_dir, source_dir=source_dir,
+          cache_dir=cache_dir)
+    return cls(extractor, ref, metrics=metrics, num_samples=num_samples, batch_size=batch_size,
+               kid_subset_size=kid_subset_size, **settings)
 
   @classmethod
-  def from_arrays(cls, extractor, reference_images, config: Mapping[str, Any] | EvalConfig
-                  ) -> "Evaluator":
-    """An Evaluator whose reference set is `reference_images` (NHWC in [-1, 1])."""
-    config = EvalConfig.from_mapping(config)
-    start = time.perf_counter()
-    stats = FeatureStats()
-    # Reference features kept for KID and P&R (which use at most num_samples per side); the
-    # Inception Score needs no reference.
-    keep = max(config.num_samples, config.kid_subset_size)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(reference_images))  # the kept subset is a uniform sample
-    feats_kept, kept = [], 0
-    for s in range(0, len(order), config.batch_size):
-      idx = np.sort(order[s:s + config.batch_size])
-      f, _ = _extract(extractor, np.asarray(reference_images[idx]), want_logits=False)
-      stats.update(f)
-      if kept < keep:
-        feats_kept.append(f[:keep - kept])
-        kept += len(feats_kept[-1])
-    log.info("Reference features of %d images in %.1f s", stats.n, time.perf_counter() - start)
-    return cls(extractor, stats, np.concatenate(feats_kept), config)
+  def from_config(cls, config, *, cache_dir: str | None = None,
+                  extractor: FeatureExtractor | None = None, **settings) -> Evaluator:
+    """The Evaluator a run config asks for.
 
-  @staticmethod
-  def _cache_path(config: EvalConfig, extractor) -> str | None:
-    if not config.cache_dir:
-      return None
-    ident = getattr(extractor, "id", None) or getattr(extractor, "meta", {}).get("sha256")
-    if ident is None:
-      return None  # an arbitrary extractor: no safe cache key
-    key = json.dumps([config.dataset, config.reference_split, config.num_reference,
-                      config.pad_to, str(ident), config.num_samples, config.kid_subset_size],
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    name = getattr(extractor, "name", "features")
-    return os.path.join(os.path.expanduser(config.cache_dir),
-                        f"ref_{config.dataset}_{config.reference_split.replace('/', '_')}_{name}_{digest}.npz")
+    Reads `config.eval` (metrics, extractor, classifier_path, inception_weights,
+    reference_split, num_samples, cache_dir), `config.data` (name, pad_to) and `config.run`
+    (data_dir, source_dir).
 
-  # -- evaluation ---------------------------------------------------------------------------
+    Args:
+      config: a run config (`jaxgan.config.default_config()` and overrides).
+      cache_dir: folder for cached reference statistics; None: `config.eval.cache_dir` (and no
+        cache when that is unset).
+      extractor: a `FeatureExtractor` to use instead of the one `config.eval.extractor` names.
+      **settings: keywords of `create` that the run config does not hold (`num_reference`,
+        `batch_size`, `kid_subsets`, `kid_subset_size`, `pr_k`, `pr_samples`, `is_splits`).
+
+    Returns:
+      The Evaluator.
+
+    Raises:
+      ValueError: for a toy data set or empty `config.eval.metrics` (the loop reports mode
+        coverage then and builds no Evaluator), and as `create`.
+      TypeError: for a keyword the run config holds (set it in the config instead).
+    """
+    from jaxgan.config import TOY_DATASETS  # pylint: disable=g-import-not-at-top
+
+    e = config.eval
+    if config.data.name in TOY_DATASETS:
+      raise ValueError(f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
+                       "mode coverage, not an image Evaluator.")
+    if not e.metrics:
+      raise ValueError("config.eval.metrics is empty; set it, e.g. to 'fcd,kid'.")
+    bad = sorted(set(settings) - set(_ADVANCED))
+    if bad:
+      raise TypeError(f"from_config() takes {bad} from the run config (config.eval, config.data, "
+                      f"config.run); only {', '.join(_ADVANCED)} may be passed here.")
+    return cls.create(
+        metrics=e.metrics, extractor=e.extractor if extractor is None else extractor,
+        classifier_path=e.classifier_path, inception_weights=e.inception_weights,
+        dataset=config.data.name, reference_split=e.reference_split, pad_to=config.data.pad_to,
+        data_dir=config.run.data_dir, source_dir=config.run.source_dir,
+        cache_dir=e.cache_dir if cache_dir is None else cache_dir, num_samples=e.num_samples,
+        **settings)
 
   def evaluate(self, sample_fn: Callable[[Any, int], Any], n: int | None = None, *,
                key=None) -> dict[str, float]:
-    """Draws `n` (default `config.num_samples`) samples and returns the metrics.
+    """Draws samples from `sample_fn` and returns every metric against the reference.
 
-    `sample_fn(key, batch) -> images` (NHWC in [-1, 1], jax or NumPy) is called with keys
-    `jax.random.fold_in(key, i)` for i = 0, 1, ... and batches of `config.batch_size`. A
-    different `n` than the configured one changes the protocol: the keys then say so.
+    Args:
+      sample_fn: `sample_fn(key, batch) -> images`, float32 `(batch, h, w, c)` in [-1, 1] (JAX
+        or NumPy). Called with keys `jax.random.fold_in(key, i)`, i = 0, 1, ..., and batches of
+        at most `batch_size`; extra rows are dropped.
+      n: the number of samples; None: `num_samples`. Another count is another protocol: the keys
+        then carry it.
+      key: a JAX PRNG key; None: `jax.random.PRNGKey(0)`.
+
+    Returns:
+      `{'<prefix>/<metric>': value}`: Python floats, `fcd`/`fid` and `kid` in squared feature
+      units, `precision`/`recall` fractions in [0, 1], `is` between 1 and the number of classes.
     """
-    import jax  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top  (the statistics above need no JAX)
 
-    n = self.config.num_samples if n is None else int(n)
+    n = self.num_samples if n is None else int(n)
     key = jax.random.PRNGKey(0) if key is None else key
-    want_logits = "is" in self.metrics and hasattr(self.extractor, "logits")
+    want_logits = "is" in self.metrics
     start = time.perf_counter()
-    stats, feats, logits, done, i = FeatureStats(), [], [], 0, 0
+    feats, logits, done, i = [], [], 0, 0
     while done < n:
-      b = min(self.config.batch_size, n - done)
-      images = np.asarray(jax.device_get(sample_fn(jax.random.fold_in(key, i), b)), np.float32)[:b]
-      f, l = _extract(self.extractor, images, want_logits)
-      stats.update(f)
+      b = min(self.batch_size, n - done)
+      images = np.asarray(jax.device_get(sample_fn(jax.random.fold_in(key, i), b)), np.float32)
+      f, lg = extract(self.extractor, images[:b], logits=want_logits)
       feats.append(f)
-      if l is not None:
-        logits.append(l)
+      if lg is not None:
+        logits.append(lg)
       done, i = done + len(f), i + 1
     feats = np.concatenate(feats)
-    prefix = self.prefix if n == self.config.num_samples else (
-        f"{self.prefix.rsplit('-', 2)[0]}-{_count(n)}-{self.config.reference_split}")
+    prefix, ref = self._prefix(n), self.reference
     out: dict[str, float] = {}
     if "frechet" in self.metrics:
-      out[f"{prefix}/{self.fd_name}"] = frechet_distance(*stats.mean_cov(),
-                                                         *self.reference_stats.mean_cov())
+      stats = FeatureStats().update(feats)
+      out[f"{prefix}/{self._fd_name}"] = frechet_distance(*stats.mean_cov(), *ref.stats.mean_cov())
     if "kid" in self.metrics:
-      mean, std = kernel_inception_distance(feats, self.reference_feats,
-                                            num_subsets=self.config.kid_subsets,
-                                            subset_size=self.config.kid_subset_size)
-      out[f"{prefix}/kid"], out[f"{prefix}/kid_std"] = mean, std
+      out[f"{prefix}/kid"], out[f"{prefix}/kid_std"] = kernel_inception_distance(
+          feats, ref.feats, num_subsets=self.kid_subsets, subset_size=self.kid_subset_size)
     if "precision_recall" in self.metrics:
-      m = self.config.pr_samples
-      pr = precision_recall(self.reference_feats[:m], feats[:m], k=self.config.pr_k)
+      m = self.pr_samples
+      pr = precision_recall(ref.feats[:m], feats[:m], k=self.pr_k)
       out[f"{prefix}/precision"], out[f"{prefix}/recall"] = pr["precision"], pr["recall"]
-    if "is" in self.metrics and logits:
-      mean, std = inception_score(np.concatenate(logits), self.config.is_splits, from_logits=True)
-      out[f"{prefix}/is"], out[f"{prefix}/is_std"] = mean, std
+    if "is" in self.metrics:
+      out[f"{prefix}/is"], out[f"{prefix}/is_std"] = inception_score(
+          np.concatenate(logits), self.is_splits, from_logits=True)
     log.info("Evaluated %d samples in %.1f s [%s]", n, time.perf_counter() - start, self.protocol)
     return out

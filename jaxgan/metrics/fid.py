@@ -21,19 +21,39 @@ class FeatureStats:
   so no large sums of squares are ever subtracted (the naive E[xx^T] - mu mu^T loses every digit
   when features have a large common offset). `cov` is unbiased (ddof=1), like `np.cov`.
 
-      stats = FeatureStats()
-      for images in batches:
-        stats.update(extractor.features(images))
-      fd = frechet_distance(*stats.mean_cov(), *reference.mean_cov())
+  >>> x = np.random.default_rng(0).normal(size=(100, 3)) + 1e6
+  >>> s = FeatureStats().update(x[:30]).update(x[30:])
+  >>> s.n, bool(np.allclose(s.cov, np.cov(x, rowvar=False)))
+  (100, True)
+
+  Attributes:
+    n: the number of vectors seen.
+    dim: their dimension (None until the first update).
   """
 
   def __init__(self, dim: int | None = None):
+    """An empty accumulator.
+
+    Args:
+      dim: the feature dimension d; None: taken from the first `update`.
+    """
     self.n = 0
     self.dim = dim
     self._mean = None if dim is None else np.zeros(dim, np.float64)
     self._m2 = None if dim is None else np.zeros((dim, dim), np.float64)
 
-  def update(self, feats) -> "FeatureStats":
+  def update(self, feats) -> FeatureStats:
+    """Adds a batch of feature vectors.
+
+    Args:
+      feats: `(b, d)` array, any float dtype (accumulated in float64); b may be 0.
+
+    Returns:
+      self, so that calls chain.
+
+    Raises:
+      ValueError: when `feats` is not 2-D or its d differs from earlier batches.
+    """
     x = np.asarray(feats, np.float64)
     if x.ndim != 2:
       raise ValueError(f"features must have shape (n, d); got {x.shape}.")
@@ -56,8 +76,15 @@ class FeatureStats:
     self.n = n
     return self
 
-  def merge(self, other: "FeatureStats") -> "FeatureStats":
-    """Adds another accumulator's data (e.g. from another host) into this one."""
+  def merge(self, other: FeatureStats) -> FeatureStats:
+    """Adds another accumulator's data (e.g. from another host) into this one.
+
+    Args:
+      other: a `FeatureStats` of the same dimension.
+
+    Returns:
+      self, now over the vectors of both.
+    """
     if other.n == 0:
       return self
     if self.n == 0:
@@ -74,25 +101,42 @@ class FeatureStats:
 
   @property
   def mean(self) -> np.ndarray:
+    """float64 `(d,)`; raises ValueError before the first vector."""
     if self.n == 0:
       raise ValueError("no features accumulated")
     return self._mean.copy()
 
   @property
   def cov(self) -> np.ndarray:
+    """float64 `(d, d)`, unbiased (divides by n - 1); raises ValueError with fewer than 2."""
     if self.n < 2:
       raise ValueError("the covariance needs at least 2 feature vectors")
     return self._m2 / (self.n - 1)
 
   def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+    """`(mean (d,), cov (d, d))`, float64: the arguments of `frechet_distance`."""
     return self.mean, self.cov
 
   def save(self, path) -> None:
-    """Writes `mu`, `sigma` and `n` to an .npz (the layout pytorch-fid's --save-stats uses)."""
+    """Writes `mu`, `sigma` and `n` to an .npz (the layout pytorch-fid's --save-stats uses).
+
+    Args:
+      path: the file to write.
+    """
     np.savez(path, mu=self.mean, sigma=self.cov, n=np.int64(self.n))
 
   @classmethod
-  def from_mean_cov(cls, mu, sigma, n: int) -> "FeatureStats":
+  def from_mean_cov(cls, mu, sigma, n: int) -> FeatureStats:
+    """An accumulator holding given statistics, e.g. read from a file.
+
+    Args:
+      mu: `(d,)` mean.
+      sigma: `(d, d)` unbiased covariance.
+      n: the number of vectors they came from.
+
+    Returns:
+      A `FeatureStats` that further updates and merges extend correctly.
+    """
     s = cls()
     s.n, s.dim = int(n), int(np.shape(mu)[0])
     s._mean = np.asarray(mu, np.float64).copy()
@@ -100,7 +144,15 @@ class FeatureStats:
     return s
 
   @classmethod
-  def load(cls, path) -> "FeatureStats":
+  def load(cls, path) -> FeatureStats:
+    """Reads an .npz written by `save` (or pytorch-fid; without `n` it counts as 2).
+
+    Args:
+      path: the file.
+
+    Returns:
+      The statistics.
+    """
     with np.load(path) as f:
       return cls.from_mean_cov(f["mu"], f["sigma"], int(f["n"]) if "n" in f else 2)
 
@@ -115,12 +167,27 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
       d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2})
 
-  The trace term is computed in float64 from the eigenvalues of the symmetric PSD matrix
-  S1^{1/2} S2 S1^{1/2}, which are those of S1 S2: two symmetric eigendecompositions, no
-  non-symmetric `sqrtm` (whose complex parts and singular-matrix retries pytorch-fid has to patch).
-  Tiny negative eigenvalues from round-off are clipped to zero. Matches the `scipy.linalg.sqrtm`
-  formula (pytorch-fid's `calculate_frechet_distance`) to ~1e-6 relative on well-conditioned
-  statistics, and stays finite on singular ones (fewer samples than dimensions).
+  On Inception pool features this is the FID of Heusel et al. 2017; on a classifier's features,
+  a "Frechet classifier distance". The trace term is computed in float64 from the eigenvalues of
+  the symmetric PSD matrix S1^{1/2} S2 S1^{1/2}, which are those of S1 S2: two symmetric
+  eigendecompositions, no non-symmetric `sqrtm` (whose complex parts and singular-matrix retries
+  pytorch-fid has to patch). Tiny negative eigenvalues from round-off are clipped to zero, so
+  singular statistics (fewer samples than dimensions) stay finite.
+
+  Args:
+    mu1: mean of the first set, `(d,)`.
+    sigma1: covariance of the first set, `(d, d)`, symmetric PSD.
+    mu2: mean of the second set, `(d,)`.
+    sigma2: covariance of the second set, `(d, d)`.
+
+  Returns:
+    The squared distance d^2 (as FID is reported), in squared feature units, a Python float.
+
+  Raises:
+    ValueError: when the shapes disagree.
+
+  >>> round(frechet_distance(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2)), 6)
+  4.0
   """
   mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
   s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
@@ -137,13 +204,26 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def inception_score(logits_or_probs, splits: int = 10, *,
                     from_logits: bool | None = None) -> tuple[float, float]:
-  """Inception Score exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` equal splits.
+  """Inception Score exp(E_x KL(p(y|x) || p(y))), mean and std over equal splits.
 
-  Salimans et al. 2016. `logits_or_probs` is (n, classes): class probabilities, or logits
-  (detected when rows are not probability vectors; force with `from_logits`). With the FID
-  Inception network's 1008-way head this is the usual IS; with jaxgan's own classifier it is a
-  "classifier score" (bounded by the number of classes, 10 for MNIST), comparable only within
-  that protocol.
+  Salimans et al. 2016. With the FID Inception network's 1008-way head this is the usual IS;
+  with jaxgan's own classifier it is a "classifier score" (at most the number of classes, 10
+  for MNIST), comparable only within that protocol.
+
+  Args:
+    logits_or_probs: `(n, classes)`, class probabilities or logits (told apart by whether rows
+      are probability vectors, unless `from_logits` says).
+    splits: p(y) is estimated per split of the n rows; the score is averaged over splits.
+    from_logits: force the interpretation of `logits_or_probs`.
+
+  Returns:
+    `(mean, std)` over the splits, Python floats between 1 and the number of classes.
+
+  Raises:
+    ValueError: when `logits_or_probs` is not 2-D.
+
+  >>> inception_score(np.eye(4)[np.arange(8) % 4], splits=2)
+  (4.0, 0.0)
   """
   x = np.asarray(logits_or_probs, np.float64)
   if x.ndim != 2:
@@ -157,7 +237,7 @@ def inception_score(logits_or_probs, splits: int = 10, *,
     logp = np.log(np.clip(x / x.sum(axis=1, keepdims=True), 1e-30, None))
   p = np.exp(logp)
   scores = []
-  for part_p, part_logp in zip(np.array_split(p, splits), np.array_split(logp, splits)):
+  for part_p, part_logp in zip(np.array_split(p, splits), np.array_split(logp, splits), strict=True):
     py = part_p.mean(axis=0)
     kl = (part_p * (part_logp - np.log(np.clip(py, 1e-30, None)))).sum(axis=1).mean()
     scores.append(np.exp(kl))

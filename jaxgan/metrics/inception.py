@@ -1,11 +1,8 @@
-"""The FID InceptionV3 in Flax: pytorch-fid's architecture, loading its standard weights file.
+"""The FID Inception extractor: pytorch-fid's standard weights file on jaxgan's Flax network.
 
-FID is defined by TensorFlow's 2015 Inception graph (Heusel et al. 2017). pytorch-fid ported it
-to PyTorch, with patched blocks that reproduce the TF graph's quirks: average pools that do not
-count the zero padding (`FIDInceptionA`, `FIDInceptionC`, `FIDInceptionE_1`) and a *max* pool in
-the last block's pool branch (`FIDInceptionE_2`). This module rebuilds that network in Flax
-linen, module for module, with the same names, so the pytorch-fid state dict maps onto it
-one-to-one. Features: the 2048-d global average pool after `Mixed_7c` (pytorch-fid's default,
+FID is defined by TensorFlow's 2015 Inception graph (Heusel et al. 2017), which pytorch-fid
+ported to PyTorch; `jaxgan.metrics.inception_net` rebuilds that port in Flax with the same
+module names, and this module maps the pytorch-fid state dict onto it one-to-one. Features: the 2048-d global average pool after `Mixed_7c` (pytorch-fid's default,
 `dims=2048`); logits: the 1008-way `fc` head (for the Inception Score).
 
 Preprocessing, as pytorch-fid's `InceptionV3(resize_input=True, normalize_input=True)`: images in
@@ -32,172 +29,24 @@ differs slightly), comparable with pytorch-fid's only at equal sample counts and
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.metrics.batching import apply_in_batches
+from jaxgan.metrics.inception_net import NUM_CLASSES, InceptionV3, preprocess
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
-NUM_CLASSES = 1008
-
-
-def _pair(v):
-  return (v, v) if isinstance(v, int) else tuple(v)
-
-
-class BasicConv2d(nn.Module):
-  """Conv (no bias) + BatchNorm(eps=1e-3, inference statistics) + ReLU, as torchvision's."""
-  features: int
-  kernel: Any
-  stride: int = 1
-  padding: Any = 0
-
-  @nn.compact
-  def __call__(self, x):
-    ph, pw = _pair(self.padding)
-    x = nn.Conv(self.features, _pair(self.kernel), strides=_pair(self.stride),
-                padding=((ph, ph), (pw, pw)), use_bias=False, name="conv")(x)
-    x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
-    return nn.relu(x)
-
-
-def _avg_pool_same(x):
-  # TF's average pool: the zero padding is not counted (pytorch-fid's patch).
-  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)), count_include_pad=False)
-
-
-def _max_pool_s2(x):
-  return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
-
-
-class FIDInceptionA(nn.Module):
-  pool_features: int
-
-  @nn.compact
-  def __call__(self, x):
-    b1 = BasicConv2d(64, 1, name="branch1x1")(x)
-    b5 = BasicConv2d(48, 1, name="branch5x5_1")(x)
-    b5 = BasicConv2d(64, 5, padding=2, name="branch5x5_2")(b5)
-    b3 = BasicConv2d(64, 1, name="branch3x3dbl_1")(x)
-    b3 = BasicConv2d(96, 3, padding=1, name="branch3x3dbl_2")(b3)
-    b3 = BasicConv2d(96, 3, padding=1, name="branch3x3dbl_3")(b3)
-    bp = BasicConv2d(self.pool_features, 1, name="branch_pool")(_avg_pool_same(x))
-    return jnp.concatenate([b1, b5, b3, bp], axis=-1)
-
-
-class InceptionB(nn.Module):
-  @nn.compact
-  def __call__(self, x):
-    b3 = BasicConv2d(384, 3, stride=2, name="branch3x3")(x)
-    bd = BasicConv2d(64, 1, name="branch3x3dbl_1")(x)
-    bd = BasicConv2d(96, 3, padding=1, name="branch3x3dbl_2")(bd)
-    bd = BasicConv2d(96, 3, stride=2, name="branch3x3dbl_3")(bd)
-    return jnp.concatenate([b3, bd, _max_pool_s2(x)], axis=-1)
-
-
-class FIDInceptionC(nn.Module):
-  channels_7x7: int
-
-  @nn.compact
-  def __call__(self, x):
-    c7 = self.channels_7x7
-    b1 = BasicConv2d(192, 1, name="branch1x1")(x)
-    b7 = BasicConv2d(c7, 1, name="branch7x7_1")(x)
-    b7 = BasicConv2d(c7, (1, 7), padding=(0, 3), name="branch7x7_2")(b7)
-    b7 = BasicConv2d(192, (7, 1), padding=(3, 0), name="branch7x7_3")(b7)
-    bd = BasicConv2d(c7, 1, name="branch7x7dbl_1")(x)
-    bd = BasicConv2d(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_2")(bd)
-    bd = BasicConv2d(c7, (1, 7), padding=(0, 3), name="branch7x7dbl_3")(bd)
-    bd = BasicConv2d(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_4")(bd)
-    bd = BasicConv2d(192, (1, 7), padding=(0, 3), name="branch7x7dbl_5")(bd)
-    bp = BasicConv2d(192, 1, name="branch_pool")(_avg_pool_same(x))
-    return jnp.concatenate([b1, b7, bd, bp], axis=-1)
-
-
-class InceptionD(nn.Module):
-  @nn.compact
-  def __call__(self, x):
-    b3 = BasicConv2d(192, 1, name="branch3x3_1")(x)
-    b3 = BasicConv2d(320, 3, stride=2, name="branch3x3_2")(b3)
-    b7 = BasicConv2d(192, 1, name="branch7x7x3_1")(x)
-    b7 = BasicConv2d(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(b7)
-    b7 = BasicConv2d(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7)
-    b7 = BasicConv2d(192, 3, stride=2, name="branch7x7x3_4")(b7)
-    return jnp.concatenate([b3, b7, _max_pool_s2(x)], axis=-1)
-
-
-class FIDInceptionE(nn.Module):
-  """`FIDInceptionE_1` (pool='avg', Mixed_7b) and `FIDInceptionE_2` (pool='max', Mixed_7c)."""
-  pool: str = "avg"
-
-  @nn.compact
-  def __call__(self, x):
-    b1 = BasicConv2d(320, 1, name="branch1x1")(x)
-    b3 = BasicConv2d(384, 1, name="branch3x3_1")(x)
-    b3 = jnp.concatenate([BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-                          BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], -1)
-    bd = BasicConv2d(448, 1, name="branch3x3dbl_1")(x)
-    bd = BasicConv2d(384, 3, padding=1, name="branch3x3dbl_2")(bd)
-    bd = jnp.concatenate([BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-                          BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], -1)
-    if self.pool == "avg":
-      p = _avg_pool_same(x)
-    else:  # the TF graph's max pool in the last block (pytorch-fid's FIDInceptionE_2)
-      p = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
-    bp = BasicConv2d(192, 1, name="branch_pool")(p)
-    return jnp.concatenate([b1, b3, bd, bp], axis=-1)
-
-
-class InceptionV3(nn.Module):
-  """The FID Inception network. `__call__(x)` -> (pool features (n, 2048), logits (n, 1008)).
-
-  `x`: NHWC in [-1, 1], already at the network's input size (see `preprocess`); any size >= 75
-  works (the network is fully convolutional up to the global pool), 299 is the FID protocol.
-  """
-
-  @nn.compact
-  def __call__(self, x):
-    x = BasicConv2d(32, 3, stride=2, name="Conv2d_1a_3x3")(x)
-    x = BasicConv2d(32, 3, name="Conv2d_2a_3x3")(x)
-    x = BasicConv2d(64, 3, padding=1, name="Conv2d_2b_3x3")(x)
-    x = _max_pool_s2(x)
-    x = BasicConv2d(80, 1, name="Conv2d_3b_1x1")(x)
-    x = BasicConv2d(192, 3, name="Conv2d_4a_3x3")(x)
-    x = _max_pool_s2(x)
-    x = FIDInceptionA(32, name="Mixed_5b")(x)
-    x = FIDInceptionA(64, name="Mixed_5c")(x)
-    x = FIDInceptionA(64, name="Mixed_5d")(x)
-    x = InceptionB(name="Mixed_6a")(x)
-    x = FIDInceptionC(128, name="Mixed_6b")(x)
-    x = FIDInceptionC(160, name="Mixed_6c")(x)
-    x = FIDInceptionC(160, name="Mixed_6d")(x)
-    x = FIDInceptionC(192, name="Mixed_6e")(x)
-    x = InceptionD(name="Mixed_7a")(x)
-    x = FIDInceptionE("avg", name="Mixed_7b")(x)
-    x = FIDInceptionE("max", name="Mixed_7c")(x)
-    feats = x.mean(axis=(1, 2))
-    return feats, nn.Dense(NUM_CLASSES, name="fc")(feats)
-
-
-def preprocess(images, size: int | None = 299):
-  """[-1, 1] NHWC (1 or 3 channels) -> 3 channels, bilinearly resized to `size` (no antialias)."""
-  x = jnp.asarray(images, jnp.float32)
-  if x.ndim == 3:
-    x = x[..., None]
-  if x.shape[-1] == 1:
-    x = jnp.repeat(x, 3, axis=-1)
-  if x.shape[-1] != 3:
-    raise ValueError(f"expected 1 or 3 channels; got shape {x.shape}")
-  if size is not None and x.shape[1:3] != (size, size):
-    x = jax.image.resize(x, (x.shape[0], size, size, 3), "bilinear", antialias=False)
-  return x
+__all__ = ["FID_WEIGHTS_URL", "NUM_CLASSES", "InceptionExtractor", "InceptionV3", "convert",
+           "load_inception", "preprocess", "read_state_dict", "state_dict_from_variables",
+           "variables_from_state_dict"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,12 +74,23 @@ def _set(tree, path, value):
   tree[path[-1]] = value
 
 
+@functools.lru_cache(maxsize=1)
 def _abstract_variables(size: int = 75):
+  # The smallest input the network takes: shapes of the variables do not depend on it. Cached
+  # because every load needs these shapes and tracing the whole network is slow.
   return jax.eval_shape(InceptionV3().init, jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
 
 
 def state_dict_from_variables(variables) -> dict[str, np.ndarray]:
-  """Flax variables -> a pytorch-fid-layout state dict (NumPy arrays; PyTorch layouts)."""
+  """Flax variables to a pytorch-fid-layout state dict.
+
+  Args:
+    variables: `{'params': ..., 'batch_stats': ...}` of `InceptionV3`.
+
+  Returns:
+    `{name: array}` with pytorch-fid's names and PyTorch layouts (conv kernels `(out, in, kh,
+    kw)`, the fc weight `(1008, 2048)`).
+  """
   params, stats = variables["params"], variables["batch_stats"]
   out = {}
   for path in _basic_conv_paths(params):
@@ -246,11 +106,20 @@ def state_dict_from_variables(variables) -> dict[str, np.ndarray]:
 
 
 def variables_from_state_dict(state_dict: Mapping[str, Any]) -> dict:
-  """A pytorch-fid state dict (torch tensors or arrays) -> Flax variables, shape-checked.
+  """A pytorch-fid state dict to Flax variables, shape-checked.
 
   Every expected name must be present with its shape; extra names other than BatchNorm's
   `num_batches_tracked` counters are an error (e.g. torchvision's ImageNet Inception, which has
   other blocks and 1000 classes, is refused instead of giving wrong features).
+
+  Args:
+    state_dict: `{name: torch tensor or array}` in pytorch-fid's layout.
+
+  Returns:
+    `{'params': ..., 'batch_stats': ...}` for `InceptionV3`, float32 NumPy arrays.
+
+  Raises:
+    ValueError: naming missing, unexpected and wrongly shaped entries.
   """
   sd = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
         for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
@@ -279,7 +148,17 @@ def variables_from_state_dict(state_dict: Mapping[str, Any]) -> dict:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-  """Reads pytorch-fid's .pth (needs PyTorch) or a .npz written by `convert`."""
+  """Reads pytorch-fid's .pth (needs PyTorch) or a .npz written by `convert`.
+
+  Args:
+    path: the file; `.npz` is read with NumPy, anything else with `torch.load`.
+
+  Returns:
+    `{name: NumPy array}`.
+
+  Raises:
+    ImportError: for a .pth without PyTorch installed (the message says how to convert).
+  """
   path = os.fspath(path)
   if path.endswith(".npz"):
     with np.load(path, allow_pickle=False) as f:
@@ -294,7 +173,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def convert(pth_path, npz_path) -> None:
-  """pytorch-fid .pth -> .npz with the same names and arrays (loadable without PyTorch)."""
+  """Writes pytorch-fid's .pth as an .npz with the same names and arrays (no PyTorch to read).
+
+  Args:
+    pth_path: the .pth (reading it needs PyTorch).
+    npz_path: the .npz to write.
+
+  Raises:
+    ValueError: when the .pth is not the FID Inception state dict.
+  """
   sd = read_state_dict(pth_path)
   variables_from_state_dict(sd)  # validate before writing
   np.savez(npz_path, **{k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")})
@@ -303,15 +190,26 @@ def convert(pth_path, npz_path) -> None:
 class InceptionExtractor:
   """The FID Inception network behind the `FeatureExtractor` protocol.
 
-  `features(images)`: (n, 2048) pool features; `logits(images)`: (n, 1008). Images NHWC in
-  [-1, 1], any size, 1 or 3 channels. `resize_to=299` is the FID protocol; smaller (>= 75) only
-  for tests.
+  Images: float32 `(n, h, w, c)` in [-1, 1], any size, 1 or 3 channels.
+
+  Attributes:
+    name: `'inception_fid'`; with it the Evaluator calls the Frechet distance `fid`.
+    id: the weights' hash and the input size, keying cached reference statistics.
   """
 
   name = "inception_fid"
 
   def __init__(self, variables, *, resize_to: int | None = 299, batch_size: int = 50,
                source: str = "", sha256: str | None = None):
+    """Wraps loaded variables.
+
+    Args:
+      variables: `InceptionV3` variables (`variables_from_state_dict`).
+      resize_to: the network's input size; 299 is the FID protocol, smaller (>= 75) for tests.
+      batch_size: images per forward pass.
+      source: the weights file, for the protocol string.
+      sha256: the weights file's SHA-256, for the protocol string and the cache key.
+    """
     self.variables = jax.tree.map(jnp.asarray, variables)
     self.resize_to = resize_to
     self.batch_size = batch_size
@@ -322,6 +220,7 @@ class InceptionExtractor:
     self._apply = jax.jit(lambda v, x: module.apply(v, preprocess(x, resize_to)))
 
   def describe(self) -> str:
+    """The network, its input size and its weights, flagging weights that are not FID's."""
     official = self.sha256 is not None and self.sha256.startswith(FID_WEIGHTS_SHA256_PREFIX)
     return (f"FID InceptionV3 (pytorch-fid architecture, 2048-d pool3, bilinear resize to "
             f"{self.resize_to}; weights {os.path.basename(self.source) or '?'}, sha256 "
@@ -332,29 +231,49 @@ class InceptionExtractor:
     return apply_in_batches(self._apply, self.variables, x, self.batch_size)
 
   def features(self, images) -> np.ndarray:
+    """float32 `(n, 2048)`: the global average pool after `Mixed_7c`."""
     return self._run(images)[0]
 
   def logits(self, images) -> np.ndarray:
+    """float32 `(n, 1008)`: the `fc` head (for the Inception Score)."""
     return self._run(images)[1]
 
-  def features_and_logits(self, images):
+  def features_and_logits(self, images) -> tuple[np.ndarray, np.ndarray]:
+    """`(features, logits)` from one forward pass."""
     return self._run(images)
 
 
 def load_inception(path: str | os.PathLike, *, resize_to: int | None = 299,
                    batch_size: int = 50) -> InceptionExtractor:
-  """The FID Inception extractor with the weights in `path` (.pth from pytorch-fid, or .npz).
+  """The FID Inception extractor with the weights in `path`.
 
-  The SHA-256 of the .pth is recorded in the protocol string; the standard file's starts with
-  `6726825d`. (A converted .npz has another hash; its protocol string says so.)
+  The file's SHA-256 is recorded in the protocol string; the standard file's starts with
+  `6726825d` (a converted .npz has another hash, and its protocol string says so).
+
+  Args:
+    path: pytorch-fid's .pth, or its .npz conversion.
+    resize_to: the network's input size; 299 is the FID protocol.
+    batch_size: images per forward pass.
+
+  Returns:
+    The extractor.
+
+  Raises:
+    ValueError: when the file is not the FID Inception state dict.
+    ImportError: for a .pth without PyTorch.
   """
-  from jaxgan.data.idx import sha256_file  # pylint: disable=g-import-not-at-top (TFDS is heavy)
+  from jaxgan.data.checksums import sha256_file  # pylint: disable=g-import-not-at-top
   variables = variables_from_state_dict(read_state_dict(path))
   return InceptionExtractor(variables, resize_to=resize_to, batch_size=batch_size,
                             source=os.fspath(path), sha256=sha256_file(path))
 
 
 def main(argv: Sequence[str] | None = None):
+  """Command line: `python -m jaxgan.metrics.inception --convert IN.pth OUT.npz`.
+
+  Args:
+    argv: the arguments; None: `sys.argv[1:]`.
+  """
   import argparse  # pylint: disable=g-import-not-at-top
 
   parser = argparse.ArgumentParser(description="Convert pytorch-fid's Inception weights to .npz.")

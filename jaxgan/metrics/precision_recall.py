@@ -21,7 +21,22 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def knn_radii(feats, k: int = 3, *, block: int = 2048) -> np.ndarray:
-  """Distance from each vector to its k-th nearest neighbour in the same set (self excluded)."""
+  """Distance from each vector to its k-th nearest neighbour in the same set (self excluded).
+
+  Args:
+    feats: `(n, d)` feature vectors, n > k.
+    k: which neighbour.
+    block: rows per distance block, bounding memory at `block * n` float64s.
+
+  Returns:
+    float64 `(n,)` radii, in feature units.
+
+  Raises:
+    ValueError: when n <= k.
+
+  >>> knn_radii(np.array([[0.0], [1.0], [3.0]]), k=1).tolist()
+  [1.0, 1.0, 2.0]
+  """
   x = np.asarray(feats, np.float32)
   if len(x) <= k:
     raise ValueError(f"need more than k={k} vectors; got {len(x)}")
@@ -43,7 +58,25 @@ def _coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, block:
 
 
 def precision_recall(real_feats, fake_feats, *, k: int = 3, block: int = 2048) -> dict[str, float]:
-  """Returns `{'precision': ..., 'recall': ...}` in [0, 1]."""
+  """Improved precision and recall of Kynkaanniemi et al. 2019.
+
+  Args:
+    real_feats: `(n_real, d)` feature vectors of real images, n_real > k.
+    fake_feats: `(n_fake, d)` feature vectors of generated images, n_fake > k.
+    k: the neighbour whose distance is each ball's radius (3 in the paper).
+    block: rows per distance block, bounding memory.
+
+  Returns:
+    `{'precision': fraction of fake vectors in the real support, 'recall': fraction of real
+    vectors in the fake support}`, Python floats in [0, 1].
+
+  Raises:
+    ValueError: when the features are not `(n, d)` with one d, or a set has k or fewer vectors.
+
+  >>> real = np.array([[0.0], [1.0], [2.0], [3.0]])
+  >>> precision_recall(real, np.array([[0.5], [1.5], [9.0], [10.0]]), k=1)
+  {'precision': 0.5, 'recall': 0.75}
+  """
   real = np.asarray(real_feats, np.float32)
   fake = np.asarray(fake_feats, np.float32)
   if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
