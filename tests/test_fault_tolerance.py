@@ -76,9 +76,7 @@ def load_checkpoint(workdir, cfg=None, step=None):
   try:
     if step is None:
       return ck.restore_latest(template)
-    out = ck._restore_items(step, state=ckpt_lib.ocp.args.StandardRestore(
-        ckpt_lib.to_abstract(template)), extra=ckpt_lib.ocp.args.JsonRestore())
-    return out["state"], out["extra"]["loader_state"], step
+    return ck.restore(step, template)
   finally:
     ck.close()
 
@@ -124,8 +122,6 @@ _CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     from jaxgan import inputs, loop
-from jaxgan.build import build_gan
-from jaxgan.config import toy_config
     from test_fault_tolerance import make_config
 
     compile_call = inputs.compile_call
@@ -327,7 +323,7 @@ def test_consecutive_nan_steps_stop_the_run(tmp_path, monkeypatch):
   steps = sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
   assert steps == [5, 10, 15]  # the run stopped at the log step 20, before saving it
   ck = ckpt_lib.Checkpointer(ckdir, config=cfg.to_dict(), save_every=0)
-  assert [ck.verify(s)[0] for s in steps] == [ckpt_lib._OK] * 3  # manifests written, all intact
+  assert [ck.verify(s).status for s in steps] == ["verified"] * 3  # manifests written, all intact
   ck.close()
   state, loader_state, step = load_checkpoint(workdir, cfg)
   assert step == 15 and int(state.skipped) == 5 and all_finite(state)
@@ -358,7 +354,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, reference, field, val
   shutil.copytree(reference["workdir"], workdir)
   before = tree_digest(workdir)
   cfg = make_config(**{field: value})
-  with pytest.raises(ckpt_lib.CheckpointMismatchError, match=re.escape(field) + ": stored"):
+  with pytest.raises(ckpt_lib.CheckpointMismatchError, match=re.escape(field) + ": saved"):
     loop.train_and_evaluate(cfg, str(workdir))
   assert tree_digest(workdir) == before  # config.json, metrics, checkpoints: all untouched
 
