@@ -43,18 +43,33 @@ from benchmarks import workloads as wl  # noqa: E402
 
 FRAMEWORKS = ('jax', 'torch')
 MATMUL_N = 2048
+SMOKE_ENV = 'JAXGAN_BENCH_SMOKE'
+
+
+def smoke() -> bool:
+  """True when `$JAXGAN_BENCH_SMOKE` is 1: a smoke test of the scripts, whose timings mean nothing.
+
+  Then jaxgan's step is compiled with XLA's fast-compile options (`workloads.FAST_COMPILE`) and
+  the yardstick matmul is 256 x 256: a cheap run of every code path. The variable reaches the
+  worker processes through their environment.
+  """
+  return os.environ.get(SMOKE_ENV) == '1'
+
+
+def _matmul_n() -> int:
+  return 256 if smoke() else MATMUL_N
 
 
 # --- workers (one per framework, in its own process) ------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _matmul():
+@functools.lru_cache(maxsize=2)
+def _matmul(n: int):
   import jax
   import jax.numpy as jnp
   k1, k2 = jax.random.split(jax.random.PRNGKey(1))
-  a = jax.random.normal(k1, (MATMUL_N, MATMUL_N), jnp.float32)
-  b = jax.random.normal(k2, (MATMUL_N, MATMUL_N), jnp.float32)
+  a = jax.random.normal(k1, (n, n), jnp.float32)
+  b = jax.random.normal(k2, (n, n), jnp.float32)
   f = jax.jit(jnp.dot)
   f(a, b).block_until_ready()
   return f, a, b
@@ -62,13 +77,14 @@ def _matmul():
 
 def matmul_gflops(reps: int = 10) -> float:
   """The yardstick: GFLOP/s of a 2048x2048 float32 matmul in jax (median of `reps` calls)."""
-  f, a, b = _matmul()
+  n = _matmul_n()
+  f, a, b = _matmul(n)
   times = []
   for _ in range(reps):
     t = time.perf_counter()
     f(a, b).block_until_ready()
     times.append(time.perf_counter() - t)
-  return 2 * MATMUL_N**3 / statistics.median(times) / 1e9
+  return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def _peak_rss_mb() -> float:
@@ -84,8 +100,7 @@ class JaxRunner:
     self.jax = jax
     self.w = w
     t = time.perf_counter()
-    fast = os.environ.get('JAXGAN_BENCH_FAST_COMPILE') == '1'  # smoke tests only
-    b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE if fast else None)
+    b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE if smoke() else None)
     self.build_s = time.perf_counter() - t
     self._step, self.state, self.batch, self.key = b['step'], b['state'], b['batch'], b['key']
 

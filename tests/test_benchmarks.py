@@ -54,11 +54,11 @@ def test_workloads_are_valid_run_configs():
     wl.get('W9')
 
 
-def test_jax_workload_runs():
-  # One workload through the loop's builder end to end; every workload's architecture is checked
-  # against the reference below, several critic updates are covered by tests/test_train.py, and
-  # XLA's fast-compile options keep the compile short.
-  w = _tiny('W2', n_critic=1)
+def test_jax_workload_runs_and_counts_the_plain_formulation():
+  # One workload through the loop's builder end to end (every workload's architecture is checked
+  # against the reference below; several critic updates are covered by tests/test_train.py), with
+  # XLA's fast-compile options to keep the compile short.
+  w = _tiny('W2', n_critic=1).with_conv('xla')
   b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE)
   step, state = b['step'], b['state']
   assert b['batch'].shape == (4, 32, 32, 1)
@@ -68,16 +68,11 @@ def test_jax_workload_runs():
   assert int(state.skipped) == 0
   for k, v in metrics.items():
     assert np.isfinite(float(v)), k
-
-
-def test_model_flops_count_the_plain_formulation():
-  # fast_conv does lax's arithmetic: the step with conv='xla' lowers to the same count. (XLA's
-  # cost analysis does not see into custom calls, so it undercounts a conv='onednn' step: the
-  # reason model_flops lowers the plain formulation.)
-  w = _tiny('W2', n_critic=1).with_conv('xla')
-  b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE)
+  # fast_conv does lax's arithmetic: the step with conv='xla' lowers to the same count as the
+  # plain formulation. (XLA's cost analysis does not see into custom calls, so it undercounts a
+  # conv='onednn' step: the reason model_flops lowers the plain formulation.)
   flops = wl.model_flops(w, b['state'], b['batch'], b['key'])
-  fast = wl._flops(b['step'].lower(b['state'], b['batch'], b['key']).cost_analysis())
+  fast = wl._flops(step.lower(b['state'], b['batch'], b['key']).cost_analysis())
   np.testing.assert_allclose(flops, fast, rtol=1e-3)
   # At least G's forward: the first transposed conv (4x4 -> 8x8, 16 -> 8 channels) of 4 latents,
   # each output pixel summing 4 of the 16 taps.
@@ -268,7 +263,7 @@ def test_torch_workload_runs(name):
 
 def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
   from benchmarks import run
-  monkeypatch.setenv('JAXGAN_BENCH_FAST_COMPILE', '1')  # inherited by the worker processes
+  monkeypatch.setenv(run.SMOKE_ENV, '1')  # fast compiles and a small matmul, in the workers too
   frameworks = 'jax,torch'
   try:
     import torch  # noqa: F401
@@ -305,8 +300,9 @@ def test_ceiling_finds_live_products_in_nested_jaxprs():
   assert [ceiling.model_flops(e) for e in ops] == [2 * 8**3, 2 * 8**3]
 
 
-def test_ceiling_writes_json_and_markdown(tmp_path):
-  from benchmarks import ceiling
+def test_ceiling_writes_json_and_markdown(tmp_path, monkeypatch):
+  from benchmarks import ceiling, run
+  monkeypatch.setenv(run.SMOKE_ENV, '1')  # fast compiles and a small matmul
   out = tmp_path / 'ceiling'
   ceiling.main(['--workloads', 'W1', '--tiny', '--step_seconds', '0.05', '--reps', '1',
                 '--op_seconds', '0.005', '--out', str(out)])
