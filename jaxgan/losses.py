@@ -1,24 +1,30 @@
 """GAN losses as pure functions of discriminator scores.
 
 Every loss is a pair `GANLoss(d, g)` of a discriminator loss and a generator loss, both called as
-`f(real_scores, fake_scores) -> scalar` (the batch mean). Scores are the discriminator's raw
-outputs (logits), shape `(n,)`. Generator losses that do not depend on the real scores ignore them;
-the relativistic ones need them. Every log-sigmoid is computed as `jax.nn.log_sigmoid` /
-`jax.nn.softplus`, so scores of +-100 give finite losses and gradients.
+`f(real_scores, fake_scores) -> scalar`. Scores are the discriminator's raw outputs (logits), one
+per example: floating-point arrays of shape `[batch]`. Real and fake scores must have the same
+shape (every loss is a mean over all elements, and the relativistic ones pair real and fake
+examples by index); a mismatch such as `(n, 1)` against `(n,)`, which would otherwise broadcast
+to `(n, n)`, raises a ValueError naming both shapes. Shapes are static, so the check runs once at
+trace time and costs nothing under `jax.jit`. Every loss returns a float32 scalar. Generator
+losses that do not depend on the real scores ignore them; the relativistic ones need them.
 
-Notation: D(x) = sigmoid(s) where s is the score; softplus(s) = log(1 + e^s) = -log(1 - D(x)),
-softplus(-s) = -log D(x).
+Every log-sigmoid is computed as `jax.nn.log_sigmoid` / `jax.nn.softplus`, so scores of +-100
+give finite losses and gradients. Notation: D(x) = sigmoid(s) where s is the score;
+softplus(s) = log(1 + e^s) = -log(1 - D(x)), softplus(-s) = -log D(x).
 
 Example:
   >>> import jax.numpy as jnp
   >>> from jaxgan import losses
   >>> loss = losses.get("hinge")
   >>> real, fake = jnp.array([2.0, 0.5]), jnp.array([-1.0, 0.3])
-  >>> d_loss, g_loss = loss.d(real, fake), loss.g(real, fake)
+  >>> print(f"{loss.d(real, fake):.2f} {loss.g(real, fake):.2f}")
+  0.90 0.35
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -28,10 +34,62 @@ LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 class GANLoss(NamedTuple):
-  """A discriminator loss `d` and a generator loss `g`, both `f(real_scores, fake_scores)`."""
+  """A discriminator loss and a generator loss, both `f(real_scores, fake_scores) -> scalar`.
+
+  Attributes:
+    d: the discriminator (critic) loss, minimised over D's parameters.
+    g: the generator loss, minimised over G's parameters.
+
+  Example:
+    >>> custom = GANLoss(hinge_discriminator_loss, wasserstein_generator_loss)
+    >>> get(custom) is custom
+    True
+  """
 
   d: LossFn
   g: LossFn
+
+
+def check_scores(real_scores: jax.Array, fake_scores: jax.Array, *, name: str = "loss") -> None:
+  """Checks that real and fake scores are floating-point arrays of one shape.
+
+  Every loss here calls it; a custom `GANLoss` may too. It reads static shapes and dtypes only,
+  so under `jax.jit` it runs once, at trace time.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`.
+    fake_scores: D's scores of generated examples, same shape.
+    name: what the error message calls the caller.
+
+  Raises:
+    ValueError: when the shapes differ (the message names both) or a score array is not
+      floating-point.
+
+  Example:
+    >>> check_scores(jnp.zeros((4, 1)), jnp.zeros(4), name="my_loss")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: my_loss: real scores (4, 1) and fake scores (4,) differ in shape; give one ...
+  """
+  real_shape, fake_shape = jnp.shape(real_scores), jnp.shape(fake_scores)
+  if real_shape != fake_shape:
+    raise ValueError(
+        f"{name}: real scores {real_shape} and fake scores {fake_shape} differ in shape; give one "
+        "score per example, both of shape [batch] (e.g. scores[:, 0] of a (batch, 1) output).")
+  for which, scores in (("real", real_scores), ("fake", fake_scores)):
+    if not jnp.issubdtype(jnp.result_type(scores), jnp.floating):
+      raise ValueError(f"{name} needs floating-point scores (raw logits); got {which} scores of "
+                       f"dtype {jnp.result_type(scores)}.")
+
+
+def _checked(fn: LossFn) -> LossFn:
+  """Wraps a loss with `check_scores`, named after the loss."""
+
+  @functools.wraps(fn)
+  def loss(real_scores, fake_scores):
+    check_scores(real_scores, fake_scores, name=fn.__name__)
+    return fn(real_scores, fake_scores)
+
+  return loss
 
 
 def _mean(x: jax.Array) -> jax.Array:
@@ -41,29 +99,66 @@ def _mean(x: jax.Array) -> jax.Array:
 # --- Goodfellow et al. 2014 -------------------------------------------------------------------
 
 
+@_checked
 def bce_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """Discriminator loss of the original GAN (Goodfellow et al. 2014).
+  """Discriminator loss of the original GAN (Goodfellow et al. 2014, eq. 1).
 
   L_D = -E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-s_real)] + E[softplus(s_fake)].
   Shared by the `minimax` and `non_saturating` losses.
+
+  Args:
+    real_scores: D's scores (logits) of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores` (shapes differ, or the scores are not floating-point).
+
+  Example:
+    >>> print(f"{bce_discriminator_loss(jnp.zeros(3), jnp.zeros(3)):.4f}")  # 2 log 2
+    1.3863
   """
   return _mean(jax.nn.softplus(-real_scores)) + _mean(jax.nn.softplus(fake_scores))
 
 
+@_checked
 def minimax_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Saturating generator loss of the minimax game (Goodfellow et al. 2014, eq. 1).
 
   L_G = E[log(1 - D(G(z)))] = -E[softplus(s_fake)]. Its gradient vanishes when D confidently
-  rejects the fakes, which is why `non_saturating` is used in practice. `real_scores` is ignored.
+  rejects the fakes, which is why `non_saturating` is used in practice.
+
+  Args:
+    real_scores: `[batch]` scores of real examples; only their shape is used.
+    fake_scores: D's scores (logits) of generated examples, the same shape, floating-point.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   del real_scores
   return -_mean(jax.nn.softplus(fake_scores))
 
 
+@_checked
 def non_saturating_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Non-saturating generator loss (Goodfellow et al. 2014, section 3).
 
-  L_G = -E[log D(G(z))] = E[softplus(-s_fake)]. `real_scores` is ignored.
+  L_G = -E[log D(G(z))] = E[softplus(-s_fake)].
+
+  Args:
+    real_scores: `[batch]` scores of real examples; only their shape is used.
+    fake_scores: D's scores (logits) of generated examples, the same shape, floating-point.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   del real_scores
   return _mean(jax.nn.softplus(-fake_scores))
@@ -72,19 +167,45 @@ def non_saturating_generator_loss(real_scores: jax.Array, fake_scores: jax.Array
 # --- Mao et al. 2017 --------------------------------------------------------------------------
 
 
+@_checked
 def lsgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Least-squares discriminator loss (Mao et al. 2017, eq. 2) on raw scores, a=0, b=1.
 
   L_D = 1/2 E[(s_real - 1)^2] + 1/2 E[s_fake^2]. Defined on the raw scores, as in the paper, not
-  on sigmoid outputs. Twice this value is the seed documents' form without the 1/2 factors.
+  on sigmoid outputs. Twice this value is the form without the 1/2 factors.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
+
+  Example:
+    >>> float(lsgan_discriminator_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 2.0])))
+    2.0
   """
   return 0.5 * _mean(jnp.square(real_scores - 1.0)) + 0.5 * _mean(jnp.square(fake_scores))
 
 
+@_checked
 def lsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Least-squares generator loss (Mao et al. 2017, eq. 2) on raw scores, c=1.
 
-  L_G = 1/2 E[(s_fake - 1)^2]. `real_scores` is ignored.
+  L_G = 1/2 E[(s_fake - 1)^2].
+
+  Args:
+    real_scores: `[batch]` scores of real examples; only their shape is used.
+    fake_scores: D's scores of generated examples, the same shape, floating-point.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   del real_scores
   return 0.5 * _mean(jnp.square(fake_scores - 1.0))
@@ -93,20 +214,46 @@ def lsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.
 # --- Arjovsky et al. 2017 ---------------------------------------------------------------------
 
 
+@_checked
 def wasserstein_critic_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """Wasserstein critic loss (Arjovsky et al. 2017): L_D = E[s_fake] - E[s_real].
+  """Wasserstein critic loss (Arjovsky et al. 2017, eq. 3): L_D = E[s_fake] - E[s_real].
 
   Only meaningful with a Lipschitz constraint on the critic: weight clipping
   (`jaxgan.penalties.clip_weights`) for WGAN, or `jaxgan.penalties.gradient_penalty` for WGAN-GP
   (Gulrajani et al. 2017).
+
+  Args:
+    real_scores: the critic's scores of real examples, `[batch]`, floating-point.
+    fake_scores: the critic's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar (minus the estimated Wasserstein-1 distance).
+
+  Raises:
+    ValueError: from `check_scores`.
+
+  Example:
+    >>> float(wasserstein_critic_loss(jnp.array([3.0, 1.0]), jnp.array([0.0, -2.0])))
+    -3.0
   """
   return _mean(fake_scores) - _mean(real_scores)
 
 
+@_checked
 def wasserstein_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """Wasserstein generator loss (Arjovsky et al. 2017): L_G = -E[s_fake]. `real_scores` is ignored.
+  """Wasserstein generator loss (Arjovsky et al. 2017): L_G = -E[s_fake].
 
   Also the generator loss of the hinge GAN (Lim & Ye 2017; Miyato et al. 2018).
+
+  Args:
+    real_scores: `[batch]` scores of real examples; only their shape is used.
+    fake_scores: the critic's scores of generated examples, the same shape, floating-point.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   del real_scores
   return -_mean(fake_scores)
@@ -115,10 +262,22 @@ def wasserstein_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -
 # --- Lim & Ye 2017, Miyato et al. 2018 --------------------------------------------------------
 
 
+@_checked
 def hinge_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """Hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018).
+  """Hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018, eq. 16).
 
-  L_D = E[max(0, 1 - s_real)] + E[max(0, 1 + s_fake)]; the generator uses -E[s_fake].
+  L_D = E[max(0, 1 - s_real)] + E[max(0, 1 + s_fake)]; the generator uses -E[s_fake]
+  (`wasserstein_generator_loss`).
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   return _mean(jax.nn.relu(1.0 - real_scores)) + _mean(jax.nn.relu(1.0 + fake_scores))
 
@@ -126,75 +285,174 @@ def hinge_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> 
 # --- Jolicoeur-Martineau 2018: relativistic GANs ----------------------------------------------
 
 
+@_checked
 def rsgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic standard GAN discriminator loss (Jolicoeur-Martineau 2018, eq. 6).
 
   L_D = -E[log sigmoid(s_real_i - s_fake_i)] = E[softplus(s_fake_i - s_real_i)], with real and
-  fake examples paired by batch index i (both batches must have the same size).
+  fake examples paired by batch index i.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape (paired by index).
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`; pairing needs equal shapes, and without the check `(n, 1)`
+      against `(n,)` would pair every real with every fake.
+
+  Example:
+    >>> print(f"{rsgan_discriminator_loss(jnp.zeros(2), jnp.zeros(2)):.4f}")  # log 2
+    0.6931
   """
   return _mean(jax.nn.softplus(fake_scores - real_scores))
 
 
+@_checked
 def rsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic standard GAN generator loss (Jolicoeur-Martineau 2018, eq. 7).
 
   L_G = E[softplus(s_real_i - s_fake_i)], real and fake paired by batch index.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape (paired by index).
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   return _mean(jax.nn.softplus(real_scores - fake_scores))
 
 
 def _relativistic_average(real_scores, fake_scores):
   # Each example is compared with the mean score of the *other* distribution's whole batch. The
-  # released RaSGAN/RaLSGAN code compared a batch of fakes with a single real instead
-  # (issue #2 of the paper's repository); this is the formula of the paper.
+  # authors' released RaSGAN/RaLSGAN code compared a batch of fakes with a single real instead;
+  # this is the formula of the paper.
   return real_scores - jnp.mean(fake_scores), fake_scores - jnp.mean(real_scores)
 
 
+@_checked
 def rasgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic average standard GAN discriminator loss (Jolicoeur-Martineau 2018, eq. 11).
 
   With r = s_real - E[s_fake] and f = s_fake - E[s_real]:
   L_D = -E[log sigmoid(r)] - E[log(1 - sigmoid(f))] = E[softplus(-r)] + E[softplus(f)].
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.softplus(-r)) + _mean(jax.nn.softplus(f))
 
 
+@_checked
 def rasgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic average standard GAN generator loss (Jolicoeur-Martineau 2018, eq. 12).
 
-  L_G = E[softplus(-f)] + E[softplus(r)], with r and f as in the discriminator loss.
+  L_G = E[softplus(-f)] + E[softplus(r)], with r and f as in `rasgan_discriminator_loss`.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.softplus(-f)) + _mean(jax.nn.softplus(r))
 
 
+@_checked
 def ralsgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic average least-squares discriminator loss (Jolicoeur-Martineau 2018, appendix).
 
   L_D = E[(r - 1)^2] + E[(f + 1)^2], r = s_real - E[s_fake], f = s_fake - E[s_real].
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jnp.square(r - 1.0)) + _mean(jnp.square(f + 1.0))
 
 
+@_checked
 def ralsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """Relativistic average least-squares generator loss: L_G = E[(f - 1)^2] + E[(r + 1)^2]."""
+  """Relativistic average least-squares generator loss (Jolicoeur-Martineau 2018, appendix).
+
+  L_G = E[(f - 1)^2] + E[(r + 1)^2], with r and f as in `ralsgan_discriminator_loss`.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
+  """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jnp.square(f - 1.0)) + _mean(jnp.square(r + 1.0))
 
 
+@_checked
 def rahinge_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic average hinge discriminator loss (Jolicoeur-Martineau 2018, appendix).
 
   L_D = E[max(0, 1 - r)] + E[max(0, 1 + f)], r = s_real - E[s_fake], f = s_fake - E[s_real].
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.relu(1.0 - r)) + _mean(jax.nn.relu(1.0 + f))
 
 
+@_checked
 def rahinge_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """Relativistic average hinge generator loss: L_G = E[max(0, 1 - f)] + E[max(0, 1 + r)]."""
+  """Relativistic average hinge generator loss (Jolicoeur-Martineau 2018, appendix).
+
+  L_G = E[max(0, 1 - f)] + E[max(0, 1 + r)], with r and f as in `rahinge_discriminator_loss`.
+
+  Args:
+    real_scores: D's scores of real examples, `[batch]`, floating-point.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`.
+  """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.relu(1.0 - f)) + _mean(jax.nn.relu(1.0 + r))
 
@@ -213,7 +471,21 @@ LOSSES: dict[str, GANLoss] = {
 
 
 def get(loss: str | GANLoss) -> GANLoss:
-  """Returns the GANLoss registered under `loss` (a GANLoss passes through unchanged)."""
+  """Looks up a loss by name.
+
+  Args:
+    loss: a name in `LOSSES`, or a `GANLoss`, which passes through unchanged.
+
+  Returns:
+    The `GANLoss`.
+
+  Raises:
+    ValueError: for an unknown name; the message lists the valid ones.
+
+  Example:
+    >>> get("wgan").d is wasserstein_critic_loss
+    True
+  """
   if isinstance(loss, GANLoss):
     return loss
   try:

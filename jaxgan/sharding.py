@@ -52,8 +52,21 @@ def initialize_distributed(coordinator_address: str | None = None,
   address is configured or there is one process. Must run before any other JAX call. On CPU the
   cross-process collectives use gloo (JAX's default `jax_cpu_collectives_implementation`).
 
+  Args:
+    coordinator_address: "host:port" of process 0.
+    num_processes: the number of processes of the run.
+    process_id: this process's index, in [0, num_processes).
+
   Returns:
     True when `jax.distributed.initialize` was called.
+
+  Raises:
+    ValueError: several processes without a coordinator address, or a process id missing or
+      out of range; the message names the flag or variable to set.
+
+  Example:
+    >>> initialize_distributed("localhost:1234", num_processes=1)  # one process: nothing to do
+    False
   """
   coordinator_address = coordinator_address or os.environ.get(ENV_COORDINATOR) or None
   if num_processes is None and os.environ.get(ENV_NUM_PROCESSES):
@@ -77,11 +90,25 @@ def initialize_distributed(coordinator_address: str | None = None,
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None, *, model: int = 1) -> Mesh:
-  """A ('data', 'model') mesh over `devices` (default: every device of every process).
+  """Builds a ('data', 'model') mesh.
 
-  `model` is the size of the 'model' axis (1: pure data parallelism). Devices keep their order
-  (`jax.devices()` lists each process's devices together), so each process's devices hold a
-  contiguous block of the global batch.
+  Devices keep their order (`jax.devices()` lists each process's devices together), so each
+  process's devices hold a contiguous block of the global batch.
+
+  Args:
+    devices: the devices (default: every device of every process).
+    model: the size of the 'model' axis (1: pure data parallelism).
+
+  Returns:
+    A `Mesh` of shape `(len(devices) // model, model)`.
+
+  Raises:
+    ValueError: when `model` does not divide the number of devices.
+
+  Example:
+    >>> mesh = make_mesh(jax.devices()[:1])
+    >>> dict(mesh.shape)
+    {'data': 1, 'model': 1}
   """
   devices = np.asarray(jax.devices() if devices is None else devices).reshape(-1)
   if model < 1 or devices.size % model:
@@ -90,21 +117,54 @@ def make_mesh(devices: Sequence[jax.Device] | None = None, *, model: int = 1) ->
 
 
 def data_size(mesh: Mesh) -> int:
-  """Number of ways the batch is split (the size of the mesh's 'data' axis)."""
+  """The number of ways the batch is split: the size of the mesh's 'data' axis.
+
+  Args:
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    The size of the 'data' axis.
+  """
   return mesh.shape[DATA_AXIS]
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+  """The sharding that holds a full copy on every device of `mesh` (used for the state).
+
+  Args:
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    `NamedSharding(mesh, P())`.
+  """
   return NamedSharding(mesh, P())
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Splits the leading (batch) axis over the 'data' axis; replicated over any other axis."""
+  """The sharding that splits the leading (batch) axis over the 'data' axis.
+
+  Args:
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    `NamedSharding(mesh, P('data'))`: replicated over any other mesh axis.
+  """
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
 def check_batch_size(global_batch: int, mesh: Mesh) -> None:
-  """Raises a ValueError naming both numbers when the batch does not split over the devices."""
+  """Checks that a global batch splits evenly over the mesh's 'data' axis.
+
+  Args:
+    global_batch: the number of examples in the global batch.
+    mesh: a mesh from `make_mesh`.
+
+  Raises:
+    ValueError: when it does not; the message names both numbers and two sizes that work.
+
+  Example:
+    >>> check_batch_size(12, make_mesh(jax.devices()[:1]))  # one device: any size splits
+  """
   n = data_size(mesh)
   if global_batch % n:
     raise ValueError(
@@ -124,7 +184,22 @@ def _local_data_indices(mesh: Mesh) -> list[int]:
 
 
 def local_batch_size(global_batch: int, mesh: Mesh) -> int:
-  """The number of examples this process feeds (its devices' share of the global batch)."""
+  """The number of examples this process feeds: its devices' share of the global batch.
+
+  Args:
+    global_batch: the number of examples in the global batch.
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    The local batch size (the global one on a single process).
+
+  Raises:
+    ValueError: from `check_batch_size`.
+
+  Example:
+    >>> local_batch_size(64, make_mesh(jax.devices()[:1]))
+    64
+  """
   check_batch_size(global_batch, mesh)
   return global_batch // data_size(mesh) * len(_local_data_indices(mesh))
 
@@ -134,6 +209,16 @@ def process_slice(batch: np.ndarray, mesh: Mesh) -> np.ndarray:
 
   For when every process holds the whole batch (tests, small data); a real input pipeline reads
   only its own `local_batch_size` examples.
+
+  Args:
+    batch: the global batch on the host, `[global_batch, ...]`.
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    This process's rows, `[local_batch_size, ...]` (all of them on a single process).
+
+  Raises:
+    ValueError: from `check_batch_size`.
   """
   rows = _local_data_indices(mesh)
   check_batch_size(batch.shape[0], mesh)
@@ -145,8 +230,22 @@ def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
   """Assembles the global batch from every process's slice `local` (leading axis).
 
   Each process passes its own `local_batch_size(...)` examples; on one process `local` is the
-  whole batch. Raises a ValueError naming both numbers when the batch does not divide over the
-  devices.
+  whole batch.
+
+  Args:
+    local: this process's examples, `[local_batch_size, ...]`, a host array.
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    A global `jax.Array`, `[global_batch, ...]`, sharded by `batch_sharding(mesh)`.
+
+  Raises:
+    ValueError: when the batch does not divide over the devices; the message names both
+      numbers.
+
+  Example:
+    >>> global_batch(np.zeros((6, 2), np.float32), make_mesh(jax.devices()[:1])).shape
+    (6, 2)
   """
   rows = _local_data_indices(mesh)
   total = local.shape[0] * data_size(mesh) // max(len(rows), 1)
@@ -164,6 +263,13 @@ def shard_batch(x: jax.Array) -> jax.Array:
   the generator's latents: without it XLA may compute them, and everything downstream (G's
   forward and backward passes, D on the fakes), in full on every device. Outside a mesh context
   (`jit_train_step` sets one), or when the axis does not divide, it returns `x` unchanged.
+
+  Args:
+    x: an array with a leading batch axis, `[batch, ...]`, inside a traced function.
+
+  Returns:
+    `x`, constrained to `P('data')` when a mesh with a 'data' axis that divides `batch` is in
+    context.
   """
   mesh = jax.sharding.get_abstract_mesh()
   if mesh.empty or DATA_AXIS not in mesh.axis_names or x.shape[0] % mesh.shape[DATA_AXIS]:
@@ -194,10 +300,18 @@ def jit_train_step(train_step: Callable, mesh: Mesh,
   the step (latents) over the devices. The batch's leading axis must divide by the size of the
   mesh's 'data' axis (see `check_batch_size`). The state is donated (updated in place) on
   accelerators, where memory is scarce; not on CPU devices, where memory is plentiful and
-  donation made back-to-back steps up to 30% slower (W1 of benchmarks/: 25 vs 35 steps/s in
-  one version of the step, equal in another).
-  Either way the caller must use the returned state, not the one passed in.
-  `compiler_options` go to `jax.jit` (XLA options, e.g. for fast-compiling smoke tests).
+  donation can make back-to-back steps slower. Either way the caller must use the returned
+  state, not the one passed in.
+
+  Args:
+    train_step: `train_step(state, batch, key) -> (state, metrics)`, e.g. from
+      `jaxgan.train.make_train_step`.
+    mesh: a mesh from `make_mesh`.
+    compiler_options: XLA options passed to `jax.jit` (e.g. for fast-compiling smoke tests).
+
+  Returns:
+    The jitted step, called as `train_step` is (and with a `.lower(...)` for ahead-of-time
+    compilation); it runs with `mesh` in context.
   """
   rep = replicated(mesh)
   donate = (0,) if mesh.devices.flat[0].platform != 'cpu' else ()
@@ -212,6 +326,13 @@ def replicate(tree, mesh: Mesh):
 
   On several processes every process must pass the same values (e.g. an init from the same
   seed); each process places its copy on its own devices.
+
+  Args:
+    tree: a pytree of arrays.
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    The same pytree of global `jax.Array`s, sharded by `replicated(mesh)`.
   """
   sharding = replicated(mesh)
   if jax.process_count() == 1:

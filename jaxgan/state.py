@@ -8,6 +8,7 @@ holds everything that does change, as arrays only, so a checkpoint is just this 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax
@@ -50,11 +51,24 @@ def _split(variables):
   return params, variables
 
 
-def uses_batch_norm(variables) -> bool:
-  """True when a module's variables contain BatchNorm statistics (a `mean` and a `var` leaf).
+def uses_batch_norm(variables: PyTree) -> bool:
+  """Whether a module's variables hold BatchNorm statistics (a `mean` and a `var` leaf).
 
-  BatchNorm in training mode mixes the examples of a batch, which makes per-example input gradients
-  (and so every gradient penalty) wrong. Spectral-norm vectors (`u`, `sigma`) do not count.
+  BatchNorm in training mode mixes the examples of a batch, which makes per-example input
+  gradients (and so every gradient penalty) wrong. Spectral-norm vectors (`u`, `sigma`) and the
+  `params` collection do not count.
+
+  Args:
+    variables: a Flax variable dict, `{collection: {...}}`, with or without `params`.
+
+  Returns:
+    True when a collection other than `params` has leaves named `mean` and `var`.
+
+  Example:
+    >>> uses_batch_norm({"batch_stats": {"BatchNorm_0": {"mean": 0.0, "var": 1.0}}})
+    True
+    >>> uses_batch_norm({"params": {"LayerNorm_0": {"mean": 0.0, "var": 1.0}}})
+    False
   """
   paths = [tuple(getattr(k, "key", k) for k in path)
            for path, _ in jax.tree_util.tree_flatten_with_path(dict(variables))[0]]
@@ -66,9 +80,26 @@ def uses_batch_norm(variables) -> bool:
 class GAN:
   """Static description of a GAN: the modules, their optimizers and the latent shape.
 
-  Both modules are called as `module.apply(variables, x, train=...)`; the generator maps latents of
-  shape `(n, *latent_shape)` to samples, the discriminator maps samples to one raw score (logit)
-  per example, shape `(n,)`.
+  Both modules are called as `module.apply(variables, x, train=...)`; the generator maps latents
+  of shape `[batch, *latent_shape]` to float32 samples `[batch, ...]`, the discriminator maps
+  samples to one raw float32 score (logit) per example, `[batch]`.
+
+  Attributes:
+    generator: the Flax module G.
+    discriminator: the Flax module D.
+    g_optimizer: the optax transformation of G's parameters.
+    d_optimizer: the optax transformation of D's parameters.
+    latent_shape: one latent's shape, without the batch axis.
+
+  Example:
+    >>> import jax, optax
+    >>> from jaxgan.models import make_models
+    >>> g, d = make_models("mlp", image_shape=(2,), g_hidden=(8,), d_hidden=(8,))
+    >>> gan = GAN(g, d, optax.adam(1e-3), optax.adam(1e-3), latent_shape=(4,))
+    >>> # Shapes only (jax.eval_shape traces without compiling); call gan.init itself to train.
+    >>> state = jax.eval_shape(gan.init, jax.random.key(0), jnp.zeros((16, 2)))
+    >>> jax.eval_shape(lambda s: gan.sample(s, jax.random.key(1), 5), state).shape
+    (5, 2)
   """
 
   generator: nn.Module
@@ -78,13 +109,34 @@ class GAN:
   latent_shape: tuple[int, ...]
 
   def latents(self, key: jax.Array, n: int) -> jax.Array:
-    """Standard normal latents z ~ N(0, I), shape (n, *latent_shape)."""
+    """Draws standard normal latents z ~ N(0, I).
+
+    Args:
+      key: a PRNG key.
+      n: the number of latents.
+
+    Returns:
+      float32, `[n, *latent_shape]`.
+    """
     return jax.random.normal(key, (n, *self.latent_shape), jnp.float32)
 
   def init(self, key: jax.Array, example_batch: jax.Array) -> GANState:
-    """Initialises both modules on an example batch and builds the whole state."""
-    # One compiled program: op-by-op initialisation compiles every random draw separately.
-    return jax.jit(self._init)(key, example_batch)
+    """Initialises both modules on an example batch and builds the whole state.
+
+    Args:
+      key: a PRNG key; G and D get their own keys split from it.
+      example_batch: real examples `[batch, ...]`; only the shape matters to the parameters.
+
+    Returns:
+      The state at step 0: the EMA equal to G's parameters, fresh optimizer states.
+    """
+    return self._jitted_init(key, example_batch)
+
+  @functools.cached_property
+  def _jitted_init(self):
+    # One compiled program (op-by-op initialisation compiles every random draw separately), kept
+    # with the GAN so that a second init of the same shapes reuses it.
+    return jax.jit(self._init)
 
   def _init(self, key: jax.Array, example_batch: jax.Array) -> GANState:
     g_key, d_key = jax.random.split(key)
@@ -104,13 +156,40 @@ class GAN:
     )
 
   def generate(self, state: GANState, z: jax.Array, *, ema: bool = True) -> jax.Array:
-    """Samples G(z) in inference mode, from the EMA parameters by default."""
+    """Computes G(z) in inference mode (BatchNorm uses its running statistics).
+
+    Args:
+      state: the train state.
+      z: latents, `[batch, *latent_shape]`.
+      ema: use the EMA of G's parameters (the default) rather than the parameters themselves.
+
+    Returns:
+      The samples, float32, `[batch, ...]` (the data's example shape).
+    """
     params = state.ema_params if ema else state.g_params
     return self.generator.apply({"params": params, **state.g_vars}, z, train=False)
 
   def sample(self, state: GANState, key: jax.Array, n: int, *, ema: bool = True) -> jax.Array:
-    """Draws n samples from the (EMA) generator."""
+    """Draws `n` samples from the generator: `generate` on fresh latents.
+
+    Args:
+      state: the train state.
+      key: a PRNG key for the latents.
+      n: the number of samples.
+      ema: use the EMA parameters (the default).
+
+    Returns:
+      float32, `[n, ...]`.
+    """
     return self.generate(state, self.latents(key, n), ema=ema)
 
   def critic_uses_batch_norm(self, state: GANState) -> bool:
+    """Whether D holds BatchNorm statistics in `state.d_vars` (see `uses_batch_norm`).
+
+    Args:
+      state: the train state.
+
+    Returns:
+      True for a BatchNorm discriminator, on which gradient penalties are wrong.
+    """
     return uses_batch_norm(state.d_vars)

@@ -47,45 +47,94 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def check_penalty_critic(gan: GAN, state: GANState, penalty: str | None) -> None:
-  """Refuses a gradient penalty on a BatchNorm critic (its per-example gradients would be wrong)."""
+def _penalty_name(penalty: str | penalties_lib.PenaltyFn) -> str:
+  return penalty if isinstance(penalty, str) else getattr(penalty, "__name__", repr(penalty))
+
+
+def check_penalty_critic(gan: GAN, state: GANState,
+                         penalty: str | penalties_lib.PenaltyFn | None) -> None:
+  """Refuses a gradient penalty on a BatchNorm critic.
+
+  BatchNorm in training mode mixes the examples of a batch, so the per-example input gradients
+  every penalty needs would be wrong. The train step calls this at trace time; the loop calls it
+  before it touches the workdir.
+
+  Args:
+    gan: the GAN whose discriminator is checked.
+    state: its state (the BatchNorm statistics live in `state.d_vars`).
+    penalty: None, a name in `jaxgan.penalties.PENALTIES`, or a penalty function (named in the
+      error by its `__name__`).
+
+  Raises:
+    ValueError: when `penalty` is not None and the discriminator uses BatchNorm; the message
+      names the penalty and the normalisations that work.
+  """
   if penalty is not None and gan.critic_uses_batch_norm(state):
     raise ValueError(
-        f"The {penalty!r} penalty needs per-example input gradients, but the discriminator uses "
-        "BatchNorm, which mixes the examples of a batch. Use a discriminator normalised with "
-        "'layer', 'spectral' or 'none' (config.d_norm in experiment configs).")
+        f"The {_penalty_name(penalty)!r} penalty needs per-example input gradients, but the "
+        "discriminator uses BatchNorm, which mixes the examples of a batch. Use a discriminator "
+        "normalised with 'layer', 'spectral' or 'none' (config.model.d_norm in experiment "
+        "configs).")
 
 
 def make_train_step(
     gan: GAN,
     *,
     loss: str | losses_lib.GANLoss = "non_saturating",
-    penalty: str | None = None,
+    penalty: str | penalties_lib.PenaltyFn | None = None,
     penalty_weight: float = 10.0,
     n_critic: int = 1,
     ema_decay: float = 0.999,
     weight_clip: float | None = None,
     skip_nonfinite: bool = True,
 ) -> TrainStep:
-  """Builds the train step of a GAN.
+  """Builds the train step of a GAN: `n_critic` critic updates and one generator update.
+
+  The step's semantics are those of the module docstring; it is pure, to be jitted once
+  (`jaxgan.sharding.jit_train_step` on a mesh, or plain `jax.jit`).
 
   Args:
     gan: the static modules, optimizers and latent shape.
-    loss: a name in `jaxgan.losses.LOSSES` or a `GANLoss`.
-    penalty: None or a name in `jaxgan.penalties.PENALTIES` ('wgan_gp', 'wgan_lp', 'r1', 'r2',
-      'dragan'), added to the discriminator loss times `penalty_weight`.
+    loss: a name in `jaxgan.losses.LOSSES` or a `jaxgan.losses.GANLoss`.
+    penalty: None, a name in `jaxgan.penalties.PENALTIES` ('wgan_gp', 'wgan_lp', 'r1', 'r2',
+      'dragan'), or a function `f(critic_fn, real, fake, key) -> scalar` with the penalties'
+      signature; added to the discriminator loss times `penalty_weight`.
+    penalty_weight: the penalty's weight (lambda; gamma / 2 for R1 and R2).
     n_critic: discriminator updates per generator update; the batch must hold n_critic slices.
-    ema_decay: decay of the EMA of the generator parameters (0 keeps EMA equal to the params).
+    ema_decay: decay of the EMA of the generator parameters, in [0, 1) (0 keeps the EMA equal
+      to the parameters).
     weight_clip: clip every critic parameter to [-c, c] after each update (original WGAN).
     skip_nonfinite: drop updates whose losses or gradients are not finite.
 
   Returns:
-    `train_step(state, batch, key) -> (state, metrics)`; metrics are scalars: `d_loss` and
-    `penalty` (means over the critic updates), `g_loss`, `d_real` and `d_fake` (mean scores),
-    `d_grad_norm`, `g_grad_norm` (global gradient norms) and `skipped` (1 when dropped).
+    `train_step(state, batch, key) -> (state, metrics)`. `batch` is `[n_critic * b, ...]`
+    float32 real examples, `key` a PRNG key (folded with `state.step`, so the same key may be
+    passed every step). The metrics are float32 scalars: `d_loss` and `penalty` (means over the
+    critic updates, the penalty unweighted), `g_loss`, `d_real` and `d_fake` (mean scores),
+    `d_grad_norm` and `g_grad_norm` (global gradient norms) and, with `skip_nonfinite`,
+    `skipped` (1 when the update was dropped). The step raises a ValueError at trace time when
+    the batch does not split into `n_critic` slices, or when `penalty` meets a BatchNorm critic
+    (`check_penalty_critic`).
+
+  Raises:
+    ValueError: an unknown loss or penalty name, `n_critic` not a positive integer, or
+      `ema_decay` outside [0, 1).
+
+  Example:
+    >>> import jax, jax.numpy as jnp, optax
+    >>> from jaxgan import GAN
+    >>> from jaxgan.models import make_models
+    >>> g, d = make_models("mlp", image_shape=(2,), g_hidden=(8,), d_hidden=(8,), d_norm="layer")
+    >>> gan = GAN(g, d, optax.adam(1e-3), optax.adam(1e-3), latent_shape=(2,))
+    >>> step = make_train_step(gan, loss="wgan", penalty="wgan_gp", n_critic=2)
+    >>> batch = jnp.ones((2 * 4, 2))  # two critic updates of 4 examples
+    >>> state = jax.eval_shape(gan.init, jax.random.key(0), batch[:4])
+    >>> _, metrics = jax.eval_shape(step, state, batch, jax.random.key(1))
+    >>> sorted(metrics)
+    ['d_fake', 'd_grad_norm', 'd_loss', 'd_real', 'g_grad_norm', 'g_loss', 'penalty', 'skipped']
   """
   gan_loss = losses_lib.get(loss)
-  penalty_fn = penalties_lib.get(penalty) if penalty is not None else None
+  penalty_fn = None if penalty is None else penalties_lib.get(penalty)
   if not isinstance(n_critic, int) or n_critic < 1:
     raise ValueError(f"n_critic must be a positive integer; got {n_critic!r}.")
   if not 0.0 <= ema_decay < 1.0:
@@ -102,10 +151,9 @@ def make_train_step(
 
     A D with state needs two passes, as in PyTorch: BatchNorm gives each its own batch
     statistics and spectral norm does one power iteration per pass. Otherwise the scores are
-    the same either way, and what is faster on the CPU decides: for vectors (MLPs) one pass of
-    twice the rows (64-row matmuls run well below peak; W1 35 -> 39 steps/s), for images two
-    (with XLA's convolutions a critic's gradient on 2 x 64 images took 102 ms, on 128 at once
-    126 ms; oneDNN's run 128 images no faster than 2 x 64: 9.1 vs 2 x 4.6 ms for a layer).
+    the same either way, and speed on the CPU decides: for vectors (MLPs) one pass of twice the
+    rows, because small matmuls run well below the machine's peak; for images two, because a
+    convolution over twice the images costs no less than two convolutions over half of them.
     """
     if not d_vars and real.ndim == 2:
       # Interleaved rows (real_0, fake_0, real_1, ...), so that on a data-parallel mesh every
@@ -157,7 +205,7 @@ def make_train_step(
     carry = (state.d_params, state.d_vars, state.d_opt_state)
     d_metrics = []
     # A Python loop over the static count, not lax.scan: on XLA:CPU a scanned critic update with
-    # a gradient penalty ran about 13x slower than the same update unrolled (benchmarks/, W3).
+    # a gradient penalty runs many times slower than the same update unrolled.
     for i in range(n_critic - 1):
       fake, g_vars = generate(state.g_params, g_vars, z_keys[i], b)
       carry, metrics = d_update(carry, reals[i], fake, d_keys[i])

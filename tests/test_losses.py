@@ -133,3 +133,33 @@ def test_unknown_loss_lists_valid_names():
 def test_custom_ganloss_passes_through():
   custom = losses.GANLoss(losses.hinge_discriminator_loss, losses.wasserstein_generator_loss)
   assert losses.get(custom) is custom
+
+
+@pytest.mark.parametrize("part", ["d", "g"])
+@pytest.mark.parametrize("name", list(losses.LOSSES))
+def test_scores_of_different_shapes_are_refused(name, part):
+  # (n, 1) against (n,) would broadcast to (n, n) and return a number.
+  fn = getattr(losses.get(name), part)
+  column, flat = jnp.zeros((4, 1)), jnp.zeros(4)
+  for real, fake in ((column, flat), (flat, column), (flat, jnp.zeros(5))):
+    for call in (fn, jax.jit(fn)):  # shapes are static: the check runs at trace time
+      with pytest.raises(ValueError) as err:
+        call(real, fake)
+      assert f"real scores {real.shape}" in str(err.value), err.value
+      assert f"fake scores {fake.shape}" in str(err.value), err.value
+      assert fn.__name__ in str(err.value)
+
+
+@pytest.mark.parametrize("name", list(losses.LOSSES))
+def test_equal_shapes_of_any_rank_give_the_flat_result(name):
+  # A (n, 1) pair is the same examples as a (n,) pair: same loss.
+  rng = np.random.default_rng(3)
+  r, f = jnp.asarray(rng.normal(size=6), jnp.float32), jnp.asarray(rng.normal(size=6), jnp.float32)
+  loss = losses.get(name)
+  for fn in (loss.d, loss.g):
+    np.testing.assert_allclose(fn(r[:, None], f[:, None]), fn(r, f), rtol=1e-6)
+
+
+def test_integer_scores_are_refused():
+  with pytest.raises(ValueError, match="floating-point scores.*int32"):
+    losses.hinge_discriminator_loss(jnp.zeros(3), jnp.zeros(3, jnp.int32))

@@ -10,7 +10,8 @@ import pytest
 
 from jaxgan import GAN, make_train_step
 from jaxgan.data import toy as toy_data
-from jaxgan.loop import build_gan, default_config
+from jaxgan.build import build_gan
+from jaxgan.config import default_config
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import make_models
 
@@ -78,11 +79,11 @@ def test_float32_is_the_default_and_bad_dtypes_are_refused():
 
 def test_config_compute_dtype_reaches_the_models():
   config = default_config()
-  assert config.compute_dtype == "float32"
-  config.model, config.compute_dtype, config.width = "dcgan", "bfloat16", 8
+  assert config.model.compute_dtype == "float32"
+  config.model.name, config.model.compute_dtype, config.model.width = "dcgan", "bfloat16", 8
   gan = build_gan(config, (28, 28, 1))
   assert gan.generator.dtype == jnp.bfloat16 and gan.discriminator.dtype == jnp.bfloat16
-  config.compute_dtype = "float64"
+  config.model.compute_dtype = "float64"
   with pytest.raises(ValueError, match="compute dtype"):
     build_gan(config, (28, 28, 1))
 

@@ -7,8 +7,6 @@ import pytest
 
 from jaxgan import penalties
 
-jax.config.update("jax_enable_x64", False)
-
 
 def _critic(params):
   w1, w2 = params
@@ -28,6 +26,7 @@ def _params(dim, key=0):
 def _fd_grad_norms(critic, x, h=1e-3):
   """Per-example gradient norms by central differences in float64 NumPy."""
   x = np.asarray(x, np.float64)
+  critic = jax.jit(critic)  # compiled once for the 2 * x.size calls below
   flat = x.reshape(x.shape[0], -1)
   norms = []
   for i in range(x.shape[0]):
@@ -132,11 +131,37 @@ def test_clip_weights():
 
 
 def test_unknown_penalty_lists_valid_names():
-  with pytest.raises(ValueError, match="wgan_gp.*dragan"):
+  with pytest.raises(ValueError, match="wgan_gp.*dragan.*f\\(critic_fn, real, fake, key\\)"):
     penalties.get("gp")
 
 
+def test_a_penalty_function_passes_through():
+  def mine(critic_fn, real, fake, key):
+    return jnp.zeros(())
+
+  assert penalties.get(mine) is mine
+  assert penalties.get("wgan_gp") is penalties.gradient_penalty
+
+
 def test_shape_mismatch_is_reported():
-  with pytest.raises(ValueError, match="same shape"):
+  with pytest.raises(ValueError, match=r"real \(2, 3\) and fake \(3, 3\)"):
     penalties.gradient_penalty(lambda x: x.sum(1), jnp.ones((2, 3)), jnp.ones((3, 3)),
                                jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("name", list(penalties.PENALTIES))
+def test_critic_with_several_scores_per_example_is_refused(name):
+  # Summing (n, 2) outputs would differentiate the sum of both heads without a word.
+  critic = lambda x: jnp.stack([x.sum(1), -x.sum(1)], axis=1)
+  with pytest.raises(ValueError, match=r"one score per example.*\(4, 2\)"):
+    penalties.get(name)(critic, jnp.ones((4, 3)), jnp.zeros((4, 3)), jax.random.PRNGKey(0))
+  # A (n, 1) column is one score per example, as a (n,) vector is.
+  column = lambda x: x @ jnp.array([[3.0], [4.0], [0.0]])
+  flat = lambda x: column(x)[:, 0]
+  args = (jnp.ones((4, 3)), -jnp.ones((4, 3)), jax.random.PRNGKey(0))
+  np.testing.assert_allclose(penalties.get(name)(column, *args), penalties.get(name)(flat, *args))
+
+
+def test_an_input_without_batch_axis_is_refused():
+  with pytest.raises(ValueError, match=r"\[batch, \.\.\.\].*shape \(\)"):
+    penalties.r1_penalty(lambda x: x, jnp.ones(()))

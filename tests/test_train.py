@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from jaxgan import GAN, losses, make_train_step, penalties
+from jaxgan.train import check_penalty_critic
 from jaxgan.models import make_models
 
 
@@ -51,9 +52,11 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
   return g_params, d_params, ema
 
 
-@pytest.mark.parametrize("n_critic", [1, 3])
-@pytest.mark.parametrize("loss,penalty", [("rsgan", "wgan_gp"), ("rahinge", "r1"),
-                                          ("wgan", "wgan_lp"), ("non_saturating", "dragan")])
+# Every penalty once, relativistic and plain losses, and both paths of the critic loop (one
+# update, and updates before the one that shares G's forward pass).
+@pytest.mark.parametrize("loss,penalty,n_critic", [("rsgan", "wgan_gp", 3), ("rahinge", "r1", 1),
+                                                   ("wgan", "wgan_lp", 1), ("hinge", "r2", 2),
+                                                   ("non_saturating", "dragan", 3)])
 def test_step_matches_naive_reference(loss, penalty, n_critic):
   gan = _gan()
   batch = _batch(4 * n_critic)
@@ -62,8 +65,10 @@ def test_step_matches_naive_reference(loss, penalty, n_critic):
   step = jax.jit(make_train_step(gan, loss=loss, penalty=penalty, penalty_weight=2.0,
                                  n_critic=n_critic, ema_decay=0.9))
   new_state, metrics = step(state, batch, key)
-  want_g, want_d, want_ema = _naive_step(gan, state, batch, key, loss=loss, penalty=penalty,
-                                         weight=2.0, n_critic=n_critic, ema_decay=0.9)
+  naive = jax.jit(lambda state, batch, key: _naive_step(
+      gan, state, batch, key, loss=loss, penalty=penalty, weight=2.0, n_critic=n_critic,
+      ema_decay=0.9))
+  want_g, want_d, want_ema = naive(state, batch, key)
   for got, want in ((new_state.g_params, want_g), (new_state.d_params, want_d),
                     (new_state.ema_params, want_ema)):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), got, want)
@@ -83,7 +88,7 @@ def test_compiles_once_and_is_deterministic():
 
   step = jax.jit(counted, donate_argnums=0)
 
-  def run(key, steps=20):
+  def run(key, steps=4):
     state = gan.init(jax.random.PRNGKey(0), _batch(8)[:4])
     for i in range(steps):
       state, _ = step(state, _batch(8, seed=i), key)
@@ -93,7 +98,7 @@ def test_compiles_once_and_is_deterministic():
   b = run(jax.random.PRNGKey(1))
   c = run(jax.random.PRNGKey(2))
   assert len(traces) == 1
-  assert int(a.step) == 20
+  assert int(a.step) == 4
   jax.tree.map(np.testing.assert_array_equal, a.g_params, b.g_params)
   assert not np.allclose(a.g_params["Dense_0"]["kernel"], c.g_params["Dense_0"]["kernel"])
 
@@ -134,6 +139,39 @@ def test_penalty_with_batchnorm_critic_is_refused():
   # Without a penalty a BatchNorm critic is fine, and its statistics are updated.
   new, _ = jax.jit(make_train_step(gan, loss="non_saturating"))(state, _batch(4), jax.random.PRNGKey(0))
   assert not np.allclose(jax.tree.leaves(new.d_vars)[0], jax.tree.leaves(state.d_vars)[0])
+
+
+def _r1_from_scratch(critic_fn, real, fake, key):
+  """R1 (Mescheder et al. 2018) written out, not through jaxgan.penalties."""
+  del fake, key
+  grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(real)
+  return jnp.mean(jnp.sum(jnp.square(grads), axis=1))
+
+
+def test_penalty_function_gives_the_named_penalty_step():
+  gan = _gan()
+  batch = _batch(4)
+  state = gan.init(jax.random.PRNGKey(0), batch)
+  key = jax.random.PRNGKey(3)
+  steps = {name: jax.jit(make_train_step(gan, loss="hinge", penalty=penalty, penalty_weight=5.0))
+           for name, penalty in (("named", "r1"), ("function", _r1_from_scratch))}
+  (named, named_m), (custom, custom_m) = (steps[k](state, batch, key) for k in steps)
+  # The function is called: its penalty is the named one's, and it is not zero.
+  np.testing.assert_allclose(custom_m["penalty"], named_m["penalty"], rtol=1e-5)
+  assert float(named_m["penalty"]) > 1e-3, named_m
+  for got, want in ((custom.d_params, named.d_params), (custom.g_params, named.g_params)):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, want)
+
+
+def test_penalty_function_with_batchnorm_critic_is_refused_by_name():
+  gan = _gan(d_norm="batch")
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  step = make_train_step(gan, loss="wgan", penalty=_r1_from_scratch)
+  with pytest.raises(ValueError, match="'_r1_from_scratch' penalty.*BatchNorm"):
+    step(state, _batch(4), jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match="'_r1_from_scratch' penalty.*BatchNorm"):
+    check_penalty_critic(gan, state, _r1_from_scratch)
+  check_penalty_critic(gan, state, None)  # no penalty: a BatchNorm critic is fine
 
 
 def test_bad_arguments_are_reported():

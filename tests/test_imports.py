@@ -1,0 +1,39 @@
+"""What importing the core loads: the losses and penalties need JAX only, the config not even JAX.
+
+Each import runs in a fresh interpreter, since this one has already loaded everything.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# The runner's world: checkpoints, data pipelines, writers, and the modules that use them.
+RUNNER = ("orbax", "tensorflow_datasets", "grain", "tensorboardX", "tensorflow", "jaxgan.loop",
+          "jaxgan.checkpoint", "jaxgan.data")
+
+
+def _loaded_after(statement: str) -> set[str]:
+  code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def _matching(modules: set[str], packages) -> list[str]:
+  return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in packages))
+
+
+@pytest.mark.parametrize("module", ["jaxgan.losses", "jaxgan.penalties"])
+def test_core_loads_none_of_the_runner(module):
+  loaded = _loaded_after(f"import {module}")
+  assert module in loaded and "jax" in loaded  # the import happened, and it did need JAX
+  assert not _matching(loaded, RUNNER), _matching(loaded, RUNNER)
+
+
+def test_config_loads_no_jax():
+  loaded = _loaded_after("import jaxgan.config\njaxgan.config.default_config()")
+  assert "jaxgan.config" in loaded and "ml_collections" in loaded
+  assert not _matching(loaded, ("jax", "jaxlib", "flax", "optax")), _matching(
+      loaded, ("jax", "jaxlib", "flax", "optax"))
