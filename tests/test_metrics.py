@@ -1,5 +1,6 @@
-"""FD, KID, precision/recall, IS and streaming statistics against NumPy/SciPy references;
-the FID InceptionV3 (architecture, weight loading, equality with a PyTorch reference)."""
+"""FD, KID, precision/recall, IS and streaming statistics against NumPy/SciPy references; the
+Evaluator against those functions, from keywords and from a run config, with its cache; the FID
+InceptionV3 (architecture, weight loading, equality with a PyTorch reference)."""
 
 import numpy as np
 import pytest
@@ -53,14 +54,20 @@ def test_frechet_distance_closed_form():
   # Same covariance: FD is the squared mean shift.
   q, _ = np.linalg.qr(rng.normal(size=(d, d)))
   s = q @ np.diag(a) @ q.T
-  assert metrics.frechet_distance(np.zeros(d), s, shift, s) == pytest.approx(shift @ shift, rel=1e-9)
+  assert metrics.frechet_distance(np.zeros(d), s, shift, s) == pytest.approx(
+    shift @ shift, rel=1e-9
+  )
   # Commuting covariances: |dmu|^2 + sum (sqrt(a) - sqrt(b))^2.
   want = shift @ shift + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
-  assert metrics.frechet_distance(np.zeros(d), np.diag(a), shift, np.diag(b)) == pytest.approx(want, rel=1e-9)
+  assert metrics.frechet_distance(np.zeros(d), np.diag(a), shift, np.diag(b)) == pytest.approx(
+    want, rel=1e-9
+  )
   # From samples: a shifted Gaussian set.
   x = rng.normal(size=(20000, d))
   fs1, fs2 = metrics.FeatureStats().update(x), metrics.FeatureStats().update(x[::-1] + shift)
-  assert metrics.frechet_distance(*fs1.mean_cov(), *fs2.mean_cov()) == pytest.approx(shift @ shift, rel=1e-6)
+  assert metrics.frechet_distance(*fs1.mean_cov(), *fs2.mean_cov()) == pytest.approx(
+    shift @ shift, rel=1e-6
+  )
 
 
 def test_streaming_stats_match_two_pass():
@@ -160,7 +167,9 @@ def test_inception_score():
   assert metrics.inception_score(np.zeros((n, c)), splits=5)[0] == pytest.approx(1.0)
   logits = np.random.default_rng(8).normal(size=(n, c)) * 3
   probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-  assert metrics.inception_score(logits)[0] == pytest.approx(metrics.inception_score(probs)[0], rel=1e-9)
+  assert metrics.inception_score(logits)[0] == pytest.approx(
+    metrics.inception_score(probs)[0], rel=1e-9
+  )
   # Reference: exp(mean KL) per split.
   ref = []
   for part in np.array_split(probs, 10):
@@ -172,13 +181,16 @@ def test_inception_score():
 # ------------------------------------------------------------------------------------------------
 # FID InceptionV3: architecture, loading pytorch-fid-layout weights, equality with PyTorch.
 
+
 def _random_state_dict(seed=0):
   """Random weights with the names and shapes of pytorch-fid's pt_inception-2015-12-05 file."""
   from jaxgan.metrics import inception
+
   rng = np.random.default_rng(seed)
   abstract = inception._abstract_variables()
   shapes = inception.state_dict_from_variables(
-      __import__("jax").tree.map(lambda s: np.zeros(s.shape, np.float32), abstract))
+    __import__("jax").tree.map(lambda s: np.zeros(s.shape, np.float32), abstract)
+  )
   sd = {}
   for name, arr in shapes.items():
     if name.endswith("conv.weight"):
@@ -203,8 +215,15 @@ def _torch_reference(torch, sd, x):
 
   def c(name, x, stride=1, padding=0):
     x = F.conv2d(x, t[f"{name}.conv.weight"], stride=stride, padding=padding)
-    x = F.batch_norm(x, t[f"{name}.bn.running_mean"], t[f"{name}.bn.running_var"],
-                     t[f"{name}.bn.weight"], t[f"{name}.bn.bias"], training=False, eps=0.001)
+    x = F.batch_norm(
+      x,
+      t[f"{name}.bn.running_mean"],
+      t[f"{name}.bn.running_var"],
+      t[f"{name}.bn.weight"],
+      t[f"{name}.bn.bias"],
+      training=False,
+      eps=0.001,
+    )
     return F.relu(x)
 
   avg = lambda x: F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)  # noqa: E731
@@ -212,12 +231,20 @@ def _torch_reference(torch, sd, x):
   def block_a(p, x):
     b1 = c(f"{p}.branch1x1", x)
     b5 = c(f"{p}.branch5x5_2", c(f"{p}.branch5x5_1", x), padding=2)
-    b3 = c(f"{p}.branch3x3dbl_3", c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1), padding=1)
+    b3 = c(
+      f"{p}.branch3x3dbl_3",
+      c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1),
+      padding=1,
+    )
     return torch.cat([b1, b5, b3, c(f"{p}.branch_pool", avg(x))], 1)
 
   def block_b(p, x):
     b3 = c(f"{p}.branch3x3", x, stride=2)
-    bd = c(f"{p}.branch3x3dbl_3", c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1), stride=2)
+    bd = c(
+      f"{p}.branch3x3dbl_3",
+      c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1),
+      stride=2,
+    )
     return torch.cat([b3, bd, F.max_pool2d(x, 3, stride=2)], 1)
 
   def block_c(p, x):
@@ -226,7 +253,7 @@ def _torch_reference(torch, sd, x):
     b7 = c(f"{p}.branch7x7_2", b7, padding=(0, 3))
     b7 = c(f"{p}.branch7x7_3", b7, padding=(3, 0))
     bd = c(f"{p}.branch7x7dbl_1", x)
-    for i, pad in zip(range(2, 6), [(3, 0), (0, 3), (3, 0), (0, 3)]):
+    for i, pad in zip(range(2, 6), [(3, 0), (0, 3), (3, 0), (0, 3)], strict=True):
       bd = c(f"{p}.branch7x7dbl_{i}", bd, padding=pad)
     return torch.cat([b1, b7, bd, c(f"{p}.branch_pool", avg(x))], 1)
 
@@ -241,9 +268,17 @@ def _torch_reference(torch, sd, x):
   def block_e(p, x, pool):
     b1 = c(f"{p}.branch1x1", x)
     b3 = c(f"{p}.branch3x3_1", x)
-    b3 = torch.cat([c(f"{p}.branch3x3_2a", b3, padding=(0, 1)), c(f"{p}.branch3x3_2b", b3, padding=(1, 0))], 1)
+    b3 = torch.cat(
+      [c(f"{p}.branch3x3_2a", b3, padding=(0, 1)), c(f"{p}.branch3x3_2b", b3, padding=(1, 0))], 1
+    )
     bd = c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1)
-    bd = torch.cat([c(f"{p}.branch3x3dbl_3a", bd, padding=(0, 1)), c(f"{p}.branch3x3dbl_3b", bd, padding=(1, 0))], 1)
+    bd = torch.cat(
+      [
+        c(f"{p}.branch3x3dbl_3a", bd, padding=(0, 1)),
+        c(f"{p}.branch3x3dbl_3b", bd, padding=(1, 0)),
+      ],
+      1,
+    )
     bp = pool(x)
     return torch.cat([b1, b3, bd, c(f"{p}.branch_pool", bp)], 1)
 
@@ -269,12 +304,17 @@ def _torch_reference(torch, sd, x):
 def test_inception_architecture_shapes():
   import jax
   import jax.numpy as jnp
+
   from jaxgan.metrics import inception
-  out = jax.eval_shape(lambda x: inception.InceptionV3().init_with_output(jax.random.PRNGKey(0), x)[0],
-                       jnp.zeros((2, 299, 299, 3)))
+
+  out = jax.eval_shape(
+    lambda x: inception.InceptionV3().init_with_output(jax.random.PRNGKey(0), x)[0],
+    jnp.zeros((2, 299, 299, 3)),
+  )
   assert out[0].shape == (2, 2048) and out[1].shape == (2, 1008)
-  sd = inception.state_dict_from_variables(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),
-                                                        inception._abstract_variables()))
+  sd = inception.state_dict_from_variables(
+    jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), inception._abstract_variables())
+  )
   # pytorch-fid's file: 94 BasicConv2d (conv.weight + 4 BN tensors each) + fc.weight/bias.
   assert len(sd) == 94 * 5 + 2
   assert sd["Conv2d_1a_3x3.conv.weight"].shape == (32, 3, 3, 3)
@@ -290,11 +330,16 @@ def test_inception_architecture_shapes():
 def test_inception_loads_pytorch_fid_weights_and_matches_torch(tmp_path):
   torch = pytest.importorskip("torch")
   import jax
+
   from jaxgan.metrics import inception
+
   sd = _random_state_dict()
   pth = tmp_path / "pt_inception-test.pth"
-  torch.save({k: torch.from_numpy(v) for k, v in sd.items()}
-             | {"Conv2d_1a_3x3.bn.num_batches_tracked": torch.tensor(0)}, pth)
+  torch.save(
+    {k: torch.from_numpy(v) for k, v in sd.items()}
+    | {"Conv2d_1a_3x3.bn.num_batches_tracked": torch.tensor(0)},
+    pth,
+  )
   size = 75  # the smallest input the network takes: a cheap forward pass
   ext = inception.load_inception(pth, resize_to=size)
   rng = np.random.default_rng(0)
@@ -308,23 +353,26 @@ def test_inception_loads_pytorch_fid_weights_and_matches_torch(tmp_path):
   with torch.no_grad():
     x = torch.from_numpy(np.repeat(images, 3, axis=-1).transpose(0, 3, 1, 2).copy())
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    np.testing.assert_allclose(np.asarray(inception.preprocess(images, size)),
-                               x.numpy().transpose(0, 2, 3, 1), atol=1e-6)
+    np.testing.assert_allclose(
+      np.asarray(inception.preprocess(images, size)), x.numpy().transpose(0, 2, 3, 1), atol=1e-6
+    )
     t_feats, t_logits = _torch_reference(torch, sd, x)
   scale = np.abs(t_feats.numpy()).max()
   np.testing.assert_allclose(feats, t_feats.numpy(), rtol=1e-3, atol=1e-4 * scale)
-  np.testing.assert_allclose(logits, t_logits.numpy(), rtol=1e-3,
-                             atol=1e-4 * np.abs(t_logits.numpy()).max())
+  np.testing.assert_allclose(
+    logits, t_logits.numpy(), rtol=1e-3, atol=1e-4 * np.abs(t_logits.numpy()).max()
+  )
   # The .npz conversion loads without torch and gives the same features.
   inception.convert(pth, tmp_path / "w.npz")
   from_npz = inception.variables_from_state_dict(inception.read_state_dict(tmp_path / "w.npz"))
-  for a, b in zip(jax.tree.leaves(from_npz), jax.tree.leaves(ext.variables)):
+  for a, b in zip(jax.tree.leaves(from_npz), jax.tree.leaves(ext.variables), strict=True):
     np.testing.assert_array_equal(a, b)
   assert "NOT the standard FID weights" in ext.describe()
 
 
 def test_inception_refuses_wrong_state_dict(tmp_path):
   from jaxgan.metrics import inception
+
   sd = _random_state_dict()
   del sd["Mixed_7c.branch_pool.conv.weight"]
   sd["AuxLogits.fc.weight"] = np.zeros((1000, 768), np.float32)
@@ -335,6 +383,7 @@ def test_inception_refuses_wrong_state_dict(tmp_path):
 
 def test_apply_in_batches_pads_the_last_batch_and_drops_the_padding():
   from jaxgan.metrics.batching import apply_in_batches
+
   shapes = []
 
   def apply(w, x):
@@ -377,20 +426,29 @@ class _Linear:
 
 def test_evaluator_matches_the_metric_functions():
   import jax
+
   rng = np.random.default_rng(0)
   real = rng.uniform(-1, 1, (700, 3, 3, 1)).astype(np.float32)
   fake = (rng.uniform(-1, 1, (400, 3, 3, 1)) * 0.5 + 0.2).astype(np.float32)
   ext = _Linear(9)
   ev = metrics.Evaluator.create(
-      metrics=["fcd", "kid", "precision_recall", "is"], extractor=ext, reference_images=real,
-      num_samples=300, batch_size=128, kid_subsets=4, kid_subset_size=100, pr_k=2,
-      pr_samples=250, is_splits=3)
+    metrics=["fcd", "kid", "precision_recall", "is"],
+    extractor=ext,
+    reference_images=real,
+    num_samples=300,
+    batch_size=128,
+    kid_subsets=4,
+    kid_subset_size=100,
+    pr_k=2,
+    pr_samples=250,
+    is_splits=3,
+  )
   calls = []
 
   def sample_fn(key, n):
     start = 128 * len(calls)
     calls.append((jax.random.key_data(key), n))
-    return fake[start:start + 128]  # always a full batch: the evaluator drops the extra rows
+    return fake[start : start + 128]  # always a full batch: the evaluator drops the extra rows
 
   key = jax.random.PRNGKey(3)
   out = ev.evaluate(sample_fn, key=key)
@@ -410,14 +468,25 @@ def test_evaluator_matches_the_metric_functions():
   kid = metrics.kernel_inception_distance(f_fake, ref.feats, num_subsets=4, subset_size=100)
   pr = metrics.precision_recall(ref.feats[:250], f_fake[:250], k=2)
   score = metrics.inception_score(f_fake @ ext.v, 3, from_logits=True)
-  want = {f"{p}/fcd": fd, f"{p}/kid": kid[0], f"{p}/kid_std": kid[1],
-          f"{p}/precision": pr["precision"], f"{p}/recall": pr["recall"],
-          f"{p}/is": score[0], f"{p}/is_std": score[1]}
+  want = {
+    f"{p}/fcd": fd,
+    f"{p}/kid": kid[0],
+    f"{p}/kid_std": kid[1],
+    f"{p}/precision": pr["precision"],
+    f"{p}/recall": pr["recall"],
+    f"{p}/is": score[0],
+    f"{p}/is_std": score[1],
+  }
   assert out == pytest.approx(want, rel=1e-4, abs=1e-7)
   assert fd > 0.1 and 0 < pr["precision"] < 1 and 1 < score[0] < 5  # nothing degenerate
   assert ev.primary == f"{p}/fcd" and ev.primary_mode == "min"
-  for part in ("features: linear", "300 generated samples vs train (700 images)",
-               "KID: 4 subsets of 100", "P&R: k=2, <= 250 per side", "IS: 3 splits"):
+  for part in (
+    "features: linear",
+    "300 generated samples vs train (700 images)",
+    "KID: 4 subsets of 100",
+    "P&R: k=2, <= 250 per side",
+    "IS: 3 splits",
+  ):
     assert part in ev.protocol
   # Another sample count is another protocol: the keys carry it.
   assert set(ev.evaluate(lambda k, n: fake[:n], 200)) == {k.replace("-300-", "-200-") for k in want}
@@ -429,14 +498,21 @@ def test_evaluator_names_and_primary():
   class Inception(_Linear):
     name = "inception_fid"
 
-  fid = metrics.Evaluator.create(metrics="fid", extractor=Inception(4), reference_images=real,
-                                 num_samples=2000, reference_split="val")
+  fid = metrics.Evaluator.create(
+    metrics="fid",
+    extractor=Inception(4),
+    reference_images=real,
+    num_samples=2000,
+    reference_split="val",
+  )
   assert fid.primary == "inception_fid-2k-val/fid"
-  kid = metrics.Evaluator.create(metrics="precision_recall,kid", extractor=_Linear(4),
-                                 reference_images=real, num_samples=40)
+  kid = metrics.Evaluator.create(
+    metrics="precision_recall,kid", extractor=_Linear(4), reference_images=real, num_samples=40
+  )
   assert kid.primary == "linear-40-train/kid" and kid.metrics == ("precision_recall", "kid")
-  pr = metrics.Evaluator.create(metrics=("precision_recall",), extractor=_Linear(4),
-                                reference_images=real, num_samples=40)
+  pr = metrics.Evaluator.create(
+    metrics=("precision_recall",), extractor=_Linear(4), reference_images=real, num_samples=40
+  )
   assert pr.primary is None
 
 
@@ -447,7 +523,9 @@ class _FeaturesOnly:
     return np.asarray(images).reshape(len(images), -1)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
+@pytest.mark.parametrize(
+  "kwargs, error, message",
+  [
     (dict(metrics="fcd,fld"), ValueError, r"Unknown metrics \['fld'\]"),
     (dict(metrics=""), ValueError, "Unknown metrics"),
     (dict(metrics="is"), ValueError, "needs an extractor with logits"),
@@ -457,10 +535,15 @@ class _FeaturesOnly:
     (dict(extractor="classifier"), ValueError, "needs classifier_path"),
     (dict(extractor="inception"), ValueError, "needs inception_weights"),
     (dict(num_samples=0), ValueError, "num_samples must be"),
-])
+  ],
+)
 def test_evaluator_create_refuses(kwargs, error, message):
-  args = dict(metrics="fcd", extractor=_FeaturesOnly(), num_samples=10,
-              reference_images=np.zeros((20, 2, 2, 1), np.float32))
+  args = dict(
+    metrics="fcd",
+    extractor=_FeaturesOnly(),
+    num_samples=10,
+    reference_images=np.zeros((20, 2, 2, 1), np.float32),
+  )
   with pytest.raises(error, match=message):
     metrics.Evaluator.create(**(args | kwargs))
 
@@ -469,6 +552,7 @@ def test_evaluator_create_refuses(kwargs, error, message):
 def fake_dataset(monkeypatch):
   """Replaces the data set loading of the reference statistics with in-memory images."""
   from jaxgan.metrics import reference
+
   images = np.random.default_rng(2).uniform(-1, 1, (400, 2, 2, 1)).astype(np.float32)
   loads = []
 
@@ -482,11 +566,11 @@ def fake_dataset(monkeypatch):
 
 def _run_config(**eval_fields):
   from jaxgan.config import default_config
+
   config = default_config()
   config.data.name, config.data.pad_to = "fashion_mnist", 4
   config.run.data_dir, config.run.source_dir = "/prepared", "/originals"
-  config.eval.update(dict(metrics="fcd,kid", num_samples=100, reference_split="test")
-                     | eval_fields)
+  config.eval.update(dict(metrics="fcd,kid", num_samples=100, reference_split="test") | eval_fields)
   return config
 
 
@@ -494,8 +578,9 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
   images, loads = fake_dataset
   ext = _Linear(16)
   config = _run_config()
-  ev = metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
-                                     num_reference=300, kid_subset_size=50)
+  ev = metrics.Evaluator.from_config(
+    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+  )
   assert loads == [("fashion_mnist", "test", "/prepared", "/originals", 300)]
   assert ev.prefix == "linear-100-test" and ev.metrics == ("frechet", "kid")
   assert ev.num_samples == 100 and ev.kid_subset_size == 50
@@ -505,41 +590,54 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
   np.testing.assert_allclose(ev.reference.stats.mean, ext.features(padded).mean(0), rtol=1e-5)
   (cached,) = tmp_path.glob("ref_fashion_mnist_test_linear_*.npz")
   # A second evaluator with the same protocol reads the cache instead of the data.
-  again = metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
-                                        num_reference=300, kid_subset_size=50)
+  again = metrics.Evaluator.from_config(
+    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+  )
   assert len(loads) == 1 and "(300 images, cached)" in again.protocol
   np.testing.assert_array_equal(again.reference.feats, ev.reference.feats)
   np.testing.assert_allclose(again.reference.stats.cov, ev.reference.stats.cov, rtol=1e-12)
   # Other reference images or other weights are other statistics: cache misses.
-  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
-                                num_reference=200, kid_subset_size=50)
-  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=_Linear(16, id="2"),
-                                num_reference=300, kid_subset_size=50)
+  metrics.Evaluator.from_config(
+    config, cache_dir=str(tmp_path), extractor=ext, num_reference=200, kid_subset_size=50
+  )
+  metrics.Evaluator.from_config(
+    config,
+    cache_dir=str(tmp_path),
+    extractor=_Linear(16, id="2"),
+    num_reference=300,
+    kid_subset_size=50,
+  )
   assert len(loads) == 3 and len(list(tmp_path.glob("*.npz"))) == 3
   # An unreadable cache file is ignored and rewritten.
   cached.write_bytes(b"not an npz")
-  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path), extractor=ext,
-                                num_reference=300, kid_subset_size=50)
+  metrics.Evaluator.from_config(
+    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+  )
   assert len(loads) == 4 and np.load(cached)["feats"].shape == (100, 6)
 
 
-def test_evaluator_cache_dir_comes_from_the_config_and_needs_an_extractor_id(tmp_path,
-                                                                            fake_dataset):
+def test_evaluator_cache_dir_comes_from_the_config_and_needs_an_extractor_id(
+  tmp_path, fake_dataset
+):
   config = _run_config(cache_dir=str(tmp_path / "from_config"))
   metrics.Evaluator.from_config(config, extractor=_Linear(16))
   assert len(list((tmp_path / "from_config").glob("*.npz"))) == 1
   # An extractor without an id (its weights unknown) is never cached.
-  metrics.Evaluator.from_config(config, cache_dir=str(tmp_path / "no_id"),
-                                extractor=_Linear(16, id=None))
+  metrics.Evaluator.from_config(
+    config, cache_dir=str(tmp_path / "no_id"), extractor=_Linear(16, id=None)
+  )
   assert not (tmp_path / "no_id").exists()
 
 
-@pytest.mark.parametrize("change, kwargs, error, message", [
+@pytest.mark.parametrize(
+  "change, kwargs, error, message",
+  [
     (dict(name="toy_grid"), {}, ValueError, "mode coverage"),
     (dict(metrics=""), {}, ValueError, "config.eval.metrics is empty"),
     ({}, dict(num_samples=10), TypeError, r"\['num_samples'\] from the run config"),
     (dict(extractor="inception"), {}, ValueError, "needs inception_weights"),
-])
+  ],
+)
 def test_evaluator_from_config_refuses(change, kwargs, error, message, fake_dataset):
   config = _run_config()
   if "name" in change:

@@ -25,9 +25,9 @@ from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.metrics.precision_recall import precision_recall
 
 _LAZY = {
-  "FeatureExtractor": "jaxgan.metrics.evaluator",
+  "FeatureExtractor": "jaxgan.metrics.extractors",
   "Evaluator": "jaxgan.metrics.evaluator",
-  "load_extractor": "jaxgan.metrics.evaluator",
+  "load_extractor": "jaxgan.metrics.extractors",
   "Reference": "jaxgan.metrics.reference",
   "ConvClassifier": "jaxgan.metrics.classifier",
   "ClassifierExtractor": "jaxgan.metrics.classifier",

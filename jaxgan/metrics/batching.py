@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 
-def apply_in_batches(apply: Callable, variables, x: np.ndarray,
-                     batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def apply_in_batches(
+  apply: Callable, variables, x: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
   """Runs `apply(variables, batch) -> (features, logits)` over `x` in batches.
 
   When `x` spans several batches, a short last batch is zero-padded to `batch_size` (and the
@@ -32,7 +33,7 @@ def apply_in_batches(apply: Callable, variables, x: np.ndarray,
   """
   feats, logits = [], []
   for s in range(0, len(x), batch_size):
-    chunk = x[s:s + batch_size]
+    chunk = x[s : s + batch_size]
     n = len(chunk)
     if n < batch_size and len(x) > batch_size:
       chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
@@ -42,8 +43,9 @@ def apply_in_batches(apply: Callable, variables, x: np.ndarray,
   return np.concatenate(feats), np.concatenate(logits)
 
 
-def extract(extractor: Any, images, *,
-            logits: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def extract(
+  extractor: Any, images, *, logits: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
   """Features (and optionally logits) of `images` from any `FeatureExtractor`.
 
   Uses `features_and_logits` when the extractor has it, so a network that computes both in one

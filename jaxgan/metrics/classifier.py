@@ -47,6 +47,7 @@ class ConvClassifier(nn.Module):
     widths: channels of each conv stage; each stage halves the image size.
     feature_dim: the dimension of the features.
   """
+
   num_classes: int = 10
   widths: Sequence[int] = (32, 64)
   feature_dim: int = 128
@@ -112,8 +113,9 @@ class ClassifierExtractor:
     """
     self.params = params
     self.meta = dict(meta)
-    self.module = ConvClassifier(num_classes=meta["num_classes"], widths=tuple(meta["widths"]),
-                                 feature_dim=meta["feature_dim"])
+    self.module = ConvClassifier(
+      num_classes=meta["num_classes"], widths=tuple(meta["widths"]), feature_dim=meta["feature_dim"]
+    )
     self.image_shape = tuple(meta["image_shape"])
     self.batch_size = 500
     self._apply = jax.jit(lambda p, x: self.module.apply({"params": p}, x))
@@ -137,9 +139,11 @@ class ClassifierExtractor:
     """The network, its training and its hash, for the protocol string."""
     acc = self.meta.get("test_accuracy")
     acc = f", test acc {100 * acc:.2f}%" if acc is not None else ""
-    return (f"jaxgan ConvClassifier{tuple(self.meta['widths'])}-{self.meta['feature_dim']} trained "
-            f"on {self.meta['dataset']} ({self.meta.get('steps')} steps{acc}, "
-            f"sha256 {self.meta.get('sha256', '?')[:12]})")
+    return (
+      f"jaxgan ConvClassifier{tuple(self.meta['widths'])}-{self.meta['feature_dim']} trained "
+      f"on {self.meta['dataset']} ({self.meta.get('steps')} steps{acc}, "
+      f"sha256 {self.meta.get('sha256', '?')[:12]})"
+    )
 
   def _run(self, images) -> tuple[np.ndarray, np.ndarray]:
     x = _adapt(images, self.image_shape)
@@ -162,11 +166,23 @@ class ClassifierExtractor:
     return float((self.logits(images).argmax(-1) == np.asarray(labels)).mean())
 
 
-def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: int = 128,
-                     lr: float = 2e-3, seed: int = 0, widths: Sequence[int] = (32, 64),
-                     feature_dim: int = 128, num_train: int | None = None,
-                     num_test: int | None = None, data_dir=None, source_dir=None,
-                     train_data=None, test_data=None, log=print) -> tuple[ClassifierExtractor, dict]:
+def train_classifier(
+  dataset: str = "mnist",
+  *,
+  steps: int = 600,
+  batch_size: int = 128,
+  lr: float = 2e-3,
+  seed: int = 0,
+  widths: Sequence[int] = (32, 64),
+  feature_dim: int = 128,
+  num_train: int | None = None,
+  num_test: int | None = None,
+  data_dir=None,
+  source_dir=None,
+  train_data=None,
+  test_data=None,
+  log=print,
+) -> tuple[ClassifierExtractor, dict]:
   """Trains a `ConvClassifier` with Adam on `dataset`'s train split; evaluates on its test split.
 
   Args:
@@ -191,17 +207,23 @@ def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: in
     is also stored in the extractor's meta.
   """
   if train_data is None:
-    train_data = load_arrays(dataset, "train", data_dir=data_dir, source_dir=source_dir, limit=num_train)
+    train_data = load_arrays(
+      dataset, "train", data_dir=data_dir, source_dir=source_dir, limit=num_train
+    )
   if test_data is None:
-    test_data = load_arrays(dataset, "test", data_dir=data_dir, source_dir=source_dir, limit=num_test)
+    test_data = load_arrays(
+      dataset, "test", data_dir=data_dir, source_dir=source_dir, limit=num_test
+    )
   x_train, y_train = train_data
   x_train = np.asarray(x_train, np.float32)
   if x_train.ndim == 3:
     x_train = x_train[..., None]
   num_classes = int(max(y_train.max(), np.max(test_data[1])) + 1)
   module = ConvClassifier(num_classes=num_classes, widths=tuple(widths), feature_dim=feature_dim)
-  key = jax.random.PRNGKey(seed)
-  params = module.init(key, jnp.zeros((1, *x_train.shape[1:])))["params"]
+  # The 'rbg' generator, in one jitted init: XLA's CPU compiler is slow on threefry's unrolled
+  # rounds, once per initialiser, and a classifier needs no particular random stream.
+  key = jax.random.key(seed, impl="rbg")
+  params = jax.jit(module.init)(key, jnp.zeros((1, *x_train.shape[1:])))["params"]
   # Decayed to 0 on a cosine: a short, fixed budget of steps ends at a small learning rate.
   opt = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1)))
   opt_state = opt.init(params)
@@ -211,6 +233,7 @@ def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: in
     def loss_fn(p):
       _, logits = module.apply({"params": p}, x)
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = opt.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
@@ -227,17 +250,29 @@ def train_classifier(dataset: str = "mnist", *, steps: int = 600, batch_size: in
       log(f"classifier step {i + 1}/{steps}: loss {float(loss):.4f}")
   params = jax.device_get(params)
   seconds = time.perf_counter() - start
-  meta = dict(format=FORMAT, dataset=dataset, num_classes=num_classes, widths=list(widths),
-              feature_dim=feature_dim, image_shape=list(x_train.shape[1:]), steps=steps,
-              batch_size=batch_size, lr=lr, seed=seed, num_train=len(x_train))
+  meta = dict(
+    format=FORMAT,
+    dataset=dataset,
+    num_classes=num_classes,
+    widths=list(widths),
+    feature_dim=feature_dim,
+    image_shape=list(x_train.shape[1:]),
+    steps=steps,
+    batch_size=batch_size,
+    lr=lr,
+    seed=seed,
+    num_train=len(x_train),
+  )
   clf = ClassifierExtractor(params, meta)
   acc = clf.accuracy(*test_data)
   info = dict(test_accuracy=acc, num_test=len(test_data[1]), seconds=round(seconds, 1))
   clf.meta.update(info)
   clf.meta["sha256"] = _params_sha256(params)
   if log is not None:
-    log(f"classifier on {dataset}: test accuracy {100 * acc:.2f}% ({len(test_data[1])} images), "
-        f"{seconds:.1f} s")
+    log(
+      f"classifier on {dataset}: test accuracy {100 * acc:.2f}% ({len(test_data[1])} images), "
+      f"{seconds:.1f} s"
+    )
   return clf, info
 
 
@@ -291,7 +326,7 @@ def load_classifier(path: str | os.PathLike) -> ClassifierExtractor:
   try:
     with np.load(path, allow_pickle=False) as f:
       meta = json.loads(str(f["meta"]))
-      flat = {k[len("param/"):]: f[k] for k in f.files if k.startswith("param/")}
+      flat = {k[len("param/") :]: f[k] for k in f.files if k.startswith("param/")}
   except (OSError, ValueError, KeyError) as e:
     raise ValueError(f"{path} is not a readable jaxgan classifier file: {e}") from e
   if meta.get("format") != FORMAT:
@@ -305,13 +340,18 @@ def load_classifier(path: str | os.PathLike) -> ClassifierExtractor:
     node[leaf] = arr
   sha = _params_sha256(params)
   if sha != meta.get("sha256"):
-    raise ValueError(f"{path}: parameter checksum mismatch (stored {meta.get('sha256')}, "
-                     f"computed {sha}); the file is corrupt or was altered.")
+    raise ValueError(
+      f"{path}: parameter checksum mismatch (stored {meta.get('sha256')}, "
+      f"computed {sha}); the file is corrupt or was altered."
+    )
   clf = ClassifierExtractor(params, meta)
-  expected = jax.eval_shape(clf.module.init, jax.random.PRNGKey(0),
-                            jnp.zeros((1, *clf.image_shape)))["params"]
+  expected = jax.eval_shape(
+    clf.module.init, jax.random.PRNGKey(0), jnp.zeros((1, *clf.image_shape))
+  )["params"]
   if jax.tree.structure(expected) != jax.tree.structure(params) or any(
-      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params), strict=True)):
+    a.shape != b.shape
+    for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params), strict=True)
+  ):
     raise ValueError(f"{path}: parameters do not match the stored architecture {meta}")
   return clf
 
@@ -335,8 +375,14 @@ def main(argv=None):
   parser.add_argument("--source_dir", default=None)
   parser.add_argument("--out", required=True)
   args = parser.parse_args(argv)
-  clf, info = train_classifier(args.dataset, steps=args.steps, batch_size=args.batch_size,
-                               seed=args.seed, data_dir=args.data_dir, source_dir=args.source_dir)
+  clf, info = train_classifier(
+    args.dataset,
+    steps=args.steps,
+    batch_size=args.batch_size,
+    seed=args.seed,
+    data_dir=args.data_dir,
+    source_dir=args.source_dir,
+  )
   sha = save_classifier(args.out, clf)
   print(json.dumps(dict(info, path=args.out, sha256=sha)))
 

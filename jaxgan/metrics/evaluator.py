@@ -38,15 +38,15 @@ read `<extractor>-<samples>-<reference>/<metric>`, e.g. `mnist_convnet-10k-train
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from jaxgan.metrics import reference as reference_lib
 from jaxgan.metrics.batching import extract
+from jaxgan.metrics.extractors import FeatureExtractor, load_extractor
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.precision_recall import precision_recall
@@ -55,57 +55,15 @@ log = logging.getLogger(__name__)
 
 METRICS = ("fcd", "fid", "kid", "precision_recall", "is")
 # Keyword arguments of `create` that the run config does not hold; `from_config` passes them on.
-_ADVANCED = ("num_reference", "batch_size", "kid_subsets", "kid_subset_size", "pr_k",
-             "pr_samples", "is_splits")
-
-
-@runtime_checkable
-class FeatureExtractor(Protocol):
-  """What an `Evaluator` needs from a feature network.
-
-  Required: `name` (a short string, the first part of every metric key) and
-  `features(images) -> float32 (n, d)` for images float32 `(n, h, w, c)` in [-1, 1]. Optional:
-  `logits(images) -> float32 (n, classes)` (for the Inception Score), `features_and_logits`
-  (both in one pass), `describe() -> str` (for the protocol string) and `id` (a string naming
-  the weights; without it reference statistics are not cached).
-  """
-  name: str
-
-  def features(self, images) -> np.ndarray:
-    ...
-
-
-def load_extractor(name: str, *, classifier_path: str | None = None,
-                   inception_weights: str | None = None) -> FeatureExtractor:
-  """One of jaxgan's feature networks, with its weights loaded.
-
-  Args:
-    name: `'classifier'` (jaxgan's own convnet, `jaxgan.metrics.classifier`) or `'inception'`
-      (the FID InceptionV3, `jaxgan.metrics.inception`).
-    classifier_path: the .npz written by `save_classifier`; needed for `'classifier'`.
-    inception_weights: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` or its .npz
-      conversion; needed for `'inception'`.
-
-  Returns:
-    The extractor.
-
-  Raises:
-    ValueError: for an unknown name, a missing weights path, or a file that fails its checks.
-  """
-  # pylint: disable=g-import-not-at-top  (each loads Flax; only the chosen one is needed)
-  if name == "classifier":
-    from jaxgan.metrics.classifier import load_classifier
-    if not classifier_path:
-      raise ValueError("extractor='classifier' needs classifier_path (train one with "
-                       "`python -m jaxgan.metrics.classifier --dataset=... --out=...`).")
-    return load_classifier(os.path.expanduser(classifier_path))
-  if name == "inception":
-    from jaxgan.metrics.inception import load_inception
-    if not inception_weights:
-      raise ValueError("extractor='inception' needs inception_weights: the pytorch-fid file "
-                       "pt_inception-2015-12-05-6726825d.pth (see jaxgan.metrics.inception).")
-    return load_inception(os.path.expanduser(inception_weights))
-  raise ValueError(f"Unknown extractor {name!r}; use 'classifier', 'inception' or an object.")
+_ADVANCED = (
+  "num_reference",
+  "batch_size",
+  "kid_subsets",
+  "kid_subset_size",
+  "pr_k",
+  "pr_samples",
+  "is_splits",
+)
 
 
 def _parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
@@ -139,10 +97,20 @@ class Evaluator:
     protocol: the whole protocol in words.
   """
 
-  def __init__(self, extractor: FeatureExtractor, reference: reference_lib.Reference, *,
-               metrics: str | Sequence[str] = "fcd", num_samples: int = 10_000,
-               batch_size: int = 500, kid_subsets: int = 100, kid_subset_size: int = 1000,
-               pr_k: int = 3, pr_samples: int = 10_000, is_splits: int = 10):
+  def __init__(
+    self,
+    extractor: FeatureExtractor,
+    reference: reference_lib.Reference,
+    *,
+    metrics: str | Sequence[str] = "fcd",
+    num_samples: int = 10_000,
+    batch_size: int = 500,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    pr_k: int = 3,
+    pr_samples: int = 10_000,
+    is_splits: int = 10,
+  ):
     """An Evaluator over reference statistics already computed.
 
     Args:
@@ -176,12 +144,19 @@ class Evaluator:
     self._name = getattr(extractor, "name", type(extractor).__name__)
     self._fd_name = "fid" if self._name == "inception_fid" else "fcd"
     self.prefix = self._prefix(num_samples)
-    self.primary = (f"{self.prefix}/{self._fd_name}" if "frechet" in self.metrics else
-                    f"{self.prefix}/kid" if "kid" in self.metrics else None)
+    self.primary = (
+      f"{self.prefix}/{self._fd_name}"
+      if "frechet" in self.metrics
+      else f"{self.prefix}/kid"
+      if "kid" in self.metrics
+      else None
+    )
     self.primary_mode = "min"
     describe = getattr(extractor, "describe", None)
-    parts = [f"features: {self._name}" + (f" = {describe()}" if describe else ""),
-             f"{num_samples} generated samples vs {reference.description}"]
+    parts = [
+      f"features: {self._name}" + (f" = {describe()}" if describe else ""),
+      f"{num_samples} generated samples vs {reference.description}",
+    ]
     if "kid" in self.metrics:
       parts.append(f"KID: {kid_subsets} subsets of {kid_subset_size}")
     if "precision_recall" in self.metrics:
@@ -194,15 +169,26 @@ class Evaluator:
     return f"{self._name}-{_count(n)}-{self.reference.name}"
 
   @classmethod
-  def create(cls, *, metrics: str | Sequence[str] = "fcd",
-             extractor: str | FeatureExtractor = "classifier",
-             classifier_path: str | None = None, inception_weights: str | None = None,
-             dataset: str | None = None, reference_split: str = "train",
-             reference_images=None, num_reference: int | None = None,
-             pad_to: int | None = None, data_dir: str | None = None,
-             source_dir: str | None = None, cache_dir: str | None = None,
-             num_samples: int = 10_000, batch_size: int = 500,
-             kid_subset_size: int = 1000, **settings) -> Evaluator:
+  def create(
+    cls,
+    *,
+    metrics: str | Sequence[str] = "fcd",
+    extractor: str | FeatureExtractor = "classifier",
+    classifier_path: str | None = None,
+    inception_weights: str | None = None,
+    dataset: str | None = None,
+    reference_split: str = "train",
+    reference_images=None,
+    num_reference: int | None = None,
+    pad_to: int | None = None,
+    data_dir: str | None = None,
+    source_dir: str | None = None,
+    cache_dir: str | None = None,
+    num_samples: int = 10_000,
+    batch_size: int = 500,
+    kid_subset_size: int = 1000,
+    **settings,
+  ) -> Evaluator:
     """An Evaluator from plain keyword arguments, its reference statistics computed or cached.
 
     The reference is either a data set's split (`dataset`, `reference_split`) or images in
@@ -236,29 +222,54 @@ class Evaluator:
         extractor, or missing weights.
     """
     if (dataset is None) == (reference_images is None):
-      raise ValueError("Give exactly one of dataset= (a data set's split as the reference) and "
-                       f"reference_images=; got dataset={dataset!r} and "
-                       f"reference_images={'None' if reference_images is None else 'an array'}.")
+      raise ValueError(
+        "Give exactly one of dataset= (a data set's split as the reference) and "
+        f"reference_images=; got dataset={dataset!r} and "
+        f"reference_images={'None' if reference_images is None else 'an array'}."
+      )
     _parse_metrics(metrics)  # before the expensive part
     if isinstance(extractor, str):
-      extractor = load_extractor(extractor, classifier_path=classifier_path,
-                                 inception_weights=inception_weights)
+      extractor = load_extractor(
+        extractor, classifier_path=classifier_path, inception_weights=inception_weights
+      )
     # Reference vectors kept: as many as the samples of one evaluation, and at least one subset.
     keep = max(num_samples, kid_subset_size)
     if dataset is None:
-      ref = reference_lib.from_images(extractor, reference_images, keep=keep,
-                                      batch_size=batch_size, name=reference_split)
+      ref = reference_lib.from_images(
+        extractor, reference_images, keep=keep, batch_size=batch_size, name=reference_split
+      )
     else:
       ref = reference_lib.from_dataset(
-          extractor, dataset, reference_split, keep=keep, batch_size=batch_size,
-          num_reference=num_reference, pad_to=pad_to, data_dir=data_dir, source_dir=source_dir,
-          cache_dir=cache_dir)
-    return cls(extractor, ref, metrics=metrics, num_samples=num_samples, batch_size=batch_size,
-               kid_subset_size=kid_subset_size, **settings)
+        extractor,
+        dataset,
+        reference_split,
+        keep=keep,
+        batch_size=batch_size,
+        num_reference=num_reference,
+        pad_to=pad_to,
+        data_dir=data_dir,
+        source_dir=source_dir,
+        cache_dir=cache_dir,
+      )
+    return cls(
+      extractor,
+      ref,
+      metrics=metrics,
+      num_samples=num_samples,
+      batch_size=batch_size,
+      kid_subset_size=kid_subset_size,
+      **settings,
+    )
 
   @classmethod
-  def from_config(cls, config, *, cache_dir: str | None = None,
-                  extractor: FeatureExtractor | None = None, **settings) -> Evaluator:
+  def from_config(
+    cls,
+    config,
+    *,
+    cache_dir: str | None = None,
+    extractor: FeatureExtractor | None = None,
+    **settings,
+  ) -> Evaluator:
     """The Evaluator a run config asks for.
 
     Reads `config.eval` (metrics, extractor, classifier_path, inception_weights,
@@ -285,24 +296,36 @@ class Evaluator:
 
     e = config.eval
     if config.data.name in TOY_DATASETS:
-      raise ValueError(f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
-                       "mode coverage, not an image Evaluator.")
+      raise ValueError(
+        f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
+        "mode coverage, not an image Evaluator."
+      )
     if not e.metrics:
       raise ValueError("config.eval.metrics is empty; set it, e.g. to 'fcd,kid'.")
     bad = sorted(set(settings) - set(_ADVANCED))
     if bad:
-      raise TypeError(f"from_config() takes {bad} from the run config (config.eval, config.data, "
-                      f"config.run); only {', '.join(_ADVANCED)} may be passed here.")
+      raise TypeError(
+        f"from_config() takes {bad} from the run config (config.eval, config.data, "
+        f"config.run); only {', '.join(_ADVANCED)} may be passed here."
+      )
     return cls.create(
-        metrics=e.metrics, extractor=e.extractor if extractor is None else extractor,
-        classifier_path=e.classifier_path, inception_weights=e.inception_weights,
-        dataset=config.data.name, reference_split=e.reference_split, pad_to=config.data.pad_to,
-        data_dir=config.run.data_dir, source_dir=config.run.source_dir,
-        cache_dir=e.cache_dir if cache_dir is None else cache_dir, num_samples=e.num_samples,
-        **settings)
+      metrics=e.metrics,
+      extractor=e.extractor if extractor is None else extractor,
+      classifier_path=e.classifier_path,
+      inception_weights=e.inception_weights,
+      dataset=config.data.name,
+      reference_split=e.reference_split,
+      pad_to=config.data.pad_to,
+      data_dir=config.run.data_dir,
+      source_dir=config.run.source_dir,
+      cache_dir=e.cache_dir if cache_dir is None else cache_dir,
+      num_samples=e.num_samples,
+      **settings,
+    )
 
-  def evaluate(self, sample_fn: Callable[[Any, int], Any], n: int | None = None, *,
-               key=None) -> dict[str, float]:
+  def evaluate(
+    self, sample_fn: Callable[[Any, int], Any], n: int | None = None, *, key=None
+  ) -> dict[str, float]:
     """Draws samples from `sample_fn` and returns every metric against the reference.
 
     Args:
@@ -340,13 +363,15 @@ class Evaluator:
       out[f"{prefix}/{self._fd_name}"] = frechet_distance(*stats.mean_cov(), *ref.stats.mean_cov())
     if "kid" in self.metrics:
       out[f"{prefix}/kid"], out[f"{prefix}/kid_std"] = kernel_inception_distance(
-          feats, ref.feats, num_subsets=self.kid_subsets, subset_size=self.kid_subset_size)
+        feats, ref.feats, num_subsets=self.kid_subsets, subset_size=self.kid_subset_size
+      )
     if "precision_recall" in self.metrics:
       m = self.pr_samples
       pr = precision_recall(ref.feats[:m], feats[:m], k=self.pr_k)
       out[f"{prefix}/precision"], out[f"{prefix}/recall"] = pr["precision"], pr["recall"]
     if "is" in self.metrics:
       out[f"{prefix}/is"], out[f"{prefix}/is_std"] = inception_score(
-          np.concatenate(logits), self.is_splits, from_logits=True)
+        np.concatenate(logits), self.is_splits, from_logits=True
+      )
     log.info("Evaluated %d samples in %.1f s [%s]", n, time.perf_counter() - start, self.protocol)
     return out

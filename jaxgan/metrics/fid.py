@@ -190,7 +190,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   4.0
   """
   mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-  s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+  s1, s2 = (
+    np.atleast_2d(np.asarray(sigma1, np.float64)),
+    np.atleast_2d(np.asarray(sigma2, np.float64)),
+  )
   if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
     raise ValueError(f"shape mismatch: mu {mu1.shape} {mu2.shape}, sigma {s1.shape} {s2.shape}")
   s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
@@ -202,8 +205,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
 
-def inception_score(logits_or_probs, splits: int = 10, *,
-                    from_logits: bool | None = None) -> tuple[float, float]:
+def inception_score(
+  logits_or_probs, splits: int = 10, *, from_logits: bool | None = None
+) -> tuple[float, float]:
   """Inception Score exp(E_x KL(p(y|x) || p(y))), mean and std over equal splits.
 
   Salimans et al. 2016. With the FID Inception network's 1008-way head this is the usual IS;
@@ -237,7 +241,9 @@ def inception_score(logits_or_probs, splits: int = 10, *,
     logp = np.log(np.clip(x / x.sum(axis=1, keepdims=True), 1e-30, None))
   p = np.exp(logp)
   scores = []
-  for part_p, part_logp in zip(np.array_split(p, splits), np.array_split(logp, splits), strict=True):
+  for part_p, part_logp in zip(
+    np.array_split(p, splits), np.array_split(logp, splits), strict=True
+  ):
     py = part_p.mean(axis=0)
     kl = (part_p * (part_logp - np.log(np.clip(py, 1e-30, None)))).sum(axis=1).mean()
     scores.append(np.exp(kl))

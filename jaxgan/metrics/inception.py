@@ -41,16 +41,28 @@ import numpy as np
 from jaxgan.metrics.batching import apply_in_batches
 from jaxgan.metrics.inception_net import NUM_CLASSES, InceptionV3, preprocess
 
-FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                   "pt_inception-2015-12-05-6726825d.pth")
+FID_WEIGHTS_URL = (
+  "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+  "pt_inception-2015-12-05-6726825d.pth"
+)
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
-__all__ = ["FID_WEIGHTS_URL", "NUM_CLASSES", "InceptionExtractor", "InceptionV3", "convert",
-           "load_inception", "preprocess", "read_state_dict", "state_dict_from_variables",
-           "variables_from_state_dict"]
+__all__ = [
+  "FID_WEIGHTS_URL",
+  "NUM_CLASSES",
+  "InceptionExtractor",
+  "InceptionV3",
+  "convert",
+  "load_inception",
+  "preprocess",
+  "read_state_dict",
+  "state_dict_from_variables",
+  "variables_from_state_dict",
+]
 
 
 # ------------------------------------------------------------------------------------------------
 # pytorch-fid state dict <-> Flax variables
+
 
 def _basic_conv_paths(tree, prefix=()):
   """Yields the paths of every BasicConv2d (a dict with 'conv' and 'bn') in a params tree."""
@@ -95,7 +107,9 @@ def state_dict_from_variables(variables) -> dict[str, np.ndarray]:
   out = {}
   for path in _basic_conv_paths(params):
     name = ".".join(path)
-    out[f"{name}.conv.weight"] = np.transpose(np.asarray(_get(params, path)["conv"]["kernel"]), (3, 2, 0, 1))
+    out[f"{name}.conv.weight"] = np.transpose(
+      np.asarray(_get(params, path)["conv"]["kernel"]), (3, 2, 0, 1)
+    )
     out[f"{name}.bn.weight"] = np.asarray(_get(params, path)["bn"]["scale"])
     out[f"{name}.bn.bias"] = np.asarray(_get(params, path)["bn"]["bias"])
     out[f"{name}.bn.running_mean"] = np.asarray(_get(stats, path)["bn"]["mean"])
@@ -121,28 +135,49 @@ def variables_from_state_dict(state_dict: Mapping[str, Any]) -> dict:
   Raises:
     ValueError: naming missing, unexpected and wrongly shaped entries.
   """
-  sd = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
-        for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+  sd = {
+    k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
+    for k, v in state_dict.items()
+    if not k.endswith("num_batches_tracked")
+  }
   abstract = _abstract_variables()
-  want = {k: v.shape for k, v in state_dict_from_variables(
-      jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)).items()}
+  want = {
+    k: v.shape
+    for k, v in state_dict_from_variables(
+      jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
+    ).items()
+  }
   missing = sorted(set(want) - set(sd))
   unexpected = sorted(set(sd) - set(want))
   bad = sorted(k for k in set(want) & set(sd) if sd[k].shape != want[k])
   if missing or unexpected or bad:
     raise ValueError(
-        "Not a pytorch-fid FID Inception state dict: "
-        + (f"missing {missing[:5]}{'...' if len(missing) > 5 else ''} ({len(missing)}); " if missing else "")
-        + (f"unexpected {unexpected[:5]} ({len(unexpected)}); " if unexpected else "")
-        + (f"wrong shapes {[(k, sd[k].shape, want[k]) for k in bad[:5]]}; " if bad else "")
-        + f"expected the file from {FID_WEIGHTS_URL}.")
+      "Not a pytorch-fid FID Inception state dict: "
+      + (
+        f"missing {missing[:5]}{'...' if len(missing) > 5 else ''} ({len(missing)}); "
+        if missing
+        else ""
+      )
+      + (f"unexpected {unexpected[:5]} ({len(unexpected)}); " if unexpected else "")
+      + (f"wrong shapes {[(k, sd[k].shape, want[k]) for k in bad[:5]]}; " if bad else "")
+      + f"expected the file from {FID_WEIGHTS_URL}."
+    )
   params, stats = {}, {}
   for path in _basic_conv_paths(abstract["params"]):
     name = ".".join(path)
-    _set(params, path, {"conv": {"kernel": np.transpose(sd[f"{name}.conv.weight"], (2, 3, 1, 0))},
-                        "bn": {"scale": sd[f"{name}.bn.weight"], "bias": sd[f"{name}.bn.bias"]}})
-    _set(stats, path, {"bn": {"mean": sd[f"{name}.bn.running_mean"],
-                              "var": sd[f"{name}.bn.running_var"]}})
+    _set(
+      params,
+      path,
+      {
+        "conv": {"kernel": np.transpose(sd[f"{name}.conv.weight"], (2, 3, 1, 0))},
+        "bn": {"scale": sd[f"{name}.bn.weight"], "bias": sd[f"{name}.bn.bias"]},
+      },
+    )
+    _set(
+      stats,
+      path,
+      {"bn": {"mean": sd[f"{name}.bn.running_mean"], "var": sd[f"{name}.bn.running_var"]}},
+    )
   params["fc"] = {"kernel": sd["fc.weight"].T, "bias": sd["fc.bias"]}
   return {"params": params, "batch_stats": stats}
 
@@ -166,8 +201,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError(f"Reading {path} needs PyTorch; or convert it to .npz once elsewhere with "
-                      "`python -m jaxgan.metrics.inception --convert IN.pth OUT.npz`.") from e
+    raise ImportError(
+      f"Reading {path} needs PyTorch; or convert it to .npz once elsewhere with "
+      "`python -m jaxgan.metrics.inception --convert IN.pth OUT.npz`."
+    ) from e
   sd = torch.load(path, map_location="cpu", weights_only=True)
   return {k: v.detach().cpu().numpy() for k, v in sd.items()}
 
@@ -199,8 +236,15 @@ class InceptionExtractor:
 
   name = "inception_fid"
 
-  def __init__(self, variables, *, resize_to: int | None = 299, batch_size: int = 50,
-               source: str = "", sha256: str | None = None):
+  def __init__(
+    self,
+    variables,
+    *,
+    resize_to: int | None = 299,
+    batch_size: int = 50,
+    source: str = "",
+    sha256: str | None = None,
+  ):
     """Wraps loaded variables.
 
     Args:
@@ -222,9 +266,11 @@ class InceptionExtractor:
   def describe(self) -> str:
     """The network, its input size and its weights, flagging weights that are not FID's."""
     official = self.sha256 is not None and self.sha256.startswith(FID_WEIGHTS_SHA256_PREFIX)
-    return (f"FID InceptionV3 (pytorch-fid architecture, 2048-d pool3, bilinear resize to "
-            f"{self.resize_to}; weights {os.path.basename(self.source) or '?'}, sha256 "
-            f"{(self.sha256 or '?')[:12]}{'' if official else ', NOT the standard FID weights'})")
+    return (
+      f"FID InceptionV3 (pytorch-fid architecture, 2048-d pool3, bilinear resize to "
+      f"{self.resize_to}; weights {os.path.basename(self.source) or '?'}, sha256 "
+      f"{(self.sha256 or '?')[:12]}{'' if official else ', NOT the standard FID weights'})"
+    )
 
   def _run(self, images):
     x = np.asarray(images, np.float32)
@@ -243,8 +289,9 @@ class InceptionExtractor:
     return self._run(images)
 
 
-def load_inception(path: str | os.PathLike, *, resize_to: int | None = 299,
-                   batch_size: int = 50) -> InceptionExtractor:
+def load_inception(
+  path: str | os.PathLike, *, resize_to: int | None = 299, batch_size: int = 50
+) -> InceptionExtractor:
   """The FID Inception extractor with the weights in `path`.
 
   The file's SHA-256 is recorded in the protocol string; the standard file's starts with
@@ -263,9 +310,15 @@ def load_inception(path: str | os.PathLike, *, resize_to: int | None = 299,
     ImportError: for a .pth without PyTorch.
   """
   from jaxgan.data.checksums import sha256_file  # pylint: disable=g-import-not-at-top
+
   variables = variables_from_state_dict(read_state_dict(path))
-  return InceptionExtractor(variables, resize_to=resize_to, batch_size=batch_size,
-                            source=os.fspath(path), sha256=sha256_file(path))
+  return InceptionExtractor(
+    variables,
+    resize_to=resize_to,
+    batch_size=batch_size,
+    source=os.fspath(path),
+    sha256=sha256_file(path),
+  )
 
 
 def main(argv: Sequence[str] | None = None):

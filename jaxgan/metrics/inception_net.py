@@ -31,6 +31,7 @@ class BasicConv2d(nn.Module):
     stride: an int or `(sh, sw)`.
     padding: zero padding on each side, an int or `(ph, pw)`.
   """
+
   features: int
   kernel: Any
   stride: int = 1
@@ -39,8 +40,14 @@ class BasicConv2d(nn.Module):
   @nn.compact
   def __call__(self, x):
     ph, pw = _pair(self.padding)
-    x = nn.Conv(self.features, _pair(self.kernel), strides=_pair(self.stride),
-                padding=((ph, ph), (pw, pw)), use_bias=False, name="conv")(x)
+    x = nn.Conv(
+      self.features,
+      _pair(self.kernel),
+      strides=_pair(self.stride),
+      padding=((ph, ph), (pw, pw)),
+      use_bias=False,
+      name="conv",
+    )(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
     return nn.relu(x)
 
@@ -56,6 +63,7 @@ def _max_pool_s2(x):
 
 class FIDInceptionA(nn.Module):
   """Inception block A (Mixed_5b-d) with TF's average pool; channels: 224 + `pool_features`."""
+
   pool_features: int
 
   @nn.compact
@@ -84,6 +92,7 @@ class InceptionB(nn.Module):
 
 class FIDInceptionC(nn.Module):
   """Factorised 7x7 block (Mixed_6b-e) with TF's average pool; 768 channels in and out."""
+
   channels_7x7: int
 
   @nn.compact
@@ -118,18 +127,29 @@ class InceptionD(nn.Module):
 
 class FIDInceptionE(nn.Module):
   """`FIDInceptionE_1` (pool='avg', Mixed_7b) and `FIDInceptionE_2` (pool='max', Mixed_7c)."""
+
   pool: str = "avg"
 
   @nn.compact
   def __call__(self, x):
     b1 = BasicConv2d(320, 1, name="branch1x1")(x)
     b3 = BasicConv2d(384, 1, name="branch3x3_1")(x)
-    b3 = jnp.concatenate([BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-                          BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], -1)
+    b3 = jnp.concatenate(
+      [
+        BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+        BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+      ],
+      -1,
+    )
     bd = BasicConv2d(448, 1, name="branch3x3dbl_1")(x)
     bd = BasicConv2d(384, 3, padding=1, name="branch3x3dbl_2")(bd)
-    bd = jnp.concatenate([BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-                          BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], -1)
+    bd = jnp.concatenate(
+      [
+        BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+        BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+      ],
+      -1,
+    )
     if self.pool == "avg":
       p = _avg_pool_same(x)
     else:  # the TF graph's max pool in the last block (pytorch-fid's FIDInceptionE_2)

@@ -39,9 +39,11 @@ def mmd2_unbiased(x, y) -> float:
   """
   m, n = len(x), len(y)
   kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
-  return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-               + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-               - 2.0 * kxy.mean())
+  return float(
+    (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+    + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+    - 2.0 * kxy.mean()
+  )
 
 
 def subset_indices(n1: int, n2: int, num_subsets: int, subset_size: int, seed: int):
@@ -62,8 +64,9 @@ def subset_indices(n1: int, n2: int, num_subsets: int, subset_size: int, seed: i
     yield rng.choice(n1, subset_size, replace=False), rng.choice(n2, subset_size, replace=False)
 
 
-def kernel_inception_distance(feats1, feats2, *, num_subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+  feats1, feats2, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
   """KID: mean and std of the unbiased MMD^2 over random subsets.
 
   The protocol of Binkowski et al. 2018 and torch-fidelity/clean-fid: each subset draws
@@ -95,6 +98,8 @@ def kernel_inception_distance(feats1, feats2, *, num_subsets: int = 100, subset_
   size = min(subset_size, len(f1), len(f2))
   if size < 2:
     raise ValueError("KID needs at least 2 vectors per set")
-  values = [mmd2_unbiased(f1[i], f2[j])
-            for i, j in subset_indices(len(f1), len(f2), num_subsets, size, seed)]
+  values = [
+    mmd2_unbiased(f1[i], f2[j])
+    for i, j in subset_indices(len(f1), len(f2), num_subsets, size, seed)
+  ]
   return float(np.mean(values)), float(np.std(values))

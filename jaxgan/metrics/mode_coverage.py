@@ -42,7 +42,7 @@ def mode_coverage(samples, modes, std: float, *, n_std: float = 3.0) -> dict[str
   nearest_dist = dist[np.arange(len(samples)), nearest]
   good = nearest_dist <= n_std * std
   return {
-      "modes_captured": float(len(np.unique(nearest[good]))),
-      "high_quality": float(good.mean()),
-      "mean_distance": float(nearest_dist.mean()),
+    "modes_captured": float(len(np.unique(nearest[good]))),
+    "high_quality": float(good.mean()),
+    "mean_distance": float(nearest_dist.mean()),
   }

@@ -42,18 +42,18 @@ def knn_radii(feats, k: int = 3, *, block: int = 2048) -> np.ndarray:
     raise ValueError(f"need more than k={k} vectors; got {len(x)}")
   out = np.empty(len(x), np.float64)
   for s in range(0, len(x), block):
-    d = _sq_dists(x[s:s + block], x)
+    d = _sq_dists(x[s : s + block], x)
     # The k+1-th smallest includes the vector itself at distance 0.
-    out[s:s + block] = np.sqrt(np.partition(d, k, axis=1)[:, k])
+    out[s : s + block] = np.sqrt(np.partition(d, k, axis=1)[:, k])
   return out
 
 
 def _coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, block: int) -> float:
   inside = np.zeros(len(points), bool)
-  r2 = radii ** 2
+  r2 = radii**2
   for s in range(0, len(points), block):
-    d = _sq_dists(points[s:s + block], centres)
-    inside[s:s + block] = (d <= r2[None, :]).any(axis=1)
+    d = _sq_dists(points[s : s + block], centres)
+    inside[s : s + block] = (d <= r2[None, :]).any(axis=1)
   return float(inside.mean())
 
 
@@ -82,5 +82,7 @@ def precision_recall(real_feats, fake_feats, *, k: int = 3, block: int = 2048) -
   if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
     raise ValueError(f"features must be (n, d) with the same d; got {real.shape}, {fake.shape}")
   real_r, fake_r = knn_radii(real, k, block=block), knn_radii(fake, k, block=block)
-  return {"precision": _coverage(fake, real, real_r, block),
-          "recall": _coverage(real, fake, fake_r, block)}
+  return {
+    "precision": _coverage(fake, real, real_r, block),
+    "recall": _coverage(real, fake, fake_r, block),
+  }

@@ -38,14 +38,16 @@ class Reference:
     description: where it came from, for the protocol string, e.g. `"mnist 'train' (60000
       images, cached)"`.
   """
+
   stats: FeatureStats
   feats: np.ndarray
   name: str
   description: str
 
 
-def load_arrays(dataset: str, split: str, *, data_dir=None, source_dir=None,
-                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(
+  dataset: str, split: str, *, data_dir=None, source_dir=None, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
   """Images and labels of a data set's split, through `jaxgan.data.load_source`.
 
   Args:
@@ -69,8 +71,15 @@ def load_arrays(dataset: str, split: str, *, data_dir=None, source_dir=None,
   return images.astype(np.float32) * np.float32(2 / 255) - 1, np.asarray(batch["label"], np.int32)
 
 
-def from_images(extractor: Any, images, *, keep: int, batch_size: int = 500,
-                name: str = "reference", description: str | None = None) -> Reference:
+def from_images(
+  extractor: Any,
+  images,
+  *,
+  keep: int,
+  batch_size: int = 500,
+  name: str = "reference",
+  description: str | None = None,
+) -> Reference:
   """Reference statistics of in-memory images.
 
   Args:
@@ -91,14 +100,13 @@ def from_images(extractor: Any, images, *, keep: int, batch_size: int = 500,
   # that a memory-mapped array is read in order.
   order = np.random.default_rng(0).permutation(len(images))
   for s in range(0, len(order), batch_size):
-    f, _ = extract(extractor, np.asarray(images[np.sort(order[s:s + batch_size])]))
+    f, _ = extract(extractor, np.asarray(images[np.sort(order[s : s + batch_size])]))
     stats.update(f)
     if count < keep:
-      kept.append(f[:keep - count])
+      kept.append(f[: keep - count])
       count += len(kept[-1])
   log.info("Reference features of %d images in %.1f s", stats.n, time.perf_counter() - start)
-  return Reference(stats, np.concatenate(kept), name,
-                   f"{description or name} ({stats.n} images)")
+  return Reference(stats, np.concatenate(kept), name, f"{description or name} ({stats.n} images)")
 
 
 def _cache_path(cache_dir, extractor, key: list) -> str | None:
@@ -107,14 +115,25 @@ def _cache_path(cache_dir, extractor, key: list) -> str | None:
     return None
   digest = hashlib.sha256(json.dumps([*key, str(ident)]).encode()).hexdigest()[:16]
   dataset, split = key[0], key[1].replace("/", "_")
-  return os.path.join(os.path.expanduser(cache_dir),
-                      f"ref_{dataset}_{split}_{getattr(extractor, 'name', 'features')}_{digest}.npz")
+  return os.path.join(
+    os.path.expanduser(cache_dir),
+    f"ref_{dataset}_{split}_{getattr(extractor, 'name', 'features')}_{digest}.npz",
+  )
 
 
-def from_dataset(extractor: Any, dataset: str, split: str = "train", *, keep: int,
-                 batch_size: int = 500, num_reference: int | None = None,
-                 pad_to: int | None = None, data_dir=None, source_dir=None,
-                 cache_dir: str | None = None) -> Reference:
+def from_dataset(
+  extractor: Any,
+  dataset: str,
+  split: str = "train",
+  *,
+  keep: int,
+  batch_size: int = 500,
+  num_reference: int | None = None,
+  pad_to: int | None = None,
+  data_dir=None,
+  source_dir=None,
+  cache_dir: str | None = None,
+) -> Reference:
   """Reference statistics of a data set's split, read from or written to the cache.
 
   Args:
@@ -136,8 +155,7 @@ def from_dataset(extractor: Any, dataset: str, split: str = "train", *, keep: in
   Raises:
     ValueError: when `pad_to` is smaller than the images.
   """
-  path = _cache_path(cache_dir, extractor,
-                     [dataset, split, num_reference, pad_to, keep])
+  path = _cache_path(cache_dir, extractor, [dataset, split, num_reference, pad_to, keep])
   described = f"{dataset} '{split}'"
   if path and os.path.exists(path):
     try:
@@ -148,15 +166,18 @@ def from_dataset(extractor: Any, dataset: str, split: str = "train", *, keep: in
       return Reference(stats, feats, split, f"{described} ({stats.n} images, cached)")
     except (OSError, ValueError, KeyError) as e:
       log.warning("Ignoring unreadable reference cache %s: %s", path, e)
-  images, _ = load_arrays(dataset, split, data_dir=data_dir, source_dir=source_dir,
-                          limit=num_reference)
+  images, _ = load_arrays(
+    dataset, split, data_dir=data_dir, source_dir=source_dir, limit=num_reference
+  )
   if pad_to:
     from jaxgan.data.loader import centred_padding  # pylint: disable=g-import-not-at-top
+
     # The loader's own padding, so that the reference images match the training images exactly.
     pad = centred_padding(images.shape[1:3], pad_to)
     images = np.pad(images, ((0, 0), *pad, (0, 0)), constant_values=-1.0)
-  ref = from_images(extractor, images, keep=keep, batch_size=batch_size, name=split,
-                    description=described)
+  ref = from_images(
+    extractor, images, keep=keep, batch_size=batch_size, name=split, description=described
+  )
   if path:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp.npz"  # written whole, then renamed: a crash never leaves half a file
