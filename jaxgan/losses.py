@@ -81,14 +81,33 @@ def check_scores(real_scores: jax.Array, fake_scores: jax.Array, *, name: str = 
                        f"dtype {jnp.result_type(scores)}.")
 
 
+# Every loss takes the same arguments, returns the same type and raises the same error: written
+# once here, and added to each loss's docstring by `_checked`.
+_SECTIONS = """
+  Args:
+    real_scores: D's scores (logits) of real examples, `[batch]`, floating-point. A loss whose
+      formula does not use them uses only their shape.
+    fake_scores: D's scores of generated examples, the same shape.
+
+  Returns:
+    The loss, a float32 scalar.
+
+  Raises:
+    ValueError: from `check_scores`: the shapes differ (the message names both), or the scores
+      are not floating-point.
+"""
+
+
 def _checked(fn: LossFn) -> LossFn:
-  """Wraps a loss with `check_scores`, named after the loss."""
+  """Wraps a loss with `check_scores` (named after the loss) and documents its arguments."""
 
   @functools.wraps(fn)
   def loss(real_scores, fake_scores):
     check_scores(real_scores, fake_scores, name=fn.__name__)
     return fn(real_scores, fake_scores)
 
+  head, example, tail = fn.__doc__.rstrip().partition("\n  Example:")
+  loss.__doc__ = head.rstrip() + "\n" + _SECTIONS + example + tail + "\n  "
   return loss
 
 
@@ -106,16 +125,6 @@ def bce_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
   L_D = -E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-s_real)] + E[softplus(s_fake)].
   Shared by the `minimax` and `non_saturating` losses.
 
-  Args:
-    real_scores: D's scores (logits) of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores` (shapes differ, or the scores are not floating-point).
-
   Example:
     >>> print(f"{bce_discriminator_loss(jnp.zeros(3), jnp.zeros(3)):.4f}")  # 2 log 2
     1.3863
@@ -129,16 +138,6 @@ def minimax_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
 
   L_G = E[log(1 - D(G(z)))] = -E[softplus(s_fake)]. Its gradient vanishes when D confidently
   rejects the fakes, which is why `non_saturating` is used in practice.
-
-  Args:
-    real_scores: `[batch]` scores of real examples; only their shape is used.
-    fake_scores: D's scores (logits) of generated examples, the same shape, floating-point.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   del real_scores
   return -_mean(jax.nn.softplus(fake_scores))
@@ -149,16 +148,6 @@ def non_saturating_generator_loss(real_scores: jax.Array, fake_scores: jax.Array
   """Non-saturating generator loss (Goodfellow et al. 2014, section 3).
 
   L_G = -E[log D(G(z))] = E[softplus(-s_fake)].
-
-  Args:
-    real_scores: `[batch]` scores of real examples; only their shape is used.
-    fake_scores: D's scores (logits) of generated examples, the same shape, floating-point.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   del real_scores
   return _mean(jax.nn.softplus(-fake_scores))
@@ -174,16 +163,6 @@ def lsgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> 
   L_D = 1/2 E[(s_real - 1)^2] + 1/2 E[s_fake^2]. Defined on the raw scores, as in the paper, not
   on sigmoid outputs. Twice this value is the form without the 1/2 factors.
 
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
-
   Example:
     >>> float(lsgan_discriminator_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 2.0])))
     2.0
@@ -196,16 +175,6 @@ def lsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.
   """Least-squares generator loss (Mao et al. 2017, eq. 2) on raw scores, c=1.
 
   L_G = 1/2 E[(s_fake - 1)^2].
-
-  Args:
-    real_scores: `[batch]` scores of real examples; only their shape is used.
-    fake_scores: D's scores of generated examples, the same shape, floating-point.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   del real_scores
   return 0.5 * _mean(jnp.square(fake_scores - 1.0))
@@ -222,16 +191,6 @@ def wasserstein_critic_loss(real_scores: jax.Array, fake_scores: jax.Array) -> j
   (`jaxgan.penalties.clip_weights`) for WGAN, or `jaxgan.penalties.gradient_penalty` for WGAN-GP
   (Gulrajani et al. 2017).
 
-  Args:
-    real_scores: the critic's scores of real examples, `[batch]`, floating-point.
-    fake_scores: the critic's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar (minus the estimated Wasserstein-1 distance).
-
-  Raises:
-    ValueError: from `check_scores`.
-
   Example:
     >>> float(wasserstein_critic_loss(jnp.array([3.0, 1.0]), jnp.array([0.0, -2.0])))
     -3.0
@@ -244,16 +203,6 @@ def wasserstein_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -
   """Wasserstein generator loss (Arjovsky et al. 2017): L_G = -E[s_fake].
 
   Also the generator loss of the hinge GAN (Lim & Ye 2017; Miyato et al. 2018).
-
-  Args:
-    real_scores: `[batch]` scores of real examples; only their shape is used.
-    fake_scores: the critic's scores of generated examples, the same shape, floating-point.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   del real_scores
   return -_mean(fake_scores)
@@ -268,16 +217,6 @@ def hinge_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> 
 
   L_D = E[max(0, 1 - s_real)] + E[max(0, 1 + s_fake)]; the generator uses -E[s_fake]
   (`wasserstein_generator_loss`).
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   return _mean(jax.nn.relu(1.0 - real_scores)) + _mean(jax.nn.relu(1.0 + fake_scores))
 
@@ -290,18 +229,8 @@ def rsgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> 
   """Relativistic standard GAN discriminator loss (Jolicoeur-Martineau 2018, eq. 6).
 
   L_D = -E[log sigmoid(s_real_i - s_fake_i)] = E[softplus(s_fake_i - s_real_i)], with real and
-  fake examples paired by batch index i.
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape (paired by index).
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`; pairing needs equal shapes, and without the check `(n, 1)`
-      against `(n,)` would pair every real with every fake.
+  fake examples paired by batch index i (hence equal shapes: `(n, 1)` against `(n,)` would pair
+  every real with every fake).
 
   Example:
     >>> print(f"{rsgan_discriminator_loss(jnp.zeros(2), jnp.zeros(2)):.4f}")  # log 2
@@ -315,16 +244,6 @@ def rsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.
   """Relativistic standard GAN generator loss (Jolicoeur-Martineau 2018, eq. 7).
 
   L_G = E[softplus(s_real_i - s_fake_i)], real and fake paired by batch index.
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape (paired by index).
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   return _mean(jax.nn.softplus(real_scores - fake_scores))
 
@@ -342,16 +261,6 @@ def rasgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) ->
 
   With r = s_real - E[s_fake] and f = s_fake - E[s_real]:
   L_D = -E[log sigmoid(r)] - E[log(1 - sigmoid(f))] = E[softplus(-r)] + E[softplus(f)].
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.softplus(-r)) + _mean(jax.nn.softplus(f))
@@ -362,16 +271,6 @@ def rasgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax
   """Relativistic average standard GAN generator loss (Jolicoeur-Martineau 2018, eq. 12).
 
   L_G = E[softplus(-f)] + E[softplus(r)], with r and f as in `rasgan_discriminator_loss`.
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.softplus(-f)) + _mean(jax.nn.softplus(r))
@@ -382,16 +281,6 @@ def ralsgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -
   """Relativistic average least-squares discriminator loss (Jolicoeur-Martineau 2018, appendix).
 
   L_D = E[(r - 1)^2] + E[(f + 1)^2], r = s_real - E[s_fake], f = s_fake - E[s_real].
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jnp.square(r - 1.0)) + _mean(jnp.square(f + 1.0))
@@ -402,16 +291,6 @@ def ralsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
   """Relativistic average least-squares generator loss (Jolicoeur-Martineau 2018, appendix).
 
   L_G = E[(f - 1)^2] + E[(r + 1)^2], with r and f as in `ralsgan_discriminator_loss`.
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jnp.square(f - 1.0)) + _mean(jnp.square(r + 1.0))
@@ -422,16 +301,6 @@ def rahinge_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -
   """Relativistic average hinge discriminator loss (Jolicoeur-Martineau 2018, appendix).
 
   L_D = E[max(0, 1 - r)] + E[max(0, 1 + f)], r = s_real - E[s_fake], f = s_fake - E[s_real].
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.relu(1.0 - r)) + _mean(jax.nn.relu(1.0 + f))
@@ -442,16 +311,6 @@ def rahinge_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
   """Relativistic average hinge generator loss (Jolicoeur-Martineau 2018, appendix).
 
   L_G = E[max(0, 1 - f)] + E[max(0, 1 + r)], with r and f as in `rahinge_discriminator_loss`.
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`, floating-point.
-    fake_scores: D's scores of generated examples, the same shape.
-
-  Returns:
-    The loss, a float32 scalar.
-
-  Raises:
-    ValueError: from `check_scores`.
   """
   r, f = _relativistic_average(real_scores, fake_scores)
   return _mean(jax.nn.relu(1.0 - f)) + _mean(jax.nn.relu(1.0 + r))

@@ -53,7 +53,8 @@ def _reference(name, r, f):
 
 SCORES = {
     "random": lambda rng: (rng.normal(size=32) * 2, rng.normal(size=32) * 2 - 1),
-    "extreme": lambda rng: (np.array([100.0, -100.0, 50.0, -3.0]), np.array([-100.0, 100.0, 0.0, 80.0])),
+    "extreme": lambda rng: (np.array([100.0, -100.0, 50.0, -3.0]),
+                            np.array([-100.0, 100.0, 0.0, 80.0])),
     "saturated_d": lambda rng: (np.full(8, 100.0), np.full(8, -100.0)),
 }
 
@@ -96,8 +97,8 @@ def test_gradients_match_finite_differences(name):
     grad_f = np.asarray(jax.grad(fn, argnums=1)(jnp.asarray(r, jnp.float32),
                                                 jnp.asarray(f, jnp.float32)))
     h = 1e-5
-    fd = np.array([(_reference(name, r, f + h * e)[ref_idx] - _reference(name, r, f - h * e)[ref_idx])
-                   / (2 * h) for e in np.eye(6)])
+    ref = lambda f: _reference(name, r, f)[ref_idx]
+    fd = np.array([(ref(f + h * e) - ref(f - h * e)) / (2 * h) for e in np.eye(6)])
     np.testing.assert_allclose(grad_f, fd, rtol=1e-3, atol=1e-5)
 
 

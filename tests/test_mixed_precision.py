@@ -109,7 +109,8 @@ def test_bfloat16_wgan_gp_step_has_a_finite_float32_penalty():
 
 
 def test_bfloat16_toy_run_captures_the_ring():
-  # Measured (seed 0, 3k steps, MLP 128x3 in bfloat16): 8/8 modes, 70% high-quality samples.
+  # The thresholds sit below what this seed reaches, so that they test training in bfloat16 and
+  # leave room for rounding differences between CPUs.
   mixture = toy_data.get("ring")
   g, d = make_models("mlp", image_shape=(2,), g_hidden=(128,) * 3, d_hidden=(128,) * 3,
                      output_activation="none", dtype="bfloat16")
