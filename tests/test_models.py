@@ -5,13 +5,21 @@ file runs in well under a minute on two CPU cores. Compiling random number gener
 otherwise (see `_key`), so initialisation uses 'rbg' keys or, in the shape tests, `_fast_init`.
 """
 
+import logging
+import os
+import subprocess
+import sys
+import warnings
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import models
-from jaxgan.models import make_models
+from jaxgan import models, onednn
+from jaxgan.models import conv_impl, fast_conv, make_models
+from jaxgan.onednn import _library
 
 N = 3
 LATENT = 16
@@ -113,7 +121,7 @@ def test_shapes_and_range(name, image_shape, kwargs):
     assert np.all(np.isfinite(s))
 
 
-def test_mlp_default_sizes_follow_seed():
+def test_mlp_default_sizes():
   g, d = make_models('mlp', image_shape=(784,))
   assert g.hidden == (256, 512) and d.hidden == (512, 256) and d.norm == 'none'
   shapes = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((1, 100)), train=False))
@@ -160,7 +168,7 @@ def test_discriminator_norms(name, image_shape, norm):
   def run(d_vars, x, x_mod):
     out = {}
     for train in (True, False):
-      f = lambda v: d.apply(d_vars, v, train=train, mutable=['batch_stats'])[0]
+      f = lambda v, train=train: d.apply(d_vars, v, train=train, mutable=['batch_stats'])[0]
       out[train] = (f(x), f(x_mod))
     return out
 
@@ -185,7 +193,7 @@ def test_uses_batch_norm_agrees_with_state_helper():
   x = jnp.zeros((2, 32, 32, 3))
   for norm in models.NORMS:
     _, d = make_models('dcgan', image_shape=(32, 32, 3), width=4, d_norm=norm)
-    d_vars = jax.eval_shape(lambda: d.init(jax.random.key(0), x, train=False))
+    d_vars = jax.eval_shape(lambda d=d: d.init(jax.random.key(0), x, train=False))
     assert uses_batch_norm(d_vars) == (norm == 'batch')
 
 
@@ -300,3 +308,94 @@ def test_bad_keyword_and_activation():
     make_models('dcgan', image_shape=(32, 32, 3), output_activation='none')
   with pytest.raises(ValueError, match="'tanh', 'none'"):
     make_models('mlp', image_shape=(2,), output_activation='sigmoid')
+
+
+def test_bad_dtype():
+  with pytest.raises(ValueError, match='float32, bfloat16, float16'):
+    make_models('mlp', image_shape=(2,), dtype='int8')
+
+
+# ---- convolution implementations and the optional CPU backend -----------------------------------
+
+def _custom_calls(module, x):
+  """How many oneDNN custom calls the program that initialises and applies `module` holds."""
+  program = jax.make_jaxpr(
+      lambda x: module.apply(module.init(_key(0), x, train=False), x, train=False))(x)
+  return str(program).count('ffi_call')
+
+
+def test_conv_implementation_names():
+  with pytest.raises(ValueError, match="'auto', 'onednn', 'xla', 'lax'"):
+    make_models('dcgan', image_shape=(32, 32, 1), conv='subpixel')
+  assert models.CONV_IMPLEMENTATIONS == ('auto', 'onednn', 'xla', 'lax')
+  assert conv_impl.conv_modules('lax') == (nn.Conv, nn.ConvTranspose)
+  conv, conv_t = conv_impl.conv_modules('xla')
+  assert (conv.func, conv_t.func, conv.keywords) == (
+      fast_conv.Conv, fast_conv.ConvTranspose, dict(backend='xla'))
+
+
+def test_auto_uses_onednn_where_the_cpu_extra_is_installed():
+  if jax.default_backend() != 'cpu':
+    assert conv_impl.resolve('auto') == 'lax'
+    return
+  if not onednn.installed():
+    pytest.skip(f'the `cpu` extra is not installed: {onednn.unavailable_reason()}')
+  # Installed, it must build: a broken install fails here rather than falling back unseen.
+  assert onednn.available(), onednn.unavailable_reason()
+  assert conv_impl.resolve('auto') == 'onednn'
+  conv, conv_t = conv_impl.conv_modules('auto')
+  assert conv.keywords == conv_t.keywords == dict(backend='onednn')
+  _, d = make_models('dcgan', image_shape=(32, 32, 1), width=16)
+  assert _custom_calls(d, jnp.zeros((2, 32, 32, 1))) > 0
+
+
+@pytest.fixture
+def without_cpu_extra(monkeypatch):
+  """This process as if oneDNN's wheels were not installed (the probe looks them up by name)."""
+  monkeypatch.setattr(_library, '_DISTRIBUTIONS', ('jaxgan-test-absent-onednn-wheel',))
+  assert not onednn.installed()
+
+
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason="'auto' is Flax's layers off the CPU")
+def test_without_the_cpu_extra_auto_takes_xla_quietly(without_cpu_extra, caplog):
+  _, d = make_models('dcgan', image_shape=(32, 32, 1), width=16)
+  with warnings.catch_warnings(), caplog.at_level(logging.DEBUG, logger=conv_impl.__name__):
+    warnings.simplefilter('error')
+    assert conv_impl.resolve('auto') == 'xla'
+    conv, conv_t = conv_impl.conv_modules('auto')
+    calls = _custom_calls(d, jnp.zeros((2, 32, 32, 1)))
+  assert (conv.func, conv_t.func, conv.keywords) == (
+      fast_conv.Conv, fast_conv.ConvTranspose, dict(backend='xla'))
+  assert calls == 0
+  # A debug log at most, and it says why.
+  assert caplog.records and all(r.levelno == logging.DEBUG for r in caplog.records)
+  assert onednn.unavailable_reason() in caplog.records[0].getMessage()
+
+
+def test_without_the_cpu_extra_onednn_raises_naming_the_extra(without_cpu_extra):
+  x, k = jnp.zeros((1, 4, 4, 16)), jnp.zeros((3, 3, 16, 16))
+  for ask in (lambda: make_models('resnet', image_shape=(32, 32, 3), conv='onednn'),
+              lambda: conv_impl.conv_modules('onednn'),
+              lambda: fast_conv.conv2d(x, k, backend='onednn'),
+              onednn.require):
+    with pytest.raises(ImportError, match=r"pip install 'jaxgan\[cpu\]'"):
+      ask()
+  assert "pip install 'jaxgan[cpu]'" in onednn.unavailable_reason()
+
+
+def test_importing_and_making_models_builds_no_library(tmp_path):
+  """The oneDNN library is built when a model is first applied, not when one is made."""
+  code = """if True:
+    import jaxgan.models as m
+    from jaxgan import onednn
+    from jaxgan.onednn import _library
+    m.make_models('dcgan', image_shape=(32, 32, 3))
+    if onednn.installed():
+      m.make_models('resnet', image_shape=(32, 32, 3), conv='onednn')
+    assert _library._load.cache_info().currsize == 0, 'the library was loaded'
+    """
+  env = {**os.environ, 'JAXGAN_CACHE_DIR': str(tmp_path / 'cache')}
+  result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert not (tmp_path / 'cache').exists()

@@ -1,12 +1,25 @@
 """Generators and discriminators (Flax linen) and a factory over them.
 
 Every module is called as `module.apply(variables, x, train=train, mutable=['batch_stats'])` (the
-`mutable` argument only when `train`). Generators map latents `(n, latent_dim)` to samples;
-discriminators map samples to raw scores (logits) of shape `(n,)`. All non-parameter state
-(BatchNorm statistics, spectral-norm vectors) lives in the `batch_stats` collection.
+`mutable` argument only when `train`). Generators map latents `[n, latent_dim]` to samples;
+discriminators map samples to raw scores (logits) `[n]`. All non-parameter state (BatchNorm
+statistics, spectral-norm vectors) lives in the `batch_stats` collection. The convolutional models
+take `conv` (`CONV_IMPLEMENTATIONS`): by default oneDNN's convolutions on the CPU where the
+optional `cpu` extra is installed (`pip install 'jaxgan[cpu]'`), XLA's otherwise.
 
-  >>> g, d = make_models('dcgan', image_shape=(32, 32, 3))
+  >>> import jax, jax.numpy as jnp
+  >>> g, d = make_models('dcgan', image_shape=(32, 32, 3), width=8)
+  >>> z = jnp.zeros((4, 100))
+  >>> def sample_and_score(key, z):
+  ...   images = g.apply(g.init(key, z, train=False), z, train=False)
+  ...   return images, d.apply(d.init(key, images, train=False), images, train=False)
+  >>> images, scores = jax.eval_shape(sample_and_score, jax.random.key(0), z)
+  >>> images.shape, scores.shape, scores.dtype
+  ((4, 32, 32, 3), (4,), dtype('float32'))
   >>> g, d = make_models('mlp', image_shape=(2,), d_norm='spectral', output_activation='none')
+  >>> jax.eval_shape(lambda: g.init(jax.random.key(0), z, train=False))['params']['Dense_0'][
+  ...     'kernel'].shape
+  (100, 256)
 """
 
 from __future__ import annotations
@@ -16,8 +29,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgan.models import conv_impl as _conv_impl
 from jaxgan.models import dcgan as _dcgan
-from jaxgan.models import fast_conv as _fast_conv
 from jaxgan.models import layers as _layers
 from jaxgan.models import resnet as _resnet
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -26,12 +39,13 @@ from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 MODELS = ('mlp', 'dcgan', 'resnet')
+CONV_IMPLEMENTATIONS = _conv_impl.IMPLEMENTATIONS
 
 # Default discriminator normalisation of each model.
 DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral'}
 
 __all__ = [
-    'MODELS', 'NORMS', 'DEFAULT_D_NORM', 'make_models',
+    'MODELS', 'NORMS', 'DEFAULT_D_NORM', 'CONV_IMPLEMENTATIONS', 'make_models',
     'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
     'ResNetGenerator', 'ResNetDiscriminator',
 ]
@@ -81,10 +95,10 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
       models; for 'mlp' any shape, e.g. (784,), (2,) or (28, 28, 1) (G reshapes, D flattens).
     latent_dim: size of z. The generators infer it from their input; it is checked here and
       belongs to the caller's latent shape (`GAN.latent_shape`).
-    width: base width. 'mlp': hidden layers G (w, 2w) and D (2w, w) (default 256: the seed's
-      256-512 and 512-256); 'dcgan': G's last and D's first feature count (default 64); 'resnet':
-      every block of G and D (defaults 256 for G, 128 for D, as in SNGAN). `g_width` and `d_width`
-      override it for one side.
+    width: base width. 'mlp': hidden layers G (w, 2w) and D (2w, w) (default 256: G 256-512
+      and D 512-256, the common MNIST MLP GAN); 'dcgan': G's last and D's first feature count
+      (default 64); 'resnet': every block of G and D (defaults 256 for G, 128 for D, as in SNGAN).
+      `g_width` and `d_width` override it for one side.
     d_norm: discriminator normalisation, one of `NORMS` ('batch', 'layer', 'spectral', 'none');
       default `DEFAULT_D_NORM[name]`.
     dtype: compute dtype of both modules (None or float32, or bfloat16/'bfloat16' for mixed
@@ -94,13 +108,21 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1);
       for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
       'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none'); for
-      'dcgan' and 'resnet' also `conv`: 'auto' (default), 'onednn', 'xla' or 'lax', how
-      convolutions and their derivatives are computed (`jaxgan.models.fast_conv`; the same
-      function either way).
+      'dcgan' and 'resnet' also `conv`, one of `CONV_IMPLEMENTATIONS`: how convolutions and their
+      derivatives are computed, the same function either way ('auto', the default: oneDNN's on
+      the CPU where the `cpu` extra is installed, else XLA's; 'onednn', 'xla', 'lax': see
+      `jaxgan.models.conv_impl`). Choosing 'auto' or 'onednn' builds nothing here: the oneDNN
+      library is built when the modules are first applied.
+
+  Returns:
+    `(generator, discriminator)`: unbound Flax modules. The generator maps `[n, latent_dim]` to
+    float32 samples `[n, *image_shape]`, the discriminator maps those to float32 scores `[n]`.
 
   Raises:
-    ValueError: unknown model name, unsupported image shape or unknown norm.
+    ValueError: unknown model name, unsupported image shape, unknown norm, dtype or `conv`.
     TypeError: a keyword argument the model does not take.
+    ImportError: `conv='onednn'` without the `cpu` extra (the message names
+      `pip install 'jaxgan[cpu]'`).
   """
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
@@ -119,7 +141,7 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
   dtype = _compute_dtype(dtype)
   conv = kwargs.get('conv', 'auto')
   if name != 'mlp':
-    _fast_conv.conv_modules(conv)  # validates the name now rather than at the first call
+    _conv_impl.check(conv)  # the name, and the extra for 'onednn', now rather than at first use
 
   if name == 'mlp':
     if not image_shape or min(image_shape) < 1:

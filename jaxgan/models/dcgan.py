@@ -15,13 +15,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import fast_conv, layers
+from jaxgan.models import conv_impl, layers
 
 SIZES = (28, 32, 64)
 _INIT = nn.initializers.normal(0.02)
 
 
-def check_size(size: int) -> None:
+def _check_size(size: int) -> None:
   if size not in SIZES:
     raise ValueError(
         f"dcgan supports image sizes {', '.join(map(str, SIZES))}; got {size}")
@@ -33,24 +33,46 @@ def _num_up(size: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-  """z of shape (n, latent_dim) -> images (n, image_size, image_size, channels) in [-1, 1].
+  """The DCGAN generator: latents `[n, latent_dim]` -> images `[n, size, size, channels]`.
 
-  Dense projection of z to a 4x4 (7x7 for 28) map with `width * 2**(k-1)` channels, where k is the
-  number of stride-2 stages, then BatchNorm+ReLU; each stage but the last is a 4x4 stride-2
-  `nn.ConvTranspose` ('SAME' padding) halving the channels, BatchNorm, ReLU; the last stage is a
-  4x4 stride-2 transposed convolution to `channels`, then tanh. E.g. 32x32, width 64:
-  z -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC.
+  Dense projection of z to a 4x4 (7x7 for size 28) map with `width * 2**(k-1)` channels, where k
+  is the number of stride-2 stages, then BatchNorm and ReLU; each stage but the last is a 4x4
+  stride-2 transposed convolution ('SAME' padding) halving the channels, BatchNorm, ReLU; the last
+  stage is a 4x4 stride-2 transposed convolution to `channels`, then tanh. E.g. size 32, width
+  64: z -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC.
+
+  Attributes:
+    image_size: 28, 32 or 64 (`SIZES`).
+    channels: output channels (any count >= 1).
+    width: channels of the last hidden stage; each earlier stage has twice the next one's.
+    dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
+    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
+      (`jaxgan.models.conv_impl`).
   """
 
   image_size: int = 32
   channels: int = 3
   width: int = 64
-  dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
-  conv: str = 'auto'  # 'auto', 'onednn', 'xla' or 'lax': see fast_conv.conv_modules
+  dtype: Any = jnp.float32
+  conv: str = 'auto'
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-    check_size(self.image_size)
+    """Generates images.
+
+    Args:
+      z: latents `[n, latent_dim]` (any trailing shape; flattened).
+      train: BatchNorm uses the batch's statistics and updates the running ones (apply with
+        `mutable=['batch_stats']`) when True, the running statistics when False.
+
+    Returns:
+      Images `[n, image_size, image_size, channels]`, float32 in [-1, 1].
+
+    Raises:
+      ValueError: an unsupported `image_size`, or an unknown `conv`.
+      ImportError: `conv='onednn'` without the `cpu` extra.
+    """
+    _check_size(self.image_size)
     num_up = _num_up(self.image_size)
     base = 7 if self.image_size == 28 else 4
     features = self.width * 2 ** (num_up - 1)
@@ -60,7 +82,7 @@ class DCGANGenerator(nn.Module):
     x = nn.Dense(base * base * features, use_bias=False, kernel_init=_INIT, dtype=self.dtype)(x)
     x = x.reshape(z.shape[0], base, base, features)
     x = nn.relu(bn()(x))
-    _, conv_transpose = fast_conv.conv_modules(self.conv)
+    _, conv_transpose = conv_impl.conv_modules(self.conv)
     up = lambda features, use_bias, name: conv_transpose(
         features, (4, 4), strides=(2, 2), padding='SAME', use_bias=use_bias, kernel_init=_INIT,
         dtype=self.dtype, name=name)
@@ -73,7 +95,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """Images (n, H, W, C) with H = W in (28, 32, 64) -> raw scores (logits) of shape (n,).
+  """The DCGAN discriminator: images `[n, size, size, c]` -> raw scores (logits) `[n]`.
 
   4x4 stride-2 convolutions ('SAME' padding) with widths width, 2w, 4w (and 8w for 64x64), each
   followed by LeakyReLU(0.2), then flatten and a dense layer to one score.
@@ -85,7 +107,8 @@ class DCGANDiscriminator(nn.Module):
       output layer (Miyato et al. 2018) and no other normalisation; 'none'.
     sn_steps: power iterations per call for spectral norm.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
-    conv: 'auto', 'onednn', 'xla' or 'lax': how convolutions are computed (fast_conv).
+    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
+      (`jaxgan.models.conv_impl`).
   """
 
   width: int = 64
@@ -96,13 +119,28 @@ class DCGANDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    """Scores images.
+
+    Args:
+      x: images `[n, size, size, c]` with size 28, 32 or 64.
+      train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
+        `mutable=['batch_stats']`) when True.
+
+    Returns:
+      Raw scores `[n]`, float32.
+
+    Raises:
+      ValueError: an unknown norm or `conv`, or images that are not square NHWC of a supported
+        size.
+      ImportError: `conv='onednn'` without the `cpu` extra.
+    """
     layers.check_norm(self.norm, 'dcgan')
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'dcgan discriminator expects square NHWC images; got shape {x.shape}')
-    check_size(x.shape[1])
+    _check_size(x.shape[1])
     spectral = self.norm == 'spectral'
     num_down = 4 if x.shape[1] == 64 else 3
-    conv_module, _ = fast_conv.conv_modules(self.conv)
+    conv_module, _ = conv_impl.conv_modules(self.conv)
     for i in range(num_down):
       normed = i > 0 and self.norm in ('batch', 'layer')
       conv = conv_module(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',

@@ -1,4 +1,4 @@
-"""Convolutions whose derivatives of every order run at the CPU's best speed; same maths as lax's.
+"""Convolutions whose derivatives of every order are first-order convolutions; lax's maths.
 
 A 2-D convolution y = conv(x, k) is bilinear, and so are its two transposes:
 
@@ -10,54 +10,67 @@ The derivative of each of the three is again made of the three: for example
 <input_transpose(dy, k), c> = <dy, conv(c, k)> = <k, kernel_transpose(c, dy)>, so the cotangent c of
 a transposed convolution reaches dy through `conv` and k through `kernel_transpose`. `jax.grad`
 applied to lax's convolution does not close the family this way: differentiating the input
-gradient (a stride-2 convolution's input gradient is an lhs-dilated convolution) w.r.t. the kernel
-gives a convolution that XLA's CPU backend computes 10-20x slower than the equivalent kernel
-gradient (DCGAN critic, batch 64: 123-152 ms vs 6-10 ms per layer). That term is in every
-double backward of a strided-convolution critic (WGAN-GP, R1, DRAGAN) and in the kernel gradient
-of every transposed convolution (the DCGAN generator).
+gradient of a strided convolution (an lhs-dilated convolution) w.r.t. the kernel gives a
+convolution that XLA's CPU backend computes an order of magnitude slower than the equivalent
+kernel gradient. That term is in every double backward of a strided-convolution critic (WGAN-GP,
+R1, DRAGAN) and in the kernel gradient of every transposed convolution (the DCGAN generator).
 
 Here each member is a `jax.custom_vjp` whose primal is a first-order op and whose VJP calls the
-other two members. So every derivative, to any order of reverse mode, is one of the three fast
+other two members, so every derivative, to any order of reverse mode, is one of the three
 first-order ops. The primals are computed by one of two backends (`ConvSpec.backend`):
 - 'xla': lax's own ops (the convolution, or its transpose taken with `jax.linear_transpose`);
-  derivatives agree with `jax.grad` of lax's to 1e-9 in float64 (tests/test_fast_conv.py, first
-  to third order);
-- 'onednn': oneDNN's forward, backward-data and backward-weights convolutions as XLA custom calls
-  (`jaxgan.models.onednn`), for float32 on the CPU: 1.1-1.8x XLA:CPU's speed on DCGAN and ResNet
-  layers. Other dtypes, and input gradients into fewer than 16 channels, stay on lax's ops.
+- 'onednn': oneDNN's convolutions as XLA custom calls (`jaxgan.onednn`, the `cpu` extra), for the
+  operands it accepts (`jaxgan.onednn.accepts`: float32 and a few more conditions); lax's ops for
+  the others.
 The values and FLOPs are those of lax's ops either way. Not supported: forward mode
 (`jax.jvp`/`jax.jacfwd`) through these functions, which `jax.custom_vjp` does not allow; use the
 plain Flax layers for that (`conv='lax'` in the models).
 
 `Conv` and `ConvTranspose` are drop-in replacements for `flax.linen.Conv` / `ConvTranspose` (same
-parameter names, shapes and initialisers) built on this family. The slow derivative was measured
-on XLA:CPU only; GPU/TPU backends have their own convolution libraries, so the models choose per
-backend (`conv_modules`; 'auto': oneDNN's on CPU where it builds, else XLA's, Flax's elsewhere).
+parameter names, shapes and initialisers) built on this family; `jaxgan.models.conv_impl` picks
+them or Flax's for a model.
+
+  >>> import jax, jax.numpy as jnp
+  >>> x, k = jnp.ones((2, 8, 8, 3)), jnp.ones((4, 4, 3, 5))
+  >>> conv2d(x, k, strides=(2, 2)).shape
+  (2, 4, 4, 5)
+  >>> f = lambda k: jnp.sum(jax.grad(lambda x: jnp.sum(conv2d(x, k, (2, 2)) ** 2))(x) ** 2)
+  >>> jax.eval_shape(jax.grad(f), k).shape  # a gradient penalty's kernel gradient
+  (4, 4, 3, 5)
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgan.models import onednn
+from jaxgan import onednn
 
+BACKENDS = ('xla', 'onednn')
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 
 
 class ConvSpec(NamedTuple):
-  """Static description of one convolution: enough to recover every operand's shape."""
+  """Static description of one convolution: enough to recover every operand's shape.
+
+  Attributes:
+    strides: `(sh, sw)`.
+    padding: `((top, bottom), (left, right))` in pixels (negative crops, as in lax).
+    in_spatial: `(h, w)` of the convolution's input.
+    kernel_spatial: `(kh, kw)`.
+    backend: who computes the three ops, one of `BACKENDS`: 'xla' (lax's) or 'onednn'.
+  """
   strides: tuple[int, int]
   padding: tuple[tuple[int, int], tuple[int, int]]
-  in_spatial: tuple[int, int]      # (H, W) of the convolution's input
-  kernel_spatial: tuple[int, int]  # (kh, kw)
-  backend: str = 'xla'             # who computes the three ops: 'xla' (lax's) or 'onednn'
+  in_spatial: tuple[int, int]
+  kernel_spatial: tuple[int, int]
+  backend: str = 'xla'
 
 
 def _lax_conv(x, k, spec: ConvSpec):
@@ -70,9 +83,9 @@ def _lax_input_transpose(dy, k, spec: ConvSpec):
   return jax.linear_transpose(lambda x: _lax_conv(x, k, spec), x)(dy)[0]
 
 
-# Rows (examples x output pixels) per batch chunk of a kernel gradient: XLA:CPU contracts over
-# up to about this many rows at its conv speed, and drops to 40-60% of it beyond (a 3x3, 128 ->
-# 128 channel kernel gradient on 64 images of 32x32: 54 GFLOP/s in one piece, 133 in 8 chunks).
+# Rows (examples x output pixels) per batch chunk of a kernel gradient: XLA:CPU's convolution
+# slows down when it contracts over many more rows than this, so long sums are cut into batch
+# chunks whose partial gradients are added.
 _KERNEL_T_ROWS = 8192
 
 
@@ -83,40 +96,69 @@ def _lax_kernel_transpose(x, dy, spec: ConvSpec):
   while n % (2 * chunks) == 0 and rows // (2 * chunks) >= _KERNEL_T_ROWS:
     chunks *= 2
   return sum(jax.linear_transpose(lambda k, xs=xs: _lax_conv(xs, k, spec), k)(d)[0]
-             for xs, d in zip(jnp.split(x, chunks), jnp.split(dy, chunks)))
+             for xs, d in zip(jnp.split(x, chunks), jnp.split(dy, chunks), strict=True))
 
 
-# oneDNN's backward-data convolution is slow when the input has few channels (the image layer of
-# a DCGAN critic, 1 channel, batch 64: 2.9 ms against lax's 0.8), its other ops are not.
-_ONEDNN_MIN_INPUT_GRADIENT_CHANNELS = 16
-
-
-def _onednn(spec: ConvSpec, *operands) -> bool:
-  """Whether oneDNN computes this op: float32, non-empty, and padding oneDNN accepts (lax also
-  allows negative padding, which crops)."""
-  return (spec.backend == 'onednn' and all(o.dtype == jnp.float32 and o.size for o in operands)
-          and min(p for pair in spec.padding for p in pair) >= 0)
+def _onednn(op: str, spec: ConvSpec, a, b):
+  """The `jaxgan.onednn` module when it computes this op, else None (lax computes it)."""
+  if spec.backend != 'onednn':
+    return None
+  return onednn if onednn.accepts(op, a, b, spec.padding) else None
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv(x: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
-  """`lax.conv_general_dilated(x, k, spec.strides, spec.padding)`, NHWC / HWIO."""
-  return onednn.conv(x, k, spec) if _onednn(spec, x, k) else _lax_conv(x, k, spec)
+  """`lax.conv_general_dilated(x, k, spec.strides, spec.padding)`, NHWC / HWIO.
+
+  Args:
+    x: images `[n, *spec.in_spatial, c]`.
+    k: kernel `[*spec.kernel_spatial, c, o]`, of x's dtype.
+    spec: the convolution (static).
+
+  Returns:
+    y `[n, out_h, out_w, o]`, of x's dtype.
+  """
+  backend = _onednn('conv', spec, x, k)
+  if backend:
+    return backend.conv(x, k, strides=spec.strides, padding=spec.padding)
+  return _lax_conv(x, k, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def input_transpose(dy: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
-  """The transpose of `conv(., k, spec)` applied to `dy`: the input gradient of the convolution."""
-  if _onednn(spec, dy, k) and k.shape[2] >= _ONEDNN_MIN_INPUT_GRADIENT_CHANNELS:
-    return onednn.input_transpose(dy, k, spec)
+  """The transpose of `conv(., k, spec)` applied to `dy`: the input gradient of the convolution.
+
+  Args:
+    dy: cotangent of the convolution's output `[n, out_h, out_w, o]`.
+    k: kernel `[*spec.kernel_spatial, c, o]`, of dy's dtype.
+    spec: the convolution (static).
+
+  Returns:
+    dx `[n, *spec.in_spatial, c]`, of dy's dtype.
+  """
+  backend = _onednn('input_transpose', spec, dy, k)
+  if backend:
+    return backend.input_transpose(dy, k, strides=spec.strides, padding=spec.padding,
+                                   in_spatial=spec.in_spatial)
   return _lax_input_transpose(dy, k, spec)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def kernel_transpose(x: jax.Array, dy: jax.Array, spec: ConvSpec) -> jax.Array:
-  """The transpose of `conv(x, ., spec)` applied to `dy`: the kernel gradient of the convolution."""
-  if _onednn(spec, x, dy):
-    return onednn.kernel_transpose(x, dy, spec)
+  """The transpose of `conv(x, ., spec)` applied to `dy`: the kernel gradient of the convolution.
+
+  Args:
+    x: the convolution's input `[n, *spec.in_spatial, c]`.
+    dy: cotangent of its output `[n, out_h, out_w, o]`, of x's dtype.
+    spec: the convolution (static).
+
+  Returns:
+    dk `[*spec.kernel_spatial, c, o]`, of x's dtype.
+  """
+  backend = _onednn('kernel_transpose', spec, x, dy)
+  if backend:
+    return backend.kernel_transpose(x, dy, strides=spec.strides, padding=spec.padding,
+                                    kernel_spatial=spec.kernel_spatial)
   return _lax_kernel_transpose(x, dy, spec)
 
 
@@ -135,6 +177,8 @@ kernel_transpose.defvjp(
 
 
 def _spec(in_spatial, kernel_spatial, strides, padding, backend) -> ConvSpec:
+  if backend not in BACKENDS:
+    raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}")
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(in_spatial, kernel_spatial, strides, padding)
   return ConvSpec(tuple(strides), tuple(tuple(int(p) for p in pair) for pair in padding),
@@ -143,7 +187,21 @@ def _spec(in_spatial, kernel_spatial, strides, padding, backend) -> ConvSpec:
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
            padding: str | Sequence[tuple[int, int]] = 'SAME', backend: str = 'xla') -> jax.Array:
-  """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC `x` and HWIO `kernel`."""
+  """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC `x` and HWIO `kernel`.
+
+  Args:
+    x: images `[n, h, w, c]`.
+    kernel: `[kh, kw, c, o]`, of x's dtype.
+    strides: `(sh, sw)`.
+    padding: 'SAME', 'VALID' or `((top, bottom), (left, right))`.
+    backend: one of `BACKENDS` ('xla' or 'onednn').
+
+  Returns:
+    `[n, out_h, out_w, o]` of x's dtype ('SAME': `out_h = ceil(h / sh)`).
+
+  Raises:
+    ValueError: an unknown backend.
+  """
   return conv(x, kernel, _spec(x.shape[1:3], kernel.shape[:2], strides, padding, backend))
 
 
@@ -153,17 +211,30 @@ def conv2d_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (
 
   A transposed convolution with kernel K is the input gradient of the convolution whose kernel is
   K flipped in space with its channel axes swapped, and whose input has this function's output
-  size: `in * stride` for 'SAME', `(in - 1) * stride + k` for 'VALID' (checked against lax in
-  the tests). Explicit padding means something else for the two functions, so only the two
-  named paddings are accepted.
+  size. Explicit padding means something else for the two functions, so only the two named
+  paddings are accepted.
+
+  Args:
+    x: `[n, h, w, c]`.
+    kernel: `[kh, kw, c, o]`, of x's dtype.
+    strides: `(sh, sw)`.
+    padding: 'SAME' or 'VALID'.
+    backend: one of `BACKENDS` ('xla' or 'onednn').
+
+  Returns:
+    `[n, out_h, out_w, o]` of x's dtype: `out_h = h * sh` for 'SAME', `(h - 1) * sh + kh` for
+    'VALID'.
+
+  Raises:
+    ValueError: explicit padding, or an unknown backend.
   """
   if padding not in ('SAME', 'VALID'):
     raise ValueError(f"conv2d_transpose supports padding 'SAME' or 'VALID'; got {padding!r}")
   ks = kernel.shape[:2]
   if padding == 'SAME':
-    out = tuple(n * s for n, s in zip(x.shape[1:3], strides))
+    out = tuple(n * s for n, s in zip(x.shape[1:3], strides, strict=True))
   else:
-    out = tuple((n - 1) * s + k for n, s, k in zip(x.shape[1:3], strides, ks))
+    out = tuple((n - 1) * s + k for n, s, k in zip(x.shape[1:3], strides, ks, strict=True))
   forward_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
   return input_transpose(x, forward_kernel, _spec(out, ks, strides, padding, backend))
 
@@ -176,8 +247,8 @@ class _ConvBase(nn.Module):
   use_bias: bool = True
   kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
   bias_init: Callable[..., Any] = nn.initializers.zeros_init()
-  dtype: Any = None  # compute dtype (None: the input's); parameters stay float32
-  backend: str = 'xla'  # 'xla' or 'onednn': who computes the convolutions (ConvSpec.backend)
+  dtype: Any = None
+  backend: str = 'xla'
 
   def _apply(self, x, op):
     if self.dtype is not None:
@@ -191,53 +262,59 @@ class _ConvBase(nn.Module):
 
 
 class Conv(_ConvBase):
-  """`flax.linen.Conv` (2-D, NHWC) with derivatives through the `conv` family above."""
+  """`flax.linen.Conv` (2-D, NHWC) with derivatives through the `conv` family.
+
+  Attributes:
+    features: output channels o.
+    kernel_size: `(kh, kw)`.
+    strides: `(sh, sw)`.
+    padding: 'SAME', 'VALID' or `((top, bottom), (left, right))`.
+    use_bias: whether to add a bias `[o]`.
+    kernel_init: initialiser of the kernel `[kh, kw, c, o]` (float32).
+    bias_init: initialiser of the bias (float32).
+    dtype: compute dtype (None: the input's); the parameters stay float32 and are cast to it.
+    backend: one of `BACKENDS`: who computes the convolutions ('xla' or 'onednn').
+  """
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    """Convolves `x`.
+
+    Args:
+      x: `[n, h, w, c]`.
+
+    Returns:
+      `[n, out_h, out_w, features]` in the compute dtype.
+    """
     return self._apply(x, conv2d)
 
 
 class ConvTranspose(_ConvBase):
-  """`flax.linen.ConvTranspose` (2-D, NHWC, 'SAME' or 'VALID') built on `input_transpose`."""
+  """`flax.linen.ConvTranspose` (2-D, NHWC) built on `input_transpose`.
+
+  Attributes:
+    features: output channels o.
+    kernel_size: `(kh, kw)`.
+    strides: `(sh, sw)`.
+    padding: 'SAME' or 'VALID'.
+    use_bias: whether to add a bias `[o]`.
+    kernel_init: initialiser of the kernel `[kh, kw, c, o]` (float32).
+    bias_init: initialiser of the bias (float32).
+    dtype: compute dtype (None: the input's); the parameters stay float32 and are cast to it.
+    backend: one of `BACKENDS`: who computes the convolutions ('xla' or 'onednn').
+  """
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    """Applies the transposed convolution to `x`.
+
+    Args:
+      x: `[n, h, w, c]`.
+
+    Returns:
+      `[n, h * sh, w * sw, features]` ('SAME') in the compute dtype.
+
+    Raises:
+      ValueError: explicit padding.
+    """
     return self._apply(x, conv2d_transpose)
-
-
-IMPLEMENTATIONS = ('auto', 'onednn', 'xla', 'lax')
-
-
-@functools.cache
-def _auto_cpu_backend() -> str:
-  if jax.device_count() > 1:
-    # The custom calls have no partitioning rule: on a mesh of host devices XLA would gather
-    # their operands and compute them whole on every device.
-    return 'xla'
-  if onednn.available():
-    return 'onednn'
-  warnings.warn("conv='auto' uses XLA's convolutions, 1.1-1.8x slower on the CPU than oneDNN's: "
-                f'{onednn.unavailable_reason()}', stacklevel=3)
-  return 'xla'
-
-
-def conv_modules(implementation: str) -> tuple[Callable[..., nn.Module], Callable[..., nn.Module]]:
-  """`(Conv, ConvTranspose)` module constructors for a model's `conv` attribute.
-
-  'onednn': this module's with oneDNN's convolutions (CPU; raises if they cannot be built);
-  'xla': this module's with lax's; 'lax': Flax's own; 'auto': on the CPU backend 'onednn' where it
-  builds (else 'xla', with a warning saying why) and 'xla' with several host devices, 'lax' on
-  other backends. All have the same parameters, so a checkpoint works with any.
-  """
-  if implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"conv must be one of {', '.join(map(repr, IMPLEMENTATIONS))}; "
-                     f'got {implementation!r}')
-  if implementation == 'auto':
-    implementation = _auto_cpu_backend() if jax.default_backend() == 'cpu' else 'lax'
-  if implementation == 'lax':
-    return nn.Conv, nn.ConvTranspose
-  if implementation == 'onednn':
-    onednn.require()
-  return (functools.partial(Conv, backend=implementation),
-          functools.partial(ConvTranspose, backend=implementation))

@@ -7,7 +7,8 @@ All non-parameter state (BatchNorm statistics, spectral-norm `u` vectors and `si
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -21,19 +22,47 @@ BN_MOMENTUM = 0.9
 
 
 def check_norm(norm: str, model: str) -> None:
-  """Raises ValueError unless `norm` is one of `NORMS`."""
+  """Checks a discriminator normalisation name.
+
+  Args:
+    norm: the name to check.
+    model: the model's name, for the message.
+
+  Raises:
+    ValueError: `norm` is not one of `NORMS` (the message lists them).
+  """
   if norm not in NORMS:
     raise ValueError(
         f"{model} discriminator norm must be one of {', '.join(map(repr, NORMS))}; got {norm!r}")
 
 
 def check_activation(activation: str, valid: tuple[str, ...], what: str) -> None:
+  """Checks an activation name.
+
+  Args:
+    activation: the name to check.
+    valid: the accepted names.
+    what: the attribute's name, for the message.
+
+  Raises:
+    ValueError: `activation` is not in `valid` (the message lists them).
+  """
   if activation not in valid:
     raise ValueError(f"{what} must be one of {', '.join(map(repr, valid))}; got {activation!r}")
 
 
-def dcgan_bn_scale_init(key, shape, dtype=jnp.float32):
-  """BatchNorm scale ~ N(1, 0.02), the DCGAN reference initialisation (Radford et al. 2015)."""
+def dcgan_bn_scale_init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32
+                        ) -> jax.Array:
+  """BatchNorm scales drawn from N(1, 0.02), the DCGAN initialisation (Radford et al. 2015).
+
+  Args:
+    key: a JAX random key.
+    shape: the scale's shape, `(features,)`.
+    dtype: its dtype.
+
+  Returns:
+    An array of `shape` and `dtype`.
+  """
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
@@ -41,24 +70,51 @@ def batch_norm(train: bool, *, scale_init: Callable = nn.initializers.ones,
                dtype: Any = jnp.float32) -> nn.BatchNorm:
   """Flax BatchNorm over the last axis: batch statistics when training, running ones otherwise.
 
-  `dtype` is the output (compute) dtype; Flax computes the statistics in float32 at least, and
-  the scale, offset and running statistics stay float32.
+  Momentum `BN_MOMENTUM` and epsilon 1e-5, PyTorch's defaults (Ioffe and Szegedy 2015).
+
+  Args:
+    train: normalise with the batch's statistics and update the running ones when True.
+    scale_init: initialiser of the scale `[features]`.
+    dtype: the output (compute) dtype; Flax computes the statistics in float32 at least, and
+      the scale, offset and running statistics stay float32.
+
+  Returns:
+    An unbound `nn.BatchNorm`, to be called on `[n, ..., features]` inside a compact module.
   """
-  return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5, dtype=dtype,
-                      scale_init=scale_init)
+  return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5,
+                      dtype=dtype, scale_init=scale_init)
 
 
 def layer_norm(x: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
   """LayerNorm over every non-batch axis (H, W, C for images) with per-channel scale and offset.
 
   This is the critic normalisation of WGAN-GP (Gulrajani et al. 2017): it never mixes examples.
+  Called inside a compact module (it creates the parameters).
+
+  Args:
+    x: `[n, ...]`.
+    dtype: the output (compute) dtype.
+
+  Returns:
+    `x`'s shape, in `dtype`.
   """
   return nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1, dtype=dtype)(x)
 
 
 def normalize(x: jax.Array, norm: str, train: bool, dtype: Any = jnp.float32,
               **bn_kwargs) -> jax.Array:
-  """Applies the activation normalisation named by `norm` ('spectral' and 'none' have none)."""
+  """Applies the activation normalisation named by `norm`, inside a compact module.
+
+  Args:
+    x: `[n, ..., features]`.
+    norm: one of `NORMS`; 'spectral' and 'none' normalise no activations (x is returned).
+    train: for 'batch': the batch's statistics when True, the running ones otherwise.
+    dtype: the output (compute) dtype.
+    **bn_kwargs: passed to `batch_norm` (e.g. `scale_init`).
+
+  Returns:
+    `x`'s shape.
+  """
   if norm == 'batch':
     return batch_norm(train, dtype=dtype, **bn_kwargs)(x)
   if norm == 'layer':
@@ -74,6 +130,16 @@ def apply_layer(layer: nn.Module, x: jax.Array, *, spectral: bool, train: bool,
   `(-1, out_features)`) by its top singular value estimated with `sn_steps` power iterations from
   the stored `u`; the updated `u` and `sigma` are written to `batch_stats` only when `train`.
   The wrapped layer's parameters keep the name and place they would have without it.
+
+  Args:
+    layer: an unbound Flax layer (Dense or a convolution).
+    x: the layer's input.
+    spectral: wrap it in spectral norm.
+    train: update the power-iteration vector and sigma (needs `mutable=['batch_stats']`).
+    sn_steps: power iterations per call.
+
+  Returns:
+    `layer(x)`, with the normalised kernel when `spectral`.
   """
   if not spectral:
     return layer(x)
@@ -82,10 +148,25 @@ def apply_layer(layer: nn.Module, x: jax.Array, *, spectral: bool, train: bool,
 
 
 def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
-  """Nearest-neighbour upsampling of NHWC images by an integer factor."""
+  """Nearest-neighbour upsampling of images by an integer factor.
+
+  Args:
+    x: `[n, h, w, c]`.
+    factor: the upsampling factor.
+
+  Returns:
+    `[n, h * factor, w * factor, c]` of x's dtype.
+  """
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
 def avg_pool2(x: jax.Array) -> jax.Array:
-  """2x2 average pooling with stride 2 (NHWC)."""
+  """2x2 average pooling with stride 2.
+
+  Args:
+    x: `[n, h, w, c]`.
+
+  Returns:
+    `[n, h // 2, w // 2, c]` of x's dtype.
+  """
   return nn.avg_pool(x, (2, 2), strides=(2, 2))

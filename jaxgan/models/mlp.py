@@ -1,7 +1,7 @@
-"""Fully connected generator and discriminator (Goodfellow et al. 2014; the seed's MNIST MLPs).
+"""Fully connected generator and discriminator (Goodfellow et al. 2014).
 
-Defaults follow the seed documents: G 100 -> 256 -> 512 -> 784 with ReLU and tanh, D 784 -> 512 ->
-256 -> 1 with LeakyReLU(0.2). The same modules serve the 2-D toy mixtures (`out_shape=(2,)`,
+Defaults are the common MNIST MLP GAN: G 100 -> 256 -> 512 -> 784 with ReLU and tanh, D 784 ->
+512 -> 256 -> 1 with LeakyReLU(0.2). The same modules serve the 2-D toy mixtures (`out_shape=(2,)`,
 `output_activation='none'`) and image data (`out_shape=(28, 28, 1)`: G reshapes, D flattens).
 Flax's default initialisers (LeCun normal kernels, zero biases).
 """
@@ -22,7 +22,7 @@ _OUTPUT_ACTIVATIONS = ('tanh', 'none')
 
 
 class MLPGenerator(nn.Module):
-  """z of shape (n, latent_dim) -> samples of shape (n, *out_shape).
+  """A fully connected generator: latents `[n, latent_dim]` -> samples `[n, *out_shape]`.
 
   Attributes:
     out_shape: shape of one sample, e.g. (784,), (2,) or (28, 28, 1).
@@ -40,6 +40,18 @@ class MLPGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    """Generates samples.
+
+    Args:
+      z: latents `[n, latent_dim]` (any trailing shape; flattened).
+      train: unused (no BatchNorm); taken for the models' common signature.
+
+    Returns:
+      Samples `[n, *out_shape]`, float32 (in [-1, 1] with the tanh output).
+
+    Raises:
+      ValueError: an unknown activation.
+    """
     del train  # no BatchNorm in the MLP generator
     layers.check_activation(self.activation, _G_ACTIVATIONS, 'MLPGenerator.activation')
     layers.check_activation(self.output_activation, _OUTPUT_ACTIVATIONS,
@@ -55,7 +67,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """Samples of shape (n, ...) (flattened) -> raw scores (logits) of shape (n,).
+  """A fully connected discriminator: samples `[n, ...]` (flattened) -> raw scores `[n]`.
 
   Attributes:
     hidden: widths of the hidden layers, each followed by LeakyReLU(0.2).
@@ -72,6 +84,19 @@ class MLPDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    """Scores samples.
+
+    Args:
+      x: samples `[n, ...]`.
+      train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
+        `mutable=['batch_stats']`) when True.
+
+    Returns:
+      Raw scores (logits) `[n]`, float32.
+
+    Raises:
+      ValueError: an unknown norm.
+    """
     layers.check_norm(self.norm, 'mlp')
     spectral = self.norm == 'spectral'
     x = x.reshape(x.shape[0], -1)

@@ -20,20 +20,28 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import fast_conv, layers
+from jaxgan.models import conv_impl, layers
 
 SIZES = (32,)
 
 
-def check_size(size: int) -> None:
+def _check_size(size: int) -> None:
   if size not in SIZES:
     raise ValueError(
         f"resnet supports image sizes {', '.join(map(str, SIZES))}; got {size}")
 
 
 class GBlock(nn.Module):
-  """Up ResBlock: BN, ReLU, upsample x2 (nearest), conv3x3, BN, ReLU, conv3x3;
-  shortcut: upsample x2, conv1x1."""
+  """The generator's up ResBlock: `[n, h, w, c]` -> `[n, 2h, 2w, features]`.
+
+  Residual branch: BatchNorm, ReLU, upsample x2 (nearest), conv3x3, BatchNorm, ReLU, conv3x3;
+  shortcut: upsample x2, conv1x1.
+
+  Attributes:
+    features: output channels.
+    dtype: compute dtype; parameters stay float32.
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`jaxgan.models.conv_impl`).
+  """
 
   features: int
   dtype: Any = jnp.float32
@@ -41,7 +49,16 @@ class GBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    conv, _ = fast_conv.conv_modules(self.conv)
+    """Applies the block.
+
+    Args:
+      x: `[n, h, w, c]`.
+      train: BatchNorm uses batch statistics (apply with `mutable=['batch_stats']`) when True.
+
+    Returns:
+      `[n, 2h, 2w, features]` in the compute dtype.
+    """
+    conv, _ = conv_impl.conv_modules(self.conv)
     h = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
     h = layers.upsample_nearest(h)
     h = conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
@@ -53,13 +70,23 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-  """Discriminator ResBlock (pre-activation).
+  """The discriminator's (pre-activation) ResBlock: `[n, h, w, c]` -> `[n, h', w', features]`.
 
   optimized (first block, acting on the image): conv3x3, ReLU, conv3x3, avgpool;
     shortcut: avgpool, conv1x1.
   otherwise: ReLU, conv3x3, ReLU, conv3x3, [avgpool if down];
     shortcut: conv1x1, [avgpool] when down or the channel count changes, else identity.
   With norm 'batch' or 'layer', the norm goes before each ReLU of the residual branch.
+  `h' = h / 2` when down (or optimized), else h.
+
+  Attributes:
+    features: output channels.
+    down: halve the resolution with 2x2 average pooling.
+    optimized: the first block's form (no activation before the first convolution).
+    norm: 'spectral' (every convolution), 'layer', 'batch' or 'none'.
+    sn_steps: power iterations per call for spectral norm.
+    dtype: compute dtype; parameters stay float32.
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`jaxgan.models.conv_impl`).
   """
 
   features: int
@@ -72,8 +99,18 @@ class DBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    """Applies the block.
+
+    Args:
+      x: `[n, h, w, c]`, h and w even when down.
+      train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
+        `mutable=['batch_stats']`) when True.
+
+    Returns:
+      `[n, h', w', features]` in the compute dtype.
+    """
     spectral = self.norm == 'spectral'
-    conv_module, _ = fast_conv.conv_modules(self.conv)
+    conv_module, _ = conv_impl.conv_modules(self.conv)
 
     def conv(h, kernel):
       layer = conv_module(self.features, (kernel, kernel),
@@ -94,57 +131,89 @@ class DBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-  """z of shape (n, latent_dim) -> images (n, 32, 32, channels) in [-1, 1] (SNGAN Table 4a).
+  """The SNGAN ResNet generator (Table 4a): latents `[n, latent_dim]` -> images `[n, 32, 32, c]`.
 
   Attributes:
     image_size: must be 32.
     channels: output channels.
     width: channels of the 4x4 projection and of every ResBlock (256 in the paper).
-    conv: 'auto', 'onednn', 'xla' or 'lax': how convolutions are computed (fast_conv).
+    dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
+    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
+      (`jaxgan.models.conv_impl`).
   """
 
   image_size: int = 32
   channels: int = 3
   width: int = 256
-  dtype: Any = jnp.float32  # compute dtype; parameters stay float32, images are float32
+  dtype: Any = jnp.float32
   conv: str = 'auto'
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-    check_size(self.image_size)
+    """Generates images.
+
+    Args:
+      z: latents `[n, latent_dim]` (any trailing shape; flattened).
+      train: BatchNorm uses batch statistics and updates the running ones (apply with
+        `mutable=['batch_stats']`) when True.
+
+    Returns:
+      Images `[n, 32, 32, channels]`, float32 in [-1, 1].
+
+    Raises:
+      ValueError: an `image_size` other than 32, or an unknown `conv`.
+      ImportError: `conv='onednn'` without the `cpu` extra.
+    """
+    _check_size(self.image_size)
     x = z.reshape(z.shape[0], -1)
     x = nn.Dense(4 * 4 * self.width, dtype=self.dtype)(x).reshape(z.shape[0], 4, 4, self.width)
     for _ in range(3):
       x = GBlock(self.width, dtype=self.dtype, conv=self.conv)(x, train)
     x = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
-    conv, _ = fast_conv.conv_modules(self.conv)
+    conv, _ = conv_impl.conv_modules(self.conv)
     x = conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
 
 
 class ResNetDiscriminator(nn.Module):
-  """Images (n, 32, 32, C) -> raw scores (logits) of shape (n,) (SNGAN Table 4b).
+  """The SNGAN ResNet discriminator (Table 4b): images `[n, 32, 32, c]` -> raw scores `[n]`.
 
   Attributes:
     width: channels of every ResBlock (128 in the paper).
     norm: 'spectral' (default; every convolution and the dense layer), 'layer' or 'batch' (before
       each ReLU of the residual branches and the final ReLU), or 'none'.
     sn_steps: power iterations per call for spectral norm.
-    conv: 'auto', 'onednn', 'xla' or 'lax': how convolutions are computed (fast_conv).
+    dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
+    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
+      (`jaxgan.models.conv_impl`).
   """
 
   width: int = 128
   norm: str = 'spectral'
   sn_steps: int = 1
-  dtype: Any = jnp.float32  # compute dtype; parameters stay float32, scores are float32
+  dtype: Any = jnp.float32
   conv: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    """Scores images.
+
+    Args:
+      x: images `[n, 32, 32, c]`.
+      train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
+        `mutable=['batch_stats']`) when True.
+
+    Returns:
+      Raw scores `[n]`, float32.
+
+    Raises:
+      ValueError: an unknown norm or `conv`, or images that are not square NHWC of size 32.
+      ImportError: `conv='onednn'` without the `cpu` extra.
+    """
     layers.check_norm(self.norm, 'resnet')
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'resnet discriminator expects square NHWC images; got shape {x.shape}')
-    check_size(x.shape[1])
+    _check_size(x.shape[1])
     kw = dict(norm=self.norm, sn_steps=self.sn_steps, dtype=self.dtype, conv=self.conv)
     x = DBlock(self.width, down=True, optimized=True, **kw)(x, train)  # 16x16
     x = DBlock(self.width, down=True, **kw)(x, train)  # 8x8

@@ -1,16 +1,17 @@
 // oneDNN 2-D convolutions as XLA FFI custom calls: the three first-order ops of jaxgan's
 // convolution family (jaxgan/models/fast_conv.py), float32, NHWC activations, HWIO kernels.
+// The design is described in docs/cpu_backend.md.
 //
 //   JaxganConvForward        (x, k)  -> y    lax.conv_general_dilated
 //   JaxganConvInputGradient  (dy, k) -> dx   its transpose in x
 //   JaxganConvKernelGradient (x, dy) -> dk   its transpose in k
 //   JaxganConvKernelGradientAsForward        JaxganConvForward under its own name, for the
 //                                            kernel gradients computed as forward convolutions
-//                                            (onednn.py), so that profiles can tell them apart
+//                                            (_ops.py), so that profiles can tell them apart
 //
 // Attributes: strides (sh, sw), kernel dilation (dh, dw) and explicit padding (top, bottom, left,
 // right), as lax's.
-// Every shape comes from the buffers. Built on first use by jaxgan/models/onednn.py.
+// Every shape comes from the buffers. Built on first use by _library.py, beside this file.
 
 #include <algorithm>
 #include <atomic>
@@ -128,10 +129,8 @@ Geometry MakeGeometry(ffi::Span<const int64_t> x, ffi::Span<const int64_t> k,
 }
 
 // oneDNN on one thread, in whatever thread runs a slice. The batch slices are the parallelism,
-// run by XLA's own thread pool beside its other work, instead of an OpenMP team per convolution
-// that competes with that work for the cores (and needed a lock so that two convolutions would not
-// each take every core). Alternated in one process on 2 cores against OpenMP teams without the
-// lock, DCGAN steps (W2, W3) ran 4% and 6% faster so.
+// run by XLA's own thread pool beside its other work: an OpenMP team per convolution would compete
+// with that work, and with concurrent convolutions, for the cores.
 class OneThread {
  public:
   OneThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
@@ -214,7 +213,9 @@ ffi::Error Run(ffi::ThreadPool pool, Op op, const Geometry& g, float* src, float
       }
       if (kernel[i]) continue;
       kernel[i] = want == hwio ? user_weights : memory(want, Engine());
-      if (want != hwio) dnnl::reorder(user_weights, kernel[i]).execute(stream, user_weights, kernel[i]);
+      if (want != hwio) {
+        dnnl::reorder(user_weights, kernel[i]).execute(stream, user_weights, kernel[i]);
+      }
     }
     ParallelFor(pool, parts, [&](int i) {
       const Compiled& c = *compiled[i];
