@@ -59,10 +59,11 @@ def _operands(x_shape, k_shape, out_shape, seed=0):
 
 
 def _run(f, operands, dtype, order=3):
-  """`_derivatives` of f at the operands cast to `dtype`, as numpy arrays."""
+  """`_derivatives` of f at the operands cast to `dtype`, as numpy arrays; one compiled program
+  (compiling it whole is faster than running its many small operations one by one)."""
   with jax.enable_x64(dtype == jnp.float64):
     x, k, cot = (jnp.asarray(o, dtype) for o in operands)
-    got = _derivatives(f, x, k, cot, order)
+    got = jax.jit(lambda x, k, cot: _derivatives(f, x, k, cot, order))(x, k, cot)
     assert all(a.dtype == dtype for a in jax.tree.leaves(got))
     return jax.tree.map(np.asarray, got)
 
@@ -188,18 +189,24 @@ def test_transpose_rejects_explicit_padding():
 def test_modules_are_flax_modules(flax_cls, fast_cls, kw, dtype, backend):
   if backend == 'onednn':
     _require_onednn()
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+  rng = np.random.RandomState(0)
+  x = jnp.asarray(rng.standard_normal((2, 8, 8, 3)), jnp.float32)
   ref, fast = flax_cls(5, dtype=dtype, **kw), fast_cls(5, dtype=dtype, backend=backend, **kw)
-  params = ref.init(jax.random.PRNGKey(1), x)
-  params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias is tested too
-  assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) == jax.tree.map(
-      jnp.shape, params)
-  out_ref, out_fast = ref.apply(params, x), fast.apply(params, x)
+  shapes = lambda m: jax.eval_shape(m.init, jax.random.key(0), x)
+  assert jax.tree.map(jnp.shape, shapes(fast)) == jax.tree.map(jnp.shape, shapes(ref))
+  # Random parameters (a non-zero bias is tested too) without compiling an initialiser.
+  params = jax.tree.map(lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype),
+                        shapes(ref))
+
+  def run(m):
+    loss = lambda p: jnp.sum(jnp.tanh(m.apply(p, x).astype(jnp.float32)))
+    return jax.jit(lambda p: (m.apply(p, x), jax.grad(loss)(p)))(params)
+
+  (out_fast, grad_fast), (out_ref, grad_ref) = run(fast), run(ref)
   assert out_fast.dtype == out_ref.dtype == dtype
   tol = TOL if dtype == jnp.float32 else dict(rtol=2e-2, atol=2e-2)
   _close(out_fast.astype(jnp.float32), out_ref.astype(jnp.float32), tol)
-  grad = lambda m: jax.grad(lambda p: jnp.sum(jnp.tanh(m.apply(p, x).astype(jnp.float32))))(params)
-  _close(grad(fast), grad(ref), tol)
+  _close(grad_fast, grad_ref, tol)
 
 
 _MODEL_CASES = [('dcgan', (32, 32, 1), 'layer'), ('dcgan', (28, 28, 3), 'spectral'),

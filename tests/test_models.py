@@ -1,4 +1,5 @@
-"""Tests of the model zoo: shapes, ranges, normalisation variants, spectral norm, errors.
+"""Tests of the model zoo: shapes, ranges, normalisation variants, spectral norm, errors, and the
+choice of convolutions (`conv`), with and without the optional CPU backend.
 
 Widths are tiny and each configuration's forward passes are one `jax.jit` program, so the whole
 file runs in well under a minute on two CPU cores. Compiling random number generation dominates
