@@ -42,13 +42,17 @@ from benchmarks.run import matmul_gflops, smoke  # noqa: E402
 
 HEAVY = ('dot_general', 'conv_general_dilated', 'ffi_call')
 # The oneDNN targets of jaxgan/onednn/onednn_conv.cc, as the tables name them.
-_ONEDNN = {'JaxganConvForward': 'oneDNN forward', 'JaxganConvInputGradient': 'oneDNN input grad',
-           'JaxganConvKernelGradient': 'oneDNN kernel grad',
-           'JaxganConvKernelGradientAsForward': 'oneDNN kernel grad as forward'}
+_ONEDNN = {
+  'JaxganConvForward': 'oneDNN forward',
+  'JaxganConvInputGradient': 'oneDNN input grad',
+  'JaxganConvKernelGradient': 'oneDNN kernel grad',
+  'JaxganConvKernelGradientAsForward': 'oneDNN kernel grad as forward',
+}
 
 
 def _sub_jaxprs(param):
   from jax.extend import core
+
   if isinstance(param, core.ClosedJaxpr):
     yield param.jaxpr
   elif isinstance(param, core.Jaxpr):
@@ -83,6 +87,7 @@ def live_jaxpr(fn, *args):
 def step_jaxpr(b: dict):
   """The live jaxpr of `build_jax`'s step on its state, batch and key."""
   import jax
+
   step = b['step']
   with jax.set_mesh(step.mesh):
     return live_jaxpr(step.jitted, b['state'], b['batch'], b['key'])
@@ -94,11 +99,13 @@ def kind(eqn) -> str:
   return {'dot_general': 'XLA dot', 'conv_general_dilated': 'XLA conv'}[eqn.primitive.name]
 
 
-def _in_bounds_taps(size: int, kernel: int, stride: int, dilation: int, pad_lo: int,
-                    out: int) -> int:
+def _in_bounds_taps(
+  size: int, kernel: int, stride: int, dilation: int, pad_lo: int, out: int
+) -> int:
   """(output, tap) pairs along one axis whose input index falls inside [0, size)."""
-  return sum(0 <= stride * o + dilation * t - pad_lo < size
-             for o in range(out) for t in range(kernel))
+  return sum(
+    0 <= stride * o + dilation * t - pad_lo < size for o in range(out) for t in range(kernel)
+  )
 
 
 def model_flops(eqn) -> float:
@@ -106,6 +113,7 @@ def model_flops(eqn) -> float:
   convolution's taps in the padding left out (XLA's count for dots and its own convolutions)."""
   if eqn.primitive.name != 'ffi_call':
     import jax
+
     args = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in eqn.invars]
     return wl._flops(_standalone(eqn).lower(*args).cost_analysis())
   # oneDNN (NHWC activations x, HWIO kernels k, y = conv(x, k)): the three ops visit the same
@@ -114,19 +122,28 @@ def model_flops(eqn) -> float:
   # cuts off; the DCGAN and ResNet layers have none.)
   a, b = (v.aval.shape for v in eqn.invars)
   out = eqn.outvars[0].aval.shape
-  x, k, y = {'JaxganConvForward': (a, b, out), 'JaxganConvKernelGradientAsForward': (a, b, out),
-             'JaxganConvInputGradient': (out, b, a),
-             'JaxganConvKernelGradient': (a, out, b)}[eqn.params['target_name']]
+  x, k, y = {
+    'JaxganConvForward': (a, b, out),
+    'JaxganConvKernelGradientAsForward': (a, b, out),
+    'JaxganConvInputGradient': (out, b, a),
+    'JaxganConvKernelGradient': (a, out, b),
+  }[eqn.params['target_name']]
   attrs = {name: [int(v) for v in value.val] for name, value in eqn.params['attributes']}
   (sh, sw), (dh, dw), (top, _, left, _) = attrs['strides'], attrs['dilation'], attrs['padding']
-  taps = (_in_bounds_taps(x[1], k[0], sh, dh, top, y[1])
-          * _in_bounds_taps(x[2], k[1], sw, dw, left, y[2]))
+  taps = _in_bounds_taps(x[1], k[0], sh, dh, top, y[1]) * _in_bounds_taps(
+    x[2], k[1], sw, dw, left, y[2]
+  )
   return 2.0 * y[0] * taps * k[2] * k[3]
 
 
 def _signature(eqn) -> str:
-  return repr((eqn.primitive.name, sorted((k, repr(v)) for k, v in eqn.params.items()),
-               [v.aval.str_short() for v in eqn.invars]))
+  return repr(
+    (
+      eqn.primitive.name,
+      sorted((k, repr(v)) for k, v in eqn.params.items()),
+      [v.aval.str_short() for v in eqn.invars],
+    )
+  )
 
 
 def _best_seconds(run, seconds: float, reps: int) -> float:
@@ -148,6 +165,7 @@ def _best_seconds(run, seconds: float, reps: int) -> float:
 def _standalone(eqn):
   """`eqn`'s operation alone, as a jitted function of its operands."""
   import jax
+
   return jax.jit(lambda *a: eqn.primitive.bind(*a, **eqn.params))
 
 
@@ -157,8 +175,9 @@ def time_op(eqn, min_seconds: float = 0.2, reps: int = 7) -> float:
   import numpy as np
 
   rng = np.random.default_rng(0)
-  args = [jax.device_put(rng.standard_normal(v.aval.shape).astype(v.aval.dtype))
-          for v in eqn.invars]
+  args = [
+    jax.device_put(rng.standard_normal(v.aval.shape).astype(v.aval.dtype)) for v in eqn.invars
+  ]
   f = _standalone(eqn)
 
   def run(n):
@@ -172,6 +191,7 @@ def time_op(eqn, min_seconds: float = 0.2, reps: int = 7) -> float:
 def measure_step(b: dict, seconds: float, reps: int) -> float:
   """Seconds per step of the workload's real jitted step, timed as the operations are."""
   import jax
+
   step, batch, key = b['step'], b['batch'], b['key']
   state = b['state']
 
@@ -185,8 +205,9 @@ def measure_step(b: dict, seconds: float, reps: int) -> float:
   return _best_seconds(run, seconds, reps)
 
 
-def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 5,
-            op_seconds: float = 0.2, log=print) -> dict:
+def analyse(
+  w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 5, op_seconds: float = 0.2, log=print
+) -> dict:
   """The ceiling of `w`: its heavy operations timed alone, against the measured step."""
   b = wl.build_jax(w)
   ops = heavy_ops(step_jaxpr(b))
@@ -213,36 +234,49 @@ def analyse(w: wl.Workload, *, step_seconds: float = 3.0, reps: int = 5,
     k['gflops'] = k['gflop'] / k['seconds']
     k['fraction_of_matmul'] = k['gflops'] / peak
   result = dict(
-      workload=w.to_dict(), model_gflop_per_step=model_gflop, matmul_gflops=peak,
-      step_ms=step_s * 1e3, heavy_ms=heavy_s * 1e3,
-      achieved_fraction=model_gflop / step_s / peak,
-      ceiling_fraction=model_gflop / heavy_s / peak,
-      kinds={name: kinds[name] for name in sorted(kinds)})
-  log(f"  step {result['step_ms']:.1f} ms, heavy ops alone {result['heavy_ms']:.1f} ms: "
-      f"{100 * result['achieved_fraction']:.0f}% of matmul achieved, "
-      f"{100 * result['ceiling_fraction']:.0f}% ceiling ({peak:.0f} GFLOP/s matmul)")
+    workload=w.to_dict(),
+    model_gflop_per_step=model_gflop,
+    matmul_gflops=peak,
+    step_ms=step_s * 1e3,
+    heavy_ms=heavy_s * 1e3,
+    achieved_fraction=model_gflop / step_s / peak,
+    ceiling_fraction=model_gflop / heavy_s / peak,
+    kinds={name: kinds[name] for name in sorted(kinds)},
+  )
+  log(
+    f"  step {result['step_ms']:.1f} ms, heavy ops alone {result['heavy_ms']:.1f} ms: "
+    f"{100 * result['achieved_fraction']:.0f}% of matmul achieved, "
+    f"{100 * result['ceiling_fraction']:.0f}% ceiling ({peak:.0f} GFLOP/s matmul)"
+  )
   return result
 
 
 def markdown(results: list[dict], command: str) -> str:
   lines = [
-      f'Command: `{command}`', '',
-      '| workload | step (ms) | heavy ops alone (ms) | the rest (ms) | % of matmul achieved '
-      '| ceiling: % of matmul if only the heavy ops cost |',
-      '|---|---|---|---|---|---|',
+    f'Command: `{command}`',
+    '',
+    '| workload | step (ms) | heavy ops alone (ms) | the rest (ms) | % of matmul achieved '
+    '| ceiling: % of matmul if only the heavy ops cost |',
+    '|---|---|---|---|---|---|',
   ]
   for r in results:
     lines.append(
-        f"| {r['workload']['name']} | {r['step_ms']:.1f} | {r['heavy_ms']:.1f} | "
-        f"{r['step_ms'] - r['heavy_ms']:.1f} | {100 * r['achieved_fraction']:.0f} | "
-        f"{100 * r['ceiling_fraction']:.0f} |")
-  lines += ['', '| workload | operation | per step | ms per step | model GFLOP/s | % of matmul |',
-            '|---|---|---|---|---|---|']
+      f"| {r['workload']['name']} | {r['step_ms']:.1f} | {r['heavy_ms']:.1f} | "
+      f"{r['step_ms'] - r['heavy_ms']:.1f} | {100 * r['achieved_fraction']:.0f} | "
+      f"{100 * r['ceiling_fraction']:.0f} |"
+    )
+  lines += [
+    '',
+    '| workload | operation | per step | ms per step | model GFLOP/s | % of matmul |',
+    '|---|---|---|---|---|---|',
+  ]
   for r in results:
     for name, k in r['kinds'].items():
-      lines.append(f"| {r['workload']['name']} | {name} | {k['count']} | "
-                   f"{1e3 * k['seconds']:.1f} | {k['gflops']:.0f} | "
-                   f"{100 * k['fraction_of_matmul']:.0f} |")
+      lines.append(
+        f"| {r['workload']['name']} | {name} | {k['count']} | "
+        f"{1e3 * k['seconds']:.1f} | {k['gflops']:.0f} | "
+        f"{100 * k['fraction_of_matmul']:.0f} |"
+      )
   peaks = ', '.join(f"{r['matmul_gflops']:.0f}" for r in results)
   lines += ['', f'2048x2048 float32 matmul (jax), per workload: {peaks} GFLOP/s.']
   return '\n'.join(lines) + '\n'
@@ -260,8 +294,14 @@ def main(argv=None) -> list[dict]:
   results = []
   for name in args.workloads.split(','):
     w = wl.get(name)
-    results.append(analyse(w.tiny() if args.tiny else w, step_seconds=args.step_seconds,
-                           reps=args.reps, op_seconds=args.op_seconds))
+    results.append(
+      analyse(
+        w.tiny() if args.tiny else w,
+        step_seconds=args.step_seconds,
+        reps=args.reps,
+        op_seconds=args.op_seconds,
+      )
+    )
   command = 'python benchmarks/ceiling.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
   md = markdown(results, command.strip())
   print(md)

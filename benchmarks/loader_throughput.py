@@ -44,16 +44,25 @@ def measure(source, *, batches: int, repeats: int, **kw) -> list[float]:
 
 def main():
   repo = Path(__file__).resolve().parents[1]
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--source_dir", default=os.environ.get("JAXGAN_SOURCE_DIR") or str(repo.parent / "shared" / "data"))
+  p = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
+  p.add_argument(
+    "--source_dir",
+    default=os.environ.get("JAXGAN_SOURCE_DIR") or str(repo.parent / "shared" / "data"),
+  )
   p.add_argument("--data_dir", default=os.environ.get("JAXGAN_DATA_DIR") or "/tmp/jaxgan_tfds")
   p.add_argument("--batches", type=int, default=1000)
   p.add_argument("--repeats", type=int, default=3)
   args = p.parse_args()
 
   t = time.perf_counter()
-  disk = data.load_source("mnist", data_dir=args.data_dir, source_dir=args.source_dir, in_memory=False)
-  print(f"prepare/open: {time.perf_counter() - t:.1f} s ({len(disk)} examples, data_dir={args.data_dir})")
+  disk = data.load_source(
+    "mnist", data_dir=args.data_dir, source_dir=args.source_dir, in_memory=False
+  )
+  print(
+    f"prepare/open: {time.perf_counter() - t:.1f} s ({len(disk)} examples, data_dir={args.data_dir})"
+  )
   t = time.perf_counter()
   memory = disk.to_memory()
   print(f"read into memory: {time.perf_counter() - t:.1f} s")
@@ -65,8 +74,10 @@ def main():
   ]:
     rates = measure(source, batches=args.batches, repeats=args.repeats, **kw)
     med = statistics.median(rates)
-    print(f"MNIST b=64 pad 32, {label}: {med:8.1f} batches/s median "
-              f"({med * 64:,.0f} images/s; runs: {', '.join(f'{r:.0f}' for r in rates)})")
+    print(
+      f"MNIST b=64 pad 32, {label}: {med:8.1f} batches/s median "
+      f"({med * 64:,.0f} images/s; runs: {', '.join(f'{r:.0f}' for r in rates)})"
+    )
 
 
 if __name__ == "__main__":

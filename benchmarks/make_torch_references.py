@@ -98,33 +98,40 @@ def _as_list(a) -> list:
 
 def _losses(tr) -> dict[str, Any]:
   import torch
+
   sets = {
-      'moderate': (3 * uniform(0, (16,)), uniform(1, (16,))),
-      'large': (40 * uniform(2, (16,)), 40 * uniform(3, (16,))),
+    'moderate': (3 * uniform(0, (16,)), uniform(1, (16,))),
+    'large': (40 * uniform(2, (16,)), 40 * uniform(3, (16,))),
   }
   out = {'g_needs_real': sorted(tr.G_NEEDS_REAL), 'scores': {}, 'values': {}}
   for set_name, (real, fake) in sets.items():
     out['scores'][set_name] = {'real': _as_list(real), 'fake': _as_list(fake)}
     r, f = torch.from_numpy(real), torch.from_numpy(fake)
-    out['values'][set_name] = {name: {'d': float(d(r, f)), 'g': float(g(r, f))}
-                               for name, (d, g) in sorted(tr.LOSSES.items())}
+    out['values'][set_name] = {
+      name: {'d': float(d(r, f)), 'g': float(g(r, f))} for name, (d, g) in sorted(tr.LOSSES.items())
+    }
   return out
 
 
 def _penalties(tr) -> dict[str, Any]:
   import torch
+
   w1, w2 = uniform(10, (6, 5)), uniform(11, (5,))
   real, fake = uniform(12, (4, 6), 2.0), uniform(13, (4, 6), 2.0)
   critic = lambda x: torch.tanh(x @ torch.from_numpy(w1)) @ torch.from_numpy(w2)
   r, f = torch.from_numpy(real), torch.from_numpy(fake)
   value = lambda name, a, b: float(tr.PENALTIES[name](critic, a, b).detach())
   return {
-      'critic': {'w1': _as_list(w1), 'w2': _as_list(w2)},
-      'real': _as_list(real), 'fake': _as_list(fake),
-      'values': {'r1': value('r1', r, f), 'r2': value('r2', r, f),
-                 'wgan_gp_at_real': value('wgan_gp', r, r),
-                 'wgan_lp_at_real': value('wgan_lp', r, r)},
-      'squared_grad_norms_at_real': _as_list(tr._squared_grad_norms(critic, r).detach()),
+    'critic': {'w1': _as_list(w1), 'w2': _as_list(w2)},
+    'real': _as_list(real),
+    'fake': _as_list(fake),
+    'values': {
+      'r1': value('r1', r, f),
+      'r2': value('r2', r, f),
+      'wgan_gp_at_real': value('wgan_gp', r, r),
+      'wgan_lp_at_real': value('wgan_lp', r, r),
+    },
+    'squared_grad_norms_at_real': _as_list(tr._squared_grad_norms(critic, r).detach()),
   }
 
 
@@ -135,6 +142,7 @@ def _nhwc(shape) -> list[int]:
 
 def _workloads(tr) -> dict[str, Any]:
   import torch
+
   out = {}
   for base in wl.WORKLOADS.values():
     for w in (base, base.tiny()):
@@ -146,18 +154,19 @@ def _workloads(tr) -> dict[str, Any]:
         fake = g(torch.zeros(2, w.config.model.latent_dim))
         scores = d(fake)
       out[w.name] = {
-          'image_shape': list(w.image_shape),
-          'config': fingerprint(w),
-          'g_param_sizes': sorted(p.numel() for p in g.parameters()),
-          'd_param_sizes': sorted(p.numel() for p in d.parameters()),
-          'g_output_shape': _nhwc(fake.shape),  # in jaxgan's layout
-          'd_output_shape': list(scores.shape),
+        'image_shape': list(w.image_shape),
+        'config': fingerprint(w),
+        'g_param_sizes': sorted(p.numel() for p in g.parameters()),
+        'd_param_sizes': sorted(p.numel() for p in d.parameters()),
+        'g_output_shape': _nhwc(fake.shape),  # in jaxgan's layout
+        'd_output_shape': list(scores.shape),
       }
   return out
 
 
 def _forward(tr) -> dict[str, Any]:
   import torch
+
   out = {}
   for seed, (name, side) in enumerate(FORWARD):
     w = wl.get(name).tiny()
@@ -176,9 +185,15 @@ def _forward(tr) -> dict[str, Any]:
       y = module(x).numpy()
     if y.ndim == 4:
       y = y.transpose(0, 2, 3, 1)
-    out[f'{w.name}/{side}'] = {'workload': name, 'side': side, 'weight_seed': 1000 * (seed + 1),
-                               'input_seed': seed, 'param_shapes': shapes,
-                               'output_shape': list(y.shape), 'output': _as_list(y.ravel())}
+    out[f'{w.name}/{side}'] = {
+      'workload': name,
+      'side': side,
+      'weight_seed': 1000 * (seed + 1),
+      'input_seed': seed,
+      'param_shapes': shapes,
+      'output_shape': list(y.shape),
+      'output': _as_list(y.ravel()),
+    }
   return out
 
 
@@ -196,8 +211,13 @@ def compute() -> dict[str, Any]:
   threads = torch.get_num_threads()
   torch.set_num_threads(1)  # one thread: the same sums in the same order on every machine
   try:
-    return {'torch_version': torch.__version__.split('+')[0], 'losses': _losses(tr),
-            'penalties': _penalties(tr), 'workloads': _workloads(tr), 'forward': _forward(tr)}
+    return {
+      'torch_version': torch.__version__.split('+')[0],
+      'losses': _losses(tr),
+      'penalties': _penalties(tr),
+      'workloads': _workloads(tr),
+      'forward': _forward(tr),
+    }
   finally:
     torch.set_num_threads(threads)
 

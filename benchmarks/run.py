@@ -67,6 +67,7 @@ def _matmul_n() -> int:
 def _matmul(n: int):
   import jax
   import jax.numpy as jnp
+
   k1, k2 = jax.random.split(jax.random.PRNGKey(1))
   a = jax.random.normal(k1, (n, n), jnp.float32)
   b = jax.random.normal(k2, (n, n), jnp.float32)
@@ -97,6 +98,7 @@ class JaxRunner:
   def __init__(self, w: wl.Workload, threads: int | None = None):
     del threads  # XLA sizes its own thread pool to the machine
     import jax
+
     self.jax = jax
     self.w = w
     t = time.perf_counter()
@@ -112,12 +114,15 @@ class JaxRunner:
   def flops(self) -> float:
     return wl.model_flops(self.w, self.state, self.batch, self.key)
 
+
 class TorchRunner:
   name = 'torch'
 
   def __init__(self, w: wl.Workload, threads: int | None = None):
     import torch
+
     from benchmarks import torch_reference
+
     if threads:
       torch.set_num_threads(threads)
     t = time.perf_counter()
@@ -132,8 +137,9 @@ class TorchRunner:
 RUNNERS = {'jax': JaxRunner, 'torch': TorchRunner}
 
 
-def worker_main(framework: str, workload_json: str, warmup: int,
-                torch_threads: int | None = None) -> None:
+def worker_main(
+  framework: str, workload_json: str, warmup: int, torch_threads: int | None = None
+) -> None:
   """Line protocol on stdin/stdout: one JSON object per line each way."""
   out = os.fdopen(os.dup(sys.stdout.fileno()), 'w', buffering=1)
   sys.stdout = sys.stderr  # keep library prints off the protocol channel
@@ -171,10 +177,23 @@ class Worker:
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     self.framework = framework
     self.proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), '--worker', framework,
-         '--workload_json', json.dumps(w.to_dict()), '--warmup', str(warmup)]
-        + (['--torch_threads', str(torch_threads)] if torch_threads else []),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+      [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        '--worker',
+        framework,
+        '--workload_json',
+        json.dumps(w.to_dict()),
+        '--warmup',
+        str(warmup),
+      ]
+      + (['--torch_threads', str(torch_threads)] if torch_threads else []),
+      stdin=subprocess.PIPE,
+      stdout=subprocess.PIPE,
+      text=True,
+      env=env,
+      cwd=str(ROOT),
+    )
     self.ready = self._read()
 
   def _read(self) -> dict:
@@ -201,16 +220,28 @@ class Worker:
 # --- the parent ------------------------------------------------------------------------------
 
 
-def bench_workload(w: wl.Workload, *, frameworks, reps: int, rep_seconds: float, warmup: int,
-                   torch_threads: int | None = None, log=print) -> dict:
+def bench_workload(
+  w: wl.Workload,
+  *,
+  frameworks,
+  reps: int,
+  rep_seconds: float,
+  warmup: int,
+  torch_threads: int | None = None,
+  log=print,
+) -> dict:
   workers = {}
   try:
     for fw in frameworks:
       workers[fw] = Worker(fw, w, warmup, torch_threads)
-      log(f'  {fw}: first step {workers[fw].ready["first_step_s"]:.2f} s, '
-          f'warm step {workers[fw].ready["warm_step_s"] * 1e3:.1f} ms')
-    steps = {fw: max(1, round(rep_seconds / max(workers[fw].ready['warm_step_s'], 1e-6)))
-             for fw in frameworks}
+      log(
+        f'  {fw}: first step {workers[fw].ready["first_step_s"]:.2f} s, '
+        f'warm step {workers[fw].ready["warm_step_s"] * 1e3:.1f} ms'
+      )
+    steps = {
+      fw: max(1, round(rep_seconds / max(workers[fw].ready['warm_step_s'], 1e-6)))
+      for fw in frameworks
+    }
     rates = {fw: [] for fw in frameworks}
     peaks = []
     for r in range(reps):
@@ -220,17 +251,23 @@ def bench_workload(w: wl.Workload, *, frameworks, reps: int, rep_seconds: float,
         rates[fw].append(steps[fw] / secs)
       if 'jax' in workers:
         peaks.append(workers['jax'].ask(cmd='matmul')['gflops'])
-      log(f'  rep {r}: ' + ', '.join(f'{fw} {rates[fw][-1]:.3g} steps/s' for fw in frameworks)
-          + (f', matmul {peaks[-1]:.0f} GFLOP/s' if peaks else ''))
-    result = dict(workload=w.to_dict(), steps_per_rep=steps, reps=reps,
-                  torch_threads=torch_threads)
+      log(
+        f'  rep {r}: '
+        + ', '.join(f'{fw} {rates[fw][-1]:.3g} steps/s' for fw in frameworks)
+        + (f', matmul {peaks[-1]:.0f} GFLOP/s' if peaks else '')
+      )
+    result = dict(workload=w.to_dict(), steps_per_rep=steps, reps=reps, torch_threads=torch_threads)
     for fw in frameworks:
       stats = workers[fw].ask(cmd='stats')
-      result[fw] = dict(steps_per_s=statistics.median(rates[fw]), rates=rates[fw],
-                        first_step_s=workers[fw].ready['first_step_s'],
-                        build_s=workers[fw].ready['build_s'], peak_rss_mb=stats['peak_rss_mb'])
+      result[fw] = dict(
+        steps_per_s=statistics.median(rates[fw]),
+        rates=rates[fw],
+        first_step_s=workers[fw].ready['first_step_s'],
+        build_s=workers[fw].ready['build_s'],
+        peak_rss_mb=stats['peak_rss_mb'],
+      )
     if 'torch' in workers and 'jax' in workers:
-      ratios = [a / b for a, b in zip(rates['jax'], rates['torch'])]
+      ratios = [a / b for a, b in zip(rates['jax'], rates['torch'], strict=True)]
       result['ratio_jax_over_torch'] = statistics.median(ratios)
       result['ratios'] = ratios
     if 'jax' in workers:
@@ -256,33 +293,50 @@ def _fmt(x, spec):
 
 def markdown(results: list[dict], meta: dict) -> str:
   lines = [
-      f"Command: `{meta['command']}`  ",
-      f"Date: {meta['date']}; host: {meta['host']}, {meta['cpus']} CPUs; "
-      f"load average (1, 5, 15 min) at start {meta['load_start']}, at end {meta['load_end']}  ",
-      f"Versions: {meta['versions']}",
-      '',
-      '| workload | jaxgan steps/s | PyTorch steps/s | jaxgan/PyTorch | first step jaxgan (s) '
-      '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) | model GFLOP/step '
-      '| jaxgan GFLOP/s | jaxgan % of matmul | PyTorch % of matmul |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    f"Command: `{meta['command']}`  ",
+    f"Date: {meta['date']}; host: {meta['host']}, {meta['cpus']} CPUs; "
+    f"load average (1, 5, 15 min) at start {meta['load_start']}, at end {meta['load_end']}  ",
+    f"Versions: {meta['versions']}",
+    '',
+    '| workload | jaxgan steps/s | PyTorch steps/s | jaxgan/PyTorch | first step jaxgan (s) '
+    '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) | model GFLOP/step '
+    '| jaxgan GFLOP/s | jaxgan % of matmul | PyTorch % of matmul |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for r in results:
     j, t = r.get('jax', {}), r.get('torch', {})
-    pct = lambda d: None if 'fraction_of_matmul_peak' not in d else 100 * d[
-        'fraction_of_matmul_peak']
-    lines.append('| ' + ' | '.join([
-        f"{r['workload']['name']}: {r['workload']['description']}" + (
-            f' (conv={conv})' if (conv := _conv(r['workload'])) != 'auto' else ''),
-        _fmt(j.get('steps_per_s'), '.3g'), _fmt(t.get('steps_per_s'), '.3g'),
-        _fmt(r.get('ratio_jax_over_torch'), '.2f'),
-        _fmt(j.get('first_step_s'), '.1f'), _fmt(t.get('first_step_s'), '.2f'),
-        _fmt(j.get('peak_rss_mb'), '.0f'), _fmt(t.get('peak_rss_mb'), '.0f'),
-        _fmt(r.get('model_gflop_per_step'), '.2f'), _fmt(j.get('achieved_gflops'), '.0f'),
-        _fmt(pct(j), '.0f'), _fmt(pct(t), '.0f')]) + ' |')
+    pct = lambda d: (
+      None if 'fraction_of_matmul_peak' not in d else 100 * d['fraction_of_matmul_peak']
+    )
+    lines.append(
+      '| '
+      + ' | '.join(
+        [
+          f"{r['workload']['name']}: {r['workload']['description']}"
+          + (f' (conv={conv})' if (conv := _conv(r['workload'])) != 'auto' else ''),
+          _fmt(j.get('steps_per_s'), '.3g'),
+          _fmt(t.get('steps_per_s'), '.3g'),
+          _fmt(r.get('ratio_jax_over_torch'), '.2f'),
+          _fmt(j.get('first_step_s'), '.1f'),
+          _fmt(t.get('first_step_s'), '.2f'),
+          _fmt(j.get('peak_rss_mb'), '.0f'),
+          _fmt(t.get('peak_rss_mb'), '.0f'),
+          _fmt(r.get('model_gflop_per_step'), '.2f'),
+          _fmt(j.get('achieved_gflops'), '.0f'),
+          _fmt(pct(j), '.0f'),
+          _fmt(pct(t), '.0f'),
+        ]
+      )
+      + ' |'
+    )
   peaks = [r['matmul_peak_gflops'] for r in results if 'matmul_peak_gflops' in r]
   if peaks:
-    lines += ['', '2048x2048 float32 matmul (jax), median per workload: '
-              + ', '.join(f'{p:.0f}' for p in peaks) + ' GFLOP/s.']
+    lines += [
+      '',
+      '2048x2048 float32 matmul (jax), median per workload: '
+      + ', '.join(f'{p:.0f}' for p in peaks)
+      + ' GFLOP/s.',
+    ]
   return '\n'.join(lines) + '\n'
 
 
@@ -306,12 +360,20 @@ def main(argv=None) -> list[dict]:
   p.add_argument('--rep_seconds', type=float, default=3.0)
   p.add_argument('--warmup', type=int, default=2)
   p.add_argument('--tiny', action='store_true', help='toy sizes (smoke test)')
-  p.add_argument('--conv', default='auto', choices=('auto', 'onednn', 'xla', 'lax'),
-                 help="jaxgan's convolutions (jaxgan.models.fast_conv); 'auto' is the library "
-                      "default ('onednn' on CPU where it builds, else 'xla')")
+  p.add_argument(
+    '--conv',
+    default='auto',
+    choices=('auto', 'onednn', 'xla', 'lax'),
+    help="jaxgan's convolutions (jaxgan.models.fast_conv); 'auto' is the library "
+    "default ('onednn' on CPU where it builds, else 'xla')",
+  )
   p.add_argument('--width', type=int, default=None, help='override the model width')
-  p.add_argument('--torch_threads', type=int, default=None,
-                 help="PyTorch intra-op threads (default: PyTorch's own, one per core)")
+  p.add_argument(
+    '--torch_threads',
+    type=int,
+    default=None,
+    help="PyTorch intra-op threads (default: PyTorch's own, one per core)",
+  )
   p.add_argument('--out', default=None, help='output path without extension')
   p.add_argument('--worker', choices=FRAMEWORKS, help=argparse.SUPPRESS)
   p.add_argument('--workload_json', help=argparse.SUPPRESS)
@@ -331,24 +393,38 @@ def main(argv=None) -> list[dict]:
     todo = [w.replace({'model.width': args.width}, name=f'{w.name}-w{args.width}') for w in todo]
   todo = [w.with_conv(args.conv) for w in todo]
 
-  meta = dict(command='python ' + ' '.join([os.path.relpath(__file__, ROOT)] + (
-      sys.argv[1:] if argv is None else list(argv))),
-              date=datetime.datetime.now().isoformat(timespec='seconds'),
-              host=platform.node(), cpus=os.cpu_count(), versions=_versions(),
-              load_start=[round(x, 2) for x in os.getloadavg()])
+  meta = dict(
+    command='python '
+    + ' '.join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
+    date=datetime.datetime.now().isoformat(timespec='seconds'),
+    host=platform.node(),
+    cpus=os.cpu_count(),
+    versions=_versions(),
+    load_start=[round(x, 2) for x in os.getloadavg()],
+  )
   print(f"load average {meta['load_start']}")
   out = None
   if args.out != '':
-    out = Path(args.out) if args.out else (
-        ROOT / 'benchmarks' / 'results' / datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
+    out = (
+      Path(args.out)
+      if args.out
+      else (ROOT / 'benchmarks' / 'results' / datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
   results = []
   for w in todo:
     print(f'{w.name}: {w.description}', flush=True)
-    results.append(bench_workload(w, frameworks=frameworks, reps=args.reps,
-                                  rep_seconds=args.rep_seconds, warmup=args.warmup,
-                                  torch_threads=args.torch_threads,
-                                  log=lambda s: print(s, flush=True)))
+    results.append(
+      bench_workload(
+        w,
+        frameworks=frameworks,
+        reps=args.reps,
+        rep_seconds=args.rep_seconds,
+        warmup=args.warmup,
+        torch_threads=args.torch_threads,
+        log=lambda s: print(s, flush=True),
+      )
+    )
     meta['load_end'] = [round(x, 2) for x in os.getloadavg()]
     md = markdown(results, meta)
     if out is not None:  # after every workload, so a long run that is stopped keeps its results

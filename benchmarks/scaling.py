@@ -63,7 +63,8 @@ def bench(config, image_shape, n_devices, steps):
   state = gan.init(jax.random.PRNGKey(0), jnp.zeros((8, *batch_shape[1:])))
   state = sharding.replicate(jax.tree.map(np.asarray, state), mesh)
   batch = sharding.global_batch(
-      np.random.default_rng(0).normal(size=batch_shape).astype(np.float32), mesh)
+    np.random.default_rng(0).normal(size=batch_shape).astype(np.float32), mesh
+  )
   key = jax.random.PRNGKey(1)
   t = time.perf_counter()
   compiled = sharding.jit_train_step(train_step, mesh).lower(state, batch, key).compile()
@@ -86,17 +87,20 @@ def main():
   parser.add_argument("--devices", default="1,2,4,8")
   args = parser.parse_args()
   counts = [int(n) for n in args.devices.split(",")]
-  print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} devices, "
-        f"{os.cpu_count()} cores")
-  print(f"{'workload':52s} {'devices':>7s} {'ms/step':>9s} {'vs 1':>6s} "
-        f"{'compile s':>9s} {'AR/AG/CP':>9s}")
+  print(
+    f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} devices, "
+    f"{os.cpu_count()} cores"
+  )
+  print(
+    f"{'workload':52s} {'devices':>7s} {'ms/step':>9s} {'vs 1':>6s} "
+    f"{'compile s':>9s} {'AR/AG/CP':>9s}"
+  )
   for name, config, image_shape in workloads():
     base = None
     for n in counts:
       ms, compile_s, coll = bench(config, image_shape, n, args.steps)
       base = base or ms
-      print(f"{name:52s} {n:7d} {ms:9.1f} {ms / base:6.2f} {compile_s:9.1f} {coll:>9s}",
-            flush=True)
+      print(f"{name:52s} {n:7d} {ms:9.1f} {ms / base:6.2f} {compile_s:9.1f} {coll:>9s}", flush=True)
 
 
 if __name__ == "__main__":

@@ -130,8 +130,11 @@ class DCGANGenerator(nn.Module):
     self.bn0 = nn.BatchNorm2d(f, momentum=0.1, eps=1e-5)
     layers = []
     for _ in range(num_up - 1):
-      layers += [nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False),
-                 nn.BatchNorm2d(f // 2, momentum=0.1, eps=1e-5), nn.ReLU()]
+      layers += [
+        nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(f // 2, momentum=0.1, eps=1e-5),
+        nn.ReLU(),
+      ]
       f //= 2
     layers += [nn.ConvTranspose2d(f, channels, 4, 2, 1), nn.Tanh()]
     self.net = nn.Sequential(*layers)
@@ -150,7 +153,7 @@ class DCGANDiscriminator(nn.Module):
     layers, c, s = [], channels, image_size
     for i in range(num_down):
       normed = i > 0 and norm in ('batch', 'layer')
-      out = width * 2 ** i
+      out = width * 2**i
       layers.append(_sn(nn.Conv2d(c, out, 4, 2, 1, bias=not normed), spectral))
       if normed:
         layers.append(_norm2d(norm, out))
@@ -230,10 +233,11 @@ class ResNetDiscriminator(nn.Module):
   def __init__(self, channels=3, width=128, norm='spectral'):
     super().__init__()
     self.blocks = nn.Sequential(
-        DBlock(channels, width, down=True, optimized=True, norm=norm),
-        DBlock(width, width, down=True, norm=norm),
-        DBlock(width, width, down=False, norm=norm),
-        DBlock(width, width, down=False, norm=norm))
+      DBlock(channels, width, down=True, optimized=True, norm=norm),
+      DBlock(width, width, down=True, norm=norm),
+      DBlock(width, width, down=False, norm=norm),
+      DBlock(width, width, down=False, norm=norm),
+    )
     self.norm = _norm2d(norm, width)
     self.fc = _sn(nn.Linear(width, 1), norm == 'spectral')
 
@@ -266,16 +270,22 @@ def make_models(w: Workload) -> tuple[nn.Module, nn.Module]:
   if m.name == 'mlp':
     width = 256 if width is None else width
     dim = math.prod(w.image_shape)
-    return (MLPGenerator(dim, (width, 2 * width), latent),
-            MLPDiscriminator(dim, (2 * width, width), norm))
+    return (
+      MLPGenerator(dim, (width, 2 * width), latent),
+      MLPDiscriminator(dim, (2 * width, width), norm),
+    )
   size, _, channels = w.image_shape
   if m.name == 'dcgan':
     width = 64 if width is None else width
-    return (DCGANGenerator(size, channels, width, latent),
-            DCGANDiscriminator(size, channels, width, norm))
+    return (
+      DCGANGenerator(size, channels, width, latent),
+      DCGANDiscriminator(size, channels, width, norm),
+    )
   if m.name == 'resnet':
-    return (ResNetGenerator(channels, 256 if width is None else width, latent),
-            ResNetDiscriminator(channels, 128 if width is None else width, norm))
+    return (
+      ResNetGenerator(channels, 256 if width is None else width, latent),
+      ResNetDiscriminator(channels, 128 if width is None else width, norm),
+    )
   raise ValueError(f'unknown model {m.name!r}')
 
 
@@ -322,16 +332,18 @@ def _bce_d(r, f):
 
 # name -> (d_loss(real, fake), g_loss(real, fake)); same formulas as jaxgan.losses.
 LOSSES = {
-    'minimax': (_bce_d, lambda r, f: -F.softplus(f).mean()),
-    'non_saturating': (_bce_d, lambda r, f: F.softplus(-f).mean()),
-    'lsgan': (lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f ** 2).mean(),
-              lambda r, f: 0.5 * ((f - 1) ** 2).mean()),
-    'wgan': (lambda r, f: f.mean() - r.mean(), lambda r, f: -f.mean()),
-    'hinge': (lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(), lambda r, f: -f.mean()),
-    'rsgan': (lambda r, f: F.softplus(f - r).mean(), lambda r, f: F.softplus(r - f).mean()),
-    'rasgan': (_rasgan_d, _rasgan_g),
-    'ralsgan': (_ralsgan_d, _ralsgan_g),
-    'rahinge': (_rahinge_d, _rahinge_g),
+  'minimax': (_bce_d, lambda r, f: -F.softplus(f).mean()),
+  'non_saturating': (_bce_d, lambda r, f: F.softplus(-f).mean()),
+  'lsgan': (
+    lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean(),
+    lambda r, f: 0.5 * ((f - 1) ** 2).mean(),
+  ),
+  'wgan': (lambda r, f: f.mean() - r.mean(), lambda r, f: -f.mean()),
+  'hinge': (lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(), lambda r, f: -f.mean()),
+  'rsgan': (lambda r, f: F.softplus(f - r).mean(), lambda r, f: F.softplus(r - f).mean()),
+  'rasgan': (_rasgan_d, _rasgan_g),
+  'ralsgan': (_ralsgan_d, _ralsgan_g),
+  'rahinge': (_rahinge_d, _rahinge_g),
 }
 # Generator losses that read the real scores.
 G_NEEDS_REAL = {'rsgan', 'rasgan', 'ralsgan', 'rahinge'}
@@ -353,10 +365,10 @@ def _gp(D, real, fake, one_sided=False):
 
 
 PENALTIES = {
-    'wgan_gp': _gp,
-    'wgan_lp': lambda D, real, fake: _gp(D, real, fake, one_sided=True),
-    'r1': lambda D, real, fake: _squared_grad_norms(D, real).mean(),
-    'r2': lambda D, real, fake: _squared_grad_norms(D, fake).mean(),
+  'wgan_gp': _gp,
+  'wgan_lp': lambda D, real, fake: _gp(D, real, fake, one_sided=True),
+  'r1': lambda D, real, fake: _squared_grad_norms(D, real).mean(),
+  'r2': lambda D, real, fake: _squared_grad_norms(D, fake).mean(),
 }
 
 
@@ -402,8 +414,11 @@ class TorchGAN:
     self.ema = [p.detach().clone() for p in self.g_params]
     self.d_loss, self.g_loss = LOSSES[c.loss.name]
     self.penalty = PENALTIES[c.loss.penalty] if c.loss.penalty else None
-    shape = w.image_shape if len(w.image_shape) == 1 else (
-        w.image_shape[2], w.image_shape[0], w.image_shape[1])  # NHWC -> NCHW
+    shape = (
+      w.image_shape
+      if len(w.image_shape) == 1
+      else (w.image_shape[2], w.image_shape[0], w.image_shape[1])
+    )  # NHWC -> NCHW
     self.batch = torch.rand(self.n_critic, self.batch_size, *shape) * 2 - 1
     # As jaxgan: a critic without state (no BatchNorm, no spectral norm) on vectors scores real
     # and fake in one pass of twice the rows, which is faster for small matmuls.

@@ -87,13 +87,19 @@ class Workload:
 
   def tiny(self) -> Workload:
     """The same workload at toy sizes for smoke tests: batch 4, narrow models."""
-    return self.replace({'model.width': _TINY_WIDTH[self.config.model.name],
-                         'data.batch_size': 4}, name=self.name + '-tiny')
+    return self.replace(
+      {'model.width': _TINY_WIDTH[self.config.model.name], 'data.batch_size': 4},
+      name=self.name + '-tiny',
+    )
 
   def to_dict(self) -> dict[str, Any]:
     """A JSON-serialisable form (for the worker processes and the result files)."""
-    return dict(name=self.name, description=self.description, image_shape=list(self.image_shape),
-                config=self.config.to_dict())
+    return dict(
+      name=self.name,
+      description=self.description,
+      image_shape=list(self.image_shape),
+      config=self.config.to_dict(),
+    )
 
   @classmethod
   def from_dict(cls, d: dict[str, Any]) -> Workload:
@@ -103,10 +109,20 @@ class Workload:
     return cls(d['name'], d['description'], tuple(d['image_shape']), config)
 
 
-def workload_config(model: str, *, data: str, loss: str, d_norm: str, lr: float,
-                    betas: tuple[float, float], penalty: str | None = None, n_critic: int = 1,
-                    width: int | None = None, pad_to: int | None = None,
-                    batch_size: int = 64) -> ml_collections.ConfigDict:
+def workload_config(
+  model: str,
+  *,
+  data: str,
+  loss: str,
+  d_norm: str,
+  lr: float,
+  betas: tuple[float, float],
+  penalty: str | None = None,
+  n_critic: int = 1,
+  width: int | None = None,
+  pad_to: int | None = None,
+  batch_size: int = 64,
+) -> ml_collections.ConfigDict:
   """A benchmark's run config: `default_config()` with the fields a workload fixes.
 
   Args:
@@ -136,22 +152,67 @@ def workload_config(model: str, *, data: str, loss: str, d_norm: str, lr: float,
 
 
 WORKLOADS: dict[str, Workload] = {
-    'W1': Workload(
-        'W1', 'MLP WGAN-GP (seed documents), n_critic 5', (784,),
-        workload_config('mlp', data='mnist', loss='wgan', penalty='wgan_gp', n_critic=5,
-                        d_norm='none', lr=1e-4, betas=(0.5, 0.999))),
-    'W2': Workload(
-        'W2', 'DCGAN 32x32 non-saturating, BatchNorm G and D', (32, 32, 1),
-        workload_config('dcgan', data='mnist', pad_to=32, loss='non_saturating', d_norm='batch',
-                        lr=2e-4, betas=(0.5, 0.999), width=64)),
-    'W3': Workload(
-        'W3', 'DCGAN 32x32 WGAN-GP, LayerNorm critic, n_critic 5', (32, 32, 1),
-        workload_config('dcgan', data='mnist', pad_to=32, loss='wgan', penalty='wgan_gp',
-                        n_critic=5, d_norm='layer', lr=1e-4, betas=(0.5, 0.9), width=64)),
-    'W4': Workload(
-        'W4', 'SNGAN ResNet 32x32 hinge, spectral norm, n_critic 5', (32, 32, 3),
-        workload_config('resnet', data='cifar10', loss='hinge', n_critic=5, d_norm='spectral',
-                        lr=2e-4, betas=(0.0, 0.9))),
+  'W1': Workload(
+    'W1',
+    'MLP WGAN-GP (seed documents), n_critic 5',
+    (784,),
+    workload_config(
+      'mlp',
+      data='mnist',
+      loss='wgan',
+      penalty='wgan_gp',
+      n_critic=5,
+      d_norm='none',
+      lr=1e-4,
+      betas=(0.5, 0.999),
+    ),
+  ),
+  'W2': Workload(
+    'W2',
+    'DCGAN 32x32 non-saturating, BatchNorm G and D',
+    (32, 32, 1),
+    workload_config(
+      'dcgan',
+      data='mnist',
+      pad_to=32,
+      loss='non_saturating',
+      d_norm='batch',
+      lr=2e-4,
+      betas=(0.5, 0.999),
+      width=64,
+    ),
+  ),
+  'W3': Workload(
+    'W3',
+    'DCGAN 32x32 WGAN-GP, LayerNorm critic, n_critic 5',
+    (32, 32, 1),
+    workload_config(
+      'dcgan',
+      data='mnist',
+      pad_to=32,
+      loss='wgan',
+      penalty='wgan_gp',
+      n_critic=5,
+      d_norm='layer',
+      lr=1e-4,
+      betas=(0.5, 0.9),
+      width=64,
+    ),
+  ),
+  'W4': Workload(
+    'W4',
+    'SNGAN ResNet 32x32 hinge, spectral norm, n_critic 5',
+    (32, 32, 3),
+    workload_config(
+      'resnet',
+      data='cifar10',
+      loss='hinge',
+      n_critic=5,
+      d_norm='spectral',
+      lr=2e-4,
+      betas=(0.0, 0.9),
+    ),
+  ),
 }
 
 
@@ -165,15 +226,29 @@ def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
     Two workloads per loss, named 'dcgan-<loss>' and 'dcgan-<loss>+gp'.
   """
   from jaxgan.losses import LOSSES
+
   out = []
   for loss in losses or list(LOSSES):
     for penalty in (None, 'wgan_gp'):
       suffix = '+gp' if penalty else ''
-      out.append(Workload(
-          f'dcgan-{loss}{suffix}', f'DCGAN 32x32 {loss}' + (' + WGAN-GP' if penalty else ''),
+      out.append(
+        Workload(
+          f'dcgan-{loss}{suffix}',
+          f'DCGAN 32x32 {loss}' + (' + WGAN-GP' if penalty else ''),
           (32, 32, 1),
-          workload_config('dcgan', data='mnist', pad_to=32, loss=loss, penalty=penalty,
-                          d_norm='layer', lr=2e-4, betas=(0.5, 0.999), width=64)))
+          workload_config(
+            'dcgan',
+            data='mnist',
+            pad_to=32,
+            loss=loss,
+            penalty=penalty,
+            d_norm='layer',
+            lr=2e-4,
+            betas=(0.5, 0.999),
+            width=64,
+          ),
+        )
+      )
   return out
 
 
@@ -189,8 +264,10 @@ def get(name: str) -> Workload:
   for w in sweep:
     if w.name == name:
       return w
-  raise ValueError(f'unknown workload {name!r}; known: {", ".join(WORKLOADS)} and the sweep names '
-                   f'{", ".join(w.name for w in sweep)}')
+  raise ValueError(
+    f'unknown workload {name!r}; known: {", ".join(WORKLOADS)} and the sweep names '
+    f'{", ".join(w.name for w in sweep)}'
+  )
 
 
 # --- jaxgan ----------------------------------------------------------------------------------
@@ -206,8 +283,9 @@ def _jit_step(w: Workload, mesh, compiler_options: dict | None = None):
   from jaxgan.build import build_gan, build_train_step
 
   gan = build_gan(w.config, w.image_shape)
-  step = sharding.jit_train_step(build_train_step(w.config, gan), mesh,
-                                 compiler_options=compiler_options)
+  step = sharding.jit_train_step(
+    build_train_step(w.config, gan), mesh, compiler_options=compiler_options
+  )
   return gan, step
 
 
@@ -234,9 +312,10 @@ def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, An
   gan, step = _jit_step(w, mesh, compiler_options)
   c = w.config
   init_key, data_key, key = jax.random.split(jax.random.PRNGKey(c.seed), 3)
-  batch = jax.random.uniform(data_key, (c.loss.n_critic * c.data.batch_size, *w.image_shape),
-                             jnp.float32, -1.0, 1.0)
-  state = sharding.replicate(gan.init(init_key, batch[:c.data.batch_size]), mesh)
+  batch = jax.random.uniform(
+    data_key, (c.loss.n_critic * c.data.batch_size, *w.image_shape), jnp.float32, -1.0, 1.0
+  )
+  state = sharding.replicate(gan.init(init_key, batch[: c.data.batch_size]), mesh)
   batch = jax.device_put(batch, sharding.batch_sharding(mesh))
   return dict(step=step, state=state, batch=batch, key=key, gan=gan)
 
@@ -252,8 +331,10 @@ def _variables(w: Workload):
   key = jax.random.PRNGKey(0)
   z = jax.ShapeDtypeStruct((2, w.config.model.latent_dim), jnp.float32)
   x = jax.ShapeDtypeStruct((2, *w.image_shape), jnp.float32)
-  return (jax.eval_shape(lambda z: gan.generator.init(key, z, train=False), z),
-          jax.eval_shape(lambda x: gan.discriminator.init(key, x, train=False), x))
+  return (
+    jax.eval_shape(lambda z: gan.generator.init(key, z, train=False), z),
+    jax.eval_shape(lambda x: gan.discriminator.init(key, x, train=False), x),
+  )
 
 
 def param_sizes(w: Workload) -> tuple[list[int], list[int]]:
@@ -299,5 +380,6 @@ def model_flops(w: Workload, state, batch, key) -> float:
     FLOPs (2 x multiply-adds, as XLA counts them) per train step.
   """
   from jaxgan import sharding
+
   _, step = _jit_step(w.with_conv('lax'), sharding.make_mesh())
   return _flops(step.lower(state, batch, key).cost_analysis())

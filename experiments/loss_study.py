@@ -40,8 +40,12 @@ TOY_PARTS = ("ring", "grid")
 IMAGE_PARTS = ("mnist", "fashion_mnist")
 FIELDS = ("part", "variant", "seed", "step", "metric", "value", "steps_per_sec")
 # The metrics of the summary table, per part (the first one is plotted).
-PRIMARY = {"ring": ("modes_captured", "high_quality"), "grid": ("modes_captured", "high_quality"),
-           "mnist": ("fcd", "precision", "recall"), "fashion_mnist": ("fcd", "precision", "recall")}
+PRIMARY = {
+  "ring": ("modes_captured", "high_quality"),
+  "grid": ("modes_captured", "high_quality"),
+  "mnist": ("fcd", "precision", "recall"),
+  "fashion_mnist": ("fcd", "precision", "recall"),
+}
 
 
 def variants() -> list[tuple[str, dict]]:
@@ -109,11 +113,19 @@ def run_one(part: str, label: str, loss: dict, seed: int, args, classifier_path,
     for key, value in r.items():
       metric = key.rsplit("/", 1)[-1]
       if "/" in key and metric in PRIMARY[part]:
-        rows.append(dict(part=part, variant=label, seed=seed, step=r["step"], metric=metric,
-                         value=value, steps_per_sec=r["steps_per_sec"]))
+        rows.append(
+          dict(
+            part=part,
+            variant=label,
+            seed=seed,
+            step=r["step"],
+            metric=metric,
+            value=value,
+            steps_per_sec=r["steps_per_sec"],
+          )
+        )
   final = {row["metric"]: row["value"] for row in rows if row["step"] == records[-1]["step"]}
-  log(f"{part:13s} {label:18s} seed {seed}: " +
-      ", ".join(f"{k} {v:.4g}" for k, v in final.items()))
+  log(f"{part:13s} {label:18s} seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in final.items()))
   return rows
 
 
@@ -124,9 +136,15 @@ def classifier_for(part: str, args, log) -> str:
   path = os.path.join(args.out, "classifiers", f"{part}.npz")
   if not os.path.exists(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    clf, info = clf_lib.train_classifier(part, steps=args.classifier_steps, widths=(16, 32),
-                                         batch_size=64, data_dir=args.data_dir,
-                                         source_dir=args.source_dir, log=log)
+    clf, info = clf_lib.train_classifier(
+      part,
+      steps=args.classifier_steps,
+      widths=(16, 32),
+      batch_size=64,
+      data_dir=args.data_dir,
+      source_dir=args.source_dir,
+      log=log,
+    )
     clf_lib.save_classifier(path, clf)
     log(f"classifier for {part}: test accuracy {100 * info['test_accuracy']:.2f}% -> {path}")
   return path
@@ -136,8 +154,10 @@ def summary_table(rows: list[dict], part: str) -> str:
   """Markdown: mean +- std over seeds of each variant's final metrics."""
   part_rows = [r for r in rows if r["part"] == part]
   metrics = PRIMARY[part]
-  lines = ["| variant | " + " | ".join(metrics) + " | steps/s | seeds | steps |",
-           "|" + "---|" * (len(metrics) + 4)]
+  lines = [
+    "| variant | " + " | ".join(metrics) + " | steps/s | seeds | steps |",
+    "|" + "---|" * (len(metrics) + 4),
+  ]
   for label in dict.fromkeys(r["variant"] for r in part_rows):
     mine = [r for r in part_rows if r["variant"] == label]
     final = max(r["step"] for r in mine)
@@ -147,8 +167,9 @@ def summary_table(rows: list[dict], part: str) -> str:
       cells.append(f"{vals.mean():.3g} +- {vals.std():.2g}" if len(vals) else "-")
     sps = [r["steps_per_sec"] for r in mine if r["step"] == final and r["metric"] == metrics[0]]
     seeds = len({r["seed"] for r in mine})
-    lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.median(sps):.1f} | {seeds} | "
-                 f"{final} |")
+    lines.append(
+      f"| {label} | " + " | ".join(cells) + f" | {np.median(sps):.1f} | {seeds} | {final} |"
+    )
   return "\n".join(lines)
 
 
@@ -164,8 +185,9 @@ def plot_curves(rows: list[dict], part: str, path: str) -> None:
   fig, ax = plt.subplots(figsize=(8, 4.5))
   for label in dict.fromkeys(r["variant"] for r in mine):
     steps = sorted({r["step"] for r in mine if r["variant"] == label})
-    means = [np.mean([r["value"] for r in mine if r["variant"] == label and r["step"] == s])
-             for s in steps]
+    means = [
+      np.mean([r["value"] for r in mine if r["variant"] == label and r["step"] == s]) for s in steps
+    ]
     ax.plot(steps, means, marker="o", markersize=3, label=label)
   if metric == "fcd":
     ax.set_yscale("log")  # early distances are orders of magnitude above the final ones
@@ -187,8 +209,16 @@ def write_outputs(out: str, rows: list[dict], protocols: dict[str, str]) -> None
   text = ["# Loss study", "", f"Command: `{' '.join(['python', *sys.argv])}`", ""]
   for part in dict.fromkeys(r["part"] for r in rows):
     plot_curves(rows, part, os.path.join(out, f"curves_{part}.png"))
-    text += [f"## {part}", "", f"Protocol: {protocols[part]}. Mean +- std over seeds.", "",
-             summary_table(rows, part), "", f"![{part}](curves_{part}.png)", ""]
+    text += [
+      f"## {part}",
+      "",
+      f"Protocol: {protocols[part]}. Mean +- std over seeds.",
+      "",
+      summary_table(rows, part),
+      "",
+      f"![{part}](curves_{part}.png)",
+      "",
+    ]
   with open(os.path.join(out, "summary.md"), "w") as f:
     f.write("\n".join(text))
 
@@ -204,8 +234,9 @@ def main(argv=None):
   parser.add_argument("--eval_samples", type=int, default=2000)
   parser.add_argument("--width", type=int, default=16, help="DCGAN width for the image parts")
   parser.add_argument("--classifier_steps", type=int, default=1000)
-  parser.add_argument("--scale", type=float, default=1.0,
-                      help="multiplies the training budgets (e.g. 20 on a TPU)")
+  parser.add_argument(
+    "--scale", type=float, default=1.0, help="multiplies the training budgets (e.g. 20 on a TPU)"
+  )
   parser.add_argument("--data_dir", default=os.environ.get("JAXGAN_DATA_DIR"))
   parser.add_argument("--source_dir", default=os.environ.get("JAXGAN_SOURCE_DIR"))
   parser.add_argument("--out", default="runs/loss_study")
@@ -231,8 +262,10 @@ def main(argv=None):
   for part in parts:
     classifier_path = None
     if part in TOY_PARTS:
-      protocols[part] = ("PacGAN/VEEGAN mode coverage, 2,500 EMA-generator samples (high quality: "
-                         "within 3 sigma of the nearest mode)")
+      protocols[part] = (
+        "PacGAN/VEEGAN mode coverage, 2,500 EMA-generator samples (high quality: "
+        "within 3 sigma of the nearest mode)"
+      )
     else:
       classifier_path = classifier_for(part, args, log)
       protocols[part] = "the evaluator's protocol, in each run's eval_protocol.txt"

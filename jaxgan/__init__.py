@@ -14,12 +14,12 @@ __all__ = ["losses", "penalties", "GAN", "GANState", "make_train_step", "train_a
 __version__ = "0.2.0"
 
 _LAZY = {
-    "losses": ("jaxgan.losses", None),
-    "penalties": ("jaxgan.penalties", None),
-    "GAN": ("jaxgan.state", "GAN"),
-    "GANState": ("jaxgan.state", "GANState"),
-    "make_train_step": ("jaxgan.train", "make_train_step"),
-    "train_and_evaluate": ("jaxgan.loop", "train_and_evaluate"),
+  "losses": ("jaxgan.losses", None),
+  "penalties": ("jaxgan.penalties", None),
+  "GAN": ("jaxgan.state", "GAN"),
+  "GANState": ("jaxgan.state", "GANState"),
+  "make_train_step": ("jaxgan.train", "make_train_step"),
+  "train_and_evaluate": ("jaxgan.loop", "train_and_evaluate"),
 }
 
 

@@ -29,8 +29,15 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     ValueError: unknown model name or keyword, or an image shape the model does not support.
   """
   m, o = config.model, config.optim
-  g, d = make_models(m.name, image_shape=tuple(image_shape), latent_dim=m.latent_dim,
-                     width=m.width, d_norm=m.d_norm, dtype=m.compute_dtype, **m.kwargs.to_dict())
+  g, d = make_models(
+    m.name,
+    image_shape=tuple(image_shape),
+    latent_dim=m.latent_dim,
+    width=m.width,
+    d_norm=m.d_norm,
+    dtype=m.compute_dtype,
+    **m.kwargs.to_dict(),
+  )
   adam = lambda lr: optax.adam(lr, b1=o.b1, b2=o.b2)
   return GAN(g, d, adam(o.g_lr), adam(o.d_lr), latent_shape=(m.latent_dim,))
 
@@ -49,6 +56,12 @@ def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
     ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`.
   """
   lo = config.loss
-  return make_train_step(gan, loss=lo.name, penalty=lo.penalty, penalty_weight=lo.penalty_weight,
-                         n_critic=lo.n_critic, ema_decay=config.optim.ema_decay,
-                         weight_clip=lo.weight_clip)
+  return make_train_step(
+    gan,
+    loss=lo.name,
+    penalty=lo.penalty,
+    penalty_weight=lo.penalty_weight,
+    n_critic=lo.n_critic,
+    ema_decay=config.optim.ema_decay,
+    weight_clip=lo.weight_clip,
+  )

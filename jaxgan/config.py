@@ -168,26 +168,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
   old = sorted(set(flat) & {"dataset", "batch_size", "steps", "g_lr", "penalty_weight"})
   if old:
     raise ValueError(
-        f"Config keys {old} are of the flat layout that jaxgan no longer reads; fields now live "
-        "in sections, e.g. config.data.name, config.data.batch_size, config.run.steps, "
-        "config.optim.g_lr, config.loss.penalty_weight (see jaxgan/config.py).")
+      f"Config keys {old} are of the flat layout that jaxgan no longer reads; fields now live "
+      "in sections, e.g. config.data.name, config.data.batch_size, config.run.steps, "
+      "config.optim.g_lr, config.loss.penalty_weight (see jaxgan/config.py)."
+    )
   unknown = _unknown_keys(config, default)
   if unknown:
-    raise ValueError(f"Unknown config keys {unknown}; every valid key is in jaxgan/config.py "
-                     "(default_config).")
+    raise ValueError(
+      f"Unknown config keys {unknown}; every valid key is in jaxgan/config.py (default_config)."
+    )
   if config.data.name not in DATASETS:
-    raise ValueError(f"Unknown data set config.data.name={config.data.name!r}; valid names: "
-                     f"{', '.join(DATASETS)}.")
+    raise ValueError(
+      f"Unknown data set config.data.name={config.data.name!r}; valid names: {', '.join(DATASETS)}."
+    )
   positive = {
-      "data.batch_size": config.data.batch_size,
-      "loss.n_critic": config.loss.n_critic,
-      "run.steps": config.run.steps,
-      "run.steps_per_call": config.run.steps_per_call,
-      "log.every": config.log.every,
-      "log.sample_every": config.log.sample_every,
-      "eval.every": config.eval.every,
-      "checkpoint.every": config.checkpoint.every,
-      "checkpoint.keep": config.checkpoint.keep,
+    "data.batch_size": config.data.batch_size,
+    "loss.n_critic": config.loss.n_critic,
+    "run.steps": config.run.steps,
+    "run.steps_per_call": config.run.steps_per_call,
+    "log.every": config.log.every,
+    "log.sample_every": config.log.sample_every,
+    "eval.every": config.eval.every,
+    "checkpoint.every": config.checkpoint.every,
+    "checkpoint.keep": config.checkpoint.keep,
   }
   for name, value in positive.items():
     if not isinstance(value, int) or value < 1:
@@ -195,17 +198,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
   k = config.run.steps_per_call
   if k > 1:
     if not is_toy(config):
-      raise ValueError(f"config.run.steps_per_call={k} needs data sampled inside the program "
-                       f"({', '.join(TOY_DATASETS)}); set it to 1 for {config.data.name!r}.")
-    intervals = {"run.steps": config.run.steps, "log.every": config.log.every,
-                 "log.sample_every": config.log.sample_every, "eval.every": config.eval.every,
-                 "checkpoint.every": config.checkpoint.every}
+      raise ValueError(
+        f"config.run.steps_per_call={k} needs data sampled inside the program "
+        f"({', '.join(TOY_DATASETS)}); set it to 1 for {config.data.name!r}."
+      )
+    intervals = {
+      "run.steps": config.run.steps,
+      "log.every": config.log.every,
+      "log.sample_every": config.log.sample_every,
+      "eval.every": config.eval.every,
+      "checkpoint.every": config.checkpoint.every,
+    }
     bad = {n: v for n, v in intervals.items() if v % k}
     if bad:
-      raise ValueError(f"{bad} must be multiples of config.run.steps_per_call={k} (the loop "
-                       f"sees only every {k}-th step); change them or steps_per_call.")
+      raise ValueError(
+        f"{bad} must be multiples of config.run.steps_per_call={k} (the loop "
+        f"sees only every {k}-th step); change them or steps_per_call."
+      )
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ValueError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
   if config.model.compute_dtype not in ("float32", "bfloat16"):
-    raise ValueError("config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
-                     f"{config.model.compute_dtype!r}.")
+    raise ValueError(
+      "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
+      f"{config.model.compute_dtype!r}."
+    )

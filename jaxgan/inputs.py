@@ -38,12 +38,18 @@ class HostInput:
 
     global_batch = config.data.batch_size * config.loss.n_critic
     self.mesh = mesh
-    self.source = data.load_source(config.data.name, data_dir=config.run.data_dir,
-                                   source_dir=config.run.source_dir)
+    self.source = data.load_source(
+      config.data.name, data_dir=config.run.data_dir, source_dir=config.run.source_dir
+    )
     self.loader = data.make_loader(
-        self.source, batch_size=sharding.local_batch_size(global_batch, mesh),
-        seed=config.seed, pad_to=config.data.pad_to, shard_index=jax.process_index(),
-        shard_count=jax.process_count(), worker_count=config.run.loader_workers)
+      self.source,
+      batch_size=sharding.local_batch_size(global_batch, mesh),
+      seed=config.seed,
+      pad_to=config.data.pad_to,
+      shard_index=jax.process_index(),
+      shard_count=jax.process_count(),
+      worker_count=config.run.loader_workers,
+    )
     image = np.asarray(self.source[0]["image"])
     h, w = image.shape[:2]
     c = image.shape[2] if image.ndim == 3 else 1
@@ -134,17 +140,19 @@ def compile_call(train_step, inp: HostInput | ProgramInput, mesh: Mesh, steps_pe
 
       return jax.lax.scan(body, state, length=steps_per_call)
 
-    jitted = jax.jit(call, donate_argnums=donate, in_shardings=(rep, rep),
-                     out_shardings=(rep, rep))
+    jitted = jax.jit(call, donate_argnums=donate, in_shardings=(rep, rep), out_shardings=(rep, rep))
   else:
 
     def call(state, batch, key):
       state, metrics = train_step(state, batch, key)
       return state, jax.tree.map(lambda m: m[None], metrics)
 
-    jitted = jax.jit(call, donate_argnums=donate,
-                     in_shardings=(rep, sharding.batch_sharding(mesh), rep),
-                     out_shardings=(rep, rep))
+    jitted = jax.jit(
+      call,
+      donate_argnums=donate,
+      in_shardings=(rep, sharding.batch_sharding(mesh), rep),
+      out_shardings=(rep, rep),
+    )
 
   def with_mesh(*args):
     with jax.set_mesh(mesh):  # shard_batch inside the step reads the mesh in context

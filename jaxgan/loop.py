@@ -45,8 +45,10 @@ def _make_evaluator(config, workdir):
   if config_lib.is_toy(config) or not config.eval.metrics:
     return None
   if jax.process_count() > 1:
-    raise ValueError("Image metrics gather samples on one host; set config.eval.metrics='' for "
-                     "multi-host runs and evaluate the checkpoints separately.")
+    raise ValueError(
+      "Image metrics gather samples on one host; set config.eval.metrics='' for "
+      "multi-host runs and evaluate the checkpoints separately."
+    )
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
 
   cache_dir = config.eval.cache_dir or os.path.join(workdir, "reference_stats")
@@ -112,8 +114,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config=config.to_dict(),
-                      save_every=config.checkpoint.every, keep=config.checkpoint.keep)
+  ckpt = Checkpointer(
+    os.path.join(workdir, "checkpoints"),
+    config=config.to_dict(),
+    save_every=config.checkpoint.every,
+    keep=config.checkpoint.keep,
+  )
   restored = ckpt.restore_latest(state)
   if restored is not None:
     state, loader_state, _ = restored
@@ -121,9 +127,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   start_step = int(state.step)
   if start_step % k:
     ckpt.close()
-    raise ValueError(f"The checkpoint in {workdir} is at step {start_step}, not a multiple of "
-                     f"config.run.steps_per_call={k}; resume with a steps_per_call that divides "
-                     f"{start_step}.")
+    raise ValueError(
+      f"The checkpoint in {workdir} is at step {start_step}, not a multiple of "
+      f"config.run.steps_per_call={k}; resume with a steps_per_call that divides "
+      f"{start_step}."
+    )
   # After the config check of restore_latest: the evaluator may cache reference statistics in
   # the workdir. Keep-best only matters when a save collects garbage, which comes later.
   evaluator = _make_evaluator(config, workdir)
@@ -181,19 +189,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         is_eval = step % config.eval.every == 0 or is_last
         # Evaluation results go out with the log line, so an eval step is always a log step.
         if step % config.log.every == 0 or is_eval or stop:
-          host = {name: np.concatenate([m[name] for m in jax.device_get(pending)])
-                  for name in pending[-1]}
+          host = {
+            name: np.concatenate([m[name] for m in jax.device_get(pending)]) for name in pending[-1]
+          }
           pending = []
           first = step - len(host["skipped"]) + 1
           for offset, skipped in enumerate(host["skipped"]):
             consecutive_skipped = consecutive_skipped + 1 if skipped else 0
             if consecutive_skipped >= config.run.max_consecutive_skipped:
-              where = (f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is "
-                       "intact" if last_saved is not None else f"No checkpoint in {workdir} yet")
+              where = (
+                f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is intact"
+                if last_saved is not None
+                else f"No checkpoint in {workdir} yet"
+              )
               raise FloatingPointError(
-                  f"{consecutive_skipped} consecutive train steps had non-finite losses or "
-                  f"gradients (last at step {first + offset}); stopping. {where}: lower the "
-                  "learning rates or check the data.")
+                f"{consecutive_skipped} consecutive train steps had non-finite losses or "
+                f"gradients (last at step {first + offset}); stopping. {where}: lower the "
+                "learning rates or check the data."
+              )
           now = time.perf_counter()
           last = {name: float(np.mean(v)) for name, v in host.items()}
           last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
@@ -214,9 +227,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             last_saved = step
         if stop:
           ckpt.wait()
-          saved = "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
-          raise Preempted(f"Received {stop[0]}: stopped after step {step}, {saved} "
-                          f"{workdir}/checkpoints. Run the same command again to resume.")
+          saved = (
+            "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
+          )
+          raise Preempted(
+            f"Received {stop[0]}: stopped after step {step}, {saved} "
+            f"{workdir}/checkpoints. Run the same command again to resume."
+          )
   finally:
     # Also on errors and preemption: close() waits for in-flight saves and writes their manifests.
     ckpt.close()

@@ -25,7 +25,8 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,12 +74,15 @@ def check_scores(real_scores: jax.Array, fake_scores: jax.Array, *, name: str = 
   real_shape, fake_shape = jnp.shape(real_scores), jnp.shape(fake_scores)
   if real_shape != fake_shape:
     raise ValueError(
-        f"{name}: real scores {real_shape} and fake scores {fake_shape} differ in shape; give one "
-        "score per example, both of shape [batch] (e.g. scores[:, 0] of a (batch, 1) output).")
+      f"{name}: real scores {real_shape} and fake scores {fake_shape} differ in shape; give one "
+      "score per example, both of shape [batch] (e.g. scores[:, 0] of a (batch, 1) output)."
+    )
   for which, scores in (("real", real_scores), ("fake", fake_scores)):
     if not jnp.issubdtype(jnp.result_type(scores), jnp.floating):
-      raise ValueError(f"{name} needs floating-point scores (raw logits); got {which} scores of "
-                       f"dtype {jnp.result_type(scores)}.")
+      raise ValueError(
+        f"{name} needs floating-point scores (raw logits); got {which} scores of "
+        f"dtype {jnp.result_type(scores)}."
+      )
 
 
 # Every loss takes the same arguments, returns the same type and raises the same error: written
@@ -317,15 +321,15 @@ def rahinge_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
 
 
 LOSSES: dict[str, GANLoss] = {
-    "minimax": GANLoss(bce_discriminator_loss, minimax_generator_loss),
-    "non_saturating": GANLoss(bce_discriminator_loss, non_saturating_generator_loss),
-    "lsgan": GANLoss(lsgan_discriminator_loss, lsgan_generator_loss),
-    "wgan": GANLoss(wasserstein_critic_loss, wasserstein_generator_loss),
-    "hinge": GANLoss(hinge_discriminator_loss, wasserstein_generator_loss),
-    "rsgan": GANLoss(rsgan_discriminator_loss, rsgan_generator_loss),
-    "rasgan": GANLoss(rasgan_discriminator_loss, rasgan_generator_loss),
-    "ralsgan": GANLoss(ralsgan_discriminator_loss, ralsgan_generator_loss),
-    "rahinge": GANLoss(rahinge_discriminator_loss, rahinge_generator_loss),
+  "minimax": GANLoss(bce_discriminator_loss, minimax_generator_loss),
+  "non_saturating": GANLoss(bce_discriminator_loss, non_saturating_generator_loss),
+  "lsgan": GANLoss(lsgan_discriminator_loss, lsgan_generator_loss),
+  "wgan": GANLoss(wasserstein_critic_loss, wasserstein_generator_loss),
+  "hinge": GANLoss(hinge_discriminator_loss, wasserstein_generator_loss),
+  "rsgan": GANLoss(rsgan_discriminator_loss, rsgan_generator_loss),
+  "rasgan": GANLoss(rasgan_discriminator_loss, rasgan_generator_loss),
+  "ralsgan": GANLoss(ralsgan_discriminator_loss, ralsgan_generator_loss),
+  "rahinge": GANLoss(rahinge_discriminator_loss, rahinge_generator_loss),
 }
 
 
@@ -351,5 +355,6 @@ def get(loss: str | GANLoss) -> GANLoss:
     return LOSSES[loss]
   except (KeyError, TypeError):
     raise ValueError(
-        f"Unknown GAN loss {loss!r}. Valid names: {', '.join(LOSSES)}; "
-        "or pass a jaxgan.losses.GANLoss(d, g) of your own.") from None
+      f"Unknown GAN loss {loss!r}. Valid names: {', '.join(LOSSES)}; "
+      "or pass a jaxgan.losses.GANLoss(d, g) of your own."
+    ) from None

@@ -22,16 +22,21 @@ from ml_collections import config_flags
 from jaxgan import loop, sharding
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Path to a config file with get_config().",
-                                lock_config=True)
+config_flags.DEFINE_config_file(
+  "config", None, "Path to a config file with get_config().", lock_config=True
+)
 flags.DEFINE_string("workdir", None, "Where logs, samples and checkpoints go.")
-flags.DEFINE_string("coordinator_address", None,
-                    "host:port of process 0, for a multi-process run (default: "
-                    "$JAX_COORDINATOR_ADDRESS).")
-flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run "
-                     "(default: $JAX_NUM_PROCESSES, else 1).")
-flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes) "
-                     "(default: $JAX_PROCESS_ID).")
+flags.DEFINE_string(
+  "coordinator_address",
+  None,
+  "host:port of process 0, for a multi-process run (default: $JAX_COORDINATOR_ADDRESS).",
+)
+flags.DEFINE_integer(
+  "num_processes", None, "Processes in a multi-process run (default: $JAX_NUM_PROCESSES, else 1)."
+)
+flags.DEFINE_integer(
+  "process_id", None, "This process's index in [0, num_processes) (default: $JAX_PROCESS_ID)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -42,8 +47,7 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("jaxgan").setLevel(logging.INFO)
   # Before anything touches a JAX device.
-  sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
-                                  FLAGS.process_id)
+  sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
 

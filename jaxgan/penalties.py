@@ -24,7 +24,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +40,9 @@ _EPS = 1e-12
 
 def _check_batch(x: jax.Array, what: str) -> None:
   if jnp.ndim(x) < 1:
-    raise ValueError(f"{what} needs a batch of shape [batch, ...]; got an array of shape "
-                     f"{jnp.shape(x)}.")
+    raise ValueError(
+      f"{what} needs a batch of shape [batch, ...]; got an array of shape {jnp.shape(x)}."
+    )
 
 
 def input_gradients(critic_fn: CriticFn, x: jax.Array) -> jax.Array:
@@ -67,8 +69,10 @@ def input_gradients(critic_fn: CriticFn, x: jax.Array) -> jax.Array:
   def total_score(v):
     scores = critic_fn(v)
     if jnp.shape(scores) not in ((v.shape[0],), (v.shape[0], 1)):
-      raise ValueError(f"The critic must return one score per example, shape ({v.shape[0]},); "
-                       f"it returned shape {jnp.shape(scores)} for inputs of shape {v.shape}.")
+      raise ValueError(
+        f"The critic must return one score per example, shape ({v.shape[0]},); "
+        f"it returned shape {jnp.shape(scores)} for inputs of shape {v.shape}."
+      )
     return jnp.sum(scores.astype(jnp.float32))
 
   return jax.grad(total_score)(x)
@@ -118,8 +122,15 @@ def _per_example_uniform(key: jax.Array, x: jax.Array) -> jax.Array:
   return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1), jnp.float32)
 
 
-def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array, key: jax.Array, *,
-                     target: float = 1.0, one_sided: bool = False) -> jax.Array:
+def gradient_penalty(
+  critic_fn: CriticFn,
+  real: jax.Array,
+  fake: jax.Array,
+  key: jax.Array,
+  *,
+  target: float = 1.0,
+  one_sided: bool = False,
+) -> jax.Array:
   """WGAN-GP gradient penalty (Gulrajani et al. 2017, eq. 3), or WGAN-LP (Petzka et al. 2018).
 
   x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] drawn once per example;
@@ -151,8 +162,10 @@ def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array, key:
     0.0
   """
   if jnp.shape(real) != jnp.shape(fake):
-    raise ValueError(f"gradient_penalty needs real and fake of the same shape; got real "
-                     f"{jnp.shape(real)} and fake {jnp.shape(fake)}.")
+    raise ValueError(
+      f"gradient_penalty needs real and fake of the same shape; got real "
+      f"{jnp.shape(real)} and fake {jnp.shape(fake)}."
+    )
   _check_batch(real, "gradient_penalty")
   eps = _per_example_uniform(key, real)
   x_hat = eps * real.astype(jnp.float32) + (1.0 - eps) * fake.astype(jnp.float32)
@@ -203,8 +216,9 @@ def r2_penalty(critic_fn: CriticFn, fake: jax.Array) -> jax.Array:
   return jnp.mean(squared_gradient_norms(critic_fn, fake))
 
 
-def dragan_penalty(critic_fn: CriticFn, real: jax.Array, key: jax.Array, *, scale: float = 0.5,
-                   target: float = 1.0) -> jax.Array:
+def dragan_penalty(
+  critic_fn: CriticFn, real: jax.Array, key: jax.Array, *, scale: float = 0.5, target: float = 1.0
+) -> jax.Array:
   """DRAGAN penalty around the real data (Kodali et al. 2017).
 
   Perturbation: x_p = real + scale * std(real) * u with u ~ U[0, 1] per element and std the
@@ -262,12 +276,13 @@ def clip_weights(params: Any, clip_value: float = 0.01) -> Any:
 
 # Every penalty under one signature, f(critic_fn, real, fake, key), so a train step can call any.
 PENALTIES: dict[str, PenaltyFn] = {
-    "wgan_gp": gradient_penalty,
-    "wgan_lp": lambda critic_fn, real, fake, key: gradient_penalty(
-        critic_fn, real, fake, key, one_sided=True),
-    "r1": lambda critic_fn, real, fake, key: r1_penalty(critic_fn, real),
-    "r2": lambda critic_fn, real, fake, key: r2_penalty(critic_fn, fake),
-    "dragan": lambda critic_fn, real, fake, key: dragan_penalty(critic_fn, real, key),
+  "wgan_gp": gradient_penalty,
+  "wgan_lp": lambda critic_fn, real, fake, key: gradient_penalty(
+    critic_fn, real, fake, key, one_sided=True
+  ),
+  "r1": lambda critic_fn, real, fake, key: r1_penalty(critic_fn, real),
+  "r2": lambda critic_fn, real, fake, key: r2_penalty(critic_fn, fake),
+  "dragan": lambda critic_fn, real, fake, key: dragan_penalty(critic_fn, real, key),
 }
 
 
@@ -294,6 +309,8 @@ def get(penalty: str | PenaltyFn) -> PenaltyFn:
   try:
     return PENALTIES[penalty]
   except (KeyError, TypeError):
-    raise ValueError(f"Unknown penalty {penalty!r}. Valid names: {', '.join(PENALTIES)}; or "
-                     "pass a function f(critic_fn, real, fake, key) -> scalar of your own (or "
-                     "None for no penalty).") from None
+    raise ValueError(
+      f"Unknown penalty {penalty!r}. Valid names: {', '.join(PENALTIES)}; or "
+      "pass a function f(critic_fn, real, fake, key) -> scalar of your own (or "
+      "None for no penalty)."
+    ) from None

@@ -24,11 +24,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,11 @@ ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAX_PROCESS_ID"
 
 
-def initialize_distributed(coordinator_address: str | None = None,
-                           num_processes: int | None = None,
-                           process_id: int | None = None) -> bool:
+def initialize_distributed(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+) -> bool:
   """Starts JAX's multi-process runtime when a multi-process run is configured.
 
   Arguments default to the environment variables JAX_COORDINATOR_ADDRESS ("host:port" of process
@@ -75,17 +79,27 @@ def initialize_distributed(coordinator_address: str | None = None,
     process_id = int(os.environ[ENV_PROCESS_ID])
   if coordinator_address is None or num_processes in (None, 1):
     if num_processes not in (None, 1):
-      raise ValueError(f"num_processes={num_processes} needs a coordinator address (host:port of "
-                       f"process 0): pass --coordinator_address or set {ENV_COORDINATOR}.")
+      raise ValueError(
+        f"num_processes={num_processes} needs a coordinator address (host:port of "
+        f"process 0): pass --coordinator_address or set {ENV_COORDINATOR}."
+      )
     return False
   if process_id is None or not 0 <= process_id < num_processes:
-    raise ValueError(f"A run of {num_processes} processes needs a process id in "
-                     f"[0, {num_processes}); got {process_id}. Pass --process_id or set "
-                     f"{ENV_PROCESS_ID}.")
-  jax.distributed.initialize(coordinator_address=coordinator_address,
-                             num_processes=num_processes, process_id=process_id)
-  log.info("Process %d of %d: %d local devices, %d in all.", jax.process_index(),
-           jax.process_count(), jax.local_device_count(), jax.device_count())
+    raise ValueError(
+      f"A run of {num_processes} processes needs a process id in "
+      f"[0, {num_processes}); got {process_id}. Pass --process_id or set "
+      f"{ENV_PROCESS_ID}."
+    )
+  jax.distributed.initialize(
+    coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+  )
+  log.info(
+    "Process %d of %d: %d local devices, %d in all.",
+    jax.process_index(),
+    jax.process_count(),
+    jax.local_device_count(),
+    jax.device_count(),
+  )
   return True
 
 
@@ -168,9 +182,10 @@ def check_batch_size(global_batch: int, mesh: Mesh) -> None:
   n = data_size(mesh)
   if global_batch % n:
     raise ValueError(
-        f"The global batch of {global_batch} examples does not divide by the {n} devices of the "
-        f"mesh's data axis; choose a batch size that is a multiple of {n} (e.g. "
-        f"{max(n, global_batch // n * n)} or {(global_batch // n + 1) * n}).")
+      f"The global batch of {global_batch} examples does not divide by the {n} devices of the "
+      f"mesh's data axis; choose a batch size that is a multiple of {n} (e.g. "
+      f"{max(n, global_batch // n * n)} or {(global_batch // n + 1) * n})."
+    )
 
 
 @functools.cache  # called for every batch; a mesh's devices never change
@@ -178,8 +193,9 @@ def _local_data_indices(mesh: Mesh) -> list[int]:
   """Indices along the 'data' axis of the devices of this process."""
   axis = list(mesh.axis_names).index(DATA_AXIS)
   pid = jax.process_index()
-  rows = {idx[axis] for idx in np.ndindex(mesh.devices.shape)
-          if mesh.devices[idx].process_index == pid}
+  rows = {
+    idx[axis] for idx in np.ndindex(mesh.devices.shape) if mesh.devices[idx].process_index == pid
+  }
   return sorted(rows)
 
 
@@ -223,7 +239,7 @@ def process_slice(batch: np.ndarray, mesh: Mesh) -> np.ndarray:
   rows = _local_data_indices(mesh)
   check_batch_size(batch.shape[0], mesh)
   block = batch.shape[0] // data_size(mesh)
-  return np.concatenate([batch[r * block:(r + 1) * block] for r in rows])
+  return np.concatenate([batch[r * block : (r + 1) * block] for r in rows])
 
 
 def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
@@ -250,10 +266,13 @@ def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
   rows = _local_data_indices(mesh)
   total = local.shape[0] * data_size(mesh) // max(len(rows), 1)
   if local.shape[0] % max(len(rows), 1):
-    raise ValueError(f"This process feeds {local.shape[0]} examples, which does not divide by its "
-                     f"{len(rows)} devices of the mesh's data axis.")
-  return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local),
-                                                (total, *local.shape[1:]))
+    raise ValueError(
+      f"This process feeds {local.shape[0]} examples, which does not divide by its "
+      f"{len(rows)} devices of the mesh's data axis."
+    )
+  return jax.make_array_from_process_local_data(
+    batch_sharding(mesh), np.asarray(local), (total, *local.shape[1:])
+  )
 
 
 def shard_batch(x: jax.Array) -> jax.Array:
@@ -292,8 +311,9 @@ class _MeshJit:
       return self.jitted.lower(*args, **kwargs)
 
 
-def jit_train_step(train_step: Callable, mesh: Mesh,
-                   compiler_options: dict[str, Any] | None = None) -> Callable:
+def jit_train_step(
+  train_step: Callable, mesh: Mesh, compiler_options: dict[str, Any] | None = None
+) -> Callable:
   """`jax.jit` of `train_step(state, batch, key)`: state replicated, batch sharded.
 
   The step is traced with `mesh` in context, so `shard_batch` inside it can split values made in
@@ -315,9 +335,13 @@ def jit_train_step(train_step: Callable, mesh: Mesh,
   """
   rep = replicated(mesh)
   donate = (0,) if mesh.devices.flat[0].platform != 'cpu' else ()
-  jitted = jax.jit(train_step, donate_argnums=donate,
-                   in_shardings=(rep, batch_sharding(mesh), rep), out_shardings=(rep, rep),
-                   compiler_options=compiler_options)
+  jitted = jax.jit(
+    train_step,
+    donate_argnums=donate,
+    in_shardings=(rep, batch_sharding(mesh), rep),
+    out_shardings=(rep, rep),
+    compiler_options=compiler_options,
+  )
   return _MeshJit(jitted, mesh)
 
 
@@ -338,4 +362,5 @@ def replicate(tree, mesh: Mesh):
   if jax.process_count() == 1:
     return jax.device_put(tree, sharding)
   return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x), np.shape(x)), tree)
+    lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x), np.shape(x)), tree
+  )

@@ -70,8 +70,10 @@ def uses_batch_norm(variables: PyTree) -> bool:
     >>> uses_batch_norm({"params": {"LayerNorm_0": {"mean": 0.0, "var": 1.0}}})
     False
   """
-  paths = [tuple(getattr(k, "key", k) for k in path)
-           for path, _ in jax.tree_util.tree_flatten_with_path(dict(variables))[0]]
+  paths = [
+    tuple(getattr(k, "key", k) for k in path)
+    for path, _ in jax.tree_util.tree_flatten_with_path(dict(variables))[0]
+  ]
   names = {p[-1] for p in paths if p and p[0] != "params"}
   return {"mean", "var"} <= names
 
@@ -144,15 +146,15 @@ class GAN:
     g_params, g_vars = _split(self.generator.init(g_key, z, train=False))
     d_params, d_vars = _split(self.discriminator.init(d_key, example_batch, train=False))
     return GANState(
-        step=jnp.zeros((), jnp.int32),
-        g_params=g_params,
-        d_params=d_params,
-        g_vars=g_vars,
-        d_vars=d_vars,
-        ema_params=jax.tree.map(jnp.copy, g_params),
-        g_opt_state=self.g_optimizer.init(g_params),
-        d_opt_state=self.d_optimizer.init(d_params),
-        skipped=jnp.zeros((), jnp.int32),
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      d_params=d_params,
+      g_vars=g_vars,
+      d_vars=d_vars,
+      ema_params=jax.tree.map(jnp.copy, g_params),
+      g_opt_state=self.g_optimizer.init(g_params),
+      d_opt_state=self.d_optimizer.init(d_params),
+      skipped=jnp.zeros((), jnp.int32),
     )
 
   def generate(self, state: GANState, z: jax.Array, *, ema: bool = True) -> jax.Array:

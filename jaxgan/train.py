@@ -18,7 +18,7 @@ performs `n_critic` discriminator updates and one generator update:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,8 +37,9 @@ def _apply(module, params, variables, x, train):
   """Applies a module, threading its non-param collections; returns (output, new collections)."""
   if not variables:
     return module.apply({"params": params}, x, train=train), variables
-  out, updates = module.apply({"params": params, **variables}, x, train=train,
-                              mutable=list(variables))
+  out, updates = module.apply(
+    {"params": params, **variables}, x, train=train, mutable=list(variables)
+  )
   return out, {**variables, **updates}
 
 
@@ -51,8 +52,9 @@ def _penalty_name(penalty: str | penalties_lib.PenaltyFn) -> str:
   return penalty if isinstance(penalty, str) else getattr(penalty, "__name__", repr(penalty))
 
 
-def check_penalty_critic(gan: GAN, state: GANState,
-                         penalty: str | penalties_lib.PenaltyFn | None) -> None:
+def check_penalty_critic(
+  gan: GAN, state: GANState, penalty: str | penalties_lib.PenaltyFn | None
+) -> None:
   """Refuses a gradient penalty on a BatchNorm critic.
 
   BatchNorm in training mode mixes the examples of a batch, so the per-example input gradients
@@ -71,22 +73,23 @@ def check_penalty_critic(gan: GAN, state: GANState,
   """
   if penalty is not None and gan.critic_uses_batch_norm(state):
     raise ValueError(
-        f"The {_penalty_name(penalty)!r} penalty needs per-example input gradients, but the "
-        "discriminator uses BatchNorm, which mixes the examples of a batch. Use a discriminator "
-        "normalised with 'layer', 'spectral' or 'none' (config.model.d_norm in experiment "
-        "configs).")
+      f"The {_penalty_name(penalty)!r} penalty needs per-example input gradients, but the "
+      "discriminator uses BatchNorm, which mixes the examples of a batch. Use a discriminator "
+      "normalised with 'layer', 'spectral' or 'none' (config.model.d_norm in experiment "
+      "configs)."
+    )
 
 
 def make_train_step(
-    gan: GAN,
-    *,
-    loss: str | losses_lib.GANLoss = "non_saturating",
-    penalty: str | penalties_lib.PenaltyFn | None = None,
-    penalty_weight: float = 10.0,
-    n_critic: int = 1,
-    ema_decay: float = 0.999,
-    weight_clip: float | None = None,
-    skip_nonfinite: bool = True,
+  gan: GAN,
+  *,
+  loss: str | losses_lib.GANLoss = "non_saturating",
+  penalty: str | penalties_lib.PenaltyFn | None = None,
+  penalty_weight: float = 10.0,
+  n_critic: int = 1,
+  ema_decay: float = 0.999,
+  weight_clip: float | None = None,
+  skip_nonfinite: bool = True,
 ) -> TrainStep:
   """Builds the train step of a GAN: `n_critic` critic updates and one generator update.
 
@@ -185,14 +188,21 @@ def make_train_step(
     d_params = optax.apply_updates(d_params, updates)
     if weight_clip is not None:
       d_params = penalties_lib.clip_weights(d_params, weight_clip)
-    metrics = dict(d_loss=adversarial, penalty=pen, d_real=s_real, d_fake=s_fake,
-                   d_grad_norm=optax.tree.norm(grads))
+    metrics = dict(
+      d_loss=adversarial,
+      penalty=pen,
+      d_real=s_real,
+      d_fake=s_fake,
+      d_grad_norm=optax.tree.norm(grads),
+    )
     return (d_params, d_vars, d_opt_state), metrics
 
   def train_step(state: GANState, batch: jax.Array, key: jax.Array):
     if batch.shape[0] % n_critic:
-      raise ValueError(f"The batch of {batch.shape[0]} examples does not split into "
-                       f"n_critic={n_critic} equal slices; use a multiple of {n_critic}.")
+      raise ValueError(
+        f"The batch of {batch.shape[0]} examples does not split into "
+        f"n_critic={n_critic} equal slices; use a multiple of {n_critic}."
+      )
     check_penalty_critic(gan, state, penalty)
     b = batch.shape[0] // n_critic
     reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
@@ -236,14 +246,22 @@ def make_train_step(
     metrics = jax.tree.map(lambda *xs: sum(xs) / n_critic, *d_metrics)
     metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     new_state = GANState(
-        step=state.step + 1, g_params=g_params, d_params=d_params, g_vars=g_vars, d_vars=d_vars,
-        ema_params=ema_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
-        skipped=state.skipped)
+      step=state.step + 1,
+      g_params=g_params,
+      d_params=d_params,
+      g_vars=g_vars,
+      d_vars=d_vars,
+      ema_params=ema_params,
+      g_opt_state=g_opt_state,
+      d_opt_state=d_opt_state,
+      skipped=state.skipped,
+    )
     if skip_nonfinite:
       ok = _all_finite(metrics)
       new_state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
-      new_state = new_state.replace(step=state.step + 1,
-                                    skipped=state.skipped + (1 - ok.astype(jnp.int32)))
+      new_state = new_state.replace(
+        step=state.step + 1, skipped=state.skipped + (1 - ok.astype(jnp.int32))
+      )
       metrics["skipped"] = 1.0 - ok.astype(jnp.float32)
     return new_state, metrics
 

@@ -71,7 +71,9 @@ def image_grid(images: np.ndarray, *, columns: int | None = None) -> np.ndarray:
   pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
   for i in range(n):
     r, col = divmod(i, columns)
-    grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + col * (w + 1):1 + col * (w + 1) + w] = pixels[i]
+    grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + col * (w + 1) : 1 + col * (w + 1) + w] = pixels[
+      i
+    ]
   return grid
 
 
@@ -124,7 +126,7 @@ def save_scatter(path: str, points: np.ndarray, modes: np.ndarray, *, size: int 
   for x, y in to_pixels(points):
     canvas[size - 1 - y, x] = 255
   for x, y in to_pixels(modes):
-    canvas[max(size - 3 - y, 0):size + 1 - y, max(x - 1, 0):x + 2] = (255, 0, 0)
+    canvas[max(size - 3 - y, 0) : size + 1 - y, max(x - 1, 0) : x + 2] = (255, 0, 0)
   _save_png(path, canvas)
 
 
@@ -153,8 +155,18 @@ class Progress:
   def show(self, step: int, metrics: dict) -> None:
     if not self.enabled:
       return
-    keys = [k for k in ("d_loss", "g_loss", "penalty", "steps_per_sec", "eval/modes_captured",
-                        "eval/high_quality") if k in metrics]
+    keys = [
+      k
+      for k in (
+        "d_loss",
+        "g_loss",
+        "penalty",
+        "steps_per_sec",
+        "eval/modes_captured",
+        "eval/high_quality",
+      )
+      if k in metrics
+    ]
     if self._bar is not None:
       self._bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.4g}" for k in keys}, refresh=False)
     else:

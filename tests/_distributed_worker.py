@@ -30,17 +30,21 @@ def main():
   args = parser.parse_args()
   sharding.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
 
+  import _sharded_worker as w
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np
   import optax
-  import _sharded_worker as w
+
   from jaxgan import GAN, make_train_step
   from jaxgan.models import make_models
 
   assert jax.process_count() == args.num_processes, jax.process_count()
   mesh = sharding.make_mesh()
-  results = {"process_count": jax.process_count(), "device_count": jax.device_count(),
-             "local_device_count": jax.local_device_count()}
+  results = {
+    "process_count": jax.process_count(),
+    "device_count": jax.device_count(),
+    "local_device_count": jax.local_device_count(),
+  }
 
   g, d = make_models("mlp", image_shape=(2,), g_hidden=(16,), d_hidden=(16, 16), d_norm="batch")
   opt = optax.sgd(1e-2, momentum=0.5)
@@ -50,14 +54,17 @@ def main():
   bn_batches = rng.normal(size=(args.steps, 16, 2)).astype(np.float32)
 
   gp_gan, gp_step, gp_batches = w.mlp_wgan_gp()
-  for name, (gan, step, batches) in {"mlp_wgan_gp": (gp_gan, gp_step, gp_batches[:args.steps]),
-                                     "mlp_bn": (bn_gan, bn_step, bn_batches)}.items():
+  for name, (gan, step, batches) in {
+    "mlp_wgan_gp": (gp_gan, gp_step, gp_batches[: args.steps]),
+    "mlp_bn": (bn_gan, bn_step, bn_batches),
+  }.items():
     # Each process sees only its own slice of every global batch.
     local = np.stack([sharding.process_slice(b, mesh) for b in batches])
     results[f"{name}/local_rows"] = local.shape[1]
     state, metrics, hlo = w.run(gan, step, local, mesh)
-    for i, leaf in enumerate(jax.tree.leaves((state.g_params, state.d_params, state.g_vars,
-                                              state.d_vars))):
+    for i, leaf in enumerate(
+      jax.tree.leaves((state.g_params, state.d_params, state.g_vars, state.d_vars))
+    ):
       results[f"{name}/leaf{i}"] = leaf
     results[f"{name}/d_loss"] = metrics["d_loss"]
     results[f"{name}/all_reduces"] = w.count_collectives(hlo)["all-reduce"]

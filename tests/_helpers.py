@@ -26,7 +26,7 @@ def assert_bitwise_equal(a, b):
   la, ta = jax.tree.flatten(a)
   lb, tb = jax.tree.flatten(b)
   assert ta == tb
-  for x, y in zip(la, lb):
+  for x, y in zip(la, lb, strict=True):
     x, y = np.asarray(x), np.asarray(y)
     assert x.dtype == y.dtype and x.shape == y.shape
     assert x.tobytes() == y.tobytes()

@@ -22,8 +22,9 @@ STEPS = 20
 
 
 def mlp_wgan_gp():
-  g, d = make_models("mlp", image_shape=(2,), g_hidden=(32, 32), d_hidden=(32, 32),
-                     output_activation="none")
+  g, d = make_models(
+    "mlp", image_shape=(2,), g_hidden=(32, 32), d_hidden=(32, 32), output_activation="none"
+  )
   # SGD with momentum rather than Adam: Adam's first steps move every parameter by about the
   # learning rate whatever its gradient's size, so a gradient that cancels analytically (here a
   # D bias entry: -4e-9 on one device, 0 on eight) becomes a 3e-4 parameter difference. SGD keeps
@@ -52,8 +53,11 @@ def run(train_step, init, batches, mesh):
   state = sharding.replicate(init, mesh)
   key = jax.random.PRNGKey(1)
   # Compiled ahead of time, once: the same executable runs every step and gives the HLO.
-  step_fn = sharding.jit_train_step(train_step, mesh).lower(
-      state, sharding.global_batch(batches[0], mesh), key).compile()
+  step_fn = (
+    sharding.jit_train_step(train_step, mesh)
+    .lower(state, sharding.global_batch(batches[0], mesh), key)
+    .compile()
+  )
   for b in batches:
     state, metrics = step_fn(state, sharding.global_batch(b, mesh), key)
   return jax.device_get(state), jax.device_get(metrics), step_fn.as_text()
@@ -82,8 +86,10 @@ def largest_all_reduce(hlo: str) -> int:
 
 
 def max_diff(a, b) -> float:
-  return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
-             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  return max(
+    float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+  )
 
 
 def max_abs(a) -> float:
@@ -107,52 +113,63 @@ def main():
     n_params = len(jax.tree.leaves((s1.g_params, s1.d_params)))
     moved = max_diff(s1.g_params, init.g_params)
     out[name] = dict(
-        params_diff=max_diff((s1.g_params, s1.d_params), (s8.g_params, s8.d_params)),
-        vars_diff=max_diff((s1.g_vars, s1.d_vars), (s8.g_vars, s8.d_vars)) if
-        jax.tree.leaves((s1.g_vars, s1.d_vars)) else 0.0,
-        opt_diff=max_diff((s1.g_opt_state, s1.d_opt_state), (s8.g_opt_state, s8.d_opt_state)),
-        ema_diff=max_diff(s1.ema_params, s8.ema_params),
-        param_scale=max_abs((s1.g_params, s1.d_params)),
-        moved=moved,
-        metrics_diff=max_diff(m1, m8),
-        step=int(s8.step), skipped=int(s8.skipped),
-        n_param_leaves=n_params,
-        n_stat_leaves=len(jax.tree.leaves((s1.g_vars, s1.d_vars))),
-        n_d_param_leaves=len(jax.tree.leaves(s1.d_params)),
-        largest_all_reduce=largest_all_reduce(hlo),
-        collectives=count_collectives(hlo))
+      params_diff=max_diff((s1.g_params, s1.d_params), (s8.g_params, s8.d_params)),
+      vars_diff=max_diff((s1.g_vars, s1.d_vars), (s8.g_vars, s8.d_vars))
+      if jax.tree.leaves((s1.g_vars, s1.d_vars))
+      else 0.0,
+      opt_diff=max_diff((s1.g_opt_state, s1.d_opt_state), (s8.g_opt_state, s8.d_opt_state)),
+      ema_diff=max_diff(s1.ema_params, s8.ema_params),
+      param_scale=max_abs((s1.g_params, s1.d_params)),
+      moved=moved,
+      metrics_diff=max_diff(m1, m8),
+      step=int(s8.step),
+      skipped=int(s8.skipped),
+      n_param_leaves=n_params,
+      n_stat_leaves=len(jax.tree.leaves((s1.g_vars, s1.d_vars))),
+      n_d_param_leaves=len(jax.tree.leaves(s1.d_params)),
+      largest_all_reduce=largest_all_reduce(hlo),
+      collectives=count_collectives(hlo),
+    )
 
   # 2. Per-example noise and interpolation coefficients differ between shards, and equal the
   # single-device draws.
   gan, state = mlp_gan, mlp_state
   key = jax.random.PRNGKey(3)
   draws = {
-      "latents": lambda k: gan.latents(k, 16),
-      "samples": lambda k: gan.sample(state, k, 16, ema=False),
-      "gp_eps": lambda k: penalties._per_example_uniform(k, jnp.zeros((16, 2))),
+    "latents": lambda k: gan.latents(k, 16),
+    "samples": lambda k: gan.sample(state, k, 16, ema=False),
+    "gp_eps": lambda k: penalties._per_example_uniform(k, jnp.zeros((16, 2))),
   }
   out["noise"] = {}
   for name, f in draws.items():
     sharded = jax.jit(f, out_shardings=sharding.batch_sharding(mesh8))(key)
     single = np.asarray(jax.jit(f)(key))
-    shards = [np.asarray(s.data) for s in sorted(sharded.addressable_shards,
-                                                  key=lambda s: s.index[0].start)]
-    distinct = all(not np.allclose(shards[i], shards[j])
-                   for i in range(8) for j in range(i + 1, 8))
+    shards = [
+      np.asarray(s.data) for s in sorted(sharded.addressable_shards, key=lambda s: s.index[0].start)
+    ]
+    distinct = all(not np.allclose(shards[i], shards[j]) for i in range(8) for j in range(i + 1, 8))
     # The random draws match bit for bit. The samples also pass through G's matmuls, which XLA
     # may sum in another order at 2 rows a device than at 16 (seen on an AVX2 host: float32
     # rounding), so they match to rounding.
     sharded = np.asarray(sharded)
-    equal = (np.array_equal(sharded, single) if name != "samples" else
-             np.allclose(sharded, single, rtol=1e-5, atol=1e-6))
-    out["noise"][name] = dict(n_shards=len(shards), shard_rows=int(shards[0].shape[0]),
-                              distinct=distinct, equal_to_single=bool(equal),
-                              max_diff=float(np.abs(sharded - single).max()))
+    equal = (
+      np.array_equal(sharded, single)
+      if name != "samples"
+      else np.allclose(sharded, single, rtol=1e-5, atol=1e-6)
+    )
+    out["noise"][name] = dict(
+      n_shards=len(shards),
+      shard_rows=int(shards[0].shape[0]),
+      distinct=distinct,
+      equal_to_single=bool(equal),
+      max_diff=float(np.abs(sharded - single).max()),
+    )
 
   # 3. BatchNorm under jit with a sharded batch normalises with global-batch statistics.
   bn = layers.batch_norm(True)
-  x = (np.arange(16, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
-       + np.random.default_rng(2).normal(size=(16, 3)).astype(np.float32))
+  x = np.arange(16, dtype=np.float32)[:, None] * np.ones(
+    (1, 3), np.float32
+  ) + np.random.default_rng(2).normal(size=(16, 3)).astype(np.float32)
   variables = bn.init(jax.random.PRNGKey(0), x)
 
   @jax.jit
@@ -163,18 +180,21 @@ def main():
   momentum = layers.BN_MOMENTUM
   global_mean, shard0_mean = x.mean(0), x[:2].mean(0)
   out["batch_norm"] = dict(
-      input_sharded=len(sharding.global_batch(x, mesh8).sharding.device_set) == 8,
-      running_mean=np.asarray(upd["batch_stats"]["mean"]).tolist(),
-      expected_global=((1 - momentum) * global_mean).tolist(),
-      per_shard=((1 - momentum) * shard0_mean).tolist(),
-      output_mean=np.asarray(y).mean(0).tolist(),
-      output_std=np.asarray(y).std(0).tolist())
+    input_sharded=len(sharding.global_batch(x, mesh8).sharding.device_set) == 8,
+    running_mean=np.asarray(upd["batch_stats"]["mean"]).tolist(),
+    expected_global=((1 - momentum) * global_mean).tolist(),
+    per_shard=((1 - momentum) * shard0_mean).tolist(),
+    output_mean=np.asarray(y).mean(0).tolist(),
+    output_std=np.asarray(y).std(0).tolist(),
+  )
 
   # 4. Batches that do not divide by the device count.
   errors = {}
-  for name, f in (("check_batch_size", lambda: sharding.check_batch_size(12, mesh8)),
-                  ("global_batch", lambda: sharding.global_batch(np.zeros((12, 2)), mesh8)),
-                  ("local_batch_size", lambda: sharding.local_batch_size(20, mesh8))):
+  for name, f in (
+    ("check_batch_size", lambda: sharding.check_batch_size(12, mesh8)),
+    ("global_batch", lambda: sharding.global_batch(np.zeros((12, 2)), mesh8)),
+    ("local_batch_size", lambda: sharding.local_batch_size(20, mesh8)),
+  ):
     try:
       f()
       errors[name] = None

@@ -40,11 +40,15 @@ def _tiny(name, n_critic=2):
 
 def test_workloads_are_valid_run_configs():
   from jaxgan.config import validate
+
   for w in [*wl.WORKLOADS.values(), *wl.sweep_workloads()]:
     validate(w.config)
   w = wl.get('W2')
   assert (w.config.model.name, w.config.model.d_norm, w.config.loss.name) == (
-      'dcgan', 'batch', 'non_saturating')
+    'dcgan',
+    'batch',
+    'non_saturating',
+  )
   # Derived workloads are copies: the registry's configs do not change.
   tiny = w.tiny().with_conv('xla')
   assert (tiny.config.data.batch_size, tiny.conv(), tiny.name) == (4, 'xla', 'W2-tiny')
@@ -81,9 +85,11 @@ def test_jax_workload_runs_and_counts_the_plain_formulation():
 
 def test_sweep_covers_every_loss():
   from jaxgan.losses import LOSSES
+
   sweep = wl.sweep_workloads()
   assert {(w.config.loss.name, w.config.loss.penalty) for w in sweep} == {
-      (l, p) for l in LOSSES for p in (None, 'wgan_gp')}
+    (name, p) for name in LOSSES for p in (None, 'wgan_gp')
+  }
   assert all(wl.get(w.name) == w for w in sweep)  # every name the README lists can be run
 
 
@@ -93,30 +99,38 @@ def test_sweep_covers_every_loss():
 @pytest.mark.parametrize('scores', ['moderate', 'large'])
 def test_losses_match_torch(scores):
   from jaxgan.losses import LOSSES
+
   ref = REFERENCE['losses']
   real = np.asarray(ref['scores'][scores]['real'], np.float32)
   fake = np.asarray(ref['scores'][scores]['fake'], np.float32)
   values = ref['values'][scores]
   assert set(values) == set(LOSSES), STALE
   for name, loss in LOSSES.items():
-    np.testing.assert_allclose(float(loss.d(real, fake)), values[name]['d'], rtol=1e-5,
-                               atol=1e-6, err_msg=name)
-    np.testing.assert_allclose(float(loss.g(real, fake)), values[name]['g'], rtol=1e-5,
-                               atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(
+      float(loss.d(real, fake)), values[name]['d'], rtol=1e-5, atol=1e-6, err_msg=name
+    )
+    np.testing.assert_allclose(
+      float(loss.g(real, fake)), values[name]['g'], rtol=1e-5, atol=1e-6, err_msg=name
+    )
 
 
 def test_g_losses_that_read_real_scores_match_torch():
   # The reference computes real scores in the G update exactly for these losses.
   from jaxgan.losses import LOSSES
+
   real = np.asarray(REFERENCE['losses']['scores']['moderate']['real'], np.float32)
   fake = np.asarray(REFERENCE['losses']['scores']['moderate']['fake'], np.float32)
-  depends = {name for name, loss in LOSSES.items()
-             if float(loss.g(real, fake)) != float(loss.g(real + 1.0, fake))}
+  depends = {
+    name
+    for name, loss in LOSSES.items()
+    if float(loss.g(real, fake)) != float(loss.g(real + 1.0, fake))
+  }
   assert depends == set(REFERENCE['losses']['g_needs_real'])
 
 
 def test_penalties_match_torch():
   from jaxgan import penalties
+
   ref = REFERENCE['penalties']
   w1, w2 = (np.asarray(ref['critic'][k], np.float32) for k in ('w1', 'w2'))
   real, fake = np.asarray(ref['real'], np.float32), np.asarray(ref['fake'], np.float32)
@@ -124,14 +138,16 @@ def test_penalties_match_torch():
   key = jax.random.PRNGKey(0)
   values = ref['values']
   for name in ('r1', 'r2'):
-    np.testing.assert_allclose(float(penalties.get(name)(critic, real, fake, key)),
-                               values[name], rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(
+      float(penalties.get(name)(critic, real, fake, key)), values[name], rtol=1e-5, err_msg=name
+    )
   # WGAN-GP and -LP draw their interpolation; at real == fake it is the identity.
   for name, one_sided in (('wgan_gp_at_real', False), ('wgan_lp_at_real', True)):
     got = float(penalties.gradient_penalty(critic, real, real, key, one_sided=one_sided))
     np.testing.assert_allclose(got, values[name], rtol=1e-5, atol=1e-7, err_msg=name)
-  np.testing.assert_allclose(penalties.squared_gradient_norms(critic, real),
-                             ref['squared_grad_norms_at_real'], rtol=1e-5)
+  np.testing.assert_allclose(
+    penalties.squared_gradient_norms(critic, real), ref['squared_grad_norms_at_real'], rtol=1e-5
+  )
 
 
 @pytest.mark.parametrize('name', [n + t for n in NAMES for t in ('', '-tiny')])
@@ -202,8 +218,11 @@ def test_forward_matches_torch(key):
   w = wl.get(ref['workload']).tiny().with_conv('lax')
   gan = build_gan(w.config, w.image_shape)
   module = gan.generator if ref['side'] == 'G' else gan.discriminator
-  shape = ((mtr.FORWARD_BATCH, w.config.model.latent_dim) if ref['side'] == 'G'
-           else (mtr.FORWARD_BATCH, *w.image_shape))
+  shape = (
+    (mtr.FORWARD_BATCH, w.config.model.latent_dim)
+    if ref['side'] == 'G'
+    else (mtr.FORWARD_BATCH, *w.image_shape)
+  )
   x = mtr.uniform(ref['input_seed'], shape)
   # Shapes only (no initialiser runs): the parameters come from the reference, and the running
   # statistics are not read in train mode.
@@ -246,6 +265,7 @@ def test_reference_script_writes_the_stored_values(tmp_path):
 def test_torch_workload_runs(name):
   torch = pytest.importorskip('torch')
   from benchmarks import torch_reference as tr
+
   threads = torch.get_num_threads()
   torch.set_num_threads(1)  # tiny ops on a shared machine: OpenMP's threads only get in the way
   try:
@@ -263,6 +283,7 @@ def test_torch_workload_runs(name):
 
 def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
   from benchmarks import run
+
   monkeypatch.setenv(run.SMOKE_ENV, '1')  # fast compiles and a small matmul, in the workers too
   frameworks = 'jax,torch'
   try:
@@ -270,8 +291,25 @@ def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
   except ImportError:
     frameworks = 'jax'
   out = tmp_path / 'bench'
-  run.main(['--workloads', 'W1', '--tiny', '--reps', '2', '--rep_seconds', '0.01', '--warmup',
-            '1', '--frameworks', frameworks, '--torch_threads', '1', '--out', str(out)])
+  run.main(
+    [
+      '--workloads',
+      'W1',
+      '--tiny',
+      '--reps',
+      '2',
+      '--rep_seconds',
+      '0.01',
+      '--warmup',
+      '1',
+      '--frameworks',
+      frameworks,
+      '--torch_threads',
+      '1',
+      '--out',
+      str(out),
+    ]
+  )
   data = json.loads(out.with_suffix('.json').read_text())
   (result,) = data['results']
   assert result['jax']['steps_per_s'] > 0 and result['model_gflop_per_step'] > 0
@@ -302,10 +340,24 @@ def test_ceiling_finds_live_products_in_nested_jaxprs():
 
 def test_ceiling_writes_json_and_markdown(tmp_path, monkeypatch):
   from benchmarks import ceiling, run
+
   monkeypatch.setenv(run.SMOKE_ENV, '1')  # fast compiles and a small matmul
   out = tmp_path / 'ceiling'
-  ceiling.main(['--workloads', 'W1', '--tiny', '--step_seconds', '0.05', '--reps', '1',
-                '--op_seconds', '0.005', '--out', str(out)])
+  ceiling.main(
+    [
+      '--workloads',
+      'W1',
+      '--tiny',
+      '--step_seconds',
+      '0.05',
+      '--reps',
+      '1',
+      '--op_seconds',
+      '0.005',
+      '--out',
+      str(out),
+    ]
+  )
   (result,) = json.loads(out.with_suffix('.json').read_text())
   dots = result['kinds']['XLA dot']
   # The MLP's products are most of its FLOPs: everything else is elementwise.
@@ -319,13 +371,16 @@ def test_ceiling_writes_json_and_markdown(tmp_path, monkeypatch):
 # out of the count, and a kernel gradient in each of oneDNN's two formulations (small 4x4 kernels
 # on >= 16 channels run as a forward convolution, `jaxgan.onednn.kernel_transpose`).
 _ONEDNN_CASES = {
-    'conv': ((2, 9, 9, 16), (3, 3, 16, 7), (2, 2), ((2, 0), (1, 1)), 'oneDNN forward'),
-    'input_transpose': ((2, 5, 5, 7), (3, 3, 16, 7), (2, 2), ((2, 0), (1, 1)),
-                        'oneDNN input grad'),
-    'kernel_transpose': ((2, 9, 9, 5), (2, 5, 5, 7), (2, 2), ((2, 0), (1, 1)),
-                         'oneDNN kernel grad'),
-    'kernel_transpose_as_forward': ((2, 8, 8, 16), (2, 4, 4, 8), (2, 2), ((1, 1), (1, 1)),
-                                    'oneDNN kernel grad as forward'),
+  'conv': ((2, 9, 9, 16), (3, 3, 16, 7), (2, 2), ((2, 0), (1, 1)), 'oneDNN forward'),
+  'input_transpose': ((2, 5, 5, 7), (3, 3, 16, 7), (2, 2), ((2, 0), (1, 1)), 'oneDNN input grad'),
+  'kernel_transpose': ((2, 9, 9, 5), (2, 5, 5, 7), (2, 2), ((2, 0), (1, 1)), 'oneDNN kernel grad'),
+  'kernel_transpose_as_forward': (
+    (2, 8, 8, 16),
+    (2, 4, 4, 8),
+    (2, 2),
+    ((1, 1), (1, 1)),
+    'oneDNN kernel grad as forward',
+  ),
 }
 
 
@@ -333,26 +388,30 @@ _ONEDNN_CASES = {
 def test_ceiling_counts_onednn_flops_like_xla(case):
   # XLA leaves a convolution's taps in the padding out of its count; so must the ceiling.
   from benchmarks import ceiling
+
   onednn = pytest.importorskip('jaxgan.onednn')
   if not onednn.available():
     pytest.skip(onednn.unavailable_reason())
   a_shape, b_shape, strides, padding, kind = _ONEDNN_CASES[case]
   a, b = jnp.ones(a_shape), jnp.ones(b_shape)
   lax_conv = lambda x, k: jax.lax.conv_general_dilated(
-      x, k, strides, padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    x, k, strides, padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
   if case == 'conv':
     op = lambda x, k: onednn.conv(x, k, strides=strides, padding=padding)
     xla = lax_conv
   elif case == 'input_transpose':
-    op = lambda dy, k: onednn.input_transpose(dy, k, strides=strides, padding=padding,
-                                              in_spatial=(9, 9))
+    op = lambda dy, k: onednn.input_transpose(
+      dy, k, strides=strides, padding=padding, in_spatial=(9, 9)
+    )
     x0 = jnp.ones((2, 9, 9, 16))
     xla = lambda dy, k: jax.linear_transpose(lambda x: lax_conv(x, k), x0)(dy)[0]
   else:
     size = 3 if case == 'kernel_transpose' else 4
     k0 = jnp.ones((size, size, a_shape[3], b_shape[3]))
-    op = lambda x, dy: onednn.kernel_transpose(x, dy, strides=strides, padding=padding,
-                                               kernel_spatial=k0.shape[:2])
+    op = lambda x, dy: onednn.kernel_transpose(
+      x, dy, strides=strides, padding=padding, kernel_spatial=k0.shape[:2]
+    )
     xla = lambda x, dy: jax.linear_transpose(lambda k: lax_conv(x, k), k0)(dy)[0]
   (eqn,) = ceiling.heavy_ops(ceiling.live_jaxpr(op, a, b))
   assert ceiling.kind(eqn) == kind

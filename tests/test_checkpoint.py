@@ -16,11 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
 from _helpers import assert_bitwise_equal
+
 from jaxgan import checkpoint as ckpt_lib
-from jaxgan.checkpoint import CheckpointCorruptError, Checkpointer, CheckpointMismatchError
-from jaxgan.checkpoint import compat, retention
+from jaxgan.checkpoint import (
+  CheckpointCorruptError,
+  Checkpointer,
+  CheckpointMismatchError,
+  compat,
+  retention,
+)
 from jaxgan.config import default_config
 from jaxgan.state import GAN, GANState
 
@@ -62,13 +67,13 @@ FLAT_CONFIG = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _init_fn(width):
   gan = GAN(TinyG(width), TinyD(width), optax.adam(1e-3), optax.adam(1e-3), (4,))
   return jax.jit(gan.init)  # one compilation per width (eager init compiles op by op: slow)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_state(width=8, seed=0, step=7) -> GANState:
   """A GANState with random (not just initial) values everywhere; cached, arrays are immutable."""
   state = _init_fn(width)(jax.random.key(seed), jnp.zeros((3, 2)))
@@ -166,7 +171,8 @@ def test_sync_save_and_none_loader_state(tmp_path):
 
 def _restore_onto_8_devices(path):
   """Saves from one device, restores onto 8 devices with a given sharding."""
-  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+  from jax.sharding import Mesh, NamedSharding
+  from jax.sharding import PartitionSpec as P
 
   assert jax.device_count() == 8, jax.devices()
   state = make_state(step=5)

@@ -21,12 +21,14 @@ def _free_port() -> int:
 
 
 def _start(args, devices, log):
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = dict(
+    os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"
+  )
   for var in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
     env.pop(var, None)
-  return subprocess.Popen([sys.executable, WORKER, *args], env=env, stdout=log,
-                          stderr=subprocess.STDOUT)
+  return subprocess.Popen(
+    [sys.executable, WORKER, *args], env=env, stdout=log, stderr=subprocess.STDOUT
+  )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,21 @@ def results(tmp_path_factory):
   for pid in range(2):
     log = open(tmp / f"process{pid}.log", "w")
     logs.append(log)
-    procs.append(_start([str(tmp / f"process{pid}.npz"), "--coordinator", f"127.0.0.1:{port}",
-                         "--num_processes", "2", "--process_id", str(pid)], 2, log))
+    procs.append(
+      _start(
+        [
+          str(tmp / f"process{pid}.npz"),
+          "--coordinator",
+          f"127.0.0.1:{port}",
+          "--num_processes",
+          "2",
+          "--process_id",
+          str(pid),
+        ],
+        2,
+        log,
+      )
+    )
   logs.append(open(tmp / "reference.log", "w"))
   procs.append(_start([str(tmp / "reference.npz")], 1, logs[-1]))
   try:
@@ -50,7 +65,7 @@ def results(tmp_path_factory):
     for log in logs:
       log.close()
   names = ["process0", "process1", "reference"]
-  for name, code in zip(names, codes):
+  for name, code in zip(names, codes, strict=True):
     assert code == 0, f"{name} exited with {code}:\n" + (tmp / f"{name}.log").read_text()[-4000:]
   return {name: dict(np.load(tmp / f"{name}.npz")) for name in names}
 
@@ -75,5 +90,4 @@ def test_two_processes_reach_the_one_process_state(results, model):
   for name in ("process0", "process1"):
     for k in keys:
       np.testing.assert_allclose(results[name][k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
-    np.testing.assert_allclose(results[name][f"{model}/d_loss"], ref[f"{model}/d_loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(results[name][f"{model}/d_loss"], ref[f"{model}/d_loss"], rtol=1e-5)

@@ -34,10 +34,12 @@ DN = ('NHWC', 'HWIO', 'NHWC')
 
 def _close(a, b, tol=TOL, scale=None):
   """`scale` (default: each leaf's largest entry, at least 1) is what `atol` is a fraction of."""
+
   def close(x, y):
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     s = max(np.abs(y).max(), 1) if scale is None else scale
     np.testing.assert_allclose(x, y, rtol=tol['rtol'], atol=tol['atol'] * s)
+
   jax.tree.map(close, a, b)
 
 
@@ -53,8 +55,9 @@ def _derivatives(f, x, k, cot, order=3):
 def _operands(x_shape, k_shape, out_shape, seed=0):
   """x, k and the cotangent: float64 numpy arrays of float32 values (exact in either dtype)."""
   rng = np.random.RandomState(seed)
-  draw = lambda shape, scale=1.0: (scale * rng.standard_normal(shape)).astype(np.float32).astype(
-      np.float64)
+  draw = lambda shape, scale=1.0: (
+    (scale * rng.standard_normal(shape)).astype(np.float32).astype(np.float64)
+  )
   return draw(x_shape), draw(k_shape, 0.3), draw(out_shape)
 
 
@@ -77,26 +80,30 @@ def _require_onednn():
 
 # Each fast_conv function and the lax function it must equal (NHWC / HWIO).
 _PAIRS = {
-    'conv2d': (fast_conv.conv2d, lambda x, k, s, p: jax.lax.conv_general_dilated(
-        x, k, s, p, dimension_numbers=DN)),
-    'conv2d_transpose': (fast_conv.conv2d_transpose, lambda x, k, s, p: jax.lax.conv_transpose(
-        x, k, s, p, dimension_numbers=DN)),
+  'conv2d': (
+    fast_conv.conv2d,
+    lambda x, k, s, p: jax.lax.conv_general_dilated(x, k, s, p, dimension_numbers=DN),
+  ),
+  'conv2d_transpose': (
+    fast_conv.conv2d_transpose,
+    lambda x, k, s, p: jax.lax.conv_transpose(x, k, s, p, dimension_numbers=DN),
+  ),
 }
 
 _CASES = [
-    ('conv2d', (2, 8, 8, 3), 4, 2, 'SAME'),           # the DCGAN critic's layer
-    ('conv2d', (2, 7, 7, 2), 4, 2, 'SAME'),           # odd size (7 -> 4): asymmetric padding
-    ('conv2d', (3, 6, 5, 2), 3, 1, 'SAME'),           # the ResNet's layers
-    ('conv2d', (2, 5, 5, 4), 1, 1, 'VALID'),          # 1x1 shortcut
-    ('conv2d', (2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # explicit, unequal padding
-    ('conv2d', (2, 9, 9, 2), 3, 1, ((-1, 2), (0, -1))),  # negative (cropping): lax's ops
-    ('conv2d', (2, 9, 9, 2), 5, 3, 'VALID'),
-    ('conv2d_transpose', (2, 4, 4, 3), 4, 2, 'SAME'),  # the DCGAN generator's layer
-    ('conv2d_transpose', (2, 7, 7, 2), 4, 2, 'SAME'),  # 7 -> 14 (28x28 DCGAN)
-    ('conv2d_transpose', (1, 3, 5, 2), 3, 2, 'SAME'),
-    ('conv2d_transpose', (2, 4, 4, 2), 3, 1, 'SAME'),
-    ('conv2d_transpose', (2, 3, 3, 2), 4, 2, 'VALID'),
-    ('conv2d_transpose', (2, 4, 3, 2), 5, 3, 'VALID'),
+  ('conv2d', (2, 8, 8, 3), 4, 2, 'SAME'),  # the DCGAN critic's layer
+  ('conv2d', (2, 7, 7, 2), 4, 2, 'SAME'),  # odd size (7 -> 4): asymmetric padding
+  ('conv2d', (3, 6, 5, 2), 3, 1, 'SAME'),  # the ResNet's layers
+  ('conv2d', (2, 5, 5, 4), 1, 1, 'VALID'),  # 1x1 shortcut
+  ('conv2d', (2, 9, 8, 2), 3, 2, ((2, 0), (1, 1))),  # explicit, unequal padding
+  ('conv2d', (2, 9, 9, 2), 3, 1, ((-1, 2), (0, -1))),  # negative (cropping): lax's ops
+  ('conv2d', (2, 9, 9, 2), 5, 3, 'VALID'),
+  ('conv2d_transpose', (2, 4, 4, 3), 4, 2, 'SAME'),  # the DCGAN generator's layer
+  ('conv2d_transpose', (2, 7, 7, 2), 4, 2, 'SAME'),  # 7 -> 14 (28x28 DCGAN)
+  ('conv2d_transpose', (1, 3, 5, 2), 3, 2, 'SAME'),
+  ('conv2d_transpose', (2, 4, 4, 2), 3, 1, 'SAME'),
+  ('conv2d_transpose', (2, 3, 3, 2), 4, 2, 'VALID'),
+  ('conv2d_transpose', (2, 4, 3, 2), 5, 3, 'VALID'),
 ]
 
 
@@ -108,8 +115,11 @@ def _case(index):
   k_shape = (kernel, kernel, x_shape[-1], 3)
   reference = lambda x, k: ref(x, k, s, padding)
   out = jax.eval_shape(reference, jnp.zeros(x_shape), jnp.zeros(k_shape))
-  return (lambda backend: lambda x, k: fast(x, k, s, padding, backend), reference,
-          _operands(x_shape, k_shape, out.shape))
+  return (
+    lambda backend: lambda x, k: fast(x, k, s, padding, backend),
+    reference,
+    _operands(x_shape, k_shape, out.shape),
+  )
 
 
 @functools.cache
@@ -119,8 +129,10 @@ def _reference(index):
   return _run(reference, operands, jnp.float64)
 
 
-_CASE_IDS = [f'{op}-{"x".join(map(str, x))}-k{k}-s{s}-{p if isinstance(p, str) else "explicit"}'
-             for op, x, k, s, p in _CASES]
+_CASE_IDS = [
+  f'{op}-{"x".join(map(str, x))}-k{k}-s{s}-{p if isinstance(p, str) else "explicit"}'
+  for op, x, k, s, p in _CASES
+]
 
 
 @pytest.mark.parametrize('index', range(len(_CASES)), ids=_CASE_IDS)
@@ -157,8 +169,9 @@ def test_onednn_batch_slices_of_unequal_size(batch, monkeypatch):
   operands = _operands((batch, 8, 8, 8), (4, 4, 8, 16), (batch, 4, 4, 16))
   ref = lambda x, k: jax.lax.conv_general_dilated(x, k, s, 'SAME', dimension_numbers=DN)
   fast = lambda x, k: fast_conv.conv2d(x, k, s, 'SAME', 'onednn')
-  _close(_run(fast, operands, jnp.float32, order=1), _run(ref, operands, jnp.float64, order=1),
-         F32_TOL)
+  _close(
+    _run(fast, operands, jnp.float32, order=1), _run(ref, operands, jnp.float64, order=1), F32_TOL
+  )
 
 
 def test_chunked_kernel_gradient_is_the_same(monkeypatch):
@@ -168,24 +181,32 @@ def test_chunked_kernel_gradient_is_the_same(monkeypatch):
   operands = _operands((8, 6, 6, 3), (3, 3, 3, 4), (8, 6, 6, 4))
   ref = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME', dimension_numbers=DN)
   fast = lambda x, k: fast_conv.conv2d(x, k, (1, 1), 'SAME')
-  _close(_run(fast, operands, jnp.float64, order=1), _run(ref, operands, jnp.float64, order=1),
-         F64_TOL)
+  _close(
+    _run(fast, operands, jnp.float64, order=1), _run(ref, operands, jnp.float64, order=1), F64_TOL
+  )
 
 
 def test_transpose_rejects_explicit_padding():
   with pytest.raises(ValueError, match="'SAME' or 'VALID'"):
-    fast_conv.conv2d_transpose(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), (2, 2),
-                               ((1, 1), (1, 1)))
+    fast_conv.conv2d_transpose(
+      jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), (2, 2), ((1, 1), (1, 1))
+    )
 
 
 @pytest.mark.parametrize('backend', ['xla', 'onednn'])
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
-@pytest.mark.parametrize('flax_cls,fast_cls,kw', [
+@pytest.mark.parametrize(
+  'flax_cls,fast_cls,kw',
+  [
     (nn.Conv, fast_conv.Conv, dict(kernel_size=(4, 4), strides=(2, 2), padding='SAME')),
     (nn.Conv, fast_conv.Conv, dict(kernel_size=(3, 3), padding='SAME', use_bias=False)),
-    (nn.ConvTranspose, fast_conv.ConvTranspose,
-     dict(kernel_size=(4, 4), strides=(2, 2), padding='SAME')),
-])
+    (
+      nn.ConvTranspose,
+      fast_conv.ConvTranspose,
+      dict(kernel_size=(4, 4), strides=(2, 2), padding='SAME'),
+    ),
+  ],
+)
 def test_modules_are_flax_modules(flax_cls, fast_cls, kw, dtype, backend):
   if backend == 'onednn':
     _require_onednn()
@@ -195,8 +216,9 @@ def test_modules_are_flax_modules(flax_cls, fast_cls, kw, dtype, backend):
   shapes = lambda m: jax.eval_shape(m.init, jax.random.key(0), x)
   assert jax.tree.map(jnp.shape, shapes(fast)) == jax.tree.map(jnp.shape, shapes(ref))
   # Random parameters (a non-zero bias is tested too) without compiling an initialiser.
-  params = jax.tree.map(lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype),
-                        shapes(ref))
+  params = jax.tree.map(
+    lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype), shapes(ref)
+  )
 
   def run(m):
     loss = lambda p: jnp.sum(jnp.tanh(m.apply(p, x).astype(jnp.float32)))
@@ -209,8 +231,12 @@ def test_modules_are_flax_modules(flax_cls, fast_cls, kw, dtype, backend):
   _close(grad_fast, grad_ref, tol)
 
 
-_MODEL_CASES = [('dcgan', (32, 32, 1), 'layer'), ('dcgan', (28, 28, 3), 'spectral'),
-                ('dcgan', (64, 64, 1), 'batch'), ('resnet', (32, 32, 3), 'spectral')]
+_MODEL_CASES = [
+  ('dcgan', (32, 32, 1), 'layer'),
+  ('dcgan', (28, 28, 3), 'spectral'),
+  ('dcgan', (64, 64, 1), 'batch'),
+  ('resnet', (32, 32, 3), 'spectral'),
+]
 
 
 def _build(model, shape, d_norm, conv):
@@ -247,19 +273,22 @@ def _model_run(model, shape, d_norm, conv):
 
   def g_loss(p):
     out, _ = g.apply({**gv, 'params': p}, z, train=True, mutable=['batch_stats'])
-    return jnp.sum(out ** 2), out
+    return jnp.sum(out**2), out
 
   def d_gp(p):
     critic = lambda y: d.apply({**dv, 'params': p}, y, train=False)
     return penalties.gradient_penalty(critic, x, -x, key), critic(x)
 
-  results = [jax.jit(jax.value_and_grad(loss, has_aux=True))(v['params'])
-             for loss, v in ((g_loss, gv), (d_gp, dv))]
+  results = [
+    jax.jit(jax.value_and_grad(loss, has_aux=True))(v['params'])
+    for loss, v in ((g_loss, gv), (d_gp, dv))
+  ]
   return jax.tree.map(np.asarray, results)
 
 
-@pytest.mark.parametrize('model,shape,d_norm', _MODEL_CASES,
-                         ids=[f'{m}-{s[0]}-{n}' for m, s, n in _MODEL_CASES])
+@pytest.mark.parametrize(
+  'model,shape,d_norm', _MODEL_CASES, ids=[f'{m}-{s[0]}-{n}' for m, s, n in _MODEL_CASES]
+)
 @pytest.mark.parametrize('conv', ['xla', 'onednn'])
 def test_models_are_the_same_with_either_implementation(model, shape, d_norm, conv):
   """Same variables, samples, G gradients, scores and WGAN-GP gradients as Flax's layers."""

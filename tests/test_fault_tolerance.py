@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-
 from _helpers import assert_bitwise_equal
+
 from jaxgan import checkpoint as ckpt_lib
 from jaxgan import inputs, loop
 from jaxgan.build import build_gan
@@ -60,7 +60,7 @@ def make_config(steps=STEPS, **overrides) -> ml_collections.ConfigDict:
   return cfg
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(model_json):
   cfg = make_config()
   cfg.model.kwargs = ml_collections.ConfigDict(json.loads(model_json))
@@ -91,14 +91,20 @@ def assert_same_final_state(workdir, reference):
 
 
 def all_finite(tree):
-  return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree.leaves(tree)
-             if np.issubdtype(np.asarray(x).dtype, np.floating))
+  return all(
+    bool(np.all(np.isfinite(np.asarray(x))))
+    for x in jax.tree.leaves(tree)
+    if np.issubdtype(np.asarray(x).dtype, np.floating)
+  )
 
 
 def tree_digest(root) -> dict[str, str]:
   root = Path(root)
-  return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-          for p in sorted(root.rglob("*")) if p.is_file()}
+  return {
+    str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+    for p in sorted(root.rglob("*"))
+    if p.is_file()
+  }
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +116,9 @@ def reference(tmp_path_factory):
   assert sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit()) == [20, 30, 40]
   final = load_checkpoint(workdir)
   initial = load_checkpoint(workdir, step=20)  # training moved the parameters (not a no-op)
-  assert not np.array_equal(jax.tree.leaves(final[0].g_params)[0],
-                            jax.tree.leaves(initial[0].g_params)[0])
+  assert not np.array_equal(
+    jax.tree.leaves(final[0].g_params)[0], jax.tree.leaves(initial[0].g_params)[0]
+  )
   return {"workdir": workdir, "final": final}
 
 
@@ -141,18 +148,24 @@ _CHILD = textwrap.dedent("""
 def child_env(tmp_path_factory):
   # The children share a persistent compilation cache: the second one skips most compiles.
   cache = tmp_path_factory.mktemp("jax_cache")
-  return {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(cache),
-          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-          "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+  return {
+    **os.environ,
+    "JAX_PLATFORMS": "cpu",
+    "JAX_COMPILATION_CACHE_DIR": str(cache),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+  }
 
 
 def start_child(workdir, env, *, slow_from, delay):
-  code = _CHILD.format(tests=str(Path(__file__).parent), slow_from=slow_from, delay=delay,
-                       workdir=str(workdir))
+  code = _CHILD.format(
+    tests=str(Path(__file__).parent), slow_from=slow_from, delay=delay, workdir=str(workdir)
+  )
   log_path = Path(workdir).parent / f"{Path(workdir).name}.log"
   with open(log_path, "w") as out:
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT,
-                            env=env)
+    proc = subprocess.Popen(
+      [sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT, env=env
+    )
   return proc, log_path
 
 
@@ -192,8 +205,12 @@ def test_sigterm_stops_with_checkpoint_and_resumes(tmp_path, reference, child_en
   workdir.mkdir()
   proc, log_path = start_child(workdir, child_env, slow_from=EVERY, delay=0.1)
   metrics = workdir / "metrics.jsonl"  # first logged step: the loop (and its handler) is running
-  wait_for(lambda: metrics.exists() and metrics.read_text().strip(), proc, log_path,
-           "the first logged step")
+  wait_for(
+    lambda: metrics.exists() and metrics.read_text().strip(),
+    proc,
+    log_path,
+    "the first logged step",
+  )
   time.sleep(0.35)
   proc.send_signal(signal.SIGTERM)
   rc = proc.wait(timeout=60)
@@ -239,7 +256,7 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, reference, caplog, damag
   for step in bad:
     if damage == "truncated":
       data = bad[step].read_bytes()
-      bad[step].write_bytes(data[:len(data) // 2])
+      bad[step].write_bytes(data[: len(data) // 2])
     else:
       (ckdir / str(step) / ckpt_lib.MANIFEST_NAME).unlink()
       bad[step] = ckdir / str(step) / "state" / "_METADATA"
@@ -251,8 +268,9 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, reference, caplog, damag
   loop.train_and_evaluate(make_config(), str(workdir))
   messages = [r.getMessage() for r in caplog.records]
   for step in bad:
-    assert any(m.startswith(f"Skipping checkpoint step {step}:") and reason in m
-               for m in messages), messages
+    assert any(
+      m.startswith(f"Skipping checkpoint step {step}:") and reason in m for m in messages
+    ), messages
   assert f"Resumed from step {fallback} in {workdir}" in messages
   assert not any("not overwriting" in m for m in messages), messages
   # the damaged steps were moved aside with their reasons, byte for byte as we left them
@@ -270,7 +288,9 @@ def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, reference):
   shutil.copytree(reference["workdir"], workdir)
   for step in (20, 30, 40):
     (workdir / "checkpoints" / str(step) / "state" / "_METADATA").write_bytes(b"")
-  with pytest.raises(ckpt_lib.CheckpointCorruptError, match=r"step 40: .*\n\s+step 30: .*\n\s+step 20"):
+  with pytest.raises(
+    ckpt_lib.CheckpointCorruptError, match=r"step 40: .*\n\s+step 30: .*\n\s+step 20"
+  ):
     loop.train_and_evaluate(make_config(), str(workdir))
 
 
@@ -307,7 +327,7 @@ def test_nan_batch_is_skipped_and_training_continues(tmp_path, monkeypatch):
   assert step == int(state.step) == 20 and int(state.skipped) == 1
   assert all_finite(state)
   at_10, _, _ = load_checkpoint(workdir, cfg, step=10)
-  for a, b in zip(jax.tree.leaves(state.g_params), jax.tree.leaves(at_10.g_params)):
+  for a, b in zip(jax.tree.leaves(state.g_params), jax.tree.leaves(at_10.g_params), strict=True):
     assert not np.array_equal(a, b)  # the other nine steps were applied
 
 
@@ -315,9 +335,11 @@ def test_consecutive_nan_steps_stop_the_run(tmp_path, monkeypatch):
   _poison(monkeypatch, set(range(10, 1000)))  # every step from 11 on
   workdir = tmp_path / "run"
   cfg = make_config(**{"run.max_consecutive_skipped": 5, "checkpoint.every": 5})
-  with pytest.raises(FloatingPointError,
-                     match=r"5 consecutive train steps .*\(last at step 15\); stopping\. The last "
-                           r"good checkpoint \(step 15\) in .* is intact"):
+  with pytest.raises(
+    FloatingPointError,
+    match=r"5 consecutive train steps .*\(last at step 15\); stopping\. The last "
+    r"good checkpoint \(step 15\) in .* is intact",
+  ):
     loop.train_and_evaluate(cfg, str(workdir))
   ckdir = workdir / "checkpoints"
   steps = sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
@@ -335,10 +357,15 @@ def test_consecutive_nan_steps_stop_the_run(tmp_path, monkeypatch):
 
 def test_diverging_run_without_checkpoint_says_so(tmp_path):
   """A huge learning rate: every update is non-finite (and dropped) from step 1 on."""
-  cfg = make_config(steps=20, **{"optim.g_lr": 1e30, "optim.d_lr": 1e30,
-                                "run.max_consecutive_skipped": 3, "log.every": 5})
-  with pytest.raises(FloatingPointError, match=r"3 consecutive train steps .*\(last at step 3\); "
-                     r"stopping\. No checkpoint in .* yet"):
+  cfg = make_config(
+    steps=20,
+    **{"optim.g_lr": 1e30, "optim.d_lr": 1e30, "run.max_consecutive_skipped": 3, "log.every": 5},
+  )
+  with pytest.raises(
+    FloatingPointError,
+    match=r"3 consecutive train steps .*\(last at step 3\); "
+    r"stopping\. No checkpoint in .* yet",
+  ):
     loop.train_and_evaluate(cfg, str(tmp_path / "run"))
   assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()]
 
@@ -347,8 +374,10 @@ def test_diverging_run_without_checkpoint_says_so(tmp_path):
 # another config in the workdir
 
 
-@pytest.mark.parametrize("field, value", [("model.kwargs.g_hidden", (16, 16)),
-                                          ("optim.g_lr", 1e-3), ("loss.name", "hinge")])
+@pytest.mark.parametrize(
+  "field, value",
+  [("model.kwargs.g_hidden", (16, 16)), ("optim.g_lr", 1e-3), ("loss.name", "hinge")],
+)
 def test_checkpoint_of_another_config_is_refused(tmp_path, reference, field, value):
   workdir = tmp_path / "run"
   shutil.copytree(reference["workdir"], workdir)
@@ -362,8 +391,10 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, reference, field, val
 def test_fields_of_the_resumable_sections_may_change_on_resume(tmp_path, reference, caplog):
   workdir = tmp_path / "run"
   shutil.copytree(reference["workdir"], workdir)
-  cfg = make_config(steps=STEPS + EVERY, **{"log.every": 5, "eval.num_samples": 128,
-                                            "checkpoint.keep": 2, "run.loader_workers": 1})
+  cfg = make_config(
+    steps=STEPS + EVERY,
+    **{"log.every": 5, "eval.num_samples": 128, "checkpoint.keep": 2, "run.loader_workers": 1},
+  )
   caplog.set_level(logging.INFO)
   loop.train_and_evaluate(cfg, str(workdir))
   assert f"Resumed from step {STEPS} in {workdir}" in [r.getMessage() for r in caplog.records]

@@ -10,8 +10,16 @@ import sys
 import pytest
 
 # The runner's world: checkpoints, data pipelines, writers, and the modules that use them.
-RUNNER = ("orbax", "tensorflow_datasets", "grain", "tensorboardX", "tensorflow", "jaxgan.loop",
-          "jaxgan.checkpoint", "jaxgan.data")
+RUNNER = (
+  "orbax",
+  "tensorflow_datasets",
+  "grain",
+  "tensorboardX",
+  "tensorflow",
+  "jaxgan.loop",
+  "jaxgan.checkpoint",
+  "jaxgan.data",
+)
 
 
 def _loaded_after(statement: str) -> set[str]:
@@ -36,4 +44,5 @@ def test_config_loads_no_jax():
   loaded = _loaded_after("import jaxgan.config\njaxgan.config.default_config()")
   assert "jaxgan.config" in loaded and "ml_collections" in loaded
   assert not _matching(loaded, ("jax", "jaxlib", "flax", "optax")), _matching(
-      loaded, ("jax", "jaxlib", "flax", "optax"))
+    loaded, ("jax", "jaxlib", "flax", "optax")
+  )

@@ -6,16 +6,17 @@ import json
 import ml_collections
 import numpy as np
 import pytest
+from _helpers import REAL_DATA, REPO, require_real_data
 from PIL import Image
 
 from jaxgan import config as config_lib
 from jaxgan import loop
 
-from _helpers import REAL_DATA, REPO, require_real_data
-
 
 def _config(name, variant=None):
-  spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / "configs" / f"{name}.py")
+  spec = importlib.util.spec_from_file_location(
+    name, REPO / "experiments" / "configs" / f"{name}.py"
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(variant) if variant else module.get_config()
@@ -35,8 +36,17 @@ def _small(config, data_dir):
   config.checkpoint.every = 2
 
 
-@pytest.mark.parametrize("name", ["mnist_dcgan", "mnist_wgan_gp", "fashion_mnist_lsgan",
-                                  "cifar10_sngan_hinge", "toy_ring", "toy_grid"])
+@pytest.mark.parametrize(
+  "name",
+  [
+    "mnist_dcgan",
+    "mnist_wgan_gp",
+    "fashion_mnist_lsgan",
+    "cifar10_sngan_hinge",
+    "toy_ring",
+    "toy_grid",
+  ],
+)
 def test_every_config_is_valid_and_documents_its_command(name):
   config = _config(name)
   config_lib.validate(config)
@@ -50,19 +60,22 @@ def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
   config.log.num_samples = 16
   result = loop.train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_loss"])
-  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [l["step"] for l in lines] == [2, 4]
+  lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [line["step"] for line in lines] == [2, 4]
   assert {"d_loss", "g_loss", "steps_per_sec", "d_real", "d_fake"} <= set(lines[0])
   image = np.asarray(Image.open(tmp_path / "samples" / "step_0000004.png"))
   assert image.shape == (4 * 29 + 1, 4 * 29 + 1) and image.std() > 0  # 4x4 grid of 28x28 digits
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
   assert json.loads((tmp_path / "config.json").read_text())["loss"]["name"] == "non_saturating"
-  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [
+    "2",
+    "4",
+  ]
   # Running again in the same workdir resumes: nothing left to do at step 4.
   config.run.steps = 6
   loop.train_and_evaluate(config, str(tmp_path))
-  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [l["step"] for l in lines] == [2, 4, 6]
+  lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [line["step"] for line in lines] == [2, 4, 6]
 
 
 def test_cifar10_smoke_variant_runs(tmp_path):
@@ -86,14 +99,16 @@ def test_toy_run_reports_mode_coverage(tmp_path):
   config.data.batch_size = 32
   config.model.kwargs.update(g_hidden=(16,), d_hidden=(16,))
   result = loop.train_and_evaluate(config, str(tmp_path))
-  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [l["step"] for l in lines] == [10, 20, 30, 40]
-  assert [("eval/modes_captured" in l) for l in lines] == [False, True, False, True]
+  lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [line["step"] for line in lines] == [10, 20, 30, 40]
+  assert [("eval/modes_captured" in line) for line in lines] == [False, True, False, True]
   # The untrained generator's samples are nowhere near the modes: a coverage of the ring that
   # is not all 8 modes at full quality, and distances that the metric computed from samples.
   assert result["eval/high_quality"] < 0.5 and result["eval/mean_distance"] > 0.05
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [
-      "20", "40"]
+    "20",
+    "40",
+  ]
   assert Image.open(tmp_path / "samples" / "step_0000020.png").size == (256, 256)
 
 
@@ -114,7 +129,9 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
     np.testing.assert_allclose(results[0][key], results[1][key], rtol=1e-5)
 
 
-@pytest.mark.parametrize("override,message", [
+@pytest.mark.parametrize(
+  "override,message",
+  [
     (dict(lossy="x"), r"Unknown config keys \['lossy'\]"),
     ({"optim.lossy": 1}, r"Unknown config keys \['optim.lossy'\]"),
     ({"steps": 5}, "flat layout.*config.run.steps"),
@@ -125,7 +142,8 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
     ({"data.name": "imagenet"}, "Unknown data set config.data.name='imagenet'.*mnist"),
     ({"run.steps": 0}, "config.run.steps must be a positive integer"),
     ({"log.every": 250}, "multiples of config.run.steps_per_call=500"),
-])
+  ],
+)
 def test_bad_config_fails_before_training(tmp_path, override, message):
   config = _config("toy_ring")
   with config.unlocked():
@@ -140,9 +158,18 @@ def test_bad_config_fails_before_training(tmp_path, override, message):
 def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   from jaxgan.metrics.classifier import save_classifier, train_classifier
 
-  clf, _ = train_classifier("mnist", steps=20, batch_size=32, widths=(8, 8), feature_dim=16,
-                            num_train=512, num_test=128, data_dir=data_dir,
-                            source_dir=str(REAL_DATA), log=lambda *a: None)
+  clf, _ = train_classifier(
+    "mnist",
+    steps=20,
+    batch_size=32,
+    widths=(8, 8),
+    feature_dim=16,
+    num_train=512,
+    num_test=128,
+    data_dir=data_dir,
+    source_dir=str(REAL_DATA),
+    log=lambda *a: None,
+  )
   clf_path = tmp_path / "clf.npz"
   save_classifier(clf_path, clf)  # returns the checksum
   config = _config("mnist_dcgan")
@@ -155,10 +182,15 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   assert fcd_key and fcd_key[0].startswith("mnist_convnet-200-train")
   assert np.isfinite(result[fcd_key[0]]) and result[fcd_key[0]] > 0
   assert "200" in (tmp_path / "run" / "eval_protocol.txt").read_text()
-  lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-  assert all(fcd_key[0] in l for l in lines)
+  lines = [
+    json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+  ]
+  assert all(fcd_key[0] in line for line in lines)
   # Keep-best reads a checkpoint's own evaluation: step 3 must not carry step 2's FCD.
-  saved = {int(p.name): json.loads((p / "jaxgan_manifest.json").read_text())["metrics"]
-           for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()}
+  saved = {
+    int(p.name): json.loads((p / "jaxgan_manifest.json").read_text())["metrics"]
+    for p in (tmp_path / "run" / "checkpoints").iterdir()
+    if p.name.isdigit()
+  }
   assert sorted(saved) == [1, 2, 3, 4]
   assert [fcd_key[0] in (saved[s] or {}) for s in (1, 2, 3, 4)] == [False, True, False, True]

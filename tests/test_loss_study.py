@@ -11,12 +11,18 @@ import loss_study  # noqa: E402
 
 
 def test_study_writes_its_tables_and_resumes(tmp_path, capsys):
-  argv = ["--parts=ring", "--variants=hinge,wgan+gp", "--seeds=1", "--toy_steps=500",
-          f"--out={tmp_path}"]
+  argv = [
+    "--parts=ring",
+    "--variants=hinge,wgan+gp",
+    "--seeds=1",
+    "--toy_steps=500",
+    f"--out={tmp_path}",
+  ]
   loss_study.main(argv)
   rows = list(csv.DictReader((tmp_path / "results.csv").open()))
   assert {(r["variant"], r["metric"]) for r in rows} == {
-      (v, m) for v in ("hinge", "wgan+gp") for m in ("modes_captured", "high_quality")}
+    (v, m) for v in ("hinge", "wgan+gp") for m in ("modes_captured", "high_quality")
+  }
   assert {int(r["step"]) for r in rows} == {500}
   summary = (tmp_path / "summary.md").read_text()
   assert "| hinge |" in summary and "| wgan+gp |" in summary

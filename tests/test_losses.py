@@ -27,7 +27,7 @@ def _reference(name, r, f):
     d = -m(_log_sig(r)) - m(_log1m_sig(f))
     g = m(_log1m_sig(f)) if name == "minimax" else -m(_log_sig(f))
   elif name == "lsgan":
-    d = 0.5 * m((r - 1) ** 2) + 0.5 * m(f ** 2)
+    d = 0.5 * m((r - 1) ** 2) + 0.5 * m(f**2)
     g = 0.5 * m((f - 1) ** 2)
   elif name == "wgan":
     d, g = m(f) - m(r), -m(f)
@@ -52,16 +52,27 @@ def _reference(name, r, f):
 
 
 SCORES = {
-    "random": lambda rng: (rng.normal(size=32) * 2, rng.normal(size=32) * 2 - 1),
-    "extreme": lambda rng: (np.array([100.0, -100.0, 50.0, -3.0]),
-                            np.array([-100.0, 100.0, 0.0, 80.0])),
-    "saturated_d": lambda rng: (np.full(8, 100.0), np.full(8, -100.0)),
+  "random": lambda rng: (rng.normal(size=32) * 2, rng.normal(size=32) * 2 - 1),
+  "extreme": lambda rng: (
+    np.array([100.0, -100.0, 50.0, -3.0]),
+    np.array([-100.0, 100.0, 0.0, 80.0]),
+  ),
+  "saturated_d": lambda rng: (np.full(8, 100.0), np.full(8, -100.0)),
 }
 
 
 def test_registry_lists_all_losses():
-  assert set(losses.LOSSES) == {"minimax", "non_saturating", "lsgan", "wgan", "hinge", "rsgan",
-                                "rasgan", "ralsgan", "rahinge"}
+  assert set(losses.LOSSES) == {
+    "minimax",
+    "non_saturating",
+    "lsgan",
+    "wgan",
+    "hinge",
+    "rsgan",
+    "rasgan",
+    "ralsgan",
+    "rahinge",
+  }
 
 
 @pytest.mark.parametrize("case", list(SCORES))
@@ -94,10 +105,11 @@ def test_gradients_match_finite_differences(name):
   r, f = rng.normal(size=6), rng.normal(size=6)
   loss = losses.get(name)
   for fn, ref_idx in ((loss.d, 0), (loss.g, 1)):
-    grad_f = np.asarray(jax.grad(fn, argnums=1)(jnp.asarray(r, jnp.float32),
-                                                jnp.asarray(f, jnp.float32)))
+    grad_f = np.asarray(
+      jax.grad(fn, argnums=1)(jnp.asarray(r, jnp.float32), jnp.asarray(f, jnp.float32))
+    )
     h = 1e-5
-    ref = lambda f: _reference(name, r, f)[ref_idx]
+    ref = lambda f, k=ref_idx: _reference(name, r, f)[k]
     fd = np.array([(ref(f + h * e) - ref(f - h * e)) / (2 * h) for e in np.eye(6)])
     np.testing.assert_allclose(grad_f, fd, rtol=1e-3, atol=1e-5)
 
@@ -112,7 +124,7 @@ def test_minimax_generator_saturates_where_non_saturating_does_not():
 
 def test_lsgan_is_half_the_seed_form():
   r, f = jnp.array([0.3, 1.2]), jnp.array([-0.5, 0.1])
-  seed_form = jnp.mean((r - 1) ** 2) + jnp.mean(f ** 2)
+  seed_form = jnp.mean((r - 1) ** 2) + jnp.mean(f**2)
   np.testing.assert_allclose(2 * losses.lsgan_discriminator_loss(r, f), seed_form, rtol=1e-6)
 
 

@@ -9,14 +9,18 @@ import optax
 import pytest
 
 from jaxgan import GAN, make_train_step
-from jaxgan.data import toy as toy_data
 from jaxgan.build import build_gan
 from jaxgan.config import default_config
+from jaxgan.data import toy as toy_data
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import make_models
 
-CASES = [("mlp", (2,), "layer"), ("mlp", (2,), "spectral"), ("dcgan", (28, 28, 1), "batch"),
-         ("resnet", (32, 32, 3), "spectral")]
+CASES = [
+  ("mlp", (2,), "layer"),
+  ("mlp", (2,), "spectral"),
+  ("dcgan", (28, 28, 1), "batch"),
+  ("resnet", (32, 32, 3), "spectral"),
+]
 
 
 def _heavy_op_dtypes(fn, *args, batch=5):
@@ -28,7 +32,8 @@ def _heavy_op_dtypes(fn, *args, batch=5):
   def visit(jaxpr):
     for eqn in jaxpr.eqns:
       if eqn.primitive.name in ("dot_general", "conv_general_dilated") and any(
-          v.aval.shape[:1] == (batch,) for v in eqn.invars):
+        v.aval.shape[:1] == (batch,) for v in eqn.invars
+      ):
         found.extend(str(v.aval.dtype) for v in eqn.invars)
       for param in eqn.params.values():
         for sub in param if isinstance(param, (list, tuple)) else [param]:
@@ -43,8 +48,7 @@ def _heavy_op_dtypes(fn, *args, batch=5):
 
 @pytest.mark.parametrize("name,shape,norm", CASES)
 def test_bfloat16_models_compute_in_bfloat16_and_keep_float32_state(name, shape, norm):
-  g, d = make_models(name, image_shape=shape, latent_dim=8, width=8, d_norm=norm,
-                     dtype="bfloat16")
+  g, d = make_models(name, image_shape=shape, latent_dim=8, width=8, d_norm=norm, dtype="bfloat16")
   assert g.dtype == jnp.bfloat16 and d.dtype == jnp.bfloat16
   z = jax.random.normal(jax.random.PRNGKey(0), (5, 8))
   g_vars = g.init(jax.random.PRNGKey(1), z, train=False)
@@ -66,8 +70,7 @@ def test_bfloat16_models_compute_in_bfloat16_and_keep_float32_state(name, shape,
   x16 = g.apply(g_vars, z, train=False)
   assert not np.array_equal(np.asarray(x32), np.asarray(x16))
   np.testing.assert_allclose(x16, x32, atol=0.1)
-  assert set(_heavy_op_dtypes(lambda v, z: g32.apply(v, z, train=False), g_vars, z)) == {
-      "float32"}
+  assert set(_heavy_op_dtypes(lambda v, z: g32.apply(v, z, train=False), g_vars, z)) == {"float32"}
 
 
 def test_float32_is_the_default_and_bad_dtypes_are_refused():
@@ -89,10 +92,12 @@ def test_config_compute_dtype_reaches_the_models():
 
 
 def test_bfloat16_wgan_gp_step_has_a_finite_float32_penalty():
-  g, d = make_models("dcgan", image_shape=(28, 28, 1), latent_dim=8, width=8, d_norm="layer",
-                     dtype=jnp.bfloat16)
-  gan = GAN(g, d, optax.adam(1e-4, b1=0.0, b2=0.9), optax.adam(1e-4, b1=0.0, b2=0.9),
-            latent_shape=(8,))
+  g, d = make_models(
+    "dcgan", image_shape=(28, 28, 1), latent_dim=8, width=8, d_norm="layer", dtype=jnp.bfloat16
+  )
+  gan = GAN(
+    g, d, optax.adam(1e-4, b1=0.0, b2=0.9), optax.adam(1e-4, b1=0.0, b2=0.9), latent_shape=(8,)
+  )
   step = jax.jit(make_train_step(gan, loss="wgan", penalty="wgan_gp", n_critic=2))
   real = jnp.tanh(jax.random.normal(jax.random.PRNGKey(0), (2 * 8, 28, 28, 1)))
   state = gan.init(jax.random.PRNGKey(1), real[:8])
@@ -102,8 +107,9 @@ def test_bfloat16_wgan_gp_step_has_a_finite_float32_penalty():
   for k, v in metrics.items():
     assert v.dtype == jnp.float32 and np.isfinite(float(v)), (k, v)
   assert float(metrics["penalty"]) > 0.0
-  for leaf in jax.tree.leaves((state.g_params, state.d_params, state.ema_params,
-                               state.g_opt_state, state.d_opt_state)):
+  for leaf in jax.tree.leaves(
+    (state.g_params, state.d_params, state.ema_params, state.g_opt_state, state.d_opt_state)
+  ):
     if jnp.issubdtype(leaf.dtype, jnp.floating):
       assert leaf.dtype == jnp.float32
 
@@ -112,8 +118,14 @@ def test_bfloat16_toy_run_captures_the_ring():
   # The thresholds sit below what this seed reaches, so that they test training in bfloat16 and
   # leave room for rounding differences between CPUs.
   mixture = toy_data.get("ring")
-  g, d = make_models("mlp", image_shape=(2,), g_hidden=(128,) * 3, d_hidden=(128,) * 3,
-                     output_activation="none", dtype="bfloat16")
+  g, d = make_models(
+    "mlp",
+    image_shape=(2,),
+    g_hidden=(128,) * 3,
+    d_hidden=(128,) * 3,
+    output_activation="none",
+    dtype="bfloat16",
+  )
   adam = lambda: optax.adam(2e-4, b1=0.5, b2=0.999)
   gan = GAN(g, d, adam(), adam(), latent_shape=(2,))
   step = make_train_step(gan, loss="non_saturating", ema_decay=0.99)
@@ -125,6 +137,7 @@ def test_bfloat16_toy_run_captures_the_ring():
     def body(state, _):
       batch = mixture.sample(jax.random.fold_in(jax.random.fold_in(key, 1), state.step), 256)
       return step(state, batch, key)
+
     return jax.lax.scan(body, state, length=1000)
 
   for _ in range(3):

@@ -27,8 +27,10 @@ LATENT = 16
 
 
 def _leaf_names(tree):
-  return {str(getattr(path[-1], 'key', path[-1]))
-          for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  return {
+    str(getattr(path[-1], 'key', path[-1]))
+    for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
+  }
 
 
 def _has_bn_stats(variables):
@@ -84,29 +86,33 @@ def _run_pair(g, d, image_shape, seed=0):
     x_eval = g.apply(g_vars, z, train=False)
     s_train, d_upd = d.apply(d_vars, x_train, train=True, mutable=['batch_stats'])
     s_eval = d.apply(d_vars, x_eval, train=False)
-    return dict(x_train=x_train, x_eval=x_eval, s_train=s_train, s_eval=s_eval,
-                g_upd=g_upd, d_upd=d_upd)
+    return dict(
+      x_train=x_train, x_eval=x_eval, s_train=s_train, s_eval=s_eval, g_upd=g_upd, d_upd=d_upd
+    )
 
   return run(g_vars, d_vars, z)
 
 
 SHAPE_CASES = [
-    ('mlp', (784,), {}),
-    ('mlp', (2,), {'output_activation': 'none'}),
-    ('mlp', (28, 28, 1), {}),
-    ('dcgan', (28, 28, 1), {}),
-    ('dcgan', (28, 28, 3), {}),
-    ('dcgan', (32, 32, 1), {}),
-    ('dcgan', (32, 32, 3), {}),
-    ('dcgan', (64, 64, 1), {}),
-    ('dcgan', (64, 64, 3), {}),
-    ('resnet', (32, 32, 1), {}),
-    ('resnet', (32, 32, 3), {}),
+  ('mlp', (784,), {}),
+  ('mlp', (2,), {'output_activation': 'none'}),
+  ('mlp', (28, 28, 1), {}),
+  ('dcgan', (28, 28, 1), {}),
+  ('dcgan', (28, 28, 3), {}),
+  ('dcgan', (32, 32, 1), {}),
+  ('dcgan', (32, 32, 3), {}),
+  ('dcgan', (64, 64, 1), {}),
+  ('dcgan', (64, 64, 3), {}),
+  ('resnet', (32, 32, 1), {}),
+  ('resnet', (32, 32, 3), {}),
 ]
 
 
-@pytest.mark.parametrize('name,image_shape,kwargs', SHAPE_CASES,
-                         ids=[f'{n}-{"x".join(map(str, s))}' for n, s, _ in SHAPE_CASES])
+@pytest.mark.parametrize(
+  'name,image_shape,kwargs',
+  SHAPE_CASES,
+  ids=[f'{n}-{"x".join(map(str, s))}' for n, s, _ in SHAPE_CASES],
+)
 def test_shapes_and_range(name, image_shape, kwargs):
   g, d = make_models(name, image_shape=image_shape, latent_dim=LATENT, width=8, **kwargs)
   out = _run_pair(g, d, image_shape)
@@ -127,10 +133,16 @@ def test_mlp_default_sizes():
   assert g.hidden == (256, 512) and d.hidden == (512, 256) and d.norm == 'none'
   shapes = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((1, 100)), train=False))
   assert [shapes['params'][f'Dense_{i}']['kernel'].shape for i in range(3)] == [
-      (100, 256), (256, 512), (512, 784)]
+    (100, 256),
+    (256, 512),
+    (512, 784),
+  ]
   shapes = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((1, 784)), train=False))
   assert [shapes['params'][f'Dense_{i}']['kernel'].shape for i in range(3)] == [
-      (784, 512), (512, 256), (256, 1)]
+    (784, 512),
+    (512, 256),
+    (256, 1),
+  ]
 
 
 def test_default_norms_and_widths():
@@ -151,12 +163,16 @@ def test_dcgan_init_is_normal_002():
   assert 0.01 < float(jnp.std(scale)) < 0.03 and abs(float(jnp.mean(scale)) - 1) < 0.01
 
 
-NORM_CASES = [(m, s, n) for m, s in [('mlp', (2,)), ('dcgan', (32, 32, 3)), ('resnet', (32, 32, 3))]
-              for n in models.NORMS]
+NORM_CASES = [
+  (m, s, n)
+  for m, s in [('mlp', (2,)), ('dcgan', (32, 32, 3)), ('resnet', (32, 32, 3))]
+  for n in models.NORMS
+]
 
 
-@pytest.mark.parametrize('name,image_shape,norm', NORM_CASES,
-                         ids=[f'{m}-{n}' for m, _, n in NORM_CASES])
+@pytest.mark.parametrize(
+  'name,image_shape,norm', NORM_CASES, ids=[f'{m}-{n}' for m, _, n in NORM_CASES]
+)
 def test_discriminator_norms(name, image_shape, norm):
   """Every norm initialises and applies in both modes; only 'batch' has BatchNorm statistics
   or mixes the examples of a batch."""
@@ -191,6 +207,7 @@ def test_discriminator_norms(name, image_shape, norm):
 
 def test_uses_batch_norm_agrees_with_state_helper():
   from jaxgan.state import uses_batch_norm
+
   x = jnp.zeros((2, 32, 32, 3))
   for norm in models.NORMS:
     _, d = make_models('dcgan', image_shape=(32, 32, 3), width=4, d_norm=norm)
@@ -200,8 +217,10 @@ def test_uses_batch_norm_agrees_with_state_helper():
 
 def _sn_pairs(params, batch_stats):
   """Yields (name, kernel, sigma) for every spectrally normalised kernel."""
-  flat_params = {tuple(getattr(k, 'key', k) for k in path): v
-                 for path, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+  flat_params = {
+    tuple(getattr(k, 'key', k) for k in path): v
+    for path, v in jax.tree_util.tree_flatten_with_path(params)[0]
+  }
   for path, sigma in jax.tree_util.tree_flatten_with_path(batch_stats)[0]:
     keys = tuple(getattr(k, 'key', k) for k in path)
     if not keys[-1].endswith('/sigma'):
@@ -214,19 +233,24 @@ def test_spectral_norm_updates_only_in_training():
   _, d = make_models('dcgan', image_shape=(32, 32, 3), width=8, d_norm='spectral')
   x = _normal(1, (2, 32, 32, 3))
   d_vars = d.init(_key(0), x, train=False)
-  apply = jax.jit(lambda v, x: [d.apply(v, x, train=t, mutable=['batch_stats'])[1]
-                                for t in (True, False)])
+  apply = jax.jit(
+    lambda v, x: [d.apply(v, x, train=t, mutable=['batch_stats'])[1] for t in (True, False)]
+  )
   upd_train, upd_eval = apply(d_vars, x)
   before = d_vars['batch_stats']
   changed = jax.tree.map(lambda a, b: not np.allclose(a, b), before, upd_train['batch_stats'])
-  u_changed = [v for path, v in jax.tree_util.tree_flatten_with_path(changed)[0]
-               if str(path[-1].key).endswith('/u')]
+  u_changed = [
+    v
+    for path, v in jax.tree_util.tree_flatten_with_path(changed)[0]
+    if str(path[-1].key).endswith('/u')
+  ]
   assert len(u_changed) == 4 and all(u_changed)  # three convs and the dense layer
   jax.tree.map(np.testing.assert_array_equal, before, upd_eval['batch_stats'])
 
 
-@pytest.mark.parametrize('name,image_shape', [('mlp', (784,)), ('dcgan', (28, 28, 3)),
-                                              ('resnet', (32, 32, 3))])
+@pytest.mark.parametrize(
+  'name,image_shape', [('mlp', (784,)), ('dcgan', (28, 28, 3)), ('resnet', (32, 32, 3))]
+)
 def test_spectral_norm_converges_to_top_singular_value(name, image_shape):
   _, d = make_models(name, image_shape=image_shape, width=8, d_norm='spectral')
   x = jnp.zeros((1, *image_shape))
@@ -235,9 +259,11 @@ def test_spectral_norm_converges_to_top_singular_value(name, image_shape):
   @jax.jit
   def iterate(d_vars):
     def body(_, stats):
-      _, upd = d.apply({'params': d_vars['params'], 'batch_stats': stats}, x, train=True,
-                       mutable=['batch_stats'])
+      _, upd = d.apply(
+        {'params': d_vars['params'], 'batch_stats': stats}, x, train=True, mutable=['batch_stats']
+      )
       return upd['batch_stats']
+
     return jax.lax.fori_loop(0, 300, body, d_vars['batch_stats'])
 
   stats = iterate(d_vars)
@@ -263,6 +289,7 @@ def test_generator_batch_norm_statistics_update_in_training():
 
 # ---- errors -------------------------------------------------------------------------------------
 
+
 def test_unknown_model_name():
   with pytest.raises(ValueError) as e:
     make_models('biggan', image_shape=(32, 32, 3))
@@ -270,12 +297,15 @@ def test_unknown_model_name():
     assert repr(name) in str(e.value)
 
 
-@pytest.mark.parametrize('name,image_shape,valid', [
+@pytest.mark.parametrize(
+  'name,image_shape,valid',
+  [
     ('dcgan', (48, 48, 3), '28, 32, 64'),
     ('dcgan', (32, 16, 3), '28, 32, 64'),
     ('resnet', (64, 64, 3), '32'),
     ('resnet', (32, 32, 0), '>= 1'),
-])
+  ],
+)
 def test_unsupported_image_shape(name, image_shape, valid):
   with pytest.raises(ValueError, match=valid) as e:
     make_models(name, image_shape=image_shape)
@@ -318,10 +348,12 @@ def test_bad_dtype():
 
 # ---- convolution implementations and the optional CPU backend -----------------------------------
 
+
 def _custom_calls(module, x):
   """How many oneDNN custom calls the program that initialises and applies `module` holds."""
   program = jax.make_jaxpr(
-      lambda x: module.apply(module.init(_key(0), x, train=False), x, train=False))(x)
+    lambda x: module.apply(module.init(_key(0), x, train=False), x, train=False)
+  )(x)
   return str(program).count('ffi_call')
 
 
@@ -332,7 +364,10 @@ def test_conv_implementation_names():
   assert conv_impl.conv_modules('lax') == (nn.Conv, nn.ConvTranspose)
   conv, conv_t = conv_impl.conv_modules('xla')
   assert (conv.func, conv_t.func, conv.keywords) == (
-      fast_conv.Conv, fast_conv.ConvTranspose, dict(backend='xla'))
+    fast_conv.Conv,
+    fast_conv.ConvTranspose,
+    dict(backend='xla'),
+  )
 
 
 def test_auto_uses_onednn_where_the_cpu_extra_is_installed():
@@ -366,7 +401,10 @@ def test_without_the_cpu_extra_auto_takes_xla_quietly(without_cpu_extra, caplog)
     conv, conv_t = conv_impl.conv_modules('auto')
     calls = _custom_calls(d, jnp.zeros((2, 32, 32, 1)))
   assert (conv.func, conv_t.func, conv.keywords) == (
-      fast_conv.Conv, fast_conv.ConvTranspose, dict(backend='xla'))
+    fast_conv.Conv,
+    fast_conv.ConvTranspose,
+    dict(backend='xla'),
+  )
   assert calls == 0
   # A debug log at most, and it says why.
   assert caplog.records and all(r.levelno == logging.DEBUG for r in caplog.records)
@@ -375,10 +413,12 @@ def test_without_the_cpu_extra_auto_takes_xla_quietly(without_cpu_extra, caplog)
 
 def test_without_the_cpu_extra_onednn_raises_naming_the_extra(without_cpu_extra):
   x, k = jnp.zeros((1, 4, 4, 16)), jnp.zeros((3, 3, 16, 16))
-  for ask in (lambda: make_models('resnet', image_shape=(32, 32, 3), conv='onednn'),
-              lambda: conv_impl.conv_modules('onednn'),
-              lambda: fast_conv.conv2d(x, k, backend='onednn'),
-              onednn.require):
+  for ask in (
+    lambda: make_models('resnet', image_shape=(32, 32, 3), conv='onednn'),
+    lambda: conv_impl.conv_modules('onednn'),
+    lambda: fast_conv.conv2d(x, k, backend='onednn'),
+    onednn.require,
+  ):
     with pytest.raises(ImportError, match=r"pip install 'jaxgan\[cpu\]'"):
       ask()
   assert "pip install 'jaxgan[cpu]'" in onednn.unavailable_reason()
@@ -396,7 +436,8 @@ def test_importing_and_making_models_builds_no_library(tmp_path):
     assert _library._load.cache_info().currsize == 0, 'the library was loaded'
     """
   env = {**os.environ, 'JAXGAN_CACHE_DIR': str(tmp_path / 'cache')}
-  result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+  result = subprocess.run(
+    [sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=300, check=False
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   assert not (tmp_path / 'cache').exists()

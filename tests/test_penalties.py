@@ -64,10 +64,12 @@ def test_gradient_norms_of_linear_critic_are_exact():
   np.testing.assert_allclose(penalties.gradient_norms(critic, x), 5.0, rtol=1e-6)
   np.testing.assert_allclose(penalties.r1_penalty(critic, x), 25.0, rtol=1e-6)
   np.testing.assert_allclose(penalties.r2_penalty(critic, x), 25.0, rtol=1e-6)
-  np.testing.assert_allclose(penalties.gradient_penalty(critic, x, -x, jax.random.PRNGKey(0)), 16.0,
-                             rtol=1e-5)
-  np.testing.assert_allclose(penalties.dragan_penalty(critic, x, jax.random.PRNGKey(0)), 16.0,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    penalties.gradient_penalty(critic, x, -x, jax.random.PRNGKey(0)), 16.0, rtol=1e-5
+  )
+  np.testing.assert_allclose(
+    penalties.dragan_penalty(critic, x, jax.random.PRNGKey(0)), 16.0, rtol=1e-5
+  )
 
 
 def test_interpolation_coefficient_is_per_example():
@@ -94,7 +96,7 @@ def test_each_example_has_its_own_term():
 @pytest.mark.parametrize("name", list(penalties.PENALTIES))
 def test_zero_gradient_is_finite(name):
   params = jnp.array([0.0, 0.0])
-  critic_of = lambda p: (lambda x: x @ p)
+  critic_of = lambda p: lambda x: x @ p
   x = jnp.ones((4, 2))
   fn = penalties.get(name)
   value, grad = jax.value_and_grad(lambda p: fn(critic_of(p), x, -x, jax.random.PRNGKey(0)))(params)
@@ -145,8 +147,9 @@ def test_a_penalty_function_passes_through():
 
 def test_shape_mismatch_is_reported():
   with pytest.raises(ValueError, match=r"real \(2, 3\) and fake \(3, 3\)"):
-    penalties.gradient_penalty(lambda x: x.sum(1), jnp.ones((2, 3)), jnp.ones((3, 3)),
-                               jax.random.PRNGKey(0))
+    penalties.gradient_penalty(
+      lambda x: x.sum(1), jnp.ones((2, 3)), jnp.ones((3, 3)), jax.random.PRNGKey(0)
+    )
 
 
 @pytest.mark.parametrize("name", list(penalties.PENALTIES))

@@ -21,7 +21,8 @@ def test_custom_training_loop_snippet_runs(capsys):
   assert "critic loss" in capsys.readouterr().out
   # It only uses jaxgan.losses and jaxgan.penalties.
   assert {m for m in re.findall(r"from jaxgan import (.*)", _snippet("custom-loop"))} == {
-      "losses, penalties"}
+    "losses, penalties"
+  }
 
 
 def test_library_step_snippet_runs(capsys):

@@ -38,8 +38,9 @@ def test_wgan_gp_critic_becomes_one_lipschitz_and_samples_approach_the_modes(tmp
   key = jax.random.PRNGKey(2)
   before = mode_coverage(gan.sample(state0, key, 2500), ring.modes, ring.std)
   result = loop.train_and_evaluate(config, str(tmp_path))
-  with Checkpointer(str(tmp_path / "checkpoints"), config=config.to_dict(), save_every=1000,
-                    keep=3) as ckpt:
+  with Checkpointer(
+    str(tmp_path / "checkpoints"), config=config.to_dict(), save_every=1000, keep=3
+  ) as ckpt:
     state, _, step = ckpt.restore_latest(state0)
   assert step == 2000
   after = mode_coverage(gan.sample(state, key, 2500), ring.modes, ring.std)

@@ -8,13 +8,19 @@ import optax
 import pytest
 
 from jaxgan import GAN, losses, make_train_step, penalties
-from jaxgan.train import check_penalty_critic
 from jaxgan.models import make_models
+from jaxgan.train import check_penalty_critic
 
 
 def _gan(d_norm="layer", image_shape=(6,), lr=1e-2):
-  g, d = make_models("mlp", image_shape=image_shape, g_hidden=(16,), d_hidden=(16, 16),
-                     d_norm=d_norm, output_activation="none")
+  g, d = make_models(
+    "mlp",
+    image_shape=image_shape,
+    g_hidden=(16,),
+    d_hidden=(16, 16),
+    d_norm=d_norm,
+    output_activation="none",
+  )
   return GAN(g, d, optax.adam(lr), optax.sgd(lr, momentum=0.5), latent_shape=(3,))
 
 
@@ -37,14 +43,14 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
     real = batch[i::n_critic]
     fake = G(state.g_params, gan.latents(z_keys[i], b))
 
-    def d_loss(p):
-      pen = pen_fn(lambda x: D(p, x), real, fake, d_keys[i])
+    def d_loss(p, real=real, fake=fake, key=d_keys[i]):
+      pen = pen_fn(lambda x: D(p, x), real, fake, key)
       return gl.d(D(p, real), D(p, fake)) + weight * pen
 
     grads = jax.grad(d_loss)(d_params)
     upd, d_opt = gan.d_optimizer.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, upd)
-  real = batch[n_critic - 1::n_critic]
+  real = batch[n_critic - 1 :: n_critic]
   z = gan.latents(z_keys[-1], b)
   g_grads = jax.grad(lambda p: gl.g(D(d_params, real), D(d_params, G(p, z))))(state.g_params)
   upd, g_opt = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
@@ -55,27 +61,58 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
 
 # Every penalty once, relativistic and plain losses, and both paths of the critic loop (one
 # update, and updates before the one that shares G's forward pass).
-@pytest.mark.parametrize("loss,penalty,n_critic", [("rsgan", "wgan_gp", 3), ("rahinge", "r1", 1),
-                                                   ("wgan", "wgan_lp", 1), ("hinge", "r2", 2),
-                                                   ("non_saturating", "dragan", 3)])
+@pytest.mark.parametrize(
+  "loss,penalty,n_critic",
+  [
+    ("rsgan", "wgan_gp", 3),
+    ("rahinge", "r1", 1),
+    ("wgan", "wgan_lp", 1),
+    ("hinge", "r2", 2),
+    ("non_saturating", "dragan", 3),
+  ],
+)
 def test_step_matches_naive_reference(loss, penalty, n_critic):
   gan = _gan()
   batch = _batch(4 * n_critic)
   state = gan.init(jax.random.PRNGKey(0), batch[:4])
   key = jax.random.PRNGKey(7)
-  step = jax.jit(make_train_step(gan, loss=loss, penalty=penalty, penalty_weight=2.0,
-                                 n_critic=n_critic, ema_decay=0.9))
+  step = jax.jit(
+    make_train_step(
+      gan, loss=loss, penalty=penalty, penalty_weight=2.0, n_critic=n_critic, ema_decay=0.9
+    )
+  )
   new_state, metrics = step(state, batch, key)
-  naive = jax.jit(lambda state, batch, key: _naive_step(
-      gan, state, batch, key, loss=loss, penalty=penalty, weight=2.0, n_critic=n_critic,
-      ema_decay=0.9))
+  naive = jax.jit(
+    lambda state, batch, key: _naive_step(
+      gan,
+      state,
+      batch,
+      key,
+      loss=loss,
+      penalty=penalty,
+      weight=2.0,
+      n_critic=n_critic,
+      ema_decay=0.9,
+    )
+  )
   want_g, want_d, want_ema = naive(state, batch, key)
-  for got, want in ((new_state.g_params, want_g), (new_state.d_params, want_d),
-                    (new_state.ema_params, want_ema)):
+  for got, want in (
+    (new_state.g_params, want_g),
+    (new_state.d_params, want_d),
+    (new_state.ema_params, want_ema),
+  ):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), got, want)
   assert int(new_state.step) == 1 and float(metrics["skipped"]) == 0.0
-  assert set(metrics) == {"d_loss", "penalty", "g_loss", "d_real", "d_fake", "d_grad_norm",
-                          "g_grad_norm", "skipped"}
+  assert set(metrics) == {
+    "d_loss",
+    "penalty",
+    "g_loss",
+    "d_real",
+    "d_fake",
+    "d_grad_norm",
+    "g_grad_norm",
+    "skipped",
+  }
 
 
 def test_compiles_once_and_is_deterministic():
@@ -126,9 +163,12 @@ def test_weight_clipping_and_ema():
   step = jax.jit(make_train_step(gan, loss="wgan", weight_clip=0.01, ema_decay=0.75))
   new, _ = step(state, _batch(4), jax.random.PRNGKey(0))
   assert max(float(jnp.abs(x).max()) for x in jax.tree.leaves(new.d_params)) <= 0.01 + 1e-7
-  jax.tree.map(lambda e, old, p: np.testing.assert_allclose(e, 0.75 * old + 0.25 * p, rtol=1e-5,
-                                                            atol=1e-7),
-               new.ema_params, state.ema_params, new.g_params)
+  jax.tree.map(
+    lambda e, old, p: np.testing.assert_allclose(e, 0.75 * old + 0.25 * p, rtol=1e-5, atol=1e-7),
+    new.ema_params,
+    state.ema_params,
+    new.g_params,
+  )
 
 
 def test_penalty_with_batchnorm_critic_is_refused():
@@ -155,8 +195,10 @@ def test_penalty_function_gives_the_named_penalty_step():
   batch = _batch(4)
   state = gan.init(jax.random.PRNGKey(0), batch)
   key = jax.random.PRNGKey(3)
-  steps = {name: jax.jit(make_train_step(gan, loss="hinge", penalty=penalty, penalty_weight=5.0))
-           for name, penalty in (("named", "r1"), ("function", _r1_from_scratch))}
+  steps = {
+    name: jax.jit(make_train_step(gan, loss="hinge", penalty=penalty, penalty_weight=5.0))
+    for name, penalty in (("named", "r1"), ("function", _r1_from_scratch))
+  }
   (named, named_m), (custom, custom_m) = (steps[k](state, batch, key) for k in steps)
   # The function is called: its penalty is the named one's, and it is not zero.
   np.testing.assert_allclose(custom_m["penalty"], named_m["penalty"], rtol=1e-5)

@@ -22,7 +22,8 @@ sections) is refused with a message that says so, never compared field by field 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np

@@ -19,7 +19,8 @@ newest listed step, so it would never re-save a step that was left in place as u
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from etils import epath
 

@@ -40,7 +40,8 @@ import datetime
 import hashlib
 import json
 import logging
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from etils import epath
 
@@ -116,7 +117,7 @@ def write_manifest(step_dir: epath.Path, step: int, metrics: Mapping[str, Any] |
   manifest = {
     "format_version": FORMAT_VERSION,
     "step": int(step),
-    "written": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    "written": datetime.datetime.now(datetime.UTC).isoformat(),
     "metrics": metrics,
     "files": files,
   }
@@ -196,7 +197,7 @@ def quarantine(directory: epath.Path, step: int, reason: str) -> epath.Path | No
     return None
   dst_dir = directory / CORRUPT_DIR
   dst_dir.mkdir(parents=True, exist_ok=True)
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+  stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
   dst = dst_dir / f"{step}.{stamp}"
   src.rename(dst)
   (dst_dir / f"{step}.{stamp}.reason.txt").write_text(reason + "\n")

@@ -34,7 +34,8 @@ import dataclasses
 import datetime
 import logging
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from orbax.checkpoint import checkpoint_managers as policies
 
@@ -74,7 +75,7 @@ def retained(
     raise ValueError(f"keep must be >= 1, got {keep}")
   if best_mode not in ("min", "max"):
     raise ValueError(f"best_mode must be 'min' or 'max', got {best_mode!r}")
-  now = datetime.datetime.now(datetime.timezone.utc)
+  now = datetime.datetime.now(datetime.UTC)
 
   def metrics(m):
     value = (m or {}).get(keep_best) if keep_best else None

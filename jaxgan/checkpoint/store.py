@@ -13,7 +13,8 @@ saves are forced (orbax's save decision is bypassed: `Checkpointer.should_save` 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np

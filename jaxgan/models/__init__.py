@@ -45,24 +45,34 @@ CONV_IMPLEMENTATIONS = _conv_impl.IMPLEMENTATIONS
 DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral'}
 
 __all__ = [
-    'MODELS', 'NORMS', 'DEFAULT_D_NORM', 'CONV_IMPLEMENTATIONS', 'make_models',
-    'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
-    'ResNetGenerator', 'ResNetDiscriminator',
+  'MODELS',
+  'NORMS',
+  'DEFAULT_D_NORM',
+  'CONV_IMPLEMENTATIONS',
+  'make_models',
+  'MLPGenerator',
+  'MLPDiscriminator',
+  'DCGANGenerator',
+  'DCGANDiscriminator',
+  'ResNetGenerator',
+  'ResNetDiscriminator',
 ]
 
 _COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps')
 _MODEL_KWARGS = {
-    'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
-    'dcgan': _COMMON_KWARGS + ('conv',),
-    'resnet': _COMMON_KWARGS + ('conv',),
+  'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
+  'dcgan': _COMMON_KWARGS + ('conv',),
+  'resnet': _COMMON_KWARGS + ('conv',),
 }
 
 
 def _image_size(name: str, image_shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, int]:
   sizes_text = ', '.join(map(str, sizes))
   if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-    raise ValueError(f'{name} needs a square image_shape (size, size, channels) with size in '
-                     f'{sizes_text}; got {image_shape}')
+    raise ValueError(
+      f'{name} needs a square image_shape (size, size, channels) with size in '
+      f'{sizes_text}; got {image_shape}'
+    )
   size, _, channels = image_shape
   if size not in sizes:
     raise ValueError(f'{name} supports image sizes {sizes_text}; got {size}')
@@ -84,9 +94,16 @@ def _compute_dtype(dtype: Any) -> Any:
   return _COMPUTE_DTYPES[name]
 
 
-def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 100,
-                width: int | None = None, d_norm: str | None = None, dtype: Any = None,
-                **kwargs: Any) -> tuple[nn.Module, nn.Module]:
+def make_models(
+  name: str,
+  *,
+  image_shape: tuple[int, ...],
+  latent_dim: int = 100,
+  width: int | None = None,
+  d_norm: str | None = None,
+  dtype: Any = None,
+  **kwargs: Any,
+) -> tuple[nn.Module, nn.Module]:
   """Builds a (generator, discriminator) pair.
 
   Args:
@@ -128,15 +145,18 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
   unknown = sorted(set(kwargs) - set(_MODEL_KWARGS[name]))
   if unknown:
-    raise TypeError(f'make_models({name!r}) got unexpected keyword arguments {unknown}; '
-                    f'it accepts {list(_MODEL_KWARGS[name])}')
+    raise TypeError(
+      f'make_models({name!r}) got unexpected keyword arguments {unknown}; '
+      f'it accepts {list(_MODEL_KWARGS[name])}'
+    )
   image_shape = tuple(int(s) for s in image_shape)
   if latent_dim < 1:
     raise ValueError(f'latent_dim must be positive; got {latent_dim}')
   d_norm = DEFAULT_D_NORM[name] if d_norm is None else d_norm
   if d_norm not in NORMS:
-    raise ValueError(f"unknown discriminator norm {d_norm!r}; valid norms: "
-                     f"{', '.join(map(repr, NORMS))}")
+    raise ValueError(
+      f"unknown discriminator norm {d_norm!r}; valid norms: {', '.join(map(repr, NORMS))}"
+    )
   sn_steps = kwargs.get('sn_steps', 1)
   dtype = _compute_dtype(dtype)
   conv = kwargs.get('conv', 'auto')
@@ -149,31 +169,47 @@ def make_models(name: str, *, image_shape: tuple[int, ...], latent_dim: int = 10
     w = 256 if width is None else width
     g_w, d_w = kwargs.get('g_width', w), kwargs.get('d_width', w)
     g = MLPGenerator(
-        out_shape=image_shape,
-        hidden=tuple(kwargs.get('g_hidden', (g_w, 2 * g_w))),
-        activation=kwargs.get('activation', 'relu'),
-        output_activation=kwargs.get('output_activation', 'tanh'), dtype=dtype)
+      out_shape=image_shape,
+      hidden=tuple(kwargs.get('g_hidden', (g_w, 2 * g_w))),
+      activation=kwargs.get('activation', 'relu'),
+      output_activation=kwargs.get('output_activation', 'tanh'),
+      dtype=dtype,
+    )
     # Validate the activations now rather than at the first call.
     _layers.check_activation(g.activation, ('relu', 'leaky_relu'), 'activation')
     _layers.check_activation(g.output_activation, ('tanh', 'none'), 'output_activation')
-    d = MLPDiscriminator(hidden=tuple(kwargs.get('d_hidden', (2 * d_w, d_w))), norm=d_norm,
-                         sn_steps=sn_steps, dtype=dtype)
+    d = MLPDiscriminator(
+      hidden=tuple(kwargs.get('d_hidden', (2 * d_w, d_w))),
+      norm=d_norm,
+      sn_steps=sn_steps,
+      dtype=dtype,
+    )
     return g, d
 
   if name == 'dcgan':
     size, channels = _image_size(name, image_shape, _dcgan.SIZES)
     w = 64 if width is None else width
-    g = DCGANGenerator(image_size=size, channels=channels, width=kwargs.get('g_width', w),
-                       dtype=dtype, conv=conv)
-    d = DCGANDiscriminator(width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps,
-                           dtype=dtype, conv=conv)
+    g = DCGANGenerator(
+      image_size=size, channels=channels, width=kwargs.get('g_width', w), dtype=dtype, conv=conv
+    )
+    d = DCGANDiscriminator(
+      width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps, dtype=dtype, conv=conv
+    )
     return g, d
 
   size, channels = _image_size(name, image_shape, _resnet.SIZES)
-  g = ResNetGenerator(image_size=size, channels=channels,
-                      width=kwargs.get('g_width', 256 if width is None else width), dtype=dtype,
-                      conv=conv)
-  d = ResNetDiscriminator(width=kwargs.get('d_width', 128 if width is None else width),
-                          norm=d_norm, sn_steps=sn_steps, dtype=dtype, conv=conv)
+  g = ResNetGenerator(
+    image_size=size,
+    channels=channels,
+    width=kwargs.get('g_width', 256 if width is None else width),
+    dtype=dtype,
+    conv=conv,
+  )
+  d = ResNetDiscriminator(
+    width=kwargs.get('d_width', 128 if width is None else width),
+    norm=d_norm,
+    sn_steps=sn_steps,
+    dtype=dtype,
+    conv=conv,
+  )
   return g, d
-

@@ -47,16 +47,20 @@ def check(implementation: str) -> None:
       `pip install 'jaxgan[cpu]'`).
   """
   if implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"conv must be one of {', '.join(map(repr, IMPLEMENTATIONS))}; "
-                     f'got {implementation!r}')
+    raise ValueError(
+      f"conv must be one of {', '.join(map(repr, IMPLEMENTATIONS))}; got {implementation!r}"
+    )
   if implementation == 'onednn' and not onednn.installed():
     onednn.require()  # raises the ImportError that names the fix
 
 
 @functools.cache
 def _warn_once(reason: str) -> None:
-  _log.warning("conv='auto' uses XLA's convolutions: the `cpu` extra is installed but oneDNN's "
-               'cannot run (%s)', reason)
+  _log.warning(
+    "conv='auto' uses XLA's convolutions: the `cpu` extra is installed but oneDNN's "
+    'cannot run (%s)',
+    reason,
+  )
 
 
 def resolve(implementation: str) -> str:
@@ -110,5 +114,7 @@ def conv_modules(implementation: str) -> tuple[Callable[..., nn.Module], Callabl
     return nn.Conv, nn.ConvTranspose
   if implementation == 'onednn':
     onednn.require()
-  return (functools.partial(fast_conv.Conv, backend=implementation),
-          functools.partial(fast_conv.ConvTranspose, backend=implementation))
+  return (
+    functools.partial(fast_conv.Conv, backend=implementation),
+    functools.partial(fast_conv.ConvTranspose, backend=implementation),
+  )

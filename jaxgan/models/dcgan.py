@@ -23,8 +23,7 @@ _INIT = nn.initializers.normal(0.02)
 
 def _check_size(size: int) -> None:
   if size not in SIZES:
-    raise ValueError(
-        f"dcgan supports image sizes {', '.join(map(str, SIZES))}; got {size}")
+    raise ValueError(f"dcgan supports image sizes {', '.join(map(str, SIZES))}; got {size}")
 
 
 def _num_up(size: int) -> int:
@@ -84,8 +83,15 @@ class DCGANGenerator(nn.Module):
     x = nn.relu(bn()(x))
     _, conv_transpose = conv_impl.conv_modules(self.conv)
     up = lambda features, use_bias, name: conv_transpose(
-        features, (4, 4), strides=(2, 2), padding='SAME', use_bias=use_bias, kernel_init=_INIT,
-        dtype=self.dtype, name=name)
+      features,
+      (4, 4),
+      strides=(2, 2),
+      padding='SAME',
+      use_bias=use_bias,
+      kernel_init=_INIT,
+      dtype=self.dtype,
+      name=name,
+    )
     for i in range(num_up - 1):
       features //= 2
       x = up(features, use_bias=False, name=f'ConvTranspose_{i}')(x)
@@ -143,14 +149,25 @@ class DCGANDiscriminator(nn.Module):
     conv_module, _ = conv_impl.conv_modules(self.conv)
     for i in range(num_down):
       normed = i > 0 and self.norm in ('batch', 'layer')
-      conv = conv_module(self.width * 2**i, (4, 4), strides=(2, 2), padding='SAME',
-                         use_bias=not normed, kernel_init=_INIT, dtype=self.dtype)
+      conv = conv_module(
+        self.width * 2**i,
+        (4, 4),
+        strides=(2, 2),
+        padding='SAME',
+        use_bias=not normed,
+        kernel_init=_INIT,
+        dtype=self.dtype,
+      )
       x = layers.apply_layer(conv, x, spectral=spectral, train=train, sn_steps=self.sn_steps)
       if normed:
-        x = layers.normalize(x, self.norm, train, self.dtype,
-                             scale_init=layers.dcgan_bn_scale_init)
+        x = layers.normalize(x, self.norm, train, self.dtype, scale_init=layers.dcgan_bn_scale_init)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    x = layers.apply_layer(nn.Dense(1, kernel_init=_INIT, dtype=self.dtype), x, spectral=spectral,
-                           train=train, sn_steps=self.sn_steps)
+    x = layers.apply_layer(
+      nn.Dense(1, kernel_init=_INIT, dtype=self.dtype),
+      x,
+      spectral=spectral,
+      train=train,
+      sn_steps=self.sn_steps,
+    )
     return x[:, 0].astype(jnp.float32)

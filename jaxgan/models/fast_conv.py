@@ -66,6 +66,7 @@ class ConvSpec(NamedTuple):
     kernel_spatial: `(kh, kw)`.
     backend: who computes the three ops, one of `BACKENDS`: 'xla' (lax's) or 'onednn'.
   """
+
   strides: tuple[int, int]
   padding: tuple[tuple[int, int], tuple[int, int]]
   in_spatial: tuple[int, int]
@@ -74,8 +75,9 @@ class ConvSpec(NamedTuple):
 
 
 def _lax_conv(x, k, spec: ConvSpec):
-  return lax.conv_general_dilated(x, k, spec.strides, spec.padding,
-                                  dimension_numbers=_DIMENSION_NUMBERS)
+  return lax.conv_general_dilated(
+    x, k, spec.strides, spec.padding, dimension_numbers=_DIMENSION_NUMBERS
+  )
 
 
 def _lax_input_transpose(dy, k, spec: ConvSpec):
@@ -95,8 +97,10 @@ def _lax_kernel_transpose(x, dy, spec: ConvSpec):
   chunks = 1
   while n % (2 * chunks) == 0 and rows // (2 * chunks) >= _KERNEL_T_ROWS:
     chunks *= 2
-  return sum(jax.linear_transpose(lambda k, xs=xs: _lax_conv(xs, k, spec), k)(d)[0]
-             for xs, d in zip(jnp.split(x, chunks), jnp.split(dy, chunks), strict=True))
+  return sum(
+    jax.linear_transpose(lambda k, xs=xs: _lax_conv(xs, k, spec), k)(d)[0]
+    for xs, d in zip(jnp.split(x, chunks), jnp.split(dy, chunks), strict=True)
+  )
 
 
 def _onednn(op: str, spec: ConvSpec, a, b):
@@ -138,8 +142,9 @@ def input_transpose(dy: jax.Array, k: jax.Array, spec: ConvSpec) -> jax.Array:
   """
   backend = _onednn('input_transpose', spec, dy, k)
   if backend:
-    return backend.input_transpose(dy, k, strides=spec.strides, padding=spec.padding,
-                                   in_spatial=spec.in_spatial)
+    return backend.input_transpose(
+      dy, k, strides=spec.strides, padding=spec.padding, in_spatial=spec.in_spatial
+    )
   return _lax_input_transpose(dy, k, spec)
 
 
@@ -157,8 +162,9 @@ def kernel_transpose(x: jax.Array, dy: jax.Array, spec: ConvSpec) -> jax.Array:
   """
   backend = _onednn('kernel_transpose', spec, x, dy)
   if backend:
-    return backend.kernel_transpose(x, dy, strides=spec.strides, padding=spec.padding,
-                                    kernel_spatial=spec.kernel_spatial)
+    return backend.kernel_transpose(
+      x, dy, strides=spec.strides, padding=spec.padding, kernel_spatial=spec.kernel_spatial
+    )
   return _lax_kernel_transpose(x, dy, spec)
 
 
@@ -166,14 +172,17 @@ def kernel_transpose(x: jax.Array, dy: jax.Array, spec: ConvSpec) -> jax.Array:
 # this one (the outer grad of a gradient penalty) differentiates the forward rule, and must find
 # the family there too (oneDNN's custom calls have no derivative of their own).
 conv.defvjp(
-    lambda x, k, spec: (conv(x, k, spec), (x, k)),
-    lambda spec, res, ct: (input_transpose(ct, res[1], spec), kernel_transpose(res[0], ct, spec)))
+  lambda x, k, spec: (conv(x, k, spec), (x, k)),
+  lambda spec, res, ct: (input_transpose(ct, res[1], spec), kernel_transpose(res[0], ct, spec)),
+)
 input_transpose.defvjp(
-    lambda dy, k, spec: (input_transpose(dy, k, spec), (dy, k)),
-    lambda spec, res, ct: (conv(ct, res[1], spec), kernel_transpose(ct, res[0], spec)))
+  lambda dy, k, spec: (input_transpose(dy, k, spec), (dy, k)),
+  lambda spec, res, ct: (conv(ct, res[1], spec), kernel_transpose(ct, res[0], spec)),
+)
 kernel_transpose.defvjp(
-    lambda x, dy, spec: (kernel_transpose(x, dy, spec), (x, dy)),
-    lambda spec, res, ct: (input_transpose(res[1], ct, spec), conv(res[0], ct, spec)))
+  lambda x, dy, spec: (kernel_transpose(x, dy, spec), (x, dy)),
+  lambda spec, res, ct: (input_transpose(res[1], ct, spec), conv(res[0], ct, spec)),
+)
 
 
 def _spec(in_spatial, kernel_spatial, strides, padding, backend) -> ConvSpec:
@@ -181,12 +190,22 @@ def _spec(in_spatial, kernel_spatial, strides, padding, backend) -> ConvSpec:
     raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}")
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(in_spatial, kernel_spatial, strides, padding)
-  return ConvSpec(tuple(strides), tuple(tuple(int(p) for p in pair) for pair in padding),
-                  tuple(in_spatial), tuple(kernel_spatial), backend)
+  return ConvSpec(
+    tuple(strides),
+    tuple(tuple(int(p) for p in pair) for pair in padding),
+    tuple(in_spatial),
+    tuple(kernel_spatial),
+    backend,
+  )
 
 
-def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
-           padding: str | Sequence[tuple[int, int]] = 'SAME', backend: str = 'xla') -> jax.Array:
+def conv2d(
+  x: jax.Array,
+  kernel: jax.Array,
+  strides: Sequence[int] = (1, 1),
+  padding: str | Sequence[tuple[int, int]] = 'SAME',
+  backend: str = 'xla',
+) -> jax.Array:
   """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC `x` and HWIO `kernel`.
 
   Args:
@@ -205,8 +224,13 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
   return conv(x, kernel, _spec(x.shape[1:3], kernel.shape[:2], strides, padding, backend))
 
 
-def conv2d_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
-                     padding: str = 'SAME', backend: str = 'xla') -> jax.Array:
+def conv2d_transpose(
+  x: jax.Array,
+  kernel: jax.Array,
+  strides: Sequence[int] = (1, 1),
+  padding: str = 'SAME',
+  backend: str = 'xla',
+) -> jax.Array:
   """`lax.conv_transpose(x, kernel, strides, padding)` (Flax's ConvTranspose), NHWC / HWIO.
 
   A transposed convolution with kernel K is the input gradient of the convolution whose kernel is
@@ -253,8 +277,9 @@ class _ConvBase(nn.Module):
   def _apply(self, x, op):
     if self.dtype is not None:
       x = x.astype(self.dtype)
-    kernel = self.param('kernel', self.kernel_init,
-                        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+    kernel = self.param(
+      'kernel', self.kernel_init, (*self.kernel_size, x.shape[-1], self.features), jnp.float32
+    )
     y = op(x, kernel.astype(x.dtype), tuple(self.strides), self.padding, self.backend)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,), jnp.float32).astype(y.dtype)

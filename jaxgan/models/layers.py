@@ -33,7 +33,8 @@ def check_norm(norm: str, model: str) -> None:
   """
   if norm not in NORMS:
     raise ValueError(
-        f"{model} discriminator norm must be one of {', '.join(map(repr, NORMS))}; got {norm!r}")
+      f"{model} discriminator norm must be one of {', '.join(map(repr, NORMS))}; got {norm!r}"
+    )
 
 
 def check_activation(activation: str, valid: tuple[str, ...], what: str) -> None:
@@ -51,8 +52,9 @@ def check_activation(activation: str, valid: tuple[str, ...], what: str) -> None
     raise ValueError(f"{what} must be one of {', '.join(map(repr, valid))}; got {activation!r}")
 
 
-def dcgan_bn_scale_init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32
-                        ) -> jax.Array:
+def dcgan_bn_scale_init(
+  key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32
+) -> jax.Array:
   """BatchNorm scales drawn from N(1, 0.02), the DCGAN initialisation (Radford et al. 2015).
 
   Args:
@@ -66,8 +68,9 @@ def dcgan_bn_scale_init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def batch_norm(train: bool, *, scale_init: Callable = nn.initializers.ones,
-               dtype: Any = jnp.float32) -> nn.BatchNorm:
+def batch_norm(
+  train: bool, *, scale_init: Callable = nn.initializers.ones, dtype: Any = jnp.float32
+) -> nn.BatchNorm:
   """Flax BatchNorm over the last axis: batch statistics when training, running ones otherwise.
 
   Momentum `BN_MOMENTUM` and epsilon 1e-5, PyTorch's defaults (Ioffe and Szegedy 2015).
@@ -81,8 +84,13 @@ def batch_norm(train: bool, *, scale_init: Callable = nn.initializers.ones,
   Returns:
     An unbound `nn.BatchNorm`, to be called on `[n, ..., features]` inside a compact module.
   """
-  return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5,
-                      dtype=dtype, scale_init=scale_init)
+  return nn.BatchNorm(
+    use_running_average=not train,
+    momentum=BN_MOMENTUM,
+    epsilon=1e-5,
+    dtype=dtype,
+    scale_init=scale_init,
+  )
 
 
 def layer_norm(x: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
@@ -101,8 +109,9 @@ def layer_norm(x: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
   return nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1, dtype=dtype)(x)
 
 
-def normalize(x: jax.Array, norm: str, train: bool, dtype: Any = jnp.float32,
-              **bn_kwargs) -> jax.Array:
+def normalize(
+  x: jax.Array, norm: str, train: bool, dtype: Any = jnp.float32, **bn_kwargs
+) -> jax.Array:
   """Applies the activation normalisation named by `norm`, inside a compact module.
 
   Args:
@@ -122,8 +131,9 @@ def normalize(x: jax.Array, norm: str, train: bool, dtype: Any = jnp.float32,
   return x
 
 
-def apply_layer(layer: nn.Module, x: jax.Array, *, spectral: bool, train: bool,
-                sn_steps: int = 1) -> jax.Array:
+def apply_layer(
+  layer: nn.Module, x: jax.Array, *, spectral: bool, train: bool, sn_steps: int = 1
+) -> jax.Array:
   """Calls `layer` on `x`, spectrally normalised when `spectral` (Miyato et al. 2018).
 
   Flax's `nn.SpectralNorm` divides every parameter with two or more axes (kernels, reshaped to
@@ -144,7 +154,8 @@ def apply_layer(layer: nn.Module, x: jax.Array, *, spectral: bool, train: bool,
   if not spectral:
     return layer(x)
   return nn.SpectralNorm(layer, n_steps=sn_steps, collection_name='batch_stats')(
-      x, update_stats=train)
+    x, update_stats=train
+  )
 
 
 def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:

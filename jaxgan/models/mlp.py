@@ -54,8 +54,9 @@ class MLPGenerator(nn.Module):
     """
     del train  # no BatchNorm in the MLP generator
     layers.check_activation(self.activation, _G_ACTIVATIONS, 'MLPGenerator.activation')
-    layers.check_activation(self.output_activation, _OUTPUT_ACTIVATIONS,
-                            'MLPGenerator.output_activation')
+    layers.check_activation(
+      self.output_activation, _OUTPUT_ACTIVATIONS, 'MLPGenerator.output_activation'
+    )
     x = z.reshape(z.shape[0], -1)
     for width in self.hidden:
       x = nn.Dense(width, dtype=self.dtype)(x)
@@ -101,11 +102,13 @@ class MLPDiscriminator(nn.Module):
     spectral = self.norm == 'spectral'
     x = x.reshape(x.shape[0], -1)
     for i, width in enumerate(self.hidden):
-      x = layers.apply_layer(nn.Dense(width, dtype=self.dtype), x, spectral=spectral, train=train,
-                             sn_steps=self.sn_steps)
+      x = layers.apply_layer(
+        nn.Dense(width, dtype=self.dtype), x, spectral=spectral, train=train, sn_steps=self.sn_steps
+      )
       if i > 0:
         x = layers.normalize(x, self.norm, train, self.dtype)
       x = nn.leaky_relu(x, 0.2)
-    x = layers.apply_layer(nn.Dense(1, dtype=self.dtype), x, spectral=spectral, train=train,
-                           sn_steps=self.sn_steps)
+    x = layers.apply_layer(
+      nn.Dense(1, dtype=self.dtype), x, spectral=spectral, train=train, sn_steps=self.sn_steps
+    )
     return x[:, 0].astype(jnp.float32)

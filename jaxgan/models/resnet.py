@@ -27,8 +27,7 @@ SIZES = (32,)
 
 def _check_size(size: int) -> None:
   if size not in SIZES:
-    raise ValueError(
-        f"resnet supports image sizes {', '.join(map(str, SIZES))}; got {size}")
+    raise ValueError(f"resnet supports image sizes {', '.join(map(str, SIZES))}; got {size}")
 
 
 class GBlock(nn.Module):
@@ -64,8 +63,7 @@ class GBlock(nn.Module):
     h = conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
     h = nn.relu(layers.batch_norm(train, dtype=self.dtype)(h))
     h = conv(self.features, (3, 3), padding='SAME', dtype=self.dtype)(h)
-    s = conv(self.features, (1, 1), padding='VALID', dtype=self.dtype)(
-        layers.upsample_nearest(x))
+    s = conv(self.features, (1, 1), padding='VALID', dtype=self.dtype)(layers.upsample_nearest(x))
     return h + s
 
 
@@ -113,8 +111,9 @@ class DBlock(nn.Module):
     conv_module, _ = conv_impl.conv_modules(self.conv)
 
     def conv(h, kernel):
-      layer = conv_module(self.features, (kernel, kernel),
-                          padding='SAME' if kernel > 1 else 'VALID', dtype=self.dtype)
+      layer = conv_module(
+        self.features, (kernel, kernel), padding='SAME' if kernel > 1 else 'VALID', dtype=self.dtype
+      )
       return layers.apply_layer(layer, h, spectral=spectral, train=train, sn_steps=self.sn_steps)
 
     act = lambda h: nn.relu(layers.normalize(h, self.norm, train, self.dtype))
@@ -221,6 +220,11 @@ class ResNetDiscriminator(nn.Module):
     x = DBlock(self.width, down=False, **kw)(x, train)
     x = nn.relu(layers.normalize(x, self.norm, train, self.dtype))
     x = jnp.sum(x, axis=(1, 2))  # global sum pooling
-    x = layers.apply_layer(nn.Dense(1, dtype=self.dtype), x, spectral=self.norm == 'spectral',
-                           train=train, sn_steps=self.sn_steps)
+    x = layers.apply_layer(
+      nn.Dense(1, dtype=self.dtype),
+      x,
+      spectral=self.norm == 'spectral',
+      train=train,
+      sn_steps=self.sn_steps,
+    )
     return x[:, 0].astype(jnp.float32)

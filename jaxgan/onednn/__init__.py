@@ -31,17 +31,27 @@ Only float32 on the CPU backend; `accepts` says which operands the callers give 
 """
 
 from jaxgan.onednn._library import (
-                                    INSTALL_HINT,
-                                    available,
-                                    build,
-                                    cache_dir,
-                                    installed,
-                                    require,
-                                    unavailable_reason,
+  INSTALL_HINT,
+  available,
+  build,
+  cache_dir,
+  installed,
+  require,
+  unavailable_reason,
 )
 from jaxgan.onednn._ops import OPS, accepts, conv, input_transpose, kernel_transpose
 
 __all__ = [
-    'INSTALL_HINT', 'OPS', 'accepts', 'available', 'build', 'cache_dir', 'conv',
-    'input_transpose', 'installed', 'kernel_transpose', 'require', 'unavailable_reason',
+  'INSTALL_HINT',
+  'OPS',
+  'accepts',
+  'available',
+  'build',
+  'cache_dir',
+  'conv',
+  'input_transpose',
+  'installed',
+  'kernel_transpose',
+  'require',
+  'unavailable_reason',
 ]

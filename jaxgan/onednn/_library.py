@@ -23,8 +23,12 @@ INSTALL_HINT = "pip install 'jaxgan[cpu]'"
 
 _SOURCE = pathlib.Path(__file__).with_name('onednn_conv.cc')
 # The FFI targets that onednn_conv.cc defines.
-TARGETS = ('JaxganConvForward', 'JaxganConvInputGradient', 'JaxganConvKernelGradient',
-           'JaxganConvKernelGradientAsForward')
+TARGETS = (
+  'JaxganConvForward',
+  'JaxganConvInputGradient',
+  'JaxganConvKernelGradient',
+  'JaxganConvKernelGradientAsForward',
+)
 # The wheels of the `cpu` extra: the GNU OpenMP build of the library, and its headers.
 _DISTRIBUTIONS = ('onednn-cpu-gomp', 'onednn-devel-cpu-gomp')
 
@@ -33,8 +37,10 @@ def _missing() -> str | None:
   """Why the `cpu` extra is absent on this machine, or None when it is installed."""
   machine = platform.machine()
   if sys.platform != 'linux' or machine != 'x86_64':
-    return (f"the `cpu` extra ({INSTALL_HINT}) installs oneDNN's wheels on Linux x86-64 only "
-            f"(this is {sys.platform} {machine}); use conv='xla' here")
+    return (
+      f"the `cpu` extra ({INSTALL_HINT}) installs oneDNN's wheels on Linux x86-64 only "
+      f"(this is {sys.platform} {machine}); use conv='xla' here"
+    )
   absent = _absent(_DISTRIBUTIONS)
   if absent:
     return f'{absent} is not installed: install the `cpu` extra ({INSTALL_HINT})'
@@ -85,10 +91,14 @@ def _wheel_paths() -> tuple[pathlib.Path, pathlib.Path, str]:
   lib = [f.locate() for f in files if f.name == 'libdnnl.so']
   header = [f.locate() for f in files if str(f).replace('\\', '/').endswith('oneapi/dnnl/dnnl.hpp')]
   if not lib or not header:
-    raise RuntimeError(f'the oneDNN wheels lack libdnnl.so or dnnl.hpp; reinstall them with '
-                       f'{INSTALL_HINT}')
-  return (pathlib.Path(os.path.normpath(header[0])).parents[2],
-          pathlib.Path(os.path.normpath(lib[0])).parent, version)
+    raise RuntimeError(
+      f'the oneDNN wheels lack libdnnl.so or dnnl.hpp; reinstall them with {INSTALL_HINT}'
+    )
+  return (
+    pathlib.Path(os.path.normpath(header[0])).parents[2],
+    pathlib.Path(os.path.normpath(lib[0])).parent,
+    version,
+  )
 
 
 def build() -> pathlib.Path:
@@ -114,25 +124,43 @@ def build() -> pathlib.Path:
   try:
     target.parent.mkdir(parents=True, exist_ok=True)
   except OSError as e:
-    raise RuntimeError(f'cannot create the cache directory for the oneDNN convolutions ({e}); '
-                       'set JAXGAN_CACHE_DIR to a writable directory') from None
+    raise RuntimeError(
+      f'cannot create the cache directory for the oneDNN convolutions ({e}); '
+      'set JAXGAN_CACHE_DIR to a writable directory'
+    ) from None
   compiler = os.environ.get('CXX', 'g++')
   # Built beside the target and renamed into place, so concurrent builds never see half a file.
   fd, partial = tempfile.mkstemp(suffix='.so', dir=target.parent)
   os.close(fd)
-  command = [compiler, '-O2', '-std=c++17', '-shared', '-fPIC', '-fopenmp', '-w',
-             f'-I{jax.ffi.include_dir()}', f'-I{include}', str(_SOURCE), f'-L{lib}', '-ldnnl',
-             f'-Wl,-rpath,{lib}', '-o', partial]
+  command = [
+    compiler,
+    '-O2',
+    '-std=c++17',
+    '-shared',
+    '-fPIC',
+    '-fopenmp',
+    '-w',
+    f'-I{jax.ffi.include_dir()}',
+    f'-I{include}',
+    str(_SOURCE),
+    f'-L{lib}',
+    '-ldnnl',
+    f'-Wl,-rpath,{lib}',
+    '-o',
+    partial,
+  ]
   try:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
   except FileNotFoundError:
     os.unlink(partial)
-    raise RuntimeError(f'no C++ compiler {compiler!r} to build the oneDNN convolutions; install '
-                       'one (g++) or set CXX') from None
+    raise RuntimeError(
+      f'no C++ compiler {compiler!r} to build the oneDNN convolutions; install one (g++) or set CXX'
+    ) from None
   if result.returncode != 0:
     os.unlink(partial)
-    raise RuntimeError(f"building the oneDNN convolutions failed ({' '.join(command)}):\n"
-                       f'{result.stderr[-4000:]}')
+    raise RuntimeError(
+      f"building the oneDNN convolutions failed ({' '.join(command)}):\n{result.stderr[-4000:]}"
+    )
   os.replace(partial, target)
   return target
 

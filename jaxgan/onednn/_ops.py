@@ -25,9 +25,9 @@ _MIN_INPUT_GRADIENT_CHANNELS = 16
 # When a kernel gradient runs as a forward convolution (see `kernel_transpose`): it pays when the
 # kernel is large and the sum over images and pixels short, and it needs enough of x's channels
 # (the batch of that forward convolution) to cut into one slice per thread.
-_AS_FORWARD_MIN_TAPS = 16       # kernel taps (kh * kw)
+_AS_FORWARD_MIN_TAPS = 16  # kernel taps (kh * kw)
 _AS_FORWARD_MAX_ROWS = 64 * 64  # terms of the sum per kernel entry (dy's images x pixels)
-_AS_FORWARD_MIN_CHANNELS = 16   # x's channels
+_AS_FORWARD_MIN_CHANNELS = 16  # x's channels
 
 
 def accepts(op: str, a: jax.Array, b: jax.Array, padding: Padding) -> bool:
@@ -61,8 +61,12 @@ def _call(target: str, shape: tuple[int, ...], a, b, strides, padding, dilation=
   _library.require()
   out = jax.ShapeDtypeStruct(shape, a.dtype)
   return jax.ffi.ffi_call(target, out, vmap_method='sequential')(
-      a, b, strides=np.asarray(strides, np.int64), dilation=np.asarray(dilation, np.int64),
-      padding=np.asarray([p for pair in padding for p in pair], np.int64))
+    a,
+    b,
+    strides=np.asarray(strides, np.int64),
+    dilation=np.asarray(dilation, np.int64),
+    padding=np.asarray([p for pair in padding for p in pair], np.int64),
+  )
 
 
 def _conv(x, k, strides, padding, dilation, target):
@@ -72,8 +76,14 @@ def _conv(x, k, strides, padding, dilation, target):
   return _call(target, (x.shape[0], h, w, k.shape[3]), x, k, strides, padding, dilation)
 
 
-def conv(x: jax.Array, k: jax.Array, *, strides: Sequence[int], padding: Padding,
-         dilation: Sequence[int] = (1, 1)) -> jax.Array:
+def conv(
+  x: jax.Array,
+  k: jax.Array,
+  *,
+  strides: Sequence[int],
+  padding: Padding,
+  dilation: Sequence[int] = (1, 1),
+) -> jax.Array:
   """`lax.conv_general_dilated(x, k, strides, padding, rhs_dilation=dilation)`, by oneDNN.
 
   Args:
@@ -93,8 +103,14 @@ def conv(x: jax.Array, k: jax.Array, *, strides: Sequence[int], padding: Padding
   return _conv(x, k, tuple(strides), tuple(padding), tuple(dilation), 'JaxganConvForward')
 
 
-def input_transpose(dy: jax.Array, k: jax.Array, *, strides: Sequence[int], padding: Padding,
-                    in_spatial: Sequence[int]) -> jax.Array:
+def input_transpose(
+  dy: jax.Array,
+  k: jax.Array,
+  *,
+  strides: Sequence[int],
+  padding: Padding,
+  in_spatial: Sequence[int],
+) -> jax.Array:
   """The input gradient of `conv(., k, strides=strides, padding=padding)` at cotangent `dy`.
 
   Args:
@@ -112,12 +128,24 @@ def input_transpose(dy: jax.Array, k: jax.Array, *, strides: Sequence[int], padd
     ImportError: the `cpu` extra is not installed.
     RuntimeError: not the CPU backend, or the library cannot be built.
   """
-  return _call('JaxganConvInputGradient', (dy.shape[0], *in_spatial, k.shape[2]), dy, k,
-               tuple(strides), tuple(padding))
+  return _call(
+    'JaxganConvInputGradient',
+    (dy.shape[0], *in_spatial, k.shape[2]),
+    dy,
+    k,
+    tuple(strides),
+    tuple(padding),
+  )
 
 
-def kernel_transpose(x: jax.Array, dy: jax.Array, *, strides: Sequence[int], padding: Padding,
-                     kernel_spatial: Sequence[int]) -> jax.Array:
+def kernel_transpose(
+  x: jax.Array,
+  dy: jax.Array,
+  *,
+  strides: Sequence[int],
+  padding: Padding,
+  kernel_spatial: Sequence[int],
+) -> jax.Array:
   """The kernel gradient of `conv(x, ., strides=strides, padding=padding)` at cotangent `dy`.
 
   oneDNN's backward-weights op is its slowest, but a kernel gradient is itself a forward
@@ -148,10 +176,20 @@ def kernel_transpose(x: jax.Array, dy: jax.Array, *, strides: Sequence[int], pad
   """
   kh, kw = kernel_spatial
   strides, padding = tuple(strides), tuple(padding)
-  if (kh * kw >= _AS_FORWARD_MIN_TAPS and dy.shape[0] * dy.shape[1] * dy.shape[2]
-      <= _AS_FORWARD_MAX_ROWS and x.shape[3] >= _AS_FORWARD_MIN_CHANNELS):
-    dk = _conv(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1), padding,
-               dilation=strides, target='JaxganConvKernelGradientAsForward')
+  if (
+    kh * kw >= _AS_FORWARD_MIN_TAPS
+    and dy.shape[0] * dy.shape[1] * dy.shape[2] <= _AS_FORWARD_MAX_ROWS
+    and x.shape[3] >= _AS_FORWARD_MIN_CHANNELS
+  ):
+    dk = _conv(
+      x.transpose(3, 1, 2, 0),
+      dy.transpose(1, 2, 0, 3),
+      (1, 1),
+      padding,
+      dilation=strides,
+      target='JaxganConvKernelGradientAsForward',
+    )
     return dk[:, :kh, :kw].transpose(1, 2, 0, 3)
-  return _call('JaxganConvKernelGradient', (kh, kw, x.shape[3], dy.shape[3]), x, dy, strides,
-               padding)
+  return _call(
+    'JaxganConvKernelGradient', (kh, kw, x.shape[3], dy.shape[3]), x, dy, strides, padding
+  )
