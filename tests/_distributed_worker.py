@@ -32,6 +32,7 @@ def main():
 
   import _sharded_worker as w
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp
   import numpy as np
   import optax
 
@@ -61,7 +62,8 @@ def main():
     # Each process sees only its own slice of every global batch.
     local = np.stack([sharding.process_slice(b, mesh) for b in batches])
     results[f"{name}/local_rows"] = local.shape[1]
-    state, metrics, hlo = w.run(gan, step, local, mesh)
+    init = jax.device_get(gan.init(jax.random.PRNGKey(0), jnp.zeros(local.shape[1:], jnp.float32)))
+    state, metrics, hlo = w.run(step, init, local, mesh)
     for i, leaf in enumerate(
       jax.tree.leaves((state.g_params, state.d_params, state.g_vars, state.d_vars))
     ):
