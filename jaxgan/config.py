@@ -31,6 +31,97 @@ IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
 
 
+# The keys of the flat config of jaxgan 0.1 and where each lives now.
+FLAT_LAYOUT = {
+  "dataset": "data.name",
+  "pad_to": "data.pad_to",
+  "batch_size": "data.batch_size",
+  "model": "model.name",
+  "latent_dim": "model.latent_dim",
+  "width": "model.width",
+  "d_norm": "model.d_norm",
+  "compute_dtype": "model.compute_dtype",
+  "model_kwargs": "model.kwargs",
+  "loss": "loss.name",
+  "penalty": "loss.penalty",
+  "penalty_weight": "loss.penalty_weight",
+  "n_critic": "loss.n_critic",
+  "weight_clip": "loss.weight_clip",
+  "g_lr": "optim.g_lr",
+  "d_lr": "optim.d_lr",
+  "b1": "optim.b1",
+  "b2": "optim.b2",
+  "ema_decay": "optim.ema_decay",
+  "steps": "run.steps",
+  "data_dir": "run.data_dir",
+  "source_dir": "run.source_dir",
+  "loader_workers": "run.loader_workers",
+  "max_consecutive_skipped": "run.max_consecutive_skipped",
+  "log_every": "log.every",
+  "sample_every": "log.sample_every",
+  "num_samples": "log.num_samples",
+  "eval_every": "eval.every",
+  "eval_samples": "eval.num_samples",
+  "eval_metrics": "eval.metrics",
+  "eval_extractor": "eval.extractor",
+  "eval_classifier_path": "eval.classifier_path",
+  "eval_inception_weights": "eval.inception_weights",
+  "eval_reference_split": "eval.reference_split",
+  "eval_cache_dir": "eval.cache_dir",
+  "checkpoint_every": "checkpoint.every",
+  "keep_checkpoints": "checkpoint.keep",
+}
+
+
+def flat_layout_message(keys) -> str:
+  """The error for keys of the flat layout: where each one lives now."""
+  moves = ", ".join(f"{k} -> {FLAT_LAYOUT[k]}" for k in keys)
+  return (
+    f"Config keys {list(keys)} are of the flat layout that jaxgan no longer reads; fields "
+    f"now live in sections: {moves} (e.g. --config.{FLAT_LAYOUT[keys[0]]}=...). Every "
+    "field is in jaxgan/config.py (default_config)."
+  )
+
+
+def check_override(path: str) -> None:
+  """Checks a command-line override's field path, `--config.<path>=value`, against the layout.
+
+  Args:
+    path: the dotted field path, e.g. 'run.steps' or 'model.kwargs.conv'.
+
+  Raises:
+    ValueError: a key of the old flat layout (naming its new place) or a field that does not
+      exist (naming the valid fields of its section).
+
+  >>> check_override("run.steps")
+  >>> check_override("steps")
+  Traceback (most recent call last):
+  ...
+  ValueError: Config keys ['steps'] are of the flat layout that jaxgan no longer reads; fields now live in sections: steps -> run.steps (e.g. --config.run.steps=...). Every field is in jaxgan/config.py (default_config).
+  """
+  names = path.split(".")
+  node = default_config()
+  for depth, name in enumerate(names):
+    if not isinstance(node, ml_collections.ConfigDict) or (depth >= 2 and names[1] == "kwargs"):
+      return  # a value, or inside model.kwargs (free-form, checked by the model)
+    if name not in node:
+      if depth == 0 and name in FLAT_LAYOUT:
+        raise ValueError(flat_layout_message([name]))
+      where = ".".join(names[:depth]) or "the config"
+      raise ValueError(
+        f"Unknown config field {path!r}: {where} has no {name!r}; its fields are "
+        f"{', '.join(node.keys())} (every field: jaxgan/config.py)."
+      )
+    node = node[name]
+  if isinstance(node, ml_collections.ConfigDict) and path != "model.kwargs":
+    if path in FLAT_LAYOUT:
+      raise ValueError(flat_layout_message([path]))
+    raise ValueError(
+      f"config.{path} is a section, not a value; set one of its fields: "
+      f"{', '.join(f'{path}.{k}' for k in node.keys())}."
+    )
+
+
 def default_config() -> ml_collections.ConfigDict:
   """Returns the default config: a non-saturating DCGAN on MNIST.
 
@@ -164,14 +255,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
       count that is not positive, an interval that is not a multiple of `run.steps_per_call`).
   """
   default = default_config()
-  flat = [k for k in config.keys() if not isinstance(config[k], ml_collections.ConfigDict)]
-  old = sorted(set(flat) & {"dataset", "batch_size", "steps", "g_lr", "penalty_weight"})
-  if old:
-    raise ValueError(
-      f"Config keys {old} are of the flat layout that jaxgan no longer reads; fields now live "
-      "in sections, e.g. config.data.name, config.data.batch_size, config.run.steps, "
-      "config.optim.g_lr, config.loss.penalty_weight (see jaxgan/config.py)."
-    )
+  flat = [
+    k
+    for k in config.keys()
+    if k in FLAT_LAYOUT
+    and (k not in default or not isinstance(config[k], ml_collections.ConfigDict))
+  ]
+  if flat:
+    raise ValueError(flat_layout_message(flat))
   unknown = _unknown_keys(config, default)
   if unknown:
     raise ValueError(

@@ -86,7 +86,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     workdir: the run's directory; created when missing.
 
   Returns:
-    The last logged metrics: mean train metrics since the previous log line (`d_loss`, `g_loss`,
+    An empty dict when `workdir` is already at `run.steps`; otherwise the last logged metrics: mean train metrics since the previous log line (`d_loss`, `g_loss`,
     `penalty`, ...), `steps_per_sec`, `skipped_total` and the last evaluation's `eval/...` or
     protocol-named metric keys.
 
@@ -125,8 +125,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     state, loader_state, _ = restored
     inp.set_state(loader_state)
   start_step = int(state.step)
+  if start_step >= config.run.steps:
+    ckpt.close()
+    inp.close()
+    log.info(
+      "The run in %s is at step %d, at or past config.run.steps=%d: nothing to do. Raise "
+      "--config.run.steps to train on.",
+      workdir,
+      start_step,
+      config.run.steps,
+    )
+    return {}
   if start_step % k:
     ckpt.close()
+    inp.close()
     raise ValueError(
       f"The checkpoint in {workdir} is at step {start_step}, not a multiple of "
       f"config.run.steps_per_call={k}; resume with a steps_per_call that divides "

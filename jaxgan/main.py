@@ -3,8 +3,8 @@
     python -m jaxgan.main --config=experiments/configs/mnist_dcgan.py --workdir=runs/mnist \
         --config.run.steps=100
 
-Every config field can be overridden with `--config.<field>=value`. Running the same command again
-in the same workdir resumes from the newest checkpoint.
+Every config field can be overridden with `--config.<section>.<field>=value` (jaxgan/config.py).
+Running the same command again in the same workdir resumes from the newest checkpoint.
 
 Multi-host: run the same command on every host with `--coordinator_address=HOST0:PORT
 --num_processes=N --process_id=I` (or the environment variables JAX_COORDINATOR_ADDRESS,
@@ -14,11 +14,13 @@ JAX_NUM_PROCESSES and JAX_PROCESS_ID); the batch is split over every device of e
 from __future__ import annotations
 
 import logging
+import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from jaxgan import config as config_lib
 from jaxgan import loop, sharding
 
 FLAGS = flags.FLAGS
@@ -49,10 +51,37 @@ def main(argv):
   # Before anything touches a JAX device.
   sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
+  if result:
+    print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
+
+
+def check_overrides(argv: list[str]) -> None:
+  """Refuses `--config.<path>` flags whose path is not a field, before absl parses them.
+
+  ml_collections would refuse them too, but with a bare KeyError; this names the field's new
+  place (for keys of the old flat layout) or the valid fields of its section.
+
+  Args:
+    argv: the command line, e.g. `sys.argv`.
+
+  Raises:
+    app.UsageError: naming the flag and the fix.
+  """
+  for arg in argv[1:]:
+    if arg.startswith("--config."):
+      path = arg[len("--config.") :].split("=", 1)[0]
+      try:
+        config_lib.check_override(path)
+      except ValueError as e:
+        raise app.UsageError(f"{arg}: {e}") from None
 
 
 def cli():
+  """The `jaxgan` console script and `python -m jaxgan.main`."""
+  try:
+    check_overrides(sys.argv)
+  except app.UsageError as e:
+    sys.exit(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on flags.")
   app.run(main)
 
 

@@ -75,8 +75,8 @@ def check_penalty_critic(
     raise ValueError(
       f"The {_penalty_name(penalty)!r} penalty needs per-example input gradients, but the "
       "discriminator uses BatchNorm, which mixes the examples of a batch. Use a discriminator "
-      "normalised with 'layer', 'spectral' or 'none' (config.model.d_norm in experiment "
-      "configs)."
+      "normalised with 'layer', 'spectral' or 'none' (in a run config: "
+      "--config.model.d_norm=layer)."
     )
 
 

@@ -2,6 +2,9 @@
 
 import importlib.util
 import json
+import re
+import subprocess
+import sys
 
 import ml_collections
 import numpy as np
@@ -110,6 +113,34 @@ def test_toy_run_reports_mode_coverage(tmp_path):
     "40",
   ]
   assert Image.open(tmp_path / "samples" / "step_0000020.png").size == (256, 256)
+  # Launched again at its last step, the run does nothing and writes nothing.
+  before = sorted(str(p) for p in tmp_path.rglob("*"))
+  assert loop.train_and_evaluate(config, str(tmp_path)) == {}
+  assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+  "flag, message",
+  [
+    ("--config.steps=10", r"flat layout.*steps -> run\.steps.*--config\.run\.steps="),
+    ("--config.loss=hinge", r"loss -> loss\.name"),
+    ("--config.optim.lr=1", r"optim has no 'lr'; its fields are b1, b2, d_lr, ema_decay, g_lr"),
+    ("--config.run=1", r"config\.run is a section"),
+  ],
+)
+def test_command_line_refuses_unknown_fields_naming_the_fix(tmp_path, flag, message):
+  config = REPO / "experiments" / "configs" / "toy_ring.py"
+  argv = [sys.executable, "-m", "jaxgan.main", f"--config={config}", f"--workdir={tmp_path}", flag]
+  done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+  assert done.returncode != 0
+  assert re.search(message, done.stderr), done.stderr
+  assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())
+
+
+def test_command_line_accepts_model_kwargs():
+  from jaxgan.main import check_overrides
+
+  check_overrides(["jaxgan", "--config.model.kwargs.conv=xla", "--config.run.steps=5"])
 
 
 def test_toy_steps_per_call_do_not_change_the_result(tmp_path):

@@ -112,6 +112,13 @@ def prepare(
     max_examples_per_split=max_examples_per_split,
   )
   log.info("Preparing %s into %s (source: %s)", name, builder.data_dir, source_dir or "download")
+  if source_dir is None:
+    # TFDS retries for minutes before it fails offline: say at once what it is doing.
+    log.warning(
+      "No local source files for %r: downloading the originals through TFDS (needs internet). "
+      "For local files set JAXGAN_SOURCE_DIR or source_dir (--config.run.source_dir).",
+      name,
+    )
   try:
     builder.download_and_prepare(download_config=config)
   except (DataIntegrityError, FileNotFoundError):

@@ -75,7 +75,9 @@ def _image_size(name: str, image_shape: tuple[int, ...], sizes: tuple[int, ...])
     )
   size, _, channels = image_shape
   if size not in sizes:
-    raise ValueError(f'{name} supports image sizes {sizes_text}; got {size}')
+    smaller = [s for s in sizes if s > size]
+    fix = f'; pad smaller images up to {smaller[0]} (config.data.pad_to)' if smaller else ''
+    raise ValueError(f'{name} supports image sizes {sizes_text}; got {size}{fix}')
   if channels < 1:
     raise ValueError(f'{name} supports any channel count >= 1; got {channels}')
   return size, channels
