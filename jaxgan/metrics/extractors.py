@@ -24,6 +24,15 @@ class FeatureExtractor(Protocol):
   def features(self, images) -> np.ndarray: ...
 
 
+# What `load_extractor` says when a network's weights path is missing.
+_MISSING_WEIGHTS = {
+  "classifier": "classifier_path (train one with "
+  "`python -m jaxgan.metrics.classifier --dataset=... --out=...`).",
+  "inception": "inception_weights: the pytorch-fid file "
+  "pt_inception-2015-12-05-6726825d.pth (see jaxgan.metrics.inception).",
+}
+
+
 def load_extractor(
   name: str, *, classifier_path: str | None = None, inception_weights: str | None = None
 ) -> FeatureExtractor:
@@ -42,23 +51,15 @@ def load_extractor(
   Raises:
     ValueError: for an unknown name, a missing weights path, or a file that fails its checks.
   """
+  paths = {"classifier": classifier_path, "inception": inception_weights}
+  if name not in paths:
+    raise ValueError(f"Unknown extractor {name!r}; use 'classifier', 'inception' or an object.")
+  path = paths[name]
+  if not path:
+    raise ValueError(f"extractor={name!r} needs {_MISSING_WEIGHTS[name]}")
   # pylint: disable=g-import-not-at-top  (each loads Flax; only the chosen one is needed)
   if name == "classifier":
-    from jaxgan.metrics.classifier import load_classifier
-
-    if not classifier_path:
-      raise ValueError(
-        "extractor='classifier' needs classifier_path (train one with "
-        "`python -m jaxgan.metrics.classifier --dataset=... --out=...`)."
-      )
-    return load_classifier(os.path.expanduser(classifier_path))
-  if name == "inception":
-    from jaxgan.metrics.inception import load_inception
-
-    if not inception_weights:
-      raise ValueError(
-        "extractor='inception' needs inception_weights: the pytorch-fid file "
-        "pt_inception-2015-12-05-6726825d.pth (see jaxgan.metrics.inception)."
-      )
-    return load_inception(os.path.expanduser(inception_weights))
-  raise ValueError(f"Unknown extractor {name!r}; use 'classifier', 'inception' or an object.")
+    from jaxgan.metrics.classifier import load_classifier as load
+  else:
+    from jaxgan.metrics.inception import load_inception as load
+  return load(os.path.expanduser(path))

@@ -170,7 +170,7 @@ def from_dataset(
     dataset, split, data_dir=data_dir, source_dir=source_dir, limit=num_reference
   )
   if pad_to:
-    from jaxgan.data.loader import centred_padding  # pylint: disable=g-import-not-at-top
+    from jaxgan.data.batches import centred_padding  # pylint: disable=g-import-not-at-top
 
     # The loader's own padding, so that the reference images match the training images exactly.
     pad = centred_padding(images.shape[1:3], pad_to)
