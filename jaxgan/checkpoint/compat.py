@@ -28,11 +28,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgan.config import RESUMABLE_SECTIONS
+from jaxgan.config import FLAT_LAYOUT, RESUMABLE_SECTIONS
 
 _FIX = "Resume with the config that wrote it, or start the new config in a new workdir."
-# Top-level keys that only the flat layout had (sections replaced them).
-_FLAT_KEYS = ("dataset", "steps", "batch_size", "g_lr", "d_lr", "checkpoint_every")
 
 
 class CheckpointMismatchError(ValueError):
@@ -79,17 +77,16 @@ def _flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
 
 
 def is_flat_layout(config: Mapping | None) -> bool:
-  """Whether a stored config has the flat layout of jaxgan 0.1 (no `data` section).
+  """Whether a stored config has the flat layout of jaxgan 0.1 (`jaxgan.config.FLAT_LAYOUT`).
 
   Args:
     config: a stored config, as JSON gives it back.
 
   Returns:
-    True for a flat-layout config (e.g. top-level `dataset`, `steps`, `g_lr`, or `loss` a name).
+    True when a top-level key of the flat layout holds a value rather than a section (e.g.
+    `dataset`, `steps`, `g_lr`, or `loss` a name), the rule `jaxgan.config.validate` applies.
   """
-  if not config or "data" in config:
-    return False
-  return isinstance(config.get("loss"), str) or any(k in config for k in _FLAT_KEYS)
+  return any(k in FLAT_LAYOUT and not isinstance(v, Mapping) for k, v in (config or {}).items())
 
 
 def config_diff(

@@ -201,6 +201,23 @@ class Checkpointer(restore.RestoreMixin):
         best_mode=self.best_mode,
       )
 
+  def _check_directory_config(self) -> None:
+    """Refuses to mix checkpoints of two different runs in one directory (checked once)."""
+    self._dir_config_checked = True
+    existing = [s for s in self._store.steps() if s not in self._pending]
+    if not existing:
+      return
+    try:
+      stored = self._store.read_config(existing[-1])
+    except Exception:  # noqa: BLE001 - unreadable: restore_latest reports it
+      return
+    compat.check_config(
+      stored,
+      self.config,
+      where=restore.where(self.directory, existing[-1]),
+      resumable=self.resumable_sections,
+    )
+
   def _move_aside(self, step: int, reason: str) -> None:
     if multihost.is_primary():
       manifest.quarantine(self.directory, step, reason)

@@ -39,9 +39,8 @@ def where(directory: epath.Path, step: int) -> str:
 class RestoreMixin:
   """The restoring half of `jaxgan.checkpoint.Checkpointer` (which defines the attributes used).
 
-  It reads `directory`, `config`, `resumable_sections`, `_store`, `_pending`, `_unloadable` and
-  `_dir_config_checked`, and calls `_finalize_pending` and `_move_aside`. Besides restoring, it
-  holds the check `save` makes before the first save into a directory that has checkpoints.
+  It reads `directory`, `config`, `resumable_sections`, `_store` and `_unloadable`, sets
+  `_dir_config_checked`, and calls `_finalize_pending` and `_move_aside`.
   """
 
   def verify(self, step: int) -> manifest.Verification:
@@ -77,23 +76,6 @@ class RestoreMixin:
     compat.check_tree(self._store.read_tree_metadata(step), abstract, where=name)
     state, extra = self._store.read_state(step, abstract)
     return state, extra.get("loader_state"), step
-
-  def _check_directory_config(self) -> None:
-    """Refuses to mix checkpoints of two different runs in one directory (checked once)."""
-    self._dir_config_checked = True
-    existing = [s for s in self._store.steps() if s not in self._pending]
-    if not existing:
-      return
-    try:
-      stored = self._store.read_config(existing[-1])
-    except Exception:  # noqa: BLE001 - unreadable: restore_latest reports it
-      return
-    compat.check_config(
-      stored,
-      self.config,
-      where=where(self.directory, existing[-1]),
-      resumable=self.resumable_sections,
-    )
 
   def _verdict_everywhere(self, step: int) -> tuple[str, str]:
     """Process 0's verdict on `step`, (status, reason), on every process."""

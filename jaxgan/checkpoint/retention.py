@@ -115,8 +115,9 @@ def collect_garbage(
     best_mode: see `retained`.
   """
   kept = retained(verified, keep=keep, keep_best=keep_best, best_mode=best_mode)
+  listed = set(store.steps())
   for step in sorted(set(verified) - kept):
-    if step in store.steps():
+    if step in listed:
       log.info("Deleting checkpoint step %d (keep=%d, keep_best=%s).", step, keep, keep_best)
       store.delete(step)
     del verified[step]
