@@ -44,11 +44,19 @@ _IDX_INSTRUCTIONS = (
 
 
 class _IdxBuilder(JaxganBuilder, skip_registration=True):
-  """MNIST-style data sets: gzipped IDX image and label files per split, 28x28x1."""
+  """MNIST-style data sets: gzipped IDX image and label files per split, 28x28x1.
+
+  Subclasses set ``SOURCE_SUBDIR``, ``URL``, ``PAYLOAD_SHA256`` and the descriptive attributes;
+  ``MANUAL_DOWNLOAD_INSTRUCTIONS`` follows from ``SOURCE_SUBDIR``.
+  """
 
   SHAPE = (28, 28, 1)
   URL: ClassVar[str]
   PAYLOAD_SHA256: ClassVar[Mapping[str, str]]
+
+  def __init_subclass__(cls, **kwargs):
+    cls.MANUAL_DOWNLOAD_INSTRUCTIONS = _IDX_INSTRUCTIONS.format(sub=cls.SOURCE_SUBDIR)
+    super().__init_subclass__(**kwargs)
 
   @classmethod
   def source_files(cls):
@@ -106,7 +114,6 @@ class JaxganMnist(_IdxBuilder):
   HOMEPAGE = "http://yann.lecun.com/exdb/mnist/"
   DESCRIPTION = "MNIST handwritten digits: 60,000 train and 10,000 test images, 28x28 grey."
   CITATION = releases.MNIST_CITATION
-  MANUAL_DOWNLOAD_INSTRUCTIONS = _IDX_INSTRUCTIONS.format(sub="mnist")
 
 
 class JaxganFashionMnist(_IdxBuilder):
@@ -118,7 +125,6 @@ class JaxganFashionMnist(_IdxBuilder):
   HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
   DESCRIPTION = "Fashion-MNIST: 60,000 train and 10,000 test images of clothing, 28x28 grey."
   CITATION = releases.FASHION_MNIST_CITATION
-  MANUAL_DOWNLOAD_INSTRUCTIONS = _IDX_INSTRUCTIONS.format(sub="fashion_mnist")
 
 
 class JaxganCifar10(JaxganBuilder):

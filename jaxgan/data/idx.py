@@ -14,15 +14,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-# Re-exported for callers that import it from here (jaxgan.metrics.inception); its home is
-# jaxgan.data.checksums.
-from jaxgan.data.checksums import (
-  DataIntegrityError,
-  check_sha256,
-  sha256_bytes,
-  sha256_file,  # noqa: F401
-  verify_file,
-)
+from jaxgan.data.checksums import DataIntegrityError, check_sha256, sha256_bytes, verify_file
 
 # The only element type MNIST-style files use.
 _IDX_DTYPES = {0x08: np.uint8}
