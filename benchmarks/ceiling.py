@@ -224,7 +224,9 @@ def analyse(
     k['count'] += count
     k['seconds'] += count * seconds
     k['gflop'] += count * model_flops(eqn) / 1e9
-  if smoke():  # traced from the plain jit above (options only apply there); compiled cheaply
+  # Smoke runs compile the step cheaply here, not through build_jax: tracing it above
+  # (make_jaxpr) refuses a jit that carries compiler_options, as a nested jit.
+  if smoke():
     b = dict(b, step=b['step'].lower(b['state'], b['batch'], b['key']).compile(wl.FAST_COMPILE))
   step_s = measure_step(b, step_seconds, reps)
   peak = max(matmul_gflops() for _ in range(3))  # best of 3 medians, alike

@@ -66,12 +66,7 @@ class Workload:
       A new `Workload`; this one is unchanged.
     """
     config = ml_collections.ConfigDict(self.config.to_dict())
-    for key, value in overrides.items():
-      *path, field = key.split('.')
-      section = config
-      for part in path:
-        section = section[part]
-      section[field] = value
+    config.update_from_flattened_dict(overrides)
     return dataclasses.replace(self, name=name or self.name, config=config)
 
   def with_conv(self, conv: str) -> Workload:
@@ -353,12 +348,6 @@ def param_sizes(w: Workload) -> tuple[list[int], list[int]]:
   sizes = lambda v: sorted(int(np.prod(a.shape)) for a in jax.tree.leaves(v['params']))
   g, d = _variables(w)
   return sizes(g), sizes(d)
-
-
-def param_counts(w: Workload) -> tuple[int, int]:
-  """Parameter counts of jaxgan's G and D for `w`, from shapes only (nothing is computed)."""
-  g, d = param_sizes(w)
-  return sum(g), sum(d)
 
 
 def _flops(analysis) -> float:
