@@ -73,18 +73,17 @@ FLAT_LAYOUT = {
 }
 
 
-def flat_layout_message(keys) -> str:
-  """The error for keys of the flat layout: where each one lives now."""
-  moves = ", ".join(f"{k} -> {FLAT_LAYOUT[k]}" for k in keys)
+def _flat_layout_message(key: str) -> str:
+  """The error for a key of the flat layout: where it lives now."""
   return (
-    f"Config keys {list(keys)} are of the flat layout that jaxgan no longer reads; fields "
-    f"now live in sections: {moves} (e.g. --config.{FLAT_LAYOUT[keys[0]]}=...). Every "
-    "field is in jaxgan/config.py (default_config)."
+    f"Config key {key!r} is of the flat layout that jaxgan no longer reads; it now lives at "
+    f"{FLAT_LAYOUT[key]} (--config.{FLAT_LAYOUT[key]}=...). Every field is in jaxgan/config.py "
+    "(default_config)."
   )
 
 
 def check_override(path: str) -> None:
-  """Checks a command-line override's field path, `--config.<path>=value`, against the layout.
+  """Checks a field path against the layout: a command-line override's, or a config's leaf.
 
   Args:
     path: the dotted field path, e.g. 'run.steps' or 'model.kwargs.conv'.
@@ -97,7 +96,7 @@ def check_override(path: str) -> None:
   >>> check_override("steps")
   Traceback (most recent call last):
   ...
-  ValueError: Config keys ['steps'] are of the flat layout that jaxgan no longer reads; fields now live in sections: steps -> run.steps (e.g. --config.run.steps=...). Every field is in jaxgan/config.py (default_config).
+  ValueError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config.py (default_config).
   """
   names = path.split(".")
   node = default_config()
@@ -106,7 +105,7 @@ def check_override(path: str) -> None:
       return  # a value, or inside model.kwargs (free-form, checked by the model)
     if name not in node:
       if depth == 0 and name in FLAT_LAYOUT:
-        raise ValueError(flat_layout_message([name]))
+        raise ValueError(_flat_layout_message(name))
       where = ".".join(names[:depth]) or "the config"
       raise ValueError(
         f"Unknown config field {path!r}: {where} has no {name!r}; its fields are "
@@ -115,7 +114,7 @@ def check_override(path: str) -> None:
     node = node[name]
   if isinstance(node, ml_collections.ConfigDict) and path != "model.kwargs":
     if path in FLAT_LAYOUT:
-      raise ValueError(flat_layout_message([path]))
+      raise ValueError(_flat_layout_message(path))
     raise ValueError(
       f"config.{path} is a section, not a value; set one of its fields: "
       f"{', '.join(f'{path}.{k}' for k in node.keys())}."
@@ -228,18 +227,14 @@ def is_toy(config: ml_collections.ConfigDict) -> bool:
   return config.data.name in TOY_DATASETS
 
 
-def _unknown_keys(config, default, prefix="") -> list[str]:
-  out = []
+def _leaf_paths(config: ml_collections.ConfigDict, prefix: str = ""):
+  """The dotted paths of a config's values; `model.kwargs` counts as one value (free-form)."""
   for key in config.keys():
-    name = prefix + key
-    if key not in default:
-      out.append(name)
-    elif isinstance(default[key], ml_collections.ConfigDict) and key != "kwargs":
-      if not isinstance(config[key], ml_collections.ConfigDict):
-        out.append(f"{name} (a section, not a value)")
-      else:
-        out.extend(_unknown_keys(config[key], default[key], name + "."))
-  return out
+    path = prefix + key
+    if isinstance(config[key], ml_collections.ConfigDict) and path != "model.kwargs":
+      yield from _leaf_paths(config[key], path + ".")
+    else:
+      yield path
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -254,20 +249,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ValueError: naming the field, the problem and the fix (unknown key, unknown data set, a
       count that is not positive, an interval that is not a multiple of `run.steps_per_call`).
   """
-  default = default_config()
-  flat = [
-    k
-    for k in config.keys()
-    if k in FLAT_LAYOUT
-    and (k not in default or not isinstance(config[k], ml_collections.ConfigDict))
-  ]
-  if flat:
-    raise ValueError(flat_layout_message(flat))
-  unknown = _unknown_keys(config, default)
-  if unknown:
-    raise ValueError(
-      f"Unknown config keys {unknown}; every valid key is in jaxgan/config.py (default_config)."
-    )
+  for path in _leaf_paths(config):
+    check_override(path)
   if config.data.name not in DATASETS:
     raise ValueError(
       f"Unknown data set config.data.name={config.data.name!r}; valid names: {', '.join(DATASETS)}."

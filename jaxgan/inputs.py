@@ -25,7 +25,6 @@ class HostInput:
 
   Attributes:
     image_shape: one example's shape `(H, W, C)`, after padding to `data.pad_to`.
-    source: the random-access source (`jaxgan.data.load_source`), kept for evaluation.
     mixture: None (only the toy inputs have one).
   """
 
@@ -38,11 +37,11 @@ class HostInput:
 
     global_batch = config.data.batch_size * config.loss.n_critic
     self.mesh = mesh
-    self.source = data.load_source(
+    source = data.load_source(
       config.data.name, data_dir=config.run.data_dir, source_dir=config.run.source_dir
     )
     self.loader = data.make_loader(
-      self.source,
+      source,
       batch_size=sharding.local_batch_size(global_batch, mesh),
       seed=config.seed,
       pad_to=config.data.pad_to,
@@ -50,7 +49,7 @@ class HostInput:
       shard_count=jax.process_count(),
       worker_count=config.run.loader_workers,
     )
-    image = np.asarray(self.source[0]["image"])
+    image = np.asarray(source[0]["image"])
     h, w = image.shape[:2]
     c = image.shape[2] if image.ndim == 3 else 1
     if config.data.pad_to:
@@ -81,7 +80,6 @@ class ProgramInput:
   """
 
   in_program = True
-  source = None
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.mixture = toy_data.get(config.data.name.removeprefix("toy_"))
@@ -123,13 +121,9 @@ def compile_call(train_step, inp: HostInput | ProgramInput, mesh: Mesh, steps_pe
     steps_per_call: train steps per call (1 for host inputs).
 
   Returns:
-    `call(state, key) -> (state, metrics)` for a `ProgramInput`, or
-    `call(state, batch, key) -> (state, metrics)` for a `HostInput`; every metric has a leading
-    axis of length `steps_per_call`, one value per train step.
+    `advance(state, key) -> (state, metrics)`, which takes a host input's next batch itself;
+    every metric has a leading axis of length `steps_per_call`, one value per train step.
   """
-  rep = sharding.replicated(mesh)
-  # Donating the state saves memory on accelerators; on CPU devices it can slow the step down.
-  donate = (0,) if mesh.devices.flat[0].platform != "cpu" else ()
   if inp.in_program:
     data_tag = 1  # a key stream of its own, apart from the step's noise
 
@@ -140,22 +134,11 @@ def compile_call(train_step, inp: HostInput | ProgramInput, mesh: Mesh, steps_pe
 
       return jax.lax.scan(body, state, length=steps_per_call)
 
-    jitted = jax.jit(call, donate_argnums=donate, in_shardings=(rep, rep), out_shardings=(rep, rep))
-  else:
+    return sharding.jit_train_step(call, mesh, with_batch=False)
 
-    def call(state, batch, key):
-      state, metrics = train_step(state, batch, key)
-      return state, jax.tree.map(lambda m: m[None], metrics)
+  def call(state, batch, key):
+    state, metrics = train_step(state, batch, key)
+    return state, jax.tree.map(lambda m: m[None], metrics)
 
-    jitted = jax.jit(
-      call,
-      donate_argnums=donate,
-      in_shardings=(rep, sharding.batch_sharding(mesh), rep),
-      out_shardings=(rep, rep),
-    )
-
-  def with_mesh(*args):
-    with jax.set_mesh(mesh):  # shard_batch inside the step reads the mesh in context
-      return jitted(*args)
-
-  return with_mesh
+  jitted = sharding.jit_train_step(call, mesh)
+  return lambda state, key: jitted(state, inp.next_batch(), key)

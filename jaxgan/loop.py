@@ -97,12 +97,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     FloatingPointError: `run.max_consecutive_skipped` non-finite updates in a row.
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
-  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
-
   config_lib.validate(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
+  with contextlib.ExitStack() as cleanup:
+    return _train(config, workdir, mesh, cleanup)
+
+
+def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, Any]:
+  """The body of `train_and_evaluate`; `cleanup` closes what it opens, on every exit."""
+  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top (orbax)
+
   inp = inputs.make_input(config, mesh)
+  cleanup.callback(inp.close)
   gan = build_gan(config, inp.image_shape)  # unknown model, bad image size: errors before compiling
   k = config.run.steps_per_call
   call = inputs.compile_call(build_train_step(config, gan), inp, mesh, k)
@@ -120,14 +127,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     save_every=config.checkpoint.every,
     keep=config.checkpoint.keep,
   )
+  # Also on errors and preemption: close() waits for in-flight saves and writes their manifests.
+  cleanup.callback(ckpt.close)
   restored = ckpt.restore_latest(state)
   if restored is not None:
     state, loader_state, _ = restored
     inp.set_state(loader_state)
   start_step = int(state.step)
   if start_step >= config.run.steps:
-    ckpt.close()
-    inp.close()
     log.info(
       "The run in %s is at step %d, at or past config.run.steps=%d: nothing to do. Raise "
       "--config.run.steps to train on.",
@@ -137,8 +144,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     )
     return {}
   if start_step % k:
-    ckpt.close()
-    inp.close()
     raise ValueError(
       f"The checkpoint in {workdir} is at step {start_step}, not a multiple of "
       f"config.run.steps_per_call={k}; resume with a steps_per_call that divides "
@@ -157,6 +162,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       with open(os.path.join(workdir, "eval_protocol.txt"), "w") as f:
         f.write(evaluator.protocol + "\n")
   writer = writers.MetricWriter(workdir, enabled=is_main)
+  cleanup.callback(writer.close)
   fixed_z = gan.latents(sample_key, config.log.num_samples)
   generate = jax.jit(gan.generate)
   sample = jax.jit(gan.sample, static_argnums=2)
@@ -188,68 +194,58 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   t_last, step_last = time.perf_counter(), start_step
   total = config.run.steps
   progress = writers.Progress(total=total, initial=start_step, enabled=is_main)
-  try:
-    with _stop_signals() as stop:
-      for step in range(start_step + k, total + 1, k):
-        if inp.in_program:
-          state, metrics = call(state, train_key)
-        else:
-          state, metrics = call(state, inp.next_batch(), train_key)
-        pending.append(metrics)
-        progress.update(k)
-        is_last = step == total
-        is_eval = step % config.eval.every == 0 or is_last
-        # Evaluation results go out with the log line, so an eval step is always a log step.
-        if step % config.log.every == 0 or is_eval or stop:
-          host = {
-            name: np.concatenate([m[name] for m in jax.device_get(pending)]) for name in pending[-1]
-          }
-          pending = []
-          first = step - len(host["skipped"]) + 1
-          for offset, skipped in enumerate(host["skipped"]):
-            consecutive_skipped = consecutive_skipped + 1 if skipped else 0
-            if consecutive_skipped >= config.run.max_consecutive_skipped:
-              where = (
-                f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is intact"
-                if last_saved is not None
-                else f"No checkpoint in {workdir} yet"
-              )
-              raise FloatingPointError(
-                f"{consecutive_skipped} consecutive train steps had non-finite losses or "
-                f"gradients (last at step {first + offset}); stopping. {where}: lower the "
-                "learning rates or check the data."
-              )
-          now = time.perf_counter()
-          last = {name: float(np.mean(v)) for name, v in host.items()}
-          last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
-          last["skipped_total"] = int(state.skipped)
-          t_last, step_last = now, step
-          if is_eval:
-            evaluated = evaluate(step)
-            last.update(evaluated)
-          writer.write(step, last)
-          progress.show(step, last)
-        if step % config.log.sample_every == 0 or is_last:
-          write_samples(step)
-        if ckpt.should_save(step) or is_last or stop:
-          # A checkpoint carries evaluation results only from its own step (keep-best reads them).
-          fresh = {name: v for name, v in last.items() if is_eval or name not in evaluated}
-          scalars = {name: v for name, v in fresh.items() if isinstance(v, float)}
-          if ckpt.save(step, state, loader_state=inp.get_state(), metrics=scalars, force=True):
-            last_saved = step
-        if stop:
-          ckpt.wait()
-          saved = (
-            "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
-          )
-          raise Preempted(
-            f"Received {stop[0]}: stopped after step {step}, {saved} "
-            f"{workdir}/checkpoints. Run the same command again to resume."
-          )
-  finally:
-    # Also on errors and preemption: close() waits for in-flight saves and writes their manifests.
-    ckpt.close()
-    writer.close()
-    progress.close()
-    inp.close()
+  cleanup.callback(progress.close)
+  with _stop_signals() as stop:
+    for step in range(start_step + k, total + 1, k):
+      state, metrics = call(state, train_key)
+      pending.append(metrics)
+      progress.update(k)
+      is_last = step == total
+      is_eval = step % config.eval.every == 0 or is_last
+      # Evaluation results go out with the log line, so an eval step is always a log step.
+      if step % config.log.every == 0 or is_eval or stop:
+        fetched = jax.device_get(pending)  # one transfer per log line, not per step
+        host = {name: np.concatenate([m[name] for m in fetched]) for name in fetched[-1]}
+        pending = []
+        first = step - len(host["skipped"]) + 1
+        for offset, skipped in enumerate(host["skipped"]):
+          consecutive_skipped = consecutive_skipped + 1 if skipped else 0
+          if consecutive_skipped >= config.run.max_consecutive_skipped:
+            where = (
+              f"The last good checkpoint (step {last_saved}) in {workdir}/checkpoints is intact"
+              if last_saved is not None
+              else f"No checkpoint in {workdir} yet"
+            )
+            raise FloatingPointError(
+              f"{consecutive_skipped} consecutive train steps had non-finite losses or "
+              f"gradients (last at step {first + offset}); stopping. {where}: lower the "
+              "learning rates or check the data."
+            )
+        now = time.perf_counter()
+        last = {name: float(np.mean(v)) for name, v in host.items()}
+        last["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
+        last["skipped_total"] = int(state.skipped)
+        t_last, step_last = now, step
+        if is_eval:
+          evaluated = evaluate(step)
+          last.update(evaluated)
+        writer.write(step, last)
+        progress.show(step, last)
+      if step % config.log.sample_every == 0 or is_last:
+        write_samples(step)
+      if ckpt.should_save(step) or is_last or stop:
+        # A checkpoint carries evaluation results only from its own step (keep-best reads them).
+        fresh = {name: v for name, v in last.items() if is_eval or name not in evaluated}
+        scalars = {name: v for name, v in fresh.items() if isinstance(v, float)}
+        if ckpt.save(step, state, loader_state=inp.get_state(), metrics=scalars, force=True):
+          last_saved = step
+      if stop:
+        ckpt.wait()
+        saved = (
+          "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
+        )
+        raise Preempted(
+          f"Received {stop[0]}: stopped after step {step}, {saved} "
+          f"{workdir}/checkpoints. Run the same command again to resume."
+        )
   return last

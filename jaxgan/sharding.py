@@ -312,7 +312,11 @@ class _MeshJit:
 
 
 def jit_train_step(
-  train_step: Callable, mesh: Mesh, compiler_options: dict[str, Any] | None = None
+  train_step: Callable,
+  mesh: Mesh,
+  compiler_options: dict[str, Any] | None = None,
+  *,
+  with_batch: bool = True,
 ) -> Callable:
   """`jax.jit` of `train_step(state, batch, key)`: state replicated, batch sharded.
 
@@ -328,6 +332,7 @@ def jit_train_step(
       `jaxgan.train.make_train_step`.
     mesh: a mesh from `make_mesh`.
     compiler_options: XLA options passed to `jax.jit` (e.g. for fast-compiling smoke tests).
+    with_batch: False for a step that draws its data inside the program, `step(state, key)`.
 
   Returns:
     The jitted step, called as `train_step` is (and with a `.lower(...)` for ahead-of-time
@@ -338,7 +343,7 @@ def jit_train_step(
   jitted = jax.jit(
     train_step,
     donate_argnums=donate,
-    in_shardings=(rep, batch_sharding(mesh), rep),
+    in_shardings=(rep, batch_sharding(mesh), rep) if with_batch else (rep, rep),
     out_shardings=(rep, rep),
     compiler_options=compiler_options,
   )

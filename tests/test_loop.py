@@ -122,8 +122,8 @@ def test_toy_run_reports_mode_coverage(tmp_path):
 @pytest.mark.parametrize(
   "flag, message",
   [
-    ("--config.steps=10", r"flat layout.*steps -> run\.steps.*--config\.run\.steps="),
-    ("--config.loss=hinge", r"loss -> loss\.name"),
+    ("--config.steps=10", r"flat layout.*now lives at run\.steps \(--config\.run\.steps=\.\.\.\)"),
+    ("--config.loss=hinge", r"'loss' is of the flat layout.*loss\.name"),
     ("--config.optim.lr=1", r"optim has no 'lr'; its fields are b1, b2, d_lr, ema_decay, g_lr"),
     ("--config.run=1", r"config\.run is a section"),
   ],
@@ -163,9 +163,9 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
 @pytest.mark.parametrize(
   "override,message",
   [
-    (dict(lossy="x"), r"Unknown config keys \['lossy'\]"),
-    ({"optim.lossy": 1}, r"Unknown config keys \['optim.lossy'\]"),
-    ({"steps": 5}, "flat layout.*config.run.steps"),
+    (dict(lossy="x"), r"Unknown config field 'lossy': the config has no 'lossy'; its fields"),
+    ({"optim.lossy": 1}, r"Unknown config field 'optim.lossy': optim has no 'lossy'.*g_lr"),
+    ({"steps": 5}, r"flat layout.*--config\.run\.steps"),
     ({"loss.name": "gan"}, "Unknown GAN loss 'gan'.*non_saturating"),
     ({"loss.penalty": "gp"}, "Unknown penalty 'gp'.*wgan_gp"),
     ({"model.name": "vit"}, "vit.*mlp.*dcgan.*resnet"),
