@@ -61,13 +61,16 @@ class HostInput:
     return sharding.global_batch(next(self.loader)["image"], self.mesh)
 
   def get_state(self) -> dict[str, Any] | None:
+    """The loader's position, a JSON-able dict saved with each checkpoint."""
     return self.loader.get_state()
 
   def set_state(self, state: dict[str, Any] | None) -> None:
+    """Moves the loader to a position from `get_state` (None: stay at the start)."""
     if state is not None:
       self.loader.set_state(state)
 
   def close(self) -> None:
+    """Stops the loader's worker processes."""
     self.loader.close()
 
 
@@ -91,13 +94,15 @@ class ProgramInput:
     return self.mixture.sample(jax.random.fold_in(key, step), self.global_batch)
 
   def get_state(self) -> None:
+    """None: the batch of step t is a function of t, so there is no position to save."""
     return None
 
   def set_state(self, state: Any) -> None:
+    """Ignores `state` (see `get_state`)."""
     del state
 
   def close(self) -> None:
-    pass
+    """Nothing to release."""
 
 
 def make_input(config: ml_collections.ConfigDict, mesh: Mesh) -> HostInput | ProgramInput:

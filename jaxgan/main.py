@@ -43,6 +43,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
+  """Runs `train_and_evaluate` with the parsed `--config` and `--workdir`; prints the result."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   # orbax logs every save at INFO through absl; keep those quiet and ours visible.

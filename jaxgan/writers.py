@@ -46,6 +46,7 @@ class MetricWriter:
     self._tb.flush()
 
   def close(self) -> None:
+    """Flushes and closes both files."""
     if self.enabled:
       self._jsonl.close()
       self._tb.close()
@@ -149,10 +150,12 @@ class Progress:
     self.total = total
 
   def update(self, n: int) -> None:
+    """Advances the bar by `n` steps."""
     if self._bar is not None:
       self._bar.update(n)
 
   def show(self, step: int, metrics: dict) -> None:
+    """Shows the latest losses and evaluation results (a line per call without a terminal)."""
     if not self.enabled:
       return
     keys = [
@@ -174,5 +177,6 @@ class Progress:
       print(f"step {step}/{self.total}  {text}", flush=True)
 
   def close(self) -> None:
+    """Closes the bar."""
     if self._bar is not None:
       self._bar.close()
