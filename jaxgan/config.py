@@ -27,7 +27,7 @@ from ml_collections.config_dict import placeholder
 RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 
 TOY_DATASETS = ("toy_ring", "toy_grid")
-IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg")
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
 
 
