@@ -36,10 +36,11 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     width=m.width,
     d_norm=m.d_norm,
     dtype=m.compute_dtype,
+    minibatch_std=m.minibatch_std,
     **m.kwargs.to_dict(),
   )
   adam = lambda lr: optax.adam(lr, b1=o.b1, b2=o.b2)
-  return GAN(g, d, adam(o.g_lr), adam(o.d_lr), latent_shape=(m.latent_dim,))
+  return GAN(g, d, adam(o.g_lr), adam(o.d_lr), latent_shape=(m.latent_dim,), pack=m.pack)
 
 
 def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:

@@ -144,6 +144,8 @@ def default_config() -> ml_collections.ConfigDict:
   # 'float32' or 'bfloat16' (mixed precision: float32 params, optimizer states, losses and
   # penalty norms; bfloat16 activations and matmuls).
   c.model.compute_dtype = "float32"
+  c.model.pack = 1  # D judges packs of this many examples (PacGAN); 1: none
+  c.model.minibatch_std = 0  # D's minibatch-stddev group size (ProGAN); 0: none
   c.model.kwargs = ml_collections.ConfigDict()  # model-specific, e.g. g_hidden for 'mlp'
 
   c.loss = ml_collections.ConfigDict()
@@ -258,6 +260,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive = {
     "data.batch_size": config.data.batch_size,
     "loss.n_critic": config.loss.n_critic,
+    "model.pack": config.model.pack,
     "run.steps": config.run.steps,
     "run.steps_per_call": config.run.steps_per_call,
     "log.every": config.log.every,
@@ -289,6 +292,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"{bad} must be multiples of config.run.steps_per_call={k} (the loop "
         f"sees only every {k}-th step); change them or steps_per_call."
       )
+  mbstd = config.model.minibatch_std
+  if not isinstance(mbstd, int) or mbstd < 0:
+    raise ValueError(
+      f"config.model.minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}."
+    )
+  if config.data.batch_size % config.model.pack:
+    raise ValueError(
+      f"config.data.batch_size={config.data.batch_size} does not split into packs of "
+      f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
+    )
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ValueError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
   if config.model.compute_dtype not in ("float32", "bfloat16"):

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import packing
+
 PyTree = Any
 
 
@@ -92,6 +94,9 @@ class GAN:
     g_optimizer: the optax transformation of G's parameters.
     d_optimizer: the optax transformation of D's parameters.
     latent_shape: one latent's shape, without the batch axis.
+    pack: the discriminator judges packs of this many examples (PacGAN, Lin et al. 2018;
+      `jaxgan.packing.pack`): it is built for, and initialised on, inputs with `pack` times the
+      channels, and scores `[batch // pack]`. 1: no packing.
 
   Example:
     >>> import jax, optax
@@ -109,6 +114,7 @@ class GAN:
   g_optimizer: optax.GradientTransformation
   d_optimizer: optax.GradientTransformation
   latent_shape: tuple[int, ...]
+  pack: int = 1
 
   def latents(self, key: jax.Array, n: int) -> jax.Array:
     """Draws standard normal latents z ~ N(0, I).
@@ -144,7 +150,9 @@ class GAN:
     g_key, d_key = jax.random.split(key)
     z = self.latents(g_key, example_batch.shape[0])
     g_params, g_vars = _split(self.generator.init(g_key, z, train=False))
-    d_params, d_vars = _split(self.discriminator.init(d_key, example_batch, train=False))
+    d_params, d_vars = _split(
+      self.discriminator.init(d_key, packing.pack(example_batch, self.pack), train=False)
+    )
     return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_params,

@@ -10,6 +10,8 @@ performs `n_critic` discriminator updates and one generator update:
 - The generator update reuses the fakes of the last discriminator update (G's forward pass is
   computed once, with `jax.vjp`, and differentiated after D has been updated), which is exactly
   what recomputing G on the same noise would give: G's parameters do not change during D updates.
+- With `gan.pack = m > 1` (PacGAN) the critic, its loss and its penalty see packs of m real or m
+  fake examples (`jaxgan.packing.pack`), and the scores are one per pack.
 - Randomness: `jax.random.fold_in(key, state.step)`, so a resumed run draws the same numbers.
 - When any loss or gradient is not finite the whole update is dropped inside the program (the
   state keeps its old values, `step` still advances, `skipped` counts it): one bad batch cannot
@@ -25,8 +27,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses as losses_lib
+from jaxgan import packing, sharding
 from jaxgan import penalties as penalties_lib
-from jaxgan import sharding
 from jaxgan.state import GAN, GANState
 
 Metrics = dict[str, jax.Array]
@@ -143,6 +145,7 @@ def make_train_step(
   if not 0.0 <= ema_decay < 1.0:
     raise ValueError(f"ema_decay must lie in [0, 1); got {ema_decay}.")
   G, D = gan.generator, gan.discriminator
+  pack = lambda x: packing.pack(x, gan.pack)
 
   def generate(g_params, g_vars, key, n):
     # Latents are made inside the step: without the constraint XLA would run G in full on every
@@ -171,6 +174,7 @@ def make_train_step(
 
   def d_update(carry, real, fake, key):
     d_params, d_vars, d_opt_state = carry
+    real, fake = pack(real), pack(fake)
 
     def d_loss_fn(params):
       s_real, s_fake, new_vars = critic_scores(params, d_vars, real, fake)
@@ -205,6 +209,11 @@ def make_train_step(
       )
     check_penalty_critic(gan, state, penalty)
     b = batch.shape[0] // n_critic
+    if b % gan.pack:
+      raise ValueError(
+        f"Each critic update sees {b} examples, which do not split into packs of "
+        f"{gan.pack}; make the batch size per critic update a multiple of {gan.pack}."
+      )
     reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
     key = jax.random.fold_in(key, state.step)
     d_keys, z_keys = jax.random.split(key)
@@ -233,8 +242,8 @@ def make_train_step(
     def g_loss_fn(fake):
       # D's statistics updates from the generator pass are discarded, as in PyTorch's DCGAN.
       # Two passes: the real one is dead code for the losses whose G term ignores real scores.
-      s_fake, _ = _apply(D, d_params, d_vars, fake, True)
-      s_real, _ = _apply(D, d_params, d_vars, reals[-1], True)
+      s_fake, _ = _apply(D, d_params, d_vars, pack(fake), True)
+      s_real, _ = _apply(D, d_params, d_vars, pack(reals[-1]), True)
       return gan_loss.g(jax.lax.stop_gradient(s_real), s_fake)
 
     g_loss, d_fake_image = jax.value_and_grad(g_loss_fn)(fake)

@@ -58,7 +58,7 @@ __all__ = [
   'ResNetDiscriminator',
 ]
 
-_COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps')
+_COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps', 'minibatch_std')
 _MODEL_KWARGS = {
   'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
   'dcgan': _COMMON_KWARGS + ('conv',),
@@ -124,7 +124,8 @@ def make_models(
       precision). Parameters, BatchNorm statistics and spectral-norm vectors stay float32, and the
       outputs (samples and scores) are cast to float32, so losses, penalties, gradients and
       optimizer states are float32 whatever the compute dtype.
-    **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1);
+    **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1),
+      `minibatch_std` (D's minibatch standard-deviation group size, 0 for none);
       for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
       'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none'); for
       'dcgan' and 'resnet' also `conv`, one of `CONV_IMPLEMENTATIONS`: how convolutions and their
@@ -160,6 +161,9 @@ def make_models(
       f"unknown discriminator norm {d_norm!r}; valid norms: {', '.join(map(repr, NORMS))}"
     )
   sn_steps = kwargs.get('sn_steps', 1)
+  mbstd = kwargs.get('minibatch_std', 0)
+  if not isinstance(mbstd, int) or mbstd < 0:
+    raise ValueError(f'minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}')
   dtype = _compute_dtype(dtype)
   conv = kwargs.get('conv', 'auto')
   if name != 'mlp':
@@ -184,6 +188,7 @@ def make_models(
       hidden=tuple(kwargs.get('d_hidden', (2 * d_w, d_w))),
       norm=d_norm,
       sn_steps=sn_steps,
+      minibatch_std=mbstd,
       dtype=dtype,
     )
     return g, d
@@ -195,7 +200,12 @@ def make_models(
       image_size=size, channels=channels, width=kwargs.get('g_width', w), dtype=dtype, conv=conv
     )
     d = DCGANDiscriminator(
-      width=kwargs.get('d_width', w), norm=d_norm, sn_steps=sn_steps, dtype=dtype, conv=conv
+      width=kwargs.get('d_width', w),
+      norm=d_norm,
+      sn_steps=sn_steps,
+      minibatch_std=mbstd,
+      dtype=dtype,
+      conv=conv,
     )
     return g, d
 
@@ -211,6 +221,7 @@ def make_models(
     width=kwargs.get('d_width', 128 if width is None else width),
     norm=d_norm,
     sn_steps=sn_steps,
+    minibatch_std=mbstd,
     dtype=dtype,
     conv=conv,
   )

@@ -112,6 +112,8 @@ class DCGANDiscriminator(nn.Module):
       every convolution but the first; 'spectral': spectral norm on every convolution and on the
       output layer (Miyato et al. 2018) and no other normalisation; 'none'.
     sn_steps: power iterations per call for spectral norm.
+    minibatch_std: group size of a minibatch standard-deviation feature before the output layer
+      (Karras et al. 2018, `layers.minibatch_stddev`); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
       (`jaxgan.models.conv_impl`).
@@ -120,6 +122,7 @@ class DCGANDiscriminator(nn.Module):
   width: int = 64
   norm: str = 'batch'
   sn_steps: int = 1
+  minibatch_std: int = 0
   dtype: Any = jnp.float32
   conv: str = 'auto'
 
@@ -162,6 +165,8 @@ class DCGANDiscriminator(nn.Module):
       if normed:
         x = layers.normalize(x, self.norm, train, self.dtype, scale_init=layers.dcgan_bn_scale_init)
       x = nn.leaky_relu(x, 0.2)
+    if self.minibatch_std:
+      x = layers.minibatch_stddev(x, self.minibatch_std)
     x = x.reshape(x.shape[0], -1)
     x = layers.apply_layer(
       nn.Dense(1, kernel_init=_INIT, dtype=self.dtype),

@@ -181,3 +181,43 @@ def avg_pool2(x: jax.Array) -> jax.Array:
     `[n, h // 2, w // 2, c]` of x's dtype.
   """
   return nn.avg_pool(x, (2, 2), strides=(2, 2))
+
+
+def minibatch_stddev(x: jax.Array, group_size: int) -> jax.Array:
+  """Appends the minibatch standard deviation as one more feature (Karras et al. 2018, ProGAN).
+
+  The examples are split into groups of `group_size` (example i joins group i % (n / size), as
+  in StyleGAN); within each group the standard deviation of every feature over the group is
+  averaged into one number, which is appended to every member as a constant channel. The critic
+  thus sees how varied a group of its inputs is, and a collapsed generator's low variety shows.
+
+  Args:
+    x: `[n, ..., c]` activations (images `[n, h, w, c]` or vectors `[n, c]`).
+    group_size: examples per group; the whole batch when n is smaller; n must be a multiple of
+      the group size used.
+
+  Returns:
+    `[n, ..., c + 1]` of x's dtype; the statistic is computed in float32.
+
+  Raises:
+    ValueError: `group_size` is not a positive integer, or n is not a multiple of it.
+
+  >>> y = minibatch_stddev(jnp.array([[0.0, 1.0], [2.0, 1.0]]), 2)
+  >>> jnp.round(y, 3).tolist()  # stds 1 and 0 (plus the 1e-8 that keeps its gradient finite)
+  [[0.0, 1.0, 0.5], [2.0, 1.0, 0.5]]
+  """
+  if not isinstance(group_size, int) or group_size < 1:
+    raise ValueError(f'minibatch_std group size must be a positive integer; got {group_size!r}')
+  n = x.shape[0]
+  g = min(group_size, n)
+  if n % g:
+    raise ValueError(
+      f'minibatch_std needs a batch that is a multiple of its group size: {n} examples, '
+      f'groups of {g}; change the batch size or model.minibatch_std.'
+    )
+  y = x.astype(jnp.float32).reshape(g, n // g, *x.shape[1:])  # y[j, i] = x[j * n/g + i]
+  std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)  # [n/g, ..., c]: over each group's members
+  stat = jnp.mean(std, axis=tuple(range(1, std.ndim)))  # [n/g]
+  stat = jnp.tile(stat, g).reshape(n, *([1] * (x.ndim - 1)))  # member x[j*n/g + i] -> group i
+  stat = jnp.broadcast_to(stat, (*x.shape[:-1], 1)).astype(x.dtype)
+  return jnp.concatenate([x, stat], axis=-1)

@@ -75,12 +75,15 @@ class MLPDiscriminator(nn.Module):
     norm: 'none' (default), 'layer' or 'batch' (on every hidden layer but the first, the DCGAN
       convention), or 'spectral' (spectral norm on every dense layer, Miyato et al. 2018).
     sn_steps: power iterations per call for spectral norm.
+    minibatch_std: group size of a minibatch standard-deviation feature before the output layer
+      (Karras et al. 2018, `layers.minibatch_stddev`); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
   """
 
   hidden: tuple[int, ...] = (512, 256)
   norm: str = 'none'
   sn_steps: int = 1
+  minibatch_std: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -108,6 +111,8 @@ class MLPDiscriminator(nn.Module):
       if i > 0:
         x = layers.normalize(x, self.norm, train, self.dtype)
       x = nn.leaky_relu(x, 0.2)
+    if self.minibatch_std:
+      x = layers.minibatch_stddev(x, self.minibatch_std)
     x = layers.apply_layer(
       nn.Dense(1, dtype=self.dtype), x, spectral=spectral, train=train, sn_steps=self.sn_steps
     )

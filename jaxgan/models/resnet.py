@@ -182,6 +182,8 @@ class ResNetDiscriminator(nn.Module):
     norm: 'spectral' (default; every convolution and the dense layer), 'layer' or 'batch' (before
       each ReLU of the residual branches and the final ReLU), or 'none'.
     sn_steps: power iterations per call for spectral norm.
+    minibatch_std: group size of a minibatch standard-deviation feature before the output layer
+      (Karras et al. 2018, `layers.minibatch_stddev`); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
       (`jaxgan.models.conv_impl`).
@@ -190,6 +192,7 @@ class ResNetDiscriminator(nn.Module):
   width: int = 128
   norm: str = 'spectral'
   sn_steps: int = 1
+  minibatch_std: int = 0
   dtype: Any = jnp.float32
   conv: str = 'auto'
 
@@ -218,6 +221,8 @@ class ResNetDiscriminator(nn.Module):
     x = DBlock(self.width, down=True, **kw)(x, train)  # 8x8
     x = DBlock(self.width, down=False, **kw)(x, train)
     x = DBlock(self.width, down=False, **kw)(x, train)
+    if self.minibatch_std:
+      x = layers.minibatch_stddev(x, self.minibatch_std)
     x = nn.relu(layers.normalize(x, self.norm, train, self.dtype))
     x = jnp.sum(x, axis=(1, 2))  # global sum pooling
     x = layers.apply_layer(
