@@ -14,6 +14,29 @@ from jaxgan.state import GAN
 from jaxgan.train import TrainStep, make_train_step
 
 
+def learning_rate(peak: float, decay: str, decay_steps: int) -> optax.ScalarOrSchedule:
+  """The learning rate of `config.optim`: constant, or decayed from `peak` to 0.
+
+  Args:
+    peak: the initial learning rate.
+    decay: 'constant', 'linear' or 'cosine' (Loshchilov & Hutter 2017).
+    decay_steps: optimizer updates over which the rate falls to 0 (and stays there).
+
+  Returns:
+    A float or an optax schedule.
+
+  Raises:
+    ValueError: an unknown `decay`.
+  """
+  if decay == "constant":
+    return peak
+  if decay == "linear":
+    return optax.linear_schedule(peak, 0.0, decay_steps)
+  if decay == "cosine":
+    return optax.cosine_decay_schedule(peak, decay_steps)
+  raise ValueError(f"Unknown learning-rate decay {decay!r}; use 'constant', 'linear' or 'cosine'.")
+
+
 def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> GAN:
   """Builds G, D and their Adam optimisers from `config.model` and `config.optim`.
 
@@ -39,8 +62,18 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     minibatch_std=m.minibatch_std,
     **m.kwargs.to_dict(),
   )
-  adam = lambda lr: optax.adam(lr, b1=o.b1, b2=o.b2)
-  return GAN(g, d, adam(o.g_lr), adam(o.d_lr), latent_shape=(m.latent_dim,), pack=m.pack)
+  # D takes n_critic updates per train step: both rates reach 0 after decay_steps train steps.
+  adam = lambda lr, n: optax.adam(
+    learning_rate(lr, o.lr_decay, o.decay_steps * n), b1=o.b1, b2=o.b2
+  )
+  return GAN(
+    g,
+    d,
+    adam(o.g_lr, 1),
+    adam(o.d_lr, config.loss.n_critic),
+    latent_shape=(m.latent_dim,),
+    pack=m.pack,
+  )
 
 
 def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:

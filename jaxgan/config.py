@@ -29,6 +29,7 @@ RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 TOY_DATASETS = ("toy_ring", "toy_grid")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
+LR_DECAYS = ("constant", "linear", "cosine")
 
 
 # The keys of the flat config of jaxgan 0.1 and where each lives now.
@@ -161,6 +162,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim.b1 = 0.5
   c.optim.b2 = 0.999
   c.optim.ema_decay = 0.999  # EMA of G's parameters; samples and metrics use it
+  # Both learning rates decay over decay_steps to 0: 'constant' (no decay), 'linear' or 'cosine'.
+  c.optim.lr_decay = "constant"
+  c.optim.decay_steps = 0
 
   c.run = ml_collections.ConfigDict()
   c.run.steps = 2000  # total train steps (one step: n_critic D updates and one G update)
@@ -301,6 +305,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(
       f"config.data.batch_size={config.data.batch_size} does not split into packs of "
       f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
+    )
+  decay, decay_steps = config.optim.lr_decay, config.optim.decay_steps
+  if decay not in LR_DECAYS:
+    raise ValueError(f"config.optim.lr_decay must be one of {', '.join(LR_DECAYS)}; got {decay!r}.")
+  if decay != "constant" and (not isinstance(decay_steps, int) or decay_steps < 1):
+    raise ValueError(
+      f"config.optim.lr_decay={decay!r} needs config.optim.decay_steps, the steps over which the "
+      f"learning rates fall to 0 (usually run.steps); got {decay_steps!r}."
     )
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ValueError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")

@@ -237,3 +237,33 @@ def test_sample_uses_ema_params():
   state = state.replace(ema_params=jax.tree.map(jnp.zeros_like, state.ema_params))
   assert np.allclose(gan.sample(state, jax.random.PRNGKey(1), 5), 0.0)
   assert not np.allclose(gan.sample(state, jax.random.PRNGKey(1), 5, ema=False), 0.0)
+
+
+def test_learning_rate_decays_to_zero_over_decay_steps_train_steps():
+  from jaxgan import config as config_lib
+  from jaxgan.build import build_gan, build_train_step, learning_rate
+
+  assert float(learning_rate(1.0, "linear", 10)(5)) == pytest.approx(0.5)
+  assert float(learning_rate(1.0, "cosine", 10)(5)) == pytest.approx(0.5)
+  assert learning_rate(1.0, "constant", 0) == 1.0
+  c = config_lib.toy_config("ring", steps=1000)
+  c.optim.lr_decay, c.loss.n_critic, c.data.batch_size = "linear", 2, 8
+  with pytest.raises(ValueError, match="needs config.optim.decay_steps"):
+    config_lib.validate(c)
+  c.optim.decay_steps = 2
+  config_lib.validate(c)
+  gan = build_gan(c, (2,))
+  step = jax.jit(build_train_step(c, gan))
+  state = gan.init(jax.random.key(0), jnp.zeros((8, 2)))
+  batch = jax.random.normal(jax.random.key(1), (16, 2))
+  states = [state]
+  for _ in range(3):
+    states.append(step(states[-1], batch, jax.random.key(2))[0])
+  moved = lambda a, b: any(
+    bool(jnp.any(x != y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+  )
+  # G and D (2 updates a step) both move in the first two steps and stand still after them.
+  assert moved(states[0].g_params, states[1].g_params)
+  assert moved(states[1].d_params, states[2].d_params)
+  assert not moved(states[2].g_params, states[3].g_params)
+  assert not moved(states[2].d_params, states[3].d_params)
