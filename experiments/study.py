@@ -1,0 +1,384 @@
+"""Studies: named sets of runs (part x variant x seed), each one `jaxgan.train_and_evaluate`.
+
+    # the PacGAN-level search on the grid of 25 Gaussians (20k steps a run)
+    python experiments/study.py --study=grid --seeds=5 --out=runs/grid_study
+    # Stacked MNIST, 4 losses x 3 seeds (modes and reverse KL of 26,000 samples)
+    python experiments/study.py --study=stacked_mnist --seeds=3 --source_dir=../shared/data \
+        --out=runs/stacked_mnist_study
+    # Lucic et al. 2018's budget (about 20 epochs) on MNIST and Fashion-MNIST, Inception FID
+    python experiments/study.py --study=lucic --seeds=3 --source_dir=../shared/data \
+        --out=runs/lucic_study
+    # every loss on the toy mixtures and small image runs (classifier FCD)
+    python experiments/study.py --study=losses --parts=ring,grid --seeds=2 --out=runs/loss_study
+
+A study is a base config per part (`PARTS`) and variants, each a set of dotted config overrides
+(`STUDIES`). Every run has its own workdir, `<out>/runs/<part>/<variant>/seed<k>`, with the
+loop's logs, samples and checkpoints, and `study_run.json` (wall and CPU seconds, summed over
+launches). Running the command again resumes: finished runs are read back, an interrupted one
+continues from its last checkpoint, so a study can run across sessions and `--parts`,
+`--variants` and `--seeds` pick which runs this launch trains. `--no_train` only rebuilds the
+tables from the runs that exist. Written into --out: `results.csv` (one row per run, evaluation
+step and metric), `summary.md` (mean +- std over seeds of the final metrics, runs finished, CPU
+minutes per run, and the protocol of every number) and `curves_<part>.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from jaxgan import config as config_lib
+
+FIELDS = ("part", "variant", "seed", "step", "metric", "value", "steps_per_sec")
+TOY_PROTOCOL = (
+  "PacGAN/VEEGAN mode coverage of 2,500 EMA-generator samples (high quality: within 3 sigma of "
+  "the nearest mode; reverse KL of their mode histogram to the uniform one)"
+)
+TOY_METRICS = ("modes_captured", "high_quality", "reverse_kl")
+
+
+def _image_part(name: str, steps: int, metrics: str, extractor: str, num_samples: int):
+  def base(args):
+    c = config_lib.default_config()
+    c.data.name = name
+    c.model.width, c.model.d_norm = args.width, "layer"  # one D for every loss, penalised or not
+    c.optim.ema_decay = 0.999
+    c.run.steps = steps
+    c.log.every, c.log.sample_every = 500, steps
+    c.eval.every = c.checkpoint.every = min(steps, args.eval_every)
+    c.eval.metrics, c.eval.extractor, c.eval.num_samples = metrics, extractor, num_samples
+    return c
+
+  return base
+
+
+def _config_file(path: str):
+  def base(args):
+    del args
+    import importlib.util  # pylint: disable=g-import-not-at-top
+
+    spec = importlib.util.spec_from_file_location("study_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+  return base
+
+
+_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+# part -> (base config from the parsed arguments, the metrics tabulated: the first is plotted).
+PARTS = {
+  "ring": (lambda args: config_lib.toy_config("ring", 3000), TOY_METRICS),
+  "grid": (lambda args: config_lib.toy_config("grid", 3000), TOY_METRICS),
+  "grid_20k": (_config_file(os.path.join(_CONFIGS, "toy_grid.py")), TOY_METRICS),
+  "mnist": (_image_part("mnist", 500, "fcd,precision_recall", "classifier", 2000), ("fcd",)),
+  "fashion_mnist": (
+    _image_part("fashion_mnist", 500, "fcd,precision_recall", "classifier", 2000),
+    ("fcd",),
+  ),
+  "stacked_mnist": (
+    _config_file(os.path.join(_CONFIGS, "stacked_mnist_dcgan.py")),
+    ("modes", "kl", "kl_real"),
+  ),
+  # Lucic et al. 2018: about 20 epochs at batch 64 (19k steps), FID of 10,000 samples.
+  "mnist_fid": (_image_part("mnist", 19_000, "fid", "inception", 10_000), ("fid",)),
+  "fashion_mnist_fid": (
+    _image_part("fashion_mnist", 19_000, "fid", "inception", 10_000),
+    ("fid",),
+  ),
+}
+
+
+def loss_variants() -> dict[str, dict]:
+  """Every loss, and the WGAN-GP penalty where it applies, as config overrides."""
+  from jaxgan import losses  # pylint: disable=g-import-not-at-top
+
+  out = {}
+  for name in losses.LOSSES:
+    if name == "wgan":  # the original WGAN: clipped weights, 5 critic updates
+      out["wgan"] = {"loss.name": "wgan", "loss.weight_clip": 0.01, "loss.n_critic": 5}
+    else:
+      out[name] = {"loss.name": name}
+  out["wgan+gp"] = {"loss.name": "wgan", "loss.penalty": "wgan_gp", "loss.n_critic": 5}
+  out["non_saturating+gp"] = {"loss.name": "non_saturating", "loss.penalty": "wgan_gp"}
+  out["hinge+gp"] = {"loss.name": "hinge", "loss.penalty": "wgan_gp"}
+  return out
+
+
+def four_losses(penalty_weight: float) -> dict[str, dict]:
+  """The losses of the quality tables: NS, hinge, WGAN-GP and relativistic (RpGAN) with R1."""
+  return {
+    "non_saturating": {"loss.name": "non_saturating"},
+    "hinge": {"loss.name": "hinge"},
+    "wgan+gp": {
+      "loss.name": "wgan",
+      "loss.penalty": "wgan_gp",
+      "loss.n_critic": 5,
+      "model.d_norm": "layer",
+      "optim.b1": 0.0,
+      "optim.b2": 0.9,
+    },
+    "rsgan+r1": {
+      "loss.name": "rsgan",
+      "loss.penalty": "r1",
+      "loss.penalty_weight": penalty_weight,
+      "model.d_norm": "layer",
+    },
+  }
+
+
+def grid_variants() -> dict[str, dict]:
+  """What might lift the grid to PacGAN's level: packing, minibatch stddev, decay, EMA."""
+  decay = {"optim.lr_decay": "linear", "optim.decay_steps": 20_000}
+  return {
+    "base": {},
+    "pack2": {"model.pack": 2},
+    "pack4": {"model.pack": 4},
+    "mbstd4": {"model.minibatch_std": 4},
+    "decay": decay,
+    "ema0.999": {"optim.ema_decay": 0.999},
+    "pack4+decay": {"model.pack": 4, **decay},
+  }
+
+
+# study -> (default parts, variants).
+STUDIES = {
+  "losses": (("ring", "grid", "mnist", "fashion_mnist"), loss_variants),
+  "grid": (("grid_20k",), grid_variants),
+  "stacked_mnist": (("stacked_mnist",), lambda: four_losses(penalty_weight=0.1)),
+  "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
+}
+
+
+def run_config(part: str, overrides: dict, seed: int, args):
+  """The run config of one (part, variant, seed): the part's base, the overrides, the seed."""
+  c = PARTS[part][0](args)
+  if args.steps:
+    c.run.steps = args.steps
+    c.eval.every = c.checkpoint.every = min(c.eval.every, args.steps)
+    c.log.sample_every = args.steps
+  for path, value in overrides.items():
+    section, field = path.split(".")
+    c[section][field] = value
+  if c.loss.penalty and c.model.d_norm is None and c.model.name == "dcgan":
+    c.model.d_norm = "layer"  # a penalised critic cannot use BatchNorm
+  if c.loss.penalty and config_lib.is_toy(c):
+    c.loss.penalty_weight, c.optim.b2 = 1.0, 0.9
+  if not config_lib.is_toy(c):
+    c.run.data_dir = args.data_dir or c.run.data_dir
+    c.run.source_dir = args.source_dir or c.run.source_dir
+    c.eval.cache_dir = os.path.join(args.out, "cache")
+  c.seed = seed
+  config_lib.validate(c)
+  return c
+
+
+def read_log(workdir: str) -> list[dict]:
+  """The run's metrics.jsonl records (empty when it has not started)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _train(config, workdir: str) -> None:
+  """Trains or resumes one run, adding this launch's wall and CPU seconds to study_run.json."""
+  from jaxgan import loop  # pylint: disable=g-import-not-at-top
+
+  path = os.path.join(workdir, "study_run.json")
+  spent = {"wall_seconds": 0.0, "cpu_seconds": 0.0}
+  if os.path.exists(path):
+    with open(path) as f:
+      spent = json.load(f)
+  wall, cpu = time.time(), time.process_time()
+  try:
+    loop.train_and_evaluate(config, workdir)
+  finally:
+    spent["wall_seconds"] += time.time() - wall
+    spent["cpu_seconds"] += time.process_time() - cpu
+    with open(path + ".tmp", "w") as f:
+      json.dump(spent, f)
+    os.replace(path + ".tmp", path)
+
+
+def collect(part: str, label: str, seed: int, args, train: bool, log) -> list[dict]:
+  """Trains (or resumes, or reads back) one run; returns its rows for results.csv."""
+  workdir = os.path.join(args.out, "runs", part, label, f"seed{seed}")
+  config = run_config(part, STUDIES[args.study][1]()[label], seed, args)
+  records = read_log(workdir)
+  if train and (not records or records[-1]["step"] < config.run.steps):
+    _train(config, workdir)
+    records = read_log(workdir)
+  if not records:
+    return []
+  rows = []
+  for r in records:
+    for key, value in r.items():
+      metric = key.rsplit("/", 1)[-1]
+      if key.startswith("eval/") and metric in PARTS[part][1]:
+        rows.append(
+          dict(
+            part=part,
+            variant=label,
+            seed=seed,
+            step=r["step"],
+            metric=metric,
+            value=value,
+            steps_per_sec=r.get("steps_per_sec", float("nan")),
+          )
+        )
+  final = {row["metric"]: row["value"] for row in rows if row["step"] == records[-1]["step"]}
+  log(f"{part} {label} seed {seed} step {records[-1]['step']}: {final}")
+  return rows
+
+
+def _spent(out: str, part: str, label: str) -> tuple[float, float]:
+  """Mean wall and CPU minutes per run of a variant (from the runs' study_run.json)."""
+  root = os.path.join(out, "runs", part, label)
+  walls, cpus = [], []
+  for seed in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+    path = os.path.join(root, seed, "study_run.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        spent = json.load(f)
+      walls.append(spent["wall_seconds"] / 60)
+      cpus.append(spent["cpu_seconds"] / 60)
+  return (float(np.mean(walls)), float(np.mean(cpus))) if walls else (np.nan, np.nan)
+
+
+def summary_table(rows: list[dict], part: str, out: str, target_steps: int) -> str:
+  """Markdown: mean +- std over the finished seeds of each variant's final metrics."""
+  metrics = PARTS[part][1]
+  lines = [
+    "| variant | " + " | ".join(metrics) + " | seeds done | steps | min/run (wall, CPU) |",
+    "|" + "---|" * (len(metrics) + 4),
+  ]
+  part_rows = [r for r in rows if r["part"] == part]
+  for label in dict.fromkeys(r["variant"] for r in part_rows):
+    mine = [r for r in part_rows if r["variant"] == label and r["step"] == target_steps]
+    cells = []
+    for m in metrics:
+      vals = np.array([r["value"] for r in mine if r["metric"] == m], np.float64)
+      cells.append(f"{vals.mean():.4g} +- {vals.std():.2g}" if len(vals) else "-")
+    wall, cpu = _spent(out, part, label)
+    seeds = len({r["seed"] for r in mine})
+    lines.append(
+      f"| {label} | " + " | ".join(cells) + f" | {seeds} | {target_steps} | {wall:.1f}, {cpu:.1f} |"
+    )
+  return "\n".join(lines)
+
+
+def plot_curves(rows: list[dict], part: str, path: str) -> None:
+  """The part's first metric against steps, one line per variant (mean over seeds)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  metric = PARTS[part][1][0]
+  mine = [r for r in rows if r["part"] == part and r["metric"] == metric]
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  for label in dict.fromkeys(r["variant"] for r in mine):
+    steps = sorted({r["step"] for r in mine if r["variant"] == label})
+    means = [
+      np.mean([r["value"] for r in mine if r["variant"] == label and r["step"] == s]) for s in steps
+    ]
+    ax.plot(steps, means, marker="o", markersize=3, label=label)
+  if metric in ("fcd", "fid", "kl"):
+    ax.set_yscale("log")  # early distances are orders of magnitude above the final ones
+  ax.set(xlabel="steps", ylabel=metric, title=f"{part}: {metric}, mean over seeds")
+  ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _protocol(out: str, part: str) -> str:
+  if PARTS[part][1] == TOY_METRICS:
+    return TOY_PROTOCOL
+  for root, _, files in os.walk(os.path.join(out, "runs", part)):
+    if "eval_protocol.txt" in files:
+      with open(os.path.join(root, "eval_protocol.txt")) as f:
+        return f.read().strip().splitlines()[-1]
+  return "the evaluator's, in each run's eval_protocol.txt"
+
+
+def write_outputs(args, rows: list[dict], parts: list[str]) -> None:
+  """results.csv, summary.md and one curves_<part>.png per part with rows."""
+  tmp = os.path.join(args.out, "results.csv.tmp")
+  with open(tmp, "w", newline="") as f:
+    writer = csv.DictWriter(f, FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+  os.replace(tmp, os.path.join(args.out, "results.csv"))
+  text = [f"# Study: {args.study}", "", f"Command: `{' '.join(['python', *sys.argv])}`", ""]
+  for part in parts:
+    if not any(r["part"] == part for r in rows):
+      continue
+    steps = args.steps or PARTS[part][0](args).run.steps
+    plot_curves(rows, part, os.path.join(args.out, f"curves_{part}.png"))
+    text += [
+      f"## {part}",
+      "",
+      f"Protocol: {_protocol(args.out, part)}. Final step {steps}; mean +- std over seeds.",
+      "",
+      summary_table(rows, part, args.out, steps),
+      "",
+      f"![{part}](curves_{part}.png)",
+      "",
+    ]
+  with open(os.path.join(args.out, "summary.md"), "w") as f:
+    f.write("\n".join(text))
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--study", default="losses", choices=sorted(STUDIES))
+  parser.add_argument("--parts", default="", help="comma list (default: the study's parts)")
+  parser.add_argument("--variants", default="", help="comma list of variant labels (default all)")
+  parser.add_argument("--seeds", type=int, default=2)
+  parser.add_argument("--first_seed", type=int, default=0)
+  parser.add_argument("--steps", type=int, default=0, help="every run's steps (0: the part's)")
+  parser.add_argument("--eval_every", type=int, default=1000, help="image parts")
+  parser.add_argument("--width", type=int, default=32, help="DCGAN width of the image parts")
+  parser.add_argument("--no_train", action="store_true", help="only tabulate the runs that exist")
+  parser.add_argument("--data_dir", default=os.environ.get("JAXGAN_DATA_DIR"))
+  parser.add_argument("--source_dir", default=os.environ.get("JAXGAN_SOURCE_DIR"))
+  parser.add_argument("--out", default="runs/study")
+  args = parser.parse_args(argv)
+  default_parts, variants_fn = STUDIES[args.study]
+  parts = [p.strip() for p in args.parts.split(",") if p.strip()] or list(default_parts)
+  bad = [p for p in parts if p not in PARTS]
+  if bad:
+    parser.error(f"unknown parts {bad}; valid: {', '.join(PARTS)}")
+  labels = list(variants_fn())
+  chosen = [v.strip() for v in args.variants.split(",") if v.strip()] or labels
+  unknown = sorted(set(chosen) - set(labels))
+  if unknown:
+    parser.error(f"unknown variants {unknown} for --study={args.study}; valid: {labels}")
+  os.makedirs(args.out, exist_ok=True)
+  log = lambda msg: print(msg, flush=True)  # noqa: E731
+  rows = []
+  seeds = range(args.first_seed, args.first_seed + args.seeds)
+  for part in parts:
+    for label in labels:
+      for seed in range(max(100, args.first_seed + args.seeds)):
+        # This launch trains the chosen runs; runs of other launches are tabulated too.
+        train = label in chosen and seed in seeds and not args.no_train
+        workdir = os.path.join(args.out, "runs", part, label, f"seed{seed}")
+        if train or os.path.isdir(workdir):
+          rows += collect(part, label, seed, args, train, log)
+          write_outputs(args, rows, parts)  # after every run: a crash keeps what was done
+  with open(os.path.join(args.out, "summary.md")) as f:
+    print(f.read())
+
+
+if __name__ == "__main__":
+  main()
