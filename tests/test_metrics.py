@@ -1,6 +1,6 @@
 """FD, KID, precision/recall, IS and streaming statistics against NumPy/SciPy references; the
-Evaluator against those functions, from keywords and from a run config, with its cache; the FID
-InceptionV3 (architecture, weight loading, equality with a PyTorch reference)."""
+Evaluator against those functions, from keywords and from a run config, with its cache. The FID
+InceptionV3 is tested in test_inception.py."""
 
 import numpy as np
 import pytest
@@ -178,209 +178,6 @@ def test_inception_score():
   assert metrics.inception_score(probs)[0] == pytest.approx(np.mean(ref), rel=1e-9)
 
 
-# ------------------------------------------------------------------------------------------------
-# FID InceptionV3: architecture, loading pytorch-fid-layout weights, equality with PyTorch.
-
-
-def _random_state_dict(seed=0):
-  """Random weights with the names and shapes of pytorch-fid's pt_inception-2015-12-05 file."""
-  from jaxgan.metrics import inception
-
-  rng = np.random.default_rng(seed)
-  abstract = inception._abstract_variables()
-  shapes = inception.state_dict_from_variables(
-    __import__("jax").tree.map(lambda s: np.zeros(s.shape, np.float32), abstract)
-  )
-  sd = {}
-  for name, arr in shapes.items():
-    if name.endswith("conv.weight"):
-      fan_in = np.prod(arr.shape[1:])
-      sd[name] = rng.normal(size=arr.shape) * np.sqrt(2.0 / fan_in)
-    elif name.endswith("running_var"):
-      sd[name] = rng.uniform(0.5, 1.5, arr.shape)
-    elif name.endswith("bn.weight"):
-      sd[name] = rng.uniform(0.5, 1.5, arr.shape)
-    elif name == "fc.weight":
-      sd[name] = rng.normal(size=arr.shape) / np.sqrt(arr.shape[1])
-    else:  # biases, running means
-      sd[name] = rng.normal(size=arr.shape) * 0.1
-  return {k: v.astype(np.float32) for k, v in sd.items()}
-
-
-def _torch_reference(torch, sd, x):
-  """pytorch-fid's FID Inception (inception.py, torchvision blocks + FID patches), written out
-  with torch.nn.functional on the state dict. x: NCHW in [-1, 1]. Returns (pool3, logits)."""
-  F = torch.nn.functional
-  t = {k: torch.from_numpy(v) for k, v in sd.items()}
-
-  def c(name, x, stride=1, padding=0):
-    x = F.conv2d(x, t[f"{name}.conv.weight"], stride=stride, padding=padding)
-    x = F.batch_norm(
-      x,
-      t[f"{name}.bn.running_mean"],
-      t[f"{name}.bn.running_var"],
-      t[f"{name}.bn.weight"],
-      t[f"{name}.bn.bias"],
-      training=False,
-      eps=0.001,
-    )
-    return F.relu(x)
-
-  avg = lambda x: F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)  # noqa: E731
-
-  def block_a(p, x):
-    b1 = c(f"{p}.branch1x1", x)
-    b5 = c(f"{p}.branch5x5_2", c(f"{p}.branch5x5_1", x), padding=2)
-    b3 = c(
-      f"{p}.branch3x3dbl_3",
-      c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1),
-      padding=1,
-    )
-    return torch.cat([b1, b5, b3, c(f"{p}.branch_pool", avg(x))], 1)
-
-  def block_b(p, x):
-    b3 = c(f"{p}.branch3x3", x, stride=2)
-    bd = c(
-      f"{p}.branch3x3dbl_3",
-      c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1),
-      stride=2,
-    )
-    return torch.cat([b3, bd, F.max_pool2d(x, 3, stride=2)], 1)
-
-  def block_c(p, x):
-    b1 = c(f"{p}.branch1x1", x)
-    b7 = c(f"{p}.branch7x7_1", x)
-    b7 = c(f"{p}.branch7x7_2", b7, padding=(0, 3))
-    b7 = c(f"{p}.branch7x7_3", b7, padding=(3, 0))
-    bd = c(f"{p}.branch7x7dbl_1", x)
-    for i, pad in zip(range(2, 6), [(3, 0), (0, 3), (3, 0), (0, 3)], strict=True):
-      bd = c(f"{p}.branch7x7dbl_{i}", bd, padding=pad)
-    return torch.cat([b1, b7, bd, c(f"{p}.branch_pool", avg(x))], 1)
-
-  def block_d(p, x):
-    b3 = c(f"{p}.branch3x3_2", c(f"{p}.branch3x3_1", x), stride=2)
-    b7 = c(f"{p}.branch7x7x3_1", x)
-    b7 = c(f"{p}.branch7x7x3_2", b7, padding=(0, 3))
-    b7 = c(f"{p}.branch7x7x3_3", b7, padding=(3, 0))
-    b7 = c(f"{p}.branch7x7x3_4", b7, stride=2)
-    return torch.cat([b3, b7, F.max_pool2d(x, 3, stride=2)], 1)
-
-  def block_e(p, x, pool):
-    b1 = c(f"{p}.branch1x1", x)
-    b3 = c(f"{p}.branch3x3_1", x)
-    b3 = torch.cat(
-      [c(f"{p}.branch3x3_2a", b3, padding=(0, 1)), c(f"{p}.branch3x3_2b", b3, padding=(1, 0))], 1
-    )
-    bd = c(f"{p}.branch3x3dbl_2", c(f"{p}.branch3x3dbl_1", x), padding=1)
-    bd = torch.cat(
-      [
-        c(f"{p}.branch3x3dbl_3a", bd, padding=(0, 1)),
-        c(f"{p}.branch3x3dbl_3b", bd, padding=(1, 0)),
-      ],
-      1,
-    )
-    bp = pool(x)
-    return torch.cat([b1, b3, bd, c(f"{p}.branch_pool", bp)], 1)
-
-  x = c("Conv2d_1a_3x3", x, stride=2)
-  x = c("Conv2d_2a_3x3", x)
-  x = c("Conv2d_2b_3x3", x, padding=1)
-  x = F.max_pool2d(x, 3, stride=2)
-  x = c("Conv2d_3b_1x1", x)
-  x = c("Conv2d_4a_3x3", x)
-  x = F.max_pool2d(x, 3, stride=2)
-  for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d"):
-    x = block_a(name, x)
-  x = block_b("Mixed_6a", x)
-  for name in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"):
-    x = block_c(name, x)
-  x = block_d("Mixed_7a", x)
-  x = block_e("Mixed_7b", x, avg)
-  x = block_e("Mixed_7c", x, lambda x: F.max_pool2d(x, 3, stride=1, padding=1))
-  feats = F.adaptive_avg_pool2d(x, 1).flatten(1)
-  return feats, F.linear(feats, t["fc.weight"], t["fc.bias"])
-
-
-def test_inception_architecture_shapes():
-  import jax
-  import jax.numpy as jnp
-
-  from jaxgan.metrics import inception
-
-  out = jax.eval_shape(
-    lambda x: inception.InceptionV3().init_with_output(jax.random.PRNGKey(0), x)[0],
-    jnp.zeros((2, 299, 299, 3)),
-  )
-  assert out[0].shape == (2, 2048) and out[1].shape == (2, 1008)
-  sd = inception.state_dict_from_variables(
-    jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), inception._abstract_variables())
-  )
-  # pytorch-fid's file: 94 BasicConv2d (conv.weight + 4 BN tensors each) + fc.weight/bias.
-  assert len(sd) == 94 * 5 + 2
-  assert sd["Conv2d_1a_3x3.conv.weight"].shape == (32, 3, 3, 3)
-  assert sd["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1)
-  assert sd["Mixed_6b.branch7x7_2.conv.weight"].shape == (128, 128, 1, 7)
-  assert sd["fc.weight"].shape == (1008, 2048)
-  n_params = sum(v.size for k, v in sd.items() if "running" not in k)
-  # torchvision's inception_v3 has 27,161,264 parameters; minus its aux classifier (3,326,696)
-  # plus 8 more classes in fc (8 x 2049 = 16,392): 23,850,960.
-  assert n_params == 27_161_264 - 3_326_696 + 16_392
-
-
-def test_inception_loads_pytorch_fid_weights_and_matches_torch(tmp_path):
-  torch = pytest.importorskip("torch")
-  import jax
-
-  from jaxgan.metrics import inception
-
-  sd = _random_state_dict()
-  pth = tmp_path / "pt_inception-test.pth"
-  torch.save(
-    {k: torch.from_numpy(v) for k, v in sd.items()}
-    | {"Conv2d_1a_3x3.bn.num_batches_tracked": torch.tensor(0)},
-    pth,
-  )
-  size = 75  # the smallest input the network takes: a cheap forward pass
-  ext = inception.load_inception(pth, resize_to=size)
-  rng = np.random.default_rng(0)
-  images = rng.uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)  # grey, upsampled to 75
-  feats, logits = ext.features_and_logits(images)
-  assert feats.shape == (2, 2048) and logits.shape == (2, 1008) and np.isfinite(feats).all()
-  # The same params applied directly.
-  direct = inception.InceptionV3().apply(ext.variables, inception.preprocess(images, size))
-  np.testing.assert_allclose(feats, direct[0], rtol=1e-5, atol=1e-6 * np.abs(feats).max())
-  # PyTorch: F.interpolate(bilinear, align_corners=False) + the pytorch-fid network.
-  with torch.no_grad():
-    x = torch.from_numpy(np.repeat(images, 3, axis=-1).transpose(0, 3, 1, 2).copy())
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    np.testing.assert_allclose(
-      np.asarray(inception.preprocess(images, size)), x.numpy().transpose(0, 2, 3, 1), atol=1e-6
-    )
-    t_feats, t_logits = _torch_reference(torch, sd, x)
-  scale = np.abs(t_feats.numpy()).max()
-  np.testing.assert_allclose(feats, t_feats.numpy(), rtol=1e-3, atol=1e-4 * scale)
-  np.testing.assert_allclose(
-    logits, t_logits.numpy(), rtol=1e-3, atol=1e-4 * np.abs(t_logits.numpy()).max()
-  )
-  # The .npz conversion loads without torch and gives the same features.
-  inception.convert(pth, tmp_path / "w.npz")
-  from_npz = inception.variables_from_state_dict(inception.read_state_dict(tmp_path / "w.npz"))
-  for a, b in zip(jax.tree.leaves(from_npz), jax.tree.leaves(ext.variables), strict=True):
-    np.testing.assert_array_equal(a, b)
-  assert "NOT the standard FID weights" in ext.describe()
-
-
-def test_inception_refuses_wrong_state_dict(tmp_path):
-  from jaxgan.metrics import inception
-
-  sd = _random_state_dict()
-  del sd["Mixed_7c.branch_pool.conv.weight"]
-  sd["AuxLogits.fc.weight"] = np.zeros((1000, 768), np.float32)
-  np.savez(tmp_path / "bad.npz", **sd)
-  with pytest.raises(ValueError, match="missing.*Mixed_7c.branch_pool.conv.weight.*unexpected"):
-    inception.load_inception(tmp_path / "bad.npz")
-
-
 def test_apply_in_batches_pads_the_last_batch_and_drops_the_padding():
   from jaxgan.metrics.batching import apply_in_batches
 
@@ -533,7 +330,6 @@ class _FeaturesOnly:
     (dict(reference_images=None), ValueError, "exactly one of dataset"),
     (dict(extractor="resnet"), ValueError, "Unknown extractor 'resnet'"),
     (dict(extractor="classifier"), ValueError, "needs classifier_path"),
-    (dict(extractor="inception"), ValueError, "needs inception_weights"),
     (dict(num_samples=0), ValueError, "num_samples must be"),
   ],
 )
@@ -635,7 +431,6 @@ def test_evaluator_cache_dir_comes_from_the_config_and_needs_an_extractor_id(
     (dict(name="toy_grid"), {}, ValueError, "mode coverage"),
     (dict(metrics=""), {}, ValueError, "config.eval.metrics is empty"),
     ({}, dict(num_samples=10), TypeError, r"\['num_samples'\] from the run config"),
-    (dict(extractor="inception"), {}, ValueError, "needs inception_weights"),
   ],
 )
 def test_evaluator_from_config_refuses(change, kwargs, error, message, fake_dataset):

