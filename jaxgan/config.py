@@ -187,7 +187,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Image metrics (jaxgan.metrics.Evaluator): "" for none, or e.g. "fcd,kid,precision_recall".
   # The toy mixtures always report mode coverage.
   c.eval.metrics = ""
-  c.eval.extractor = "classifier"  # or "inception" (needs inception_weights)
+  # "classifier" (jaxgan's own, trained once and cached when classifier_path is unset) or
+  # "inception" (weights: inception_weights, else found; see jaxgan.metrics.inception).
+  c.eval.extractor = "classifier"
   c.eval.classifier_path = placeholder(str)
   c.eval.inception_weights = placeholder(str)
   c.eval.reference_split = "train"
