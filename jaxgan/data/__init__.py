@@ -16,7 +16,7 @@ downloaded). The 2-D Gaussian mixtures are in :mod:`jaxgan.data.toy`.
 Modules: ``datasets`` (prepare and open by name), ``loader`` (batches), ``sources`` (in-memory
 and on-disk sources), ``builders`` and ``base_builder`` (the TFDS builders), ``releases`` (where
 each data set comes from), ``idx``, ``cifar`` and ``checksums`` (reading and verifying the
-original files), ``toy`` (the mixtures).
+original files), ``stacked`` (how Stacked MNIST is drawn from MNIST), ``toy`` (the mixtures).
 
 Names load on first use: TFDS and grain are heavy imports, and ``import jaxgan.data.toy`` (what
 the training loop needs for the mixtures) must not pay for them.

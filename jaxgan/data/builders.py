@@ -6,14 +6,15 @@ Each builder prepares from local source files when they are given (``source_dir`
 (:mod:`jaxgan.data.releases`) and then again by payload digest. TFDS's archive extractor needs
 TensorFlow, so the CIFAR-10 tarball is read with :mod:`tarfile` instead.
 
-Each record is ``{'image': uint8 (h, w, c), 'label': int64 in 0..9, 'index': int64}`` (see
-:mod:`jaxgan.data.base_builder`).
+Each record is ``{'image': uint8 (h, w, c), 'label': int64, 'index': int64}``, labels in 0..9
+(0..999 for Stacked MNIST); see :mod:`jaxgan.data.base_builder`.
 
 ================  ======================  ========================================================
 name              builder                 source
 ================  ======================  ========================================================
 mnist             jaxgan_mnist            IDX .gz files (local, or storage.googleapis.com mirror)
 fashion_mnist     jaxgan_fashion_mnist    IDX .gz files (local, or the Zalando S3 release)
+stacked_mnist     jaxgan_stacked_mnist    MNIST's files, three digits per example (1000 classes)
 cifar10           jaxgan_cifar10          the lossless binary release cifar-10-binary.tar.gz
 cifar10_jpeg      jaxgan_cifar10_jpeg     local JPEG-recompressed npz only (lossy; FID on it is not
                                           comparable with published CIFAR-10 numbers)
@@ -31,9 +32,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from jaxgan.data import cifar, idx, releases
+from jaxgan.data import cifar, idx, releases, stacked
 from jaxgan.data.base_builder import JaxganBuilder
 from jaxgan.data.checksums import DataIntegrityError, find_manifest_entry, verify_file
+
+# Every IDX release here (MNIST, Fashion-MNIST) has ten classes of 28x28 grey images.
+_IDX_CLASSES, _IDX_SHAPE = 10, (28, 28, 1)
 
 _IDX_INSTRUCTIONS = (
   "Provide the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
@@ -91,14 +95,19 @@ class _IdxBuilder(JaxganBuilder, skip_registration=True):
         manifest_roots=roots,
         verify=self.verify,
       )
-      if images.shape[1:] != self.SHAPE:
+      if images.shape[1:] != _IDX_SHAPE:
         raise DataIntegrityError(
-          f"{img_path}: images are {images.shape[1:]}, expected {self.SHAPE} for {self.name}."
+          f"{img_path}: images are {images.shape[1:]}, expected {_IDX_SHAPE} for {self.name}."
         )
-      if labels.size and labels.max() >= self.NUM_CLASSES:
-        raise DataIntegrityError(f"{lbl_path}: labels outside 0..{self.NUM_CLASSES - 1}.")
-      generators[split] = self._generate_examples(images, labels)
+      if labels.size and labels.max() >= _IDX_CLASSES:
+        raise DataIntegrityError(f"{lbl_path}: labels outside 0..{_IDX_CLASSES - 1}.")
+      generators[split] = self._split_examples(split, images, labels)
     return generators
+
+  def _split_examples(self, split: str, images: np.ndarray, labels: np.ndarray):
+    """The records of ``split`` from its IDX arrays; derived data sets override this."""
+    del split
+    return self._generate_examples(images, labels)
 
   def _generate_examples(self, images, labels):
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
@@ -125,6 +134,34 @@ class JaxganFashionMnist(_IdxBuilder):
   HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
   DESCRIPTION = "Fashion-MNIST: 60,000 train and 10,000 test images of clothing, 28x28 grey."
   CITATION = releases.FASHION_MNIST_CITATION
+
+
+class JaxganStackedMnist(JaxganMnist):
+  """Stacked MNIST (Metz et al. 2017): uint8 (28, 28, 3), three MNIST digits, labels 0-999.
+
+  Made from the MNIST files (the same local files or download as ``mnist``): example ``i`` of a
+  split stacks three digits of that MNIST split drawn with a fixed seed, one per channel, labelled
+  ``100 * d1 + 10 * d2 + d3``; ``index`` is ``i``. Sizes, seeds and why: :mod:`jaxgan.data.stacked`.
+  """
+
+  SHAPE = (28, 28, 3)
+  NUM_CLASSES = stacked.NUM_CLASSES
+  DESCRIPTION = (
+    f"Stacked MNIST: {stacked.SIZES['train']:,} train and {stacked.SIZES['test']:,} test triples "
+    "of MNIST digits drawn with a fixed seed, one digit per RGB channel, 1000 classes."
+  )
+  CITATION = stacked.CITATION
+  # Records are made and written in chunks: vectorised stacking, bounded memory.
+  _CHUNK = 8192
+
+  def _split_examples(self, split, images, labels):
+    n = stacked.SIZES[split]
+    idx = stacked.stacked_indices(n, len(images), stacked.SEEDS[split])
+    for s in range(0, n, self._CHUNK):
+      part = idx[s : s + self._CHUNK]
+      ims, labs = stacked.stack_digits(images, part), stacked.stacked_labels(labels[part])
+      for j in range(len(part)):
+        yield s + j, {"image": ims[j], "label": int(labs[j]), "index": s + j}
 
 
 class JaxganCifar10(JaxganBuilder):
@@ -234,4 +271,5 @@ BUILDERS: dict[str, type[JaxganBuilder]] = {
   "fashion_mnist": JaxganFashionMnist,
   "cifar10": JaxganCifar10,
   "cifar10_jpeg": JaxganCifar10Jpeg,
+  "stacked_mnist": JaxganStackedMnist,
 }

@@ -66,7 +66,8 @@ def prepare(
     data_dir: the TFDS data dir holding prepared data sets. Defaults to ``$JAXGAN_DATA_DIR``,
       then TFDS's default (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
     source_dir: a folder holding the original files, or a data root with one sub-folder per data
-      set (``mnist/``, ``fashion_mnist/``, ``cifar10/``, ``cifar10_jpeg/``). Defaults to
+      set (``mnist/``, ``fashion_mnist/``, ``cifar10/``, ``cifar10_jpeg/``; ``stacked_mnist``
+      is made from ``mnist/``). Defaults to
       ``$JAXGAN_SOURCE_DIR``. When unset, the originals are downloaded (when ``download``).
     download: allow downloading when there is no local source.
     verify: check the source files' digests (structural checks always run).
@@ -156,7 +157,8 @@ def load_source(
     src.get_batch([0, 1])["image"].shape                    # (2, 28, 28, 1), uint8
 
   Args:
-    name: ``'mnist'``, ``'fashion_mnist'``, ``'cifar10'`` or ``'cifar10_jpeg'``.
+    name: one of :data:`DATASETS` (``'mnist'``, ``'fashion_mnist'``, ``'stacked_mnist'``,
+      ``'cifar10'``, ``'cifar10_jpeg'``).
     split: a TFDS split spec (``'train'``, ``'test'``, ``'train[:90%]'``...).
     data_dir: see :func:`prepare`.
     source_dir: see :func:`prepare`.
