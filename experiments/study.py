@@ -134,8 +134,9 @@ def four_losses(penalty_weight: float) -> dict[str, dict]:
 
 
 def grid_variants() -> dict[str, dict]:
-  """What might lift the grid to PacGAN's level: packing, minibatch stddev, decay, EMA."""
+  """What might lift the grid to PacGAN's level: length, packing, minibatch stddev, lr, EMA."""
   decay = {"optim.lr_decay": "linear", "optim.decay_steps": 20_000}
+  lr = {"optim.g_lr": 5e-4, "optim.d_lr": 5e-4}
   return {
     "base": {},
     "pack2": {"model.pack": 2},
@@ -144,6 +145,11 @@ def grid_variants() -> dict[str, dict]:
     "decay": decay,
     "ema0.999": {"optim.ema_decay": 0.999},
     "pack4+decay": {"model.pack": 4, **decay},
+    "40k": {"run.steps": 40_000},
+    "pack2+40k": {"model.pack": 2, "run.steps": 40_000},
+    "mbstd4+40k": {"model.minibatch_std": 4, "run.steps": 40_000},
+    "lr5e-4": lr,
+    "pack2+lr5e-4": {"model.pack": 2, **lr},
   }
 
 
@@ -253,8 +259,18 @@ def _spent(out: str, part: str, label: str) -> tuple[float, float]:
   return (float(np.mean(walls)), float(np.mean(cpus))) if walls else (np.nan, np.nan)
 
 
-def summary_table(rows: list[dict], part: str, out: str, target_steps: int) -> str:
-  """Markdown: mean +- std over the finished seeds of each variant's final metrics."""
+def summary_table(rows: list[dict], part: str, out: str, targets: dict[str, int]) -> str:
+  """Markdown: mean +- std over the finished seeds of each variant's final metrics.
+
+  Args:
+    rows: the results rows.
+    part: the part tabulated.
+    out: the study's folder (for the runs' time spent).
+    targets: each variant's final step (a run counts once it is there).
+
+  Returns:
+    The Markdown table.
+  """
   metrics = PARTS[part][1]
   lines = [
     "| variant | " + " | ".join(metrics) + " | seeds done | steps | min/run (wall, CPU) |",
@@ -262,6 +278,7 @@ def summary_table(rows: list[dict], part: str, out: str, target_steps: int) -> s
   ]
   part_rows = [r for r in rows if r["part"] == part]
   for label in dict.fromkeys(r["variant"] for r in part_rows):
+    target_steps = targets[label]
     mine = [r for r in part_rows if r["variant"] == label and r["step"] == target_steps]
     cells = []
     for m in metrics:
@@ -322,14 +339,15 @@ def write_outputs(args, rows: list[dict], parts: list[str]) -> None:
   for part in parts:
     if not any(r["part"] == part for r in rows):
       continue
-    steps = args.steps or PARTS[part][0](args).run.steps
+    variants = STUDIES[args.study][1]()
+    targets = {label: run_config(part, o, 0, args).run.steps for label, o in variants.items()}
     plot_curves(rows, part, os.path.join(args.out, f"curves_{part}.png"))
     text += [
       f"## {part}",
       "",
-      f"Protocol: {_protocol(args.out, part)}. Final step {steps}; mean +- std over seeds.",
+      f"Protocol: {_protocol(args.out, part)}. Mean +- std over the seeds that finished.",
       "",
-      summary_table(rows, part, args.out, steps),
+      summary_table(rows, part, args.out, targets),
       "",
       f"![{part}](curves_{part}.png)",
       "",
