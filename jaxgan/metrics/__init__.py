@@ -1,4 +1,4 @@
-"""Evaluation metrics: FID/FCD, KID, precision/recall, Inception Score, mode coverage.
+"""Evaluation metrics: FID/FCD, KID, precision/recall, IS, mode coverage, Stacked MNIST modes.
 
 The statistics (NumPy, float64 on the host) are imported eagerly; the feature networks (Flax)
 and the `Evaluator` lazily, on first attribute access. The functions take feature vectors,
@@ -23,6 +23,7 @@ from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.metrics.precision_recall import precision_recall
+from jaxgan.metrics.stacked_mnist import kl_to_uniform, mode_statistics
 
 _LAZY = {
   "FeatureExtractor": "jaxgan.metrics.extractors",
@@ -34,6 +35,8 @@ _LAZY = {
   "train_classifier": "jaxgan.metrics.classifier",
   "save_classifier": "jaxgan.metrics.classifier",
   "load_classifier": "jaxgan.metrics.classifier",
+  "cached_classifier": "jaxgan.metrics.classifier_cache",
+  "ModesMetric": "jaxgan.metrics.stacked_mnist",
   "InceptionV3": "jaxgan.metrics.inception_net",
   "InceptionExtractor": "jaxgan.metrics.inception",
   "load_inception": "jaxgan.metrics.inception",
@@ -49,14 +52,18 @@ __all__ = [
   "FeatureStats",
   "InceptionExtractor",
   "InceptionV3",
+  "ModesMetric",
   "Reference",
+  "cached_classifier",
   "frechet_distance",
   "inception_score",
   "kernel_inception_distance",
+  "kl_to_uniform",
   "load_classifier",
   "load_extractor",
   "load_inception",
   "mode_coverage",
+  "mode_statistics",
   "precision_recall",
   "save_classifier",
   "train_classifier",

@@ -4,7 +4,8 @@ The FID Inception network is ImageNet-trained and its weights must be supplied b
 MNIST-like data a classifier trained on the data set itself is both cheaper and more telling
 (the "Frechet LeNet distance" of several GAN papers). Its penultimate activations (post-ReLU,
 `feature_dim`-d) give FCD, KID and precision/recall; its softmax head gives a classifier-based
-Inception Score (at most `num_classes`). Train one from the command line:
+Inception Score (at most `num_classes`). Train one from the command line (with the settings of
+`jaxgan.metrics.classifier_cache.SETTINGS` unless told otherwise):
 
     python -m jaxgan.metrics.classifier --dataset=mnist --out=mnist_clf.npz --source_dir=DIR
 
@@ -46,11 +47,15 @@ class ConvClassifier(nn.Module):
     num_classes: outputs of the classification head.
     widths: channels of each conv stage; each stage halves the image size.
     feature_dim: the dimension of the features.
+    downsample: how a stage halves the size: `'max_pool'` (conv3x3-relu-maxpool2) or `'stride'`
+      (a stride-2 conv3x3-relu: a quarter of the conv's work, and no max-pool gradient, which
+      XLA's CPU backend computes slowly).
   """
 
   num_classes: int = 10
   widths: Sequence[int] = (32, 64)
   feature_dim: int = 128
+  downsample: str = "max_pool"
 
   @nn.compact
   def __call__(self, x):
@@ -62,10 +67,13 @@ class ConvClassifier(nn.Module):
     Returns:
       `(features float32 (n, feature_dim), logits float32 (n, num_classes))`.
     """
+    if self.downsample not in ("max_pool", "stride"):
+      raise ValueError(f"downsample must be 'max_pool' or 'stride'; got {self.downsample!r}.")
+    stride = 2 if self.downsample == "stride" else 1
     for w in self.widths:
-      x = nn.Conv(w, (3, 3))(x)
-      x = nn.relu(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = nn.relu(nn.Conv(w, (3, 3), strides=stride)(x))
+      if stride == 1:
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     feats = nn.relu(nn.Dense(self.feature_dim)(x))
     return feats, nn.Dense(self.num_classes)(feats)
@@ -114,7 +122,10 @@ class ClassifierExtractor:
     self.params = params
     self.meta = dict(meta)
     self.module = ConvClassifier(
-      num_classes=meta["num_classes"], widths=tuple(meta["widths"]), feature_dim=meta["feature_dim"]
+      num_classes=meta["num_classes"],
+      widths=tuple(meta["widths"]),
+      feature_dim=meta["feature_dim"],
+      downsample=meta.get("downsample", "max_pool"),  # files written before it was an option
     )
     self.image_shape = tuple(meta["image_shape"])
     self.batch_size = 500
@@ -175,6 +186,7 @@ def train_classifier(
   seed: int = 0,
   widths: Sequence[int] = (32, 64),
   feature_dim: int = 128,
+  downsample: str = "max_pool",
   num_train: int | None = None,
   num_test: int | None = None,
   data_dir=None,
@@ -193,6 +205,7 @@ def train_classifier(
     seed: of the initialisation and the batch order.
     widths: conv stage widths of the `ConvClassifier`.
     feature_dim: its feature dimension.
+    downsample: its `downsample`, `'max_pool'` or `'stride'`.
     num_train: train on the first this many images; None: all.
     num_test: evaluate on the first this many test images; None: all.
     data_dir: prepared data sets (TFDS `data_dir`).
@@ -219,7 +232,9 @@ def train_classifier(
   if x_train.ndim == 3:
     x_train = x_train[..., None]
   num_classes = int(max(y_train.max(), np.max(test_data[1])) + 1)
-  module = ConvClassifier(num_classes=num_classes, widths=tuple(widths), feature_dim=feature_dim)
+  module = ConvClassifier(
+    num_classes=num_classes, widths=tuple(widths), feature_dim=feature_dim, downsample=downsample
+  )
   # The 'rbg' generator, in one jitted init: XLA's CPU compiler is slow on threefry's unrolled
   # rounds, once per initialiser, and a classifier needs no particular random stream.
   key = jax.random.key(seed, impl="rbg")
@@ -256,6 +271,7 @@ def train_classifier(
     num_classes=num_classes,
     widths=list(widths),
     feature_dim=feature_dim,
+    downsample=downsample,
     image_shape=list(x_train.shape[1:]),
     steps=steps,
     batch_size=batch_size,
@@ -356,36 +372,7 @@ def load_classifier(path: str | os.PathLike) -> ClassifierExtractor:
   return clf
 
 
-def main(argv=None):
-  """Command line: trains, saves and prints the info as JSON.
-
-  `python -m jaxgan.metrics.classifier --dataset=mnist --steps=600 --out=mnist_classifier.npz`
-
-  Args:
-    argv: the arguments; None: `sys.argv[1:]`.
-  """
-  import argparse  # pylint: disable=g-import-not-at-top
-
-  parser = argparse.ArgumentParser(description="Train jaxgan's FCD classifier.")
-  parser.add_argument("--dataset", default="mnist")
-  parser.add_argument("--steps", type=int, default=600)
-  parser.add_argument("--batch_size", type=int, default=128)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--data_dir", default=None)
-  parser.add_argument("--source_dir", default=None)
-  parser.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
-  clf, info = train_classifier(
-    args.dataset,
-    steps=args.steps,
-    batch_size=args.batch_size,
-    seed=args.seed,
-    data_dir=args.data_dir,
-    source_dir=args.source_dir,
-  )
-  sha = save_classifier(args.out, clf)
-  print(json.dumps(dict(info, path=args.out, sha256=sha)))
-
-
 if __name__ == "__main__":
+  from jaxgan.metrics.classifier_cache import main  # pylint: disable=g-import-not-at-top
+
   main()

@@ -23,16 +23,18 @@ number. From research code, with any object that has `name` and `features` as th
   >>> bool(results['pixels-500-train/fcd'] < 0.05)
   True
 
-In a training run, `jaxgan.loop` builds it from the run config's `eval`, `data` and `run`
-sections (`Evaluator.from_config(config, cache_dir=...)`), with jaxgan's MNIST classifier
-(`extractor='classifier'`) or the FID Inception network (`extractor='inception'`).
+In a training run, `jaxgan.loop` builds it from the run config (`Evaluator.from_config`), with
+jaxgan's classifier (`extractor='classifier'`: `classifier_path`, else the data set's cached one,
+`jaxgan.metrics.classifier_cache`) or the FID Inception network (`extractor='inception'`).
 
 Metric names: `fcd` and `fid` both mean the Frechet distance of the extractor's features
 (Heusel et al. 2017; the key says `fid` with the Inception extractor, `fcd` otherwise); `kid`
 (`kid` and `kid_std`: unbiased MMD^2, Binkowski et al. 2018, not scaled by 1e3);
 `precision_recall` (`precision` and `recall`, Kynkaanniemi et al. 2019); `is` (`is` and
-`is_std`: the Inception Score of the extractor's classifier head, Salimans et al. 2016). Keys
-read `<extractor>-<samples>-<reference>/<metric>`, e.g. `mnist_convnet-10k-train/fcd`.
+`is_std`: the Inception Score of the extractor's classifier head, Salimans et al. 2016);
+`modes`, Stacked MNIST only (`modes`, `kl` and the real-data `modes_real`, `kl_real`...: see
+`jaxgan.metrics.stacked_mnist`). Keys read `<extractor>-<samples>-<reference>/<metric>`, e.g.
+`mnist_convnet-10k-train/fcd`.
 """
 
 from __future__ import annotations
@@ -45,34 +47,21 @@ from typing import Any
 import numpy as np
 
 from jaxgan.metrics import reference as reference_lib
+from jaxgan.metrics import stacked_mnist
 from jaxgan.metrics.batching import extract
-from jaxgan.metrics.extractors import FeatureExtractor, load_extractor
+from jaxgan.metrics.eval_networks import METRICS as METRICS  # the names, public here too
+from jaxgan.metrics.eval_networks import parse_metrics, resolve_networks
+from jaxgan.metrics.extractors import FeatureExtractor
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.precision_recall import precision_recall
 
 log = logging.getLogger(__name__)
 
-METRICS = ("fcd", "fid", "kid", "precision_recall", "is")
 # Keyword arguments of `create` that the run config does not hold; `from_config` passes them on.
 _ADVANCED = (
-  "num_reference",
-  "batch_size",
-  "kid_subsets",
-  "kid_subset_size",
-  "pr_k",
-  "pr_samples",
-  "is_splits",
-)
-
-
-def _parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
-  if isinstance(metrics, str):
-    metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-  bad = [m for m in metrics if m not in METRICS]
-  if bad or not metrics:
-    raise ValueError(f"Unknown metrics {bad or list(metrics)}; valid: {', '.join(METRICS)}.")
-  return tuple(dict.fromkeys("frechet" if m in ("fcd", "fid") else m for m in metrics))
+  "num_reference", "batch_size", "kid_subsets", "kid_subset_size", "pr_k", "pr_samples", "is_splits"
+)  # fmt: skip
 
 
 def _count(n: int) -> str:
@@ -87,12 +76,14 @@ class Evaluator:
 
   Attributes:
     extractor: the `FeatureExtractor`.
-    reference: the `reference.Reference` (statistics of the real images).
+    reference: the `reference.Reference` (statistics of the real images); None when `modes` is
+      the only metric.
+    modes: the `stacked_mnist.ModesMetric` of metric `modes`, else None.
     metrics: the metrics computed, `'frechet'` standing for `fcd`/`fid`.
     num_samples: generated images per evaluation.
     prefix: the start of every metric key, `<extractor>-<samples>-<reference>`.
     primary: the key of the metric that ranks checkpoints: the Frechet distance, else KID, else
-      None.
+      Stacked MNIST's `kl`, else None.
     primary_mode: `'min'` (lower `primary` is better).
     protocol: the whole protocol in words.
   """
@@ -100,9 +91,10 @@ class Evaluator:
   def __init__(
     self,
     extractor: FeatureExtractor,
-    reference: reference_lib.Reference,
+    reference: reference_lib.Reference | None,
     *,
     metrics: str | Sequence[str] = "fcd",
+    modes: stacked_mnist.ModesMetric | None = None,
     num_samples: int = 10_000,
     batch_size: int = 500,
     kid_subsets: int = 100,
@@ -115,8 +107,10 @@ class Evaluator:
 
     Args:
       extractor: a `FeatureExtractor`.
-      reference: the real images' statistics (`reference.from_images` / `from_dataset`).
+      reference: the real images' statistics (`reference.from_images` / `from_dataset`); None
+        when `modes` is the only metric.
       metrics: names from `METRICS`, as a sequence or a comma-separated string.
+      modes: the `stacked_mnist.ModesMetric` that metric `modes` needs.
       num_samples: generated images per `evaluate` call.
       batch_size: images per `sample_fn` call and per extractor call.
       kid_subsets: KID's number of random subsets.
@@ -127,12 +121,16 @@ class Evaluator:
       is_splits: splits of the Inception Score's mean and std.
 
     Raises:
-      ValueError: for unknown metrics, a non-positive sample count, or `is` with an extractor
-        that has no `logits`.
+      ValueError: for unknown metrics, a non-positive sample count, `is` with an extractor
+        that has no `logits`, `modes` without `modes=`, or no reference for the other metrics.
     """
-    self.extractor = extractor
-    self.reference = reference
-    self.metrics = _parse_metrics(metrics)
+    self.extractor, self.reference, self.modes = extractor, reference, modes
+    self.metrics = parse_metrics(metrics)
+    self._feature_metrics = [m for m in self.metrics if m != "modes"]
+    if ("modes" in self.metrics) != (modes is not None) or (
+      self._feature_metrics and not reference
+    ):
+      raise ValueError("Metric 'modes' needs modes= (and only it), the others a reference.")
     if not isinstance(num_samples, int) or num_samples < 2:
       raise ValueError(f"num_samples must be an integer >= 2; got {num_samples!r}.")
     if "is" in self.metrics and not hasattr(extractor, "logits"):
@@ -144,19 +142,17 @@ class Evaluator:
     self._name = getattr(extractor, "name", type(extractor).__name__)
     self._fd_name = "fid" if self._name == "inception_fid" else "fcd"
     self.prefix = self._prefix(num_samples)
-    self.primary = (
-      f"{self.prefix}/{self._fd_name}"
-      if "frechet" in self.metrics
-      else f"{self.prefix}/kid"
-      if "kid" in self.metrics
-      else None
-    )
+    ranked = {"frechet": self._fd_name, "kid": "kid", "modes": "kl"}
+    first = next((ranked[m] for m in ranked if m in self.metrics), None)
+    self.primary = None if first is None else f"{self.prefix}/{first}"
     self.primary_mode = "min"
     describe = getattr(extractor, "describe", None)
-    parts = [
-      f"features: {self._name}" + (f" = {describe()}" if describe else ""),
-      f"{num_samples} generated samples vs {reference.description}",
-    ]
+    parts = [f"{num_samples} generated samples"]
+    if self._feature_metrics:
+      parts[0] += f" vs {reference.description}"
+      parts.insert(0, f"features: {self._name}" + (f" = {describe()}" if describe else ""))
+    if modes is not None:
+      parts.append(modes.description)
     if "kid" in self.metrics:
       parts.append(f"KID: {kid_subsets} subsets of {kid_subset_size}")
     if "precision_recall" in self.metrics:
@@ -166,7 +162,8 @@ class Evaluator:
     self.protocol = "; ".join(parts)
 
   def _prefix(self, n: int) -> str:
-    return f"{self._name}-{_count(n)}-{self.reference.name}"
+    ref = self.modes.split if self.reference is None else self.reference.name
+    return f"{self._name}-{_count(n)}-{ref}"
 
   @classmethod
   def create(
@@ -184,6 +181,7 @@ class Evaluator:
     data_dir: str | None = None,
     source_dir: str | None = None,
     cache_dir: str | None = None,
+    classifier_cache_dir: str | None = None,
     num_samples: int = 10_000,
     batch_size: int = 500,
     kid_subset_size: int = 1000,
@@ -197,7 +195,8 @@ class Evaluator:
     Args:
       metrics: names from `METRICS`, as a sequence or a comma-separated string.
       extractor: `'classifier'`, `'inception'` (see `load_extractor`) or a `FeatureExtractor`.
-      classifier_path: weights of `extractor='classifier'`.
+      classifier_path: weights of `extractor='classifier'` (and of `modes`' digit reader); None:
+        the data set's cached classifier (`classifier_cache.cached_classifier`).
       inception_weights: weights of `extractor='inception'`.
       dataset: a name in `jaxgan.data.BUILDERS`, e.g. `'mnist'`.
       reference_split: the split to compare against; with `reference_images`, only its name in
@@ -208,6 +207,8 @@ class Evaluator:
       data_dir: prepared data sets (TFDS `data_dir`).
       source_dir: the original files, to prepare without downloading.
       cache_dir: folder for cached reference statistics; None: no cache.
+      classifier_cache_dir: folder of the cached classifiers and Stacked MNIST floors; None:
+        `$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan`.
       num_samples: generated images per evaluation (and reference vectors kept for KID, P&R).
       batch_size: images per `sample_fn` call and per extractor call.
       kid_subset_size: vectors per KID subset.
@@ -219,7 +220,8 @@ class Evaluator:
 
     Raises:
       ValueError: for both or neither of `dataset` and `reference_images`, unknown metrics or
-        extractor, or missing weights.
+        extractor, missing weights, `modes` on another data set than `stacked_mnist` or with
+        a classifier `stacked_mnist.check_classifier` refuses (e.g. under 97% accuracy).
     """
     if (dataset is None) == (reference_images is None):
       raise ValueError(
@@ -227,14 +229,23 @@ class Evaluator:
         f"reference_images=; got dataset={dataset!r} and "
         f"reference_images={'None' if reference_images is None else 'an array'}."
       )
-    _parse_metrics(metrics)  # before the expensive part
-    if isinstance(extractor, str):
-      extractor = load_extractor(
-        extractor, classifier_path=classifier_path, inception_weights=inception_weights
-      )
+    names = parse_metrics(metrics)  # before the expensive part
+    extractor, modes = resolve_networks(
+      extractor,
+      names,
+      dataset=dataset,
+      classifier_path=classifier_path,
+      inception_weights=inception_weights,
+      split=reference_split,
+      classifier_cache_dir=classifier_cache_dir,
+      data_dir=data_dir,
+      source_dir=source_dir,
+    )
     # Reference vectors kept: as many as the samples of one evaluation, and at least one subset.
     keep = max(num_samples, kid_subset_size)
-    if dataset is None:
+    if names == ("modes",):
+      ref = None
+    elif dataset is None:
       ref = reference_lib.from_images(
         extractor, reference_images, keep=keep, batch_size=batch_size, name=reference_split
       )
@@ -255,6 +266,7 @@ class Evaluator:
       extractor,
       ref,
       metrics=metrics,
+      modes=modes,
       num_samples=num_samples,
       batch_size=batch_size,
       kid_subset_size=kid_subset_size,
@@ -319,6 +331,8 @@ class Evaluator:
       data_dir=config.run.data_dir,
       source_dir=config.run.source_dir,
       cache_dir=e.cache_dir if cache_dir is None else cache_dir,
+      # Classifiers depend on the data set only: shared by all runs unless the config says where.
+      classifier_cache_dir=e.cache_dir,
       num_samples=e.num_samples,
       **settings,
     )
@@ -338,7 +352,8 @@ class Evaluator:
 
     Returns:
       `{'<prefix>/<metric>': value}`: Python floats, `fcd`/`fid` and `kid` in squared feature
-      units, `precision`/`recall` fractions in [0, 1], `is` between 1 and the number of classes.
+      units, `precision`/`recall` fractions in [0, 1], `is` between 1 and the number of classes,
+      `modes` of 1000 and `kl` in nats (see `stacked_mnist.ModesMetric.result`).
     """
     import jax  # pylint: disable=g-import-not-at-top  (the statistics above need no JAX)
 
@@ -346,18 +361,23 @@ class Evaluator:
     key = jax.random.PRNGKey(0) if key is None else key
     want_logits = "is" in self.metrics
     start = time.perf_counter()
-    feats, logits, done, i = [], [], 0, 0
+    feats, logits, reads, done, i = [], [], [], 0, 0
     while done < n:
       b = min(self.batch_size, n - done)
-      images = np.asarray(jax.device_get(sample_fn(jax.random.fold_in(key, i), b)), np.float32)
-      f, lg = extract(self.extractor, images[:b], logits=want_logits)
-      feats.append(f)
-      if lg is not None:
-        logits.append(lg)
-      done, i = done + len(f), i + 1
-    feats = np.concatenate(feats)
+      images = np.asarray(jax.device_get(sample_fn(jax.random.fold_in(key, i), b)), np.float32)[:b]
+      if self._feature_metrics:
+        f, lg = extract(self.extractor, images, logits=want_logits)
+        feats.append(f)
+        if lg is not None:
+          logits.append(lg)
+      if self.modes is not None:
+        reads.append(self.modes.read(images))
+      done, i = done + len(images), i + 1
     prefix, ref = self._prefix(n), self.reference
     out: dict[str, float] = {}
+    if self.modes is not None:
+      out.update(self.modes.result(reads, prefix))
+    feats = np.concatenate(feats) if feats else None
     if "frechet" in self.metrics:
       stats = FeatureStats().update(feats)
       out[f"{prefix}/{self._fd_name}"] = frechet_distance(*stats.mean_cov(), *ref.stats.mean_cov())

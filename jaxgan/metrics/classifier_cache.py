@@ -1,0 +1,170 @@
+"""jaxgan's own classifiers, trained once per data set with fixed settings and then reused.
+
+`eval.extractor='classifier'` with no `eval.classifier_path` asks for one of these: the first
+run trains it (`SETTINGS`, about 1,500 small Adam steps: 98.7% MNIST test accuracy in well under
+a minute of CPU time) and writes it to `<cache>/classifiers/`, the later ones load it. `<cache>`
+is `$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan`, rather than a run's folder: the classifier
+depends on the data set and the settings only, so every run, seed and study shares one, and
+their numbers stay comparable. The file name hashes the data set, the settings and the file
+format, so a change of any of them trains a new one instead of reusing a stale one.
+
+Stacked MNIST's channels are MNIST digits, so `stacked_mnist` gets the MNIST classifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+
+from jaxgan.metrics import classifier as clf_lib
+
+log = logging.getLogger(__name__)
+
+# The training settings of every cached classifier: strided convolutions (no max-pool gradient,
+# slow on XLA's CPU backend) and small batches, the quickest of the settings measured to clear
+# 98.5% on MNIST's test set with margin over seeds.
+SETTINGS = dict(
+  steps=1500, batch_size=64, lr=3e-3, seed=0, widths=(32, 64), feature_dim=128, downsample="stride"
+)
+# Data set of the run -> the data set its classifier learns.
+TRAINED_ON = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "stacked_mnist": "mnist"}
+
+
+def default_cache_dir() -> str:
+  """`$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan` (expanded)."""
+  return os.path.expanduser(os.environ.get("JAXGAN_CACHE_DIR") or "~/.cache/jaxgan")
+
+
+def classifier_dataset(dataset: str) -> str:
+  """The data set a run's cached classifier is trained on.
+
+  Args:
+    dataset: the run's data set, e.g. `'stacked_mnist'`.
+
+  Returns:
+    A name in `jaxgan.data.BUILDERS`, e.g. `'mnist'`.
+
+  Raises:
+    ValueError: there is no cached classifier for `dataset`; the message names the ways out.
+
+  >>> classifier_dataset("stacked_mnist")
+  'mnist'
+  """
+  if dataset not in TRAINED_ON:
+    raise ValueError(
+      f"No cached classifier for data set {dataset!r} (only for {sorted(TRAINED_ON)}). Set "
+      "eval.classifier_path to one you trained (`python -m jaxgan.metrics.classifier "
+      f"--dataset={dataset} --out=...`), or use eval.extractor='inception'."
+    )
+  return TRAINED_ON[dataset]
+
+
+def cached_classifier_path(dataset: str, cache_dir: str | os.PathLike | None = None) -> str:
+  """Where the cached classifier of a run on `dataset` lives (whether or not it exists yet).
+
+  Args:
+    dataset: the run's data set.
+    cache_dir: the jaxgan cache; None: `default_cache_dir()`.
+
+  Returns:
+    `<cache_dir>/classifiers/<trained-on>_convnet_<16 hex digits>.npz`.
+
+  Raises:
+    ValueError: as `classifier_dataset`.
+  """
+  trained_on = classifier_dataset(dataset)
+  key = json.dumps([clf_lib.FORMAT, trained_on, SETTINGS], sort_keys=True)
+  digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+  root = os.path.expanduser(os.fspath(cache_dir)) if cache_dir else default_cache_dir()
+  return os.path.join(root, "classifiers", f"{trained_on}_convnet_{digest}.npz")
+
+
+def cached_classifier(
+  dataset: str,
+  *,
+  cache_dir: str | os.PathLike | None = None,
+  data_dir=None,
+  source_dir=None,
+  log_fn: Callable[[str], None] | None = None,
+) -> clf_lib.ClassifierExtractor:
+  """The cached classifier for a run on `dataset`, trained with `SETTINGS` on first use.
+
+  Training reads the data set's train split and scores the test split (`train_classifier`);
+  the file is written whole to a temporary name and renamed, so concurrent runs and crashes
+  never leave half a file. One line is logged: trained or reused, with the test accuracy.
+
+  Args:
+    dataset: the run's data set (`'mnist'`, `'fashion_mnist'` or `'stacked_mnist'`).
+    cache_dir: the jaxgan cache; None: `default_cache_dir()`.
+    data_dir: prepared data sets (TFDS `data_dir`), for training.
+    source_dir: the original files, to prepare without downloading.
+    log_fn: receives the line; None: `logging.info`.
+
+  Returns:
+    The `ClassifierExtractor`.
+
+  Raises:
+    ValueError: as `classifier_dataset`.
+  """
+  say = log_fn or log.info
+  path = cached_classifier_path(dataset, cache_dir)
+  if os.path.exists(path):
+    try:
+      clf = clf_lib.load_classifier(path)
+    except ValueError as e:  # altered or truncated: train it again
+      log.warning("Retraining the cached classifier: %s", e)
+    else:
+      acc = 100 * clf.meta["test_accuracy"]
+      say(f"Reusing the cached {clf.meta['dataset']} classifier {path} (test accuracy {acc:.2f}%)")
+      return clf
+  trained_on = classifier_dataset(dataset)
+  clf, info = clf_lib.train_classifier(
+    trained_on, **SETTINGS, data_dir=data_dir, source_dir=source_dir, log=None
+  )
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fd, tmp = tempfile.mkstemp(suffix=".npz", dir=os.path.dirname(path))
+  os.close(fd)
+  try:
+    clf_lib.save_classifier(tmp, clf)  # itself writes tmp + ".tmp.npz", then renames to tmp
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+  say(
+    f"Trained the {trained_on} classifier in {info['seconds']} s (test accuracy "
+    f"{100 * info['test_accuracy']:.2f}%) and cached it in {path}"
+  )
+  return clf
+
+
+def main(argv=None):
+  """Command line: trains a classifier (`SETTINGS` by default), saves it, prints its info as JSON.
+
+  `python -m jaxgan.metrics.classifier --dataset=mnist --out=mnist_classifier.npz`
+
+  Args:
+    argv: the arguments; None: `sys.argv[1:]`.
+  """
+  import argparse  # pylint: disable=g-import-not-at-top
+
+  parser = argparse.ArgumentParser(description="Train jaxgan's FCD / Stacked MNIST classifier.")
+  parser.add_argument("--dataset", default="mnist")
+  for name in ("steps", "batch_size", "seed"):
+    parser.add_argument(f"--{name}", type=int, default=SETTINGS[name])
+  parser.add_argument("--lr", type=float, default=SETTINGS["lr"])
+  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--source_dir", default=None)
+  parser.add_argument("--out", required=True)
+  args = parser.parse_args(argv)
+  settings = dict(
+    SETTINGS, steps=args.steps, batch_size=args.batch_size, seed=args.seed, lr=args.lr
+  )
+  clf, info = clf_lib.train_classifier(
+    args.dataset, **settings, data_dir=args.data_dir, source_dir=args.source_dir
+  )
+  sha = clf_lib.save_classifier(args.out, clf)
+  print(json.dumps(dict(info, path=args.out, sha256=sha)))
