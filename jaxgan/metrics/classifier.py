@@ -150,9 +150,10 @@ class ClassifierExtractor:
     """The network, its training and its hash, for the protocol string."""
     acc = self.meta.get("test_accuracy")
     acc = f", test acc {100 * acc:.2f}%" if acc is not None else ""
+    net = f"ConvClassifier{tuple(self.meta['widths'])}-{self.meta['feature_dim']}"
+    net += "-stride" if self.meta.get("downsample") == "stride" else ""
     return (
-      f"jaxgan ConvClassifier{tuple(self.meta['widths'])}-{self.meta['feature_dim']} trained "
-      f"on {self.meta['dataset']} ({self.meta.get('steps')} steps{acc}, "
+      f"jaxgan {net} trained on {self.meta['dataset']} ({self.meta.get('steps')} steps{acc}, "
       f"sha256 {self.meta.get('sha256', '?')[:12]})"
     )
 
