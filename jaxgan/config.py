@@ -190,10 +190,12 @@ def default_config() -> ml_collections.ConfigDict:
   # "classifier" (jaxgan's own, trained once and cached when classifier_path is unset) or
   # "inception" (weights: inception_weights, else found; see jaxgan.metrics.inception).
   c.eval.extractor = "classifier"
-  c.eval.classifier_path = placeholder(str)
+  c.eval.classifier_path = placeholder(str)  # None: jaxgan.metrics.classifier_cache trains one
   c.eval.inception_weights = placeholder(str)
   c.eval.reference_split = "train"
-  c.eval.cache_dir = placeholder(str)  # reference statistics; None: <workdir>/reference_stats
+  # Reference statistics (None: <workdir>/reference_stats); when set, also the cached classifiers
+  # and Stacked MNIST floors (None: $JAXGAN_CACHE_DIR, else ~/.cache/jaxgan).
+  c.eval.cache_dir = placeholder(str)
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every = 500
