@@ -133,6 +133,15 @@ def four_losses(penalty_weight: float) -> dict[str, dict]:
   }
 
 
+def stacked_variants() -> dict[str, dict]:
+  """The four losses, and the two anti-collapse options on the non-saturating DCGAN."""
+  return {
+    **four_losses(penalty_weight=0.1),
+    "non_saturating+pack2": {"model.pack": 2},
+    "non_saturating+mbstd4": {"model.minibatch_std": 4},
+  }
+
+
 def grid_variants() -> dict[str, dict]:
   """What might lift the grid to PacGAN's level: length, packing, minibatch stddev, lr, EMA."""
   decay = {"optim.lr_decay": "linear", "optim.decay_steps": 20_000}
@@ -157,7 +166,7 @@ def grid_variants() -> dict[str, dict]:
 STUDIES = {
   "losses": (("ring", "grid", "mnist", "fashion_mnist"), loss_variants),
   "grid": (("grid_20k",), grid_variants),
-  "stacked_mnist": (("stacked_mnist",), lambda: four_losses(penalty_weight=0.1)),
+  "stacked_mnist": (("stacked_mnist",), stacked_variants),
   "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
 }
 

@@ -37,6 +37,7 @@ def _small(config, data_dir):
   config.model.width, config.data.batch_size = 8, 8
   config.log.update(every=2, sample_every=2)
   config.checkpoint.every = 2
+  config.eval.metrics = ""  # the evaluation is tested below, with a small classifier
 
 
 @pytest.mark.parametrize(
@@ -48,6 +49,7 @@ def _small(config, data_dir):
     "cifar10_sngan_hinge",
     "toy_ring",
     "toy_grid",
+    "stacked_mnist_dcgan",
   ],
 )
 def test_every_config_is_valid_and_documents_its_command(name):

@@ -17,4 +17,9 @@ def get_config():
   c.run.steps = 3000
   c.log.sample_every = 500
   c.checkpoint.every = 500
+  # The quality figure at the end: Frechet distance in the features of jaxgan's MNIST classifier
+  # (trained once, about 20 s, and cached), 10,000 samples against the training split.
+  c.eval.metrics = "fcd"
+  c.eval.num_samples = 10_000
+  c.eval.every = c.run.steps
   return c
