@@ -237,7 +237,7 @@ def collect(part: str, label: str, seed: int, args, train: bool, log) -> list[di
   for r in records:
     for key, value in r.items():
       metric = key.rsplit("/", 1)[-1]
-      if key.startswith("eval/") and metric in PARTS[part][1]:
+      if "/" in key and metric in PARTS[part][1]:  # eval/<metric> or <protocol>/<metric>
         rows.append(
           dict(
             part=part,
