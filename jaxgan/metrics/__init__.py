@@ -21,9 +21,9 @@ import importlib
 
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
-from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.metrics.mode_coverage import kl_to_uniform, mode_coverage
 from jaxgan.metrics.precision_recall import precision_recall
-from jaxgan.metrics.stacked_mnist import kl_to_uniform, mode_statistics
+from jaxgan.metrics.stacked_mnist import mode_statistics
 
 _LAZY = {
   "FeatureExtractor": "jaxgan.metrics.extractors",

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxgan.metrics.mode_coverage import kl_to_uniform
+
 log = logging.getLogger(__name__)
 
 NUM_MODES = 1000
@@ -41,7 +43,7 @@ NUM_SAMPLES = 26_000  # PacGAN's sample count
 MIN_ACCURACY = 0.97
 # A channel read with a top softmax probability under this counts as "low confidence".
 LOW_CONFIDENCE = 0.5
-_SPLIT_SEED = 0  # of the real floor's draw
+_FLOOR_SEED = 0  # of the real floor's draw
 
 
 def check_classifier(clf: Any) -> None:
@@ -57,7 +59,7 @@ def check_classifier(clf: Any) -> None:
       message says how to get a good one.
   """
   fix = (
-    "Leave eval.classifier_path unset for jaxgan's cached MNIST classifier (98.7%), or train "
+    "Leave eval.classifier_path unset for jaxgan's cached MNIST classifier, or train "
     "one: `python -m jaxgan.metrics.classifier --dataset=mnist --out=...`."
   )
   meta = getattr(clf, "meta", None)
@@ -77,25 +79,6 @@ def check_classifier(clf: Any) -> None:
       f"The classifier's MNIST test accuracy is {shown}, under the {100 * MIN_ACCURACY:.0f}% "
       f"that the modes metric needs (a weaker one scatters digits across modes). {fix}"
     )
-
-
-def kl_to_uniform(counts: np.ndarray) -> float:
-  """`KL(p || uniform) = sum_k p_k log(K p_k)` for the histogram `p = counts / counts.sum()`.
-
-  Args:
-    counts: int or float `(K,)` non-negative counts, not all 0.
-
-  Returns:
-    The divergence in nats, in `[0, log K]`.
-
-  >>> kl_to_uniform(np.array([5, 5, 5, 5]))
-  0.0
-  >>> round(kl_to_uniform(np.array([1, 0, 0, 0])), 6) == round(float(np.log(4)), 6)
-  True
-  """
-  counts = np.asarray(counts, np.float64)
-  p = counts[counts > 0] / counts.sum()
-  return max(float(np.sum(p * np.log(p * len(counts)))), 0.0)
 
 
 def mode_statistics(digits: np.ndarray) -> dict[str, float]:
@@ -200,7 +183,7 @@ def real_floor(
   from jaxgan import data  # pylint: disable=g-import-not-at-top  (TFDS is a heavy import)
   from jaxgan.data.stacked import SIZES  # pylint: disable=g-import-not-at-top
 
-  path = _floor_path(cache_dir, clf, ["stacked_mnist", split, num_samples, _SPLIT_SEED, SIZES])
+  path = _floor_path(cache_dir, clf, ["stacked_mnist", split, num_samples, _FLOOR_SEED, SIZES])
   if path and os.path.exists(path):
     try:
       with open(path) as f:
@@ -210,7 +193,7 @@ def real_floor(
   src = data.load_source(
     "stacked_mnist", split=split, data_dir=data_dir, source_dir=source_dir, in_memory=False
   )
-  idx = np.random.default_rng(_SPLIT_SEED).integers(0, len(src), num_samples)
+  idx = np.random.default_rng(_FLOOR_SEED).integers(0, len(src), num_samples)
   digits, conf = [], []
   for s in range(0, num_samples, batch_size):
     images = src.get_batch(np.sort(idx[s : s + batch_size]))["image"]
@@ -258,17 +241,34 @@ class ModesMetric:
     describe = getattr(classifier, "describe", lambda: classifier.name)
     self.description = (
       f"modes: each channel read by {describe()}; real floor: as many stacked_mnist "
-      f"'{split}' images drawn with replacement (seed {_SPLIT_SEED})"
+      f"'{split}' images drawn with replacement (seed {_FLOOR_SEED})"
     )
 
   def floor(self, n: int) -> dict[str, float]:
-    """The real-data `summarise` at `n` samples (computed once, then kept and cached)."""
+    """The real-data `summarise` at `n` samples (computed once, then kept and cached).
+
+    Args:
+      n: the sample count, as many as the generated samples it stands beside.
+
+    Returns:
+      The dict of `real_floor`.
+    """
     if n not in self._floors:
       self._floors[n] = real_floor(self.classifier, n, split=self.split, **self._where)
     return self._floors[n]
 
   def read(self, images) -> tuple[np.ndarray, np.ndarray]:
-    """`classify_channels` of float32 `(n, h, w, 3)` images with the classifier."""
+    """The digits in one batch of generated images, kept until `result`.
+
+    Args:
+      images: float32 `(n, h, w, 3)` in [-1, 1].
+
+    Returns:
+      `classify_channels`' `(digits int64 (n, 3), confidence float32 (n, 3))`.
+
+    Raises:
+      ValueError: as `classify_channels`.
+    """
     return classify_channels(self.classifier, images)
 
   def result(self, reads: Sequence[tuple[np.ndarray, np.ndarray]], prefix: str) -> dict[str, float]:
@@ -302,7 +302,11 @@ class ChannelwiseExtractor:
   """
 
   def __init__(self, inner: Any):
-    """Wraps `inner`, whose `features` take `(m, h, w, 1)` images."""
+    """Wraps a single-channel extractor.
+
+    Args:
+      inner: a `FeatureExtractor` whose `features` take float32 `(m, h, w, 1)` images.
+    """
     self.inner = inner
     self.name = inner.name
     ident = getattr(inner, "id", None)
@@ -314,7 +318,14 @@ class ChannelwiseExtractor:
     return f"{inner}, per channel, features concatenated"
 
   def features(self, images) -> np.ndarray:
-    """float32 `(n, 3 d)` features of float32 `(n, h, w, 3)` images in [-1, 1]."""
+    """The inner features of each channel, concatenated in channel order.
+
+    Args:
+      images: float32 `(n, h, w, 3)` in [-1, 1].
+
+    Returns:
+      float32 `(n, 3 d)` for the inner extractor's `d`.
+    """
     images = np.asarray(images, np.float32)
     n, h, w, c = images.shape
     f = np.asarray(self.inner.features(np.moveaxis(images, -1, 1).reshape(n * c, h, w, 1)))
