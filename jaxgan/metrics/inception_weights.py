@@ -60,7 +60,10 @@ class MissingWeightsError(ValueError):
 
 
 def cache_dir() -> str:
-  """The folder `--fetch` fills: `$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan`.
+  """jaxgan's cache folder: `$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan`.
+
+  `--fetch` puts the weights here, and `jaxgan.metrics.classifier_cache` its classifiers and
+  Stacked MNIST floors: this module is the light one both can import.
 
   Returns:
     The path (it may not exist yet).
