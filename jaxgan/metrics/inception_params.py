@@ -220,41 +220,50 @@ def convert(pth_path, npz_path) -> None:
 # ------------------------------------------------------------------------------------------------
 # The StyleGAN3 / clean-fid TorchScript file -> Flax variables
 
-# Its module names (net.layers.<block>.<conv>) for pytorch-fid's, block by block type.
-_TS_BLOCKS = {"Mixed_5b": "mixed", "Mixed_5c": "mixed_1", "Mixed_5d": "mixed_2"}
-_TS_BLOCKS |= {"Mixed_6a": "mixed_3", "Mixed_7a": "mixed_8", "Mixed_7b": "mixed_9"}
-_TS_BLOCKS |= {f"Mixed_6{c}": f"mixed_{i}" for i, c in enumerate("bcde", 4)} | {
-  "Mixed_7c": "mixed_10"
+
+def _ts_numbered(base: str, i: int) -> str:
+  # TorchScript numbers repeated attribute names: base, base_1, base_2, ...
+  return base if i == 0 else f"{base}_{i}"
+
+
+# pytorch-fid's block names -> the file's (`net.layers.<block>`): the Mixed blocks in order.
+_TS_BLOCKS = {
+  f"Mixed_{b}": _ts_numbered("mixed", i)
+  for i, b in enumerate(("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c"))
 }
-_TS_STEM = dict(zip(("1a_3x3", "2a_3x3", "2b_3x3", "3b_1x1", "4a_3x3"), range(5), strict=True))
-
-
-def _ts_conv(i):
-  return "conv" if i == 0 else f"conv_{i}"
+_TS_STEM = ("1a_3x3", "2a_3x3", "2b_3x3", "3b_1x1", "4a_3x3")  # `net.layers.conv`, `conv_1`, ...
+# InceptionE (Mixed_7b, Mixed_7c) names its convolutions flat, one name per branch and step.
+_TS_BLOCK_E = {
+  "branch1x1": "conv",
+  "branch3x3_1": "tower_conv",
+  "branch3x3_2a": "tower_mixed_conv",
+  "branch3x3_2b": "tower_mixed_conv_1",
+  "branch3x3dbl_1": "tower_1_conv",
+  "branch3x3dbl_2": "tower_1_conv_1",
+  "branch3x3dbl_3a": "tower_1_mixed_conv",
+  "branch3x3dbl_3b": "tower_1_mixed_conv_1",
+  "branch_pool": "tower_2_conv",
+}
 
 
 def _ts_name(path: tuple[str, ...]) -> str:
   """pytorch-fid's BasicConv2d path -> the TorchScript file's Conv2dLayer name."""
   if len(path) == 1:
-    return "net.layers." + _ts_conv(_TS_STEM[path[0].removeprefix("Conv2d_")])
+    return "net.layers." + _ts_numbered("conv", _TS_STEM.index(path[0].removeprefix("Conv2d_")))
   block, conv = path
   prefix = f"net.layers.{_TS_BLOCKS[block]}."
-  if block.startswith("Mixed_7") and block != "Mixed_7a":  # InceptionE: flat names
-    e = {"branch1x1": "conv", "branch3x3_1": "tower_conv", "branch3x3_2a": "tower_mixed_conv"}
-    e |= {"branch3x3_2b": "tower_mixed_conv_1", "branch3x3dbl_1": "tower_1_conv"}
-    e |= {"branch3x3dbl_2": "tower_1_conv_1", "branch3x3dbl_3a": "tower_1_mixed_conv"}
-    e |= {"branch3x3dbl_3b": "tower_1_mixed_conv_1", "branch_pool": "tower_2_conv"}
-    return prefix + e[conv]
+  if block in ("Mixed_7b", "Mixed_7c"):
+    return prefix + _TS_BLOCK_E[conv]
   if conv in ("branch1x1", "branch3x3"):  # the single-conv branch (A, B, C)
     return prefix + "conv"
   if conv == "branch_pool":  # A and C; B and D pool without a conv
     return prefix + "tower_2.conv"
   stem, idx = conv.rsplit("_", 1)
-  # The first multi-conv branch is `tower`, the second `tower_1`.
-  second = {"branch3x3dbl": block not in ("Mixed_6a",), "branch7x7dbl": True}
-  second |= {"branch7x7x3": True}
-  tower = "tower_1" if second.get(stem, False) else "tower"
-  return f"{prefix}{tower}.{_ts_conv(int(idx) - 1)}"
+  # A block's first multi-conv branch is `tower`, its second `tower_1`; B (Mixed_6a) has one.
+  second = stem in ("branch7x7dbl", "branch7x7x3") or (
+    stem == "branch3x3dbl" and block != "Mixed_6a"
+  )
+  return f"{prefix}{'tower_1' if second else 'tower'}.{_ts_numbered('conv', int(idx) - 1)}"
 
 
 def variables_from_torchscript(tensors: Mapping[str, np.ndarray]) -> dict:
