@@ -1,7 +1,7 @@
 """Stacked MNIST (Metz et al. 2017): three MNIST digits, one per colour channel, 1000 classes.
 
-Example ``i`` of a split stacks the MNIST digits at ``stacked_indices(SIZES[split], n, SEEDS[split])
-[i]`` of the matching MNIST split (train digits for ``train``, test digits for ``test``) as its
+Example ``i`` of a split stacks the MNIST digits at row ``i`` of
+``stacked_indices(SIZES[split], m, SEEDS[split])`` (``m`` MNIST images) of the matching MNIST split (train digits for ``train``, test digits for ``test``) as its
 red, green and blue channels; its label is ``100 * d1 + 10 * d2 + d3`` for the channels' digits
 ``d1, d2, d3``. The three digits are drawn independently and uniformly, with replacement, as in
 PacGAN's and VEEGAN's code (Lin et al. 2018; Srivastava et al. 2017).

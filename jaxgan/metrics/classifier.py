@@ -125,7 +125,7 @@ class ClassifierExtractor:
       num_classes=meta["num_classes"],
       widths=tuple(meta["widths"]),
       feature_dim=meta["feature_dim"],
-      downsample=meta.get("downsample", "max_pool"),  # files written before it was an option
+      downsample=meta.get("downsample", "max_pool"),  # files without the field max-pool
     )
     self.image_shape = tuple(meta["image_shape"])
     self.batch_size = 500

@@ -101,8 +101,8 @@ def _network(with_logits: bool):
   module = InceptionV3(NUM_CLASSES if with_logits else None)
 
   def apply(variables, x):
-    # Full float32 convolutions: TF32, a GPU's default for them, moves the features by about
-    # 1e-3 relative, the whole tolerance against the reference network.
+    # Full float32 convolutions: TF32, a GPU's default for them, moves the features by as much
+    # as the whole tolerance against the reference network.
     with jax.default_matmul_precision("highest"):
       f, lg = module.apply(variables, x)
     return f, (f[:, :0] if lg is None else lg)  # apply_in_batches wants an array
@@ -159,7 +159,7 @@ class InceptionExtractor:
     self.has_logits = "fc" in variables["params"]
     if protocol == "tf1":
       self.id = f"tf1-sha1-{(sha1 or 'unknown')[:16]}-r{resize_to}"
-    else:  # the pytorch-fid form, which reference caches written before the tf1 files have
+    else:  # keeps the key of pytorch-fid reference caches already on disk valid
       self.id = (sha256 or "unknown")[:16] + f"-r{resize_to}"
     net, prep = _network(self.has_logits), jax.jit(_PROTOCOLS[protocol][0], static_argnums=1)
     self._apply = lambda v, x: net(v, prep(x, resize_to))
