@@ -40,7 +40,7 @@ _LAZY = {
   "InceptionV3": "jaxgan.metrics.inception_net",
   "InceptionExtractor": "jaxgan.metrics.inception",
   "load_inception": "jaxgan.metrics.inception",
-  "FID_WEIGHTS_URL": "jaxgan.metrics.inception",
+  "FID_WEIGHTS_URL": "jaxgan.metrics.inception_weights",  # no Flax import for a constant
 }
 
 __all__ = [

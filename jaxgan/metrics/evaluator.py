@@ -127,10 +127,13 @@ class Evaluator:
     self.extractor, self.reference, self.modes = extractor, reference, modes
     self.metrics = parse_metrics(metrics)
     self._feature_metrics = [m for m in self.metrics if m != "modes"]
-    if ("modes" in self.metrics) != (modes is not None) or (
-      self._feature_metrics and not reference
-    ):
-      raise ValueError("Metric 'modes' needs modes= (and only it), the others a reference.")
+    fix = "Evaluator.create builds what each metric needs."
+    if ("modes" in self.metrics) != (modes is not None):
+      raise ValueError(
+        f"modes= goes with metric 'modes', and only with it; got both or neither. {fix}"
+      )
+    if self._feature_metrics and not reference:
+      raise ValueError(f"Metrics {self._feature_metrics} need reference= (real statistics). {fix}")
     if not isinstance(num_samples, int) or num_samples < 2:
       raise ValueError(f"num_samples must be an integer >= 2; got {num_samples!r}.")
     if "is" in self.metrics and not hasattr(extractor, "logits"):
