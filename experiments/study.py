@@ -76,7 +76,8 @@ _CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 PARTS = {
   "ring": (lambda args: config_lib.toy_config("ring", 3000), TOY_METRICS),
   "grid": (lambda args: config_lib.toy_config("grid", 3000), TOY_METRICS),
-  "grid_20k": (_config_file(os.path.join(_CONFIGS, "toy_grid.py")), TOY_METRICS),
+  # The grid search's base: toy_grid as it was before the search (20k steps).
+  "grid_20k": (lambda args: config_lib.toy_config("grid", 20_000), TOY_METRICS),
   "mnist": (_image_part("mnist", 500, "fcd,precision_recall", "classifier", 2000), ("fcd",)),
   "fashion_mnist": (
     _image_part("fashion_mnist", 500, "fcd,precision_recall", "classifier", 2000),
