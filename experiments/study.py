@@ -355,7 +355,9 @@ def write_outputs(args, rows: list[dict], parts: list[str]) -> None:
     text += [
       f"## {part}",
       "",
-      f"Protocol: {_protocol(args.out, part)}. Mean +- std over the seeds that finished.",
+      f"Protocol: {_protocol(args.out, part)}. Mean +- std over the seeds that reached the "
+      "variant's final step (runs still short of it, or made with another --steps, are left "
+      "out).",
       "",
       summary_table(rows, part, args.out, targets),
       "",
@@ -404,6 +406,11 @@ def main(argv=None):
         if train or os.path.isdir(workdir):
           rows += collect(part, label, seed, args, train, log)
           write_outputs(args, rows, parts)  # after every run: a crash keeps what was done
+  if not rows:
+    sys.exit(
+      f"No runs of --study={args.study} under {args.out}/runs yet; drop --no_train to train them."
+    )
+  write_outputs(args, rows, parts)
   with open(os.path.join(args.out, "summary.md")) as f:
     print(f.read())
 

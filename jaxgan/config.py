@@ -310,6 +310,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"config.data.batch_size={config.data.batch_size} does not split into packs of "
       f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
     )
+  metrics = [m.strip() for m in config.eval.metrics.split(",")]
+  if "modes" in metrics and config.data.name != "stacked_mnist":
+    raise ValueError(
+      f"config.eval.metrics='modes' counts Stacked MNIST's 1000 modes; the data set is "
+      f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
+    )
   decay, decay_steps = config.optim.lr_decay, config.optim.decay_steps
   if decay not in LR_DECAYS:
     raise ValueError(f"config.optim.lr_decay must be one of {', '.join(LR_DECAYS)}; got {decay!r}.")

@@ -164,3 +164,13 @@ def test_evaluator_from_run_config_with_classifier(trained, mnist, tmp_path):
   )
   assert "(5000 images, cached)" in again.protocol
   np.testing.assert_allclose(again.reference.stats.mean, ev.reference.stats.mean)
+
+
+@pytest.mark.parametrize("content", [b"junk", b"PK\x03\x04truncated"])
+def test_a_corrupt_or_truncated_file_is_refused_with_the_fix(tmp_path, content):
+  path = tmp_path / "clf.npz"
+  path.write_bytes(content)
+  with pytest.raises(ValueError, match="not a jaxgan classifier file.*classifier_path"):
+    clf_lib.load_classifier(path)
+  with pytest.raises(ValueError, match="does not exist"):
+    clf_lib.load_classifier(tmp_path / "missing.npz")

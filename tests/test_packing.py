@@ -6,7 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import GAN, config as config_lib, penalties
+from jaxgan import GAN, penalties
+from jaxgan import config as config_lib
 from jaxgan.build import build_gan, build_train_step
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import layers, make_models
@@ -111,6 +112,10 @@ def test_config_builds_pack_and_minibatch_std_and_checks_them():
     config_lib.validate(c)
   c.model.pack, c.model.minibatch_std = 1, -1
   with pytest.raises(ValueError, match="minibatch_std"):
+    config_lib.validate(c)
+  c.model.minibatch_std, c.data.name, c.eval.metrics = 0, "mnist", "fcd,modes"
+  c.run.steps_per_call = 1
+  with pytest.raises(ValueError, match="data.name=stacked_mnist"):
     config_lib.validate(c)
 
 

@@ -63,3 +63,8 @@ def test_study_refuses_unknown_parts_and_variants(tmp_path):
     study.main(["--study=grid", "--variants=nope", f"--out={tmp_path}"])
   with pytest.raises(SystemExit):
     study.main(["--study=grid", "--parts=nope", f"--out={tmp_path}"])
+
+
+def test_tabulating_an_empty_study_says_how_to_start_it(tmp_path):
+  with pytest.raises(SystemExit, match="drop --no_train"):
+    study.main(["--study=grid", "--no_train", f"--out={tmp_path}"])

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -340,12 +341,22 @@ def load_classifier(path: str | os.PathLike) -> ClassifierExtractor:
     ValueError: when the file is unreadable, of another format, altered (the SHA-256 of its
       parameters differs from the stored one) or its parameters do not fit its architecture.
   """
+  fix = (
+    "remove config.eval.classifier_path to use jaxgan's cached classifier, or write the file "
+    "again with save_classifier (python -m jaxgan.metrics.classifier)"
+  )
+  if not os.path.isfile(path):
+    raise ValueError(f"Classifier file {path} does not exist; {fix}.")
+  # An .npz is a zip archive: anything else (a truncated copy, another file) is refused here,
+  # before np.load would try to read it as a pickle.
+  if not zipfile.is_zipfile(path):
+    raise ValueError(f"{path} is not a jaxgan classifier file (not an .npz archive); {fix}.")
   try:
     with np.load(path, allow_pickle=False) as f:
       meta = json.loads(str(f["meta"]))
       flat = {k[len("param/") :]: f[k] for k in f.files if k.startswith("param/")}
-  except (OSError, ValueError, KeyError) as e:
-    raise ValueError(f"{path} is not a readable jaxgan classifier file: {e}") from e
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(f"{path} is not a readable jaxgan classifier file ({e}); {fix}.") from e
   if meta.get("format") != FORMAT:
     raise ValueError(f"{path}: unknown format {meta.get('format')!r} (expected {FORMAT!r})")
   params: dict = {}
