@@ -128,6 +128,8 @@ class Evaluator:
     self.metrics = parse_metrics(metrics)
     self._feature_metrics = [m for m in self.metrics if m != "modes"]
     fix = "Evaluator.create builds what each metric needs."
+    if "is" in self.metrics and not hasattr(extractor, "logits"):
+      raise ValueError(f"Metric 'is' needs an extractor with logits(); {extractor!r} has none.")
     if ("modes" in self.metrics) != (modes is not None):
       raise ValueError(
         f"modes= goes with metric 'modes', and only with it; got both or neither. {fix}"
@@ -136,8 +138,6 @@ class Evaluator:
       raise ValueError(f"Metrics {self._feature_metrics} need reference= (real statistics). {fix}")
     if not isinstance(num_samples, int) or num_samples < 2:
       raise ValueError(f"num_samples must be an integer >= 2; got {num_samples!r}.")
-    if "is" in self.metrics and not hasattr(extractor, "logits"):
-      raise ValueError(f"Metric 'is' needs an extractor with logits(); {extractor!r} has none.")
     self.num_samples = num_samples
     self.batch_size, self.is_splits = batch_size, is_splits
     self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
