@@ -126,7 +126,10 @@ def test_toy_run_reports_mode_coverage(tmp_path):
   [
     ("--config.steps=10", r"flat layout.*now lives at run\.steps \(--config\.run\.steps=\.\.\.\)"),
     ("--config.loss=hinge", r"'loss' is of the flat layout.*loss\.name"),
-    ("--config.optim.lr=1", r"optim has no 'lr'; its fields are b1, b2, d_lr, decay_steps, ema_decay, g_lr"),
+    (
+      "--config.optim.lr=1",
+      r"optim has no 'lr'; its fields are b1, b2, d_lr, decay_steps, ema_decay, g_lr",
+    ),
     ("--config.run=1", r"config\.run is a section"),
   ],
 )
