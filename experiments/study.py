@@ -399,13 +399,16 @@ def main(argv=None):
   seeds = range(args.first_seed, args.first_seed + args.seeds)
   for part in parts:
     for label in labels:
-      for seed in range(max(100, args.first_seed + args.seeds)):
-        # This launch trains the chosen runs; runs of other launches are tabulated too.
-        train = label in chosen and seed in seeds and not args.no_train
-        workdir = os.path.join(args.out, "runs", part, label, f"seed{seed}")
-        if train or os.path.isdir(workdir):
-          rows += collect(part, label, seed, args, train, log)
-          write_outputs(args, rows, parts)  # after every run: a crash keeps what was done
+      # This launch trains the chosen runs; runs of other launches are tabulated too.
+      root = os.path.join(args.out, "runs", part, label)
+      done = (
+        {int(d[4:]) for d in os.listdir(root) if d[4:].isdigit()} if os.path.isdir(root) else set()
+      )
+      mine = set(seeds) if label in chosen and not args.no_train else set()
+      for seed in sorted(done | mine):
+        train = seed in mine
+        rows += collect(part, label, seed, args, train, log)
+        write_outputs(args, rows, parts)  # after every run: a crash keeps what was done
   if not rows:
     sys.exit(
       f"No runs of --study={args.study} under {args.out}/runs yet; drop --no_train to train them."
