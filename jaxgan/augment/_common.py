@@ -1,0 +1,92 @@
+"""Checks and helpers shared by every augmentation: image validation and per-example gating."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+# The one signature of every entry of AUGMENTATIONS: f(images, key, p) -> images.
+AugmentFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def check_images(images: jax.Array, what: str = "augmentation") -> None:
+  """Checks that `images` is a float batch `[n, H, W, C]` with C = 1 or 3.
+
+  Reads static shapes and dtypes only, so under `jax.jit` it runs once, at trace time.
+
+  Args:
+    images: the batch to check.
+    what: the caller's name, for the message.
+
+  Raises:
+    ValueError: when `images` is not 4-D, has C not in (1, 3), or is not floating point.
+  """
+  shape = tuple(jnp.shape(images))
+  if len(shape) != 4 or shape[-1] not in (1, 3):
+    raise ValueError(
+      f"{what} needs images [n, H, W, C] (NHWC) with C = 1 or 3; got an array of shape {shape}. "
+      "Pass a batch in channels-last layout, e.g. x[None] for one image or "
+      "x.transpose(0, 2, 3, 1) for NCHW."
+    )
+  if not jnp.issubdtype(jnp.result_type(images), jnp.floating):
+    raise ValueError(
+      f"{what} needs floating-point images in [-1, 1]; got dtype {jnp.result_type(images)}. "
+      "Convert first, e.g. x.astype(jnp.float32) / 127.5 - 1."
+    )
+
+
+def check_probability(p) -> jax.Array:
+  """Returns `p` as a float32 scalar, refusing a concrete value outside [0, 1].
+
+  A traced `p` (adapted inside a compiled step) cannot be checked and passes through.
+
+  Args:
+    p: the augmentation probability: a Python float or a scalar array, possibly traced.
+
+  Returns:
+    `p` as a float32 array of shape `()`.
+
+  Raises:
+    ValueError: when `p` is not a scalar, or is concrete and outside [0, 1].
+  """
+  p = jnp.asarray(p, jnp.float32)
+  if p.ndim != 0:
+    raise ValueError(f"The augmentation probability p must be a scalar; got shape {p.shape}.")
+  try:
+    value = float(p)
+  except (jax.errors.ConcretizationTypeError, TypeError):
+    return p
+  if not 0.0 <= value <= 1.0:
+    raise ValueError(f"The augmentation probability p must lie in [0, 1]; got {value}.")
+  return p
+
+
+def gate(key: jax.Array, n: int, prob: jax.Array) -> jax.Array:
+  """Per-example Bernoulli draws: True with probability `prob`, never True when `prob` is 0.
+
+  Args:
+    key: a JAX PRNG key.
+    n: the batch size.
+    prob: the probability, a float scalar (may be traced).
+
+  Returns:
+    bool `[n]`.
+  """
+  # uniform lies in [0, 1), so `< 0` is never true: p = 0 leaves every example untouched.
+  return jax.random.uniform(key, (n,)) < prob
+
+
+def where_examples(mask: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+  """Selects `a[i]` where `mask[i]`, else `b[i]`, for batches `[n, ...]`.
+
+  Args:
+    mask: bool `[n]`.
+    a: `[n, ...]`.
+    b: `[n, ...]`, the shape of `a`.
+
+  Returns:
+    `[n, ...]`, the shape of `a`.
+  """
+  return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
