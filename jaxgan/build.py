@@ -9,32 +9,53 @@ from __future__ import annotations
 import ml_collections
 import optax
 
+from jaxgan import augment as augment_lib
+from jaxgan import schedules
 from jaxgan.models import make_models
 from jaxgan.state import GAN
 from jaxgan.train import TrainStep, make_train_step
 
 
-def learning_rate(peak: float, decay: str, decay_steps: int) -> optax.ScalarOrSchedule:
-  """The learning rate of `config.optim`: constant, or decayed from `peak` to 0.
+def schedule(config: ml_collections.ConfigDict, field: str, *, nonnegative: bool = True):
+  """A schedulable config field (a number or a spec) as a schedule of the train step.
 
   Args:
-    peak: the initial learning rate.
-    decay: 'constant', 'linear' or 'cosine' (Loshchilov & Hutter 2017).
-    decay_steps: optimizer updates over which the rate falls to 0 (and stays there).
+    config: a run config.
+    field: the field's dotted path, e.g. 'optim.g_lr'.
+    nonnegative: refuse a schedule that goes below 0 within `config.run.steps`.
 
   Returns:
-    A float or an optax schedule.
+    The number itself (a float), or a jittable `step -> float32` (`jaxgan.schedules.parse`).
 
   Raises:
-    ValueError: an unknown `decay`.
+    ValueError: an unreadable spec, or a negative value, naming the field.
   """
-  if decay == "constant":
-    return peak
-  if decay == "linear":
-    return optax.linear_schedule(peak, 0.0, decay_steps)
-  if decay == "cosine":
-    return optax.cosine_decay_schedule(peak, decay_steps)
-  raise ValueError(f"Unknown learning-rate decay {decay!r}; use 'constant', 'linear' or 'cosine'.")
+  spec = config
+  for name in field.split("."):
+    spec = spec[name]
+  parsed = schedules.parse(spec, field=f"config.{field}")
+  if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    parsed = float(spec)
+  if nonnegative:
+    low, _ = schedules.value_range(spec, config.run.steps, field=field)
+    if low < 0:
+      raise ValueError(f"config.{field}={spec!r} goes below 0 ({low:g}); it must stay >= 0.")
+  return parsed
+
+
+def _adam(config, lr_field: str, updates_per_step: int) -> optax.GradientTransformation:
+  """Adam whose learning rate and b2 follow their schedules in train steps.
+
+  optax.inject_hyperparams evaluates a schedule at the optimizer's update count; a critic with
+  n_critic updates per train step has its count divided back into train steps.
+  """
+  o = config.optim
+  in_steps = lambda s: s if not callable(s) else lambda count: s(count // updates_per_step)
+  return optax.inject_hyperparams(optax.adam)(
+    learning_rate=in_steps(schedule(config, lr_field)),
+    b1=o.b1,
+    b2=in_steps(schedule(config, "optim.b2")),
+  )
 
 
 def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> GAN:
@@ -51,7 +72,7 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
   Raises:
     ValueError: unknown model name or keyword, or an image shape the model does not support.
   """
-  m, o = config.model, config.optim
+  m = config.model
   g, d = make_models(
     m.name,
     image_shape=tuple(image_shape),
@@ -62,15 +83,11 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     minibatch_std=m.minibatch_std,
     **m.kwargs.to_dict(),
   )
-  # D takes n_critic updates per train step: both rates reach 0 after decay_steps train steps.
-  adam = lambda lr, n: optax.adam(
-    learning_rate(lr, o.lr_decay, o.decay_steps * n), b1=o.b1, b2=o.b2
-  )
   return GAN(
     g,
     d,
-    adam(o.g_lr, 1),
-    adam(o.d_lr, config.loss.n_critic),
+    _adam(config, "optim.g_lr", 1),
+    _adam(config, "optim.d_lr", config.loss.n_critic),
     latent_shape=(m.latent_dim,),
     pack=m.pack,
   )
@@ -89,13 +106,42 @@ def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
   Raises:
     ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`.
   """
-  lo = config.loss
+  lo, o, aug = config.loss, config.optim, config.augment
+  penalties = {name: schedule(config, f"loss.penalties.{name}") for name in lo.penalties}
+  if lo.penalty is not None:
+    if lo.penalty in penalties:
+      raise ValueError(
+        f"config.loss.penalty={lo.penalty!r} is also in config.loss.penalties; give it once."
+      )
+    penalties[lo.penalty] = schedule(config, "loss.penalty_weight")
+  ema = o.ema_decay
+  if o.ema_half_life is not None:
+    half_life = schedule(config, "optim.ema_half_life")
+    ema = schedules.ema_decay_from_half_life(half_life, config.data.batch_size, o.ema_rampup)
+  augment, augment_p = None, None
+  if aug.name is not None:
+    augment = augment_lib.get(aug.name, aug.policy)
+    if aug.p is not None:
+      augment_p = schedule(config, "augment.p")
+      low, high = schedules.value_range(aug.p, config.run.steps, field="augment.p")
+      if high > 1:
+        raise ValueError(
+          f"config.augment.p={aug.p!r} goes above 1 ({high:g}); it is a probability."
+        )
   return make_train_step(
     gan,
     loss=lo.name,
-    penalty=lo.penalty,
-    penalty_weight=lo.penalty_weight,
+    penalties=penalties,
+    penalty_every=lo.penalty_every,
     n_critic=lo.n_critic,
-    ema_decay=config.optim.ema_decay,
+    ema_decay=ema,
     weight_clip=lo.weight_clip,
+    augment=augment,
+    augment_p=augment_p,
+    ada_target=aug.ada_target,
+    ada_kimg=aug.ada_kimg,
+    ada_interval=aug.ada_interval,
+    consistency_weight=schedule(config, "loss.consistency_weight"),
+    lecam_weight=schedule(config, "loss.lecam_weight"),
+    lecam_decay=lo.lecam_decay,
   )

@@ -5,7 +5,7 @@ can start from `default_config()` without loading JAX. Fields are grouped into s
 score_sde's configs; a field is addressed as `config.<section>.<field>` in Python and as
 `--config.<section>.<field>=value` on the command line.
 
-Sections that define the experiment (`data`, `model`, `loss`, `optim` and the top-level `seed`)
+Sections that define the experiment (`data`, `model`, `loss`, `augment`, `optim`, `seed`)
 must be equal when a run is resumed; the others (`run`, `log`, `eval`, `checkpoint`) say how
 long, where and how often, and may change between launches (see `RESUMABLE_SECTIONS`). That rule
 is structural: a new field is safe on resume exactly when it is put in one of those sections.
@@ -29,7 +29,16 @@ RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 TOY_DATASETS = ("toy_ring", "toy_grid")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
-LR_DECAYS = ("constant", "linear", "cosine")
+# Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
+FREE_FORM = ("model.kwargs", "loss.penalties")
+
+# Fields that are gone, and what replaced them.
+REMOVED = {
+  "optim.lr_decay": "a schedule spec in optim.g_lr and optim.d_lr, e.g. "
+  "--config.optim.g_lr='cosine(2e-4, 0, 20000)' (jaxgan.schedules)",
+  "optim.decay_steps": "the steps argument of a schedule spec in optim.g_lr and optim.d_lr, e.g. "
+  "--config.optim.g_lr='linear(2e-4, 0, 20000)' (jaxgan.schedules)",
+}
 
 
 # The keys of the flat config of jaxgan 0.1 and where each lives now.
@@ -99,11 +108,15 @@ def check_override(path: str) -> None:
   ...
   ValueError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config.py (default_config).
   """
+  if path in REMOVED:
+    raise ValueError(f"config.{path} is gone; use {REMOVED[path]}.")
   names = path.split(".")
   node = default_config()
   for depth, name in enumerate(names):
-    if not isinstance(node, ml_collections.ConfigDict) or (depth >= 2 and names[1] == "kwargs"):
-      return  # a value, or inside model.kwargs (free-form, checked by the model)
+    if not isinstance(node, ml_collections.ConfigDict) or (
+      depth >= 2 and ".".join(names[:2]) in FREE_FORM
+    ):
+      return  # a value, or inside model.kwargs or loss.penalties (checked where they are used)
     if name not in node:
       if depth == 0 and name in FLAT_LAYOUT:
         raise ValueError(_flat_layout_message(name))
@@ -113,13 +126,18 @@ def check_override(path: str) -> None:
         f"{', '.join(node.keys())} (every field: jaxgan/config.py)."
       )
     node = node[name]
-  if isinstance(node, ml_collections.ConfigDict) and path != "model.kwargs":
+  if isinstance(node, ml_collections.ConfigDict) and path not in FREE_FORM:
     if path in FLAT_LAYOUT:
       raise ValueError(_flat_layout_message(path))
     raise ValueError(
       f"config.{path} is a section, not a value; set one of its fields: "
       f"{', '.join(f'{path}.{k}' for k in node.keys())}."
     )
+
+
+def _schedulable(default):
+  """A field that takes a number or a schedule spec string (jaxgan.schedules)."""
+  return ml_collections.FieldReference(default, field_type=object)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -151,20 +169,43 @@ def default_config() -> ml_collections.ConfigDict:
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # a name in jaxgan.losses.LOSSES
-  c.loss.penalty = placeholder(str)  # a name in jaxgan.penalties.PENALTIES, or None
-  c.loss.penalty_weight = 10.0
+  # Gradient penalties: a name in jaxgan.penalties.PENALTIES -> its weight, e.g. R3GAN's
+  # {"r1": gamma / 2, "r2": gamma / 2}. Weights marked [S] here take a number or a schedule spec
+  # (jaxgan.schedules: 'cosine(0.025, 0.0025, 39000)'), in train steps.
+  c.loss.penalties = ml_collections.ConfigDict()
+  c.loss.penalty = placeholder(
+    str
+  )  # one more penalty, for the command line: --config.loss.penalty=r1
+  c.loss.penalty_weight = _schedulable(10.0)  # [S] the weight of loss.penalty
+  c.loss.penalty_every = 1  # lazy regularisation: penalties every k-th D update, weight x k
   c.loss.n_critic = 1  # discriminator updates per generator update
   c.loss.weight_clip = placeholder(float)  # clip D's weights to [-c, c] (original WGAN)
+  c.loss.consistency_weight = _schedulable(0.0)  # [S] bCR on real and fake (paper: 10); 0: off
+  c.loss.lecam_weight = _schedulable(0.0)  # [S] LeCam regulariser (paper: 0.3); 0: off
+  c.loss.lecam_decay = 0.99  # EMA decay of LeCam's anchors
+
+  # Differentiable augmentation of real and fake images before D (jaxgan.augment).
+  c.augment = ml_collections.ConfigDict()
+  c.augment.name = placeholder(str)  # None, 'diffaugment' or 'ada'
+  c.augment.policy = placeholder(
+    str
+  )  # None: the method's default ('color,translation,cutout', 'bgc')
+  # [S] the probability; None: 1 for diffaugment; with ada_target, ADA adapts it from 0.
+  c.augment.p = _schedulable(None)
+  c.augment.ada_target = placeholder(float)  # adapt p to hold E[sign D(real)] here (ADA: 0.6)
+  c.augment.ada_kimg = 500.0  # thousands of images over which ADA's p may move by 1
+  c.augment.ada_interval = 4  # train steps between ADA's adjustments of p
 
   c.optim = ml_collections.ConfigDict()
-  c.optim.g_lr = 2e-4
-  c.optim.d_lr = 2e-4
+  c.optim.g_lr = _schedulable(2e-4)  # [S]
+  c.optim.d_lr = _schedulable(2e-4)  # [S] in train steps, whatever loss.n_critic
   c.optim.b1 = 0.5
-  c.optim.b2 = 0.999
+  c.optim.b2 = _schedulable(0.999)  # [S]
   c.optim.ema_decay = 0.999  # EMA of G's parameters; samples and metrics use it
-  # Both learning rates decay over decay_steps to 0: 'constant' (no decay), 'linear' or 'cosine'.
-  c.optim.lr_decay = "constant"
-  c.optim.decay_steps = 0
+  # [S] or None: the EMA's half-life in images (StyleGAN2-ADA, R3GAN); when set, replaces
+  # ema_decay. ema_rampup: None, or bound the half-life by this fraction of the images seen.
+  c.optim.ema_half_life = _schedulable(None)
+  c.optim.ema_rampup = placeholder(float)
 
   c.run = ml_collections.ConfigDict()
   c.run.steps = 2000  # total train steps (one step: n_critic D updates and one G update)
@@ -241,7 +282,7 @@ def _leaf_paths(config: ml_collections.ConfigDict, prefix: str = ""):
   """The dotted paths of a config's values; `model.kwargs` counts as one value (free-form)."""
   for key in config.keys():
     path = prefix + key
-    if isinstance(config[key], ml_collections.ConfigDict) and path != "model.kwargs":
+    if isinstance(config[key], ml_collections.ConfigDict) and path not in FREE_FORM:
       yield from _leaf_paths(config[key], path + ".")
     else:
       yield path
@@ -316,13 +357,41 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"config.eval.metrics='modes' counts Stacked MNIST's 1000 modes; the data set is "
       f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
     )
-  decay, decay_steps = config.optim.lr_decay, config.optim.decay_steps
-  if decay not in LR_DECAYS:
-    raise ValueError(f"config.optim.lr_decay must be one of {', '.join(LR_DECAYS)}; got {decay!r}.")
-  if decay != "constant" and (not isinstance(decay_steps, int) or decay_steps < 1):
+  lo, aug = config.loss, config.augment
+  for name, value in (
+    ("loss.penalty_every", lo.penalty_every),
+    ("augment.ada_interval", aug.ada_interval),
+  ):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise ValueError(f"config.{name} must be a positive integer; got {value!r}.")
+  if not 0.0 <= lo.lecam_decay < 1.0:
+    raise ValueError(f"config.loss.lecam_decay must lie in [0, 1); got {lo.lecam_decay}.")
+  if aug.name is None and (aug.p is not None or aug.ada_target is not None or aug.policy):
     raise ValueError(
-      f"config.optim.lr_decay={decay!r} needs config.optim.decay_steps, the steps over which the "
-      f"learning rates fall to 0 (usually run.steps); got {decay_steps!r}."
+      "config.augment.p, ada_target and policy need an augmentation: set config.augment.name "
+      "('diffaugment' or 'ada')."
+    )
+  if aug.ada_target is not None:
+    if not 0.0 < aug.ada_target < 1.0:
+      raise ValueError(
+        f"config.augment.ada_target must lie in (0, 1) (ADA: 0.6); got {aug.ada_target}."
+      )
+    if aug.p is not None:
+      raise ValueError(
+        "config.augment.ada_target makes ADA adapt p from 0; leave config.augment.p unset, or "
+        "unset ada_target for a fixed or scheduled p."
+      )
+  elif aug.name == "ada" and aug.p is None:
+    raise ValueError(
+      "config.augment.name='ada' needs config.augment.ada_target (adaptive p; the paper: 0.6) or "
+      "a fixed or scheduled config.augment.p."
+    )
+  if not aug.ada_kimg > 0:
+    raise ValueError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
+  rampup = config.optim.ema_rampup
+  if rampup is not None and not rampup > 0:
+    raise ValueError(
+      f"config.optim.ema_rampup must be > 0 (StyleGAN2-ADA: 0.05) or None; got {rampup}."
     )
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ValueError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")

@@ -31,7 +31,7 @@ from jaxgan import config as config_lib
 from jaxgan import inputs, sharding, writers
 from jaxgan.build import build_gan, build_train_step
 from jaxgan.metrics.mode_coverage import mode_coverage
-from jaxgan.train import check_penalty_critic
+from jaxgan.regularizers import check_penalty_critic
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
 
   init_key, train_key, sample_key, eval_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
   state = gan.init(init_key, jnp.zeros((config.data.batch_size, *inp.image_shape), jnp.float32))
-  check_penalty_critic(gan, state, config.loss.penalty)  # before the workdir is touched
+  penalties = [*config.loss.penalties.keys(), config.loss.penalty]
+  check_penalty_critic(gan, state, penalties)  # before the workdir is touched
   state = sharding.replicate(state, mesh)
 
   os.makedirs(workdir, exist_ok=True)

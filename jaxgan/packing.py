@@ -44,3 +44,30 @@ def pack(x: jax.Array, m: int) -> jax.Array:
   x = x.reshape(n // m, m, *x.shape[1:])
   x = jnp.moveaxis(x, 1, -2)  # [n/m, ..., m, c]
   return x.reshape(*x.shape[:-2], m * x.shape[-1])
+
+
+def unpack(x: jax.Array, m: int) -> jax.Array:
+  """The inverse of `pack`: packs of m examples back to the examples.
+
+  Args:
+    x: `[n // m, ..., m * c]` packs.
+    m: the pack size; 1 returns `x` unchanged.
+
+  Returns:
+    `[n, ..., c]`, with `unpack(pack(x, m), m) == x`.
+
+  Raises:
+    ValueError: the last axis is not a multiple of m.
+
+  >>> x = jnp.arange(12.0).reshape(6, 2)
+  >>> bool(jnp.all(unpack(pack(x, 3), 3) == x))
+  True
+  """
+  if m == 1:
+    return x
+  if x.shape[-1] % m:
+    raise ValueError(f"unpack: the last axis ({x.shape[-1]}) is not a multiple of m={m}.")
+  c = x.shape[-1] // m
+  x = x.reshape(*x.shape[:-1], m, c)
+  x = jnp.moveaxis(x, -2, 1)  # [n/m, m, ..., c]
+  return x.reshape(x.shape[0] * m, *x.shape[2:])

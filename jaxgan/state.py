@@ -34,6 +34,11 @@ class GANState:
     ema_params: exponential moving average of `g_params`; samples and metrics use it.
     g_opt_state, d_opt_state: the optax states.
     skipped: number of steps whose update was not applied because it was not finite.
+    aug_p: float32 scalar, the probability of the discriminator's augmentation at the last step
+      (`jaxgan.augment`); adapted inside the step by ADA, so a resumed run continues with it.
+    ada_stats: float32 `[2]`, ADA's running sum of sign(D(x_real)) and its count since p was
+      last adjusted.
+    lecam_anchors: float32 `[2]`, the LeCam regulariser's EMAs of D's mean real and fake scores.
   """
 
   step: jax.Array
@@ -45,6 +50,9 @@ class GANState:
   g_opt_state: PyTree
   d_opt_state: PyTree
   skipped: jax.Array
+  aug_p: jax.Array
+  ada_stats: jax.Array
+  lecam_anchors: jax.Array
 
 
 def _split(variables):
@@ -163,6 +171,9 @@ class GAN:
       g_opt_state=self.g_optimizer.init(g_params),
       d_opt_state=self.d_optimizer.init(d_params),
       skipped=jnp.zeros((), jnp.int32),
+      aug_p=jnp.zeros((), jnp.float32),
+      ada_stats=jnp.zeros((2,), jnp.float32),
+      lecam_anchors=jnp.zeros((2,), jnp.float32),
     )
 
   def generate(self, state: GANState, z: jax.Array, *, ema: bool = True) -> jax.Array:

@@ -12,6 +12,10 @@ performs `n_critic` discriminator updates and one generator update:
   what recomputing G on the same noise would give: G's parameters do not change during D updates.
 - With `gan.pack = m > 1` (PacGAN) the critic, its loss and its penalty see packs of m real or m
   fake examples (`jaxgan.packing.pack`), and the scores are one per pack.
+- Augmentation (`jaxgan.augment`: DiffAugment, ADA) transforms real and fake images before D
+  in both players' losses and in the penalties' critic, differentiably, so G learns through it.
+- Hyperparameters given as schedules (`jaxgan.schedules`) are computed from `state.step`, and
+  ADA's probability and LeCam's anchors are part of the state: a resumed run continues exactly.
 - Randomness: `jax.random.fold_in(key, state.step)`, so a resumed run draws the same numbers.
 - When any loss or gradient is not finite the whole update is dropped inside the program (the
   state keeps its old values, `step` still advances, `skipped` counts it): one bad batch cannot
@@ -20,7 +24,7 @@ performs `n_critic` discriminator updates and one generator update:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +33,11 @@ import optax
 from jaxgan import losses as losses_lib
 from jaxgan import packing, sharding
 from jaxgan import penalties as penalties_lib
+from jaxgan import regularizers as reg
+from jaxgan.schedules import ScalarOrSchedule
 from jaxgan.state import GAN, GANState
 
+AugmentFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 Metrics = dict[str, jax.Array]
 TrainStep = Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
 
@@ -50,80 +57,86 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def _penalty_name(penalty: str | penalties_lib.PenaltyFn) -> str:
-  return penalty if isinstance(penalty, str) else getattr(penalty, "__name__", repr(penalty))
-
-
-def check_penalty_critic(
-  gan: GAN, state: GANState, penalty: str | penalties_lib.PenaltyFn | None
-) -> None:
-  """Refuses a gradient penalty on a BatchNorm critic.
-
-  BatchNorm in training mode mixes the examples of a batch, so the per-example input gradients
-  every penalty needs would be wrong. The train step calls this at trace time; the loop calls it
-  before it touches the workdir.
-
-  Args:
-    gan: the GAN whose discriminator is checked.
-    state: its state (the BatchNorm statistics live in `state.d_vars`).
-    penalty: None, a name in `jaxgan.penalties.PENALTIES`, or a penalty function (named in the
-      error by its `__name__`).
-
-  Raises:
-    ValueError: when `penalty` is not None and the discriminator uses BatchNorm; the message
-      names the penalty and the normalisations that work.
-  """
-  if penalty is not None and gan.critic_uses_batch_norm(state):
-    raise ValueError(
-      f"The {_penalty_name(penalty)!r} penalty needs per-example input gradients, but the "
-      "discriminator uses BatchNorm, which mixes the examples of a batch. Use a discriminator "
-      "normalised with 'layer', 'spectral' or 'none' (in a run config: "
-      "--config.model.d_norm=layer)."
-    )
-
-
 def make_train_step(
   gan: GAN,
   *,
   loss: str | losses_lib.GANLoss = "non_saturating",
   penalty: str | penalties_lib.PenaltyFn | None = None,
-  penalty_weight: float = 10.0,
+  penalty_weight: ScalarOrSchedule = 10.0,
+  penalties: Mapping[str | penalties_lib.PenaltyFn, ScalarOrSchedule] | None = None,
+  penalty_every: int = 1,
   n_critic: int = 1,
-  ema_decay: float = 0.999,
+  ema_decay: ScalarOrSchedule = 0.999,
   weight_clip: float | None = None,
+  augment: AugmentFn | None = None,
+  augment_p: ScalarOrSchedule | None = None,
+  ada_target: float | None = None,
+  ada_kimg: float = 500.0,
+  ada_interval: int = 4,
+  consistency_weight: ScalarOrSchedule = 0.0,
+  consistency_transform: AugmentFn | None = None,
+  lecam_weight: ScalarOrSchedule = 0.0,
+  lecam_decay: float = 0.99,
   skip_nonfinite: bool = True,
 ) -> TrainStep:
   """Builds the train step of a GAN: `n_critic` critic updates and one generator update.
 
   The step's semantics are those of the module docstring; it is pure, to be jitted once
-  (`jaxgan.sharding.jit_train_step` on a mesh, or plain `jax.jit`).
+  (`jaxgan.sharding.jit_train_step` on a mesh, or plain `jax.jit`). Every weight, the EMA decay
+  and the augmentation probability may be a number or a schedule `step -> value` of the train
+  step (`jaxgan.schedules`), evaluated inside the program from `state.step`.
 
   Args:
     gan: the static modules, optimizers and latent shape.
     loss: a name in `jaxgan.losses.LOSSES` or a `jaxgan.losses.GANLoss`.
-    penalty: None, a name in `jaxgan.penalties.PENALTIES` ('wgan_gp', 'wgan_lp', 'r1', 'r2',
-      'dragan'), or a function `f(critic_fn, real, fake, key) -> scalar` with the penalties'
-      signature; added to the discriminator loss times `penalty_weight`.
-    penalty_weight: the penalty's weight (lambda; gamma / 2 for R1 and R2).
+    penalty: shorthand for `penalties={penalty: penalty_weight}`.
+    penalty_weight: the weight of `penalty`.
+    penalties: a mapping from a name in `jaxgan.penalties.PENALTIES` ('wgan_gp', 'wgan_lp', 'r1',
+      'r2', 'dragan') or a function `f(critic_fn, real, fake, key) -> scalar` to its weight;
+      every one is added to the critic loss times its weight (R3GAN: {'r1': g/2, 'r2': g/2}).
+    penalty_every: lazy regularisation (Karras et al. 2020, StyleGAN2): the penalties are
+      computed on every k-th critic update only, with their weights times k; one program, the
+      other updates skip them with `lax.cond`.
     n_critic: discriminator updates per generator update; the batch must hold n_critic slices.
-    ema_decay: decay of the EMA of the generator parameters, in [0, 1) (0 keeps the EMA equal
-      to the parameters).
+    ema_decay: decay of the EMA of the generator parameters, in [0, 1), or a schedule of it
+      (`jaxgan.schedules.ema_decay_from_half_life`).
     weight_clip: clip every critic parameter to [-c, c] after each update (original WGAN).
+    augment: None, or `f(images, key, p) -> images` (`jaxgan.augment`) applied to real and fake
+      images before D in both players' losses and inside the penalties' critic (gradients flow
+      through it to G and to the penalised inputs, as in DiffAugment and StyleGAN2-ADA).
+    augment_p: the augmentation probability, a number or a schedule; None: 1, or ADA's
+      adaptive p when `ada_target` is set.
+    ada_target: adapt p inside the step (ADA, Karras et al. 2020) to hold
+      r_t = E[sign(D(x_real))] at this target, in (0, 1) (0.6 in the paper); p starts at 0 and
+      lives in `state.aug_p`, so a resumed run keeps it.
+    ada_kimg: thousands of real images over which ADA's p may move by 1 (500 in the paper).
+    ada_interval: train steps between adjustments of p (4 in the paper).
+    consistency_weight: bCR (Zhao et al. 2021): the weight of
+      `penalties.consistency_regularizer` on real and on fake images, each (10 in the paper).
+    consistency_transform: bCR's transform T, `f(images, key, p) -> images`; None: random flip
+      and translation (`jaxgan.augment.flip_translate`).
+    lecam_weight: the weight of `penalties.lecam_regularizer` (Tseng et al. 2021: 0.3); its EMA
+      anchors live in `state.lecam_anchors`.
+    lecam_decay: the decay of the LeCam anchors (0.99 in the paper).
     skip_nonfinite: drop updates whose losses or gradients are not finite.
 
   Returns:
     `train_step(state, batch, key) -> (state, metrics)`. `batch` is `[n_critic * b, ...]`
     float32 real examples, `key` a PRNG key (folded with `state.step`, so the same key may be
-    passed every step). The metrics are float32 scalars: `d_loss` and `penalty` (means over the
-    critic updates, the penalty unweighted), `g_loss`, `d_real` and `d_fake` (mean scores),
-    `d_grad_norm` and `g_grad_norm` (global gradient norms) and, with `skip_nonfinite`,
+    passed every step). The metrics are float32 scalars: `d_loss` (the adversarial term) and
+    `penalty` (the sum of the unweighted penalties; with `penalty_every` = k, k times it on the
+    updates that compute it and 0 on the others, so its mean is the penalty's) as means over the
+    critic updates, `g_loss`, `d_real` and `d_fake` (mean scores), `d_grad_norm` and
+    `g_grad_norm` (global gradient norms); `penalty_<name>` for each of several penalties,
+    `consistency`, `lecam`, `aug_p` and `ada_rt` when those are on; with `skip_nonfinite`,
     `skipped` (1 when the update was dropped). The step raises a ValueError at trace time when
-    the batch does not split into `n_critic` slices, or when `penalty` meets a BatchNorm critic
+    the batch does not split into `n_critic` slices, or when a penalty meets a BatchNorm critic
     (`check_penalty_critic`).
 
   Raises:
-    ValueError: an unknown loss or penalty name, `n_critic` not a positive integer, or
-      `ema_decay` outside [0, 1).
+    ValueError: an unknown loss or penalty name, `n_critic`, `penalty_every` or `ada_interval`
+      not a positive integer, a negative weight, `ema_decay` outside [0, 1), `ada_target`
+      outside (0, 1), `ada_target` with `augment_p`, or ADA or bCR options without `augment`.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax
@@ -139,13 +152,45 @@ def make_train_step(
     ['d_fake', 'd_grad_norm', 'd_loss', 'd_real', 'g_grad_norm', 'g_loss', 'penalty', 'skipped']
   """
   gan_loss = losses_lib.get(loss)
-  penalty_fn = None if penalty is None else penalties_lib.get(penalty)
-  if not isinstance(n_critic, int) or n_critic < 1:
-    raise ValueError(f"n_critic must be a positive integer; got {n_critic!r}.")
-  if not 0.0 <= ema_decay < 1.0:
+  weights = dict(penalties or {})
+  if penalty is not None:
+    if penalty in weights:
+      raise ValueError(
+        f"Penalty {reg.penalty_name(penalty)!r} is given twice: as penalty and in penalties."
+      )
+    weights[penalty] = penalty_weight
+  pens = reg.Penalties(weights, penalty_every)
+  reg.check_weight("the consistency regulariser", consistency_weight)
+  reg.check_weight("the LeCam regulariser", lecam_weight)
+  for name, count in (("n_critic", n_critic), ("ada_interval", ada_interval)):
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+      raise ValueError(f"{name} must be a positive integer; got {count!r}.")
+  if not callable(ema_decay) and not 0.0 <= ema_decay < 1.0:
     raise ValueError(f"ema_decay must lie in [0, 1); got {ema_decay}.")
+  if not 0.0 <= lecam_decay < 1.0:
+    raise ValueError(f"lecam_decay must lie in [0, 1); got {lecam_decay}.")
+  if ada_target is not None:
+    if augment is None:
+      raise ValueError("ada_target adapts the probability of an augmentation: pass augment too.")
+    if not 0.0 < ada_target < 1.0:
+      raise ValueError(f"ada_target must lie in (0, 1) (the paper: 0.6); got {ada_target}.")
+    if augment_p is not None:
+      raise ValueError("ADA adapts p itself (ada_target is set): leave augment_p unset.")
+  if ada_kimg <= 0:
+    raise ValueError(f"ada_kimg must be > 0; got {ada_kimg}.")
+  if augment_p is None:
+    augment_p = 1.0
+  use_cr = callable(consistency_weight) or consistency_weight > 0
+  use_lecam = callable(lecam_weight) or lecam_weight > 0
+  if use_cr and consistency_transform is None:
+    from jaxgan.augment import flip_translate  # pylint: disable=g-import-not-at-top
+
+    consistency_transform = flip_translate
   G, D = gan.generator, gan.discriminator
-  pack = lambda x: packing.pack(x, gan.pack)
+  m = gan.pack
+
+  def augmented(x, key, p):
+    return x if augment is None else augment(x, key, p)
 
   def generate(g_params, g_vars, key, n):
     # Latents are made inside the step: without the constraint XLA would run G in full on every
@@ -172,34 +217,67 @@ def make_train_step(
     s_fake, d_vars = _apply(D, params, d_vars, fake, True)
     return s_real, s_fake, d_vars
 
-  def d_update(carry, real, fake, key):
-    d_params, d_vars, d_opt_state = carry
-    real, fake = pack(real), pack(fake)
+  def penalty_terms(params, d_vars, real, fake, keys, u, step, p):
+    """The penalties on packed raw inputs, D behind the same augmentation as in its loss."""
+    pen_key, aug_key = keys
+
+    def critic(x):
+      if augment is not None:
+        x = packing.pack(augment(packing.unpack(x, m), aug_key, p), m)
+      return _apply(D, params, d_vars, x, True)[0]
+
+    real_p, fake_p = packing.pack(real, m), packing.pack(fake, m)
+    return pens(critic, real_p, fake_p, pen_key, u, step)
+
+  def d_update(carry, real, fake, key, u, step, p):
+    d_params, d_vars, d_opt_state, anchors = carry
+    keys = jax.random.split(key, 6)
+    real_aug, fake_aug = augmented(real, keys[0], p), augmented(fake, keys[1], p)
+    real_in, fake_in = packing.pack(real_aug, m), packing.pack(fake_aug, m)
 
     def d_loss_fn(params):
-      s_real, s_fake, new_vars = critic_scores(params, d_vars, real, fake)
+      s_real, s_fake, new_vars = critic_scores(params, d_vars, real_in, fake_in)
       adversarial = gan_loss.d(s_real, s_fake)
-      if penalty_fn is None:
-        pen = jnp.zeros((), jnp.float32)
+      total = adversarial
+      aux = {}
+      if pens:
+        values, weighted = penalty_terms(params, new_vars, real, fake, keys[2:4], u, step, p)
+        total = total + weighted
+        aux["penalty"] = sum(values.values())
+        if len(values) > 1:
+          aux.update({pens.metric_names()[n]: v for n, v in values.items()})
       else:
-        critic = lambda x: _apply(D, params, new_vars, x, True)[0]
-        pen = penalty_fn(critic, real, fake, key)
-      aux = (new_vars, adversarial, pen, jnp.mean(s_real), jnp.mean(s_fake))
-      return adversarial + penalty_weight * pen, aux
+        aux["penalty"] = jnp.zeros((), jnp.float32)
+      if use_cr:
+        transformed = []
+        for x, k in ((real_aug, keys[4]), (fake_aug, keys[5])):
+          s, new_vars = _apply(
+            D, params, new_vars, packing.pack(consistency_transform(x, k, 1.0), m), True
+          )
+          transformed.append(s)
+        cr = penalties_lib.consistency_regularizer(s_real, transformed[0])
+        cr += penalties_lib.consistency_regularizer(s_fake, transformed[1])
+        total = total + reg.value(consistency_weight, step) * cr
+        aux["consistency"] = cr
+      new_anchors = anchors
+      if use_lecam:
+        new_anchors = penalties_lib.update_lecam_anchors(
+          anchors, s_real, s_fake, lecam_decay, u == 0
+        )
+        lecam = penalties_lib.lecam_regularizer(s_real, s_fake, new_anchors[0], new_anchors[1])
+        total = total + reg.value(lecam_weight, step) * lecam
+        aux["lecam"] = lecam
+      aux.update(d_loss=adversarial, d_real=jnp.mean(s_real), d_fake=jnp.mean(s_fake))
+      signs = jnp.sum(jnp.sign(jax.lax.stop_gradient(s_real)))
+      return total, (new_vars, new_anchors, signs, s_real.size, aux)
 
-    grads, (d_vars, adversarial, pen, s_real, s_fake) = jax.grad(d_loss_fn, has_aux=True)(d_params)
+    grads, (d_vars, anchors, signs, count, metrics) = jax.grad(d_loss_fn, has_aux=True)(d_params)
     updates, d_opt_state = gan.d_optimizer.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if weight_clip is not None:
       d_params = penalties_lib.clip_weights(d_params, weight_clip)
-    metrics = dict(
-      d_loss=adversarial,
-      penalty=pen,
-      d_real=s_real,
-      d_fake=s_fake,
-      d_grad_norm=optax.tree.norm(grads),
-    )
-    return (d_params, d_vars, d_opt_state), metrics
+    metrics["d_grad_norm"] = optax.tree.norm(grads)
+    return (d_params, d_vars, d_opt_state, anchors), (signs, count), metrics
 
   def train_step(state: GANState, batch: jax.Array, key: jax.Array):
     if batch.shape[0] % n_critic:
@@ -207,53 +285,75 @@ def make_train_step(
         f"The batch of {batch.shape[0]} examples does not split into "
         f"n_critic={n_critic} equal slices; use a multiple of {n_critic}."
       )
-    check_penalty_critic(gan, state, penalty)
+    reg.check_penalty_critic(gan, state, list(pens.fns))
     b = batch.shape[0] // n_critic
-    if b % gan.pack:
+    if b % m:
       raise ValueError(
         f"Each critic update sees {b} examples, which do not split into packs of "
-        f"{gan.pack}; make the batch size per critic update a multiple of {gan.pack}."
+        f"{m}; make the batch size per critic update a multiple of {m}."
       )
     reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
     key = jax.random.fold_in(key, state.step)
-    d_keys, z_keys = jax.random.split(key)
+    d_keys, z_keys, g_aug_key = jax.random.split(key, 3)
     d_keys = jax.random.split(d_keys, n_critic)
     z_keys = jax.random.split(z_keys, n_critic)
+    p = state.aug_p if ada_target is not None else reg.value(augment_p, state.step)
 
     g_vars = state.g_vars
-    carry = (state.d_params, state.d_vars, state.d_opt_state)
-    d_metrics = []
+    carry = (state.d_params, state.d_vars, state.d_opt_state, state.lecam_anchors)
+    d_metrics, signs = [], []
+
+    def critic_update(carry, i, fake):
+      u = state.step * n_critic + i  # the critic update's index, for lazy regularisation
+      return d_update(carry, reals[i], fake, d_keys[i], u, state.step, p)
+
     # A Python loop over the static count, not lax.scan: on XLA:CPU a scanned critic update with
     # a gradient penalty runs many times slower than the same update unrolled.
     for i in range(n_critic - 1):
       fake, g_vars = generate(state.g_params, g_vars, z_keys[i], b)
-      carry, metrics = d_update(carry, reals[i], fake, d_keys[i])
+      carry, sign_count, metrics = critic_update(carry, i, fake)
       d_metrics.append(metrics)
+      signs.append(sign_count)
 
     # Last critic update and generator update share one forward pass of G.
     def g_forward(g_params):
       return generate(g_params, g_vars, z_keys[-1], b)
 
     fake, g_vjp, g_vars = jax.vjp(g_forward, state.g_params, has_aux=True)
-    carry, last = d_update(carry, reals[-1], jax.lax.stop_gradient(fake), d_keys[-1])
+    carry, sign_count, last = critic_update(carry, n_critic - 1, jax.lax.stop_gradient(fake))
     d_metrics.append(last)
-    d_params, d_vars, d_opt_state = carry
+    signs.append(sign_count)
+    d_params, d_vars, d_opt_state, lecam_anchors = carry
+    fake_key, real_key = jax.random.split(g_aug_key)
 
     def g_loss_fn(fake):
       # D's statistics updates from the generator pass are discarded, as in PyTorch's DCGAN.
       # Two passes: the real one is dead code for the losses whose G term ignores real scores.
-      s_fake, _ = _apply(D, d_params, d_vars, pack(fake), True)
-      s_real, _ = _apply(D, d_params, d_vars, pack(reals[-1]), True)
+      s_fake, _ = _apply(D, d_params, d_vars, packing.pack(augmented(fake, fake_key, p), m), True)
+      real = packing.pack(augmented(reals[-1], real_key, p), m)
+      s_real, _ = _apply(D, d_params, d_vars, real, True)
       return gan_loss.g(jax.lax.stop_gradient(s_real), s_fake)
 
     g_loss, d_fake_image = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(d_fake_image)
     g_updates, g_opt_state = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
-    ema_params = optax.incremental_update(g_params, state.ema_params, 1.0 - ema_decay)
+    beta = reg.value(ema_decay, state.step)
+    ema_params = optax.incremental_update(g_params, state.ema_params, 1.0 - beta)
 
     metrics = jax.tree.map(lambda *xs: sum(xs) / n_critic, *d_metrics)
     metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    aug_p, ada_stats = jnp.asarray(p, jnp.float32), state.ada_stats
+    if augment is not None:
+      metrics["aug_p"] = aug_p
+    if ada_target is not None:
+      ada_stats = ada_stats + jnp.stack([sum(s for s, _ in signs), sum(c for _, c in signs)])
+      due = (state.step + 1) % ada_interval == 0
+      images = ada_stats[1] * m  # the sign count is of packs
+      adjusted = reg.adjust_ada_p(aug_p, ada_stats[0] / ada_stats[1], ada_target, images, ada_kimg)
+      metrics["ada_rt"] = sum(s for s, _ in signs) / sum(c for _, c in signs)
+      aug_p = jnp.where(due, adjusted, aug_p)
+      ada_stats = jnp.where(due, jnp.zeros_like(ada_stats), ada_stats)
     new_state = GANState(
       step=state.step + 1,
       g_params=g_params,
@@ -264,6 +364,9 @@ def make_train_step(
       g_opt_state=g_opt_state,
       d_opt_state=d_opt_state,
       skipped=state.skipped,
+      aug_p=aug_p,
+      ada_stats=ada_stats,
+      lecam_anchors=lecam_anchors,
     )
     if skip_nonfinite:
       ok = _all_finite(metrics)

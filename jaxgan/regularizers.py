@@ -1,0 +1,182 @@
+"""The critic's regularisation inside the train step: weighted penalties, lazy, and ADA's feedback.
+
+`Penalties` holds the gradient penalties of a run, each with a weight that may be a schedule of
+the train step, and computes them every k-th critic update (lazy regularisation, Karras et al.
+2020) inside the one compiled program. `adjust_ada_p` is ADA's controller of the augmentation
+probability. The penalty functions themselves are in `jaxgan.penalties`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan import penalties as penalties_lib
+from jaxgan.schedules import ScalarOrSchedule
+from jaxgan.state import GAN, GANState
+
+
+def value(x: ScalarOrSchedule, step: jax.Array) -> jax.Array:
+  """A hyperparameter at a train step: a number, or a schedule called with the step.
+
+  Args:
+    x: a number or a schedule `step -> value` (`jaxgan.schedules`).
+    step: the train step, an int32 scalar (may be traced).
+
+  Returns:
+    float32 scalar.
+  """
+  return jnp.asarray(x(step) if callable(x) else x, jnp.float32)
+
+
+def check_weight(name: str, weight: ScalarOrSchedule) -> None:
+  """Refuses a weight that is neither a number >= 0 nor a schedule.
+
+  Args:
+    name: what the weight weighs, for the message.
+    weight: the weight.
+
+  Raises:
+    ValueError: a negative or non-numeric weight.
+  """
+  ok = callable(weight) or (
+    isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0
+  )
+  if not ok:
+    raise ValueError(f"The weight of {name} must be a number >= 0 or a schedule; got {weight!r}.")
+
+
+def penalty_name(penalty: str | penalties_lib.PenaltyFn) -> str:
+  """A penalty's name: itself, or a function's `__name__`."""
+  return penalty if isinstance(penalty, str) else getattr(penalty, "__name__", repr(penalty))
+
+
+def check_penalty_critic(gan: GAN, state: GANState, penalty) -> None:
+  """Refuses a gradient penalty on a BatchNorm critic.
+
+  BatchNorm in training mode mixes the examples of a batch, so the per-example input gradients
+  every penalty needs would be wrong. The train step calls this at trace time; the loop calls it
+  before it touches the workdir.
+
+  Args:
+    gan: the GAN whose discriminator is checked.
+    state: its state (the BatchNorm statistics live in `state.d_vars`).
+    penalty: None, a name in `jaxgan.penalties.PENALTIES` or a penalty function (named in the
+      error by its `__name__`), or a list of them.
+
+  Raises:
+    ValueError: when there is a penalty and the discriminator uses BatchNorm; the message
+      names the penalty and the normalisations that work.
+  """
+  named = [
+    p for p in (penalty if isinstance(penalty, (list, tuple)) else [penalty]) if p is not None
+  ]
+  if named and gan.critic_uses_batch_norm(state):
+    raise ValueError(
+      f"The {', '.join(repr(penalty_name(p)) for p in named)} penalty needs per-example input "
+      "gradients, but the discriminator uses BatchNorm, which mixes the examples of a batch. Use "
+      "a discriminator normalised with 'layer', 'spectral' or 'none' (in a run config: "
+      "--config.model.d_norm=layer)."
+    )
+
+
+def adjust_ada_p(
+  p: jax.Array, mean_sign: jax.Array, target: float, images: float, ada_kimg: float
+) -> jax.Array:
+  """One adjustment of ADA's augmentation probability (Karras et al. 2020, section 3).
+
+  r_t = E[sign(D(x_real))] measures how sure D is about the (augmented) real images; p moves
+  towards the target by sign(r_t - target) * images / (ada_kimg * 1000), so it can cross [0, 1]
+  in `ada_kimg` thousand images, and is clipped to [0, 1].
+
+  Args:
+    p: float32 scalar, the probability before.
+    mean_sign: r_t, the mean of sign(D(x_real)) since the last adjustment.
+    target: the r_t to hold (0.6 in the paper).
+    images: real images seen since the last adjustment.
+    ada_kimg: thousands of images over which p may move by 1 (500 in the paper).
+
+  Returns:
+    The new p, float32 in [0, 1].
+
+  Example:
+    >>> float(adjust_ada_p(jnp.float32(0.5), jnp.float32(0.9), 0.6, 1000.0, 10.0))
+    0.6
+  """
+  step = jnp.sign(mean_sign - target) * images / (ada_kimg * 1000.0)
+  return jnp.clip(p + step, 0.0, 1.0).astype(jnp.float32)
+
+
+class Penalties:
+  """The gradient penalties of a run, with their weights and lazy interval.
+
+  Args:
+    penalties: a mapping from a name in `jaxgan.penalties.PENALTIES` or a function
+      `f(critic_fn, real, fake, key) -> scalar` to its weight (a number >= 0 or a schedule).
+    every: compute them on every k-th critic update only, weights times k (StyleGAN2's lazy
+      regularisation, k = 16); 1: every update.
+
+  Raises:
+    ValueError: an unknown penalty name (listing the valid ones), a negative weight, or `every`
+      not a positive integer.
+
+  Example:
+    >>> pens = Penalties({"r1": 0.5, "r2": 0.5})
+    >>> critic = lambda x: x @ jnp.array([3.0, 4.0])
+    >>> values, total = pens(critic, jnp.ones((2, 2)), jnp.ones((2, 2)), jax.random.key(0), 0, 0)
+    >>> {k: float(v) for k, v in values.items()}, float(total)
+    ({'r1': 25.0, 'r2': 25.0}, 25.0)
+  """
+
+  def __init__(self, penalties: Mapping, every: int = 1):
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+      raise ValueError(f"The lazy interval (penalty_every) must be an integer >= 1; got {every!r}.")
+    self.weights = dict(penalties)
+    for p, w in self.weights.items():
+      check_weight(f"penalty {penalty_name(p)!r}", w)
+    self.fns = {p: penalties_lib.get(p) for p in self.weights}
+    self.every = every
+
+  def __bool__(self) -> bool:
+    return bool(self.fns)
+
+  def metric_names(self) -> dict:
+    """Each penalty's metric name, `penalty_<name>`."""
+    return {p: "penalty_" + re.sub(r"\W", "", penalty_name(p)) for p in self.fns}
+
+  def __call__(self, critic_fn, real, fake, key, update, step):
+    """Computes the penalties at one critic update.
+
+    Args:
+      critic_fn: maps `[batch, ...]` inputs to scores `[batch]`.
+      real: real critic inputs, `[batch, ...]`.
+      fake: generated critic inputs, the same shape.
+      key: a PRNG key, split over the penalties.
+      update: the critic update's index (int32, may be traced): the lazy penalties are due when
+        it is a multiple of `every`.
+      step: the train step (int32, may be traced), for scheduled weights.
+
+    Returns:
+      `(values, total)`: a dict from each penalty (its key in the mapping) to its unweighted
+      value times k when due and 0 otherwise (k = `every`; so its mean over updates is the
+      penalty's), and the weighted sum of those, to add to the critic loss. float32 scalars.
+    """
+
+    def compute():
+      keys = jax.random.split(key, len(self.fns))
+      return {
+        p: f(critic_fn, real, fake, k) for (p, f), k in zip(self.fns.items(), keys, strict=True)
+      }
+
+    if self.every == 1:
+      values = compute()
+    else:
+      due = jnp.asarray(update) % self.every == 0
+      zeros = lambda: {p: jnp.zeros((), jnp.float32) for p in self.fns}
+      scale = due.astype(jnp.float32) * self.every
+      values = {p: scale * v for p, v in jax.lax.cond(due, compute, zeros).items()}
+    total = sum(value(self.weights[p], step) * v for p, v in values.items())
+    return values, total
