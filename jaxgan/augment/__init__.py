@@ -31,11 +31,11 @@ import functools
 import jax
 
 from jaxgan.augment import transforms
-from jaxgan.augment._common import AugmentFn, check_images, check_probability, gate, where_examples
-from jaxgan.augment.ada import R3GAN_POLICY, ada
-from jaxgan.augment.ada import parse_policy as parse_ada_policy
-from jaxgan.augment.diffaugment import diffaugment, draw_shifts, translate
-from jaxgan.augment.diffaugment import parse_policy as parse_diffaugment_policy
+from jaxgan.augment._common import AugmentFn, check_images, check_probability, where_examples
+from jaxgan.augment.ada_lib import R3GAN_POLICY, ada
+from jaxgan.augment.ada_lib import parse_policy as parse_ada_policy
+from jaxgan.augment.diffaugment_lib import diffaugment, draw, translate
+from jaxgan.augment.diffaugment_lib import parse_policy as parse_diffaugment_policy
 
 __all__ = [
   "AUGMENTATIONS",
@@ -93,10 +93,11 @@ def flip_translate(images: jax.Array, key: jax.Array, p=1.0) -> jax.Array:
   check_images(images, "flip_translate")
   p = check_probability(p)
   n, h, w, _ = images.shape
-  k_flip, k_shift, k_gate = jax.random.split(key, 3)
-  out = flip(images, jax.random.bernoulli(k_flip, 0.5, (n,)))
-  out = translate(out, draw_shifts(k_shift, n, h, w))
-  return where_examples(gate(k_gate, n, p), out, images)
+  k_shift, k_rest = jax.random.split(key)
+  u = jax.random.uniform(k_rest, (n, 2))
+  out = flip(images, u[:, 0] < 0.5)
+  out = translate(out, draw("translation", k_shift, n, h, w))
+  return where_examples(u[:, 1] < p, out, images)
 
 
 def _parse_none(policy: str) -> None:

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.augment import transforms as T
-from jaxgan.augment._common import check_images, check_probability, gate
+from jaxgan.augment._common import check_images, check_probability
 
 BLIT = ("xflip", "rotate90", "xint")
 GEOMETRIC = ("scale", "rotate", "aniso", "xfrac")
@@ -117,8 +117,28 @@ def parse_policy(policy: str) -> dict[str, float]:
   return out
 
 
-def _gated(key, n, prob, value, identity):
-  return jnp.where(gate(key, n, prob), value, identity)
+class _Draws:
+  """Hands out per-example columns of one uniform and one normal block.
+
+  One PRNG call per block rather than one per parameter: each call compiles its own copy of the
+  generator, which dominated the pipeline's compile time.
+  """
+
+  def __init__(self, key: jax.Array, n: int, uniforms: int, normals: int):
+    ku, kz = jax.random.split(key)
+    self._u = iter(jnp.moveaxis(jax.random.uniform(ku, (n, uniforms)), 1, 0))
+    self._z = iter(jnp.moveaxis(jax.random.normal(kz, (n, normals)), 1, 0))
+
+  def uniform(self) -> jax.Array:
+    return next(self._u)
+
+  def normal(self) -> jax.Array:
+    return next(self._z)
+
+  def gated(self, prob, value, identity) -> jax.Array:
+    """`value` where a fresh U[0, 1) draw is below `prob` (never when prob is 0), else identity."""
+    on = self.uniform() < prob
+    return jnp.where(on.reshape(on.shape + (1,) * (jnp.ndim(value) - 1)), value, identity)
 
 
 def sample_geometry(key, n: int, height: int, width: int, p, mults: dict[str, float]) -> jax.Array:
@@ -136,7 +156,7 @@ def sample_geometry(key, n: int, height: int, width: int, p, mults: dict[str, fl
     float32 `[n, 3, 3]`: output pixel -> input point (see `transforms.warp`); the identity for an
     example where no transform was selected.
   """
-  keys = iter(jax.random.split(key, 2 * len(TRANSFORMS)))
+  d = _Draws(key, n, uniforms=16, normals=4)
   g = jnp.broadcast_to(jnp.eye(3, dtype=jnp.float32), (n, 3, 3))
   zero, one = jnp.zeros(n), jnp.ones(n)
 
@@ -144,38 +164,33 @@ def sample_geometry(key, n: int, height: int, width: int, p, mults: dict[str, fl
     return mults.get(name, 0.0) * p
 
   if "xflip" in mults:
-    i = jnp.floor(jax.random.uniform(next(keys), (n,)) * 2)
-    i = _gated(next(keys), n, prob("xflip"), i, zero)
+    i = d.gated(prob("xflip"), jnp.floor(d.uniform() * 2), zero)
     g = g @ T.scale2d(1 - 2 * i, 1.0)
   if "rotate90" in mults:
-    k = jax.random.randint(next(keys), (n,), 0, 4)
-    k = _gated(next(keys), n, prob("rotate90"), k, jnp.zeros(n, jnp.int32))
-    g = g @ T.rotate90_2d(k)  # ADA's rotate2d_inv(-pi/2 k) = rotate2d(pi/2 k)
+    k = d.gated(prob("rotate90"), jnp.floor(d.uniform() * 4), zero)
+    g = g @ T.rotate90_2d(k.astype(jnp.int32))  # ADA's rotate2d_inv(-pi/2 k) = rotate2d(pi/2 k)
   if "xint" in mults:
-    t = jax.random.uniform(next(keys), (n, 2), minval=-XINT_MAX, maxval=XINT_MAX)
-    t = jnp.where(gate(next(keys), n, prob("xint"))[:, None], t, 0.0)
+    t = jnp.stack([d.uniform(), d.uniform()], axis=1) * 2 * XINT_MAX - XINT_MAX
+    t = d.gated(prob("xint"), t, 0.0)
     g = g @ T.translate2d(-jnp.round(t[:, 0] * width), -jnp.round(t[:, 1] * height))
   if "scale" in mults:
-    s = jnp.exp2(jax.random.normal(next(keys), (n,)) * SCALE_STD)
-    s = _gated(next(keys), n, prob("scale"), s, one)
+    s = d.gated(prob("scale"), jnp.exp2(d.normal() * SCALE_STD), one)
     g = g @ T.scale2d(1 / s, 1 / s)
   # Rotation before and after the anisotropic scaling, each with p_rot: P(either) = p.
   p_rot = 1 - jnp.sqrt(jnp.clip(1 - prob("rotate"), 0.0, 1.0))
   rotations = []
   if "rotate" in mults:
     for _ in range(2):
-      theta = jax.random.uniform(next(keys), (n,), minval=-1.0, maxval=1.0) * jnp.pi * ROTATE_MAX
-      rotations.append(_gated(next(keys), n, p_rot, theta, zero))
+      theta = (d.uniform() * 2 - 1) * jnp.pi * ROTATE_MAX
+      rotations.append(d.gated(p_rot, theta, zero))
     g = g @ T.rotate2d(rotations[0])
   if "aniso" in mults:
-    s = jnp.exp2(jax.random.normal(next(keys), (n,)) * ANISO_STD)
-    s = _gated(next(keys), n, prob("aniso"), s, one)
+    s = d.gated(prob("aniso"), jnp.exp2(d.normal() * ANISO_STD), one)
     g = g @ T.scale2d(1 / s, s)
   if rotations:
     g = g @ T.rotate2d(rotations[1])
   if "xfrac" in mults:
-    t = jax.random.normal(next(keys), (n, 2)) * XFRAC_STD
-    t = jnp.where(gate(next(keys), n, prob("xfrac"))[:, None], t, 0.0)
+    t = d.gated(prob("xfrac"), jnp.stack([d.normal(), d.normal()], axis=1) * XFRAC_STD, 0.0)
     g = g @ T.translate2d(-t[:, 0] * width, -t[:, 1] * height)
   return g
 
@@ -193,28 +208,23 @@ def sample_colour(key, n: int, channels: int, p, mults: dict[str, float]) -> jax
   Returns:
     float32 `[n, 4, 4]` acting on (r, g, b, 1); the identity where nothing was selected.
   """
-  keys = iter(jax.random.split(key, 2 * len(COLOUR)))
+  d = _Draws(key, n, uniforms=8, normals=3)
   c = jnp.broadcast_to(jnp.eye(4, dtype=jnp.float32), (n, 4, 4))
   zero, one = jnp.zeros(n), jnp.ones(n)
   if "brightness" in mults:
-    b = jax.random.normal(next(keys), (n,)) * BRIGHTNESS_STD
-    b = _gated(next(keys), n, mults["brightness"] * p, b, zero)
+    b = d.gated(mults["brightness"] * p, d.normal() * BRIGHTNESS_STD, zero)
     c = T.translate3d(b, b, b) @ c
   if "contrast" in mults:
-    s = jnp.exp2(jax.random.normal(next(keys), (n,)) * CONTRAST_STD)
-    s = _gated(next(keys), n, mults["contrast"] * p, s, one)
+    s = d.gated(mults["contrast"] * p, jnp.exp2(d.normal() * CONTRAST_STD), one)
     c = T.scale3d(s, s, s) @ c
   if "lumaflip" in mults:
-    i = jnp.floor(jax.random.uniform(next(keys), (n,)) * 2)
-    i = _gated(next(keys), n, mults["lumaflip"] * p, i, zero)
+    i = d.gated(mults["lumaflip"] * p, jnp.floor(d.uniform() * 2), zero)
     c = T.luma_flip3d(i) @ c
   if "hue" in mults and channels > 1:
-    theta = jax.random.uniform(next(keys), (n,), minval=-1.0, maxval=1.0) * jnp.pi * HUE_MAX
-    theta = _gated(next(keys), n, mults["hue"] * p, theta, zero)
-    c = T.hue_rotate3d(theta) @ c
+    theta = (d.uniform() * 2 - 1) * jnp.pi * HUE_MAX
+    c = T.hue_rotate3d(d.gated(mults["hue"] * p, theta, zero)) @ c
   if "saturation" in mults and channels > 1:
-    s = jnp.exp2(jax.random.normal(next(keys), (n,)) * SATURATION_STD)
-    s = _gated(next(keys), n, mults["saturation"] * p, s, one)
+    s = d.gated(mults["saturation"] * p, jnp.exp2(d.normal() * SATURATION_STD), one)
     c = T.saturate3d(s) @ c
   return c
 
@@ -250,13 +260,11 @@ def ada(images: jax.Array, key: jax.Array, p, policy: str = DEFAULT_POLICY) -> j
       x = T.warp(x, sample_geometry(k_geom, n, h, w, p, mults))
     if any(t in mults for t in COLOUR):
       x = T.apply_colour(x, sample_colour(k_colour, n, ch, p, mults))
+  d = _Draws(k_cut, n, uniforms=4, normals=1)
   if "noise" in mults:
-    k1, k2, k3 = jax.random.split(k_noise, 3)
-    sigma = jnp.abs(jax.random.normal(k1, (n,))) * NOISE_STD
-    sigma = _gated(k2, n, mults["noise"] * p, sigma, jnp.zeros(n))
-    x = x + jax.random.normal(k3, x.shape) * sigma[:, None, None, None]
+    sigma = d.gated(mults["noise"] * p, jnp.abs(d.normal()) * NOISE_STD, jnp.zeros(n))
+    x = x + jax.random.normal(k_noise, x.shape) * sigma[:, None, None, None]
   if "cutout" in mults:
-    k1, k2 = jax.random.split(k_cut)
-    sizes = _gated(k1, n, mults["cutout"] * p, jnp.full((n,), CUTOUT_SIZE), jnp.zeros(n))
-    x = T.box_cutout(x, jax.random.uniform(k2, (n, 2)), sizes)
+    sizes = d.gated(mults["cutout"] * p, jnp.full((n,), CUTOUT_SIZE), jnp.zeros(n))
+    x = T.box_cutout(x, jnp.stack([d.uniform(), d.uniform()], axis=1), sizes)
   return x.astype(images.dtype)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxgan.augment._common import check_images, check_probability, gate, where_examples
+from jaxgan.augment._common import check_images, check_probability, where_examples
 
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
@@ -149,33 +149,9 @@ def cutout(x: jax.Array, centres: jax.Array, size: tuple[int, int]) -> jax.Array
   return jnp.where(cut[..., None], jnp.zeros((), x.dtype), x)
 
 
-def draw_brightness(key: jax.Array, n: int) -> jax.Array:
-  """Draws brightness offsets, U[-0.5, 0.5]: float32 `[n]`."""
-  return jax.random.uniform(key, (n,)) - 0.5
-
-
-def draw_saturation(key: jax.Array, n: int) -> jax.Array:
-  """Draws saturation factors, U[0, 2]: float32 `[n]`."""
-  return jax.random.uniform(key, (n,)) * 2.0
-
-
-def draw_contrast(key: jax.Array, n: int) -> jax.Array:
-  """Draws contrast factors, U[0.5, 1.5]: float32 `[n]`."""
-  return jax.random.uniform(key, (n,)) + 0.5
-
-
 def max_shift(height: int, width: int, ratio: float = TRANSLATION_RATIO) -> tuple[int, int]:
   """The largest translation in pixels per axis, `int(size * ratio + 0.5)` as the official code."""
   return int(height * ratio + 0.5), int(width * ratio + 0.5)
-
-
-def draw_shifts(key: jax.Array, n: int, height: int, width: int) -> jax.Array:
-  """Draws integer shifts uniform in [-r, r] per axis, r from `max_shift`: int32 `[n, 2]`."""
-  ry, rx = max_shift(height, width)
-  ky, kx = jax.random.split(key)
-  dy = jax.random.randint(ky, (n,), -ry, ry + 1)
-  dx = jax.random.randint(kx, (n,), -rx, rx + 1)
-  return jnp.stack([dy, dx], axis=1)
 
 
 def cutout_size(height: int, width: int, ratio: float = CUTOUT_RATIO) -> tuple[int, int]:
@@ -183,26 +159,74 @@ def cutout_size(height: int, width: int, ratio: float = CUTOUT_RATIO) -> tuple[i
   return int(height * ratio + 0.5), int(width * ratio + 0.5)
 
 
-def draw_centres(key: jax.Array, n: int, height: int, width: int) -> jax.Array:
-  """Draws cutout centres, int32 `[n, 2]` (cy, cx), uniform over the official code's range.
+def _integers(u: jax.Array, lo: int, hi: int) -> jax.Array:
+  # Uniform integers in [lo, hi) from uniforms in [0, 1).
+  return jnp.clip(jnp.floor(u * (hi - lo)).astype(jnp.int32) + lo, lo, hi - 1)
 
-  A centre lies in [0, size + 1 - s % 2) per axis for a rectangle of side s, so an even square
-  can overhang either border equally.
+
+def params_from_uniform(name: str, u: jax.Array, height: int, width: int) -> jax.Array:
+  """Maps uniform draws to one op's parameters in the paper's ranges.
+
+  The ranges: brightness U[-0.5, 0.5]; saturation U[0, 2]; contrast U[0.5, 1.5]; translation
+  integers (dy, dx) uniform in [-r, r], r from `max_shift`; cutout centres (cy, cx) uniform
+  integers in [0, size + 1 - s % 2) for a side s from `cutout_size` (so an even square overhangs
+  either border equally often), as the official code.
+
+  Args:
+    name: 'brightness', 'saturation', 'contrast', 'translation' or 'cutout'.
+    u: float32 `[n, 2]`, independent U[0, 1) draws (the colour ops use column 0).
+    height: image height in pixels.
+    width: image width in pixels.
+
+  Returns:
+    float32 `[n]` for the colour ops, int32 `[n, 2]` for translation and cutout.
+
+  Raises:
+    ValueError: for an unknown op name.
   """
-  sh, sw = cutout_size(height, width)
-  ky, kx = jax.random.split(key)
-  cy = jax.random.randint(ky, (n,), 0, height + 1 - sh % 2)
-  cx = jax.random.randint(kx, (n,), 0, width + 1 - sw % 2)
-  return jnp.stack([cy, cx], axis=1)
+  if name == "brightness":
+    return u[:, 0] - 0.5
+  if name == "saturation":
+    return u[:, 0] * 2.0
+  if name == "contrast":
+    return u[:, 0] + 0.5
+  if name == "translation":
+    ry, rx = max_shift(height, width)
+    return jnp.stack([_integers(u[:, 0], -ry, ry + 1), _integers(u[:, 1], -rx, rx + 1)], axis=1)
+  if name == "cutout":
+    sh, sw = cutout_size(height, width)
+    cy = _integers(u[:, 0], 0, height + 1 - sh % 2)
+    return jnp.stack([cy, _integers(u[:, 1], 0, width + 1 - sw % 2)], axis=1)
+  ops = sorted({op for group in POLICY_OPS.values() for op in group})
+  raise ValueError(f"Unknown DiffAugment op {name!r}; valid ops: {ops}.")
 
 
-def apply_op(name: str, x: jax.Array, key: jax.Array) -> jax.Array:
-  """Applies one DiffAugment op with a fresh per-example draw.
+def draw(name: str, key: jax.Array, n: int, height: int, width: int) -> jax.Array:
+  """Draws one op's parameters for `n` examples; see `params_from_uniform` for the ranges.
+
+  Args:
+    name: 'brightness', 'saturation', 'contrast', 'translation' or 'cutout'.
+    key: a JAX PRNG key.
+    n: the batch size.
+    height: image height in pixels.
+    width: image width in pixels.
+
+  Returns:
+    float32 `[n]` for the colour ops, int32 `[n, 2]` for translation and cutout.
+
+  Raises:
+    ValueError: for an unknown op name.
+  """
+  return params_from_uniform(name, jax.random.uniform(key, (n, 2)), height, width)
+
+
+def apply(name: str, x: jax.Array, params: jax.Array) -> jax.Array:
+  """Applies one DiffAugment op with explicit per-example parameters (as `draw` returns).
 
   Args:
     name: 'brightness', 'saturation', 'contrast', 'translation' or 'cutout'.
     x: images `[n, H, W, C]`, float.
-    key: a JAX PRNG key.
+    params: float `[n]` for the colour ops, int `[n, 2]` for translation and cutout.
 
   Returns:
     `[n, H, W, C]`, the dtype of `x`.
@@ -210,17 +234,13 @@ def apply_op(name: str, x: jax.Array, key: jax.Array) -> jax.Array:
   Raises:
     ValueError: for an unknown op name.
   """
-  n, h, w, _ = x.shape
-  if name == "brightness":
-    return brightness(x, draw_brightness(key, n))
-  if name == "saturation":
-    return saturation(x, draw_saturation(key, n))
-  if name == "contrast":
-    return contrast(x, draw_contrast(key, n))
+  fns = {"brightness": brightness, "saturation": saturation, "contrast": contrast}
+  if name in fns:
+    return fns[name](x, params)
   if name == "translation":
-    return translate(x, draw_shifts(key, n, h, w))
+    return translate(x, params)
   if name == "cutout":
-    return cutout(x, draw_centres(key, n, h, w), cutout_size(h, w))
+    return cutout(x, params, cutout_size(x.shape[1], x.shape[2]))
   ops = sorted({op for group in POLICY_OPS.values() for op in group})
   raise ValueError(f"Unknown DiffAugment op {name!r}; valid ops: {ops}.")
 
@@ -283,9 +303,12 @@ def diffaugment(
   ops = parse_policy(policy)
   p = check_probability(p)
   x = images.astype(jnp.float32)
-  key, gate_key = jax.random.split(key)
+  n, h, w, _ = x.shape
+  # One draw for the whole pipeline: every separate PRNG call adds its own compile time.
+  u = jax.random.uniform(key, (n, 2 * len(ops) + 1))
   out = x
-  for op, op_key in zip(ops, jax.random.split(key, len(ops) + 1)[1:], strict=True):
-    out = apply_op(op, out, op_key)
-  out = where_examples(gate(gate_key, x.shape[0], p), out, x)
+  for i, op in enumerate(ops):
+    out = apply(op, out, params_from_uniform(op, u[:, 2 * i : 2 * i + 2], h, w))
+  # uniform lies in [0, 1), so `< 0` is never true: p = 0 leaves every example untouched.
+  out = where_examples(u[:, -1] < p, out, x)
   return out.astype(images.dtype)
