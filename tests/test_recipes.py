@@ -1,0 +1,214 @@
+"""The modern recipes inside the train step against a plain reference: several penalties (R3GAN's
+R1 + R2), lazy regularisation, augmentation, bCR and LeCam; ADA's probability; schedules."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import GAN, augment, losses, make_train_step, penalties
+from jaxgan.models import make_models
+from jaxgan.regularizers import Penalties
+
+SHAPE = (4, 4, 3)
+
+
+def _gan(lr=1e-2, d_lr=None):
+  g, d = make_models(
+    "mlp", image_shape=SHAPE, g_hidden=(16,), d_hidden=(16, 16), d_norm="none", latent_dim=3
+  )
+  return GAN(g, d, optax.adam(lr), optax.adam(lr if d_lr is None else d_lr), latent_shape=(3,))
+
+
+def _batch(n, seed=0):
+  return jnp.tanh(jax.random.normal(jax.random.PRNGKey(seed), (n, *SHAPE)))
+
+
+def _naive_step(
+  gan, state, batch, key, *, loss, pens=(), aug=None, p=1.0, cr=0.0, T=None, lecam=0.0
+):
+  """One critic and one generator update written the plain way (n_critic = 1)."""
+  gl = losses.get(loss)
+  b = batch.shape[0]
+  key = jax.random.fold_in(key, state.step)
+  d_key, z_key, g_aug_key = jax.random.split(key, 3)
+  d_key, z_key = jax.random.split(d_key, 1)[0], jax.random.split(z_key, 1)[0]
+  keys = jax.random.split(d_key, 6)
+  A = (lambda x, k: aug(x, k, p)) if aug else (lambda x, k: x)
+  D = lambda params, x: gan.discriminator.apply({"params": params}, x, train=True)
+  G = lambda params, z: gan.generator.apply({"params": params}, z, train=True)
+  z = gan.latents(z_key, b)
+  real, fake = batch, G(state.g_params, z)
+  real_a, fake_a = A(real, keys[0]), A(fake, keys[1])
+  pen_keys = jax.random.split(keys[2], max(len(pens), 1))
+
+  def d_loss(dp):
+    sr, sf = D(dp, real_a), D(dp, fake_a)
+    total = gl.d(sr, sf)
+    critic = lambda x: D(dp, A(x, keys[3]))
+    for (name, w), k in zip(dict(pens).items(), pen_keys, strict=False):
+      total += w * penalties.get(name)(critic, real, fake, k)
+    if cr:
+      total += cr * jnp.mean((sr - D(dp, T(real_a, keys[4], 1.0))) ** 2)
+      total += cr * jnp.mean((sf - D(dp, T(fake_a, keys[5], 1.0))) ** 2)
+    if lecam:
+      a_r, a_f = jax.lax.stop_gradient(jnp.mean(sr)), jax.lax.stop_gradient(jnp.mean(sf))
+      total += lecam * (jnp.mean((sr - a_f) ** 2) + jnp.mean((sf - a_r) ** 2))
+    return total
+
+  grads = jax.grad(d_loss)(state.d_params)
+  upd, _ = gan.d_optimizer.update(grads, state.d_opt_state, state.d_params)
+  d_params = optax.apply_updates(state.d_params, upd)
+  fk, rk = jax.random.split(g_aug_key)
+  g_grads = jax.grad(lambda gp: gl.g(D(d_params, A(real, rk)), D(d_params, A(G(gp, z), fk))))(
+    state.g_params
+  )
+  upd, _ = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
+  return optax.apply_updates(state.g_params, upd), d_params
+
+
+def _close(got, want):
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=3e-5, atol=3e-6), got, want)
+
+
+def _check(step_kwargs, naive_kwargs, steps=1):
+  gan = _gan()
+  batch = _batch(4)
+  state = gan.init(jax.random.PRNGKey(0), batch)
+  key = jax.random.PRNGKey(7)
+  step = jax.jit(make_train_step(gan, ema_decay=0.0, **step_kwargs))
+  for _ in range(steps - 1):
+    state, _ = step(state, batch, key)
+  new, metrics = step(state, batch, key)
+  want_g, want_d = jax.jit(lambda s: _naive_step(gan, s, batch, key, **naive_kwargs))(state)
+  _close(new.d_params, want_d)
+  _close(new.g_params, want_g)
+  return new, metrics
+
+
+def test_r3gan_loss_is_rpgan_plus_half_gamma_r1_plus_r2():
+  gamma = 0.4
+  pens = {"r1": gamma / 2, "r2": gamma / 2}
+  _, metrics = _check(dict(loss="rsgan", penalties=pens), dict(loss="rsgan", pens=pens))
+  # The metrics name each penalty and their unweighted sum is `penalty`.
+  assert metrics["penalty"] == pytest.approx(metrics["penalty_r1"] + metrics["penalty_r2"])
+  # The adversarial part is softplus(-(D(x_r) - D(x_f))) on the pair (RpGAN).
+  s_r, s_f = jnp.array([1.0, -2.0]), jnp.array([0.5, 0.0])
+  np.testing.assert_allclose(
+    losses.get("rsgan").d(s_r, s_f), np.mean(np.log1p(np.exp(-(s_r - s_f)))), rtol=1e-6
+  )
+
+
+def test_lazy_penalty_is_k_times_its_weight_every_kth_update_and_absent_otherwise():
+  pens = {"r1": 0.5}
+  # Update 0 is due: weight times k = 3; update 1 is not: no penalty at all.
+  _check(dict(loss="hinge", penalties=pens, penalty_every=3), dict(loss="hinge", pens={"r1": 1.5}))
+  _, metrics = _check(
+    dict(loss="hinge", penalties=pens, penalty_every=3), dict(loss="hinge"), steps=2
+  )
+  assert float(metrics["penalty"]) == 0.0
+
+
+def test_augmentation_is_applied_before_d_in_both_losses_and_the_penalty():
+  aug = augment.get("diffaugment")
+  kw = dict(loss="non_saturating", pens={"r1": 1.0}, aug=aug, p=0.5)
+  _, metrics = _check(
+    dict(loss="non_saturating", penalties={"r1": 1.0}, augment=aug, augment_p=0.5), kw
+  )
+  assert float(metrics["aug_p"]) == 0.5
+
+
+def test_consistency_and_lecam_regularisers():
+  flip = lambda x, key, p: x[:, :, ::-1]
+  new, metrics = _check(
+    dict(loss="hinge", consistency_weight=2.0, consistency_transform=flip, lecam_weight=0.3),
+    dict(loss="hinge", cr=2.0, T=flip, lecam=0.3),
+  )
+  assert float(metrics["consistency"]) > 0 and float(metrics["lecam"]) > 0
+  # The anchors start at the first update's mean scores.
+  np.testing.assert_allclose(new.lecam_anchors, [metrics["d_real"], metrics["d_fake"]], rtol=1e-5)
+
+
+def test_penalties_lazily_computed_inside_one_program():
+  critic = lambda x: x @ jnp.array([3.0, 4.0])
+  pens = Penalties({"r1": 1.0}, every=4)
+  f = jax.jit(lambda u: pens(critic, jnp.ones((2, 2)), jnp.ones((2, 2)), jax.random.key(0), u, 0))
+  assert [float(f(u)[1]) for u in range(5)] == [100.0, 0.0, 0.0, 0.0, 100.0]
+  assert f._cache_size() == 1  # one trace for every update index
+
+
+def _ada_run(gan, state, p0, steps=16):
+  state = state.replace(aug_p=jnp.float32(p0))
+  # Flips and brightness leave a small MLP critic able to memorise the 8 images.
+  ada = augment.get("ada", "xflip,brightness")
+  step = jax.jit(make_train_step(gan, augment=ada, ada_target=0.6, ada_kimg=0.1, ada_interval=2))
+  tiny = _batch(8, seed=1)
+  ps = []
+  for _ in range(steps):
+    state, metrics = step(state, tiny, jax.random.PRNGKey(3))
+    ps.append(float(state.aug_p))
+  return ps, metrics
+
+
+def test_ada_p_rises_when_d_overfits_and_falls_when_it_cannot_tell():
+  # G frozen, a fast critic memorises 8 real images: r_t = E[sign D(real)] -> 1 > 0.6, p climbs.
+  gan = _gan(lr=0.0, d_lr=1e-2)
+  state = gan.init(jax.random.PRNGKey(0), _batch(8))
+  ps, metrics = _ada_run(gan, state, 0.0)
+  assert ps[-1] == 1.0 and all(b >= a for a, b in zip(ps, ps[1:], strict=False)), ps
+  assert float(metrics["ada_rt"]) > 0.6
+  # p moves only every ada_interval (2) steps, by 8 images * 2 steps / 100 images.
+  assert ps[:3] == pytest.approx([0.0, 0.16, 0.16])
+  # A frozen critic whose scores are all negative (bias -5): r_t = -1 < 0.6, p falls from 0.8.
+  gan = _gan(lr=0.0, d_lr=0.0)
+  state = gan.init(jax.random.PRNGKey(0), _batch(8))
+  last = sorted(state.d_params)[-1]
+  d_params = {**state.d_params, last: {**state.d_params[last], "bias": jnp.full((1,), -5.0)}}
+  ps, _ = _ada_run(gan, state.replace(d_params=d_params), 0.8, steps=8)
+  assert ps == pytest.approx([0.8, 0.64, 0.64, 0.48, 0.48, 0.32, 0.32, 0.16])
+
+
+def test_scheduled_ema_decay_and_augmentation_probability_follow_the_step():
+  gan = _gan()
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  step = jax.jit(
+    make_train_step(
+      gan,
+      ema_decay=lambda s: jnp.where(s == 0, 0.0, 0.5),
+      augment=augment.get("diffaugment"),
+      augment_p=lambda s: 0.25 * s,
+    )
+  )
+  s1, m1 = step(state, _batch(4), jax.random.PRNGKey(0))
+  _close(s1.ema_params, s1.g_params)  # decay 0 at step 0: the EMA is the parameters
+  s2, m2 = step(s1, _batch(4), jax.random.PRNGKey(0))
+  _close(s2.ema_params, jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, s1.ema_params, s2.g_params))
+  assert (float(m1["aug_p"]), float(m2["aug_p"])) == (0.0, 0.25)
+
+
+@pytest.mark.parametrize(
+  "kwargs,match",
+  [
+    (dict(penalties={"r3": 1.0}), "Valid names: wgan_gp"),
+    (dict(penalties={"r1": -1.0}), "penalty 'r1' must be a number >= 0"),
+    (dict(penalty_every=0), "penalty_every"),
+    (dict(lecam_weight=-0.1), "LeCam"),
+    (dict(ada_target=0.6), "pass augment too"),
+    (dict(augment=augment.get("ada"), ada_target=1.5), r"ada_target must lie in \(0, 1\)"),
+    (dict(augment=augment.get("ada"), ada_target=0.6, augment_p=0.5), "leave augment_p unset"),
+    (dict(penalty="r1", penalties={"r1": 1.0}), "given twice"),
+  ],
+)
+def test_bad_options_are_refused_before_compiling(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    make_train_step(_gan(), **kwargs)
+
+
+def test_several_penalties_on_a_batchnorm_critic_are_refused_by_name():
+  g, d = make_models("dcgan", image_shape=(32, 32, 1), width=4, d_norm="batch")
+  gan = GAN(g, d, optax.adam(1e-3), optax.adam(1e-3), latent_shape=(100,))
+  state = jax.eval_shape(gan.init, jax.random.key(0), jnp.zeros((2, 32, 32, 1)))
+  step = make_train_step(gan, penalties={"r1": 1.0, "r2": 1.0})
+  with pytest.raises(ValueError, match="'r1', 'r2' penalty.*BatchNorm"):
+    jax.eval_shape(step, state, jnp.zeros((2, 32, 32, 1)), jax.random.key(0))
