@@ -63,21 +63,6 @@ def check_probability(p) -> jax.Array:
   return p
 
 
-def gate(key: jax.Array, n: int, prob: jax.Array) -> jax.Array:
-  """Per-example Bernoulli draws: True with probability `prob`, never True when `prob` is 0.
-
-  Args:
-    key: a JAX PRNG key.
-    n: the batch size.
-    prob: the probability, a float scalar (may be traced).
-
-  Returns:
-    bool `[n]`.
-  """
-  # uniform lies in [0, 1), so `< 0` is never true: p = 0 leaves every example untouched.
-  return jax.random.uniform(key, (n,)) < prob
-
-
 def where_examples(mask: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
   """Selects `a[i]` where `mask[i]`, else `b[i]`, for batches `[n, ...]`.
 

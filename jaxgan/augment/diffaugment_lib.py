@@ -1,8 +1,8 @@
 """DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training").
 
 Every op is split into a deterministic function of explicit per-example parameters
-(`brightness(x, b)`, `translate(x, shifts)`, ...) and a `draw_*` function that samples those
-parameters in the paper's ranges, one draw per example. Images are NHWC `[n, H, W, C]`, values
+(`brightness(x, b)`, `translate(x, shifts)`, ..., or `apply(name, x, params)`) and `draw(name,
+...)`, which samples those parameters in the paper's ranges, one draw per example. Images are NHWC `[n, H, W, C]`, values
 in [-1, 1]; every op is differentiable with respect to the images, so D's gradient reaches G
 through it. The maths follows the official `DiffAugment_pytorch.py` (mit-han-lab/data-efficient-gans):
 
