@@ -58,7 +58,7 @@ def _image_part(name: str, steps: int, metrics: str, extractor: str, num_samples
   return base
 
 
-def _config_file(path: str):
+def _config_file(path: str, split: str | None = None):
   def base(args):
     del args
     import importlib.util  # pylint: disable=g-import-not-at-top
@@ -66,7 +66,9 @@ def _config_file(path: str):
     spec = importlib.util.spec_from_file_location("study_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_config()
+    config = module.get_config()
+    config.data.split = split or config.data.split
+    return config
 
   return base
 
@@ -79,6 +81,12 @@ PARTS = {
   # The grid search's base: toy_grid as it was before the search (20k steps).
   "grid_20k": (lambda args: config_lib.toy_config("grid", 20_000), TOY_METRICS),
   "mnist": (_image_part("mnist", 500, "fcd,precision_recall", "classifier", 2000), ("fcd",)),
+  # The main job on all of MNIST and on its first tenth (6,000 images), FCD against all of it.
+  "mnist_full": (_config_file(os.path.join(_CONFIGS, "mnist_dcgan.py")), ("fcd",)),
+  "mnist_10pct": (
+    _config_file(os.path.join(_CONFIGS, "mnist_dcgan.py"), split="train[:10%]"),
+    ("fcd",),
+  ),
   "fashion_mnist": (
     _image_part("fashion_mnist", 500, "fcd,precision_recall", "classifier", 2000),
     ("fcd",),
@@ -140,12 +148,22 @@ def stacked_variants() -> dict[str, dict]:
     **four_losses(penalty_weight=0.1),
     "non_saturating+pack2": {"model.pack": 2},
     "non_saturating+mbstd4": {"model.minibatch_std": 4},
+    "non_saturating+diffaugment": {"augment.name": "diffaugment"},
+  }
+
+
+def augment_variants() -> dict[str, dict]:
+  """Without augmentation, DiffAugment (the paper's policy) and ADA (target 0.6)."""
+  return {
+    "none": {},
+    "diffaugment": {"augment.name": "diffaugment"},
+    "ada": {"augment.name": "ada", "augment.ada_target": 0.6},
   }
 
 
 def grid_variants() -> dict[str, dict]:
   """What might lift the grid to PacGAN's level: length, packing, minibatch stddev, lr, EMA."""
-  decay = {"optim.lr_decay": "linear", "optim.decay_steps": 20_000}
+  decay = {"optim.g_lr": "linear(2e-4, 0, 20000)", "optim.d_lr": "linear(2e-4, 0, 20000)"}
   lr = {"optim.g_lr": 5e-4, "optim.d_lr": 5e-4}
   return {
     "base": {},
@@ -168,6 +186,7 @@ STUDIES = {
   "losses": (("ring", "grid", "mnist", "fashion_mnist"), loss_variants),
   "grid": (("grid_20k",), grid_variants),
   "stacked_mnist": (("stacked_mnist",), stacked_variants),
+  "augment": (("mnist_10pct", "mnist_full"), augment_variants),
   "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
 }
 

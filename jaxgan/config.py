@@ -23,6 +23,8 @@ import os
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from jaxgan.config_moves import FLAT_LAYOUT, REMOVED, flat_layout_message
+
 # Sections whose fields may differ between a checkpoint and the run that resumes it.
 RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 
@@ -31,65 +33,6 @@ IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
 # Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
 FREE_FORM = ("model.kwargs", "loss.penalties")
-
-# Fields that are gone, and what replaced them.
-REMOVED = {
-  "optim.lr_decay": "a schedule spec in optim.g_lr and optim.d_lr, e.g. "
-  "--config.optim.g_lr='cosine(2e-4, 0, 20000)' (jaxgan.schedules)",
-  "optim.decay_steps": "the steps argument of a schedule spec in optim.g_lr and optim.d_lr, e.g. "
-  "--config.optim.g_lr='linear(2e-4, 0, 20000)' (jaxgan.schedules)",
-}
-
-
-# The keys of the flat config of jaxgan 0.1 and where each lives now.
-FLAT_LAYOUT = {
-  "dataset": "data.name",
-  "pad_to": "data.pad_to",
-  "batch_size": "data.batch_size",
-  "model": "model.name",
-  "latent_dim": "model.latent_dim",
-  "width": "model.width",
-  "d_norm": "model.d_norm",
-  "compute_dtype": "model.compute_dtype",
-  "model_kwargs": "model.kwargs",
-  "loss": "loss.name",
-  "penalty": "loss.penalty",
-  "penalty_weight": "loss.penalty_weight",
-  "n_critic": "loss.n_critic",
-  "weight_clip": "loss.weight_clip",
-  "g_lr": "optim.g_lr",
-  "d_lr": "optim.d_lr",
-  "b1": "optim.b1",
-  "b2": "optim.b2",
-  "ema_decay": "optim.ema_decay",
-  "steps": "run.steps",
-  "data_dir": "run.data_dir",
-  "source_dir": "run.source_dir",
-  "loader_workers": "run.loader_workers",
-  "max_consecutive_skipped": "run.max_consecutive_skipped",
-  "log_every": "log.every",
-  "sample_every": "log.sample_every",
-  "num_samples": "log.num_samples",
-  "eval_every": "eval.every",
-  "eval_samples": "eval.num_samples",
-  "eval_metrics": "eval.metrics",
-  "eval_extractor": "eval.extractor",
-  "eval_classifier_path": "eval.classifier_path",
-  "eval_inception_weights": "eval.inception_weights",
-  "eval_reference_split": "eval.reference_split",
-  "eval_cache_dir": "eval.cache_dir",
-  "checkpoint_every": "checkpoint.every",
-  "keep_checkpoints": "checkpoint.keep",
-}
-
-
-def _flat_layout_message(key: str) -> str:
-  """The error for a key of the flat layout: where it lives now."""
-  return (
-    f"Config key {key!r} is of the flat layout that jaxgan no longer reads; it now lives at "
-    f"{FLAT_LAYOUT[key]} (--config.{FLAT_LAYOUT[key]}=...). Every field is in jaxgan/config.py "
-    "(default_config)."
-  )
 
 
 def check_override(path: str) -> None:
@@ -119,7 +62,7 @@ def check_override(path: str) -> None:
       return  # a value, or inside model.kwargs or loss.penalties (checked where they are used)
     if name not in node:
       if depth == 0 and name in FLAT_LAYOUT:
-        raise ValueError(_flat_layout_message(name))
+        raise ValueError(flat_layout_message(name))
       where = ".".join(names[:depth]) or "the config"
       raise ValueError(
         f"Unknown config field {path!r}: {where} has no {name!r}; its fields are "
@@ -128,7 +71,7 @@ def check_override(path: str) -> None:
     node = node[name]
   if isinstance(node, ml_collections.ConfigDict) and path not in FREE_FORM:
     if path in FLAT_LAYOUT:
-      raise ValueError(_flat_layout_message(path))
+      raise ValueError(flat_layout_message(path))
     raise ValueError(
       f"config.{path} is a section, not a value; set one of its fields: "
       f"{', '.join(f'{path}.{k}' for k in node.keys())}."
@@ -154,6 +97,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.name = "mnist"  # one of DATASETS
   c.data.pad_to = placeholder(int)  # pad images to pad_to x pad_to (border value -1)
   c.data.batch_size = 64  # global examples per discriminator update
+  c.data.split = "train"  # the TFDS split trained on, e.g. 'train[:10%]' for a tenth of the data
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # 'mlp', 'dcgan' or 'resnet' (jaxgan.models.MODELS)

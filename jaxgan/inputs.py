@@ -38,7 +38,10 @@ class HostInput:
     global_batch = config.data.batch_size * config.loss.n_critic
     self.mesh = mesh
     source = data.load_source(
-      config.data.name, data_dir=config.run.data_dir, source_dir=config.run.source_dir
+      config.data.name,
+      split=config.data.split,
+      data_dir=config.run.data_dir,
+      source_dir=config.run.source_dir,
     )
     self.loader = data.make_loader(
       source,

@@ -12,7 +12,7 @@ A schedulable config field (`optim.g_lr`, `optim.d_lr`, `optim.b2`, penalty weig
 
 Steps are train steps (`GANState.step`: one generator update and its n_critic critic updates), so a
 schedule is a pure function of the state and a resumed run continues it exactly. The schedules are
-optax's (`optax.linear_schedule`, `optax.join_schedules`) where optax has them; optax's cosine
+optax's (`optax.linear_schedule`, `optax.constant_schedule`) where optax has them; optax's cosine
 decay cannot rise from 0, hence the cosine here.
 
   >>> float(parse("linear(1.0, 0.0, 10)")(5))
@@ -56,9 +56,7 @@ def cosine(init: float, end: float, steps: int, warmup: int = 0, warmup_init: fl
     ValueError: `steps` not above `warmup`, or a negative `warmup`.
   """
   if warmup < 0 or steps <= warmup:
-    raise ValueError(
-      f"cosine(...) needs 0 <= warmup < steps; got steps={steps}, warmup={warmup}."
-    )
+    raise ValueError(f"cosine(...) needs 0 <= warmup < steps; got steps={steps}, warmup={warmup}.")
 
   def decay(t):
     frac = jnp.clip((jnp.asarray(t, jnp.float32) - warmup) / (steps - warmup), 0.0, 1.0)
@@ -66,7 +64,8 @@ def cosine(init: float, end: float, steps: int, warmup: int = 0, warmup_init: fl
 
   if warmup == 0:
     return decay
-  return optax.join_schedules([optax.linear_schedule(warmup_init, init, warmup), decay], [warmup])
+  rise = optax.linear_schedule(warmup_init, init, warmup)
+  return lambda t: jnp.where(jnp.asarray(t) < warmup, rise(t), decay(t))
 
 
 def linear(init: float, end: float, steps: int) -> Schedule:
@@ -106,7 +105,9 @@ def _number(node: ast.AST, spec: str) -> float:
   except ValueError:
     value = None
   if isinstance(value, bool) or not isinstance(value, (int, float)):
-    raise ValueError(f"Schedule {spec!r}: every argument must be a number; got {ast.unparse(node)}.")
+    raise ValueError(
+      f"Schedule {spec!r}: every argument must be a number; got {ast.unparse(node)}."
+    )
   return value
 
 
@@ -171,10 +172,17 @@ def parse(spec: float | int | str, *, field: str = "value") -> Schedule:
 def _signature(fn) -> str:
   import inspect  # pylint: disable=g-import-not-at-top
 
-  return str(inspect.signature(fn)).split(" ->")[0]
+  params = inspect.signature(fn).parameters.values()
+  return (
+    "("
+    + ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default}" for p in params)
+    + ")"
+  )
 
 
-def value_range(spec: float | int | str, steps: int, *, field: str = "value") -> tuple[float, float]:
+def value_range(
+  spec: float | int | str, steps: int, *, field: str = "value"
+) -> tuple[float, float]:
   """The smallest and largest value a spec takes over steps 0..steps (for validation).
 
   Args:

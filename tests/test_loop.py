@@ -128,7 +128,7 @@ def test_toy_run_reports_mode_coverage(tmp_path):
     ("--config.loss=hinge", r"'loss' is of the flat layout.*loss\.name"),
     (
       "--config.optim.lr=1",
-      r"optim has no 'lr'; its fields are b1, b2, d_lr, decay_steps, ema_decay, g_lr",
+      r"optim has no 'lr'; its fields are b1, b2, d_lr, ema_decay, ema_half_life, ema_rampup, g_lr",
     ),
     ("--config.run=1", r"config\.run is a section"),
   ],
