@@ -244,6 +244,7 @@ def test_ada_identity_change_and_per_example_draws():
 def test_policies():
   r3 = ada_lib.parse_policy(augment.R3GAN_POLICY)
   assert len(r3) == 13 and r3["hue"] == 0.5 and r3["cutout"] == 1.0 and r3["xflip"] == 1.0
+  assert ada_lib.parse_policy("r3gan") == r3
   assert "cutout" in ada_lib.parse_policy("bgcc") and "cutout" not in ada_lib.parse_policy("bgc")
   assert set(ada_lib.parse_policy("bg")) == set(ada_lib.BLIT + ada_lib.GEOMETRIC)
   assert ada_lib.parse_policy("xflip:0,noise:2") == {"noise": 2.0}

@@ -9,7 +9,7 @@ adapts it inside the compiled step); p = 0 returns the images exactly.
 - `diffaugment`: DiffAugment (Zhao et al. 2020): colour, translation, cutout; each example is
   augmented with probability p (p = 1 is the paper).
 - `ada`: ADA's pipeline (Karras et al. 2020): blit, geometric, colour and cutout transforms, each
-  with probability p * multiplier; `R3GAN_POLICY` is R3GAN's (Huang et al. 2024).
+  with probability p * multiplier; `R3GAN_POLICY` (preset 'r3gan') is R3GAN's (Huang et al. 2024).
 - `flip_translate`: bCR's transform (Zhao et al. 2021): horizontal flip and translation.
 
 `get(name, policy)` returns the `AugmentFn` with its policy bound and checked before compiling.

@@ -71,13 +71,15 @@ R3GAN_POLICY = (
   "xflip,rotate90,xint,scale,rotate,aniso,xfrac,"
   "brightness:0.5,contrast:0.5,lumaflip:0.5,hue:0.5,saturation:0.5,cutout"
 )
+PRESETS["r3gan"] = {**PRESETS["bg"], **dict.fromkeys(COLOUR, 0.5), "cutout": 1.0}
 
 
 def parse_policy(policy: str) -> dict[str, float]:
   """Parses an ADA policy: a preset name or a comma list of transforms with multipliers.
 
   Args:
-    policy: one of `PRESETS` ('blit', 'geom', 'color', 'bg', 'bgc', 'bgcc'), or entries
+    policy: one of `PRESETS` ('blit', 'geom', 'color', 'bg', 'bgc', 'bgcc', 'r3gan' =
+      `R3GAN_POLICY`), or entries
       'name' (multiplier 1) or 'name:multiplier' (a float >= 0) from `TRANSFORMS`.
 
   Returns:
@@ -238,8 +240,8 @@ def ada(images: jax.Array, key: jax.Array, p, policy: str = DEFAULT_POLICY) -> j
     p: the augmentation probability, float scalar in [0, 1] (may be traced: ADA adapts it inside
       the step); each transform is applied with probability p * its multiplier. p = 0 returns
       the images exactly.
-    policy: a preset ('bg', 'bgc', 'bgcc' = bgc + cutout, 'blit', 'geom', 'color') or a comma
-      list such as `R3GAN_POLICY` (static); see `parse_policy`.
+    policy: a preset ('bg', 'bgc', 'bgcc' = bgc + cutout, 'blit', 'geom', 'color', 'r3gan') or
+      a comma list such as `R3GAN_POLICY` (static); see `parse_policy`.
 
   Returns:
     `[n, H, W, C]`, the dtype of `images`.
