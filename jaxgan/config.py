@@ -330,6 +330,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "config.augment.name='ada' needs config.augment.ada_target (adaptive p; the paper: 0.6) or "
       "a fixed or scheduled config.augment.p."
     )
+  if aug.name is not None and is_toy(config):
+    raise ValueError(
+      f"config.augment.name={aug.name!r} transforms images; {config.data.name!r} is points in "
+      "the plane. Unset config.augment.name, or train on an image data set."
+    )
   if not aug.ada_kimg > 0:
     raise ValueError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
   rampup = config.optim.ema_rampup

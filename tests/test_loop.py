@@ -178,6 +178,14 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
     ({"data.name": "imagenet"}, "Unknown data set config.data.name='imagenet'.*mnist"),
     ({"run.steps": 0}, "config.run.steps must be a positive integer"),
     ({"log.every": 250}, "multiples of config.run.steps_per_call=500"),
+    ({"augment.name": "ada"}, "config.augment.name='ada' needs config.augment.ada_target"),
+    ({"augment.name": "ada", "augment.ada_target": 1.5}, r"ada_target must lie in \(0, 1\)"),
+    ({"augment.name": "diffaugment"}, "transforms images; 'toy_ring' is points in the plane"),
+    ({"loss.penalty_every": 0}, "config.loss.penalty_every must be a positive integer"),
+    ({"loss.penalties": {"r3": 1.0}}, "Unknown penalty 'r3'.*r1, r2"),
+    ({"loss.penalties": {"r1": -1.0}}, r"config.loss.penalties.r1=-1.0 goes below 0"),
+    ({"optim.g_lr": "cosine(1e-4, 0)"}, r"optim.g_lr: 'cosine\(1e-4, 0\)' does not fit cosine"),
+    ({"optim.lr_decay": "linear"}, "optim.lr_decay is gone; use a schedule spec"),
   ],
 )
 def test_bad_config_fails_before_training(tmp_path, override, message):
