@@ -17,11 +17,11 @@ adapts it inside the compiled step); p = 0 returns the images exactly.
 Example:
   >>> import jax, jax.numpy as jnp
   >>> from jaxgan import augment
-  >>> aug = augment.get("ada", augment.R3GAN_POLICY)
-  >>> x = jnp.zeros((2, 8, 8, 3))
-  >>> step = jax.jit(lambda x, key, p: jnp.sum(aug(x, key, p) ** 2))
-  >>> float(step(x, jax.random.key(0), 0.0))
-  0.0
+  >>> aug = augment.get("diffaugment")  # the paper's 'color,translation,cutout'
+  >>> x = jnp.full((2, 8, 8, 3), 0.5)
+  >>> step = jax.jit(jax.grad(lambda x, key, p: jnp.sum(aug(x, key, p))))  # p traced
+  >>> bool(jnp.all(step(x, jax.random.key(0), 0.0) == 1.0))  # p = 0: the identity
+  True
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def flip_translate(images: jax.Array, key: jax.Array, p=1.0) -> jax.Array:
   Example:
     >>> import jax.numpy as jnp
     >>> x = jnp.zeros((2, 8, 8, 1))
-    >>> flip_translate(x, jax.random.key(0)).shape
+    >>> jax.jit(flip_translate)(x, jax.random.key(0)).shape
     (2, 8, 8, 1)
   """
   check_images(images, "flip_translate")
@@ -130,10 +130,10 @@ def get(name: str, policy: str | None = None) -> AugmentFn:
       listing the valid choices.
 
   Example:
-    >>> import jax.numpy as jnp
-    >>> aug = get("diffaugment", "translation")
-    >>> aug(jnp.zeros((1, 4, 4, 1)), jax.random.key(0), 1.0).shape
-    (1, 4, 4, 1)
+    >>> aug = get("ada", "r3gan")  # the policy is checked here, before anything compiles
+    >>> get("ada", "xflip,blur")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: Unknown ADA transform 'blur' in policy 'xflip,blur'; valid: presets [...] or ...
   """
   if name not in AUGMENTATIONS:
     raise ValueError(f"Unknown augmentation {name!r}; valid: {sorted(AUGMENTATIONS)}.")

@@ -24,8 +24,10 @@ presets 'bgcf...') is not implemented.
 Example:
   >>> import jax, jax.numpy as jnp
   >>> x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 3), minval=-1, maxval=1)
-  >>> bool(jnp.all(ada(x, jax.random.key(1), 0.0) == x)), ada(x, jax.random.key(1), 1.0).shape
-  (True, (4, 8, 8, 3))
+  >>> flip = jax.jit(ada, static_argnames="policy")
+  >>> y = flip(x, jax.random.key(1), 1.0, policy="xflip")  # each example mirrored or not, exactly
+  >>> [bool(jnp.all(yi == xi)) or bool(jnp.all(yi == xi[:, ::-1])) for xi, yi in zip(x, y)]
+  [True, True, True, True]
 """
 
 from __future__ import annotations
