@@ -15,7 +15,13 @@ Stored, all float32 unless said:
   naive log(sigmoid) would overflow), the scores themselves, and which G losses read real scores.
 - `penalties`: R1 and R2, and WGAN-GP and WGAN-LP at real == fake (where their random
   interpolation is the identity), of a small tanh critic whose weights are stored.
-- `workloads`: for W1-W4 and their tiny variants, the config, the sorted sizes of G's and D's
+- `recipes`: the reference's weighted penalties of one critic update (`penalty_loss`) on the
+  same tanh critic: W5's R1 + R2 (R3GAN) and W6's lazy R1 at several update indices (the
+  weight times 16 on every 16th update, nothing on the others).
+- `ada`: the reference's ADA ops (`AugmentPipe`'s matrix builders, `warp` by `F.grid_sample` and
+  `apply_colour`) on fixed parameters and images: the 3x3 geometric and 4x4 colour matrices and
+  the transformed images, for RGB and for one channel.
+- `workloads`: for W1-W7 and their tiny variants, the config, the sorted sizes of G's and D's
   parameter tensors (a layout-free fingerprint of the architecture) and the output shapes.
 - `forward`: G and D outputs of tiny workloads on weights and inputs drawn by `uniform` below
   (seeded NumPy, stable across NumPy versions), listed by PyTorch's parameter names and shapes.
@@ -81,7 +87,8 @@ def forward_weights(shapes: dict[str, list[int]], seed: int) -> dict[str, np.nda
 
 
 def fingerprint(w: wl.Workload) -> dict[str, dict[str, Any]]:
-  """The config sections that define `w`'s networks and update (data, model, loss, optim).
+  """The config sections that define `w`'s networks and update (data, model, loss, augment,
+  optim).
 
   Args:
     w: a workload.
@@ -89,7 +96,7 @@ def fingerprint(w: wl.Workload) -> dict[str, dict[str, Any]]:
   Returns:
     Those sections as plain dicts, to be stored beside the values computed from them.
   """
-  return {k: w.config[k].to_dict() for k in ('data', 'model', 'loss', 'optim')}
+  return {k: w.config[k].to_dict() for k in ('data', 'model', 'loss', 'augment', 'optim')}
 
 
 def _as_list(a) -> list:
@@ -113,12 +120,19 @@ def _losses(tr) -> dict[str, Any]:
   return out
 
 
+def _critic(w1, w2):
+  """The small tanh critic of the penalty checks, `[n, 6] -> [n]`."""
+  import torch
+
+  return lambda x: torch.tanh(x @ torch.from_numpy(w1)) @ torch.from_numpy(w2)
+
+
 def _penalties(tr) -> dict[str, Any]:
   import torch
 
   w1, w2 = uniform(10, (6, 5)), uniform(11, (5,))
   real, fake = uniform(12, (4, 6), 2.0), uniform(13, (4, 6), 2.0)
-  critic = lambda x: torch.tanh(x @ torch.from_numpy(w1)) @ torch.from_numpy(w2)
+  critic = _critic(w1, w2)
   r, f = torch.from_numpy(real), torch.from_numpy(fake)
   value = lambda name, a, b: float(tr.PENALTIES[name](critic, a, b).detach())
   return {
@@ -132,6 +146,83 @@ def _penalties(tr) -> dict[str, Any]:
       'wgan_lp_at_real': value('wgan_lp', r, r),
     },
     'squared_grad_norms_at_real': _as_list(tr._squared_grad_norms(critic, r).detach()),
+  }
+
+
+# The critic updates at which W6's lazy R1 is stored: due (0, 16, 32) and not due (1, 15).
+LAZY_UPDATES = (0, 1, 15, 16, 32)
+
+
+def _recipes(tr, penalties: dict[str, Any]) -> dict[str, Any]:
+  import torch
+
+  w1, w2 = (np.asarray(penalties['critic'][k], np.float32) for k in ('w1', 'w2'))
+  critic = _critic(w1, w2)
+  r = torch.tensor(penalties['real'])
+  f = torch.tensor(penalties['fake'])
+  w5, w6 = wl.get('W5'), wl.get('W6')
+
+  def total(w, update):
+    value = tr.penalty_loss(
+      critic, r, f, tr.penalty_weights(w), w.config.loss.penalty_every, update
+    )
+    return 0.0 if value is None else float(value.detach())
+
+  return {
+    'r1_r2': {'weights': tr.penalty_weights(w5), 'total': total(w5, 0)},
+    'lazy_r1': {
+      'weights': tr.penalty_weights(w6),
+      'every': w6.config.loss.penalty_every,
+      'totals': {str(u): total(w6, u) for u in LAZY_UPDATES},
+    },
+  }
+
+
+def _ada(tr) -> dict[str, Any]:
+  import torch
+
+  # Parameters that exercise every builder and the reflection far outside the image (a shift of
+  # 20 pixels on a 6x7 image), on a non-square image so that x and y cannot be swapped unseen.
+  params = {
+    'flip': [1.0, -1.0, 1.0, -1.0],
+    'quarter_turns': [0, 1, 2, 3],
+    'theta': [0.3, -1.2, 2.5, 0.0],
+    'aniso': [1.3, 0.7, 1.0, 2.0],
+    'shift': [[0.4, -0.3], [5.5, 1.25], [-9.7, 3.0], [0.0, 20.0]],
+    'brightness': [0.1, -0.2, 0.0, 0.3],
+    'contrast': [1.2, 0.8, 1.0, 1.5],
+    'lumaflip': [1.0, 0.0, 1.0, 0.0],
+    'hue': [0.3, -2.0, 1.0, 0.0],
+    'saturation': [1.5, 0.5, 1.0, 2.0],
+  }
+  t = {k: torch.tensor(v) for k, v in params.items()}
+  g = (
+    tr.scale2d(t['flip'], 1)
+    @ tr.rotate90_2d(t['quarter_turns'])
+    @ tr.rotate2d(t['theta'])
+    @ tr.scale2d(1 / t['aniso'], t['aniso'])
+    @ tr.translate2d(t['shift'][:, 0], t['shift'][:, 1])
+  )
+  b, s = t['brightness'], t['contrast']
+  c = (
+    tr.saturate3d(t['saturation'])
+    @ tr.hue_rotate3d(t['hue'])
+    @ tr.luma_flip3d(t['lumaflip'])
+    @ tr.scale3d(s, s, s)
+    @ tr.translate3d(b, b, b)
+  )
+  images = uniform(20, (4, 6, 7, 3))
+  nchw = lambda a: torch.from_numpy(a.transpose(0, 3, 1, 2).copy())
+  nhwc = lambda y: y.numpy().transpose(0, 2, 3, 1)
+  return {
+    'params': params,
+    'images': _as_list(np.ravel(images)),
+    'image_shape': list(images.shape),  # every array below is stored flat, C order
+    'geometry': _as_list(np.ravel(g)),
+    'colour': _as_list(np.ravel(c)),
+    'warped': _as_list(np.ravel(nhwc(tr.warp(nchw(images), g)))),
+    'coloured_rgb': _as_list(np.ravel(nhwc(tr.apply_colour(nchw(images), c)))),
+    'coloured_grey': _as_list(np.ravel(nhwc(tr.apply_colour(nchw(images[..., :1]), c)))),
   }
 
 
@@ -201,20 +292,24 @@ def compute() -> dict[str, Any]:
   """Every stored value, computed by `benchmarks/torch_reference.py` (imports torch).
 
   Returns:
-    A JSON-serialisable dict with the sections `losses`, `penalties`, `workloads` and `forward`
-    (see the module's docstring) and `torch_version`.
+    A JSON-serialisable dict with the sections `losses`, `penalties`, `recipes`, `ada`,
+    `workloads` and `forward` (see the module's docstring) and `torch_version`.
   """
   import torch
 
   from benchmarks import torch_reference as tr
 
   threads = torch.get_num_threads()
+  torch.manual_seed(0)  # WGAN-GP's interpolation draws: the same file on every run
   torch.set_num_threads(1)  # one thread: the same sums in the same order on every machine
   try:
+    penalties = _penalties(tr)
     return {
       'torch_version': torch.__version__.split('+')[0],
       'losses': _losses(tr),
-      'penalties': _penalties(tr),
+      'penalties': penalties,
+      'recipes': _recipes(tr, penalties),
+      'ada': _ada(tr),
       'workloads': _workloads(tr),
       'forward': _forward(tr),
     }

@@ -12,12 +12,27 @@ Written to be a fair, careful reference rather than a naive port:
   use them.
 - Adam is PyTorch's fused CPU implementation; the EMA of G's parameters is one `_foreach_lerp_`.
 - The gradient penalty is `autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)`, as everyone
-  writes it.
+  writes it; R1 and R2 the same on real and on (detached) fake inputs. Several penalties
+  (`config.loss.penalties`) are summed with their weights. Lazy regularisation
+  (`config.loss.penalty_every` = k, Karras et al. 2020) is StyleGAN2's: a Python `if` computes the
+  penalties on every k-th critic update only, with their weights times k.
+- ADA (`config.augment.name = 'ada'`, Karras et al. 2020) is `AugmentPipe` below: the ops of
+  `jaxgan.augment.ada` (per-example blit and geometric transforms composed into one 3x3 matrix,
+  applied by `F.affine_grid` + `F.grid_sample` (bilinear, reflection padding); colour transforms
+  composed into one 4x4 matrix; every transform gated per example with probability p times its
+  multiplier), on real and fake images before D in both players' losses and inside the
+  penalties' critic. With `augment.ada_target` p starts at 0 and moves every `ada_interval` steps
+  by sign(r_t - target) * images / (ada_kimg * 1000), r_t the mean of sign(D(real)).
 
 Differences that do not change the arithmetic of interest: NCHW layout and PyTorch's default
 initialisers (DCGAN uses N(0, 0.02) as in jaxgan); D's BatchNorm running statistics are also
 updated by the G pass (jaxgan discards those); jaxgan additionally computes gradient norms and a
-finiteness guard over the state. Image sizes 32 and 64 (jaxgan's DCGAN also supports 28).
+finiteness guard over the state; the random draws differ (PyTorch's generator, one call per
+parameter as the official ADA code; jaxgan's counter-based keys), so values agree in
+distribution, not bit for bit. jaxgan's lazy step is one compiled program whose `lax.cond` skips
+the penalties; PyTorch's `if` skips them on the host. Image sizes 32 and 64 (jaxgan's DCGAN also
+supports 28). Hyperparameter schedules, bCR, LeCam and DiffAugment are not written here: a config
+that asks for them is refused.
 """
 
 from __future__ import annotations
@@ -372,48 +387,335 @@ PENALTIES = {
 }
 
 
+def penalty_loss(D, real, fake, weights: dict[str, float], every: int = 1, update: int = 0):
+  """The weighted penalties of one critic update, lazily as StyleGAN2 (Karras et al. 2020).
+
+  Args:
+    D: the critic, `[n, ...] -> [n]` (with augmentation, D behind it).
+    real: real inputs `[n, ...]`, float32.
+    fake: fake inputs, the same shape (detached).
+    weights: penalty name (a key of `PENALTIES`) -> weight.
+    every: the lazy interval k: the penalties are computed when `update % k == 0`, times k.
+    update: the critic update's index (0-based, counted over the whole run).
+
+  Returns:
+    A scalar float32 tensor to add to the critic loss, or None when nothing is due.
+  """
+  if not weights or update % every:
+    return None
+  return sum(every * w * PENALTIES[name](D, real, fake) for name, w in weights.items())
+
+
+# --- ADA's augmentation pipeline (Karras et al. 2020) -----------------------------------------
+
+# As jaxgan.augment.ada_lib (and StyleGAN2-ADA's AugmentPipe defaults).
+ADA_BLIT = ('xflip', 'rotate90', 'xint')
+ADA_GEOMETRIC = ('scale', 'rotate', 'aniso', 'xfrac')
+ADA_COLOUR = ('brightness', 'contrast', 'lumaflip', 'hue', 'saturation')
+ADA_TRANSFORMS = ADA_BLIT + ADA_GEOMETRIC + ADA_COLOUR + ('noise', 'cutout')
+ADA_PRESETS = {
+  'blit': dict.fromkeys(ADA_BLIT, 1.0),
+  'geom': dict.fromkeys(ADA_GEOMETRIC, 1.0),
+  'color': dict.fromkeys(ADA_COLOUR, 1.0),
+  'bg': dict.fromkeys(ADA_BLIT + ADA_GEOMETRIC, 1.0),
+  'bgc': dict.fromkeys(ADA_BLIT + ADA_GEOMETRIC + ADA_COLOUR, 1.0),
+  'bgcc': dict.fromkeys(ADA_BLIT + ADA_GEOMETRIC + ADA_COLOUR + ('cutout',), 1.0),
+  'r3gan': {
+    **dict.fromkeys(ADA_BLIT + ADA_GEOMETRIC, 1.0),
+    **dict.fromkeys(ADA_COLOUR, 0.5),
+    'cutout': 1.0,
+  },
+}
+XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.125
+BRIGHTNESS_STD, CONTRAST_STD, HUE_MAX, SATURATION_STD = 0.2, 0.5, 1.0, 1.0
+NOISE_STD, CUTOUT_SIZE = 0.1, 0.5
+
+
+def parse_ada_policy(policy: str | None) -> dict[str, float]:
+  """An ADA policy (a preset, or 'name[:multiplier],...') as {transform: multiplier}.
+
+  Raises:
+    ValueError: an unknown transform or preset.
+  """
+  policy = policy or 'bgc'
+  if policy in ADA_PRESETS:
+    return dict(ADA_PRESETS[policy])
+  out = {}
+  for entry in filter(None, (e.strip() for e in policy.split(','))):
+    name, _, mult = entry.partition(':')
+    if name not in ADA_TRANSFORMS:
+      raise ValueError(f'unknown ADA transform {name!r}; valid: {ADA_TRANSFORMS}')
+    if float(mult or 1.0) > 0:
+      out[name] = float(mult or 1.0)
+  return out
+
+
+def matrix(*rows) -> torch.Tensor:
+  """Rows of per-example entries (scalars or `[n]` tensors) -> float32 `[n, R, C]`."""
+  n = max(e.shape[0] for row in rows for e in row if isinstance(e, torch.Tensor))
+  entries = [
+    e.float() if isinstance(e, torch.Tensor) else torch.full((n,), float(e))
+    for row in rows
+    for e in row
+  ]
+  return torch.stack(entries, dim=-1).reshape(n, len(rows), len(rows[0]))
+
+
+def translate2d(tx, ty):
+  return matrix([1, 0, tx], [0, 1, ty], [0, 0, 1])
+
+
+def scale2d(sx, sy):
+  return matrix([sx, 0, 0], [0, sy, 0], [0, 0, 1])
+
+
+def rotate2d(theta):
+  return matrix(
+    [torch.cos(theta), -torch.sin(theta), 0], [torch.sin(theta), torch.cos(theta), 0], [0, 0, 1]
+  )
+
+
+def rotate90_2d(k):
+  """k quarter turns from exact 0/+-1 entries (as jaxgan: cos(pi/2) in float32 is not 0)."""
+  k = k.long() % 4
+  c = torch.tensor([1.0, 0.0, -1.0, 0.0])[k]
+  s = torch.tensor([0.0, 1.0, 0.0, -1.0])[k]
+  return matrix([c, -s, 0], [s, c, 0], [0, 0, 1])
+
+
+def translate3d(tx, ty, tz):
+  return matrix([1, 0, 0, tx], [0, 1, 0, ty], [0, 0, 1, tz], [0, 0, 0, 1])
+
+
+def scale3d(sx, sy, sz):
+  return matrix([sx, 0, 0, 0], [0, sy, 0, 0], [0, 0, sz, 0], [0, 0, 0, 1])
+
+
+_LUMA = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3.0)
+_LUMA_OUTER = torch.outer(_LUMA, _LUMA)
+
+
+def luma_flip3d(i):
+  """Householder reflection along the luma axis where `i` is 1: `[n, 4, 4]`."""
+  return torch.eye(4) - 2 * _LUMA_OUTER * i.reshape(-1, 1, 1)
+
+
+def hue_rotate3d(theta):
+  """Rotation about the luma axis by `theta` (Rodrigues, as StyleGAN2-ADA's rotate3d)."""
+  v = float(_LUMA[0])
+  s, c = torch.sin(theta), torch.cos(theta)
+  cc = 1 - c
+  return matrix(
+    [v * v * cc + c, v * v * cc - v * s, v * v * cc + v * s, 0],
+    [v * v * cc + v * s, v * v * cc + c, v * v * cc - v * s, 0],
+    [v * v * cc - v * s, v * v * cc + v * s, v * v * cc + c, 0],
+    [0, 0, 0, 1],
+  )
+
+
+def saturate3d(s):
+  return _LUMA_OUTER + (torch.eye(4) - _LUMA_OUTER) * s.reshape(-1, 1, 1)
+
+
+def warp(images: torch.Tensor, g_inv: torch.Tensor) -> torch.Tensor:
+  """Resamples NCHW `images` at `g_inv @ (output pixel)` (pixels about the centre).
+
+  `F.affine_grid` + `F.grid_sample` (bilinear, reflection about the edge pixels' centres with
+  align_corners=True), as `jaxgan.augment.transforms.warp`: one sampling pass, without
+  StyleGAN2-ADA's 2x wavelet up- and downsampling around it.
+  """
+  n, c, h, w = images.shape
+  cx, cy = (w - 1) / 2, (h - 1) / 2
+  to_norm = torch.diag(torch.tensor([1 / cx, 1 / cy, 1.0]))
+  from_norm = torch.diag(torch.tensor([cx, cy, 1.0]))
+  theta = to_norm @ g_inv @ from_norm
+  grid = F.affine_grid(theta[:, :2], [n, c, h, w], align_corners=True)
+  return F.grid_sample(images, grid, 'bilinear', 'reflection', align_corners=True)
+
+
+def apply_colour(images: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+  """A 4x4 colour matrix per example on NCHW images (one channel: ADA's row average)."""
+  n, ch, h, w = images.shape
+  x = images.reshape(n, ch, h * w)
+  if ch == 3:
+    x = c[:, :3, :3] @ x + c[:, :3, 3:]
+  else:
+    m = c[:, :3, :].mean(dim=1, keepdim=True)
+    x = x * m[:, :, :3].sum(dim=2, keepdim=True) + m[:, :, 3:]
+  return x.reshape(n, ch, h, w)
+
+
+class AugmentPipe:
+  """ADA's pipeline (Karras et al. 2020) on NCHW float images, the ops of jaxgan's `ada`.
+
+  Args:
+    policy: a preset of `ADA_PRESETS` or 'name[:multiplier],...'.
+    p: the probability; each transform is applied per example with probability p * multiplier.
+  """
+
+  def __init__(self, policy: str | None = 'bgc', p: float = 0.0):
+    self.mults, self.p = parse_ada_policy(policy), p
+
+  def _gate(self, name, value, identity):
+    on = torch.rand(value.shape[0]) < self.mults.get(name, 0.0) * self.p
+    on = on.reshape((-1,) + (1,) * (value.dim() - 1))
+    return torch.where(on, value, identity)
+
+  def geometry(self, n: int, h: int, w: int) -> torch.Tensor:
+    """Draws the blit and geometric transforms: `[n, 3, 3]` output pixel -> input point."""
+    m, g = self.mults, torch.eye(3).expand(n, 3, 3)
+    zero, one = torch.zeros(n), torch.ones(n)
+    if 'xflip' in m:
+      g = g @ scale2d(1 - 2 * self._gate('xflip', torch.floor(torch.rand(n) * 2), zero), 1)
+    if 'rotate90' in m:
+      g = g @ rotate90_2d(self._gate('rotate90', torch.floor(torch.rand(n) * 4), zero))
+    if 'xint' in m:
+      t = self._gate('xint', (torch.rand(n, 2) * 2 - 1) * XINT_MAX, torch.zeros(n, 2))
+      g = g @ translate2d(-torch.round(t[:, 0] * w), -torch.round(t[:, 1] * h))
+    if 'scale' in m:
+      s = self._gate('scale', torch.exp2(torch.randn(n) * SCALE_STD), one)
+      g = g @ scale2d(1 / s, 1 / s)
+    p_rot = 1 - math.sqrt(min(max(1 - m.get('rotate', 0.0) * self.p, 0.0), 1.0))
+    thetas = []
+    if 'rotate' in m:
+      for _ in range(2):
+        theta = (torch.rand(n) * 2 - 1) * math.pi * ROTATE_MAX
+        thetas.append(torch.where(torch.rand(n) < p_rot, theta, zero))
+      g = g @ rotate2d(thetas[0])
+    if 'aniso' in m:
+      s = self._gate('aniso', torch.exp2(torch.randn(n) * ANISO_STD), one)
+      g = g @ scale2d(1 / s, s)
+    if thetas:
+      g = g @ rotate2d(thetas[1])
+    if 'xfrac' in m:
+      t = self._gate('xfrac', torch.randn(n, 2) * XFRAC_STD, torch.zeros(n, 2))
+      g = g @ translate2d(-t[:, 0] * w, -t[:, 1] * h)
+    return g
+
+  def colour(self, n: int, channels: int) -> torch.Tensor:
+    """Draws the colour transforms: `[n, 4, 4]` on (r, g, b, 1)."""
+    m, c = self.mults, torch.eye(4).expand(n, 4, 4)
+    zero, one = torch.zeros(n), torch.ones(n)
+    if 'brightness' in m:
+      b = self._gate('brightness', torch.randn(n) * BRIGHTNESS_STD, zero)
+      c = translate3d(b, b, b) @ c
+    if 'contrast' in m:
+      s = self._gate('contrast', torch.exp2(torch.randn(n) * CONTRAST_STD), one)
+      c = scale3d(s, s, s) @ c
+    if 'lumaflip' in m:
+      c = luma_flip3d(self._gate('lumaflip', torch.floor(torch.rand(n) * 2), zero)) @ c
+    if 'hue' in m and channels > 1:
+      theta = (torch.rand(n) * 2 - 1) * math.pi * HUE_MAX
+      c = hue_rotate3d(self._gate('hue', theta, zero)) @ c
+    if 'saturation' in m and channels > 1:
+      s = self._gate('saturation', torch.exp2(torch.randn(n) * SATURATION_STD), one)
+      c = saturate3d(s) @ c
+    return c
+
+  def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    """`[n, C, H, W]` float images -> the same shape, differentiable w.r.t. the images."""
+    n, ch, h, w = images.shape
+    m = self.mults
+    # Every enabled stage runs whatever p is, as in jaxgan's compiled step and ADA's own code:
+    # the work per step does not depend on p.
+    if any(t in m for t in ADA_BLIT + ADA_GEOMETRIC):
+      images = warp(images, self.geometry(n, h, w))
+    if any(t in m for t in ADA_COLOUR):
+      images = apply_colour(images, self.colour(n, ch))
+    if 'noise' in m:
+      sigma = self._gate('noise', torch.randn(n).abs() * NOISE_STD, torch.zeros(n))
+      images = images + torch.randn_like(images) * sigma.view(-1, 1, 1, 1)
+    if 'cutout' in m:
+      size = self._gate('cutout', torch.full((n,), CUTOUT_SIZE), torch.zeros(n)).view(-1, 1, 1)
+      centre = torch.rand(n, 2, 1, 1)
+      ys = ((torch.arange(h) + 0.5) / h).view(1, -1, 1)
+      xs = ((torch.arange(w) + 0.5) / w).view(1, 1, -1)
+      cut = ((ys - centre[:, 0]).abs() < size / 2) & ((xs - centre[:, 1]).abs() < size / 2)
+      images = images * (~cut).unsqueeze(1).float()
+    return images
+
+
 # --- the update ------------------------------------------------------------------------------
 
 
+def _number(c, field: str) -> float:
+  """A config field that this reference takes as a plain number only (no schedule specs)."""
+  v = c
+  for name in field.split('.'):
+    v = v[name]
+  if isinstance(v, bool) or not isinstance(v, (int, float)):
+    raise ValueError(
+      f'config.{field}={v!r}: the PyTorch reference takes numbers only, not schedule specs'
+    )
+  return float(v)
+
+
 def _adam(params, lr: float, w: Workload):
-  betas = (w.config.optim.b1, w.config.optim.b2)
+  betas = (w.config.optim.b1, _number(w.config, 'optim.b2'))
   try:
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
   except (RuntimeError, TypeError):
     return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 
+def penalty_weights(w: Workload) -> dict[str, float]:
+  """`config.loss.penalties` and `loss.penalty` (weight `loss.penalty_weight`) as one dict.
+
+  Raises:
+    ValueError: a penalty the reference does not write, or a weight that is not a number.
+  """
+  lo = w.config.loss
+  weights = {name: _number(w.config, f'loss.penalties.{name}') for name in lo.penalties}
+  if lo.penalty is not None:
+    weights[lo.penalty] = _number(w.config, 'loss.penalty_weight')
+  unknown = set(weights) - set(PENALTIES)
+  if unknown:
+    raise ValueError(
+      f'the PyTorch reference has no penalty {sorted(unknown)}; it writes {list(PENALTIES)}'
+    )
+  return weights
+
+
 class TorchGAN:
   """One `step()` = n_critic D updates and one G update, as `jaxgan.train.make_train_step`.
 
   Args:
-    w: the workload; its config gives the models, `loss`, `optim` and `data.batch_size`.
+    w: the workload; its config gives the models, `loss` (with several penalties and their lazy
+      interval), `augment` (ADA only), `optim` and `data.batch_size`.
     seed: seeds PyTorch's initialisers, the fixed batch and the noise.
 
   Raises:
     ValueError: a config field the reference does not implement (weight clipping, another
-      compute dtype, a model keyword).
+      compute dtype, a model keyword, schedules, bCR, LeCam, an EMA half-life, DiffAugment).
   """
 
   def __init__(self, w: Workload, seed: int = 0):
     c = w.config
     if c.loss.weight_clip is not None or c.model.compute_dtype != 'float32':
       raise ValueError('the PyTorch reference has no weight clipping and computes in float32')
+    if (
+      _number(c, 'loss.consistency_weight')
+      or _number(c, 'loss.lecam_weight')
+      or c.optim.ema_half_life is not None
+    ):
+      raise ValueError('the PyTorch reference writes neither bCR, LeCam nor an EMA half-life')
+    if c.augment.name not in (None, 'ada'):
+      raise ValueError(f'the PyTorch reference writes ADA only; got augment {c.augment.name!r}')
     torch.manual_seed(seed)
     self.w = w
     self.n_critic, self.batch_size = c.loss.n_critic, c.data.batch_size
-    self.latent_dim, self.penalty_weight = c.model.latent_dim, c.loss.penalty_weight
+    self.latent_dim = c.model.latent_dim
+    self.penalties, self.every = penalty_weights(w), c.loss.penalty_every
     self.ema_decay, self.loss_name = c.optim.ema_decay, c.loss.name
     self.G, self.D = make_models(w)
     self.G.train()
     self.D.train()
-    self.opt_g = _adam(self.G.parameters(), c.optim.g_lr, w)
-    self.opt_d = _adam(self.D.parameters(), c.optim.d_lr, w)
+    self.opt_g = _adam(self.G.parameters(), _number(c, 'optim.g_lr'), w)
+    self.opt_d = _adam(self.D.parameters(), _number(c, 'optim.d_lr'), w)
     self.g_params = list(self.G.parameters())
     self.d_params = list(self.D.parameters())
     self.ema = [p.detach().clone() for p in self.g_params]
     self.d_loss, self.g_loss = LOSSES[c.loss.name]
-    self.penalty = PENALTIES[c.loss.penalty] if c.loss.penalty else None
     shape = (
       w.image_shape
       if len(w.image_shape) == 1
@@ -423,19 +725,52 @@ class TorchGAN:
     # As jaxgan: a critic without state (no BatchNorm, no spectral norm) on vectors scores real
     # and fake in one pass of twice the rows, which is faster for small matmuls.
     self.one_pass = len(w.image_shape) == 1 and d_norm(w) in ('none', 'layer')
+    self.augment, self.ada_target = None, None
+    if c.augment.name == 'ada':
+      self.ada_target = c.augment.ada_target
+      p = 0.0 if self.ada_target is not None else _number(c, 'augment.p')
+      self.augment = AugmentPipe(c.augment.policy, p)
+      self.ada_kimg, self.ada_interval = c.augment.ada_kimg, c.augment.ada_interval
+      self.one_pass = False
+    self.d_updates = self.steps = 0
+    self.ada_signs, self.ada_count = torch.zeros(()), 0
+
+  def _critic(self):
+    """D as the losses and penalties see it: behind the augmentation, when there is one."""
+    if self.augment is None:
+      return self.D
+    return lambda x: self.D(self.augment(x))
 
   def _d_update(self, real, fake):
+    critic = self._critic()
     if self.one_pass:
       s_real, s_fake = self.D(torch.cat([real, fake])).chunk(2)
     else:
-      s_real, s_fake = self.D(real), self.D(fake)
+      s_real, s_fake = critic(real), critic(fake)
     loss = self.d_loss(s_real, s_fake)
-    if self.penalty is not None:
-      loss = loss + self.penalty_weight * self.penalty(self.D, real, fake)
+    # StyleGAN2's lazy regularisation: a Python `if` on the update count (inside penalty_loss).
+    penalty = penalty_loss(critic, real, fake, self.penalties, self.every, self.d_updates)
+    if penalty is not None:
+      loss = loss + penalty
+    self.d_updates += 1
+    if self.ada_target is not None:
+      self.ada_signs += torch.sign(s_real.detach()).sum()
+      self.ada_count += s_real.shape[0]
     self.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     self.opt_d.step()
     return loss
+
+  def _adjust_ada_p(self) -> None:
+    """ADA's controller (Karras et al. 2020): every `ada_interval` steps, p moves towards r_t."""
+    self.steps += 1
+    if self.ada_target is None or self.steps % self.ada_interval:
+      return
+    r_t = float(self.ada_signs) / self.ada_count
+    adjust = math.copysign(1.0, r_t - self.ada_target) if r_t != self.ada_target else 0.0
+    p = self.augment.p + adjust * self.ada_count / (self.ada_kimg * 1000)
+    self.augment.p = min(max(p, 0.0), 1.0)
+    self.ada_signs, self.ada_count = torch.zeros(()), 0
 
   def step(self) -> tuple[torch.Tensor, torch.Tensor]:
     """One train step.
@@ -443,7 +778,7 @@ class TorchGAN:
     Returns:
       The last critic update's loss and the generator's loss, scalar float32 tensors.
     """
-    G, D = self.G, self.D
+    G = self.G
     for i in range(self.n_critic):
       z = torch.randn(self.batch_size, self.latent_dim)
       if i < self.n_critic - 1:
@@ -455,10 +790,11 @@ class TorchGAN:
 
     for p in self.d_params:
       p.requires_grad_(False)
-    s_fake = D(fake)
+    critic = self._critic()
+    s_fake = critic(fake)
     if self.loss_name in G_NEEDS_REAL:
       with torch.no_grad():
-        s_real = D(self.batch[-1])
+        s_real = critic(self.batch[-1])
     else:
       s_real = None
     g_loss = self.g_loss(s_real, s_fake)
@@ -469,6 +805,7 @@ class TorchGAN:
       p.requires_grad_(True)
     with torch.no_grad():
       torch._foreach_lerp_(self.ema, self.g_params, 1.0 - self.ema_decay)
+    self._adjust_ada_p()
     return d_loss.detach(), g_loss.detach()
 
 

@@ -11,6 +11,12 @@ does, `jaxgan.build.build_gan` and `build_train_step`, jitted by `sharding.jit_t
   W2  DCGAN 32x32x1 non-saturating, BatchNorm in G and D (Adam 2e-4 (0.5, 0.999))
   W3  DCGAN 32x32x1 WGAN-GP, LayerNorm critic, n_critic 5 (Adam 1e-4 (0.5, 0.9))
   W4  SNGAN ResNet 32x32x3 hinge, spectral-norm critic, n_critic 5 (Adam 2e-4 (0.0, 0.9))
+  W5  R3GAN's loss (Huang et al. 2024) on the DCGAN 32x32x1: rsgan + R1 + R2 (each 0.05),
+      LayerNorm critic, n_critic 1 (Adam 2e-4 (0.0, 0.99))
+  W6  lazy R1 (Karras et al. 2020, StyleGAN2): the DCGAN 32x32x1 non-saturating + R1 (weight 5)
+      on every 16th critic update with weight x 16, LayerNorm critic (Adam 2e-4 (0.5, 0.999))
+  W7  ADA (Karras et al. 2020): W2's DCGAN on 32x32x3 with a LayerNorm critic (as W5 and W6),
+      non-saturating, policy 'bgc' with p adapted towards r_t = 0.6 (Adam 2e-4 (0.5, 0.999))
 
 `sweep_workloads()` adds every loss of `jaxgan.losses.LOSSES` with and without the WGAN-GP
 penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only difference).
@@ -20,6 +26,11 @@ penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only diffe
   ('wgan', 5, 64, (32, 32, 1))
   >>> w.tiny().config.data.batch_size
   4
+  >>> w = get('W5')
+  >>> w.config.loss.name, w.config.loss.penalties.to_dict(), w.config.optim.b1, w.config.optim.b2
+  ('rsgan', {'r1': 0.05, 'r2': 0.05}, 0.0, 0.99)
+  >>> get('W6').config.loss.penalty_every, get('W7').config.augment.name
+  (16, 'ada')
 """
 
 from __future__ import annotations
@@ -117,6 +128,9 @@ def workload_config(
   width: int | None = None,
   pad_to: int | None = None,
   batch_size: int = 64,
+  penalties: dict[str, float] | None = None,
+  penalty_every: int = 1,
+  augment: dict[str, Any] | None = None,
 ) -> ml_collections.ConfigDict:
   """A benchmark's run config: `default_config()` with the fields a workload fixes.
 
@@ -132,6 +146,10 @@ def workload_config(
     width: the model's base width; None for its default.
     pad_to: pad images to this size (`config.data.pad_to`).
     batch_size: examples per discriminator update.
+    penalties: names in `jaxgan.penalties.PENALTIES` -> weights (`config.loss.penalties`), e.g.
+      R3GAN's `{'r1': 0.05, 'r2': 0.05}`; None for none.
+    penalty_every: lazy regularisation: the penalties on every k-th critic update, weight x k.
+    augment: fields of `config.augment` (name, policy, p, ada_target); None for no augmentation.
 
   Returns:
     The config; the rest (latent size 100, penalty weight 10, EMA 0.999, float32) is the
@@ -143,6 +161,10 @@ def workload_config(
   c.loss.name, c.loss.penalty, c.loss.n_critic = loss, penalty, n_critic
   c.optim.g_lr = c.optim.d_lr = lr
   c.optim.b1, c.optim.b2 = betas
+  c.loss.penalties = dict(penalties or {})
+  c.loss.penalty_every = penalty_every
+  for k, v in (augment or {}).items():
+    c.augment[k] = v
   return c
 
 
@@ -206,6 +228,54 @@ WORKLOADS: dict[str, Workload] = {
       d_norm='spectral',
       lr=2e-4,
       betas=(0.0, 0.9),
+    ),
+  ),
+  'W5': Workload(
+    'W5',
+    'DCGAN 32x32 rsgan + R1 + R2 (R3GAN loss), LayerNorm critic',
+    (32, 32, 1),
+    workload_config(
+      'dcgan',
+      data='mnist',
+      pad_to=32,
+      loss='rsgan',
+      penalties={'r1': 0.05, 'r2': 0.05},
+      d_norm='layer',
+      lr=2e-4,
+      betas=(0.0, 0.99),
+      width=64,
+    ),
+  ),
+  'W6': Workload(
+    'W6',
+    'DCGAN 32x32 non-saturating + lazy R1 (every 16), LayerNorm critic',
+    (32, 32, 1),
+    workload_config(
+      'dcgan',
+      data='mnist',
+      pad_to=32,
+      loss='non_saturating',
+      penalties={'r1': 5.0},
+      penalty_every=16,
+      d_norm='layer',
+      lr=2e-4,
+      betas=(0.5, 0.999),
+      width=64,
+    ),
+  ),
+  'W7': Workload(
+    'W7',
+    'DCGAN 32x32x3 non-saturating + ADA (bgc, target 0.6), LayerNorm critic',
+    (32, 32, 3),
+    workload_config(
+      'dcgan',
+      data='cifar10',
+      loss='non_saturating',
+      augment={'name': 'ada', 'policy': 'bgc', 'ada_target': 0.6},
+      d_norm='layer',
+      lr=2e-4,
+      betas=(0.5, 0.999),
+      width=64,
     ),
   ),
 }
