@@ -50,6 +50,8 @@ def _small(config, data_dir):
     "toy_ring",
     "toy_grid",
     "stacked_mnist_dcgan",
+    "stacked_mnist_r3gan",
+    "cifar10_r3gan",
   ],
 )
 def test_every_config_is_valid_and_documents_its_command(name):
@@ -83,16 +85,26 @@ def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
   assert [line["step"] for line in lines] == [2, 4, 6]
 
 
-def test_cifar10_smoke_variant_runs(tmp_path):
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
   require_real_data("cifar10_jpeg")
-  config = _config("cifar10_sngan_hinge", "smoke")
-  config.run.update(data_dir=str(tmp_path / "tfds"), source_dir=str(REAL_DATA), steps=2)
-  config.model.width, config.log.num_samples = 8, 4
+  return str(tmp_path_factory.mktemp("tfds_cifar"))
+
+
+@pytest.mark.parametrize("name", ["cifar10_sngan_hinge", "cifar10_r3gan"])
+def test_cifar10_smoke_variant_runs(tmp_path, cifar_dir, name):
+  config = _config(name, "smoke")
+  config.run.update(data_dir=cifar_dir, source_dir=str(REAL_DATA), steps=2)
+  config.log.num_samples = 4
+  if name == "cifar10_sngan_hinge":
+    config.model.width = 8
   config.log.update(every=1, sample_every=2)
   config.checkpoint.every = 2
   result = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert np.isfinite(result["d_loss"])
   assert Image.open(tmp_path / "run" / "samples" / "step_0000002.png").size == (2 * 33 + 1,) * 2
+  if name == "cifar10_r3gan":  # RpGAN + R1 + R2 and scheduled ADA reach the logged metrics
+    assert result["penalty_r1"] > 0 and result["penalty_r2"] > 0 and "aug_p" in result
 
 
 def test_toy_run_reports_mode_coverage(tmp_path):
