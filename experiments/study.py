@@ -2,6 +2,9 @@
 
     # the PacGAN-level search on the grid of 25 Gaussians (20k steps a run)
     python experiments/study.py --study=grid --seeds=5 --out=runs/grid_study
+    # R3GAN's recipe on Stacked MNIST; DiffAugment / ADA on a tenth of MNIST against all of it
+    python experiments/study.py --study=r3gan --seeds=3 --steps=5000 --out=runs/r3gan_study
+    python experiments/study.py --study=augment --seeds=3 --out=runs/augment_study
     # Stacked MNIST, 4 losses x 3 seeds (modes and reverse KL of 26,000 samples)
     python experiments/study.py --study=stacked_mnist --seeds=3 --source_dir=../shared/data \
         --out=runs/stacked_mnist_study
@@ -93,6 +96,10 @@ PARTS = {
   ),
   "stacked_mnist": (
     _config_file(os.path.join(_CONFIGS, "stacked_mnist_dcgan.py")),
+    ("modes", "kl", "kl_real"),
+  ),
+  "stacked_mnist_r3gan": (
+    _config_file(os.path.join(_CONFIGS, "stacked_mnist_r3gan.py")),
     ("modes", "kl", "kl_real"),
   ),
   # Lucic et al. 2018: about 20 epochs at batch 64 (19k steps), FID of 10,000 samples.
@@ -187,6 +194,7 @@ STUDIES = {
   "grid": (("grid_20k",), grid_variants),
   "stacked_mnist": (("stacked_mnist",), stacked_variants),
   "augment": (("mnist_10pct", "mnist_full"), augment_variants),
+  "r3gan": (("stacked_mnist_r3gan",), lambda: {"r3gan": {}}),
   "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
 }
 
