@@ -12,12 +12,14 @@ comparable.
 
     python benchmarks/run.py                          # W1-W4, both frameworks
     python benchmarks/run.py --workloads W2 --reps 7
+    python benchmarks/run.py --workloads W5,W6,W7 --reps 3   # R1+R2, lazy R1, ADA
     python benchmarks/run.py --sweep --reps 3         # every loss, with/without WGAN-GP (DCGAN)
     python benchmarks/run.py --workloads W2 --conv lax    # jaxgan with Flax's own convolutions
     python benchmarks/run.py --frameworks jax --tiny  # smoke run
 
 Writes `<out>.json` and `<out>.md` (default benchmarks/results/<timestamp>). The machine may be
-shared: the load average is recorded at start and end; quote ratios and medians.
+shared: the load average is recorded at start and end and after every rep; quote ratios and
+medians.
 """
 
 from __future__ import annotations
@@ -243,20 +245,29 @@ def bench_workload(
       for fw in frameworks
     }
     rates = {fw: [] for fw in frameworks}
-    peaks = []
+    peaks, loads = [], []
     for r in range(reps):
       order = frameworks if r % 2 == 0 else frameworks[::-1]  # alternate who goes first
       for fw in order:
         secs = workers[fw].ask(cmd='run', steps=steps[fw])['seconds']
         rates[fw].append(steps[fw] / secs)
+      # The machine may be shared: the 1-minute load average beside every rep's figures.
+      loads.append(round(os.getloadavg()[0], 2))
       if 'jax' in workers:
         peaks.append(workers['jax'].ask(cmd='matmul')['gflops'])
       log(
         f'  rep {r}: '
         + ', '.join(f'{fw} {rates[fw][-1]:.3g} steps/s' for fw in frameworks)
         + (f', matmul {peaks[-1]:.0f} GFLOP/s' if peaks else '')
+        + f', load {loads[-1]}'
       )
-    result = dict(workload=w.to_dict(), steps_per_rep=steps, reps=reps, torch_threads=torch_threads)
+    result = dict(
+      workload=w.to_dict(),
+      steps_per_rep=steps,
+      reps=reps,
+      torch_threads=torch_threads,
+      load_avg_1min=loads,
+    )
     for fw in frameworks:
       stats = workers[fw].ask(cmd='stats')
       result[fw] = dict(
@@ -300,8 +311,8 @@ def markdown(results: list[dict], meta: dict) -> str:
     '',
     '| workload | jaxgan steps/s | PyTorch steps/s | jaxgan/PyTorch | first step jaxgan (s) '
     '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) | model GFLOP/step '
-    '| jaxgan GFLOP/s | jaxgan % of matmul | PyTorch % of matmul |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| jaxgan GFLOP/s | jaxgan % of matmul | PyTorch % of matmul | load avg (1 min) per rep |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for r in results:
     j, t = r.get('jax', {}), r.get('torch', {})
@@ -325,6 +336,7 @@ def markdown(results: list[dict], meta: dict) -> str:
           _fmt(j.get('achieved_gflops'), '.0f'),
           _fmt(pct(j), '.0f'),
           _fmt(pct(t), '.0f'),
+          ' '.join(f'{x:.1f}' for x in r.get('load_avg_1min', [])) or '-',
         ]
       )
       + ' |'

@@ -489,3 +489,29 @@ def test_ceiling_counts_onednn_flops_like_xla(case):
   want = wl._flops(jax.jit(xla).lower(a, b).cost_analysis())
   assert ceiling.model_flops(eqn) == pytest.approx(want, rel=1e-6)
   assert ceiling.time_op(eqn, min_seconds=0.001, reps=1) > 0  # the custom call runs alone too
+
+
+# --- lazy regularisation: one program with lax.cond against two programs -----------------------
+
+
+def test_lazy_variants_do_the_same_penalised_work():
+  # The variants the script times (no compile here): 'two' is a program with the penalty at
+  # k times its weight on every step and one without, 'every' the penalty at its weight.
+  from benchmarks import lazy_regularization as lazy
+  from jaxgan.config import validate
+
+  w = wl.get('W6')
+  variants = lazy.variant_workloads(w)
+  assert list(variants) == list(lazy.VARIANTS)
+  (cond,), (penalised, plain), (every,), (none,) = variants.values()
+  assert cond is w
+  loss = lambda v: (v.config.loss.penalties.to_dict(), v.config.loss.penalty_every)
+  assert loss(penalised) == ({'r1': 5.0 * 16}, 1)
+  assert loss(plain) == loss(none) == ({}, 1)
+  assert loss(every) == ({'r1': 5.0}, 1)
+  assert w.config.loss.penalty_every == 16  # the registry's config is unchanged
+  for v in (penalised, plain, every, none):
+    validate(v.config)
+    assert v.config.model == w.config.model and v.config.optim == w.config.optim
+  with pytest.raises(ValueError, match='penalty_every'):
+    lazy.variant_workloads(wl.get('W2'))
