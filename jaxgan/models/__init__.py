@@ -32,17 +32,19 @@ import jax.numpy as jnp
 from jaxgan.models import conv_impl as _conv_impl
 from jaxgan.models import dcgan as _dcgan
 from jaxgan.models import layers as _layers
+from jaxgan.models import r3gan as _r3gan
 from jaxgan.models import resnet as _resnet
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.layers import NORMS
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.r3gan import R3GANDiscriminator, R3GANGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
-MODELS = ('mlp', 'dcgan', 'resnet')
+MODELS = ('mlp', 'dcgan', 'resnet', 'r3gan')
 CONV_IMPLEMENTATIONS = _conv_impl.IMPLEMENTATIONS
 
 # Default discriminator normalisation of each model.
-DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral'}
+DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral', 'r3gan': 'none'}
 
 __all__ = [
   'MODELS',
@@ -56,6 +58,8 @@ __all__ = [
   'DCGANDiscriminator',
   'ResNetGenerator',
   'ResNetDiscriminator',
+  'R3GANGenerator',
+  'R3GANDiscriminator',
 ]
 
 _COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps', 'minibatch_std')
@@ -63,6 +67,15 @@ _MODEL_KWARGS = {
   'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
   'dcgan': _COMMON_KWARGS + ('conv',),
   'resnet': _COMMON_KWARGS + ('conv',),
+  'r3gan': (
+    'minibatch_std',
+    'conv',
+    'widths',
+    'blocks',
+    'cardinality',
+    'expansion',
+    'output_activation',
+  ),
 }
 
 
@@ -109,7 +122,8 @@ def make_models(
   """Builds a (generator, discriminator) pair.
 
   Args:
-    name: one of `MODELS`: 'mlp', 'dcgan' (image sizes 28, 32, 64) or 'resnet' (32).
+    name: one of `MODELS`: 'mlp', 'dcgan' (image sizes 28, 32, 64), 'resnet' (32) or 'r3gan'
+      (32; its keywords in `jaxgan.models.r3gan.make`).
     image_shape: shape of one sample without the batch axis: (H, W, C) for the convolutional
       models; for 'mlp' any shape, e.g. (784,), (2,) or (28, 28, 1) (G reshapes, D flattens).
     latent_dim: size of z. The generators infer it from their input; it is checked here and
@@ -166,6 +180,8 @@ def make_models(
     raise ValueError(f'minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}')
   dtype = _compute_dtype(dtype)
   conv = kwargs.get('conv', 'auto')
+  if name == 'r3gan':
+    return _r3gan.make(image_shape, width=width, d_norm=d_norm, dtype=dtype, **kwargs)
   if name != 'mlp':
     _conv_impl.check(conv)  # the name, and the extra for 'onednn', now rather than at first use
 
