@@ -29,33 +29,40 @@ def _count(tree):
   return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
 
 
-@pytest.mark.parametrize('channels', [3, 1])
-def test_shapes_and_dtypes(channels):
-  g, d = make_models('r3gan', image_shape=(32, 32, channels), latent_dim=16, **TINY)
-  z = jax.random.normal(_key(0), (4, 16))
-  gv = g.init(_key(1), z, train=False)
-  images = g.apply(gv, z, train=False)
-  dv = d.init(_key(2), images, train=False)
-  scores = d.apply(dv, images, train=False)
+def test_shapes_and_dtypes():
+  channels = 3
+  shape = (32, 32, channels)
+  g, d = make_models('r3gan', image_shape=shape, latent_dim=16, **TINY)
+  # Mixed precision: the same float32 parameters, bfloat16 compute.
+  g16, d16 = make_models('r3gan', image_shape=shape, latent_dim=16, dtype='bfloat16', **TINY)
+
+  @jax.jit
+  def run(z):
+    gv = g.init(_key(1), z, train=False)
+    images = g.apply(gv, z, train=False)
+    dv = d.init(_key(2), images, train=False)
+    return gv, dv, images, d.apply(dv, images), g16.apply(gv, z), d16.apply(dv, images)
+
+  gv, dv, images, scores, images16, scores16 = run(jax.random.normal(_key(0), (4, 16)))
   assert images.shape == (4, 32, 32, channels) and images.dtype == jnp.float32
   assert scores.shape == (4,) and scores.dtype == jnp.float32
   assert float(jnp.max(jnp.abs(images))) <= 1.0  # tanh by default, as jaxgan's other generators
   assert np.isfinite(np.asarray(scores)).all()
-  # No normalisation: no state besides the parameters.
+  # No normalisation: no state besides the parameters, all float32.
   assert set(gv) == {'params'} and set(dv) == {'params'}
-
-  # Mixed precision: the same float32 parameters, bfloat16 compute, float32 outputs close to the
-  # float32 ones (bfloat16 keeps 8 bits of mantissa).
-  g16, d16 = make_models(
-    'r3gan', image_shape=(32, 32, channels), latent_dim=16, dtype='bfloat16', **TINY
-  )
-  images16 = g16.apply(gv, z)
-  scores16 = d16.apply(dv, images)
+  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves((gv, dv)))
+  # bfloat16 outputs are float32 and close to the float32 ones (8 bits of mantissa).
   assert images16.dtype == jnp.float32 and scores16.dtype == jnp.float32
-  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(gv))
   np.testing.assert_allclose(images16, images, atol=0.05)
   np.testing.assert_allclose(scores16, scores, atol=0.05 * (1 + float(jnp.max(jnp.abs(scores)))))
   assert not np.array_equal(np.asarray(images16), np.asarray(images))  # it did compute in bf16
+  # One channel (e.g. MNIST padded to 32): shapes only.
+  g, d = make_models('r3gan', image_shape=(32, 32, 1), latent_dim=16, **TINY)
+  z = jnp.zeros((4, 16))
+  images = jax.eval_shape(lambda: g.apply(g.init(_key(0), z), z))
+  assert images.shape == (4, 32, 32, 1) and images.dtype == jnp.float32
+  scores = jax.eval_shape(lambda x: d.apply(d.init(_key(0), x), x), images)
+  assert scores.shape == (4,) and scores.dtype == jnp.float32
 
 
 def test_default_network_shape():
@@ -105,33 +112,33 @@ def _np_downsample(x):
 
 def test_resampling_against_numpy():
   x = np.random.RandomState(0).standard_normal((2, 6, 4, 3)).astype(np.float32)
-  up = np.asarray(r3gan.upsample(jnp.asarray(x)))
-  down = np.asarray(r3gan.downsample(jnp.asarray(x)))
+  up, down = jax.jit(lambda x: (r3gan.upsample(x), r3gan.downsample(x)))(jnp.asarray(x))
   assert up.shape == (2, 12, 8, 3) and down.shape == (2, 3, 2, 3)
   for n in range(2):
     for c in range(3):
       np.testing.assert_allclose(up[n, :, :, c], _np_upsample(x[n, :, :, c]), atol=1e-5)
       np.testing.assert_allclose(down[n, :, :, c], _np_downsample(x[n, :, :, c]), atol=1e-5)
   # Away from the borders a constant image stays constant (the filters are normalised).
-  ones = jnp.ones((1, 8, 8, 1))
-  np.testing.assert_allclose(r3gan.upsample(ones)[0, 1:-1, 1:-1], 1.0, atol=1e-6)
-  np.testing.assert_allclose(r3gan.downsample(ones)[0, 1:-1, 1:-1], 1.0, atol=1e-6)
+  up, down = jax.jit(lambda x: (r3gan.upsample(x), r3gan.downsample(x)))(jnp.ones((1, 8, 8, 1)))
+  np.testing.assert_allclose(up[0, 1:-1, 1:-1], 1.0, atol=1e-6)
+  np.testing.assert_allclose(down[0, 1:-1, 1:-1], 1.0, atol=1e-6)
 
 
 @pytest.mark.parametrize('conv', ['xla', 'lax'])
 def test_grouped_convolution(conv):
   layer = r3gan.Conv(features=12, kernel_size=3, groups=3, conv=conv)
   x = jax.random.normal(_key(0), (2, 5, 5, 6))
-  params = layer.init(_key(1), x)
+  params = jax.jit(layer.init)(_key(1), x)
   kernel = params['params']['kernel']
   assert kernel.shape == (3, 3, 2, 12)  # [kh, kw, in / groups, out], as feature_group_count
-  y = layer.apply(params, x)
+  apply = jax.jit(layer.apply)
+  y = apply(params, x)
   expected = jax.lax.conv_general_dilated(
     x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=3
   )
   np.testing.assert_allclose(y, expected, atol=1e-5)
   # Grouped: changing the first group's inputs (channels 0-1) changes only its outputs (0-3).
-  y2 = layer.apply(params, x.at[..., :2].add(1.0))
+  y2 = apply(params, x.at[..., :2].add(1.0))
   changed = np.abs(np.asarray(y2 - y)).max(axis=(0, 1, 2)) > 1e-6
   np.testing.assert_array_equal(changed, [True] * 4 + [False] * 8)
   # The residual block's 3x3 convolution is grouped by the stage's cardinality.
@@ -147,11 +154,12 @@ def test_fixup_initialisation():
   blocks_in_network = 8
   block = r3gan.ResidualBlock(cardinality=4, expansion=2, num_blocks=blocks_in_network, conv='xla')
   x = jax.random.normal(_key(0), (2, 8, 8, 64))
-  params = block.init(_key(1), x)
+  params = jax.jit(block.init)(_key(1), x)
+  apply = jax.jit(block.apply)
   p = params['params']
   # The residual branch ends in a zero layer, so the block is the identity at initialisation.
   assert not np.any(np.asarray(p['Conv3']['kernel']))
-  np.testing.assert_array_equal(block.apply(params, x), x)
+  np.testing.assert_array_equal(apply(params, x), x)
   assert not np.any(np.asarray(p['bias1'])) and not np.any(np.asarray(p['bias2']))
   # The other two layers: N(0, gain^2 / fan_in), gain = sqrt(2 / (1 + 0.2^2)) * L^(-1/4).
   gain = math.sqrt(2 / 1.04) * blocks_in_network**-0.25
@@ -161,7 +169,7 @@ def test_fixup_initialisation():
   # After a perturbation of the last layer the block is no longer the identity.
   p2 = jax.tree_util.tree_map(lambda v: v, p)
   p2['Conv3']['kernel'] = p2['Conv3']['kernel'] + 0.01
-  assert not np.allclose(block.apply({'params': p2}, x), x)
+  assert not np.allclose(apply({'params': p2}, x), x)
 
 
 def test_cifar10_parameter_count():
@@ -188,9 +196,9 @@ def test_cifar10_parameter_count():
 def test_minibatch_std():
   _, d = make_models('r3gan', image_shape=(32, 32, 3), minibatch_std=2, **TINY)
   x = jax.random.normal(_key(0), (4, 32, 32, 3))
-  params = d.init(_key(1), x)
+  params = jax.eval_shape(lambda: d.init(_key(1), x))
   assert params['params']['basis'].shape == (4, 4, 1, 9)  # 8 channels + the statistic
-  assert d.apply(params, x).shape == (4,)
+  assert jax.eval_shape(d.apply, params, x).shape == (4,)
 
 
 def test_bad_input():
@@ -211,12 +219,15 @@ def test_bad_input():
 
 
 def test_train_steps_rsgan_r1():
-  g, d = make_models('r3gan', image_shape=(32, 32, 3), latent_dim=8, **TINY)
+  # One block (at 4x4) keeps the compile short; the other tests cover every stage's blocks.
+  g, d = make_models(
+    'r3gan', image_shape=(32, 32, 3), latent_dim=8, widths=8, blocks=(1, 0, 0, 0), conv='xla'
+  )
   adam = optax.adam(2e-4, b1=0.0, b2=0.99)
   gan = GAN(g, d, adam, adam, latent_shape=(8,))
   step = jax.jit(make_train_step(gan, loss='rsgan', penalty='r1', penalty_weight=0.05))
-  batch = jax.random.uniform(_key(0), (8, 32, 32, 3), minval=-1.0, maxval=1.0)
-  state = gan.init(_key(1), batch)
+  batch = jax.random.uniform(_key(0), (4, 32, 32, 3), minval=-1.0, maxval=1.0)
+  state = jax.jit(gan.init)(_key(1), batch)
   before = state.d_params
   for i in range(2):
     state, metrics = step(state, batch, _key(2 + i))
