@@ -1,18 +1,10 @@
-"""The R3GAN generator and discriminator at 32x32 (Huang, Gokaslan, Kuleshov and Tompkin 2024).
+"""R3GAN's networks at 32x32 (Huang, Gokaslan, Kuleshov and Tompkin, NeurIPS 2024).
 
-"The GAN is dead; long live the GAN! A Modern GAN Baseline" (NeurIPS 2024, arXiv:2501.05441),
-after the official `R3GAN/Networks.py`: a modernised ResNet without normalisation.
-
-  G: z -> 4x4 basis (a learned [4, 4, w] map times a linear function of z) -> stages at 4, 8, 16
-     and 32, each [transition] + residual blocks -> 1x1 convolution to the image channels.
-  D: 1x1 convolution from the image -> stages at 32, 16, 8 and 4, each residual blocks +
-     transition -> 4x4 head (a depthwise 4x4 convolution, then linear to one score).
-
-Residual block: x + conv1x1(act(grouped conv3x3(act(conv1x1(x))))), act = bias + LeakyReLU(0.2),
-the convolutions bias-free. Transitions: the [1, 2, 1] interpolative resampling, and a 1x1
-convolution where the widths differ. Fix-up initialisation: N(0, gain^2 / fan_in), gain 1 but in
-the blocks, whose first two layers take sqrt(2 / 1.04) L^(-1/4) (L blocks in all) and whose last
-is zero, so each block is the identity at initialisation.
+After the official `R3GAN/Networks.py`; no normalisation. G: a learned 4x4 basis times a linear
+map of z, stages at 4, 8, 16, 32 ([transition] + residual blocks), 1x1 convolution to the image.
+D: 1x1 convolution, stages at 32, 16, 8, 4 (residual blocks + transition), a depthwise 4x4 head and
+a linear map to one score. Transitions: [1, 2, 1] resampling and a 1x1 convolution where widths
+differ. Weights N(0, gain^2 / fan_in), gain 1 but in the blocks (`ResidualBlock`: fix-up).
 """
 
 from __future__ import annotations
@@ -31,8 +23,7 @@ from jaxgan.models import conv_impl, fast_conv, layers
 SIZES = (32,)
 RESOLUTIONS = (4, 8, 16, 32)  # the stages of G; D visits them in reverse
 
-# The CPU-size default network: widths per stage (4, 8, 16 and 32 pixels), blocks per stage,
-# inner width factor; the cardinality defaults to groups of 16 channels, as in the paper.
+# The CPU-size default network; the cardinality defaults to groups of 16 channels, as the paper's.
 DEFAULT_WIDTHS = (128, 64, 32, 16)
 DEFAULT_BLOCKS = 1
 DEFAULT_EXPANSION = 2
@@ -41,23 +32,15 @@ GROUP_WIDTH = 16
 # The paper's CIFAR-10 network (official `train.py`, preset CIFAR10): make_models('r3gan', ...,
 # **CIFAR10_KWARGS) with latent_dim=CIFAR10_LATENT_DIM. The official generator has a linear
 # output; jaxgan's generators default to tanh.
-CIFAR10_KWARGS = {
-  'widths': (768, 768, 768, 768),
-  'blocks': (2, 2, 2, 2),
-  'cardinality': (96, 96, 96, 96),
-  'expansion': 2,
-  'output_activation': 'none',
-}
+CIFAR10_KWARGS = dict(
+  widths=(768,) * 4, blocks=(2,) * 4, cardinality=(96,) * 4, expansion=2, output_activation='none'
+)
 CIFAR10_LATENT_DIM = 64
-
 OUTPUT_ACTIVATIONS = ('tanh', 'none')
-
-# The gain of LeakyReLU(0.2) (He et al. 2015), which the official code calls BiasedActivation.Gain.
-LRELU_GAIN = math.sqrt(2.0 / (1.0 + 0.2**2))
-
-# The interpolative [1, 2, 1] filter: convolved with the box [1, 1] (the official
-# CreateLowpassKernel), [1, 3, 3, 1] / 8 per axis.
+LRELU_GAIN = math.sqrt(2.0 / (1.0 + 0.2**2))  # LeakyReLU(0.2)'s (He et al. 2015), as the official
+# The interpolative [1, 2, 1] filter (official CreateLowpassKernel): [1, 2, 1] * [1, 1] / 8.
 _FILTER = (0.125, 0.375, 0.375, 0.125)
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
 def msr_init(gain: float) -> nn.initializers.Initializer:
@@ -69,12 +52,8 @@ def msr_init(gain: float) -> nn.initializers.Initializer:
   Returns:
     `init(key, shape, dtype)`, fan_in the product of all axes but the last (`[in, out]`, HWIO).
   """
-
-  def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-    fan_in = int(np.prod(shape[:-1]))
-    return jax.random.normal(key, shape, dtype) * (gain / math.sqrt(fan_in))
-
-  return init
+  std = lambda shape: gain / math.sqrt(np.prod(shape[:-1]))
+  return lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, dtype) * std(shape)
 
 
 def _taps(x: jax.Array, axis: int, count: int, stride: int) -> list[jax.Array]:
@@ -87,8 +66,8 @@ def _taps(x: jax.Array, axis: int, count: int, stride: int) -> list[jax.Array]:
 def upsample(x: jax.Array) -> jax.Array:
   """Upsamples x2 with the [1, 2, 1] interpolative filter (official `Resamplers.py`).
 
-  Zero insertion, then [1, 3, 3, 1] / 4 per axis, zero-padded (StyleGAN2's `upsample2d`),
-  computed polyphase: output 2i is (x[i-1] + 3 x[i]) / 4, output 2i+1 is (3 x[i] + x[i+1]) / 4.
+  StyleGAN2's `upsample2d` with [1, 3, 3, 1], polyphase: per axis output 2i is
+  (x[i-1] + 3 x[i]) / 4 and output 2i+1 is (3 x[i] + x[i+1]) / 4, x zero outside.
 
   Args:
     x: `[n, h, w, c]`.
@@ -120,69 +99,44 @@ def downsample(x: jax.Array) -> jax.Array:
   return x
 
 
-def block_diagonal(kernel: jax.Array, groups: int) -> jax.Array:
-  """The dense kernel equal to a grouped one: the groups' kernels on the block diagonal.
-
-  CPU convolution libraries run this dense form faster than the grouped one, zeros and all.
-
-  Args:
-    kernel: `[kh, kw, c / groups, o]`; output channel j belongs to group j // (o / groups).
-    groups: the group count; divides o.
-
-  Returns:
-    `[kh, kw, c, o]`, zero where input and output channels lie in different groups.
-  """
+def _block_diagonal(kernel: jax.Array, groups: int) -> jax.Array:
+  # The dense kernel [kh, kw, c, o] equal to a grouped one [kh, kw, c / groups, o]: the groups'
+  # kernels on the block diagonal. CPU libraries run it faster than the grouped form, zeros and all.
   kh, kw, i, o = kernel.shape
   k = kernel.reshape(kh, kw, i, groups, o // groups)
   dense = jnp.einsum('hwigo,Gg->hwGigo', k, jnp.eye(groups, dtype=kernel.dtype))
   return dense.reshape(kh, kw, groups * i, o)
 
 
-class Conv(nn.Module):
-  """A bias-free 'SAME' convolution in `groups` groups, He-initialised with `gain` (`msr_init`).
+def conv2d(x: jax.Array, kernel: jax.Array, groups: int = 1, conv: str = 'auto') -> jax.Array:
+  """A 'SAME', stride-1 convolution in `groups` groups (`lax`'s `feature_group_count`).
 
-  Attributes:
-    features: output channels; a multiple of `groups`.
-    kernel_size: the square kernel's side.
-    gain: the initial standard deviation times sqrt(fan-in); 0 initialises to zero.
-    groups: input and output channels split into this many groups, each convolved on its own.
-    dtype: compute dtype; the kernel `[k, k, c / groups, features]` stays float32.
-    conv: 'auto', 'onednn', 'xla' or 'lax' (`jaxgan.models.conv_impl`); 'lax' convolves grouped
-      (`feature_group_count`), the others convolve with `block_diagonal`'s dense kernel.
+  Args:
+    x: `[n, h, w, c]`, c a multiple of `groups`.
+    kernel: `[kh, kw, c / groups, o]` of x's dtype; output channel j is in group j // (o / groups).
+    groups: channels split into this many groups, each convolved on its own.
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`conv_impl`); 'lax' convolves grouped, the others
+      with the equal dense (block-diagonal) kernel.
+
+  Returns:
+    `[n, h, w, o]` of x's dtype.
   """
-
-  features: int
-  kernel_size: int = 1
-  gain: float = 1.0
-  groups: int = 1
-  dtype: Any = jnp.float32
-  conv: str = 'auto'
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Convolves.
-
-    Args:
-      x: `[n, h, w, c]`, c a multiple of `groups`.
-
-    Returns:
-      `[n, h, w, features]` in the compute dtype.
-    """
-    k = self.kernel_size
-    shape = (k, k, x.shape[-1] // self.groups, self.features)
-    kernel = self.param('kernel', msr_init(self.gain), shape, jnp.float32).astype(self.dtype)
-    x = x.astype(self.dtype)
-    backend = conv_impl.resolve(self.conv)
-    if backend == 'lax':
-      dims = ('NHWC', 'HWIO', 'NHWC')
-      return jax.lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', None, None, dims, self.groups)
-    if self.groups > 1:
-      kernel = block_diagonal(kernel, self.groups)
-    return fast_conv.conv2d(x, kernel, padding='SAME', backend=backend)
+  backend = conv_impl.resolve(conv)
+  if backend == 'lax':
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', None, None, _NHWC, groups)
+  if groups > 1:
+    kernel = _block_diagonal(kernel, groups)
+  return fast_conv.conv2d(x, kernel, padding='SAME', backend=backend)
 
 
-def _conv(features: int, kernel: int, gain: float, module: Any, groups: int = 1, name=None):
-  return Conv(features, kernel, gain, groups, module.dtype, module.conv, name=name)
+def _conv(
+  module: nn.Module, x: jax.Array, features: int, size: int, gain: float, name: str, groups=1
+):
+  # A bias-free convolution whose float32 kernel `name` [size, size, c / groups, features] lives
+  # in the calling module, He-initialised with `gain` (the official Convolution).
+  shape = (size, size, x.shape[-1] // groups, features)
+  kernel = module.param(name, msr_init(gain), shape, jnp.float32).astype(module.dtype)
+  return conv2d(x.astype(module.dtype), kernel, groups, module.conv)
 
 
 def _biased_lrelu(module: nn.Module, x: jax.Array, name: str) -> jax.Array:
@@ -199,10 +153,10 @@ class ResidualBlock(nn.Module):
   Attributes:
     cardinality: groups of the 3x3 convolution; must divide `expansion * c`.
     expansion: inner width over outer width.
-    num_blocks: the network's total number of residual blocks L, which scales the first two
-      layers' initial gain by L^(-1/4) (fix-up, Zhang et al. 2019, as the official code).
+    num_blocks: the network's number of residual blocks L; the first two layers' initial gain
+      has the factor L^(-1/4) (fix-up, Zhang et al. 2019, as the official code).
     dtype: compute dtype; parameters stay float32.
-    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed (`Conv`).
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
   """
 
   cardinality: int
@@ -225,11 +179,9 @@ class ResidualBlock(nn.Module):
     # Three linear layers: the residual branch's variance grows as L with gain^(2 * 2) per block
     # unless each of the two non-final gains shrinks by L^(-1/(2 * 3 - 2)).
     gain = LRELU_GAIN * self.num_blocks ** (-1 / 4)
-    y = _conv(inner, 1, gain, self, name='Conv1')(x)
-    y = _biased_lrelu(self, y, 'bias1')
-    y = _conv(inner, 3, gain, self, groups=self.cardinality, name='Conv2')(y)
-    y = _biased_lrelu(self, y, 'bias2')
-    y = _conv(x.shape[-1], 1, 0.0, self, name='Conv3')(y)
+    y = _biased_lrelu(self, _conv(self, x, inner, 1, gain, 'Conv1'), 'bias1')
+    y = _biased_lrelu(self, _conv(self, y, inner, 3, gain, 'Conv2', self.cardinality), 'bias2')
+    y = _conv(self, y, x.shape[-1], 1, 0.0, 'Conv3')
     return x + y
 
 
@@ -243,14 +195,12 @@ class _Arch(nn.Module):
   dtype: Any = jnp.float32
   conv: str = 'auto'
 
-  def blocks_at(self, stage: int, name: str) -> list[ResidualBlock]:
-    total = sum(self.blocks)
-    return [
-      ResidualBlock(
-        self.cardinality[stage], self.expansion, total, self.dtype, self.conv, name=f'{name}_{i}'
-      )
-      for i in range(self.blocks[stage])
-    ]
+  def _blocks(self, x: jax.Array, stage: int) -> jax.Array:
+    kw = dict(num_blocks=sum(self.blocks), dtype=self.dtype, conv=self.conv)
+    for i in range(self.blocks[stage]):
+      name = f'Block{RESOLUTIONS[stage]}_{i}'
+      x = ResidualBlock(self.cardinality[stage], self.expansion, **kw, name=name)(x)
+    return x
 
 
 class R3GANGenerator(_Arch):
@@ -259,11 +209,10 @@ class R3GANGenerator(_Arch):
   Attributes:
     image_size: must be 32.
     channels: output channels.
-    widths, blocks, cardinality, expansion: per stage (4, 8, 16, 32 pixels); see `architecture`.
-    output_activation: 'tanh' (images in [-1, 1], as jaxgan's other generators) or 'none' (the
-      official linear output).
+    widths, blocks, cardinality, expansion: per stage (4, 8, 16, 32 pixels); see `make`.
+    output_activation: 'tanh' (in [-1, 1], as jaxgan's generators) or 'none' (official, linear).
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
-    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed (`Conv`).
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
   """
 
   image_size: int = 32
@@ -282,7 +231,7 @@ class R3GANGenerator(_Arch):
       Images `[n, 32, 32, channels]`, float32 (in [-1, 1] with tanh).
 
     Raises:
-      ValueError: an `image_size` other than 32, or an unknown `output_activation`.
+      ValueError: an `image_size` other than 32 or an unknown `output_activation`.
     """
     del train
     _check_size(self.image_size)
@@ -291,18 +240,15 @@ class R3GANGenerator(_Arch):
     w = self.widths
     # Generative basis: a learned 4x4 map whose channels are modulated by a linear map of z.
     basis = self.param('basis', nn.initializers.normal(1.0), (4, 4, w[0]), jnp.float32)
-    scale = nn.Dense(
-      w[0], use_bias=False, kernel_init=msr_init(1.0), dtype=self.dtype, name='BasisLinear'
-    )(z)
-    x = basis.astype(self.dtype)[None] * scale[:, None, None, :]
+    dense = nn.Dense(w[0], False, self.dtype, kernel_init=msr_init(1.0), name='BasisLinear')
+    x = basis.astype(self.dtype)[None] * dense(z)[:, None, None, :]
     for stage, res in enumerate(RESOLUTIONS):
       if stage:
         if w[stage] != w[stage - 1]:
-          x = _conv(w[stage], 1, 1.0, self, name=f'Transition{res}')(x)
+          x = _conv(self, x, w[stage], 1, 1.0, f'Transition{res}')
         x = upsample(x)
-      for block in self.blocks_at(stage, f'Block{res}'):
-        x = block(x)
-    x = _conv(self.channels, 1, 1.0, self, name='Aggregation')(x)
+      x = self._blocks(x, stage)
+    x = _conv(self, x, self.channels, 1, 1.0, 'Aggregation')
     if self.output_activation == 'tanh':
       x = jnp.tanh(x)
     return x.astype(jnp.float32)
@@ -312,12 +258,11 @@ class R3GANDiscriminator(_Arch):
   """The R3GAN discriminator: images `[n, 32, 32, c]` -> raw scores (logits) `[n]`.
 
   Attributes:
-    widths, blocks, cardinality, expansion: per stage in G's order (4, 8, 16, 32 pixels; D runs
-      them from 32); see `architecture`.
+    widths, blocks, cardinality, expansion: per stage in G's order (D runs them from 32).
     minibatch_std: group size of a minibatch standard-deviation feature before the 4x4 head
       (Karras et al. 2018, `layers.minibatch_stddev`; not in R3GAN); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
-    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed (`Conv`).
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
   """
 
   minibatch_std: int = 0
@@ -341,31 +286,26 @@ class R3GANDiscriminator(_Arch):
       raise ValueError(f'r3gan discriminator expects square NHWC images; got shape {x.shape}')
     _check_size(x.shape[1])
     w = self.widths
-    x = _conv(w[-1], 1, 1.0, self, name='Extraction')(x.astype(self.dtype))
+    x = _conv(self, x, w[-1], 1, 1.0, 'Extraction')
     for stage in reversed(range(len(RESOLUTIONS))):
-      res = RESOLUTIONS[stage]
-      for block in self.blocks_at(stage, f'Block{res}'):
-        x = block(x)
+      x = self._blocks(x, stage)
       if stage:
         x = downsample(x)
         if w[stage - 1] != w[stage]:
-          x = _conv(w[stage - 1], 1, 1.0, self, name=f'Transition{res // 2}')(x)
+          x = _conv(self, x, w[stage - 1], 1, 1.0, f'Transition{RESOLUTIONS[stage - 1]}')
     if self.minibatch_std:
       x = layers.minibatch_stddev(x, self.minibatch_std)
     # Discriminative basis: a depthwise 4x4 'valid' convolution, i.e. a learned per-channel
     # weighting of the 4x4 map summed over space, then linear to one score.
     basis = self.param('basis', msr_init(1.0), (4, 4, 1, x.shape[-1]), jnp.float32)
     x = jnp.einsum('nhwc,hwc->nc', x, basis[:, :, 0].astype(self.dtype))
-    x = nn.Dense(1, use_bias=False, kernel_init=msr_init(1.0), dtype=self.dtype, name='Head')(x)
+    x = nn.Dense(1, False, self.dtype, kernel_init=msr_init(1.0), name='Head')(x)
     return x[:, 0].astype(jnp.float32)
 
 
 def _check_size(size: int) -> None:
   if size not in SIZES:
-    raise ValueError(
-      f"r3gan supports image sizes {', '.join(map(str, SIZES))}; got {size}; pad smaller "
-      'images up to 32 (config.data.pad_to)'
-    )
+    raise ValueError(f'r3gan supports image size 32; got {size}; pad up to it (config.data.pad_to)')
 
 
 def _per_stage(value: Any, name: str, minimum: int) -> tuple[int, ...]:
@@ -404,20 +344,18 @@ def make(
     dtype: the compute dtype (a JAX dtype).
     minibatch_std: D's minibatch standard-deviation group size; 0: none.
     output_activation: G's output, 'tanh' or 'none' (the official linear output).
-    conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed (`Conv`).
+    conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
     widths: channels per stage (4, 8, 16 and 32 pixels), an int for all four.
-    blocks: residual blocks per stage, an int for all four (>= 0, at least one in all).
-    cardinality: groups of the grouped 3x3 convolutions per stage, an int for all four; None:
-      groups of `GROUP_WIDTH` channels (fewer where the inner width is not a multiple of it).
+    blocks: residual blocks per stage, or an int for all four (>= 0, one at least in all).
+    cardinality: groups of the 3x3 convolutions per stage, or an int; None: `GROUP_WIDTH` each.
     expansion: inner width of a residual block over its width (the official ExpansionFactor).
 
   Returns:
     `(R3GANGenerator, R3GANDiscriminator)`, unbound.
 
   Raises:
-    ValueError: an image shape other than 32x32xC, a d_norm other than 'none', an unknown output
-      activation or `conv`, both `width` and `widths`, a per-stage value of the wrong length or
-      below its minimum, no block at all, or a cardinality that does not divide an inner width.
+    ValueError: a bad image shape, d_norm, output activation, `conv` or per-stage value, both
+      `width` and `widths`, no block at all, or a cardinality that does not divide a width.
 
   >>> g, d = make((32, 32, 3), width=64)
   >>> g.widths, g.cardinality
@@ -434,21 +372,16 @@ def make(
   layers.check_activation(output_activation, OUTPUT_ACTIVATIONS, 'output_activation')
   conv_impl.check(conv)
   if width is not None and widths is not None:
-    raise ValueError(
-      'r3gan takes model.width (scales the default widths) or model.kwargs.widths, not both'
-    )
+    raise ValueError('r3gan takes model.width (scales the default widths) or widths, not both')
   if widths is None:
-    scale = 1.0 if width is None else width / max(DEFAULT_WIDTHS)
-    if width is not None and width < 1:
-      raise ValueError(f'r3gan width must be a positive integer; got {width!r}')
+    scale = 1.0 if width is None else _per_stage(width, 'width', 1)[0] / max(DEFAULT_WIDTHS)
     widths = tuple(max(1, round(w * scale)) for w in DEFAULT_WIDTHS)
   widths = _per_stage(widths, 'widths', 1)
   blocks = _per_stage(blocks, 'blocks', 0)
   if not sum(blocks):
     raise ValueError(f'r3gan needs at least one residual block; got blocks={blocks}')
-  if not isinstance(expansion, (int, np.integer)) or expansion < 1:
-    raise ValueError(f'r3gan expansion must be a positive integer; got {expansion!r}')
-  inner = tuple(w * int(expansion) for w in widths)
+  expansion = _per_stage(expansion, 'expansion', 1)[0]
+  inner = tuple(w * expansion for w in widths)
   if cardinality is None:
     cardinality = tuple(c // math.gcd(c, GROUP_WIDTH) for c in inner)
   cardinality = _per_stage(cardinality, 'cardinality', 1)
@@ -458,7 +391,7 @@ def make(
         f'r3gan cardinality {g} at {res}x{res} does not divide the inner width {c} (width x '
         f'expansion); choose a divisor or leave cardinality unset'
       )
-  arch = dict(widths=widths, blocks=blocks, cardinality=cardinality, expansion=int(expansion))
+  arch = dict(widths=widths, blocks=blocks, cardinality=cardinality, expansion=expansion)
   arch.update(dtype=dtype, conv=conv)
   g = R3GANGenerator(
     image_size=32, channels=image_shape[2], output_activation=output_activation, **arch
