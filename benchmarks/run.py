@@ -28,6 +28,7 @@ import argparse
 import datetime
 import functools
 import json
+import math
 import os
 import platform
 import resource
@@ -240,8 +241,12 @@ def bench_workload(
         f'  {fw}: first step {workers[fw].ready["first_step_s"]:.2f} s, '
         f'warm step {workers[fw].ready["warm_step_s"] * 1e3:.1f} ms'
       )
+    # A lazy penalty (every k-th critic update) runs on one step in k/n_critic: each rep times
+    # whole periods, so every rep pays the penalty's share and no rep misses it.
+    lo = w.config.loss
+    period = lo.penalty_every // math.gcd(lo.penalty_every, lo.n_critic)
     steps = {
-      fw: max(1, round(rep_seconds / max(workers[fw].ready['warm_step_s'], 1e-6)))
+      fw: period * max(1, round(rep_seconds / max(workers[fw].ready['warm_step_s'], 1e-6) / period))
       for fw in frameworks
     }
     rates = {fw: [] for fw in frameworks}

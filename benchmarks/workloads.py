@@ -435,10 +435,24 @@ def model_flops(w: Workload, state, batch, key) -> float:
   faster, and so that oneDNN's custom calls, which XLA's cost analysis cannot see into, are
   counted.
 
+  With lazy regularisation (`loss.penalty_every` = k > 1) the count is amortised: the step
+  without the penalties plus 1/k of what they add when computed on every update. (XLA's cost
+  analysis of the lazy program counts the `lax.cond`'s penalty branch as if it ran every time.)
+
   Returns:
     FLOPs (2 x multiply-adds, as XLA counts them) per train step.
   """
   from jaxgan import sharding
 
-  _, step = _jit_step(w.with_conv('lax'), sharding.make_mesh())
-  return _flops(step.lower(state, batch, key).cost_analysis())
+  def count(w):
+    _, step = _jit_step(w.with_conv('lax'), sharding.make_mesh())
+    return _flops(step.lower(state, batch, key).cost_analysis())
+
+  k = w.config.loss.penalty_every
+  if k == 1:
+    return count(w)
+  every, plain = (w.config.copy_and_resolve_references() for _ in range(2))
+  every.loss.penalty_every = plain.loss.penalty_every = 1
+  plain.loss.penalties, plain.loss.penalty = {}, None
+  f_every, f_plain = (count(dataclasses.replace(w, config=c)) for c in (every, plain))
+  return f_plain + (f_every - f_plain) / k
