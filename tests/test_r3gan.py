@@ -67,14 +67,14 @@ def test_shapes_and_dtypes():
 
 def test_default_network_shape():
   g, d = make_models('r3gan', image_shape=(32, 32, 3))
-  assert g.widths == r3gan.DEFAULT_WIDTHS == (128, 64, 32, 16)
-  # Groups of 16 channels: inner widths 256, 128, 64, 32.
-  assert g.cardinality == d.cardinality == (16, 8, 4, 2)
+  assert g.widths == r3gan.DEFAULT_WIDTHS == (64, 32, 16, 8)
+  # Groups of 16 channels: inner widths 128, 64, 32, 16.
+  assert g.cardinality == d.cardinality == (8, 4, 2, 1)
   # The module defaults agree with the factory's.
   assert r3gan.R3GANGenerator().cardinality == g.cardinality
   # model.width scales the default widths (the widest stage gets `width`).
   g, _ = make_models('r3gan', image_shape=(32, 32, 3), width=256)
-  assert g.widths == (256, 128, 64, 32)
+  assert g.widths == (256, 128, 64, 32) and g.cardinality == (32, 16, 8, 4)
 
 
 def _np_kernel():

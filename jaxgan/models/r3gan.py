@@ -24,7 +24,7 @@ SIZES = (32,)
 RESOLUTIONS = (4, 8, 16, 32)  # the stages of G; D visits them in reverse
 
 # The CPU-size default network; the cardinality defaults to groups of 16 channels, as the paper's.
-DEFAULT_WIDTHS = (128, 64, 32, 16)
+DEFAULT_WIDTHS = (64, 32, 16, 8)
 DEFAULT_BLOCKS = 1
 DEFAULT_EXPANSION = 2
 GROUP_WIDTH = 16
@@ -190,7 +190,7 @@ class _Arch(nn.Module):
 
   widths: Sequence[int] = DEFAULT_WIDTHS
   blocks: Sequence[int] = (DEFAULT_BLOCKS,) * 4
-  cardinality: Sequence[int] = (16, 8, 4, 2)
+  cardinality: Sequence[int] = (8, 4, 2, 1)
   expansion: int = DEFAULT_EXPANSION
   dtype: Any = jnp.float32
   conv: str = 'auto'
@@ -357,9 +357,9 @@ def make(
     ValueError: a bad image shape, d_norm, output activation, `conv` or per-stage value, both
       `width` and `widths`, no block at all, or a cardinality that does not divide a width.
 
-  >>> g, d = make((32, 32, 3), width=64)
+  >>> g, d = make((32, 32, 3), width=128)
   >>> g.widths, g.cardinality
-  ((64, 32, 16, 8), (8, 4, 2, 1))
+  ((128, 64, 32, 16), (16, 8, 4, 2))
   """
   if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
     raise ValueError(f'r3gan needs an image_shape (32, 32, channels); got {image_shape}')
