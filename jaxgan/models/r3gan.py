@@ -176,8 +176,8 @@ class ResidualBlock(nn.Module):
       `[n, h, w, c]` in the compute dtype.
     """
     inner = x.shape[-1] * self.expansion
-    # Three linear layers: the residual branch's variance grows as L with gain^(2 * 2) per block
-    # unless each of the two non-final gains shrinks by L^(-1/(2 * 3 - 2)).
+    # Fix-up: with m = 3 layers per branch, scaling the m - 1 nonzero ones by L^(-1/(2m - 2))
+    # keeps the effect of an update on the sum of L branches independent of the depth.
     gain = LRELU_GAIN * self.num_blocks ** (-1 / 4)
     y = _biased_lrelu(self, _conv(self, x, inner, 1, gain, 'Conv1'), 'bias1')
     y = _biased_lrelu(self, _conv(self, y, inner, 3, gain, 'Conv2', self.cardinality), 'bias2')
