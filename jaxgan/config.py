@@ -100,7 +100,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.split = "train"  # the TFDS split trained on, e.g. 'train[:10%]' for a tenth of the data
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # 'mlp', 'dcgan' or 'resnet' (jaxgan.models.MODELS)
+  c.model.name = "dcgan"  # 'mlp', 'dcgan', 'resnet' or 'r3gan' (jaxgan.models.MODELS)
   c.model.latent_dim = 100
   c.model.width = placeholder(int)  # base channel count; None: the model's default
   c.model.d_norm = placeholder(str)  # 'batch', 'layer', 'spectral', 'none'; None: the model's
