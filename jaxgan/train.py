@@ -34,10 +34,10 @@ from jaxgan import losses as losses_lib
 from jaxgan import packing, sharding
 from jaxgan import penalties as penalties_lib
 from jaxgan import regularizers as reg
+from jaxgan.augment import AugmentFn
 from jaxgan.schedules import ScalarOrSchedule
 from jaxgan.state import GAN, GANState
 
-AugmentFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 Metrics = dict[str, jax.Array]
 TrainStep = Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
 
