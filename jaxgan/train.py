@@ -34,7 +34,7 @@ from jaxgan import losses as losses_lib
 from jaxgan import packing, sharding
 from jaxgan import penalties as penalties_lib
 from jaxgan import regularizers as reg
-from jaxgan.augment import AugmentFn
+from jaxgan.augment import AugmentFn, flip_translate
 from jaxgan.schedules import ScalarOrSchedule
 from jaxgan.state import GAN, GANState
 
@@ -183,8 +183,6 @@ def make_train_step(
   use_cr = callable(consistency_weight) or consistency_weight > 0
   use_lecam = callable(lecam_weight) or lecam_weight > 0
   if use_cr and consistency_transform is None:
-    from jaxgan.augment import flip_translate  # pylint: disable=g-import-not-at-top
-
     consistency_transform = flip_translate
   G, D = gan.generator, gan.discriminator
   m = gan.pack
