@@ -1,8 +1,8 @@
 """The critic's regularisation inside the train step: weighted penalties, lazy, and ADA's feedback.
 
 `Penalties` holds the gradient penalties of a run, each with a weight that may be a schedule of
-the train step, and computes them every k-th critic update (lazy regularisation, Karras et al.
-2020) inside the one compiled program. `adjust_ada_p` is ADA's controller of the augmentation
+the train step, and the interval of lazy regularisation (Karras et al. 2020): the train step
+computes them on every k-th critic update only, with their weights times k. `adjust_ada_p` is ADA's controller of the augmentation
 probability. The penalty functions themselves are in `jaxgan.penalties`.
 """
 
@@ -103,7 +103,7 @@ def adjust_ada_p(
     The new p, float32 in [0, 1].
 
   Example:
-    >>> float(adjust_ada_p(jnp.float32(0.5), jnp.float32(0.9), 0.6, 1000.0, 10.0))
+    >>> round(float(adjust_ada_p(jnp.float32(0.5), jnp.float32(0.9), 0.6, 1000.0, 10.0)), 6)
     0.6
   """
   step = jnp.sign(mean_sign - target) * images / (ada_kimg * 1000.0)
@@ -126,7 +126,7 @@ class Penalties:
   Example:
     >>> pens = Penalties({"r1": 0.5, "r2": 0.5})
     >>> critic = lambda x: x @ jnp.array([3.0, 4.0])
-    >>> values, total = pens(critic, jnp.ones((2, 2)), jnp.ones((2, 2)), jax.random.key(0), 0, 0)
+    >>> values, total = pens(critic, jnp.ones((2, 2)), jnp.ones((2, 2)), jax.random.key(0), 0)
     >>> {k: float(v) for k, v in values.items()}, float(total)
     ({'r1': 25.0, 'r2': 25.0}, 25.0)
   """
@@ -147,36 +147,28 @@ class Penalties:
     """Each penalty's metric name, `penalty_<name>`."""
     return {p: "penalty_" + re.sub(r"\W", "", penalty_name(p)) for p in self.fns}
 
-  def __call__(self, critic_fn, real, fake, key, update, step):
-    """Computes the penalties at one critic update.
+  def __call__(self, critic_fn, real, fake, key, step):
+    """Computes the penalties at a critic update that is due (every one, or every k-th).
+
+    The train step decides which updates are due (a `lax.cond` around the whole critic update,
+    so the others compute no penalty at all); here each value is scaled by k = `every`.
 
     Args:
       critic_fn: maps `[batch, ...]` inputs to scores `[batch]`.
       real: real critic inputs, `[batch, ...]`.
       fake: generated critic inputs, the same shape.
       key: a PRNG key, split over the penalties.
-      update: the critic update's index (int32, may be traced): the lazy penalties are due when
-        it is a multiple of `every`.
       step: the train step (int32, may be traced), for scheduled weights.
 
     Returns:
       `(values, total)`: a dict from each penalty (its key in the mapping) to its unweighted
-      value times k when due and 0 otherwise (k = `every`; so its mean over updates is the
-      penalty's), and the weighted sum of those, to add to the critic loss. float32 scalars.
+      value times k (so its mean over all updates is the penalty's), and the weighted sum of
+      those, to add to the critic loss. float32 scalars.
     """
-
-    def compute():
-      keys = jax.random.split(key, len(self.fns))
-      return {
-        p: f(critic_fn, real, fake, k) for (p, f), k in zip(self.fns.items(), keys, strict=True)
-      }
-
-    if self.every == 1:
-      values = compute()
-    else:
-      due = jnp.asarray(update) % self.every == 0
-      zeros = lambda: {p: jnp.zeros((), jnp.float32) for p in self.fns}
-      scale = due.astype(jnp.float32) * self.every
-      values = {p: scale * v for p, v in jax.lax.cond(due, compute, zeros).items()}
+    keys = jax.random.split(key, len(self.fns))
+    values = {
+      p: self.every * f(critic_fn, real, fake, k)
+      for (p, f), k in zip(self.fns.items(), keys, strict=True)
+    }
     total = sum(value(self.weights[p], step) * v for p, v in values.items())
     return values, total

@@ -24,6 +24,7 @@ performs `n_critic` discriminator updates and one generator update:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import jax
@@ -215,7 +216,7 @@ def make_train_step(
     s_fake, d_vars = _apply(D, params, d_vars, fake, True)
     return s_real, s_fake, d_vars
 
-  def penalty_terms(params, d_vars, real, fake, keys, u, step, p):
+  def penalty_terms(params, d_vars, real, fake, keys, step, p):
     """The penalties on packed raw inputs, D behind the same augmentation as in its loss."""
     pen_key, aug_key = keys
 
@@ -225,9 +226,10 @@ def make_train_step(
       return _apply(D, params, d_vars, x, True)[0]
 
     real_p, fake_p = packing.pack(real, m), packing.pack(fake, m)
-    return pens(critic, real_p, fake_p, pen_key, u, step)
+    return pens(critic, real_p, fake_p, pen_key, step)
 
-  def d_update(carry, real, fake, key, u, step, p):
+  def d_update(carry, real, fake, key, u, step, p, penalize):
+    """One critic update; `penalize` (static): compute the penalties (weights x k when lazy)."""
     d_params, d_vars, d_opt_state, anchors = carry
     keys = jax.random.split(key, 6)
     real_aug, fake_aug = augmented(real, keys[0], p), augmented(fake, keys[1], p)
@@ -238,14 +240,13 @@ def make_train_step(
       adversarial = gan_loss.d(s_real, s_fake)
       total = adversarial
       aux = {}
-      if pens:
-        values, weighted = penalty_terms(params, new_vars, real, fake, keys[2:4], u, step, p)
+      values = {n: jnp.zeros((), jnp.float32) for n in pens.fns}
+      if penalize:
+        values, weighted = penalty_terms(params, new_vars, real, fake, keys[2:4], step, p)
         total = total + weighted
-        aux["penalty"] = sum(values.values())
-        if len(values) > 1:
-          aux.update({pens.metric_names()[n]: v for n, v in values.items()})
-      else:
-        aux["penalty"] = jnp.zeros((), jnp.float32)
+      aux["penalty"] = sum(values.values(), jnp.zeros((), jnp.float32))
+      if len(values) > 1:
+        aux.update({pens.metric_names()[n]: v for n, v in values.items()})
       if use_cr:
         transformed = []
         for x, k in ((real_aug, keys[4]), (fake_aug, keys[5])):
@@ -303,7 +304,14 @@ def make_train_step(
 
     def critic_update(carry, i, fake):
       u = state.step * n_critic + i  # the critic update's index, for lazy regularisation
-      return d_update(carry, reals[i], fake, d_keys[i], u, state.step, p)
+      args = (carry, reals[i], fake, d_keys[i], u, state.step, p)
+      if pens.every == 1:
+        return d_update(*args, penalize=bool(pens))
+      # Lazy: the whole update in each branch, so the skipping one computes no penalty at all
+      # (a cond inside the differentiated loss would carry the penalty's residuals as zeros).
+      with_penalty = functools.partial(d_update, penalize=True)
+      without = functools.partial(d_update, penalize=False)
+      return jax.lax.cond(u % pens.every == 0, with_penalty, without, *args)
 
     # A Python loop over the static count, not lax.scan: on XLA:CPU a scanned critic update with
     # a gradient penalty runs many times slower than the same update unrolled.
