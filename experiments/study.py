@@ -86,6 +86,10 @@ PARTS = {
   "mnist": (_image_part("mnist", 500, "fcd,precision_recall", "classifier", 2000), ("fcd",)),
   # The main job on all of MNIST and on its first tenth (6,000 images), FCD against all of it.
   "mnist_full": (_config_file(os.path.join(_CONFIGS, "mnist_dcgan.py")), ("fcd",)),
+  "mnist_1pct": (
+    _config_file(os.path.join(_CONFIGS, "mnist_dcgan.py"), split="train[:1%]"),
+    ("fcd",),
+  ),
   "mnist_10pct": (
     _config_file(os.path.join(_CONFIGS, "mnist_dcgan.py"), split="train[:10%]"),
     ("fcd",),
