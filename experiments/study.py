@@ -163,6 +163,11 @@ def stacked_variants() -> dict[str, dict]:
   }
 
 
+def _gamma(gamma: float) -> dict:
+  """R1 and R2 at gamma / 2 each (R3GAN)."""
+  return {"r1": gamma / 2, "r2": gamma / 2}
+
+
 def augment_variants() -> dict[str, dict]:
   """Without augmentation, DiffAugment (the paper's policy) and ADA (target 0.6)."""
   return {
@@ -198,7 +203,10 @@ STUDIES = {
   "grid": (("grid_20k",), grid_variants),
   "stacked_mnist": (("stacked_mnist",), stacked_variants),
   "augment": (("mnist_10pct", "mnist_full"), augment_variants),
-  "r3gan": (("stacked_mnist_r3gan",), lambda: {"r3gan": {}}),
+  "r3gan": (
+    ("stacked_mnist_r3gan",),
+    lambda: {"r3gan": {}, "gamma1": {"loss.penalties": _gamma(1.0)}},
+  ),
   "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
 }
 
