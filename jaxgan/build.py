@@ -46,16 +46,18 @@ def schedule(config: ml_collections.ConfigDict, field: str, *, nonnegative: bool
 def _adam(config, lr_field: str, updates_per_step: int) -> optax.GradientTransformation:
   """Adam whose learning rate and b2 follow their schedules in train steps.
 
-  optax.inject_hyperparams evaluates a schedule at the optimizer's update count; a critic with
-  n_critic updates per train step has its count divided back into train steps.
+  optax evaluates a schedule at the optimizer's update count; a critic with n_critic updates per
+  train step has its count divided back into train steps. A scheduled b2 needs
+  `optax.inject_hyperparams`; with a constant b2 this is plain `optax.adam`, whose arithmetic
+  (and so a run's result) does not change when a learning-rate schedule is added or removed
+  elsewhere in the config.
   """
   o = config.optim
   in_steps = lambda s: s if not callable(s) else lambda count: s(count // updates_per_step)
-  return optax.inject_hyperparams(optax.adam)(
-    learning_rate=in_steps(schedule(config, lr_field)),
-    b1=o.b1,
-    b2=in_steps(schedule(config, "optim.b2")),
-  )
+  lr, b2 = in_steps(schedule(config, lr_field)), in_steps(schedule(config, "optim.b2"))
+  if callable(b2):
+    return optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=o.b1, b2=b2)
+  return optax.adam(learning_rate=lr, b1=o.b1, b2=b2)
 
 
 def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> GAN:
@@ -120,7 +122,10 @@ def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
     ema = schedules.ema_decay_from_half_life(half_life, config.data.batch_size, o.ema_rampup)
   augment, augment_p = None, None
   if aug.name is not None:
-    augment = augment_lib.get(aug.name, aug.policy)
+    try:
+      augment = augment_lib.get(aug.name, aug.policy)
+    except ValueError as e:
+      raise ValueError(f"config.augment (name={aug.name!r}, policy={aug.policy!r}): {e}") from None
     if aug.p is not None:
       augment_p = schedule(config, "augment.p")
       low, high = schedules.value_range(aug.p, config.run.steps, field="augment.p")

@@ -130,10 +130,11 @@ def default_config() -> ml_collections.ConfigDict:
 
   # Differentiable augmentation of real and fake images before D (jaxgan.augment).
   c.augment = ml_collections.ConfigDict()
-  c.augment.name = placeholder(str)  # None, 'diffaugment' or 'ada'
-  c.augment.policy = placeholder(
+  c.augment.name = placeholder(
     str
-  )  # None: the method's default ('color,translation,cutout', 'bgc')
+  )  # None, or in jaxgan.augment.AUGMENTATIONS: 'diffaugment', 'ada'
+  # None: the method's default ('color,translation,cutout' for DiffAugment, 'bgc' for ADA).
+  c.augment.policy = placeholder(str)
   # [S] the probability; None: 1 for diffaugment; with ada_target, ADA adapts it from 0.
   c.augment.p = _schedulable(None)
   c.augment.ada_target = placeholder(float)  # adapt p to hold E[sign D(real)] here (ADA: 0.6)

@@ -517,6 +517,17 @@ def test_resumable_sections_may_differ(tmp_path):
     c.restore_latest(make_state())
 
 
+def test_config_of_another_layout_is_refused_as_another_version():
+  from jaxgan.checkpoint.compat import check_config
+
+  saved = {"seed": 0, "optim": {"g_lr": 2e-4, "lr_decay": "constant"}}
+  now = {"seed": 0, "optim": {"g_lr": 2e-4, "ema_half_life": None}}
+  with pytest.raises(CheckpointMismatchError, match="(?s)lr_decay.*jaxgan version that wrote it"):
+    check_config(saved, now, where="The checkpoint")
+  with pytest.raises(CheckpointMismatchError, match="Resume with the config that wrote it"):
+    check_config(saved, {**saved, "seed": 1}, where="The checkpoint")
+
+
 def test_flat_layout_checkpoint_is_refused(tmp_path):
   save_steps(tmp_path, [1, 2], cfg=FLAT_CONFIG)
   before = sorted(str(p) for p in tmp_path.rglob("*"))

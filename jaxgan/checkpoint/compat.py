@@ -143,10 +143,18 @@ def check_config(
     )
   diff = config_diff(saved, now, resumable)
   if diff:
+    fix = _FIX
+    if any("not in the saved config" in d or "not in the current config" in d for d in diff):
+      # Fields added or removed: a config of another jaxgan version, not a changed value.
+      fix = (
+        "Fields were added or removed: the checkpoint comes from a jaxgan whose config layout "
+        "(and train state) differ from this one's, which cannot resume it. Finish it with the "
+        "jaxgan version that wrote it, or start a new workdir."
+      )
     raise CheckpointMismatchError(
       f"{where} was written with a different config:\n  "
       + "\n  ".join(diff)
-      + f"\n{_FIX} (Only the sections {tuple(resumable)} may differ when resuming.)"
+      + f"\n{fix} (Only the sections {tuple(resumable)} may differ when resuming.)"
     )
 
 
