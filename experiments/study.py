@@ -173,6 +173,7 @@ def augment_variants() -> dict[str, dict]:
   return {
     "none": {},
     "diffaugment": {"augment.name": "diffaugment"},
+    "diffaugment_tc": {"augment.name": "diffaugment", "augment.policy": "translation,cutout"},
     "ada": {"augment.name": "ada", "augment.ada_target": 0.6},
   }
 
