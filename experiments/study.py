@@ -206,7 +206,7 @@ STUDIES = {
   "augment": (("mnist_10pct", "mnist_full"), augment_variants),
   "r3gan": (
     ("stacked_mnist_r3gan",),
-    lambda: {"r3gan": {}, "gamma1": {"loss.penalties": _gamma(1.0)}},
+    lambda: {"r3gan": {}, "gamma0.1": {"loss.penalties": _gamma(0.1)}},
   ),
   "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
 }

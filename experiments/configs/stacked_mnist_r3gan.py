@@ -24,7 +24,7 @@ def get_config():
   # and starves G of gradient.
   c.model.kwargs.output_activation = "none"
   c.loss.name = "rsgan"
-  gamma = 1.0  # at 0.1, D dominated from the first hundred steps
+  gamma = 1.0  # with 0.1, D overpowers this small G within a few hundred steps
   c.loss.penalties = {"r1": gamma / 2, "r2": gamma / 2}
   c.optim.b1, c.optim.b2 = 0.0, 0.99
   c.optim.ema_decay = 0.999
