@@ -55,7 +55,9 @@ def test_every_study_variant_builds_a_valid_config(tmp_path):
       for label, overrides in variants().items():
         c = study.run_config(part, overrides, 0, args)  # validates
         for path, value in overrides.items():
-          assert c[path.split(".")[0]][path.split(".")[1]] == value, (name, part, label)
+          got = c[path.split(".")[0]][path.split(".")[1]]
+          got = got.to_dict() if hasattr(got, "to_dict") else got  # e.g. loss.penalties
+          assert got == value, (name, part, label)
 
 
 def test_study_refuses_unknown_parts_and_variants(tmp_path):
