@@ -113,10 +113,10 @@ def make_train_step(
     ada_kimg: thousands of real images over which ADA's p may move by 1 (500 in the paper).
     ada_interval: train steps between adjustments of p (4 in the paper).
     consistency_weight: bCR (Zhao et al. 2021): the weight of
-      `penalties.consistency_regularizer` on real and on fake images, each (10 in the paper).
+      `regularizers.consistency_regularizer` on real and on fake images, each (10 in the paper).
     consistency_transform: bCR's transform T, `f(images, key, p) -> images`; None: random flip
       and translation (`jaxgan.augment.flip_translate`).
-    lecam_weight: the weight of `penalties.lecam_regularizer` (Tseng et al. 2021: 0.3); its EMA
+    lecam_weight: the weight of `regularizers.lecam_regularizer` (Tseng et al. 2021: 0.3); its EMA
       anchors live in `state.lecam_anchors`.
     lecam_decay: the decay of the LeCam anchors (0.99 in the paper).
     skip_nonfinite: drop updates whose losses or gradients are not finite.
@@ -254,16 +254,14 @@ def make_train_step(
             D, params, new_vars, packing.pack(consistency_transform(x, k, 1.0), m), True
           )
           transformed.append(s)
-        cr = penalties_lib.consistency_regularizer(s_real, transformed[0])
-        cr += penalties_lib.consistency_regularizer(s_fake, transformed[1])
+        cr = reg.consistency_regularizer(s_real, transformed[0])
+        cr += reg.consistency_regularizer(s_fake, transformed[1])
         total = total + reg.value(consistency_weight, step) * cr
         aux["consistency"] = cr
       new_anchors = anchors
       if use_lecam:
-        new_anchors = penalties_lib.update_lecam_anchors(
-          anchors, s_real, s_fake, lecam_decay, u == 0
-        )
-        lecam = penalties_lib.lecam_regularizer(s_real, s_fake, new_anchors[0], new_anchors[1])
+        new_anchors = reg.update_lecam_anchors(anchors, s_real, s_fake, lecam_decay, u == 0)
+        lecam = reg.lecam_regularizer(s_real, s_fake, new_anchors[0], new_anchors[1])
         total = total + reg.value(lecam_weight, step) * lecam
         aux["lecam"] = lecam
       aux.update(d_loss=adversarial, d_real=jnp.mean(s_real), d_fake=jnp.mean(s_fake))
