@@ -32,7 +32,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -226,15 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
   w = wl.get(args.workload)
   if args.tiny:
     w = w.tiny()
-  meta = dict(
-    command='python '
-    + ' '.join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
-    date=datetime.datetime.now().isoformat(timespec='seconds'),
-    host=platform.node(),
-    cpus=os.cpu_count(),
-    versions=run_lib._versions(),
-    load_start=[round(x, 2) for x in os.getloadavg()],
-  )
+  meta = run_lib.run_metadata(__file__, argv)
   print(f"load average {meta['load_start']}; {w.name}: {w.description}", flush=True)
   result = bench(
     w, reps=args.reps, rep_seconds=args.rep_seconds, log=lambda s: print(s, flush=True)

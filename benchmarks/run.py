@@ -357,6 +357,27 @@ def markdown(results: list[dict], meta: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def run_metadata(script: str, argv: list[str] | None) -> dict:
+  """What a benchmark result records about its run: command, date, host, versions, load.
+
+  Args:
+    script: the benchmark script's `__file__`.
+    argv: its arguments (None: `sys.argv[1:]`).
+
+  Returns:
+    A JSON-able dict.
+  """
+  args = sys.argv[1:] if argv is None else list(argv)
+  return dict(
+    command='python ' + ' '.join([os.path.relpath(script, ROOT), *args]),
+    date=datetime.datetime.now().isoformat(timespec='seconds'),
+    host=platform.node(),
+    cpus=os.cpu_count(),
+    versions=_versions(),
+    load_start=[round(x, 2) for x in os.getloadavg()],
+  )
+
+
 def _versions() -> str:
   parts = []
   for mod in ('jax', 'flax', 'optax', 'torch'):
@@ -410,15 +431,7 @@ def main(argv=None) -> list[dict]:
     todo = [w.replace({'model.width': args.width}, name=f'{w.name}-w{args.width}') for w in todo]
   todo = [w.with_conv(args.conv) for w in todo]
 
-  meta = dict(
-    command='python '
-    + ' '.join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
-    date=datetime.datetime.now().isoformat(timespec='seconds'),
-    host=platform.node(),
-    cpus=os.cpu_count(),
-    versions=_versions(),
-    load_start=[round(x, 2) for x in os.getloadavg()],
-  )
+  meta = run_metadata(__file__, argv)
   print(f"load average {meta['load_start']}")
   out = None
   if args.out != '':

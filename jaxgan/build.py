@@ -16,19 +16,20 @@ from jaxgan.state import GAN
 from jaxgan.train import TrainStep, make_train_step
 
 
-def schedule(config: ml_collections.ConfigDict, field: str, *, nonnegative: bool = True):
+def schedule(config: ml_collections.ConfigDict, field: str, *, high: float | None = None):
   """A schedulable config field (a number or a spec) as a schedule of the train step.
 
   Args:
     config: a run config.
     field: the field's dotted path, e.g. 'optim.g_lr'.
-    nonnegative: refuse a schedule that goes below 0 within `config.run.steps`.
+    high: also refuse values above this (1 for a probability).
 
   Returns:
     The number itself (a float), or a jittable `step -> float32` (`jaxgan.schedules.parse`).
 
   Raises:
-    ValueError: an unreadable spec, or a negative value, naming the field.
+    ValueError: an unreadable spec, or a value below 0 (or above `high`) within
+      `config.run.steps`, naming the field.
   """
   spec = config
   for name in field.split("."):
@@ -36,10 +37,11 @@ def schedule(config: ml_collections.ConfigDict, field: str, *, nonnegative: bool
   parsed = schedules.parse(spec, field=f"config.{field}")
   if isinstance(spec, (int, float)) and not isinstance(spec, bool):
     parsed = float(spec)
-  if nonnegative:
-    low, _ = schedules.value_range(spec, config.run.steps, field=field)
-    if low < 0:
-      raise ValueError(f"config.{field}={spec!r} goes below 0 ({low:g}); it must stay >= 0.")
+  low, top = schedules.value_range(spec, config.run.steps, field=field)
+  if low < 0:
+    raise ValueError(f"config.{field}={spec!r} goes below 0 ({low:g}); it must stay >= 0.")
+  if high is not None and top > high:
+    raise ValueError(f"config.{field}={spec!r} goes above {high:g} ({top:g}).")
   return parsed
 
 
@@ -127,12 +129,7 @@ def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
     except ValueError as e:
       raise ValueError(f"config.augment (name={aug.name!r}, policy={aug.policy!r}): {e}") from None
     if aug.p is not None:
-      augment_p = schedule(config, "augment.p")
-      low, high = schedules.value_range(aug.p, config.run.steps, field="augment.p")
-      if high > 1:
-        raise ValueError(
-          f"config.augment.p={aug.p!r} goes above 1 ({high:g}); it is a probability."
-        )
+      augment_p = schedule(config, "augment.p", high=1.0)
   return make_train_step(
     gan,
     loss=lo.name,

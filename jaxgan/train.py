@@ -351,11 +351,12 @@ def make_train_step(
     if augment is not None:
       metrics["aug_p"] = aug_p
     if ada_target is not None:
-      ada_stats = ada_stats + jnp.stack([sum(s for s, _ in signs), sum(c for _, c in signs)])
+      sign_sum, count = sum(s for s, _ in signs), sum(c for _, c in signs)
+      ada_stats = ada_stats + jnp.stack([sign_sum, count])
       due = (state.step + 1) % ada_interval == 0
       images = ada_stats[1] * m  # the sign count is of packs
       adjusted = reg.adjust_ada_p(aug_p, ada_stats[0] / ada_stats[1], ada_target, images, ada_kimg)
-      metrics["ada_rt"] = sum(s for s, _ in signs) / sum(c for _, c in signs)
+      metrics["ada_rt"] = sign_sum / count
       aug_p = jnp.where(due, adjusted, aug_p)
       ada_stats = jnp.where(due, jnp.zeros_like(ada_stats), ada_stats)
     new_state = GANState(
