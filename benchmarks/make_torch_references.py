@@ -21,10 +21,13 @@ Stored, all float32 unless said:
 - `ada`: the reference's ADA ops (`AugmentPipe`'s matrix builders, `warp` by `F.grid_sample` and
   `apply_colour`) on fixed parameters and images: the 3x3 geometric and 4x4 colour matrices and
   the transformed images, for RGB and for one channel.
-- `workloads`: for W1-W7 and their tiny variants, the config, the sorted sizes of G's and D's
-  parameter tensors (a layout-free fingerprint of the architecture) and the output shapes.
+- `workloads`: for W1-W8u and their tiny variants, the config, the sorted sizes of G's and D's
+  parameter tensors (a layout-free fingerprint of the architecture) and the output shapes
+  (conditional workloads called on the labels 0, 1).
 - `forward`: G and D outputs of tiny workloads on weights and inputs drawn by `uniform` below
-  (seeded NumPy, stable across NumPy versions), listed by PyTorch's parameter names and shapes.
+  (seeded NumPy, stable across NumPy versions), listed by PyTorch's parameter names and shapes;
+  conditional ones (W8: conditional BatchNorm with per-class gains and biases drawn like every
+  other weight, and the projection term) also on the labels `FORWARD_LABELS`.
 """
 
 from __future__ import annotations
@@ -45,10 +48,27 @@ if str(ROOT) not in sys.path:
 from benchmarks import workloads as wl  # noqa: E402
 
 DEFAULT_OUT = ROOT / 'tests' / 'reference' / 'torch_reference.json'
-# The workloads whose G and D outputs are stored: an MLP, and the DCGAN critic with LayerNorm
-# (the one WGAN-GP's gradient goes through) and the DCGAN generator with BatchNorm.
-FORWARD = (('W1', 'G'), ('W1', 'D'), ('W2', 'G'), ('W3', 'D'))
+# The workloads whose G and D outputs are stored, with config overrides: an MLP, the DCGAN critic
+# with LayerNorm (the one WGAN-GP's gradient goes through), the DCGAN generator with BatchNorm,
+# and W8's conditional G and projection D. W8's critic without its spectral norm: each
+# framework's power iteration starts from its own random vector, so one iteration's sigma
+# differs; the projection term is what is checked.
+FORWARD = (
+  ('W1', 'G', {}),
+  ('W1', 'D', {}),
+  ('W2', 'G', {}),
+  ('W3', 'D', {}),
+  ('W8', 'G', {}),
+  ('W8', 'D', {'model.d_norm': 'none'}),
+)
 FORWARD_BATCH = 3
+FORWARD_LABELS = (7, 0, 3)  # a conditional forward check's classes, one per example
+
+
+def forward_workload(name: str, overrides: dict[str, Any]) -> wl.Workload:
+  """The tiny workload of a `FORWARD` entry, with its config overrides."""
+  w = wl.get(name).tiny()
+  return w.replace(overrides) if overrides else w
 
 
 def uniform(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
@@ -241,9 +261,10 @@ def _workloads(tr) -> dict[str, Any]:
       g, d = tr.make_models(w)
       g.eval()
       d.eval()
+      y = (torch.arange(2) % tr.num_classes(w),) if tr.num_classes(w) else ()
       with torch.no_grad():
-        fake = g(torch.zeros(2, w.config.model.latent_dim))
-        scores = d(fake)
+        fake = g(torch.zeros(2, w.config.model.latent_dim), *y)
+        scores = d(fake, *y)
       out[w.name] = {
         'image_shape': list(w.image_shape),
         'config': fingerprint(w),
@@ -259,8 +280,8 @@ def _forward(tr) -> dict[str, Any]:
   import torch
 
   out = {}
-  for seed, (name, side) in enumerate(FORWARD):
-    w = wl.get(name).tiny()
+  for seed, (name, side, overrides) in enumerate(FORWARD):
+    w = forward_workload(name, overrides)
     g, d = tr.make_models(w)
     module = g if side == 'G' else d
     module.train()  # BatchNorm normalises by the batch's statistics, as jaxgan's with train=True
@@ -272,13 +293,16 @@ def _forward(tr) -> dict[str, Any]:
     else:
       inputs = uniform(seed, (FORWARD_BATCH, *w.image_shape))
     x = torch.from_numpy(inputs if inputs.ndim == 2 else inputs.transpose(0, 3, 1, 2).copy())
+    labels = (torch.tensor(FORWARD_LABELS),) if tr.num_classes(w) else ()
     with torch.no_grad():
-      y = module(x).numpy()
+      y = module(x, *labels).numpy()
     if y.ndim == 4:
       y = y.transpose(0, 2, 3, 1)
     out[f'{w.name}/{side}'] = {
       'workload': name,
       'side': side,
+      'overrides': overrides,
+      'labels': list(FORWARD_LABELS) if labels else None,
       'weight_seed': 1000 * (seed + 1),
       'input_seed': seed,
       'param_shapes': shapes,

@@ -88,7 +88,7 @@ def _dcgan_init(module: nn.Module) -> None:
       nn.init.normal_(m.weight, 0.0, 0.02)
       if m.bias is not None:
         nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d):
+    elif isinstance(m, nn.BatchNorm2d) and m.affine:
       nn.init.normal_(m.weight, 1.0, 0.02)
       nn.init.zeros_(m.bias)
 
@@ -182,6 +182,82 @@ class DCGANDiscriminator(nn.Module):
     return self.fc(self.net(x).flatten(1))[:, 0]
 
 
+# --- class-conditional DCGAN ----------------------------------------------------------------
+
+
+class CondBatchNorm2d(nn.Module):
+  """Conditional BatchNorm (de Vries et al. 2017; Miyato & Koyama 2018), per-layer embeddings.
+
+  BatchNorm without affine parameters, then a per-class gain and bias:
+  `(1 + delta[y]) * x_hat + bias[y]`, `delta` and `bias` `nn.Embedding(num_classes, channels)`
+  initialised to zeros, so the gain starts at exactly 1 and the layer at initialisation is plain
+  BatchNorm with scale 1 and offset 0 (compare_gan's BigGAN-deep bug was a missing "+1").
+
+  Args:
+    channels: C of the `[n, C, H, W]` input.
+    num_classes: K; labels are in [0, K).
+  """
+
+  def __init__(self, channels: int, num_classes: int):
+    super().__init__()
+    self.bn = nn.BatchNorm2d(channels, affine=False, momentum=0.1, eps=1e-5)
+    self.delta = nn.Embedding(num_classes, channels)
+    self.bias = nn.Embedding(num_classes, channels)
+    nn.init.zeros_(self.delta.weight)
+    nn.init.zeros_(self.bias.weight)
+
+  def forward(self, x, y):
+    """`[n, C, H, W]` float32 and int64 labels `[n]` -> `[n, C, H, W]`."""
+    gain = 1.0 + self.delta(y)[:, :, None, None]
+    return self.bn(x) * gain + self.bias(y)[:, :, None, None]
+
+
+class CondDCGANGenerator(nn.Module):
+  """`DCGANGenerator` with every BatchNorm a `CondBatchNorm2d`: `G(z, y)`."""
+
+  def __init__(self, image_size=32, channels=1, width=64, latent_dim=LATENT_DIM, num_classes=10):
+    super().__init__()
+    num_up = {32: 3, 64: 4}[image_size]
+    f = width * 2 ** (num_up - 1)
+    self.f = f
+    self.fc = nn.Linear(latent_dim, 4 * 4 * f, bias=False)
+    norms, ups = [CondBatchNorm2d(f, num_classes)], []
+    for _ in range(num_up - 1):
+      ups.append(nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False))
+      norms.append(CondBatchNorm2d(f // 2, num_classes))
+      f //= 2
+    self.ups, self.norms = nn.ModuleList(ups), nn.ModuleList(norms)
+    self.out = nn.ConvTranspose2d(f, channels, 4, 2, 1)
+    _dcgan_init(self)  # convolutions and the dense layer; the embeddings stay at zero
+
+  def forward(self, z, y):
+    x = self.fc(z).view(z.shape[0], self.f, 4, 4)
+    x = F.relu(self.norms[0](x, y))
+    for up, norm in zip(self.ups, self.norms[1:], strict=True):
+      x = F.relu(norm(up(x), y))
+    return torch.tanh(self.out(x))
+
+
+class ProjectionDCGANDiscriminator(DCGANDiscriminator):
+  """`DCGANDiscriminator` with the projection term (Miyato & Koyama 2018): `D(x, y)`.
+
+  With phi(x) the flattened features that feed the output layer,
+  `D(x, y) = fc(phi(x)) + <embed(y), phi(x)>`; `embed` is `nn.Embedding(num_classes, dim(phi))`,
+  Glorot-uniform, spectrally normalised when the critic is (their code's SNEmbedID).
+  """
+
+  def __init__(self, image_size=32, channels=1, width=64, norm='spectral', num_classes=10):
+    super().__init__(image_size, channels, width, norm)
+    dim = self.fc.in_features
+    embed = nn.Embedding(num_classes, dim)
+    nn.init.xavier_uniform_(embed.weight)
+    self.embed = _sn(embed, norm == 'spectral')
+
+  def forward(self, x, y):
+    phi = self.net(x).flatten(1)
+    return self.fc(phi)[:, 0] + (self.embed(y) * phi).sum(1)
+
+
 # --- ResNet (SNGAN) --------------------------------------------------------------------------
 
 
@@ -272,16 +348,59 @@ def d_norm(w: Workload) -> str:
   return DEFAULT_D_NORM[m.name] if m.d_norm is None else m.d_norm
 
 
+def num_classes(w: Workload) -> int:
+  """`w.config.model.num_classes`: 0 for an unconditional workload."""
+  return w.config.model.get('num_classes', 0) or 0
+
+
+def check_conditioning(w: Workload) -> None:
+  """Checks that the reference writes `w`'s class conditioning.
+
+  It writes the conditional DCGAN of `mnist_cdcgan`: conditional BatchNorm with per-layer
+  embeddings in G ('cbn') and the projection discriminator ('projection'), without penalties.
+
+  Raises:
+    ValueError: another model, conditioning, a shared embedding or a penalty, naming it.
+  """
+  m = w.config.model
+  if m.name != 'dcgan':
+    raise ValueError(f'the PyTorch reference conditions the dcgan only; got model {m.name!r}')
+  if m.get('g_conditioning') not in (None, 'cbn') or m.get('d_conditioning') not in (
+    None,
+    'projection',
+  ):
+    raise ValueError(
+      "the PyTorch reference writes g_conditioning 'cbn' and d_conditioning 'projection' only; "
+      f'got {m.get("g_conditioning")!r} and {m.get("d_conditioning")!r}'
+    )
+  if m.get('shared_embedding', 0):
+    raise ValueError('the PyTorch reference writes per-layer CBN embeddings (shared_embedding 0)')
+  if w.config.loss.penalty is not None or len(w.config.loss.penalties):
+    raise ValueError('the PyTorch reference writes conditional workloads without penalties')
+
+
 def make_models(w: Workload) -> tuple[nn.Module, nn.Module]:
   """PyTorch's G and D for `w.config.model` and `w.image_shape` (NCHW where jaxgan is NHWC).
 
+  A class-conditional config (`model.num_classes` > 0) gets `CondDCGANGenerator` and
+  `ProjectionDCGANDiscriminator`, called `G(z, y)` and `D(x, y)` with int64 labels `[n]`.
+
   Raises:
-    ValueError: a model or model keyword this reference does not write.
+    ValueError: a model, model keyword or conditioning this reference does not write.
   """
   m = w.config.model
   if m.kwargs.to_dict().keys() - {'conv'}:  # conv chooses jaxgan's kernels, not the function
     raise ValueError(f'the PyTorch reference takes no model keywords; got {m.kwargs}')
   norm, width, latent = d_norm(w), m.width, m.latent_dim
+  if num_classes(w):
+    check_conditioning(w)
+    size, _, channels = w.image_shape
+    width = 64 if width is None else width
+    k = num_classes(w)
+    return (
+      CondDCGANGenerator(size, channels, width, latent, k),
+      ProjectionDCGANDiscriminator(size, channels, width, norm, k),
+    )
   if m.name == 'mlp':
     width = 256 if width is None else width
     dim = math.prod(w.image_shape)
@@ -681,12 +800,17 @@ class TorchGAN:
 
   Args:
     w: the workload; its config gives the models, `loss` (with several penalties and their lazy
-      interval), `augment` (ADA only), `optim` and `data.batch_size`.
+      interval), `augment` (ADA only), `optim` and `data.batch_size`. With
+      `model.num_classes` > 0 the batch has fixed labels beside its images (uniform over the
+      classes), every critic update draws uniform labels for its fakes, and the G update reuses
+      the last critic update's fakes with their labels, as jaxgan's step with
+      `data.fake_labels='uniform'`.
     seed: seeds PyTorch's initialisers, the fixed batch and the noise.
 
   Raises:
     ValueError: a config field the reference does not implement (weight clipping, another
-      compute dtype, a model keyword, schedules, bCR, LeCam, an EMA half-life, DiffAugment).
+      compute dtype, a model keyword, schedules, bCR, LeCam, an EMA half-life, DiffAugment,
+      conditioning other than `check_conditioning`'s, class frequencies for fake labels).
   """
 
   def __init__(self, w: Workload, seed: int = 0):
@@ -701,6 +825,9 @@ class TorchGAN:
       raise ValueError('the PyTorch reference writes neither bCR, LeCam nor an EMA half-life')
     if c.augment.name not in (None, 'ada'):
       raise ValueError(f'the PyTorch reference writes ADA only; got augment {c.augment.name!r}')
+    self.num_classes = num_classes(w)
+    if self.num_classes and c.data.get('fake_labels', 'uniform') != 'uniform':
+      raise ValueError("the PyTorch reference draws fake labels 'uniform' only")
     torch.manual_seed(seed)
     self.w = w
     self.n_critic, self.batch_size = c.loss.n_critic, c.data.batch_size
@@ -722,6 +849,11 @@ class TorchGAN:
       else (w.image_shape[2], w.image_shape[0], w.image_shape[1])
     )  # NHWC -> NCHW
     self.batch = torch.rand(self.n_critic, self.batch_size, *shape) * 2 - 1
+    self.labels = (
+      torch.randint(0, self.num_classes, (self.n_critic, self.batch_size))
+      if self.num_classes
+      else None
+    )
     # As jaxgan: a critic without state (no BatchNorm, no spectral norm) on vectors scores real
     # and fake in one pass of twice the rows, which is faster for small matmuls.
     self.one_pass = len(w.image_shape) == 1 and d_norm(w) in ('none', 'layer')
@@ -736,15 +868,20 @@ class TorchGAN:
     self.ada_signs, self.ada_count = torch.zeros(()), 0
 
   def _critic(self):
-    """D as the losses and penalties see it: behind the augmentation, when there is one."""
-    if self.augment is None:
-      return self.D
-    return lambda x: self.D(self.augment(x))
+    """D as the losses and penalties see it, `critic(x, y=None)`: behind the augmentation,
+    when there is one, and given the labels of a conditional workload."""
+    D, augment = self.D, self.augment
+    if augment is None and not self.num_classes:
+      return D
+    aug = (lambda x: x) if augment is None else augment
+    return lambda x, y=None: D(aug(x)) if y is None else D(aug(x), y)
 
-  def _d_update(self, real, fake):
+  def _d_update(self, real, fake, y_real=None, y_fake=None):
     critic = self._critic()
     if self.one_pass:
       s_real, s_fake = self.D(torch.cat([real, fake])).chunk(2)
+    elif self.num_classes:
+      s_real, s_fake = critic(real, y_real), critic(fake, y_fake)
     else:
       s_real, s_fake = critic(real), critic(fake)
     loss = self.d_loss(s_real, s_fake)
@@ -778,23 +915,29 @@ class TorchGAN:
     Returns:
       The last critic update's loss and the generator's loss, scalar float32 tensors.
     """
+    k = self.num_classes
     G = self.G
+    y_real = y_fake = None
     for i in range(self.n_critic):
       z = torch.randn(self.batch_size, self.latent_dim)
+      args = (z,)
+      if k:
+        y_real, y_fake = self.labels[i], torch.randint(0, k, (self.batch_size,))
+        args = (z, y_fake)
       if i < self.n_critic - 1:
         with torch.no_grad():
-          fake = G(z)
+          fake = G(*args)
       else:
-        fake = G(z)  # keeps its graph: the G update reuses these fakes
-      d_loss = self._d_update(self.batch[i], fake.detach())
+        fake = G(*args)  # keeps its graph: the G update reuses these fakes
+      d_loss = self._d_update(self.batch[i], fake.detach(), y_real, y_fake)
 
     for p in self.d_params:
       p.requires_grad_(False)
     critic = self._critic()
-    s_fake = critic(fake)
+    s_fake = critic(fake, y_fake) if k else critic(fake)
     if self.loss_name in G_NEEDS_REAL:
       with torch.no_grad():
-        s_real = critic(self.batch[-1])
+        s_real = critic(self.batch[-1], y_real) if k else critic(self.batch[-1])
     else:
       s_real = None
     g_loss = self.g_loss(s_real, s_fake)

@@ -17,6 +17,12 @@ does, `jaxgan.build.build_gan` and `build_train_step`, jitted by `sharding.jit_t
       on every 16th critic update with weight x 16, LayerNorm critic (Adam 2e-4 (0.5, 0.999))
   W7  ADA (Karras et al. 2020): W2's DCGAN on 32x32x3 with a LayerNorm critic (as W5 and W6),
       non-saturating, policy 'bgc' with p adapted towards r_t = 0.6 (Adam 2e-4 (0.5, 0.999))
+  W8  the class-conditional DCGAN of experiments/configs/mnist_cdcgan.py: 32x32x1, 10 classes,
+      conditional BatchNorm in G (per-layer embeddings, de Vries et al. 2017), projection
+      discriminator with spectral norm (Miyato & Koyama 2018), hinge (Adam 2e-4 (0.0, 0.9))
+  W8u W8 unconditional (num_classes 0): the same networks without the class embeddings
+
+Conditional workloads (`config.model.num_classes` > 0) are fed batches `{'image', 'label'}`.
 
 `sweep_workloads()` adds every loss of `jaxgan.losses.LOSSES` with and without the WGAN-GP
 penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only difference).
@@ -31,6 +37,8 @@ penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only diffe
   ('rsgan', {'r1': 0.05, 'r2': 0.05}, 0.0, 0.99)
   >>> get('W6').config.loss.penalty_every, get('W7').config.augment.name
   (16, 'ada')
+  >>> get('W8').config.model.num_classes, get('W8u').config.model.num_classes
+  (10, 0)
 """
 
 from __future__ import annotations
@@ -131,6 +139,9 @@ def workload_config(
   penalties: dict[str, float] | None = None,
   penalty_every: int = 1,
   augment: dict[str, Any] | None = None,
+  num_classes: int = 0,
+  g_conditioning: str | None = None,
+  d_conditioning: str | None = None,
 ) -> ml_collections.ConfigDict:
   """A benchmark's run config: `default_config()` with the fields a workload fixes.
 
@@ -150,6 +161,9 @@ def workload_config(
       R3GAN's `{'r1': 0.05, 'r2': 0.05}`; None for none.
     penalty_every: lazy regularisation: the penalties on every k-th critic update, weight x k.
     augment: fields of `config.augment` (name, policy, p, ada_target); None for no augmentation.
+    num_classes: classes of a class-conditional GAN (`config.model.num_classes`); 0 for none.
+    g_conditioning: `config.model.g_conditioning` ('cbn', ...); None for the model's default.
+    d_conditioning: `config.model.d_conditioning` ('projection', ...); None for the default.
 
   Returns:
     The config; the rest (latent size 100, penalty weight 10, EMA 0.999, float32) is the
@@ -165,7 +179,27 @@ def workload_config(
   c.loss.penalty_every = penalty_every
   for k, v in (augment or {}).items():
     c.augment[k] = v
+  c.model.num_classes = num_classes
+  c.model.g_conditioning, c.model.d_conditioning = g_conditioning, d_conditioning
   return c
+
+
+def _cdcgan(num_classes: int) -> ml_collections.ConfigDict:
+  """W8's (and, with `num_classes` 0, W8u's) config: experiments/configs/mnist_cdcgan.py's
+  model, loss, Adam and batch."""
+  conditioning = dict(g_conditioning='cbn', d_conditioning='projection') if num_classes else {}
+  return workload_config(
+    'dcgan',
+    data='mnist',
+    pad_to=32,
+    loss='hinge',
+    d_norm='spectral',
+    lr=2e-4,
+    betas=(0.0, 0.9),
+    width=64,
+    num_classes=num_classes,
+    **conditioning,
+  )
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -278,6 +312,18 @@ WORKLOADS: dict[str, Workload] = {
       width=64,
     ),
   ),
+  'W8': Workload(
+    'W8',
+    'conditional DCGAN 32x32 hinge: CBN G, projection D with spectral norm, 10 classes',
+    (32, 32, 1),
+    _cdcgan(10),
+  ),
+  'W8u': Workload(
+    'W8u',
+    'W8 unconditional: DCGAN 32x32 hinge, BatchNorm G, spectral-norm D',
+    (32, 32, 1),
+    _cdcgan(0),
+  ),
 }
 
 
@@ -364,7 +410,9 @@ def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, An
   Returns:
     A dict with `step` (jitted as the loop does: `step(state, batch, key) -> (state, metrics)`),
     `state` (replicated `GANState`), `batch` (float32 `[n_critic * batch_size, *image_shape]`,
-    uniform in [-1, 1], sharded over the mesh's 'data' axis), `key` and `gan`.
+    uniform in [-1, 1], sharded over the mesh's 'data' axis; for a conditional workload
+    `{'image': that, 'label': int32 [n_critic * batch_size]}`, labels uniform over the
+    classes and sharded alike), `key` and `gan`.
   """
   import jax
   import jax.numpy as jnp
@@ -381,6 +429,12 @@ def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, An
     data_key, (c.loss.n_critic * c.data.batch_size, *w.image_shape), jnp.float32, -1.0, 1.0
   )
   state = sharding.replicate(gan.init(init_key, batch[: c.data.batch_size]), mesh)
+  num_classes = c.model.num_classes
+  if num_classes:
+    labels = jax.random.randint(
+      jax.random.fold_in(data_key, 1), (batch.shape[0],), 0, num_classes, jnp.int32
+    )
+    batch = {'image': batch, 'label': labels}
   batch = jax.device_put(batch, sharding.batch_sharding(mesh))
   return dict(step=step, state=state, batch=batch, key=key, gan=gan)
 
@@ -396,10 +450,21 @@ def _variables(w: Workload):
   key = jax.random.PRNGKey(0)
   z = jax.ShapeDtypeStruct((2, w.config.model.latent_dim), jnp.float32)
   x = jax.ShapeDtypeStruct((2, *w.image_shape), jnp.float32)
+  kw = label_kwargs(w, 2)
   return (
-    jax.eval_shape(lambda z: gan.generator.init(key, z, train=False), z),
-    jax.eval_shape(lambda x: gan.discriminator.init(key, x, train=False), x),
+    jax.eval_shape(lambda z: gan.generator.init(key, z, train=False, **kw), z),
+    jax.eval_shape(lambda x: gan.discriminator.init(key, x, train=False, **kw), x),
   )
+
+
+def label_kwargs(w: Workload, n: int) -> dict[str, Any]:
+  """The label keyword of `w`'s modules for `n` examples: `{'labels': int32 [n]}` (the classes
+  0, 1, ... cycled) for a conditional workload, `{}` for an unconditional one (its modules take
+  no labels)."""
+  import jax.numpy as jnp
+
+  k = w.config.model.num_classes
+  return {'labels': jnp.arange(n, dtype=jnp.int32) % k} if k else {}
 
 
 def param_sizes(w: Workload) -> tuple[list[int], list[int]]:

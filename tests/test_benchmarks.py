@@ -235,8 +235,9 @@ def test_architecture_matches_torch(name):
   g, d = wl._variables(w)
   gan = build_gan(w.config, w.image_shape)
   z = jax.ShapeDtypeStruct((2, w.config.model.latent_dim), jnp.float32)
-  fake = jax.eval_shape(lambda v, z: gan.generator.apply(v, z, train=False), g, z)
-  scores = jax.eval_shape(lambda v, x: gan.discriminator.apply(v, x, train=False), d, fake)
+  kw = wl.label_kwargs(w, 2)  # the reference's labels: 0, 1
+  fake = jax.eval_shape(lambda v, z: gan.generator.apply(v, z, train=False, **kw), g, z)
+  scores = jax.eval_shape(lambda v, x: gan.discriminator.apply(v, x, train=False, **kw), d, fake)
   assert list(fake.shape) == ref['g_output_shape']
   assert list(scores.shape) == ref['d_output_shape']
 
@@ -348,6 +349,40 @@ def test_torch_workload_runs(name):
     torch.set_num_threads(threads)
   assert math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))
   assert all(p.grad is None or torch.isfinite(p.grad).all() for p in gan.G.parameters())
+
+
+def test_torch_conditional_layers():
+  # The reference's conditional pieces against their definitions: conditional BatchNorm's gain
+  # starts at exactly 1 (so at initialisation it is plain BatchNorm), a per-class gain and bias
+  # afterwards; the projection discriminator adds <embed[y], phi(x)> to its unconditional score.
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference as tr
+
+  torch.manual_seed(0)
+  cbn = tr.CondBatchNorm2d(4, 3)
+  x, y = torch.randn(6, 4, 3, 3), torch.tensor([0, 1, 2, 2, 1, 0])
+  x_hat = torch.nn.functional.batch_norm(x, None, None, training=True, eps=1e-5)
+  assert torch.equal(cbn.delta.weight, torch.zeros(3, 4))
+  torch.testing.assert_close(cbn(x, y), x_hat)
+  with torch.no_grad():
+    cbn.delta.weight.uniform_(-0.5, 0.5)
+    cbn.bias.weight.uniform_(-0.5, 0.5)
+  gain, bias = 1 + cbn.delta.weight[y], cbn.bias.weight[y]
+  torch.testing.assert_close(cbn(x, y), x_hat * gain[:, :, None, None] + bias[:, :, None, None])
+
+  w = wl.get('W8').tiny().replace({'model.d_norm': 'none'})
+  g, d = tr.make_models(w)
+  assert isinstance(d, tr.ProjectionDCGANDiscriminator)
+  images = g(torch.randn(3, w.config.model.latent_dim), torch.tensor([1, 2, 3]))
+  assert images.shape == (3, 1, 32, 32)
+  y = torch.tensor([7, 0, 3])
+  phi = d.net(images).flatten(1)
+  torch.testing.assert_close(
+    d(images, y) - d.fc(phi)[:, 0], (d.embed.weight[y] * phi).sum(1), rtol=1e-4, atol=1e-5
+  )
+  for bad in ({'model.d_conditioning': 'acgan'}, {'model.shared_embedding': 8}):
+    with pytest.raises(ValueError, match='PyTorch reference'):
+      tr.make_models(wl.get('W8').tiny().replace(bad))
 
 
 # --- the runner ------------------------------------------------------------------------------
