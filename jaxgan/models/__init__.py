@@ -3,7 +3,10 @@
 Every module is called as `module.apply(variables, x, train=train, mutable=['batch_stats'])` (the
 `mutable` argument only when `train`). Generators map latents `[n, latent_dim]` to samples;
 discriminators map samples to raw scores (logits) `[n]`. All non-parameter state (BatchNorm
-statistics, spectral-norm vectors) lives in the `batch_stats` collection. The convolutional models
+statistics, spectral-norm vectors) lives in the `batch_stats` collection. Class-conditional
+modules (`num_classes > 0`, `jaxgan.models.conditioning`) also take `labels=` (integer class
+indices `[n]`); a discriminator with `d_conditioning='acgan'` returns `(scores [n], class_logits
+[n, num_classes])`. The convolutional models
 take `conv` (`CONV_IMPLEMENTATIONS`): by default oneDNN's convolutions on the CPU where the
 optional `cpu` extra is installed (`pip install 'jaxgan[cpu]'`), XLA's otherwise.
 
@@ -20,20 +23,33 @@ optional `cpu` extra is installed (`pip install 'jaxgan[cpu]'`), XLA's otherwise
   >>> jax.eval_shape(lambda: g.init(jax.random.key(0), z, train=False))['params']['Dense_0'][
   ...     'kernel'].shape
   (100, 256)
+  >>> g, d = make_models('dcgan', image_shape=(28, 28, 1), width=8, num_classes=10,
+  ...                    d_conditioning='acgan')
+  >>> labels = jnp.arange(4) % 10
+  >>> def conditional(key, z, labels):
+  ...   images = g.apply(g.init(key, z, train=False, labels=labels), z, train=False, labels=labels)
+  ...   return d.apply(d.init(key, images, train=False, labels=labels), images, train=False,
+  ...                  labels=labels)
+  >>> scores, logits = jax.eval_shape(conditional, jax.random.key(0), z, labels)
+  >>> scores.shape, logits.shape
+  ((4,), (4, 10))
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgan.models import conditioning as _cond
 from jaxgan.models import conv_impl as _conv_impl
 from jaxgan.models import dcgan as _dcgan
 from jaxgan.models import layers as _layers
 from jaxgan.models import r3gan as _r3gan
 from jaxgan.models import resnet as _resnet
+from jaxgan.models.conditioning import D_CONDITIONINGS, G_CONDITIONINGS
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.layers import NORMS
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
@@ -51,6 +67,8 @@ __all__ = [
   'NORMS',
   'DEFAULT_D_NORM',
   'CONV_IMPLEMENTATIONS',
+  'G_CONDITIONINGS',
+  'D_CONDITIONINGS',
   'make_models',
   'MLPGenerator',
   'MLPDiscriminator',
@@ -109,6 +127,50 @@ def _compute_dtype(dtype: Any) -> Any:
   return _COMPUTE_DTYPES[name]
 
 
+def _conditioning(
+  name: str, num_classes: Any, g_cond: Any, d_cond: Any, shared: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  # The conditional fields of G and D; empty (no module changes at all) when unconditional.
+  if not isinstance(num_classes, bool) and hasattr(num_classes, '__index__'):
+    num_classes = operator.index(num_classes)  # NumPy integers too
+  if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+    raise ValueError(
+      f'num_classes must be an integer >= 0 (0: unconditional); got {num_classes!r}; set '
+      f'config.model.num_classes to the data set\'s class count for a conditional model'
+    )
+  if isinstance(shared, bool) or not isinstance(shared, int) or shared < 0:
+    raise ValueError(f'shared_embedding must be an integer >= 0 (0: per-layer); got {shared!r}')
+  if not num_classes:
+    given = [
+      f'{k}={v!r}'
+      for k, v in (
+        ('g_conditioning', g_cond),
+        ('d_conditioning', d_cond),
+        ('shared_embedding', shared),
+      )
+      if v
+    ]
+    if given:
+      raise ValueError(
+        f'{", ".join(given)} given to an unconditional model (num_classes=0); set '
+        f'num_classes > 0 (config.model.num_classes) or leave them unset'
+      )
+    return {}, {}
+  g_cond = G_CONDITIONINGS[name][0] if g_cond is None else g_cond
+  d_cond = D_CONDITIONINGS[name][0] if d_cond is None else d_cond
+  _cond.check_conditioning(name, 'g', g_cond, num_classes)
+  _cond.check_conditioning(name, 'd', d_cond, num_classes)
+  g_fields = dict(num_classes=num_classes, conditioning=g_cond)
+  if shared:
+    if g_cond != 'cbn':
+      raise ValueError(
+        f"shared_embedding is for conditional BatchNorm (g_conditioning='cbn'); {name}'s "
+        f'generator conditioning is {g_cond!r}: set shared_embedding to 0'
+      )
+    g_fields['shared_embedding'] = shared
+  return g_fields, dict(num_classes=num_classes, conditioning=d_cond)
+
+
 def make_models(
   name: str,
   *,
@@ -117,6 +179,10 @@ def make_models(
   width: int | None = None,
   d_norm: str | None = None,
   dtype: Any = None,
+  num_classes: int = 0,
+  g_conditioning: str | None = None,
+  d_conditioning: str | None = None,
+  shared_embedding: int = 0,
   **kwargs: Any,
 ) -> tuple[nn.Module, nn.Module]:
   """Builds a (generator, discriminator) pair.
@@ -138,6 +204,16 @@ def make_models(
       precision). Parameters, BatchNorm statistics and spectral-norm vectors stay float32, and the
       outputs (samples and scores) are cast to float32, so losses, penalties, gradients and
       optimizer states are float32 whatever the compute dtype.
+    num_classes: 0 (unconditional, the modules take no labels) or the class count: both modules
+      then take `labels=` (integer class indices `[n]`).
+    g_conditioning: the generator's, one of `G_CONDITIONINGS[name]` ('cbn': conditional
+      BatchNorm, for 'dcgan' and 'resnet'; 'concat': for 'mlp' and 'r3gan'); None: the first
+      (the model's default). Only with `num_classes > 0`.
+    d_conditioning: the discriminator's, one of `D_CONDITIONINGS[name]` ('projection', the
+      default; 'acgan': D returns `(scores, class_logits)`; 'concat': 'mlp' only); None: the
+      default. Only with `num_classes > 0`.
+    shared_embedding: with 'cbn', the size of one class embedding shared by every conditional
+      BatchNorm (BigGAN, Brock et al. 2019); 0: per-layer gains and biases.
     **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1),
       `minibatch_std` (D's minibatch standard-deviation group size, 0 for none);
       for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
@@ -150,10 +226,15 @@ def make_models(
 
   Returns:
     `(generator, discriminator)`: unbound Flax modules. The generator maps `[n, latent_dim]` to
-    float32 samples `[n, *image_shape]`, the discriminator maps those to float32 scores `[n]`.
+    float32 samples `[n, *image_shape]`, the discriminator maps those to float32 scores `[n]`
+    (and class logits `[n, num_classes]` with 'acgan'). Unconditional modules are exactly those
+    of a call without the conditioning arguments (same parameters for the same key).
 
   Raises:
-    ValueError: unknown model name, unsupported image shape, unknown norm, dtype or `conv`.
+    ValueError: unknown model name, unsupported image shape, unknown norm, dtype or `conv`; a
+      `num_classes` that is not an integer >= 0, a conditioning name the model lacks (the
+      message lists the valid ones), conditioning arguments without `num_classes`, or
+      `shared_embedding` without 'cbn'.
     TypeError: a keyword argument the model does not take.
     ImportError: `conv='onednn'` without the `cpu` extra (the message names
       `pip install 'jaxgan[cpu]'`).
@@ -179,6 +260,26 @@ def make_models(
   if not isinstance(mbstd, int) or mbstd < 0:
     raise ValueError(f'minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}')
   dtype = _compute_dtype(dtype)
+  g_fields, d_fields = _conditioning(
+    name, num_classes, g_conditioning, d_conditioning, shared_embedding
+  )
+  g, d = _make(name, image_shape, width, d_norm, dtype, sn_steps, mbstd, kwargs)
+  if g_fields:
+    g, d = g.clone(**g_fields), d.clone(**d_fields)
+  return g, d
+
+
+def _make(
+  name: str,
+  image_shape: tuple[int, ...],
+  width: int | None,
+  d_norm: str,
+  dtype: Any,
+  sn_steps: int,
+  mbstd: int,
+  kwargs: dict[str, Any],
+) -> tuple[nn.Module, nn.Module]:
+  # The unconditional pair, its arguments checked by make_models.
   conv = kwargs.get('conv', 'auto')
   if name == 'r3gan':
     return _r3gan.make(image_shape, width=width, d_norm=d_norm, dtype=dtype, **kwargs)

@@ -5,6 +5,10 @@ count. As in the paper: no pooling or fully connected hidden layers, stride-2 4x
 convolutions, BatchNorm in G everywhere but the output and in D everywhere but the input, ReLU in
 G with a tanh output, LeakyReLU(0.2) in D, weights N(0, 0.02) and BatchNorm scales N(1, 0.02).
 Convolutions followed by BatchNorm or LayerNorm have no bias (the norm's offset replaces it).
+
+Class-conditional with `num_classes > 0` (`jaxgan.models.conditioning`): every BatchNorm of G
+becomes conditional BatchNorm ('cbn'); D adds the projection ('projection') or an auxiliary
+classifier ('acgan') on the flattened features that feed its output layer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import conditioning as cond
 from jaxgan.models import conv_impl, layers
 
 SIZES = (28, 32, 64)
@@ -47,6 +52,10 @@ class DCGANGenerator(nn.Module):
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
       (`jaxgan.models.conv_impl`).
+    num_classes: 0 (unconditional) or the number of classes of the labels G is given.
+    conditioning: 'cbn' (the only one): every BatchNorm is `conditioning.ConditionalBatchNorm`.
+    shared_embedding: size of one class embedding shared by every conditional BatchNorm
+      (BigGAN); 0: per-layer embeddings.
   """
 
   image_size: int = 32
@@ -54,33 +63,43 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   dtype: Any = jnp.float32
   conv: str = 'auto'
+  num_classes: int = 0
+  conditioning: str = 'cbn'
+  shared_embedding: int = 0
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:
     """Generates images.
 
     Args:
       z: latents `[n, latent_dim]` (any trailing shape; flattened).
       train: BatchNorm uses the batch's statistics and updates the running ones (apply with
         `mutable=['batch_stats']`) when True, the running statistics when False.
+      labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
       Images `[n, image_size, image_size, channels]`, float32 in [-1, 1].
 
     Raises:
-      ValueError: an unsupported `image_size`, or an unknown `conv`.
+      ValueError: an unsupported `image_size`, an unknown `conv` or conditioning, or labels
+        given to an unconditional generator or missing for a conditional one.
       ImportError: `conv='onednn'` without the `cpu` extra.
     """
     _check_size(self.image_size)
+    cond.check_conditioning('dcgan', 'g', self.conditioning, self.num_classes)
+    labels = cond.check_labels(labels, self.num_classes, z.shape[0], 'DCGANGenerator')
+    embedding = cond.shared_embedding(self, labels)
     num_up = _num_up(self.image_size)
     base = 7 if self.image_size == 28 else 4
     features = self.width * 2 ** (num_up - 1)
-    bn = lambda: layers.batch_norm(train, scale_init=layers.dcgan_bn_scale_init, dtype=self.dtype)
+    bn = lambda x: cond.generator_norm(
+      self, x, train, labels, embedding, scale_init=layers.dcgan_bn_scale_init
+    )
 
     x = z.reshape(z.shape[0], -1)
     x = nn.Dense(base * base * features, use_bias=False, kernel_init=_INIT, dtype=self.dtype)(x)
     x = x.reshape(z.shape[0], base, base, features)
-    x = nn.relu(bn()(x))
+    x = nn.relu(bn(x))
     _, conv_transpose = conv_impl.conv_modules(self.conv)
     up = lambda features, use_bias, name: conv_transpose(
       features,
@@ -95,7 +114,7 @@ class DCGANGenerator(nn.Module):
     for i in range(num_up - 1):
       features //= 2
       x = up(features, use_bias=False, name=f'ConvTranspose_{i}')(x)
-      x = nn.relu(bn()(x))
+      x = nn.relu(bn(x))
     x = up(self.channels, use_bias=True, name=f'ConvTranspose_{num_up - 1}')(x)
     return jnp.tanh(x).astype(jnp.float32)
 
@@ -104,7 +123,8 @@ class DCGANDiscriminator(nn.Module):
   """The DCGAN discriminator: images `[n, size, size, c]` -> raw scores (logits) `[n]`.
 
   4x4 stride-2 convolutions ('SAME' padding) with widths width, 2w, 4w (and 8w for 64x64), each
-  followed by LeakyReLU(0.2), then flatten and a dense layer to one score.
+  followed by LeakyReLU(0.2), then flatten (phi) and a dense layer to one score; conditional:
+  `conditioning.discriminator_output` on phi.
 
   Attributes:
     width: channels of the first convolution.
@@ -117,6 +137,8 @@ class DCGANDiscriminator(nn.Module):
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
       (`jaxgan.models.conv_impl`).
+    num_classes: 0 (unconditional) or the number of classes of the labels D is given.
+    conditioning: 'projection' (Miyato and Koyama 2018) or 'acgan' (Odena et al. 2017).
   """
 
   width: int = 64
@@ -125,25 +147,33 @@ class DCGANDiscriminator(nn.Module):
   minibatch_std: int = 0
   dtype: Any = jnp.float32
   conv: str = 'auto'
+  num_classes: int = 0
+  conditioning: str = 'projection'
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+  def __call__(
+    self, x: jax.Array, train: bool, labels: jax.Array | None = None
+  ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Scores images.
 
     Args:
       x: images `[n, size, size, c]` with size 28, 32 or 64.
       train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
         `mutable=['batch_stats']`) when True.
+      labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
-      Raw scores `[n]`, float32.
+      Raw scores `[n]`, float32; with 'acgan', `(scores [n], class_logits [n, num_classes])`,
+      both float32.
 
     Raises:
-      ValueError: an unknown norm or `conv`, or images that are not square NHWC of a supported
-        size.
+      ValueError: an unknown norm, `conv` or conditioning, images that are not square NHWC of a
+        supported size, or labels given to an unconditional D or missing for a conditional one.
       ImportError: `conv='onednn'` without the `cpu` extra.
     """
     layers.check_norm(self.norm, 'dcgan')
+    cond.check_conditioning('dcgan', 'd', self.conditioning, self.num_classes)
+    labels = cond.check_labels(labels, self.num_classes, x.shape[0], 'DCGANDiscriminator')
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'dcgan discriminator expects square NHWC images; got shape {x.shape}')
     _check_size(x.shape[1])
@@ -167,12 +197,7 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
     if self.minibatch_std:
       x = layers.minibatch_stddev(x, self.minibatch_std)
-    x = x.reshape(x.shape[0], -1)
-    x = layers.apply_layer(
-      nn.Dense(1, kernel_init=_INIT, dtype=self.dtype),
-      x,
-      spectral=spectral,
-      train=train,
-      sn_steps=self.sn_steps,
+    phi = x.reshape(x.shape[0], -1)
+    return cond.discriminator_output(
+      self, phi, labels, spectral=spectral, train=train, kernel_init=_INIT
     )
-    return x[:, 0].astype(jnp.float32)

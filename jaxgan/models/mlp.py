@@ -4,6 +4,11 @@ Defaults are the common MNIST MLP GAN: G 100 -> 256 -> 512 -> 784 with ReLU and 
 512 -> 256 -> 1 with LeakyReLU(0.2). The same modules serve the 2-D toy mixtures (`out_shape=(2,)`,
 `output_activation='none'`) and image data (`out_shape=(28, 28, 1)`: G reshapes, D flattens).
 Flax's default initialisers (LeCun normal kernels, zero biases).
+
+Class-conditional with `num_classes > 0` (`jaxgan.models.conditioning`): G takes one-hot labels
+concatenated to z ('concat', Mirza and Osindero 2014); D concatenates them to its flattened input
+('concat'), or adds the projection ('projection', Miyato and Koyama 2018, its default) or an
+auxiliary classifier ('acgan', Odena et al. 2017) on its last hidden layer.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import conditioning as cond
 from jaxgan.models import layers
 
 _G_ACTIVATIONS = ('relu', 'leaky_relu')
@@ -30,6 +36,8 @@ class MLPGenerator(nn.Module):
     activation: 'relu' or 'leaky_relu' (slope 0.2) after each hidden layer.
     output_activation: 'tanh' (samples in [-1, 1]) or 'none' (unbounded, for 2-D toy data).
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and samples are float32.
+    num_classes: 0 (unconditional) or the number of classes of the labels G is given.
+    conditioning: 'concat' (the only one): one-hot labels concatenated to the flattened z.
   """
 
   out_shape: tuple[int, ...] = (784,)
@@ -37,27 +45,35 @@ class MLPGenerator(nn.Module):
   activation: str = 'relu'
   output_activation: str = 'tanh'
   dtype: Any = jnp.float32
+  num_classes: int = 0
+  conditioning: str = 'concat'
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:
     """Generates samples.
 
     Args:
       z: latents `[n, latent_dim]` (any trailing shape; flattened).
       train: unused (no BatchNorm); taken for the models' common signature.
+      labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
       Samples `[n, *out_shape]`, float32 (in [-1, 1] with the tanh output).
 
     Raises:
-      ValueError: an unknown activation.
+      ValueError: an unknown activation or conditioning, or labels given to an unconditional
+        generator or missing for a conditional one.
     """
     del train  # no BatchNorm in the MLP generator
     layers.check_activation(self.activation, _G_ACTIVATIONS, 'MLPGenerator.activation')
     layers.check_activation(
       self.output_activation, _OUTPUT_ACTIVATIONS, 'MLPGenerator.output_activation'
     )
+    cond.check_conditioning('mlp', 'g', self.conditioning, self.num_classes)
+    labels = cond.check_labels(labels, self.num_classes, z.shape[0], 'MLPGenerator')
     x = z.reshape(z.shape[0], -1)
+    if labels is not None:
+      x = cond.concat_one_hot(x, labels, self.num_classes)
     for width in self.hidden:
       x = nn.Dense(width, dtype=self.dtype)(x)
       x = nn.relu(x) if self.activation == 'relu' else nn.leaky_relu(x, 0.2)
@@ -78,6 +94,9 @@ class MLPDiscriminator(nn.Module):
     minibatch_std: group size of a minibatch standard-deviation feature before the output layer
       (Karras et al. 2018, `layers.minibatch_stddev`); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
+    num_classes: 0 (unconditional) or the number of classes of the labels D is given.
+    conditioning: 'projection', 'acgan' (on the last hidden layer) or 'concat' (one-hot labels
+      concatenated to the flattened input).
   """
 
   hidden: tuple[int, ...] = (512, 256)
@@ -85,25 +104,36 @@ class MLPDiscriminator(nn.Module):
   sn_steps: int = 1
   minibatch_std: int = 0
   dtype: Any = jnp.float32
+  num_classes: int = 0
+  conditioning: str = 'projection'
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+  def __call__(
+    self, x: jax.Array, train: bool, labels: jax.Array | None = None
+  ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Scores samples.
 
     Args:
       x: samples `[n, ...]`.
       train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
         `mutable=['batch_stats']`) when True.
+      labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
-      Raw scores (logits) `[n]`, float32.
+      Raw scores (logits) `[n]`, float32; with 'acgan', `(scores [n], class_logits
+      [n, num_classes])`, both float32.
 
     Raises:
-      ValueError: an unknown norm.
+      ValueError: an unknown norm or conditioning, or labels given to an unconditional D or
+        missing for a conditional one.
     """
     layers.check_norm(self.norm, 'mlp')
+    cond.check_conditioning('mlp', 'd', self.conditioning, self.num_classes)
+    labels = cond.check_labels(labels, self.num_classes, x.shape[0], 'MLPDiscriminator')
     spectral = self.norm == 'spectral'
     x = x.reshape(x.shape[0], -1)
+    if labels is not None and self.conditioning == 'concat':
+      x = cond.concat_one_hot(x, labels, self.num_classes)
     for i, width in enumerate(self.hidden):
       x = layers.apply_layer(
         nn.Dense(width, dtype=self.dtype), x, spectral=spectral, train=train, sn_steps=self.sn_steps
@@ -113,7 +143,4 @@ class MLPDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
     if self.minibatch_std:
       x = layers.minibatch_stddev(x, self.minibatch_std)
-    x = layers.apply_layer(
-      nn.Dense(1, dtype=self.dtype), x, spectral=spectral, train=train, sn_steps=self.sn_steps
-    )
-    return x[:, 0].astype(jnp.float32)
+    return cond.discriminator_output(self, x, labels, spectral=spectral, train=train)

@@ -5,6 +5,12 @@ map of z, stages at 4, 8, 16, 32 ([transition] + residual blocks), 1x1 convoluti
 D: 1x1 convolution, stages at 32, 16, 8, 4 (residual blocks + transition), a depthwise 4x4 head and
 a linear map to one score. Transitions: [1, 2, 1] resampling and a 1x1 convolution where widths
 differ. Weights N(0, gain^2 / fan_in), gain 1 but in the blocks (`ResidualBlock`: fix-up).
+
+Class-conditional with `num_classes > 0`, as the official conditional networks: G concatenates a
+learned class embedding (latent_dim wide) to z ('concat'); D's head maps its features to E =
+widths[0] dimensions and the score is their inner product with a class embedding ('projection',
+the official form of Miyato and Koyama's projection, with no unconditional term), or D keeps its
+score and adds an auxiliary classifier head ('acgan', Odena et al. 2017; not in R3GAN).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.models import conditioning as cond
 from jaxgan.models import conv_impl, layers
 from jaxgan.models.r3gan_ops import conv2d, downsample, upsample
 
@@ -119,6 +126,7 @@ class _Arch(nn.Module):
   expansion: int = DEFAULT_EXPANSION
   dtype: Any = jnp.float32
   conv: str = 'auto'
+  num_classes: int = 0
 
   def _blocks(self, x: jax.Array, stage: int) -> jax.Array:
     kw = dict(num_blocks=sum(self.blocks), dtype=self.dtype, conv=self.conv)
@@ -138,30 +146,45 @@ class R3GANGenerator(_Arch):
     output_activation: 'tanh' (in [-1, 1], as jaxgan's generators) or 'none' (official, linear).
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
+    num_classes: 0 (unconditional) or the number of classes of the labels G is given.
+    conditioning: 'concat' (the only one): a class embedding 'ClassEmbed' `[num_classes,
+      latent_dim]`, N(0, 1 / num_classes) (the official one-hot linear layer), joins z.
   """
 
   image_size: int = 32
   channels: int = 3
   output_activation: str = 'tanh'
+  conditioning: str = 'concat'
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+  def __call__(
+    self, z: jax.Array, train: bool = False, labels: jax.Array | None = None
+  ) -> jax.Array:
     """Generates images.
 
     Args:
       z: latents `[n, latent_dim]` (any trailing shape; flattened).
       train: unused (no normalisation); kept for the zoo's calling convention.
+      labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
       Images `[n, 32, 32, channels]`, float32 (in [-1, 1] with tanh).
 
     Raises:
-      ValueError: an `image_size` other than 32 or an unknown `output_activation`.
+      ValueError: an `image_size` other than 32, an unknown `output_activation` or
+        conditioning, or labels given to an unconditional G or missing for a conditional one.
     """
     del train
     _check_size(self.image_size)
     layers.check_activation(self.output_activation, OUTPUT_ACTIVATIONS, 'output_activation')
+    cond.check_conditioning('r3gan', 'g', self.conditioning, self.num_classes)
+    labels = cond.check_labels(labels, self.num_classes, z.shape[0], 'R3GANGenerator')
     z = z.reshape(z.shape[0], -1).astype(self.dtype)
+    if labels is not None:
+      embed = nn.Embed(
+        self.num_classes, z.shape[-1], embedding_init=msr_init(1.0), name='ClassEmbed'
+      )
+      z = jnp.concatenate([z, embed(labels).astype(self.dtype)], axis=-1)
     w = self.widths
     # Generative basis: a learned 4x4 map whose channels are modulated by a linear map of z.
     basis = self.param('basis', nn.initializers.normal(1.0), (4, 4, w[0]), jnp.float32)
@@ -188,25 +211,35 @@ class R3GANDiscriminator(_Arch):
       (Karras et al. 2018, `layers.minibatch_stddev`; not in R3GAN); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
+    num_classes: 0 (unconditional) or the number of classes of the labels D is given.
+    conditioning: 'projection' (official: 'Head' to E = widths[0] features, inner product with
+      'ClassEmbed' `[num_classes, E]`, N(0, 1 / (E num_classes))) or 'acgan' ('ClassHead').
   """
 
   minibatch_std: int = 0
+  conditioning: str = 'projection'
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+  def __call__(
+    self, x: jax.Array, train: bool = False, labels: jax.Array | None = None
+  ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Scores images.
 
     Args:
       x: images `[n, 32, 32, c]`.
       train: unused (no normalisation); kept for the zoo's calling convention.
+      labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
-      Raw scores `[n]`, float32.
+      Raw scores `[n]`, float32; with 'acgan', `(scores [n], class_logits [n, num_classes])`.
 
     Raises:
-      ValueError: images that are not square NHWC of size 32.
+      ValueError: images that are not square NHWC of size 32, an unknown conditioning, or
+        labels given to an unconditional D or missing for a conditional one.
     """
     del train
+    cond.check_conditioning('r3gan', 'd', self.conditioning, self.num_classes)
+    labels = cond.check_labels(labels, self.num_classes, x.shape[0], 'R3GANDiscriminator')
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'r3gan discriminator expects square NHWC images; got shape {x.shape}')
     _check_size(x.shape[1])
@@ -223,9 +256,17 @@ class R3GANDiscriminator(_Arch):
     # Discriminative basis: a depthwise 4x4 'valid' convolution, i.e. a learned per-channel
     # weighting of the 4x4 map summed over space, then linear to one score.
     basis = self.param('basis', msr_init(1.0), (4, 4, 1, x.shape[-1]), jnp.float32)
-    x = jnp.einsum('nhwc,hwc->nc', x, basis[:, :, 0].astype(self.dtype))
-    x = nn.Dense(1, False, self.dtype, kernel_init=msr_init(1.0), name='Head')(x)
-    return x[:, 0].astype(jnp.float32)
+    phi = jnp.einsum('nhwc,hwc->nc', x, basis[:, :, 0].astype(self.dtype))
+    dense = lambda n, name: nn.Dense(n, False, self.dtype, kernel_init=msr_init(1.0), name=name)
+    if labels is None or self.conditioning == 'acgan':
+      scores = dense(1, 'Head')(phi)[:, 0].astype(jnp.float32)
+      if labels is None:
+        return scores
+      return scores, dense(self.num_classes, 'ClassHead')(phi).astype(jnp.float32)
+    e = w[0]  # the official ConditionEmbeddingDimension, WidthPerStage[0]
+    init = msr_init(1 / math.sqrt(e))
+    embed = nn.Embed(self.num_classes, e, embedding_init=init, name='ClassEmbed')
+    return cond.projection(embed(labels), dense(e, 'Head')(phi))
 
 
 def _check_size(size: int) -> None:
