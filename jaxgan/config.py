@@ -98,6 +98,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.pad_to = placeholder(int)  # pad images to pad_to x pad_to (border value -1)
   c.data.batch_size = 64  # global examples per discriminator update
   c.data.split = "train"  # the TFDS split trained on, e.g. 'train[:10%]' for a tenth of the data
+  # Class-conditional runs (model.num_classes > 0): the labels of generated examples are drawn
+  # 'uniform' over the classes or with the data set's class frequencies ('data').
+  c.data.fake_labels = "uniform"
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # 'mlp', 'dcgan', 'resnet' or 'r3gan' (jaxgan.models.MODELS)
@@ -110,6 +113,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.pack = 1  # D judges packs of this many examples (PacGAN); 1: none
   c.model.minibatch_std = 0  # D's minibatch-stddev group size (ProGAN); 0: none
   c.model.kwargs = ml_collections.ConfigDict()  # model-specific, e.g. g_hidden for 'mlp'
+  # Class conditioning: 0 for an unconditional GAN, else the data set's number of classes.
+  c.model.num_classes = 0
+  # G: 'cbn' (conditional BatchNorm; dcgan, resnet) or 'concat' (mlp); None: the model's default.
+  c.model.g_conditioning = placeholder(str)
+  # D: 'projection' (Miyato & Koyama 2018), 'acgan' (auxiliary classifier, Odena et al. 2017) or
+  # 'concat' (mlp); None: 'projection'.
+  c.model.d_conditioning = placeholder(str)
+  c.model.shared_embedding = 0  # BigGAN's shared class embedding for G's CBN; 0: per layer
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # a name in jaxgan.losses.LOSSES
@@ -127,6 +138,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.consistency_weight = _schedulable(0.0)  # [S] bCR on real and fake (paper: 10); 0: off
   c.loss.lecam_weight = _schedulable(0.0)  # [S] LeCam regulariser (paper: 0.3); 0: off
   c.loss.lecam_decay = 0.99  # EMA decay of LeCam's anchors
+  c.loss.class_weight = 1.0  # ACGAN's class loss weight (model.d_conditioning='acgan')
 
   # Differentiable augmentation of real and fake images before D (jaxgan.augment).
   c.augment = ml_collections.ConfigDict()
@@ -338,6 +350,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
   if not aug.ada_kimg > 0:
     raise ValueError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
+  _validate_conditioning(config)
   rampup = config.optim.ema_rampup
   if rampup is not None and not rampup > 0:
     raise ValueError(
@@ -349,4 +362,45 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(
       "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
       f"{config.model.compute_dtype!r}."
+    )
+
+
+def _validate_conditioning(config: ml_collections.ConfigDict) -> None:
+  """The class-conditioning fields: a labelled image data set, and no option without classes."""
+  m = config.model
+  k = m.num_classes
+  if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+    raise ValueError(
+      f"config.model.num_classes must be an integer >= 0 (0: unconditional); got {k!r}."
+    )
+  if config.data.fake_labels not in ("uniform", "data"):
+    raise ValueError(
+      f"config.data.fake_labels must be 'uniform' or 'data' (the data set's class "
+      f"frequencies); got {config.data.fake_labels!r}."
+    )
+  if not isinstance(m.shared_embedding, int) or m.shared_embedding < 0:
+    raise ValueError(
+      f"config.model.shared_embedding must be an integer >= 0; got {m.shared_embedding!r}."
+    )
+  if config.loss.class_weight < 0:
+    raise ValueError(f"config.loss.class_weight must be >= 0; got {config.loss.class_weight}.")
+  if k == 0:
+    given = [
+      f"model.{name}" for name in ("g_conditioning", "d_conditioning") if m[name] is not None
+    ] + (["model.shared_embedding"] if m.shared_embedding else [])
+    if given:
+      raise ValueError(
+        f"config.{given[0]} conditions on class labels, but config.model.num_classes is 0 "
+        "(unconditional); set --config.model.num_classes to the data set's class count."
+      )
+    return
+  if is_toy(config):
+    raise ValueError(
+      f"config.model.num_classes={k}: {config.data.name!r} has no labels (a 2-D mixture); set "
+      "config.model.num_classes=0, or train on a labelled image data set (mnist, cifar10...)."
+    )
+  if m.pack > 1:
+    raise ValueError(
+      f"config.model.pack={m.pack} judges packs of examples, whose labels differ; "
+      "class-conditional runs need config.model.pack=1."
     )

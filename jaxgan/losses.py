@@ -320,6 +320,37 @@ def rahinge_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
   return _mean(jax.nn.relu(1.0 - f)) + _mean(jax.nn.relu(1.0 + r))
 
 
+def acgan_class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """The auxiliary classifier's class loss (ACGAN, Odena, Olah and Shlens 2017), -E[log P(c|x)].
+
+  The mean softmax cross-entropy of D's class logits against the labels. In ACGAN both players
+  minimise it (D on real and fake examples, G on its fakes, with the fakes' requested labels),
+  beside the adversarial losses of this module.
+
+  Args:
+    class_logits: float `[batch, num_classes]`, D's class logits.
+    labels: int `[batch]`, the classes in `[0, num_classes)`.
+
+  Returns:
+    float32 scalar.
+
+  Raises:
+    ValueError: logits that are not `[batch, num_classes]` or labels that are not `[batch]`.
+
+  Example:
+    >>> logits = jnp.array([[2.0, 0.0], [0.0, 0.0]])
+    >>> print(f"{acgan_class_loss(logits, jnp.array([0, 1])):.4f}")  # (log(1+e^-2) + log 2) / 2
+    0.4100
+  """
+  if class_logits.ndim != 2 or labels.shape != class_logits.shape[:1]:
+    raise ValueError(
+      f"acgan_class_loss needs logits [batch, num_classes] and labels [batch]; got "
+      f"{class_logits.shape} and {labels.shape}."
+    )
+  logp = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
+  return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
+
+
 LOSSES: dict[str, GANLoss] = {
   "minimax": GANLoss(bce_discriminator_loss, minimax_generator_loss),
   "non_saturating": GANLoss(bce_discriminator_loss, non_saturating_generator_loss),

@@ -286,6 +286,12 @@ PENALTIES: dict[str, PenaltyFn] = {
 }
 
 
+# The penalties evaluated at generated examples only. A class-conditional critic scores every
+# input with labels; the train step gives these the critic with the fakes' labels and every
+# other penalty (real points, and interpolates or perturbations of real points) the real ones.
+ON_FAKES = frozenset({"r2"})
+
+
 def get(penalty: str | PenaltyFn) -> PenaltyFn:
   """Looks up a penalty by name, with the uniform signature `f(critic_fn, real, fake, key)`.
 

@@ -201,6 +201,46 @@ def adjust_ada_p(
   return jnp.clip(p + step, 0.0, 1.0).astype(jnp.float32)
 
 
+def check_ada(augment, augment_p, ada_target: float | None, ada_kimg: float) -> None:
+  """Checks ADA's options (Karras et al. 2020) as the train step takes them.
+
+  Raises:
+    ValueError: `ada_target` without an augmentation, outside (0, 1), or with a fixed
+      `augment_p`; `ada_kimg` not > 0.
+  """
+  if ada_target is not None:
+    if augment is None:
+      raise ValueError("ada_target adapts the probability of an augmentation: pass augment too.")
+    if not 0.0 < ada_target < 1.0:
+      raise ValueError(f"ada_target must lie in (0, 1) (the paper: 0.6); got {ada_target}.")
+    if augment_p is not None:
+      raise ValueError("ADA adapts p itself (ada_target is set): leave augment_p unset.")
+  if ada_kimg <= 0:
+    raise ValueError(f"ada_kimg must be > 0; got {ada_kimg}.")
+
+
+def ada_update(p, stats, sign_sum, count, due, *, target: float, ada_kimg: float, pack: int = 1):
+  """ADA's state after one train step: the sign statistics gathered, p adjusted when due.
+
+  Args:
+    p: float32 scalar, the augmentation probability.
+    stats: float32 `[2]`, the sum of sign(D(x_real)) and its count since the last adjustment.
+    sign_sum: this step's sum of sign(D(x_real)).
+    count: this step's number of real scores (packs when `pack` > 1).
+    due: bool scalar, adjust p now (every `ada_interval` steps).
+    target: the r_t to hold.
+    ada_kimg: thousands of images over which p may move by 1.
+    pack: examples per score.
+
+  Returns:
+    `(p, stats)`: the statistics reset to zero when p was adjusted.
+  """
+  stats = stats + jnp.stack([sign_sum, count])
+  adjusted = adjust_ada_p(p, stats[0] / stats[1], target, stats[1] * pack, ada_kimg)
+  p = jnp.where(due, adjusted, p)
+  return p, jnp.where(due, jnp.zeros_like(stats), stats)
+
+
 class Penalties:
   """The gradient penalties of a run, with their weights and lazy interval.
 
@@ -238,14 +278,17 @@ class Penalties:
     """Each penalty's metric name, `penalty_<name>`."""
     return {p: "penalty_" + re.sub(r"\W", "", penalty_name(p)) for p in self.fns}
 
-  def __call__(self, critic_fn, real, fake, key, step):
+  def __call__(self, critic_fn, real, fake, key, step, fake_critic_fn=None):
     """Computes the penalties at a critic update that is due (every one, or every k-th).
 
     The train step decides which updates are due (a `lax.cond` around the whole critic update,
     so the others compute no penalty at all); here each value is scaled by k = `every`.
 
     Args:
-      critic_fn: maps `[batch, ...]` inputs to scores `[batch]`.
+      critic_fn: maps `[batch, ...]` inputs to scores `[batch]`; a class-conditional critic
+        closed over the real examples' labels.
+      fake_critic_fn: a class-conditional critic closed over the fakes' labels, which the
+        penalties at fakes only (`jaxgan.penalties.ON_FAKES`: R2) use; None: `critic_fn`.
       real: real critic inputs, `[batch, ...]`.
       fake: generated critic inputs, the same shape.
       key: a PRNG key, split over the penalties.
@@ -257,8 +300,9 @@ class Penalties:
       those, to add to the critic loss. float32 scalars.
     """
     keys = jax.random.split(key, len(self.fns))
+    on_fakes = fake_critic_fn or critic_fn
     values = {
-      p: self.every * f(critic_fn, real, fake, k)
+      p: self.every * f(on_fakes if p in penalties_lib.ON_FAKES else critic_fn, real, fake, k)
       for (p, f), k in zip(self.fns.items(), keys, strict=True)
     }
     total = sum(value(self.weights[p], step) * v for p, v in values.items())

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import labels as labels_lib
 from jaxgan import packing
 
 PyTree = Any
@@ -53,6 +54,21 @@ class GANState:
   aug_p: jax.Array
   ada_stats: jax.Array
   lecam_anchors: jax.Array
+
+
+def scores_and_logits(output) -> tuple[jax.Array, jax.Array | None]:
+  """Splits a discriminator's output into its scores and its class logits (ACGAN) or None.
+
+  Args:
+    output: scores `[n]`, or `(scores [n], class_logits [n, num_classes])` from an
+      auxiliary-classifier discriminator.
+
+  Returns:
+    `(scores, class_logits)`, the logits None for a discriminator without a classifier.
+  """
+  if isinstance(output, tuple):
+    return output
+  return output, None
 
 
 def _split(variables):
@@ -94,7 +110,9 @@ class GAN:
 
   Both modules are called as `module.apply(variables, x, train=...)`; the generator maps latents
   of shape `[batch, *latent_shape]` to float32 samples `[batch, ...]`, the discriminator maps
-  samples to one raw float32 score (logit) per example, `[batch]`.
+  samples to one raw float32 score (logit) per example, `[batch]`. A class-conditional GAN's
+  modules also take `labels=` int32 `[batch]`, and an auxiliary-classifier D (ACGAN) returns
+  `(scores, class_logits)` (`scores_and_logits`).
 
   Attributes:
     generator: the Flax module G.
@@ -105,6 +123,7 @@ class GAN:
     pack: the discriminator judges packs of this many examples (PacGAN, Lin et al. 2018;
       `jaxgan.packing.pack`): it is built for, and initialised on, inputs with `pack` times the
       channels, and scores `[batch // pack]`. 1: no packing.
+    num_classes: the number of classes of a class-conditional GAN; 0 for an unconditional one.
 
   Example:
     >>> import jax, optax
@@ -123,6 +142,11 @@ class GAN:
   d_optimizer: optax.GradientTransformation
   latent_shape: tuple[int, ...]
   pack: int = 1
+  num_classes: int = 0
+
+  def _kwargs(self, labels) -> dict:
+    """The modules' label keyword: none for an unconditional GAN (its modules take none)."""
+    return {"labels": labels} if self.num_classes else {}
 
   def latents(self, key: jax.Array, n: int) -> jax.Array:
     """Draws standard normal latents z ~ N(0, I).
@@ -141,7 +165,8 @@ class GAN:
 
     Args:
       key: a PRNG key; G and D get their own keys split from it.
-      example_batch: real examples `[batch, ...]`; only the shape matters to the parameters.
+      example_batch: real examples `[batch, ...]`; only the shape matters to the parameters
+        (a conditional GAN is initialised with labels 0).
 
     Returns:
       The state at step 0: the EMA equal to G's parameters, fresh optimizer states.
@@ -156,10 +181,12 @@ class GAN:
 
   def _init(self, key: jax.Array, example_batch: jax.Array) -> GANState:
     g_key, d_key = jax.random.split(key)
-    z = self.latents(g_key, example_batch.shape[0])
-    g_params, g_vars = _split(self.generator.init(g_key, z, train=False))
+    n = example_batch.shape[0]
+    z = self.latents(g_key, n)
+    kw = self._kwargs(jnp.zeros((n // self.pack,), jnp.int32))
+    g_params, g_vars = _split(self.generator.init(g_key, z, train=False, **kw))
     d_params, d_vars = _split(
-      self.discriminator.init(d_key, packing.pack(example_batch, self.pack), train=False)
+      self.discriminator.init(d_key, packing.pack(example_batch, self.pack), train=False, **kw)
     )
     return GANState(
       step=jnp.zeros((), jnp.int32),
@@ -176,33 +203,59 @@ class GAN:
       lecam_anchors=jnp.zeros((2,), jnp.float32),
     )
 
-  def generate(self, state: GANState, z: jax.Array, *, ema: bool = True) -> jax.Array:
-    """Computes G(z) in inference mode (BatchNorm uses its running statistics).
+  def generate(
+    self, state: GANState, z: jax.Array, labels: jax.Array | None = None, *, ema: bool = True
+  ) -> jax.Array:
+    """Computes G(z) (or G(z, y)) in inference mode (BatchNorm uses its running statistics).
 
     Args:
       state: the train state.
       z: latents, `[batch, *latent_shape]`.
+      labels: a conditional GAN's classes, int `[batch]` in `[0, num_classes)`; None for an
+        unconditional GAN.
       ema: use the EMA of G's parameters (the default) rather than the parameters themselves.
 
     Returns:
       The samples, float32, `[batch, ...]` (the data's example shape).
-    """
-    params = state.ema_params if ema else state.g_params
-    return self.generator.apply({"params": params, **state.g_vars}, z, train=False)
 
-  def sample(self, state: GANState, key: jax.Array, n: int, *, ema: bool = True) -> jax.Array:
+    Raises:
+      ValueError: labels missing on a conditional GAN, given to an unconditional one, of the
+        wrong shape or (when concrete) outside `[0, num_classes)`.
+    """
+    labels_lib.check_labels(labels, self.num_classes, batch=z.shape[0])
+    params = state.ema_params if ema else state.g_params
+    return self.generator.apply(
+      {"params": params, **state.g_vars}, z, train=False, **self._kwargs(labels)
+    )
+
+  def sample(
+    self,
+    state: GANState,
+    key: jax.Array,
+    n: int,
+    labels: jax.Array | None = None,
+    *,
+    ema: bool = True,
+  ) -> jax.Array:
     """Draws `n` samples from the generator: `generate` on fresh latents.
 
     Args:
       state: the train state.
-      key: a PRNG key for the latents.
+      key: a PRNG key for the latents (and for the labels a conditional GAN draws itself).
       n: the number of samples.
+      labels: the classes to draw, int `[n]`; None: uniform over the classes on a conditional
+        GAN, nothing on an unconditional one.
       ema: use the EMA parameters (the default).
 
     Returns:
       float32, `[n, ...]`.
+
+    Raises:
+      ValueError: as `generate`.
     """
-    return self.generate(state, self.latents(key, n), ema=ema)
+    if self.num_classes and labels is None:
+      labels = labels_lib.sample_labels(jax.random.fold_in(key, 1), n, self.num_classes)
+    return self.generate(state, self.latents(key, n), labels, ema=ema)
 
   def critic_uses_batch_norm(self, state: GANState) -> bool:
     """Whether D holds BatchNorm statistics in `state.d_vars` (see `uses_batch_norm`).

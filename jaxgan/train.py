@@ -16,6 +16,10 @@ performs `n_critic` discriminator updates and one generator update:
   in both players' losses and in the penalties' critic, differentiably, so G learns through it.
 - Hyperparameters given as schedules (`jaxgan.schedules`) are computed from `state.step`, and
   ADA's probability and LeCam's anchors are part of the state: a resumed run continues exactly.
+- A class-conditional GAN (`gan.num_classes > 0`) takes batches `{'image', 'label'}`: real
+  examples are judged with their labels; each critic update draws labels for its fakes
+  (uniformly, or from given class frequencies) and G and D see them. An auxiliary-classifier D
+  (ACGAN) adds `jaxgan.losses.acgan_class_loss` to both players' losses.
 - Randomness: `jax.random.fold_in(key, state.step)`, so a resumed run draws the same numbers.
 - When any loss or gradient is not finite the whole update is dropped inside the program (the
   state keeps its old values, `step` still advances, `skipped` counts it): one bad batch cannot
@@ -25,12 +29,14 @@ performs `n_critic` discriminator updates and one generator update:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import critic as critic_lib
+from jaxgan import labels as labels_lib
 from jaxgan import losses as losses_lib
 from jaxgan import packing, sharding
 from jaxgan import penalties as penalties_lib
@@ -40,17 +46,8 @@ from jaxgan.schedules import ScalarOrSchedule
 from jaxgan.state import GAN, GANState
 
 Metrics = dict[str, jax.Array]
-TrainStep = Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
-
-
-def _apply(module, params, variables, x, train):
-  """Applies a module, threading its non-param collections; returns (output, new collections)."""
-  if not variables:
-    return module.apply({"params": params}, x, train=train), variables
-  out, updates = module.apply(
-    {"params": params, **variables}, x, train=train, mutable=list(variables)
-  )
-  return out, {**variables, **updates}
+Batch = jax.Array | Mapping[str, jax.Array]
+TrainStep = Callable[[GANState, Batch, jax.Array], tuple[GANState, Metrics]]
 
 
 def _all_finite(tree) -> jax.Array:
@@ -78,6 +75,8 @@ def make_train_step(
   consistency_transform: AugmentFn | None = None,
   lecam_weight: ScalarOrSchedule = 0.0,
   lecam_decay: float = 0.99,
+  fake_label_probs: Sequence[float] | None = None,
+  class_weight: float = 1.0,
   skip_nonfinite: bool = True,
 ) -> TrainStep:
   """Builds the train step of a GAN: `n_critic` critic updates and one generator update.
@@ -119,17 +118,23 @@ def make_train_step(
     lecam_weight: the weight of `regularizers.lecam_regularizer` (Tseng et al. 2021: 0.3); its EMA
       anchors live in `state.lecam_anchors`.
     lecam_decay: the decay of the LeCam anchors (0.99 in the paper).
+    fake_label_probs: a class-conditional GAN's distribution of fake labels, float
+      `[num_classes]` summing to 1 (e.g. the data set's class frequencies); None: uniform.
+    class_weight: the weight of ACGAN's class loss (`jaxgan.losses.acgan_class_loss`), added to
+      D's loss on real and fake examples and to G's on fakes, when D has a classifier head.
     skip_nonfinite: drop updates whose losses or gradients are not finite.
 
   Returns:
     `train_step(state, batch, key) -> (state, metrics)`. `batch` is `[n_critic * b, ...]`
-    float32 real examples, `key` a PRNG key (folded with `state.step`, so the same key may be
+    float32 real examples, or for a class-conditional GAN `{'image': those, 'label': int32
+    [n_critic * b]}`; `key` a PRNG key (folded with `state.step`, so the same key may be
     passed every step). The metrics are float32 scalars: `d_loss` (the adversarial term) and
     `penalty` (the sum of the unweighted penalties; with `penalty_every` = k, k times it on the
     updates that compute it and 0 on the others, so its mean is the penalty's) as means over the
     critic updates, `g_loss`, `d_real` and `d_fake` (mean scores), `d_grad_norm` and
     `g_grad_norm` (global gradient norms); `penalty_<name>` for each of several penalties,
-    `consistency`, `lecam`, `aug_p` and `ada_rt` when those are on; with `skip_nonfinite`,
+    `consistency`, `lecam`, `aug_p` and `ada_rt` when those are on; `d_class` and `g_class`
+    (ACGAN's class losses, D's on real plus fake) with a classifier D; with `skip_nonfinite`,
     `skipped` (1 when the update was dropped). The step raises a ValueError at trace time when
     the batch does not split into `n_critic` slices, or when a penalty meets a BatchNorm critic
     (`check_penalty_critic`).
@@ -137,7 +142,9 @@ def make_train_step(
   Raises:
     ValueError: an unknown loss or penalty name, `n_critic`, `penalty_every` or `ada_interval`
       not a positive integer, a negative weight, `ema_decay` outside [0, 1), `ada_target`
-      outside (0, 1), `ada_target` with `augment_p`, or ADA or bCR options without `augment`.
+      outside (0, 1), `ada_target` with `augment_p`, or ADA or bCR options without `augment`;
+      fake label probabilities of the wrong length, negative or not summing to 1; a
+      class-conditional GAN with packing.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax
@@ -170,15 +177,7 @@ def make_train_step(
     raise ValueError(f"ema_decay must lie in [0, 1); got {ema_decay}.")
   if not 0.0 <= lecam_decay < 1.0:
     raise ValueError(f"lecam_decay must lie in [0, 1); got {lecam_decay}.")
-  if ada_target is not None:
-    if augment is None:
-      raise ValueError("ada_target adapts the probability of an augmentation: pass augment too.")
-    if not 0.0 < ada_target < 1.0:
-      raise ValueError(f"ada_target must lie in (0, 1) (the paper: 0.6); got {ada_target}.")
-    if augment_p is not None:
-      raise ValueError("ADA adapts p itself (ada_target is set): leave augment_p unset.")
-  if ada_kimg <= 0:
-    raise ValueError(f"ada_kimg must be > 0; got {ada_kimg}.")
+  reg.check_ada(augment, augment_p, ada_target, ada_kimg)
   if augment_p is None:
     augment_p = 1.0
   use_cr = callable(consistency_weight) or consistency_weight > 0
@@ -186,73 +185,72 @@ def make_train_step(
   if use_cr and consistency_transform is None:
     consistency_transform = flip_translate
   G, D = gan.generator, gan.discriminator
-  m = gan.pack
+  m, num_classes = gan.pack, gan.num_classes
+  labels_lib.check_conditioning(num_classes, m, fake_label_probs)
+  reg.check_weight("the class loss", class_weight)
+
+  def fake_labels(key, n):
+    if not num_classes:
+      return None
+    return labels_lib.sample_labels(key, n, num_classes, fake_label_probs)
 
   def augmented(x, key, p):
     return x if augment is None else augment(x, key, p)
 
-  def generate(g_params, g_vars, key, n):
+  def generate(g_params, g_vars, key, n, labels):
     # Latents are made inside the step: without the constraint XLA would run G in full on every
     # device of a data-parallel mesh.
-    return _apply(G, g_params, g_vars, sharding.shard_batch(gan.latents(key, n)), True)
+    z = sharding.shard_batch(gan.latents(key, n))
+    return critic_lib.apply_module(G, g_params, g_vars, z, True, labels)
 
-  def critic_scores(params, d_vars, real, fake):
-    """D on real and fake: one pass over both for a stateless D on vectors, else two passes.
+  def penalty_terms(params, d_vars, real, fake, labels, keys, step, p):
+    """The penalties on packed raw inputs, D behind the same augmentation as in its loss.
 
-    A D with state needs two passes, as in PyTorch: BatchNorm gives each its own batch
-    statistics and spectral norm does one power iteration per pass. Otherwise the scores are
-    the same either way, and speed on the CPU decides: for vectors (MLPs) one pass of twice the
-    rows, because small matmuls run well below the machine's peak; for images two, because a
-    convolution over twice the images costs no less than two convolutions over half of them.
+    Differentiated with respect to the images only: a conditional critic is closed over the
+    real labels, and over the fakes' for the penalties at fakes (`jaxgan.penalties.ON_FAKES`).
     """
-    if not d_vars and real.ndim == 2:
-      # Interleaved rows (real_0, fake_0, real_1, ...), so that on a data-parallel mesh every
-      # device's rows stay on it; a plain concatenation would need an all-gather.
-      both = jnp.stack([real, fake], axis=1).reshape(2 * real.shape[0], *real.shape[1:])
-      scores, _ = _apply(D, params, d_vars, both, True)
-      scores = scores.reshape(real.shape[0], 2)
-      return scores[:, 0], scores[:, 1], d_vars
-    s_real, d_vars = _apply(D, params, d_vars, real, True)
-    s_fake, d_vars = _apply(D, params, d_vars, fake, True)
-    return s_real, s_fake, d_vars
-
-  def penalty_terms(params, d_vars, real, fake, keys, step, p):
-    """The penalties on packed raw inputs, D behind the same augmentation as in its loss."""
     pen_key, aug_key = keys
 
-    def critic(x):
-      if augment is not None:
-        x = packing.pack(augment(packing.unpack(x, m), aug_key, p), m)
-      return _apply(D, params, d_vars, x, True)[0]
+    def critic_with(y):
+      return critic_lib.penalty_critic(D, params, d_vars, y, augment, aug_key, p, m)
 
     real_p, fake_p = packing.pack(real, m), packing.pack(fake, m)
-    return pens(critic, real_p, fake_p, pen_key, step)
+    return pens(critic_with(labels[0]), real_p, fake_p, pen_key, step, critic_with(labels[1]))
 
-  def d_update(carry, real, fake, key, u, step, p, penalize):
-    """One critic update; `penalize` (static): compute the penalties (weights x k when lazy)."""
+  def d_update(carry, real, fake, labels, key, u, step, p, penalize):
+    """One critic update; `penalize` (static): compute the penalties (weights x k when lazy).
+
+    `labels` is `(y_real, y_fake)`, both None for an unconditional GAN.
+    """
     d_params, d_vars, d_opt_state, anchors = carry
     keys = jax.random.split(key, 6)
     real_aug, fake_aug = augmented(real, keys[0], p), augmented(fake, keys[1], p)
     real_in, fake_in = packing.pack(real_aug, m), packing.pack(fake_aug, m)
 
     def d_loss_fn(params):
-      s_real, s_fake, new_vars = critic_scores(params, d_vars, real_in, fake_in)
+      (s_real, s_fake), logits, new_vars = critic_lib.critic_scores(
+        D, params, d_vars, real_in, fake_in, *labels
+      )
       adversarial = gan_loss.d(s_real, s_fake)
       total = adversarial
       aux = {}
+      if logits[0] is not None and class_weight > 0:
+        cls = losses_lib.acgan_class_loss(logits[0], labels[0])
+        cls += losses_lib.acgan_class_loss(logits[1], labels[1])
+        total = total + class_weight * cls
+        aux["d_class"] = cls
       values = {n: jnp.zeros((), jnp.float32) for n in pens.fns}
       if penalize:
-        values, weighted = penalty_terms(params, new_vars, real, fake, keys[2:4], step, p)
+        values, weighted = penalty_terms(params, new_vars, real, fake, labels, keys[2:4], step, p)
         total = total + weighted
       aux["penalty"] = sum(values.values(), jnp.zeros((), jnp.float32))
       if len(values) > 1:
         aux.update({pens.metric_names()[n]: v for n, v in values.items()})
       if use_cr:
         transformed = []
-        for x, k in ((real_aug, keys[4]), (fake_aug, keys[5])):
-          s, new_vars = _apply(
-            D, params, new_vars, packing.pack(consistency_transform(x, k, 1.0), m), True
-          )
+        for x, y, k in ((real_aug, labels[0], keys[4]), (fake_aug, labels[1], keys[5])):
+          x = packing.pack(consistency_transform(x, k, 1.0), m)
+          s, _, new_vars = critic_lib.discriminate(D, params, new_vars, x, y)
           transformed.append(s)
         cr = reg.consistency_regularizer(s_real, transformed[0])
         cr += reg.consistency_regularizer(s_fake, transformed[1])
@@ -276,7 +274,8 @@ def make_train_step(
     metrics["d_grad_norm"] = optax.tree.norm(grads)
     return (d_params, d_vars, d_opt_state, anchors), (signs, count), metrics
 
-  def train_step(state: GANState, batch: jax.Array, key: jax.Array):
+  def train_step(state: GANState, batch: Batch, key: jax.Array):
+    batch, labels = labels_lib.split_batch(batch, num_classes)
     if batch.shape[0] % n_critic:
       raise ValueError(
         f"The batch of {batch.shape[0]} examples does not split into "
@@ -290,6 +289,9 @@ def make_train_step(
         f"{m}; make the batch size per critic update a multiple of {m}."
       )
     reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
+    real_labels = [None] * n_critic
+    if labels is not None:
+      real_labels = labels.reshape(b, n_critic).swapaxes(0, 1)
     key = jax.random.fold_in(key, state.step)
     d_keys, z_keys, g_aug_key = jax.random.split(key, 3)
     d_keys = jax.random.split(d_keys, n_critic)
@@ -300,9 +302,9 @@ def make_train_step(
     carry = (state.d_params, state.d_vars, state.d_opt_state, state.lecam_anchors)
     d_metrics, signs = [], []
 
-    def critic_update(carry, i, fake):
+    def critic_update(carry, i, fake, y_fake):
       u = state.step * n_critic + i  # the critic update's index, for lazy regularisation
-      args = (carry, reals[i], fake, d_keys[i], u, state.step, p)
+      args = (carry, reals[i], fake, (real_labels[i], y_fake), d_keys[i], u, state.step, p)
       if pens.every == 1:
         return d_update(*args, penalize=bool(pens))
       # Lazy: the whole update in each branch, so the skipping one computes no penalty at all
@@ -313,18 +315,23 @@ def make_train_step(
 
     # A Python loop over the static count, not lax.scan: on XLA:CPU a scanned critic update with
     # a gradient penalty runs many times slower than the same update unrolled.
+    # The fakes' labels come from a key of their own, so an unconditional run's draws are
+    # those of a conditional one.
+    y_fakes = [fake_labels(jax.random.fold_in(z, 1), b) for z in z_keys]
     for i in range(n_critic - 1):
-      fake, g_vars = generate(state.g_params, g_vars, z_keys[i], b)
-      carry, sign_count, metrics = critic_update(carry, i, fake)
+      fake, g_vars = generate(state.g_params, g_vars, z_keys[i], b, y_fakes[i])
+      carry, sign_count, metrics = critic_update(carry, i, fake, y_fakes[i])
       d_metrics.append(metrics)
       signs.append(sign_count)
 
     # Last critic update and generator update share one forward pass of G.
     def g_forward(g_params):
-      return generate(g_params, g_vars, z_keys[-1], b)
+      return generate(g_params, g_vars, z_keys[-1], b, y_fakes[-1])
 
     fake, g_vjp, g_vars = jax.vjp(g_forward, state.g_params, has_aux=True)
-    carry, sign_count, last = critic_update(carry, n_critic - 1, jax.lax.stop_gradient(fake))
+    carry, sign_count, last = critic_update(
+      carry, n_critic - 1, jax.lax.stop_gradient(fake), y_fakes[-1]
+    )
     d_metrics.append(last)
     signs.append(sign_count)
     d_params, d_vars, d_opt_state, lecam_anchors = carry
@@ -333,12 +340,17 @@ def make_train_step(
     def g_loss_fn(fake):
       # D's statistics updates from the generator pass are discarded, as in PyTorch's DCGAN.
       # Two passes: the real one is dead code for the losses whose G term ignores real scores.
-      s_fake, _ = _apply(D, d_params, d_vars, packing.pack(augmented(fake, fake_key, p), m), True)
+      fake_in = packing.pack(augmented(fake, fake_key, p), m)
+      s_fake, l_fake, _ = critic_lib.discriminate(D, d_params, d_vars, fake_in, y_fakes[-1])
       real = packing.pack(augmented(reals[-1], real_key, p), m)
-      s_real, _ = _apply(D, d_params, d_vars, real, True)
-      return gan_loss.g(jax.lax.stop_gradient(s_real), s_fake)
+      s_real, _, _ = critic_lib.discriminate(D, d_params, d_vars, real, real_labels[-1])
+      loss = gan_loss.g(jax.lax.stop_gradient(s_real), s_fake)
+      if l_fake is None or class_weight == 0:
+        return loss, {"g_loss": loss}
+      cls = losses_lib.acgan_class_loss(l_fake, y_fakes[-1])
+      return loss + class_weight * cls, {"g_loss": loss, "g_class": cls}
 
-    g_loss, d_fake_image = jax.value_and_grad(g_loss_fn)(fake)
+    (_, g_aux), d_fake_image = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
     (g_grads,) = g_vjp(d_fake_image)
     g_updates, g_opt_state = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
@@ -346,19 +358,17 @@ def make_train_step(
     ema_params = optax.incremental_update(g_params, state.ema_params, 1.0 - beta)
 
     metrics = jax.tree.map(lambda *xs: sum(xs) / n_critic, *d_metrics)
-    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    metrics.update(g_grad_norm=optax.tree.norm(g_grads), **g_aux)
     aug_p, ada_stats = jnp.asarray(p, jnp.float32), state.ada_stats
     if augment is not None:
       metrics["aug_p"] = aug_p
     if ada_target is not None:
       sign_sum, count = sum(s for s, _ in signs), sum(c for _, c in signs)
-      ada_stats = ada_stats + jnp.stack([sign_sum, count])
-      due = (state.step + 1) % ada_interval == 0
-      images = ada_stats[1] * m  # the sign count is of packs
-      adjusted = reg.adjust_ada_p(aug_p, ada_stats[0] / ada_stats[1], ada_target, images, ada_kimg)
       metrics["ada_rt"] = sign_sum / count
-      aug_p = jnp.where(due, adjusted, aug_p)
-      ada_stats = jnp.where(due, jnp.zeros_like(ada_stats), ada_stats)
+      due = (state.step + 1) % ada_interval == 0
+      aug_p, ada_stats = reg.ada_update(
+        aug_p, ada_stats, sign_sum, count, due, target=ada_target, ada_kimg=ada_kimg, pack=m
+      )
     new_state = GANState(
       step=state.step + 1,
       g_params=g_params,
