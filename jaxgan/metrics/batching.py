@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -74,3 +74,39 @@ def extract(
     f = extractor.features(images)
     lg = extractor.logits(images) if logits else None
   return np.asarray(f, np.float32), (None if lg is None else np.asarray(lg, np.float32))
+
+
+def draw(
+  sample_fn: Callable, key, n: int, batch_size: int, *, labels: np.ndarray | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+  """Calls a sampler batch by batch until it has given `n` images.
+
+  Args:
+    sample_fn: `sample_fn(key, batch) -> images`, or with `labels`
+      `sample_fn(key, batch, labels_of_the_batch)`; images float32 `(batch, h, w, c)` (JAX or
+      NumPy), extra rows dropped.
+    key: a JAX PRNG key; batch i is drawn with `jax.random.fold_in(key, i)`.
+    n: the number of images.
+    batch_size: at most this many images per call.
+    labels: None, or int32 `(n,)`, the class of each image, passed on in slices.
+
+  Yields:
+    `(images float32 (b, h, w, c), labels int32 (b,) or None)`, b <= `batch_size`; a call that
+    returns fewer images than asked for is followed by another.
+
+  Raises:
+    ValueError: `sample_fn` returned no images (it would never finish).
+  """
+  import jax  # pylint: disable=g-import-not-at-top  (the rest of this module needs no JAX)
+
+  done, i = 0, 0
+  while done < n:
+    b = min(batch_size, n - done)
+    k = jax.random.fold_in(key, i)
+    lab = None if labels is None else labels[done : done + b]
+    out = sample_fn(k, b) if labels is None else sample_fn(k, b, lab)
+    images = np.asarray(jax.device_get(out), np.float32)[:b]
+    if not len(images):
+      raise ValueError(f"sample_fn(key, {b}, ...) returned no images; it must return {b}.")
+    yield images, None if lab is None else lab[: len(images)]
+    done, i = done + len(images), i + 1

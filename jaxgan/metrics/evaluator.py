@@ -33,8 +33,11 @@ Metric names: `fcd` and `fid` both mean the Frechet distance of the extractor's 
 `precision_recall` (`precision` and `recall`, Kynkaanniemi et al. 2019); `is` (`is` and
 `is_std`: the Inception Score of the extractor's classifier head, Salimans et al. 2016);
 `modes`, Stacked MNIST only (`modes`, `kl` and the real-data `modes_real`, `kl_real`...: see
-`jaxgan.metrics.stacked_mnist`). Keys read `<extractor>-<samples>-<reference>/<metric>`, e.g.
-`mnist_convnet-10k-train/fcd`.
+`jaxgan.metrics.stacked_mnist`). Conditional models (`num_classes > 0`) also have `class_acc`
+and `intra_fcd`/`intra_fid` (`class_acc`, `intra_fcd` and per class `class_acc_<c>`,
+`intra_fcd_<c>`: see `jaxgan.metrics.conditional`), from samples of requested classes; their
+other metrics see samples of uniformly drawn classes. Keys read
+`<extractor>-<samples>-<reference>/<metric>`, e.g. `mnist_convnet-10k-train/fcd`.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ from typing import Any
 
 import numpy as np
 
+from jaxgan.metrics import conditional as conditional_lib
+from jaxgan.metrics import eval_networks as networks
 from jaxgan.metrics import reference as reference_lib
 from jaxgan.metrics import stacked_mnist
-from jaxgan.metrics.batching import extract
+from jaxgan.metrics.batching import draw, extract
 from jaxgan.metrics.eval_networks import METRICS as METRICS  # the names, public here too
-from jaxgan.metrics.eval_networks import parse_metrics, resolve_networks
 from jaxgan.metrics.extractors import FeatureExtractor
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
@@ -58,10 +62,7 @@ from jaxgan.metrics.precision_recall import precision_recall
 
 log = logging.getLogger(__name__)
 
-# Keyword arguments of `create` that the run config does not hold; `from_config` passes them on.
-_ADVANCED = (
-  "num_reference", "batch_size", "kid_subsets", "kid_subset_size", "pr_k", "pr_samples", "is_splits"
-)  # fmt: skip
+_CONDITIONAL_STREAM = 2**31 - 1  # folded into the key of the conditional samples
 
 
 def _count(n: int) -> str:
@@ -76,14 +77,16 @@ class Evaluator:
 
   Attributes:
     extractor: the `FeatureExtractor`.
-    reference: the `reference.Reference` (statistics of the real images); None when `modes` is
-      the only metric.
+    reference: the `reference.Reference` (statistics of the real images); None when the metrics
+      need none (`modes`, `class_acc`).
     modes: the `stacked_mnist.ModesMetric` of metric `modes`, else None.
-    metrics: the metrics computed, `'frechet'` standing for `fcd`/`fid`.
+    conditional: the `conditional.ConditionalMetrics` of `class_acc` and `intra_*`, else None.
+    metrics: the metrics computed, `'frechet'` standing for `fcd`/`fid`, `'intra'` for
+      `intra_fcd`/`intra_fid`.
     num_samples: generated images per evaluation.
     prefix: the start of every metric key, `<extractor>-<samples>-<reference>`.
     primary: the key of the metric that ranks checkpoints: the Frechet distance, else KID, else
-      Stacked MNIST's `kl`, else None.
+      Stacked MNIST's `kl`, else the intra-class distance, else None.
     primary_mode: `'min'` (lower `primary` is better).
     protocol: the whole protocol in words.
   """
@@ -102,6 +105,8 @@ class Evaluator:
     pr_k: int = 3,
     pr_samples: int = 10_000,
     is_splits: int = 10,
+    conditional: conditional_lib.ConditionalMetrics | None = None,
+    reference_split: str = "train",
   ):
     """An Evaluator over reference statistics already computed.
 
@@ -119,15 +124,23 @@ class Evaluator:
       pr_samples: at most this many vectors per side for precision/recall (its cost is
         quadratic in them).
       is_splits: splits of the Inception Score's mean and std.
+      conditional: the `conditional.ConditionalMetrics` that `class_acc` and `intra_*` need.
+      reference_split: the reference's token in the keys when there is no `reference`.
 
     Raises:
       ValueError: for unknown metrics, a non-positive sample count, `is` with an extractor
-        that has no `logits`, `modes` without `modes=`, or no reference for the other metrics.
+        that has no `logits`, `modes` or `class_acc`/`intra_*` without `modes=` or
+        `conditional=` (or the other way round), or no reference for the other metrics.
     """
     self.extractor, self.reference, self.modes = extractor, reference, modes
-    self.metrics = parse_metrics(metrics)
-    self._feature_metrics = [m for m in self.metrics if m != "modes"]
+    self.metrics, self.conditional = networks.parse_metrics(metrics), conditional
+    conditional_names = [m for m in self.metrics if m in conditional_lib.NAMES]
+    self._feature_metrics = [m for m in self.metrics if m not in ("modes", *conditional_names)]
     fix = "Evaluator.create builds what each metric needs."
+    if conditional_names != list(getattr(conditional, "metrics", [])):
+      raise ValueError(
+        f"conditional= goes with metrics {conditional_names}; {conditional!r}. {fix}"
+      )
     if "is" in self.metrics and not hasattr(extractor, "logits"):
       raise ValueError(f"Metric 'is' needs an extractor with logits(); {extractor!r} has none.")
     if ("modes" in self.metrics) != (modes is not None):
@@ -144,14 +157,16 @@ class Evaluator:
     self.pr_k, self.pr_samples = pr_k, pr_samples
     self._name = getattr(extractor, "name", type(extractor).__name__)
     self._fd_name = "fid" if self._name == "inception_fid" else "fcd"
+    self._split = reference_split
     self.prefix = self._prefix(num_samples)
-    ranked = {"frechet": self._fd_name, "kid": "kid", "modes": "kl"}
+    intra = f"intra_{self._fd_name}"
+    ranked = {"frechet": self._fd_name, "kid": "kid", "modes": "kl", "intra": intra}
     first = next((ranked[m] for m in ranked if m in self.metrics), None)
     self.primary = None if first is None else f"{self.prefix}/{first}"
     self.primary_mode = "min"
     describe = getattr(extractor, "describe", None)
     parts = [f"{num_samples} generated samples"]
-    if self._feature_metrics:
+    if reference is not None:
       parts[0] += f" vs {reference.description}"
       parts.insert(0, f"features: {self._name}" + (f" = {describe()}" if describe else ""))
     if modes is not None:
@@ -162,11 +177,13 @@ class Evaluator:
       parts.append(f"P&R: k={pr_k}, <= {pr_samples} per side")
     if "is" in self.metrics:
       parts.append(f"IS: {is_splits} splits")
+    if self.conditional is not None:
+      parts.append(self.conditional.description)
     self.protocol = "; ".join(parts)
 
   def _prefix(self, n: int) -> str:
-    ref = self.modes.split if self.reference is None else self.reference.name
-    return f"{self._name}-{_count(n)}-{ref}"
+    ref = self.modes.split if self.modes is not None else self._split
+    return f"{self._name}-{_count(n)}-{ref if self.reference is None else self.reference.name}"
 
   @classmethod
   def create(
@@ -188,6 +205,9 @@ class Evaluator:
     num_samples: int = 10_000,
     batch_size: int = 500,
     kid_subset_size: int = 1000,
+    num_classes: int = 0,
+    classes: str | Sequence[int] | None = None,
+    reference_labels=None,
     **settings,
   ) -> Evaluator:
     """An Evaluator from plain keyword arguments, its reference statistics computed or cached.
@@ -215,6 +235,9 @@ class Evaluator:
       num_samples: generated images per evaluation (and reference vectors kept for KID, P&R).
       batch_size: images per `sample_fn` call and per extractor call.
       kid_subset_size: vectors per KID subset.
+      num_classes: the model's class count, for `class_acc` and `intra_*` (0: unconditional).
+      classes: the classes those evaluate, a sequence or a comma-separated string; None: all.
+      reference_labels: int `(n,)`, the classes of `reference_images`, for `intra_*`.
       **settings: the other keywords of `Evaluator` (`kid_subsets`, `pr_k`, `pr_samples`,
         `is_splits`).
 
@@ -224,7 +247,8 @@ class Evaluator:
     Raises:
       ValueError: for both or neither of `dataset` and `reference_images`, unknown metrics or
         extractor, missing weights, `modes` on another data set than `stacked_mnist` or with
-        a classifier `stacked_mnist.check_classifier` refuses (e.g. under 97% accuracy).
+        a classifier `stacked_mnist.check_classifier` refuses (e.g. under 97% accuracy), and
+        conditional requests `conditional.check_request` refuses.
     """
     if (dataset is None) == (reference_images is None):
       raise ValueError(
@@ -232,8 +256,10 @@ class Evaluator:
         f"reference_images=; got dataset={dataset!r} and "
         f"reference_images={'None' if reference_images is None else 'an array'}."
       )
-    names = parse_metrics(metrics)  # before the expensive part
-    extractor, modes = resolve_networks(
+    names = networks.parse_metrics(metrics)  # before the expensive part
+    classes = conditional_lib.check_request(names, num_classes, classes, num_samples)
+    where = dict(data_dir=data_dir, source_dir=source_dir)
+    extractor, modes, clf = networks.resolve_networks(
       extractor,
       names,
       dataset=dataset,
@@ -241,30 +267,27 @@ class Evaluator:
       inception_weights=inception_weights,
       split=reference_split,
       classifier_cache_dir=classifier_cache_dir,
-      data_dir=data_dir,
-      source_dir=source_dir,
+      **where,
     )
     # Reference vectors kept: as many as the samples of one evaluation, and at least one subset.
-    keep = max(num_samples, kid_subset_size)
-    if names == ("modes",):
-      ref = None
-    elif dataset is None:
+    common = dict(keep=max(num_samples, kid_subset_size), batch_size=batch_size)
+    common["classes"] = classes if "intra" in names else None
+    ref = None
+    if dataset is None and not set(names) <= {"modes", "class_acc"}:
       ref = reference_lib.from_images(
-        extractor, reference_images, keep=keep, batch_size=batch_size, name=reference_split
+        extractor, reference_images, name=reference_split, labels=reference_labels, **common
       )
-    else:
+    elif not set(names) <= {"modes", "class_acc"}:
       ref = reference_lib.from_dataset(
-        extractor,
-        dataset,
-        reference_split,
-        keep=keep,
-        batch_size=batch_size,
-        num_reference=num_reference,
-        pad_to=pad_to,
-        data_dir=data_dir,
-        source_dir=source_dir,
-        cache_dir=cache_dir,
-      )
+        extractor, dataset, reference_split, num_reference=num_reference, pad_to=pad_to,
+        cache_dir=cache_dir, **where, **common
+      )  # fmt: skip
+    cm = None
+    if classes is not None:
+      cm = conditional_lib.ConditionalMetrics(
+        names, num_classes=num_classes, num_samples=num_samples, classes=classes, classifier=clf,
+        extractor=extractor, reference_stats=getattr(ref, "class_stats", None)
+      )  # fmt: skip
     return cls(
       extractor,
       ref,
@@ -273,6 +296,8 @@ class Evaluator:
       num_samples=num_samples,
       batch_size=batch_size,
       kid_subset_size=kid_subset_size,
+      conditional=cm,
+      reference_split=reference_split,
       **settings,
     )
 
@@ -288,8 +313,8 @@ class Evaluator:
     """The Evaluator a run config asks for.
 
     Reads `config.eval` (metrics, extractor, classifier_path, inception_weights,
-    reference_split, num_samples, cache_dir), `config.data` (name, pad_to) and `config.run`
-    (data_dir, source_dir).
+    reference_split, num_samples, cache_dir, classes), `config.data` (name, pad_to),
+    `config.model.num_classes` and `config.run` (data_dir, source_dir).
 
     Args:
       config: a run config (`jaxgan.config.default_config()` and overrides).
@@ -307,37 +332,8 @@ class Evaluator:
         coverage then and builds no Evaluator), and as `create`.
       TypeError: for a keyword the run config holds (set it in the config instead).
     """
-    from jaxgan.config import TOY_DATASETS  # pylint: disable=g-import-not-at-top
-
-    e = config.eval
-    if config.data.name in TOY_DATASETS:
-      raise ValueError(
-        f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
-        "mode coverage, not an image Evaluator."
-      )
-    if not e.metrics:
-      raise ValueError("config.eval.metrics is empty; set it, e.g. to 'fcd,kid'.")
-    bad = sorted(set(settings) - set(_ADVANCED))
-    if bad:
-      raise TypeError(
-        f"from_config() takes {bad} from the run config (config.eval, config.data, "
-        f"config.run); only {', '.join(_ADVANCED)} may be passed here."
-      )
     return cls.create(
-      metrics=e.metrics,
-      extractor=e.extractor if extractor is None else extractor,
-      classifier_path=e.classifier_path,
-      inception_weights=e.inception_weights,
-      dataset=config.data.name,
-      reference_split=e.reference_split,
-      pad_to=config.data.pad_to,
-      data_dir=config.run.data_dir,
-      source_dir=config.run.source_dir,
-      cache_dir=e.cache_dir if cache_dir is None else cache_dir,
-      # Classifiers depend on the data set only: shared by all runs unless the config says where.
-      classifier_cache_dir=e.cache_dir,
-      num_samples=e.num_samples,
-      **settings,
+      **networks.create_kwargs(config, cache_dir=cache_dir, extractor=extractor, **settings)
     )
 
   def evaluate(
@@ -348,7 +344,9 @@ class Evaluator:
     Args:
       sample_fn: `sample_fn(key, batch) -> images`, float32 `(batch, h, w, c)` in [-1, 1] (JAX
         or NumPy). Called with keys `jax.random.fold_in(key, i)`, i = 0, 1, ..., and batches of
-        at most `batch_size`; extra rows are dropped.
+        at most `batch_size`; extra rows are dropped. For `class_acc` and `intra_*` also as
+        `sample_fn(key, batch, labels)`, labels int32 `(batch,)`, with keys
+        `fold_in(fold_in(key, 2**31 - 1), i)`.
       n: the number of samples; None: `num_samples`. Another count is another protocol: the keys
         then carry it.
       key: a JAX PRNG key; None: `jax.random.PRNGKey(0)`.
@@ -356,7 +354,8 @@ class Evaluator:
     Returns:
       `{'<prefix>/<metric>': value}`: Python floats, `fcd`/`fid` and `kid` in squared feature
       units, `precision`/`recall` fractions in [0, 1], `is` between 1 and the number of classes,
-      `modes` of 1000 and `kl` in nats (see `stacked_mnist.ModesMetric.result`).
+      `modes` of 1000 and `kl` in nats (see `stacked_mnist.ModesMetric.result`), `class_acc` in
+      [0, 1] and `intra_*` (see `conditional.ConditionalMetrics.evaluate`).
     """
     import jax  # pylint: disable=g-import-not-at-top  (the statistics above need no JAX)
 
@@ -364,10 +363,9 @@ class Evaluator:
     key = jax.random.PRNGKey(0) if key is None else key
     want_logits = "is" in self.metrics
     start = time.perf_counter()
-    feats, logits, reads, done, i = [], [], [], 0, 0
-    while done < n:
-      b = min(self.batch_size, n - done)
-      images = np.asarray(jax.device_get(sample_fn(jax.random.fold_in(key, i), b)), np.float32)[:b]
+    feats, logits, reads = [], [], []
+    unconditional = self._feature_metrics or self.modes is not None
+    for images, _ in draw(sample_fn, key, n if unconditional else 0, self.batch_size):
       if self._feature_metrics:
         f, lg = extract(self.extractor, images, logits=want_logits)
         feats.append(f)
@@ -375,7 +373,6 @@ class Evaluator:
           logits.append(lg)
       if self.modes is not None:
         reads.append(self.modes.read(images))
-      done, i = done + len(images), i + 1
     prefix, ref = self._prefix(n), self.reference
     out: dict[str, float] = {}
     if self.modes is not None:
@@ -396,5 +393,8 @@ class Evaluator:
       out[f"{prefix}/is"], out[f"{prefix}/is_std"] = inception_score(
         np.concatenate(logits), self.is_splits, from_logits=True
       )
+    if self.conditional is not None:  # its own samples, of requested classes
+      ckey = jax.random.fold_in(key, _CONDITIONAL_STREAM)
+      out.update(self.conditional.evaluate(sample_fn, ckey, n, prefix, self.batch_size))
     log.info("Evaluated %d samples in %.1f s [%s]", n, time.perf_counter() - start, self.protocol)
     return out
