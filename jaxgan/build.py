@@ -85,6 +85,10 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     d_norm=m.d_norm,
     dtype=m.compute_dtype,
     minibatch_std=m.minibatch_std,
+    num_classes=m.num_classes,
+    g_conditioning=m.g_conditioning,
+    d_conditioning=m.d_conditioning,
+    shared_embedding=m.shared_embedding,
     **m.kwargs.to_dict(),
   )
   return GAN(
@@ -94,21 +98,27 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     _adam(config, "optim.d_lr", config.loss.n_critic),
     latent_shape=(m.latent_dim,),
     pack=m.pack,
+    num_classes=m.num_classes,
   )
 
 
-def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
+def build_train_step(
+  config: ml_collections.ConfigDict, gan: GAN, class_frequencies=None
+) -> TrainStep:
   """Builds `train_step(state, batch, key) -> (state, metrics)` from `config.loss`.
 
   Args:
     config: a run config.
     gan: the GAN from `build_gan(config, ...)`.
+    class_frequencies: the data set's class frequencies, float `[num_classes]`; needed when a
+      conditional run draws its fake labels like the data's (`config.data.fake_labels='data'`).
 
   Returns:
     The pure (not yet jitted) train step of `jaxgan.train.make_train_step`.
 
   Raises:
-    ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`.
+    ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`;
+      `data.fake_labels='data'` without `class_frequencies`.
   """
   lo, o, aug = config.loss, config.optim, config.augment
   penalties = {name: schedule(config, f"loss.penalties.{name}") for name in lo.penalties}
@@ -130,6 +140,14 @@ def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
       raise ValueError(f"config.augment (name={aug.name!r}, policy={aug.policy!r}): {e}") from None
     if aug.p is not None:
       augment_p = schedule(config, "augment.p", high=1.0)
+  fake_label_probs = None
+  if gan.num_classes and config.data.fake_labels == "data":
+    if class_frequencies is None:
+      raise ValueError(
+        "config.data.fake_labels='data' draws fake labels with the data set's class "
+        "frequencies: pass class_frequencies (the loop reads them from the data)."
+      )
+    fake_label_probs = class_frequencies
   return make_train_step(
     gan,
     loss=lo.name,
@@ -146,4 +164,6 @@ def build_train_step(config: ml_collections.ConfigDict, gan: GAN) -> TrainStep:
     consistency_weight=schedule(config, "loss.consistency_weight"),
     lecam_weight=schedule(config, "loss.lecam_weight"),
     lecam_decay=lo.lecam_decay,
+    fake_label_probs=fake_label_probs,
+    class_weight=lo.class_weight,
   )

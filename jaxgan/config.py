@@ -31,6 +31,14 @@ RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 TOY_DATASETS = ("toy_ring", "toy_grid")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
+# The classes of each labelled data set (config.model.num_classes of a conditional run).
+CLASS_COUNTS = {
+  "mnist": 10,
+  "fashion_mnist": 10,
+  "cifar10": 10,
+  "cifar10_jpeg": 10,
+  "stacked_mnist": 1000,
+}
 # Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
 FREE_FORM = ("model.kwargs", "loss.penalties")
 
@@ -398,6 +406,13 @@ def _validate_conditioning(config: ml_collections.ConfigDict) -> None:
     raise ValueError(
       f"config.model.num_classes={k}: {config.data.name!r} has no labels (a 2-D mixture); set "
       "config.model.num_classes=0, or train on a labelled image data set (mnist, cifar10...)."
+    )
+  if k != CLASS_COUNTS[config.data.name]:
+    raise ValueError(
+      f"config.model.num_classes={k}, but {config.data.name!r} has "
+      f"{CLASS_COUNTS[config.data.name]} classes; set "
+      f"--config.model.num_classes={CLASS_COUNTS[config.data.name]} (or 0 for an "
+      "unconditional GAN)."
     )
   if m.pack > 1:
     raise ValueError(

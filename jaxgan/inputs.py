@@ -26,6 +26,8 @@ class HostInput:
   Attributes:
     image_shape: one example's shape `(H, W, C)`, after padding to `data.pad_to`.
     mixture: None (only the toy inputs have one).
+    class_frequencies: for a class-conditional run (`model.num_classes > 0`), float64
+      `[num_classes]`, the split's class frequencies; None otherwise.
   """
 
   in_program = False
@@ -52,6 +54,10 @@ class HostInput:
       shard_count=jax.process_count(),
       worker_count=config.run.loader_workers,
     )
+    self.num_classes = config.model.num_classes
+    self.class_frequencies = None
+    if self.num_classes:
+      self.class_frequencies = _class_frequencies(source, config)
     image = np.asarray(source[0]["image"])
     h, w = image.shape[:2]
     c = image.shape[2] if image.ndim == 3 else 1
@@ -59,9 +65,17 @@ class HostInput:
       h = w = config.data.pad_to
     self.image_shape = (h, w, c)
 
-  def next_batch(self) -> jax.Array:
-    """The next global batch, float32 `(batch_size * n_critic, H, W, C)`, sharded over 'data'."""
-    return sharding.global_batch(next(self.loader)["image"], self.mesh)
+  def next_batch(self) -> jax.Array | dict[str, jax.Array]:
+    """The next global batch, sharded over 'data'.
+
+    Returns:
+      float32 `(batch_size * n_critic, H, W, C)` images; for a class-conditional run
+      `{'image': those, 'label': int32 (batch_size * n_critic,)}`, each label with its image.
+    """
+    batch = next(self.loader)
+    if not self.num_classes:
+      return sharding.global_batch(batch["image"], self.mesh)
+    return {name: sharding.global_batch(batch[name], self.mesh) for name in ("image", "label")}
 
   def get_state(self) -> dict[str, Any] | None:
     """The loader's position, a JSON-able dict saved with each checkpoint."""
@@ -77,6 +91,22 @@ class HostInput:
     self.loader.close()
 
 
+def _class_frequencies(source, config) -> np.ndarray:
+  """The split's class frequencies; refuses labels that the configured classes cannot hold."""
+  from jaxgan import labels as labels_lib  # pylint: disable=g-import-not-at-top
+
+  arrays = getattr(source, "arrays", None)
+  if arrays is None or "label" not in arrays:
+    raise ValueError(
+      f"config.model.num_classes={config.model.num_classes} needs labels, but the source of "
+      f"{config.data.name!r} has none; set config.model.num_classes=0."
+    )
+  try:
+    return labels_lib.class_frequencies(arrays["label"], config.model.num_classes)
+  except ValueError as e:
+    raise ValueError(f"The labels of {config.data.name!r} ({config.data.split}): {e}") from None
+
+
 class ProgramInput:
   """A 2-D Gaussian mixture sampled inside the compiled step.
 
@@ -89,6 +119,7 @@ class ProgramInput:
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.mixture = toy_data.get(config.data.name.removeprefix("toy_"))
+    self.class_frequencies = None
     self.image_shape = (2,)
     self.global_batch = config.data.batch_size * config.loss.n_critic
 

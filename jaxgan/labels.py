@@ -47,7 +47,9 @@ def check_labels(labels, num_classes: int, *, batch: int | None = None) -> None:
       f"This GAN is class-conditional (num_classes={num_classes}): pass labels, int [n] in "
       f"[0, {num_classes})."
     )
-  shape, dtype = np.shape(labels), getattr(labels, "dtype", np.asarray(labels).dtype)
+  if not hasattr(labels, "dtype"):
+    labels = np.asarray(labels)
+  shape, dtype = tuple(labels.shape), labels.dtype
   if len(shape) != 1 or (batch is not None and shape[0] != batch):
     want = f"[{batch}]" if batch is not None else "[n]"
     raise ValueError(f"labels must have shape {want} (one class per example); got {shape}.")

@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxgan import config as config_lib
 from jaxgan import inputs, sharding, writers
+from jaxgan import labels as labels_lib
 from jaxgan.build import build_gan, build_train_step
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.regularizers import check_penalty_critic
@@ -55,6 +56,20 @@ def _make_evaluator(config, workdir):
   evaluator = Evaluator.from_config(config, cache_dir=cache_dir)
   log.info("Evaluation protocol: %s", evaluator.protocol)
   return evaluator
+
+
+def _grid_latents(gan, key, n: int):
+  """The fixed latents of the sample grids; a conditional GAN's grid has one class per row.
+
+  Returns:
+    `(z, labels, columns)`: labels None and columns None (a square grid) for an unconditional
+    GAN; else up to 10 classes evenly spaced over all of them, one per row of `columns` samples.
+  """
+  if not gan.num_classes:
+    return gan.latents(key, n), None, None
+  rows = labels_lib.grid_labels(gan.num_classes, rows=10)
+  columns = max(1, n // len(rows))
+  return gan.latents(key, len(rows) * columns), jnp.asarray(np.repeat(rows, columns)), columns
 
 
 @contextlib.contextmanager
@@ -112,7 +127,8 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   cleanup.callback(inp.close)
   gan = build_gan(config, inp.image_shape)  # unknown model, bad image size: errors before compiling
   k = config.run.steps_per_call
-  call = inputs.compile_call(build_train_step(config, gan), inp, mesh, k)
+  step = build_train_step(config, gan, inp.class_frequencies)
+  call = inputs.compile_call(step, inp, mesh, k)
 
   init_key, train_key, sample_key, eval_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
   state = gan.init(init_key, jnp.zeros((config.data.batch_size, *inp.image_shape), jnp.float32))
@@ -164,7 +180,7 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
         f.write(evaluator.protocol + "\n")
   writer = writers.MetricWriter(workdir, enabled=is_main)
   cleanup.callback(writer.close)
-  fixed_z = gan.latents(sample_key, config.log.num_samples)
+  fixed_z, fixed_labels, columns = _grid_latents(gan, sample_key, config.log.num_samples)
   generate = jax.jit(gan.generate)
   sample = jax.jit(gan.sample, static_argnums=2)
   if restored is not None:
@@ -173,17 +189,17 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   def write_samples(step):
     if not is_main:
       return
-    images = np.asarray(jax.device_get(generate(state, fixed_z)))
+    images = np.asarray(jax.device_get(generate(state, fixed_z, fixed_labels)))
     path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
     if inp.mixture is not None:
       writers.save_scatter(path, images, inp.mixture.modes)
     else:
-      writers.save_image_grid(path, images)
+      writers.save_image_grid(path, images, columns=columns)
 
   def evaluate(step):
     key = jax.random.fold_in(eval_key, step)
     if evaluator is not None:
-      return evaluator.evaluate(lambda k, n: sample(state, k, n), key=key)
+      return evaluator.evaluate(lambda k, n, labels=None: sample(state, k, n, labels), key=key)
     if inp.mixture is None:
       return {}
     samples = jax.device_get(sample(state, key, config.eval.num_samples))

@@ -87,12 +87,14 @@ def _save_png(path: str, array: np.ndarray) -> None:
   os.replace(tmp, path)  # a killed run never leaves a half-written PNG
 
 
-def save_image_grid(path: str, images: np.ndarray) -> None:
+def save_image_grid(path: str, images: np.ndarray, *, columns: int | None = None) -> None:
   """Saves images as one PNG grid (written to a temporary file, then renamed).
 
   Args:
     path: the PNG's path; its directory is created.
     images: float `(n, h, w, c)` in [-1, 1], or `(n, d)` with d a square (flat grey images).
+    columns: images per row (a conditional run's grid has one class per row); default
+      ceil(sqrt(n)).
 
   Raises:
     ValueError: `(n, d)` samples whose d is not a square.
@@ -103,7 +105,7 @@ def save_image_grid(path: str, images: np.ndarray) -> None:
     if side * side != images.shape[1]:
       raise ValueError(f"Cannot show samples of shape {images.shape[1:]} as images.")
     images = images.reshape(-1, side, side, 1)
-  _save_png(path, image_grid(images))
+  _save_png(path, image_grid(images, columns=columns))
 
 
 def save_scatter(path: str, points: np.ndarray, modes: np.ndarray, *, size: int = 256) -> None:
