@@ -253,7 +253,6 @@ class ConditionalMetrics:
     classifier: Any = None,
     extractor: Any = None,
     reference_stats: dict[int, FeatureStats] | None = None,
-    fd_name: str = "fcd",
   ):
     """Checks the request against the model, the networks and the reference.
 
@@ -266,14 +265,16 @@ class ConditionalMetrics:
       extractor: the `FeatureExtractor` of `intra`.
       reference_stats: `{c: FeatureStats}` of the reference images of every evaluated class,
         for `intra` (`Reference.class_stats`).
-      fd_name: `'fcd'` or `'fid'`, the distance's name in the keys.
 
     Raises:
       ValueError: an unconditional model, bad classes, a classifier of other classes, or for
         `intra`: more than `MAX_CLASSES` classes, fewer than `MIN_PER_CLASS` samples or
         reference images of a class, or missing networks or statistics.
     """
+    from jaxgan.metrics.eval_networks import frechet_name  # pylint: disable=g-import-not-at-top
+
     self.metrics = tuple(m for m in metrics if m in NAMES)
+    fd_name = frechet_name(extractor)  # the key says intra_fid with the Inception network
     self.classes = check_request(self.metrics, num_classes, classes, num_samples, fd_name)
     k = len(self.classes)
     self.per_class = num_samples // k
@@ -284,8 +285,11 @@ class ConditionalMetrics:
         raise ValueError("Metric 'class_acc' needs classifier= (a ClassifierExtractor).")
       self._stacked = check_class_count(classifier, num_classes)
       self.classifier = classifier
-      describe = getattr(classifier, "describe", lambda: classifier.name)()
-      parts.append(f"class_acc: {describe}" + (", per channel" if self._stacked else ""))
+      describe = getattr(classifier, "describe", lambda: classifier.name)
+      # The run's feature network is often the classifier itself: described once, above.
+      same = classifier is getattr(extractor, "inner", extractor)
+      by = "the feature network" if same else describe()
+      parts.append(f"class_acc: read by {by}" + (", per channel" if self._stacked else ""))
     if "intra" in self.metrics:
       missing = [c for c in self.classes if c not in (reference_stats or {})]
       if extractor is None or missing:

@@ -15,6 +15,23 @@ METRICS = (
 )  # fmt: skip
 
 
+def frechet_name(extractor: Any) -> str:
+  """The Frechet distance's name in metric keys: `'fid'` with the Inception network, else `'fcd'`.
+
+  Args:
+    extractor: a `FeatureExtractor`, or its name as `Evaluator.create` takes it.
+
+  Returns:
+    `'fid'` or `'fcd'`.
+
+  >>> frechet_name("inception"), frechet_name("classifier")
+  ('fid', 'fcd')
+  """
+  if isinstance(extractor, str):
+    return "fid" if extractor == "inception" else "fcd"
+  return "fid" if getattr(extractor, "name", None) == "inception_fid" else "fcd"
+
+
 def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
   """Metric names, checked and deduplicated: `fcd` and `fid` as `'frechet'`, `intra_*` as `'intra'`.
 

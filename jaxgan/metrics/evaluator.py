@@ -34,10 +34,10 @@ Metric names: `fcd` and `fid` both mean the Frechet distance of the extractor's 
 `is_std`: the Inception Score of the extractor's classifier head, Salimans et al. 2016);
 `modes`, Stacked MNIST only (`modes`, `kl` and the real-data `modes_real`, `kl_real`...: see
 `jaxgan.metrics.stacked_mnist`). Conditional models (`num_classes > 0`) also have `class_acc`
-and `intra_fcd`/`intra_fid` (`class_acc`, `intra_fcd` and per class `class_acc_<c>`,
-`intra_fcd_<c>`: see `jaxgan.metrics.conditional`), from samples of requested classes; their
-other metrics see samples of uniformly drawn classes. Keys read
-`<extractor>-<samples>-<reference>/<metric>`, e.g. `mnist_convnet-10k-train/fcd`.
+and `intra_fcd`/`intra_fid` (and per class `class_acc_<c>`, `intra_fcd_<c>`: see
+`jaxgan.metrics.conditional`), from samples of requested classes; the others see uniformly
+drawn classes. Keys read `<extractor>-<samples>-<reference>/<metric>`, e.g.
+`mnist_convnet-10k-train/fcd`.
 """
 
 from __future__ import annotations
@@ -134,13 +134,11 @@ class Evaluator:
     """
     self.extractor, self.reference, self.modes = extractor, reference, modes
     self.metrics, self.conditional = networks.parse_metrics(metrics), conditional
-    conditional_names = [m for m in self.metrics if m in conditional_lib.NAMES]
-    self._feature_metrics = [m for m in self.metrics if m not in ("modes", *conditional_names)]
+    cond = [m for m in self.metrics if m in conditional_lib.NAMES]
+    self._feature_metrics = [m for m in self.metrics if m not in ("modes", *cond)]
     fix = "Evaluator.create builds what each metric needs."
-    if conditional_names != list(getattr(conditional, "metrics", [])):
-      raise ValueError(
-        f"conditional= goes with metrics {conditional_names}; {conditional!r}. {fix}"
-      )
+    if cond != list(getattr(conditional, "metrics", [])):
+      raise ValueError(f"conditional= goes with metrics {cond}; got {conditional!r}. {fix}")
     if "is" in self.metrics and not hasattr(extractor, "logits"):
       raise ValueError(f"Metric 'is' needs an extractor with logits(); {extractor!r} has none.")
     if ("modes" in self.metrics) != (modes is not None):
@@ -156,7 +154,7 @@ class Evaluator:
     self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
     self.pr_k, self.pr_samples = pr_k, pr_samples
     self._name = getattr(extractor, "name", type(extractor).__name__)
-    self._fd_name = "fid" if self._name == "inception_fid" else "fcd"
+    self._fd_name = networks.frechet_name(extractor)
     self._split = reference_split
     self.prefix = self._prefix(num_samples)
     intra = f"intra_{self._fd_name}"
@@ -257,7 +255,8 @@ class Evaluator:
         f"reference_images={'None' if reference_images is None else 'an array'}."
       )
     names = networks.parse_metrics(metrics)  # before the expensive part
-    classes = conditional_lib.check_request(names, num_classes, classes, num_samples)
+    fd = networks.frechet_name(extractor)
+    classes = conditional_lib.check_request(names, num_classes, classes, num_samples, fd)
     where = dict(data_dir=data_dir, source_dir=source_dir)
     extractor, modes, clf = networks.resolve_networks(
       extractor,
