@@ -199,6 +199,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.classifier_path = placeholder(str)  # None: jaxgan.metrics.classifier_cache trains one
   c.eval.inception_weights = placeholder(str)
   c.eval.reference_split = "train"
+  # Classes the conditional metrics (class_acc, intra_fcd) evaluate: comma-separated indices,
+  # '' for all (intra-class distances are refused above 20 classes: name a subset).
+  c.eval.classes = ""
   # Reference statistics (None: <workdir>/reference_stats); when set, also the cached classifiers
   # and Stacked MNIST floors (None: $JAXGAN_CACHE_DIR, else ~/.cache/jaxgan).
   c.eval.cache_dir = placeholder(str)

@@ -44,6 +44,37 @@ def dcgan_bn():
   return gan, step, batches
 
 
+def cdcgan_projection():
+  # Class-conditional: CBN in G, a spectrally normalised projection D, R1 closed over the labels.
+  g, d = make_models(
+    "dcgan", image_shape=(28, 28, 1), latent_dim=8, width=8, d_norm="spectral", num_classes=10
+  )
+  opt = optax.adam(2e-4, b1=0.5)
+  gan = GAN(g, d, opt, opt, latent_shape=(8,), num_classes=10)
+  step = make_train_step(gan, loss="hinge", penalty="r1", penalty_weight=1.0, ema_decay=0.9)
+  rng = np.random.default_rng(2)
+  images = np.tanh(rng.normal(size=(STEPS, 16, 28, 28, 1))).astype(np.float32)
+  labels = rng.integers(0, 10, size=(STEPS, 16)).astype(np.int32)
+  return gan, step, [{"image": x, "label": y} for x, y in zip(images, labels, strict=True)]
+
+
+def _global(batch, mesh):
+  return jax.tree.map(lambda x: sharding.global_batch(x, mesh), batch)
+
+
+def label_pairing(mesh) -> bool:
+  """Each device's shard of the labels belongs to its shard of the images."""
+  labels = np.random.default_rng(3).permutation(16).astype(np.int32) % 10
+  images = np.broadcast_to(labels[:, None, None, None], (16, 2, 2, 1)).astype(np.float32)
+  batch = _global({"image": images, "label": labels}, mesh)
+  image_shards = {s.device: s for s in batch["image"].addressable_shards}
+  ok = len(image_shards) == 8
+  for s in batch["label"].addressable_shards:
+    x = image_shards[s.device]
+    ok &= s.index[0] == x.index[0] and np.array_equal(np.asarray(x.data)[:, 0, 0, 0], s.data)
+  return bool(ok)
+
+
 def run(train_step, init, batches, mesh):
   """STEPS steps on `mesh` from the host state `init` and the same keys.
 
@@ -55,11 +86,11 @@ def run(train_step, init, batches, mesh):
   # Compiled ahead of time, once: the same executable runs every step and gives the HLO.
   step_fn = (
     sharding.jit_train_step(train_step, mesh)
-    .lower(state, sharding.global_batch(batches[0], mesh), key)
+    .lower(state, _global(batches[0], mesh), key)
     .compile()
   )
   for b in batches:
-    state, metrics = step_fn(state, sharding.global_batch(b, mesh), key)
+    state, metrics = step_fn(state, _global(b, mesh), key)
   return jax.device_get(state), jax.device_get(metrics), step_fn.as_text()
 
 
@@ -103,9 +134,12 @@ def main():
   out = {"devices": jax.device_count()}
 
   # 1. The same steps on 8 devices and on 1 give the same state.
-  for name, build in (("mlp_wgan_gp", mlp_wgan_gp), ("dcgan_bn", dcgan_bn)):
+  builders = (("mlp_wgan_gp", mlp_wgan_gp), ("dcgan_bn", dcgan_bn))
+  builders += (("cdcgan_projection", cdcgan_projection),)
+  for name, build in builders:
     gan, step, batches = build()
-    init = jax.device_get(gan.init(jax.random.PRNGKey(0), jnp.asarray(batches[0])))
+    example = jnp.asarray(batches[0]["image"] if isinstance(batches[0], dict) else batches[0])
+    init = jax.device_get(gan.init(jax.random.PRNGKey(0), example))
     s1, m1, _ = run(step, init, batches, mesh1)
     s8, m8, hlo = run(step, init, batches, mesh8)
     if name == "mlp_wgan_gp":
@@ -201,6 +235,7 @@ def main():
     except ValueError as e:
       errors[name] = str(e)
   out["errors"] = errors
+  out["label_pairing"] = label_pairing(mesh8)
   out["ok_sizes"] = [sharding.local_batch_size(16, mesh8), sharding.local_batch_size(8, mesh1)]
   json.dump(out, sys.stdout)
 

@@ -32,10 +32,11 @@ def report():
   return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn"])
+@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "cdcgan_projection"])
 def test_eight_devices_give_the_one_device_state(report, name):
   # 20 steps from the same init, batches and keys: the MLP WGAN-GP (n_critic=2, gradient penalty,
-  # SGD) and a DCGAN whose G and D use BatchNorm (Adam).
+  # SGD), a DCGAN whose G and D use BatchNorm (Adam), and a class-conditional DCGAN (conditional
+  # BatchNorm in G, projection D, R1) whose batches carry labels.
   r = report[name]
   assert report["devices"] == 8
   assert r["step"] == 20 and r["skipped"] == 0
@@ -47,7 +48,7 @@ def test_eight_devices_give_the_one_device_state(report, name):
   assert r["metrics_diff"] < 1e-4, r
 
 
-@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn"])
+@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "cdcgan_projection"])
 def test_gradient_all_reduces_are_combined(report, name):
   # XLA's all-reduce combiner merges the per-parameter gradient sums into tuple all-reduces, so
   # one all-reduce sums many tensors (in the DCGAN other all-reduces carry the BatchNorm
@@ -119,3 +120,8 @@ def test_initialize_distributed_needs_a_full_configuration(monkeypatch):
     sharding.initialize_distributed()
   with pytest.raises(ValueError, match="got 2"):
     sharding.initialize_distributed(process_id=2)
+
+
+def test_labels_stay_with_their_images_on_eight_devices(report):
+  # Every image holds its label as pixel values; each device's label shard must match its images.
+  assert report["label_pairing"]
