@@ -23,6 +23,12 @@ Written to be a fair, careful reference rather than a naive port:
   multiplier), on real and fake images before D in both players' losses and inside the
   penalties' critic. With `augment.ada_target` p starts at 0 and moves every `ada_interval` steps
   by sign(r_t - target) * images / (ada_kimg * 1000), r_t the mean of sign(D(real)).
+- Class conditioning (`config.model.num_classes` > 0; the DCGAN of `mnist_cdcgan`, W8):
+  `CondBatchNorm2d` for every BatchNorm of G (gain 1 + delta[y], bias[y], both zero at init; de
+  Vries et al. 2017) and the projection discriminator (Miyato & Koyama 2018), D(x, y) =
+  fc(phi(x)) + <embed(y), phi(x)>, the embedding spectrally normalised with the rest of D. Real
+  examples keep fixed labels; each critic update draws uniform labels for its fakes, and the G
+  update reuses the last one's fakes with their labels, as `jaxgan.train`.
 
 Differences that do not change the arithmetic of interest: NCHW layout and PyTorch's default
 initialisers (DCGAN uses N(0, 0.02) as in jaxgan); D's BatchNorm running statistics are also
@@ -30,9 +36,9 @@ updated by the G pass (jaxgan discards those); jaxgan additionally computes grad
 finiteness guard over the state; the random draws differ (PyTorch's generator, one call per
 parameter as the official ADA code; jaxgan's counter-based keys), so values agree in
 distribution, not bit for bit. jaxgan's lazy step is one compiled program whose `lax.cond` skips
-the penalties; PyTorch's `if` skips them on the host. Image sizes 32 and 64 (jaxgan's DCGAN also
-supports 28). Hyperparameter schedules, bCR, LeCam and DiffAugment are not written here: a config
-that asks for them is refused.
+the penalties; PyTorch's `if` skips them on the host. The DCGAN at sizes 28, 32 and 64.
+Hyperparameter schedules, bCR, LeCam and DiffAugment are not written here: a config that asks for
+them is refused.
 """
 
 from __future__ import annotations
@@ -133,15 +139,22 @@ class MLPDiscriminator(nn.Module):
 # --- DCGAN -----------------------------------------------------------------------------------
 
 
+# The DCGAN's sizes: image size -> (side of G's first map, stride-2 stages), as jaxgan's.
+DCGAN_BASE = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
+
+
 class DCGANGenerator(nn.Module):
-  """z -> 4x4x(w*2^(k-1)) -> ... -> size x size x C, 4x4 stride-2 transposed convs, BN, ReLU."""
+  """z -> 4x4x(w*2^(k-1)) -> ... -> size x size x C, 4x4 stride-2 transposed convs, BN, ReLU.
+
+  (7x7 for size 28: 7 -> 14 -> 28.)
+  """
 
   def __init__(self, image_size=32, channels=1, width=64, latent_dim=LATENT_DIM):
     super().__init__()
-    num_up = {32: 3, 64: 4}[image_size]
+    self.base, num_up = DCGAN_BASE[image_size]
     f = width * 2 ** (num_up - 1)
     self.f = f
-    self.fc = nn.Linear(latent_dim, 4 * 4 * f, bias=False)
+    self.fc = nn.Linear(latent_dim, self.base**2 * f, bias=False)
     self.bn0 = nn.BatchNorm2d(f, momentum=0.1, eps=1e-5)
     layers = []
     for _ in range(num_up - 1):
@@ -156,7 +169,7 @@ class DCGANGenerator(nn.Module):
     _dcgan_init(self)
 
   def forward(self, z):
-    x = self.fc(z).view(z.shape[0], self.f, 4, 4)
+    x = self.fc(z).view(z.shape[0], self.f, self.base, self.base)
     return self.net(F.relu(self.bn0(x)))
 
 
@@ -169,11 +182,13 @@ class DCGANDiscriminator(nn.Module):
     for i in range(num_down):
       normed = i > 0 and norm in ('batch', 'layer')
       out = width * 2**i
-      layers.append(_sn(nn.Conv2d(c, out, 4, 2, 1, bias=not normed), spectral))
+      if s % 2:  # XLA's 'SAME' on an odd side (7 -> 4 for size 28) pads 1 before and 2 after
+        layers.append(nn.ZeroPad2d((1, 2, 1, 2)))
+      layers.append(_sn(nn.Conv2d(c, out, 4, 2, 0 if s % 2 else 1, bias=not normed), spectral))
       if normed:
         layers.append(_norm2d(norm, out))
       layers.append(nn.LeakyReLU(0.2))
-      c, s = out, s // 2
+      c, s = out, (s + 1) // 2
     self.net = nn.Sequential(*layers)
     self.fc = _sn(nn.Linear(c * s * s, 1), spectral)
     _dcgan_init(self)
@@ -217,10 +232,10 @@ class CondDCGANGenerator(nn.Module):
 
   def __init__(self, image_size=32, channels=1, width=64, latent_dim=LATENT_DIM, num_classes=10):
     super().__init__()
-    num_up = {32: 3, 64: 4}[image_size]
+    self.base, num_up = DCGAN_BASE[image_size]
     f = width * 2 ** (num_up - 1)
     self.f = f
-    self.fc = nn.Linear(latent_dim, 4 * 4 * f, bias=False)
+    self.fc = nn.Linear(latent_dim, self.base**2 * f, bias=False)
     norms, ups = [CondBatchNorm2d(f, num_classes)], []
     for _ in range(num_up - 1):
       ups.append(nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False))
@@ -231,7 +246,7 @@ class CondDCGANGenerator(nn.Module):
     _dcgan_init(self)  # convolutions and the dense layer; the embeddings stay at zero
 
   def forward(self, z, y):
-    x = self.fc(z).view(z.shape[0], self.f, 4, 4)
+    x = self.fc(z).view(z.shape[0], self.f, self.base, self.base)
     x = F.relu(self.norms[0](x, y))
     for up, norm in zip(self.ups, self.norms[1:], strict=True):
       x = F.relu(norm(up(x), y))

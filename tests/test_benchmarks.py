@@ -83,6 +83,41 @@ def test_jax_workload_runs_and_counts_the_plain_formulation():
   assert flops > 2 * 4 * (8 * 8 * 4 * 16 * 8)
 
 
+def test_w8_mirrors_mnist_cdcgan():
+  # W8 is experiments/configs/mnist_cdcgan.py's model and update; W8u the same unconditional.
+  import importlib.util
+
+  path = ROOT / 'experiments' / 'configs' / 'mnist_cdcgan.py'
+  spec = importlib.util.spec_from_file_location('_mnist_cdcgan', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  want = module.get_config()
+  w8, w8u = wl.get('W8').config, wl.get('W8u').config
+  for section in ('data', 'model', 'loss', 'augment', 'optim'):
+    assert w8[section].to_dict() == want[section].to_dict(), section
+  size = want.data.pad_to or 28  # MNIST's own size unless padded
+  assert wl.get('W8').image_shape == wl.get('W8u').image_shape == (size, size, 1)
+  unconditional = {'num_classes': 0, 'g_conditioning': None, 'd_conditioning': None}
+  assert w8u.model.to_dict() == {**want.model.to_dict(), **unconditional}
+  for section in ('data', 'loss', 'augment', 'optim'):
+    assert w8u[section].to_dict() == want[section].to_dict(), section
+
+
+def test_conditional_workload_traces():
+  # W8's labelled batches, {'image', 'label'} sharded alike, through the loop's builder and step
+  # (lowered, not compiled: the conditional step's arithmetic is tests/test_train.py's).
+  w = _tiny('W8').with_conv('xla')
+  b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE)
+  batch = b['batch']
+  assert batch['image'].shape == (4, 28, 28, 1) and batch['label'].dtype == jnp.int32
+  assert batch['label'].shape == (4,) and 0 <= int(batch['label'].min())
+  assert int(batch['label'].max()) < 10
+  assert batch['label'].sharding == batch['image'].sharding
+  state, metrics = b['step'].lower(b['state'], batch, b['key']).out_info
+  assert jax.tree.map(lambda a: a.shape, state) == jax.tree.map(jnp.shape, b['state'])
+  assert {'d_loss', 'g_loss'} <= set(metrics)
+
+
 def test_sweep_covers_every_loss():
   from jaxgan.losses import LOSSES
 
@@ -249,7 +284,10 @@ def _torch_to_flax(weights: dict, flax_params: dict, model: str, side: str) -> d
   or ConvTranspose_k, the k-th norm BatchNorm_k or LayerNorm_k), and layouts converted: Linear
   (out, in) -> (in, out); Conv2d OIHW -> HWIO; ConvTranspose2d (in, out, H, W) -> HWIO flipped in
   space (PyTorch's transposed convolution is the gradient of a convolution, Flax's a convolution
-  of the dilated input); features flattened or reshaped in CHW order -> HWC.
+  of the dilated input); features flattened or reshaped in CHW order -> HWC. Conditional modules:
+  the reference's `CondBatchNorm2d` i ('norms.i.delta', 'norms.i.bias') is
+  ConditionalBatchNorm_i ('gain', 'bias'), its projection 'embed' ProjectionEmbed (its columns
+  the flattened features, CHW -> HWC).
   """
   modules = {}
   for name, a in weights.items():
@@ -258,17 +296,30 @@ def _torch_to_flax(weights: dict, flax_params: dict, model: str, side: str) -> d
   norm = 'BatchNorm' if any(k.startswith('BatchNorm') for k in flax_params) else 'LayerNorm'
   counts, out = {}, {}
   convs = [m['weight'] for m in modules.values() if m['weight'].ndim == 4]
-  for m in modules.values():
+
+  def chw_to_hwc(kernel, c):  # rows of `kernel` indexed by a flattened (c, s, s) map
+    s = math.isqrt(kernel.shape[0] // c)
+    return kernel.reshape(c, s, s, -1).transpose(1, 2, 0, 3).reshape(kernel.shape)
+
+  for module, m in modules.items():
     w = m['weight']
+    parts = module.split('.')
+    if parts[0] == 'norms':  # conditional BatchNorm: per-class gain offsets and biases
+      cbn = out.setdefault(f'ConditionalBatchNorm_{parts[1]}', {})
+      cbn[{'delta': 'gain', 'bias': 'bias'}[parts[2]]] = {'embedding': jnp.asarray(w)}
+      continue
+    if module == 'embed':  # the projection's class embeddings, one row per class
+      embedding = chw_to_hwc(w.T, convs[-1].shape[0]).T
+      out['ProjectionEmbed'] = {'embedding': jnp.asarray(np.ascontiguousarray(embedding))}
+      continue
     if w.ndim == 2:
       kind, kernel = 'Dense', w.T
-      if model == 'dcgan' and side == 'G':  # the first layer's output is reshaped to (4, 4, f)
+      if model == 'dcgan' and side == 'G':  # the first layer's output is reshaped to (b, b, f)
         f = convs[0].shape[0]
-        kernel = kernel.reshape(-1, f, 4, 4).transpose(0, 2, 3, 1).reshape(kernel.shape)
+        b = math.isqrt(kernel.shape[1] // f)
+        kernel = kernel.reshape(-1, f, b, b).transpose(0, 2, 3, 1).reshape(kernel.shape)
       elif model == 'dcgan' and side == 'D':  # the last layer reads the flattened (h, w, c) map
-        c = convs[-1].shape[0]
-        s = math.isqrt(kernel.shape[0] // c)
-        kernel = kernel.reshape(c, s, s, -1).transpose(1, 2, 0, 3).reshape(kernel.shape)
+        kernel = chw_to_hwc(kernel, convs[-1].shape[0])
       fields = {'kernel': kernel}
     elif w.ndim == 4 and side == 'G':
       kind, fields = 'ConvTranspose', {'kernel': w.transpose(2, 3, 0, 1)[::-1, ::-1]}
@@ -288,7 +339,7 @@ def _torch_to_flax(weights: dict, flax_params: dict, model: str, side: str) -> d
 def test_forward_matches_torch(key):
   # The same function, not just the same shapes: G and D on the same weights and inputs.
   ref = REFERENCE['forward'][key]
-  w = wl.get(ref['workload']).tiny().with_conv('lax')
+  w = mtr.forward_workload(ref['workload'], ref['overrides']).with_conv('lax')
   gan = build_gan(w.config, w.image_shape)
   module = gan.generator if ref['side'] == 'G' else gan.discriminator
   shape = (
@@ -297,14 +348,15 @@ def test_forward_matches_torch(key):
     else (mtr.FORWARD_BATCH, *w.image_shape)
   )
   x = mtr.uniform(ref['input_seed'], shape)
+  kw = {} if ref['labels'] is None else {'labels': jnp.asarray(ref['labels'], jnp.int32)}
   # Shapes only (no initialiser runs): the parameters come from the reference, and the running
   # statistics are not read in train mode.
-  shapes = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x, train=False), x)
+  shapes = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x, train=False, **kw), x)
   variables = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
   weights = mtr.forward_weights(ref['param_shapes'], ref['weight_seed'])
   params = _torch_to_flax(weights, variables['params'], w.config.model.name, ref['side'])
   # train=True: BatchNorm normalises by the batch's statistics, as the reference's train mode.
-  apply = jax.jit(lambda v, x: module.apply(v, x, train=True, mutable=['batch_stats'])[0])
+  apply = jax.jit(lambda v, x: module.apply(v, x, train=True, mutable=['batch_stats'], **kw)[0])
   y = apply({**variables, 'params': params}, x)
   assert list(y.shape) == ref['output_shape']
   np.testing.assert_allclose(np.ravel(y), ref['output'], rtol=1e-4, atol=1e-5)
@@ -374,7 +426,7 @@ def test_torch_conditional_layers():
   g, d = tr.make_models(w)
   assert isinstance(d, tr.ProjectionDCGANDiscriminator)
   images = g(torch.randn(3, w.config.model.latent_dim), torch.tensor([1, 2, 3]))
-  assert images.shape == (3, 1, 32, 32)
+  assert images.shape == (3, 1, 28, 28)
   y = torch.tensor([7, 0, 3])
   phi = d.net(images).flatten(1)
   torch.testing.assert_close(
