@@ -480,6 +480,24 @@ def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
   assert 'W1-tiny' in md and 'load average' in md
 
 
+def test_conditioning_summary_pairs_reps():
+  # W8 against W8u: ratios are taken rep by rep (the pair timed within one rep), then the median.
+  from benchmarks import conditioning
+
+  rates = {
+    'jax': {'W8': [9.0, 4.0, 8.0], 'W8u': [10.0, 5.0, 8.0]},
+    'torch': {'W8': [3.0, 1.0, 2.0], 'W8u': [3.0, 2.0, 2.0]},
+  }
+  s = conditioning.summarize(rates)
+  assert s['jax']['ratios'] == pytest.approx([0.9, 0.8, 1.0])
+  assert s['jax']['conditional_over_unconditional'] == pytest.approx(0.9)
+  assert (s['jax']['W8_steps_per_s'], s['torch']['W8u_steps_per_s']) == (8.0, 2.0)
+  assert s['jax_over_torch'] == pytest.approx({'W8': 4.0, 'W8u': 10 / 3})
+  meta = dict(command='c', date='d', host='h', cpus=2, versions='v')
+  md = conditioning.markdown(dict(rates=rates, summary=s, load_avg_1min=[1, 2, 3]), meta, 1)
+  assert '| jaxgan | 8 | 8 | 0.900 |' in md and 'PyTorch (1 thread)' in md
+
+
 # --- the ceiling -----------------------------------------------------------------------------
 
 
