@@ -52,6 +52,9 @@ def _small(config, data_dir):
     "stacked_mnist_dcgan",
     "stacked_mnist_r3gan",
     "cifar10_r3gan",
+    "mnist_cdcgan",
+    "cifar10_sngan_projection",
+    "stacked_mnist_cdcgan",
   ],
 )
 def test_every_config_is_valid_and_documents_its_command(name):
@@ -91,18 +94,22 @@ def cifar_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds_cifar"))
 
 
-@pytest.mark.parametrize("name", ["cifar10_sngan_hinge", "cifar10_r3gan"])
+@pytest.mark.parametrize(
+  "name", ["cifar10_sngan_hinge", "cifar10_r3gan", "cifar10_sngan_projection"]
+)
 def test_cifar10_smoke_variant_runs(tmp_path, cifar_dir, name):
   config = _config(name, "smoke")
   config.run.update(data_dir=cifar_dir, source_dir=str(REAL_DATA), steps=2)
   config.log.num_samples = 4
-  if name == "cifar10_sngan_hinge":
+  if name.startswith("cifar10_sngan"):
     config.model.width = 8
   config.log.update(every=1, sample_every=2)
   config.checkpoint.every = 2
   result = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert np.isfinite(result["d_loss"])
-  assert Image.open(tmp_path / "run" / "samples" / "step_0000002.png").size == (2 * 33 + 1,) * 2
+  grid = Image.open(tmp_path / "run" / "samples" / "step_0000002.png").size
+  # 4 samples: a 2x2 grid, or for the conditional model 4 classes of 1, one per row.
+  assert grid == ((33 + 1, 4 * 33 + 1) if config.model.num_classes else (2 * 33 + 1,) * 2)
   if name == "cifar10_r3gan":  # RpGAN + R1 + R2 and scheduled ADA reach the logged metrics
     assert result["penalty_r1"] > 0 and result["penalty_r2"] > 0 and "aug_p" in result
 
@@ -198,6 +205,7 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
     ({"loss.penalties": {"r1": -1.0}}, r"config.loss.penalties.r1=-1.0 goes below 0"),
     ({"optim.g_lr": "cosine(1e-4, 0)"}, r"optim.g_lr: 'cosine\(1e-4, 0\)' does not fit cosine"),
     ({"optim.lr_decay": "linear"}, "optim.lr_decay is gone; use a schedule spec"),
+    ({"model.num_classes": 10}, "'toy_ring' has no labels"),
   ],
 )
 def test_bad_config_fails_before_training(tmp_path, override, message):
