@@ -63,11 +63,12 @@ def _grid_latents(gan, key, n: int):
 
   Returns:
     `(z, labels, columns)`: labels None and columns None (a square grid) for an unconditional
-    GAN; else up to 10 classes evenly spaced over all of them, one per row of `columns` samples.
+    GAN; else up to 10 classes (at most n) evenly spaced over all of them, one per row of
+    `columns` samples.
   """
   if not gan.num_classes:
     return gan.latents(key, n), None, None
-  rows = labels_lib.grid_labels(gan.num_classes, rows=10)
+  rows = labels_lib.grid_labels(gan.num_classes, rows=min(10, n))
   columns = max(1, n // len(rows))
   return gan.latents(key, len(rows) * columns), jnp.asarray(np.repeat(rows, columns)), columns
 
