@@ -417,7 +417,6 @@ def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, An
     classes and sharded alike), `key` and `gan`.
   """
   import jax
-  import jax.numpy as jnp
 
   from jaxgan import sharding
 
@@ -427,18 +426,37 @@ def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, An
   gan, step = _jit_step(w, mesh, compiler_options)
   c = w.config
   init_key, data_key, key = jax.random.split(jax.random.PRNGKey(c.seed), 3)
-  batch = jax.random.uniform(
-    data_key, (c.loss.n_critic * c.data.batch_size, *w.image_shape), jnp.float32, -1.0, 1.0
-  )
-  state = sharding.replicate(gan.init(init_key, batch[: c.data.batch_size]), mesh)
-  num_classes = c.model.num_classes
-  if num_classes:
-    labels = jax.random.randint(
-      jax.random.fold_in(data_key, 1), (batch.shape[0],), 0, num_classes, jnp.int32
-    )
-    batch = {'image': batch, 'label': labels}
-  batch = jax.device_put(batch, sharding.batch_sharding(mesh))
+  batch = make_batch(w, data_key, mesh)
+  images = batch['image'] if isinstance(batch, dict) else batch
+  state = sharding.replicate(gan.init(init_key, images[: c.data.batch_size]), mesh)
   return dict(step=step, state=state, batch=batch, key=key, gan=gan)
+
+
+def make_batch(w: Workload, key, mesh):
+  """The benchmarks' batch for `w`: uniform noise of the example shape, labels if conditional.
+
+  Args:
+    w: the workload.
+    key: a PRNG key.
+    mesh: a mesh from `jaxgan.sharding.make_mesh`.
+
+  Returns:
+    float32 `[n_critic * batch_size, *image_shape]` uniform in [-1, 1], or for a conditional
+    workload `{'image': that, 'label': int32 [n_critic * batch_size]}` uniform over the
+    classes, sharded over the mesh's 'data' axis as the loop shards its batches.
+  """
+  import jax
+  import jax.numpy as jnp
+
+  from jaxgan import sharding
+
+  c = w.config
+  n = c.loss.n_critic * c.data.batch_size
+  batch = jax.random.uniform(key, (n, *w.image_shape), jnp.float32, -1.0, 1.0)
+  if c.model.num_classes:
+    labels = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, c.model.num_classes)
+    batch = {'image': batch, 'label': labels.astype(jnp.int32)}
+  return jax.device_put(batch, sharding.batch_sharding(mesh))
 
 
 def _variables(w: Workload):
