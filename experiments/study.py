@@ -5,6 +5,8 @@
     # R3GAN's recipe on Stacked MNIST; DiffAugment / ADA on a tenth of MNIST against all of it
     python experiments/study.py --study=r3gan --seeds=3 --steps=5000 --out=runs/r3gan_study
     python experiments/study.py --study=augment --seeds=3 --out=runs/augment_study
+    # class-conditional MNIST (mnist_cdcgan) and two variants of its conditioning
+    python experiments/study.py --study=conditional --seeds=3 --out=runs/conditional_study
     # Stacked MNIST, 4 losses x 3 seeds (modes and reverse KL of 26,000 samples)
     python experiments/study.py --study=stacked_mnist --seeds=3 --source_dir=../shared/data \
         --out=runs/stacked_mnist_study
@@ -105,6 +107,11 @@ PARTS = {
   "stacked_mnist_r3gan": (
     _config_file(os.path.join(_CONFIGS, "stacked_mnist_r3gan.py")),
     ("modes", "kl", "kl_real"),
+  ),
+  # Class-conditional MNIST: accuracy of the requested classes, intra-class and overall FCD.
+  "mnist_cdcgan": (
+    _config_file(os.path.join(_CONFIGS, "mnist_cdcgan.py")),
+    ("class_acc", "intra_fcd", "fcd"),
   ),
   # Lucic et al. 2018: about 20 epochs at batch 64 (19k steps), FID of 10,000 samples.
   "mnist_fid": (_image_part("mnist", 19_000, "fid", "inception", 10_000), ("fid",)),
@@ -209,7 +216,21 @@ STUDIES = {
     lambda: {"r3gan": {}, "gamma0.1": {"loss.penalties": _gamma(0.1)}},
   ),
   "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
+  "conditional": (("mnist_cdcgan",), lambda: conditional_variants()),
 }
+
+
+def conditional_variants() -> dict[str, dict]:
+  """mnist_cdcgan, its generator with per-layer gain tables, and an ACGAN discriminator.
+
+  Evaluated every 500 steps, to see when the requested classes are drawn.
+  """
+  every = {"eval.every": 500}
+  return {
+    "cdcgan": every,
+    "per_layer_cbn": {"model.shared_embedding": 0, **every},
+    "acgan": {"model.d_conditioning": "acgan", **every},
+  }
 
 
 def run_config(part: str, overrides: dict, seed: int, args):

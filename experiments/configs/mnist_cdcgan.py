@@ -1,8 +1,11 @@
 """Class-conditional DCGAN on MNIST: conditional BatchNorm in G, projection D, hinge loss.
 
-G's BatchNorms take a per-class gain and bias (de Vries et al. 2017; the gain starts at 1); D is
-the DCGAN discriminator with spectral norm and the projection term <embed(y), phi(x)> (Miyato
-and Koyama 2018), trained with the hinge loss, as in their cGAN. Sample grids show one class
+G's BatchNorms take a per-class gain and bias (de Vries et al. 2017; the gain starts at 1),
+computed from one shared 128-wide class embedding as in BigGAN (Brock et al. 2019); D is the
+DCGAN discriminator with spectral norm and the projection term <embed(y), phi(x)> (Miyato and
+Koyama 2018), trained with the hinge loss, as in their cGAN. The shared embedding starts
+class-specific, so G conditions within the run's 3,000 steps; per-layer gain tables start at
+zero and, under Adam's per-parameter steps, learn far slower (docs/conditional.md). Sample grids show one class
 per row; the metrics are the accuracy of jaxgan's MNIST classifier on samples of each requested
 class, and the Frechet classifier distance overall and within each class:
 
@@ -21,8 +24,10 @@ def get_config(variant: str = ""):
   c.model.d_norm = "spectral"
   c.model.num_classes = 10
   c.model.g_conditioning = "cbn"
+  c.model.shared_embedding = 128
   c.model.d_conditioning = "projection"
   c.loss.name = "hinge"
+  c.optim.g_lr = c.optim.d_lr = 4e-4
   c.optim.ema_decay = 0.99  # a short run: a long EMA would still remember the first steps
   c.run.steps = 3000
   c.log.sample_every = 500
