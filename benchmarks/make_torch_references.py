@@ -26,8 +26,9 @@ Stored, all float32 unless said:
   (conditional workloads called on the labels 0, 1).
 - `forward`: G and D outputs of tiny workloads on weights and inputs drawn by `uniform` below
   (seeded NumPy, stable across NumPy versions), listed by PyTorch's parameter names and shapes;
-  conditional ones (W8: conditional BatchNorm with per-class gains and biases drawn like every
-  other weight, and the projection term) also on the labels `FORWARD_LABELS`.
+  conditional ones (W8's G with its shared class embedding and with per-layer embeddings, the
+  embeddings and the gains' and biases' weights drawn like every other weight; W8's projection
+  term) also on the labels `FORWARD_LABELS`. Keyed by `forward_key`.
 """
 
 from __future__ import annotations
@@ -50,16 +51,18 @@ from benchmarks import workloads as wl  # noqa: E402
 DEFAULT_OUT = ROOT / 'tests' / 'reference' / 'torch_reference.json'
 # The workloads whose G and D outputs are stored, with config overrides: an MLP, the DCGAN critic
 # with LayerNorm (the one WGAN-GP's gradient goes through), the DCGAN generator with BatchNorm,
-# and W8's conditional G and projection D. W8's critic without its spectral norm: each
-# framework's power iteration starts from its own random vector, so one iteration's sigma
-# differs; the projection term is what is checked.
+# and W8's conditional G (BigGAN's shared class embedding, as W8, and per-layer embeddings) and
+# projection D. W8's critic without its spectral norm: each framework's power iteration starts
+# from its own random vector, so one iteration's sigma differs; the projection term is what is
+# checked.
 FORWARD = (
   ('W1', 'G', {}),
   ('W1', 'D', {}),
   ('W2', 'G', {}),
   ('W3', 'D', {}),
-  ('W8', 'G', {}),
+  ('W8', 'G', {'model.shared_embedding': 0}),
   ('W8', 'D', {'model.d_norm': 'none'}),
+  ('W8', 'G', {}),
 )
 FORWARD_BATCH = 3
 FORWARD_LABELS = (7, 0, 3)  # a conditional forward check's classes, one per example
@@ -69,6 +72,16 @@ def forward_workload(name: str, overrides: dict[str, Any]) -> wl.Workload:
   """The tiny workload of a `FORWARD` entry, with its config overrides."""
   w = wl.get(name).tiny()
   return w.replace(overrides) if overrides else w
+
+
+def forward_key(name: str, side: str, overrides: dict[str, Any]) -> str:
+  """A `FORWARD` entry's key in the stored `forward` section: the tiny workload's name, the
+  side and the overrides, e.g. 'W8-tiny/D model.d_norm=none'.
+
+  >>> forward_key('W8-tiny', 'G', {'model.shared_embedding': 0})
+  'W8-tiny/G model.shared_embedding=0'
+  """
+  return ' '.join([f'{name}/{side}', *(f'{k}={v}' for k, v in overrides.items())])
 
 
 def uniform(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
@@ -298,7 +311,7 @@ def _forward(tr) -> dict[str, Any]:
       y = module(x, *labels).numpy()
     if y.ndim == 4:
       y = y.transpose(0, 2, 3, 1)
-    out[f'{w.name}/{side}'] = {
+    out[forward_key(w.name, side, overrides)] = {
       'workload': name,
       'side': side,
       'overrides': overrides,

@@ -24,8 +24,11 @@ Written to be a fair, careful reference rather than a naive port:
   penalties' critic. With `augment.ada_target` p starts at 0 and moves every `ada_interval` steps
   by sign(r_t - target) * images / (ada_kimg * 1000), r_t the mean of sign(D(real)).
 - Class conditioning (`config.model.num_classes` > 0; the DCGAN of `mnist_cdcgan`, W8):
-  `CondBatchNorm2d` for every BatchNorm of G (gain 1 + delta[y], bias[y], both zero at init; de
-  Vries et al. 2017) and the projection discriminator (Miyato & Koyama 2018), D(x, y) =
+  `CondBatchNorm2d` for every BatchNorm of G (de Vries et al. 2017): per-layer embeddings, gain
+  1 + delta[y] and bias[y], both zero at init; or, with `model.shared_embedding` = E (BigGAN,
+  Brock et al. 2019), G's one `nn.Embedding(num_classes, E)` e (N(0, 1) init) and per layer
+  gain 1 + W_g e(y), bias W_b e(y) by bias-free `nn.Linear(E, C)`. D is the projection
+  discriminator (Miyato & Koyama 2018), D(x, y) =
   fc(phi(x)) + <embed(y), phi(x)>, the embedding spectrally normalised with the rest of D. Real
   examples keep fixed labels; each critic update draws uniform labels for its fakes, and the G
   update reuses the last one's fakes with their labels, as `jaxgan.train`.
@@ -201,55 +204,96 @@ class DCGANDiscriminator(nn.Module):
 
 
 class CondBatchNorm2d(nn.Module):
-  """Conditional BatchNorm (de Vries et al. 2017; Miyato & Koyama 2018), per-layer embeddings.
+  """Conditional BatchNorm (de Vries et al. 2017; Miyato & Koyama 2018; Brock et al. 2019).
 
-  BatchNorm without affine parameters, then a per-class gain and bias:
-  `(1 + delta[y]) * x_hat + bias[y]`, `delta` and `bias` `nn.Embedding(num_classes, channels)`
-  initialised to zeros, so the gain starts at exactly 1 and the layer at initialisation is plain
-  BatchNorm with scale 1 and offset 0 (compare_gan's BigGAN-deep bug was a missing "+1").
+  BatchNorm without affine parameters, then a per-class gain and bias. Per-layer embeddings
+  (`embedding_dim` 0): `(1 + delta[y]) * x_hat + bias[y]`, `delta` and `bias`
+  `nn.Embedding(num_classes, channels)` initialised to zeros, so the gain starts at exactly 1 and
+  the layer at initialisation is plain BatchNorm with scale 1 and offset 0 (compare_gan's
+  BigGAN-deep bug was a missing "+1"). Shared embedding (BigGAN, `embedding_dim` E > 0): given
+  G's class embedding e `[n, E]`, `(1 + gain(e)) * x_hat + bias(e)` with `gain` and `bias`
+  bias-free `nn.Linear(E, channels)`, initialised as jaxgan's `nn.Dense` (LeCun normal,
+  truncated at 2 standard deviations).
 
   Args:
     channels: C of the `[n, C, H, W]` input.
     num_classes: K; labels are in [0, K).
+    embedding_dim: E, the width of G's shared class embedding; 0 for per-layer embeddings.
   """
 
-  def __init__(self, channels: int, num_classes: int):
+  def __init__(self, channels: int, num_classes: int, embedding_dim: int = 0):
     super().__init__()
     self.bn = nn.BatchNorm2d(channels, affine=False, momentum=0.1, eps=1e-5)
-    self.delta = nn.Embedding(num_classes, channels)
-    self.bias = nn.Embedding(num_classes, channels)
-    nn.init.zeros_(self.delta.weight)
-    nn.init.zeros_(self.bias.weight)
+    self.embedding_dim = embedding_dim
+    if embedding_dim:
+      self.gain = nn.Linear(embedding_dim, channels, bias=False)
+      self.bias = nn.Linear(embedding_dim, channels, bias=False)
+      self.reset_linear()
+    else:
+      self.delta = nn.Embedding(num_classes, channels)
+      self.bias = nn.Embedding(num_classes, channels)
+      nn.init.zeros_(self.delta.weight)
+      nn.init.zeros_(self.bias.weight)
+
+  def reset_linear(self) -> None:
+    """The shared-embedding projections at jaxgan's `nn.Dense` default: LeCun normal, variance
+    1 / E, truncated at +-2 standard deviations of the untruncated normal."""
+    # 0.8796...: the standard deviation of a unit normal truncated to [-2, 2].
+    std = 1.0 / math.sqrt(self.embedding_dim) / 0.87962566103423978
+    for m in (self.gain, self.bias):
+      nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
 
   def forward(self, x, y):
-    """`[n, C, H, W]` float32 and int64 labels `[n]` -> `[n, C, H, W]`."""
-    gain = 1.0 + self.delta(y)[:, :, None, None]
-    return self.bn(x) * gain + self.bias(y)[:, :, None, None]
+    """`[n, C, H, W]` float32 and int64 labels `[n]` (per-layer embeddings) or G's shared
+    embedding e(y), float32 `[n, E]` -> `[n, C, H, W]`."""
+    if self.embedding_dim:
+      delta, bias = self.gain(y), self.bias(y)
+    else:
+      delta, bias = self.delta(y), self.bias(y)
+    return self.bn(x) * (1.0 + delta[:, :, None, None]) + bias[:, :, None, None]
 
 
 class CondDCGANGenerator(nn.Module):
-  """`DCGANGenerator` with every BatchNorm a `CondBatchNorm2d`: `G(z, y)`."""
+  """`DCGANGenerator` with every BatchNorm a `CondBatchNorm2d`: `G(z, y)`.
 
-  def __init__(self, image_size=32, channels=1, width=64, latent_dim=LATENT_DIM, num_classes=10):
+  With `shared_embedding` E > 0, G owns one `nn.Embedding(num_classes, E)` ('shared', N(0, 1)
+  init as BigGAN's and jaxgan's 'SharedEmbed') and every `CondBatchNorm2d` reads e(y).
+  """
+
+  def __init__(
+    self,
+    image_size=32,
+    channels=1,
+    width=64,
+    latent_dim=LATENT_DIM,
+    num_classes=10,
+    shared_embedding=0,
+  ):
     super().__init__()
     self.base, num_up = DCGAN_BASE[image_size]
     f = width * 2 ** (num_up - 1)
     self.f = f
+    self.shared = nn.Embedding(num_classes, shared_embedding) if shared_embedding else None
     self.fc = nn.Linear(latent_dim, self.base**2 * f, bias=False)
-    norms, ups = [CondBatchNorm2d(f, num_classes)], []
+    norms, ups = [CondBatchNorm2d(f, num_classes, shared_embedding)], []
     for _ in range(num_up - 1):
       ups.append(nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False))
-      norms.append(CondBatchNorm2d(f // 2, num_classes))
+      norms.append(CondBatchNorm2d(f // 2, num_classes, shared_embedding))
       f //= 2
     self.ups, self.norms = nn.ModuleList(ups), nn.ModuleList(norms)
     self.out = nn.ConvTranspose2d(f, channels, 4, 2, 1)
-    _dcgan_init(self)  # convolutions and the dense layer; the embeddings stay at zero
+    _dcgan_init(self)  # convolutions and the dense layer; the embeddings keep their own
+    if shared_embedding:
+      nn.init.normal_(self.shared.weight, 0.0, 1.0)
+      for norm in self.norms:  # _dcgan_init's N(0, 0.02) reached their nn.Linear too
+        norm.reset_linear()
 
   def forward(self, z, y):
     x = self.fc(z).view(z.shape[0], self.f, self.base, self.base)
-    x = F.relu(self.norms[0](x, y))
+    c = y if self.shared is None else self.shared(y)
+    x = F.relu(self.norms[0](x, c))
     for up, norm in zip(self.ups, self.norms[1:], strict=True):
-      x = F.relu(norm(up(x), y))
+      x = F.relu(norm(up(x), c))
     return torch.tanh(self.out(x))
 
 
@@ -371,11 +415,13 @@ def num_classes(w: Workload) -> int:
 def check_conditioning(w: Workload) -> None:
   """Checks that the reference writes `w`'s class conditioning.
 
-  It writes the conditional DCGAN of `mnist_cdcgan`: conditional BatchNorm with per-layer
-  embeddings in G ('cbn') and the projection discriminator ('projection'), without penalties.
+  It writes the conditional DCGAN of `mnist_cdcgan`: conditional BatchNorm in G ('cbn', with
+  per-layer embeddings or BigGAN's shared one) and the projection discriminator
+  ('projection'), without penalties.
 
   Raises:
-    ValueError: another model, conditioning, a shared embedding or a penalty, naming it.
+    ValueError: another model or conditioning, a penalty, or a `shared_embedding` that is not
+      an integer >= 0, naming it.
   """
   m = w.config.model
   if m.name != 'dcgan':
@@ -388,8 +434,12 @@ def check_conditioning(w: Workload) -> None:
       "the PyTorch reference writes g_conditioning 'cbn' and d_conditioning 'projection' only; "
       f'got {m.get("g_conditioning")!r} and {m.get("d_conditioning")!r}'
     )
-  if m.get('shared_embedding', 0):
-    raise ValueError('the PyTorch reference writes per-layer CBN embeddings (shared_embedding 0)')
+  shared = m.get('shared_embedding', 0)
+  if isinstance(shared, bool) or not isinstance(shared, int) or shared < 0:
+    raise ValueError(
+      f'the PyTorch reference needs model.shared_embedding an integer >= 0 (0: per-layer CBN '
+      f'embeddings); got {shared!r}'
+    )
   if w.config.loss.penalty is not None or len(w.config.loss.penalties):
     raise ValueError('the PyTorch reference writes conditional workloads without penalties')
 
@@ -397,8 +447,8 @@ def check_conditioning(w: Workload) -> None:
 def make_models(w: Workload) -> tuple[nn.Module, nn.Module]:
   """PyTorch's G and D for `w.config.model` and `w.image_shape` (NCHW where jaxgan is NHWC).
 
-  A class-conditional config (`model.num_classes` > 0) gets `CondDCGANGenerator` and
-  `ProjectionDCGANDiscriminator`, called `G(z, y)` and `D(x, y)` with int64 labels `[n]`.
+  A class-conditional config (`model.num_classes` > 0) gets `CondDCGANGenerator` (with
+  `model.shared_embedding`) and `ProjectionDCGANDiscriminator`, called `G(z, y)` and `D(x, y)` with int64 labels `[n]`.
 
   Raises:
     ValueError: a model, model keyword or conditioning this reference does not write.
@@ -413,7 +463,7 @@ def make_models(w: Workload) -> tuple[nn.Module, nn.Module]:
     width = 64 if width is None else width
     k = num_classes(w)
     return (
-      CondDCGANGenerator(size, channels, width, latent, k),
+      CondDCGANGenerator(size, channels, width, latent, k, m.get('shared_embedding', 0)),
       ProjectionDCGANDiscriminator(size, channels, width, norm, k),
     )
   if m.name == 'mlp':

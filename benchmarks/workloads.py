@@ -18,10 +18,11 @@ does, `jaxgan.build.build_gan` and `build_train_step`, jitted by `sharding.jit_t
   W7  ADA (Karras et al. 2020): W2's DCGAN on 32x32x3 with a LayerNorm critic (as W5 and W6),
       non-saturating, policy 'bgc' with p adapted towards r_t = 0.6 (Adam 2e-4 (0.5, 0.999))
   W8  the class-conditional DCGAN of experiments/configs/mnist_cdcgan.py: 28x28x1, width 32,
-      10 classes, conditional BatchNorm in G (per-layer embeddings, de Vries et al. 2017),
-      projection discriminator with spectral norm (Miyato & Koyama 2018), hinge, EMA 0.99
-      (Adam 2e-4 (0.5, 0.999))
-  W8u W8 unconditional (num_classes 0): the same networks without the class embeddings
+      10 classes, conditional BatchNorm in G (de Vries et al. 2017) from one shared 128-wide
+      class embedding (BigGAN, Brock et al. 2019), projection discriminator with spectral norm
+      (Miyato & Koyama 2018), hinge, EMA 0.99 (Adam 4e-4 (0.5, 0.999))
+  W8u W8 unconditional (num_classes 0, shared_embedding 0): the same networks without the class
+      embeddings
 
 Conditional workloads (`config.model.num_classes` > 0) are fed batches `{'image', 'label'}`.
 
@@ -38,8 +39,9 @@ penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only diffe
   ('rsgan', {'r1': 0.05, 'r2': 0.05}, 0.0, 0.99)
   >>> get('W6').config.loss.penalty_every, get('W7').config.augment.name
   (16, 'ada')
-  >>> get('W8').config.model.num_classes, get('W8u').config.model.num_classes
-  (10, 0)
+  >>> m8, m8u = get('W8').config.model, get('W8u').config.model
+  >>> (m8.num_classes, m8.shared_embedding), (m8u.num_classes, m8u.shared_embedding)
+  ((10, 128), (0, 0))
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def workload_config(
   num_classes: int = 0,
   g_conditioning: str | None = None,
   d_conditioning: str | None = None,
+  shared_embedding: int = 0,
 ) -> ml_collections.ConfigDict:
   """A benchmark's run config: `default_config()` with the fields a workload fixes.
 
@@ -165,6 +168,8 @@ def workload_config(
     num_classes: classes of a class-conditional GAN (`config.model.num_classes`); 0 for none.
     g_conditioning: `config.model.g_conditioning` ('cbn', ...); None for the model's default.
     d_conditioning: `config.model.d_conditioning` ('projection', ...); None for the default.
+    shared_embedding: `config.model.shared_embedding`: the width of G's shared class embedding
+      for conditional BatchNorm (BigGAN); 0 for per-layer embeddings.
 
   Returns:
     The config; the rest (latent size 100, penalty weight 10, EMA 0.999, float32) is the
@@ -182,19 +187,24 @@ def workload_config(
     c.augment[k] = v
   c.model.num_classes = num_classes
   c.model.g_conditioning, c.model.d_conditioning = g_conditioning, d_conditioning
+  c.model.shared_embedding = shared_embedding
   return c
 
 
 def _cdcgan(num_classes: int) -> ml_collections.ConfigDict:
   """W8's (and, with `num_classes` 0, W8u's) config: experiments/configs/mnist_cdcgan.py's
   data, model, loss and optimiser sections (tests/test_benchmarks.py checks they agree)."""
-  conditioning = dict(g_conditioning='cbn', d_conditioning='projection') if num_classes else {}
+  conditioning = (
+    dict(g_conditioning='cbn', d_conditioning='projection', shared_embedding=128)
+    if num_classes
+    else {}
+  )
   c = workload_config(
     'dcgan',
     data='mnist',
     loss='hinge',
     d_norm='spectral',
-    lr=2e-4,
+    lr=4e-4,
     betas=(0.5, 0.999),
     width=32,
     num_classes=num_classes,
@@ -316,7 +326,7 @@ WORKLOADS: dict[str, Workload] = {
   ),
   'W8': Workload(
     'W8',
-    'conditional DCGAN 28x28 hinge (mnist_cdcgan): CBN G, projection D, spectral norm',
+    'conditional DCGAN 28x28 hinge (mnist_cdcgan): shared-embedding CBN G, projection D, SN',
     (28, 28, 1),
     _cdcgan(10),
   ),

@@ -97,7 +97,13 @@ def test_w8_mirrors_mnist_cdcgan():
     assert w8[section].to_dict() == want[section].to_dict(), section
   size = want.data.pad_to or 28  # MNIST's own size unless padded
   assert wl.get('W8').image_shape == wl.get('W8u').image_shape == (size, size, 1)
-  unconditional = {'num_classes': 0, 'g_conditioning': None, 'd_conditioning': None}
+  assert want.model.shared_embedding > 0  # BigGAN's shared class embedding, as the config's
+  unconditional = {
+    'num_classes': 0,
+    'g_conditioning': None,
+    'd_conditioning': None,
+    'shared_embedding': 0,
+  }
   assert w8u.model.to_dict() == {**want.model.to_dict(), **unconditional}
   for section in ('data', 'loss', 'augment', 'optim'):
     assert w8u[section].to_dict() == want[section].to_dict(), section
@@ -290,14 +296,17 @@ def _torch_to_flax(weights: dict, flax_params: dict, model: str, side: str) -> d
   (out, in) -> (in, out); Conv2d OIHW -> HWIO; ConvTranspose2d (in, out, H, W) -> HWIO flipped in
   space (PyTorch's transposed convolution is the gradient of a convolution, Flax's a convolution
   of the dilated input); features flattened or reshaped in CHW order -> HWC. Conditional modules:
-  the reference's `CondBatchNorm2d` i ('norms.i.delta', 'norms.i.bias') is
-  ConditionalBatchNorm_i ('gain', 'bias'), its projection 'embed' ProjectionEmbed (its columns
-  the flattened features, CHW -> HWC).
+  the reference's `CondBatchNorm2d` i is ConditionalBatchNorm_i, its per-layer embeddings
+  ('norms.i.delta', 'norms.i.bias') the 'gain' and 'bias' tables, or with a shared embedding
+  ('shared', G's SharedEmbed) its bias-free Linear layers ('norms.i.gain', 'norms.i.bias') the
+  'gain' and 'bias' Dense kernels; the projection 'embed' is ProjectionEmbed (its columns the
+  flattened features, CHW -> HWC).
   """
   modules = {}
   for name, a in weights.items():
     module, field = name.rsplit('.', 1)
     modules.setdefault(module, {})[field] = a
+  shared = 'shared' in modules
   norm = 'BatchNorm' if any(k.startswith('BatchNorm') for k in flax_params) else 'LayerNorm'
   counts, out = {}, {}
   convs = [m['weight'] for m in modules.values() if m['weight'].ndim == 4]
@@ -309,9 +318,14 @@ def _torch_to_flax(weights: dict, flax_params: dict, model: str, side: str) -> d
   for module, m in modules.items():
     w = m['weight']
     parts = module.split('.')
+    if module == 'shared':  # G's shared class embedding: one row per class in both
+      out['SharedEmbed'] = {'embedding': jnp.asarray(w)}
+      continue
     if parts[0] == 'norms':  # conditional BatchNorm: per-class gain offsets and biases
       cbn = out.setdefault(f'ConditionalBatchNorm_{parts[1]}', {})
-      cbn[{'delta': 'gain', 'bias': 'bias'}[parts[2]]] = {'embedding': jnp.asarray(w)}
+      field = {'delta': 'gain', 'gain': 'gain', 'bias': 'bias'}[parts[2]]
+      # A shared embedding's Linear (C, E) is a Dense kernel (E, C); a per-layer table (K, C).
+      cbn[field] = {'kernel': jnp.asarray(w.T)} if shared else {'embedding': jnp.asarray(w)}
       continue
     if module == 'embed':  # the projection's class embeddings, one row per class
       embedding = chw_to_hwc(w.T, convs[-1].shape[0]).T
@@ -437,9 +451,36 @@ def test_torch_conditional_layers():
   torch.testing.assert_close(
     d(images, y) - d.fc(phi)[:, 0], (d.embed.weight[y] * phi).sum(1), rtol=1e-4, atol=1e-5
   )
-  for bad in ({'model.d_conditioning': 'acgan'}, {'model.shared_embedding': 8}):
+  for bad in ({'model.d_conditioning': 'acgan'}, {'model.shared_embedding': -1}):
     with pytest.raises(ValueError, match='PyTorch reference'):
       tr.make_models(wl.get('W8').tiny().replace(bad))
+
+
+def test_torch_shared_embedding_cbn():
+  # BigGAN's shared embedding (Brock et al. 2019), W8's G: each conditional BatchNorm computes
+  # gain 1 + W_g e(y) and bias W_b e(y) from G's one class embedding e, with bias-free Linear
+  # layers at jaxgan's Dense initialiser (LeCun normal truncated at 2 sigma), e N(0, 1).
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference as tr
+
+  torch.manual_seed(0)
+  cbn = tr.CondBatchNorm2d(4, 3, embedding_dim=5)
+  x, e = torch.randn(6, 4, 3, 3), torch.randn(6, 5)
+  x_hat = torch.nn.functional.batch_norm(x, None, None, training=True, eps=1e-5)
+  assert cbn.gain.bias is None and cbn.bias.bias is None
+  gain, bias = 1 + e @ cbn.gain.weight.T, e @ cbn.bias.weight.T
+  torch.testing.assert_close(cbn(x, e), x_hat * gain[:, :, None, None] + bias[:, :, None, None])
+  torch.testing.assert_close(cbn(x, torch.zeros(6, 5)), x_hat)  # a zero embedding: plain BN
+
+  w = wl.get('W8')
+  g, _ = tr.make_models(w)
+  assert (
+    g.shared.weight.shape == (10, 128) and abs(float(g.shared.weight.detach().std()) - 1) < 0.05
+  )
+  for norm in g.norms:
+    k = norm.gain.weight.detach()
+    assert k.shape[1] == 128 and float(k.abs().max()) <= 2 / 0.8796 / 128**0.5 + 1e-6
+    assert abs(float(k.std()) * 128**0.5 - 1) < 0.1  # variance 1 / fan_in, not DCGAN's 0.02
 
 
 # --- the runner ------------------------------------------------------------------------------
