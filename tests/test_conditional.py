@@ -250,3 +250,37 @@ def test_conditional_run_resumes_exactly_and_draws_one_class_per_row(tmp_path, d
   # 20 samples of 10 classes: 10 rows of 2, one class per row.
   grid = Image.open(tmp_path / "whole" / "samples" / "step_0000004.png")
   assert grid.size == (2 * 29 + 1, 10 * 29 + 1)
+
+
+def test_conditional_mnist_draws_the_requested_digits(tmp_path, data_dir):
+  """A CPU-sized mnist_cdcgan (width 16, 1,000 steps) draws the digit it is asked for.
+
+  Measured: a 300-step classifier (96.9% test accuracy) reads 90.5% of 1,000 samples (100 per
+  class) as their requested class at step 1,000 (chance: 10%; 46% at step 600, 84% at 800).
+  """
+  from jaxgan.metrics.classifier import save_classifier, train_classifier
+
+  clf, info = train_classifier(
+    "mnist",
+    steps=300,
+    batch_size=64,
+    widths=(16, 32),
+    feature_dim=64,
+    num_train=20_000,
+    num_test=2000,
+    data_dir=data_dir,
+    source_dir=str(REAL_DATA),
+    log=lambda *a: None,
+  )
+  assert info["test_accuracy"] > 0.95
+  save_classifier(tmp_path / "clf.npz", clf)
+  config = _config("mnist_cdcgan")
+  config.run.update(data_dir=data_dir, source_dir=str(REAL_DATA), steps=1000)
+  config.model.width = 16
+  config.log.update(every=500, sample_every=1000)
+  config.checkpoint.every = 1000
+  config.eval.update(
+    every=1000, metrics="class_acc", num_samples=1000, classifier_path=str(tmp_path / "clf.npz")
+  )
+  result = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert result["mnist_convnet-1k-train/class_acc"] >= 0.85, result
