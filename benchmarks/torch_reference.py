@@ -26,7 +26,7 @@ Written to be a fair, careful reference rather than a naive port:
 - Class conditioning (`config.model.num_classes` > 0; the DCGAN of `mnist_cdcgan`, W8):
   `CondBatchNorm2d` for every BatchNorm of G (de Vries et al. 2017): per-layer embeddings, gain
   1 + delta[y] and bias[y], both zero at init; or, with `model.shared_embedding` = E (BigGAN,
-  Brock et al. 2019), G's one `nn.Embedding(num_classes, E)` e (N(0, 1) init) and per layer
+  Brock et al. 2019), G's one `nn.Embedding(num_classes, E)` e (jaxgan's init, std 1/sqrt(E)) and per layer
   gain 1 + W_g e(y), bias W_b e(y) by bias-free `nn.Linear(E, C)`. D is the projection
   discriminator (Miyato & Koyama 2018), D(x, y) =
   fc(phi(x)) + <embed(y), phi(x)>, the embedding spectrally normalised with the rest of D. Real
@@ -256,8 +256,8 @@ class CondBatchNorm2d(nn.Module):
 class CondDCGANGenerator(nn.Module):
   """`DCGANGenerator` with every BatchNorm a `CondBatchNorm2d`: `G(z, y)`.
 
-  With `shared_embedding` E > 0, G owns one `nn.Embedding(num_classes, E)` ('shared', N(0, 1)
-  init as BigGAN's and jaxgan's 'SharedEmbed') and every `CondBatchNorm2d` reads e(y).
+  With `shared_embedding` E > 0, G owns one `nn.Embedding(num_classes, E)` ('shared', std 1/sqrt(E)
+  at init, as jaxgan's 'SharedEmbed') and every `CondBatchNorm2d` reads e(y).
   """
 
   def __init__(
@@ -284,7 +284,7 @@ class CondDCGANGenerator(nn.Module):
     self.out = nn.ConvTranspose2d(f, channels, 4, 2, 1)
     _dcgan_init(self)  # convolutions and the dense layer; the embeddings keep their own
     if shared_embedding:
-      nn.init.normal_(self.shared.weight, 0.0, 1.0)
+      nn.init.normal_(self.shared.weight, 0.0, shared_embedding**-0.5)
       for norm in self.norms:  # _dcgan_init's N(0, 0.02) reached their nn.Linear too
         norm.reset_linear()
 

@@ -459,7 +459,7 @@ def test_torch_conditional_layers():
 def test_torch_shared_embedding_cbn():
   # BigGAN's shared embedding (Brock et al. 2019), W8's G: each conditional BatchNorm computes
   # gain 1 + W_g e(y) and bias W_b e(y) from G's one class embedding e, with bias-free Linear
-  # layers at jaxgan's Dense initialiser (LeCun normal truncated at 2 sigma), e N(0, 1).
+  # layers at jaxgan's Dense initialiser (LeCun normal truncated at 2 sigma), e of std 1/sqrt(E).
   torch = pytest.importorskip('torch')
   from benchmarks import torch_reference as tr
 
@@ -475,7 +475,8 @@ def test_torch_shared_embedding_cbn():
   w = wl.get('W8')
   g, _ = tr.make_models(w)
   assert (
-    g.shared.weight.shape == (10, 128) and abs(float(g.shared.weight.detach().std()) - 1) < 0.05
+    g.shared.weight.shape == (10, 128)
+    and abs(float(g.shared.weight.detach().std()) * 128**0.5 - 1) < 0.1
   )
   for norm in g.norms:
     k = norm.gain.weight.detach()

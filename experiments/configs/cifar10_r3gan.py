@@ -11,8 +11,10 @@ The paper's CIFAR-10 settings (official `train.py`, preset CIFAR10), an accelera
   half strength, cutout) at a probability 0 -> 0.55, scheduled, not adaptive;
 - every schedule a half cosine over 20M images (39,062 steps of 512), then constant.
 
-The paper trains class-conditionally; this config is unconditional (conditioning comes with
-class-conditional GANs). A CPU smoke variant of the same code path (tiny widths, a few steps):
+- class-conditional, as the paper's CIFAR-10 run: G concatenates a learned class embedding to z,
+  D scores by projection onto the class embedding (the official networks; `jaxgan.models.r3gan`).
+
+A CPU smoke variant of the same code path (tiny widths, a few steps):
 
     python -m jaxgan.main --config=experiments/configs/cifar10_r3gan.py:smoke \
         --workdir=runs/cifar10_r3gan_smoke --config.run.source_dir=../shared/data
@@ -34,6 +36,8 @@ def get_config(variant: str = ""):
   c.model.d_norm = "none"
   c.model.latent_dim = CIFAR10_LATENT_DIM
   c.model.kwargs = dict(CIFAR10_KWARGS)
+  c.model.num_classes = 10
+  c.model.g_conditioning, c.model.d_conditioning = "concat", "projection"
   decay = 20_000_000 // c.data.batch_size  # 20M images
   c.loss.name = "rsgan"
   c.loss.penalties = {"r1": _cosine(0.025, 0.0025, decay), "r2": _cosine(0.025, 0.0025, decay)}

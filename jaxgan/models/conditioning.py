@@ -211,8 +211,9 @@ def shared_embedding(module: nn.Module, labels: jax.Array | None) -> jax.Array |
     labels: integer class indices `[n]`, or None.
 
   Returns:
-    float32 `[n, module.shared_embedding]` (parameter 'SharedEmbed', N(0, 1) init as
-    BigGAN's), or None without labels or a shared embedding.
+    float32 `[n, module.shared_embedding]` (parameter 'SharedEmbed', Flax's `nn.Embed` init:
+    truncated normal of standard deviation 1/sqrt(shared_embedding)), or None without labels
+    or a shared embedding.
   """
   if labels is None or not module.shared_embedding:
     return None
