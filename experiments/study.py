@@ -221,7 +221,8 @@ STUDIES = {
 
 
 def conditional_variants() -> dict[str, dict]:
-  """mnist_cdcgan, its generator with per-layer gain tables, and an ACGAN discriminator.
+  """mnist_cdcgan, its generator with per-layer gain tables, an ACGAN discriminator, and the
+  same recipe unconditional.
 
   Evaluated every 500 steps, to see when the requested classes are drawn.
   """
@@ -230,6 +231,15 @@ def conditional_variants() -> dict[str, dict]:
     "cdcgan": every,
     "per_layer_cbn": {"model.shared_embedding": 0, **every},
     "acgan": {"model.d_conditioning": "acgan", **every},
+    # The same recipe without labels: how much of the FCD is the conditioning's.
+    "unconditional": {
+      "model.num_classes": 0,
+      "model.g_conditioning": None,
+      "model.d_conditioning": None,
+      "model.shared_embedding": 0,
+      "eval.metrics": "fcd",
+      **every,
+    },
   }
 
 
