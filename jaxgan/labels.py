@@ -80,9 +80,17 @@ def sample_labels(
 
   Returns:
     int32 `[n]` in `[0, num_classes)`.
+
+  Raises:
+    ValueError: `num_classes` < 1, or (concrete) `probs` of another length, negative or not
+      summing to 1.
   """
+  if num_classes < 1:
+    raise ValueError(f"sample_labels needs num_classes >= 1; got {num_classes}.")
   if probs is None:
     return jax.random.randint(key, (n,), 0, num_classes, jnp.int32)
+  if not isinstance(probs, jax.core.Tracer):
+    _check_probs(probs, num_classes)
   logits = jnp.log(jnp.asarray(probs, jnp.float32))
   return jax.random.categorical(key, logits, shape=(n,)).astype(jnp.int32)
 
@@ -169,8 +177,11 @@ def check_conditioning(num_classes: int, pack: int, probs: Sequence[float] | Non
       f"A class-conditional GAN cannot judge packs (pack={pack}): a pack's examples have "
       "different labels. Use pack=1."
     )
-  if probs is None:
-    return
+  if probs is not None:
+    _check_probs(probs, num_classes)
+
+
+def _check_probs(probs, num_classes: int) -> None:
   p = np.asarray(probs, np.float64)
   if p.shape != (num_classes,) or (p < 0).any() or abs(p.sum() - 1.0) > 1e-4:
     raise ValueError(

@@ -114,6 +114,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
   config_lib.validate(config)
+  if not config_lib.is_toy(config) and config.eval.metrics:
+    from jaxgan.metrics import conditional  # pylint: disable=g-import-not-at-top
+
+    conditional.check_config(config)  # metrics it cannot compute: refused before any file
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
   with contextlib.ExitStack() as cleanup:

@@ -335,7 +335,8 @@ def acgan_class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
     float32 scalar.
 
   Raises:
-    ValueError: logits that are not `[batch, num_classes]` or labels that are not `[batch]`.
+    ValueError: logits that are not `[batch, num_classes]` or labels that are not `[batch]`;
+      concrete labels outside `[0, num_classes)`.
 
   Example:
     >>> logits = jnp.array([[2.0, 0.0], [0.0, 0.0]])
@@ -347,6 +348,10 @@ def acgan_class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
       f"acgan_class_loss needs logits [batch, num_classes] and labels [batch]; got "
       f"{class_logits.shape} and {labels.shape}."
     )
+  if not isinstance(labels, jax.core.Tracer) and labels.size:
+    k = class_logits.shape[-1]
+    if int(jnp.min(labels)) < 0 or int(jnp.max(labels)) >= k:
+      raise ValueError(f"acgan_class_loss: labels must lie in [0, {k}) (the logits' classes).")
   logp = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
   return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
 

@@ -144,6 +144,17 @@ class GAN:
   pack: int = 1
   num_classes: int = 0
 
+  def __post_init__(self):
+    # Modules that know their class count must agree with the GAN's: a mismatch would clamp or
+    # refuse labels silently far from where it was made.
+    for side, module in (("generator", self.generator), ("discriminator", self.discriminator)):
+      k = getattr(module, "num_classes", None)
+      if k is not None and k != self.num_classes:
+        raise ValueError(
+          f"The {side} has num_classes={k}, the GAN num_classes={self.num_classes}; build it "
+          f"as GAN(..., num_classes={k})."
+        )
+
   def _kwargs(self, labels) -> dict:
     """The modules' label keyword: none for an unconditional GAN (its modules take none)."""
     return {"labels": labels} if self.num_classes else {}

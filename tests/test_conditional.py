@@ -204,6 +204,38 @@ def test_labels_to_an_unconditional_gan_and_none_to_a_conditional_one_are_refuse
     make_train_step(gan, fake_label_probs=(0.5, 0.5))
 
 
+def test_pieces_refuse_what_would_silently_be_wrong():
+  with pytest.raises(ValueError, match="3 numbers >= 0 summing to 1"):
+    labels.sample_labels(jax.random.PRNGKey(0), 4, 3, probs=(0.25,) * 4)
+  with pytest.raises(ValueError, match="summing to 1"):
+    labels.sample_labels(jax.random.PRNGKey(0), 4, 3, probs=(0.5, 0.2, 0.1))
+  with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+    losses.acgan_class_loss(jnp.zeros((2, 10)), jnp.array([10, 0]))
+  gan = _gan()
+  with pytest.raises(ValueError, match=r"generator has num_classes=3.*GAN\(..., num_classes=3\)"):
+    GAN(gan.generator, gan.discriminator, gan.g_optimizer, gan.d_optimizer, (3,), num_classes=20)
+
+
+@pytest.mark.parametrize(
+  "override,message",
+  [
+    ({"eval.metrics": "intra_fcd"}, "Conditional metrics need a conditional model"),
+    (
+      {"model.num_classes": 10, "eval.metrics": "intra_fcd", "eval.num_samples": 100},
+      r"10 per class.*at most 2 classes",
+    ),
+  ],
+)
+def test_metrics_a_run_cannot_compute_are_refused_before_any_file(tmp_path, override, message):
+  config = config_lib.default_config()
+  for k, v in override.items():
+    section, _, name = k.rpartition(".")
+    config[section][name] = v
+  with pytest.raises(ValueError, match=message):
+    loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
   "override,message",
   [

@@ -114,7 +114,13 @@ def check_request(
     names = "/".join(m if m != "intra" else f"intra_{fd_name}" for m in metrics if m in NAMES)
     raise ValueError(
       f"{num_samples} samples over {k} classes are {num_samples // k} per class; {names} "
-      f"need at least {least}: raise eval.num_samples to {least * k}, or {_SUBSET}."
+      f"need at least {least}: raise eval.num_samples to {least * k}"
+      + (
+        f", or evaluate at most {num_samples // least} classes (eval.classes, e.g. "
+        f"'{','.join(map(str, classes[: num_samples // least]))}')."
+        if num_samples >= least
+        else "."
+      )
     )
   return classes
 
@@ -352,3 +358,32 @@ class ConditionalMetrics:
       out[f"{prefix}/intra_{self._fd_name}"] = float(np.mean(list(dist.values())))
       out.update({f"{prefix}/intra_{self._fd_name}_{c}": d for c, d in dist.items()})
     return out
+
+
+def check_config(config) -> None:
+  """Refuses, before a run writes anything, conditional metrics its config cannot compute.
+
+  Checks the metric names, the model's classes against `class_acc` and `intra_*`, the samples
+  per class, and that `class_acc` has a classifier: `eval.classifier_path`, or a data set whose
+  classifier jaxgan trains and caches. Computes nothing.
+
+  Args:
+    config: a run config (`jaxgan.config`).
+
+  Raises:
+    ValueError: as `check_request`, `eval_networks.parse_metrics` and
+      `classifier_cache.classifier_dataset`, naming the config field to change.
+  """
+  from jaxgan.config import TOY_DATASETS  # pylint: disable=g-import-not-at-top
+  from jaxgan.metrics import classifier_cache  # pylint: disable=g-import-not-at-top
+  from jaxgan.metrics.eval_networks import parse_metrics  # pylint: disable=g-import-not-at-top
+
+  e = config.eval
+  if not e.metrics or config.data.name in TOY_DATASETS:
+    return
+  metrics = parse_metrics(e.metrics)
+  fd_name = "fid" if e.extractor == "inception" else "fcd"
+  classes = e.get("classes") or None
+  check_request(metrics, config.model.num_classes, classes, e.num_samples, fd_name)
+  if "class_acc" in metrics and not e.classifier_path:
+    classifier_cache.classifier_dataset(config.data.name)
