@@ -85,9 +85,7 @@ def run(train_step, init, batches, mesh):
   key = jax.random.PRNGKey(1)
   # Compiled ahead of time, once: the same executable runs every step and gives the HLO.
   step_fn = (
-    sharding.jit_train_step(train_step, mesh)
-    .lower(state, _global(batches[0], mesh), key)
-    .compile()
+    sharding.jit_train_step(train_step, mesh).lower(state, _global(batches[0], mesh), key).compile()
   )
   for b in batches:
     state, metrics = step_fn(state, _global(b, mesh), key)
