@@ -262,7 +262,10 @@ def data_dir(tmp_path_factory):
 
 
 def _cdcgan(data_dir, steps):
+  # The smoke config with an MLP (concatenated labels, projection D): the loop's label path at a
+  # fraction of a convolutional model's compile time.
   config = _config("mnist_cdcgan", "smoke")
+  config.model.update(name="mlp", g_conditioning="concat", shared_embedding=0, width=16)
   config.run.update(data_dir=data_dir, source_dir=str(REAL_DATA), steps=steps)
   config.data.fake_labels = "data"
   config.log.update(every=2, sample_every=2, num_samples=20)

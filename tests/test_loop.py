@@ -94,9 +94,9 @@ def cifar_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds_cifar"))
 
 
-@pytest.mark.parametrize(
-  "name", ["cifar10_sngan_hinge", "cifar10_r3gan", "cifar10_sngan_projection"]
-)
+# cifar10_sngan_projection differs from cifar10_sngan_hinge only by its conditioning, which the
+# conditional R3GAN smoke run here and tests/test_conditional.py cover through the loop.
+@pytest.mark.parametrize("name", ["cifar10_sngan_hinge", "cifar10_r3gan"])
 def test_cifar10_smoke_variant_runs(tmp_path, cifar_dir, name):
   config = _config(name, "smoke")
   config.run.update(data_dir=cifar_dir, source_dir=str(REAL_DATA), steps=2)
