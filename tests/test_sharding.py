@@ -32,11 +32,11 @@ def report():
   return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "cdcgan_projection"])
+@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "conditional_projection"])
 def test_eight_devices_give_the_one_device_state(report, name):
   # 20 steps from the same init, batches and keys: the MLP WGAN-GP (n_critic=2, gradient penalty,
-  # SGD), a DCGAN whose G and D use BatchNorm (Adam), and a class-conditional DCGAN (conditional
-  # BatchNorm in G, projection D, R1) whose batches carry labels.
+  # SGD), a DCGAN whose G and D use BatchNorm (Adam), and a class-conditional MLP (projection D,
+  # R1) whose batches carry labels.
   r = report[name]
   assert report["devices"] == 8
   assert r["step"] == 20 and r["skipped"] == 0
@@ -48,7 +48,7 @@ def test_eight_devices_give_the_one_device_state(report, name):
   assert r["metrics_diff"] < 1e-4, r
 
 
-@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "cdcgan_projection"])
+@pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "conditional_projection"])
 def test_gradient_all_reduces_are_combined(report, name):
   # XLA's all-reduce combiner merges the per-parameter gradient sums into tuple all-reduces, so
   # one all-reduce sums many tensors (in the DCGAN other all-reduces carry the BatchNorm
