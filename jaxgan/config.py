@@ -23,6 +23,8 @@ import os
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from jaxgan import config_checks
+from jaxgan.config_checks import CLASS_COUNTS as CLASS_COUNTS
 from jaxgan.config_moves import FLAT_LAYOUT, REMOVED, flat_layout_message
 
 # Sections whose fields may differ between a checkpoint and the run that resumes it.
@@ -31,14 +33,6 @@ RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 TOY_DATASETS = ("toy_ring", "toy_grid")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
-# The classes of each labelled data set (config.model.num_classes of a conditional run).
-CLASS_COUNTS = {
-  "mnist": 10,
-  "fashion_mnist": 10,
-  "cifar10": 10,
-  "cifar10_jpeg": 10,
-  "stacked_mnist": 1000,
-}
 # Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
 FREE_FORM = ("model.kwargs", "loss.penalties")
 
@@ -325,43 +319,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"config.eval.metrics='modes' counts Stacked MNIST's 1000 modes; the data set is "
       f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
     )
-  lo, aug = config.loss, config.augment
-  for name, value in (
-    ("loss.penalty_every", lo.penalty_every),
-    ("augment.ada_interval", aug.ada_interval),
-  ):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise ValueError(f"config.{name} must be a positive integer; got {value!r}.")
-  if not 0.0 <= lo.lecam_decay < 1.0:
-    raise ValueError(f"config.loss.lecam_decay must lie in [0, 1); got {lo.lecam_decay}.")
-  if aug.name is None and (aug.p is not None or aug.ada_target is not None or aug.policy):
-    raise ValueError(
-      "config.augment.p, ada_target and policy need an augmentation: set config.augment.name "
-      "('diffaugment' or 'ada')."
-    )
-  if aug.ada_target is not None:
-    if not 0.0 < aug.ada_target < 1.0:
-      raise ValueError(
-        f"config.augment.ada_target must lie in (0, 1) (ADA: 0.6); got {aug.ada_target}."
-      )
-    if aug.p is not None:
-      raise ValueError(
-        "config.augment.ada_target makes ADA adapt p from 0; leave config.augment.p unset, or "
-        "unset ada_target for a fixed or scheduled p."
-      )
-  elif aug.name == "ada" and aug.p is None:
-    raise ValueError(
-      "config.augment.name='ada' needs config.augment.ada_target (adaptive p; the paper: 0.6) or "
-      "a fixed or scheduled config.augment.p."
-    )
-  if aug.name is not None and is_toy(config):
-    raise ValueError(
-      f"config.augment.name={aug.name!r} transforms images; {config.data.name!r} is points in "
-      "the plane. Unset config.augment.name, or train on an image data set."
-    )
-  if not aug.ada_kimg > 0:
-    raise ValueError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
-  _validate_conditioning(config)
+  config_checks.check_recipes(config, toy=is_toy(config))
+  config_checks.check_conditioning(config, toy=is_toy(config))
   rampup = config.optim.ema_rampup
   if rampup is not None and not rampup > 0:
     raise ValueError(
@@ -373,52 +332,4 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(
       "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
       f"{config.model.compute_dtype!r}."
-    )
-
-
-def _validate_conditioning(config: ml_collections.ConfigDict) -> None:
-  """The class-conditioning fields: a labelled image data set, and no option without classes."""
-  m = config.model
-  k = m.num_classes
-  if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-    raise ValueError(
-      f"config.model.num_classes must be an integer >= 0 (0: unconditional); got {k!r}."
-    )
-  if config.data.fake_labels not in ("uniform", "data"):
-    raise ValueError(
-      f"config.data.fake_labels must be 'uniform' or 'data' (the data set's class "
-      f"frequencies); got {config.data.fake_labels!r}."
-    )
-  if not isinstance(m.shared_embedding, int) or m.shared_embedding < 0:
-    raise ValueError(
-      f"config.model.shared_embedding must be an integer >= 0; got {m.shared_embedding!r}."
-    )
-  if config.loss.class_weight < 0:
-    raise ValueError(f"config.loss.class_weight must be >= 0; got {config.loss.class_weight}.")
-  if k == 0:
-    given = [
-      f"model.{name}" for name in ("g_conditioning", "d_conditioning") if m[name] is not None
-    ] + (["model.shared_embedding"] if m.shared_embedding else [])
-    if given:
-      raise ValueError(
-        f"config.{given[0]} conditions on class labels, but config.model.num_classes is 0 "
-        "(unconditional); set --config.model.num_classes to the data set's class count."
-      )
-    return
-  if is_toy(config):
-    raise ValueError(
-      f"config.model.num_classes={k}: {config.data.name!r} has no labels (a 2-D mixture); set "
-      "config.model.num_classes=0, or train on a labelled image data set (mnist, cifar10...)."
-    )
-  if k != CLASS_COUNTS[config.data.name]:
-    raise ValueError(
-      f"config.model.num_classes={k}, but {config.data.name!r} has "
-      f"{CLASS_COUNTS[config.data.name]} classes; set "
-      f"--config.model.num_classes={CLASS_COUNTS[config.data.name]} (or 0 for an "
-      "unconditional GAN)."
-    )
-  if m.pack > 1:
-    raise ValueError(
-      f"config.model.pack={m.pack} judges packs of examples, whose labels differ; "
-      "class-conditional runs need config.model.pack=1."
     )
