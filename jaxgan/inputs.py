@@ -21,7 +21,7 @@ from jaxgan.data import toy as toy_data
 
 
 class HostInput:
-  """Batches of real images read on the host (every process reads its own share).
+  """Batches of real images read on the host; each process reads its own block of every batch.
 
   Attributes:
     image_shape: one example's shape `(H, W, C)`, after padding to `data.pad_to`.
@@ -39,6 +39,7 @@ class HostInput:
 
     global_batch = config.data.batch_size * config.loss.n_critic
     self.mesh = mesh
+    block, blocks = sharding.process_block(mesh)
     source = data.load_source(
       config.data.name,
       split=config.data.split,
@@ -50,8 +51,8 @@ class HostInput:
       batch_size=sharding.local_batch_size(global_batch, mesh),
       seed=config.seed,
       pad_to=config.data.pad_to,
-      shard_index=jax.process_index(),
-      shard_count=jax.process_count(),
+      shard_index=block,
+      shard_count=blocks,
       worker_count=config.run.loader_workers,
     )
     self.num_classes = config.model.num_classes

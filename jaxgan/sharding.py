@@ -220,6 +220,34 @@ def local_batch_size(global_batch: int, mesh: Mesh) -> int:
   return global_batch // data_size(mesh) * len(_local_data_indices(mesh))
 
 
+def process_block(mesh: Mesh) -> tuple[int, int]:
+  """Which block of the global batch this process feeds, for a loader's `shard_index/count`.
+
+  Args:
+    mesh: a mesh from `make_mesh`.
+
+  Returns:
+    `(index, count)`: the global batch splits into `count` equal, contiguous blocks of rows, one
+    per process, and this process feeds block `index` (`(0, 1)` on a single process).
+
+  Raises:
+    ValueError: this process's rows of the 'data' axis are not one contiguous, aligned block
+      (a hand-made mesh that interleaves processes); build the mesh with `make_mesh`.
+
+  Example:
+    >>> process_block(make_mesh(jax.devices()[:1]))
+    (0, 1)
+  """
+  rows = _local_data_indices(mesh)
+  per, first = len(rows), rows[0]
+  if rows != list(range(first, first + per)) or first % per or data_size(mesh) % per:
+    raise ValueError(
+      f"Process {jax.process_index()} holds rows {rows} of the mesh's data axis, which is not "
+      "one aligned block; build the mesh with jaxgan.sharding.make_mesh (devices in order)."
+    )
+  return first // per, data_size(mesh) // per
+
+
 def process_slice(batch: np.ndarray, mesh: Mesh) -> np.ndarray:
   """This process's part of a global host batch (what it passes to `global_batch`).
 

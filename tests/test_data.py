@@ -558,18 +558,49 @@ def test_loader_resume_tfds_source(tmp_path):
   assert_batches_equal(take(again, 8), expected)
 
 
-def test_loader_shards_disjoint():
+def test_loader_shards_are_blocks_of_one_global_stream():
+  # Process s of 3 reads the s-th block of every global batch of 12: together they read exactly
+  # the batches one process reads with the global batch, so a run's data do not depend on how
+  # many hosts share it, and a state saved on 3 hosts resumes on 1.
   src = toy_source(n=40)
-  seen = []
-  for s in range(3):
-    it = data.make_loader(src, batch_size=4, seed=0, shard_index=s, shard_count=3, num_epochs=1)
-    assert it.num_batches == 3  # 13 per shard (one example left out), 3 full batches
-    seen.append(np.concatenate([b["index"] for b in it]))
-    assert len(seen[-1]) == 12 and all(i % 3 == s for i in seen[-1])
-  all_idx = np.concatenate(seen)
-  assert len(set(all_idx.tolist())) == len(all_idx) == 36
+  whole = data.make_loader(src, batch_size=12, seed=0, num_epochs=2)
+  assert whole.num_batches == 6  # 80 stream positions, 6 full global batches
+  shards = [
+    data.make_loader(src, batch_size=4, seed=0, shard_index=s, shard_count=3, num_epochs=2)
+    for s in range(3)
+  ]
+  for k, expected in enumerate(whole):
+    blocks = [next(it)["index"] for it in shards]
+    np.testing.assert_array_equal(np.concatenate(blocks), expected["index"], err_msg=f"batch {k}")
+  first_epoch = np.concatenate(
+    [b["index"] for b in take(data.make_loader(src, batch_size=12, seed=0), 3)]
+  )
+  assert len(set(first_epoch.tolist())) == 36  # no example twice within an epoch
+  state = shards[1].get_state()
+  assert state == whole.get_state()  # the position is global: same on every process
+  one = data.make_loader(src, batch_size=12, seed=0, num_epochs=2)
+  one.set_state(state)
+  assert one.get_state()["next_batch"] == 6
   with pytest.raises(ValueError, match="shard_index"):
     data.make_loader(src, batch_size=4, seed=0, shard_index=3, shard_count=3)
+  with pytest.raises(ValueError, match="cannot fill a batch of 48"):
+    data.make_loader(src, batch_size=16, seed=0, shard_index=0, shard_count=3)
+
+
+def test_loader_accepts_one_process_states_of_the_previous_format():
+  # A version-2 state of one process describes the same stream; it resumes, others are refused.
+  src = toy_source()
+  it = data.make_loader(src, batch_size=8, seed=3)
+  take(it, 2)
+  state = it.get_state()
+  config = {k: v for k, v in state["config"].items() if k != "global_batch_size"}
+  old = {**state, "version": 2, "config": {**config, "batch_size": 8}}
+  resumed = data.make_loader(src, batch_size=8, seed=3)
+  resumed.set_state({**old, "config": {**old["config"], "shard_index": 0, "shard_count": 1}})
+  assert_batches_equal(take(resumed, 2), take(it, 2))
+  two = {**old, "config": {**old["config"], "shard_index": 0, "shard_count": 2}}
+  with pytest.raises(ValueError, match="Unsupported loader state version 2"):
+    resumed.set_state(two)
 
 
 def test_loader_pad_to():
@@ -609,7 +640,7 @@ def test_loader_reads_plain_sequences_and_refuses_float_images():
   )
   floats = ArraySource({"image": np.zeros((8, 4, 4, 1), np.float32)})
   read = BatchReader(
-    floats, batch_size=8, seed=0, shard_index=0, shard_count=1, per_shard=8, pad=None
+    floats, batch_size=8, seed=0, shard_index=0, shard_count=1, num_examples=8, pad=None
   )
   with pytest.raises(TypeError, match="uint8, got float32"):
     read(0)

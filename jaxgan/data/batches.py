@@ -45,24 +45,27 @@ def centred_padding(shape: Sequence[int], pad_to: int | None):
 class BatchReader:
   """Batch number k -> ``{'image': float32 (B, h', w', c) in [-1, 1], 'label', 'index': int32 (B,)}``.
 
-  Batch k holds positions ``k*B .. k*B+B-1`` of the endless stream ``epoch 0, epoch 1, ...`` of
-  this process's shard, each epoch a permutation drawn from ``(seed, epoch)`` only, so any batch
-  can be rebuilt without history. A top-level class (not a closure) so that grain can pickle it
-  into worker processes.
+  Global batch k holds positions ``k*G .. k*G+G-1`` of the endless stream ``epoch 0, epoch 1, ...``
+  of the whole source, ``G = batch_size * shard_count``, each epoch a permutation drawn from
+  ``(seed, epoch)`` only, so any batch can be rebuilt without history. Shard s reads the s-th
+  block of ``batch_size`` positions of every global batch: the global batches do not depend on
+  how many processes read them, so a run gives the same batches on one host or several, and can
+  resume on another number of hosts. A top-level class (not a closure) so that grain can pickle
+  it into worker processes.
 
   Args:
     source: a random-access source with a uint8 ``'image'`` ``(h, w, c)`` or ``(h, w)``; its
       ``get_batch(indices)`` is used when present, else ``__getitems__`` or ``[]``.
     batch_size: examples per batch, B.
     seed: the shuffling seed.
-    shard_index: this process's shard; it reads source indices ``i * shard_count + shard_index``.
-    shard_count: the number of shards.
-    per_shard: examples in each shard, ``len(source) // shard_count``.
+    shard_index: this process's block of each global batch.
+    shard_count: the number of blocks (processes) in a global batch.
+    num_examples: examples in an epoch, ``len(source)``.
     pad: ``((top, bottom), (left, right))`` padding (see :func:`centred_padding`), or None.
 
   >>> from jaxgan.data.sources import ArraySource
   >>> src = ArraySource({"image": np.full((6, 2, 2), 255, np.uint8), "index": np.arange(6)})
-  >>> read = BatchReader(src, batch_size=4, seed=0, shard_index=0, shard_count=1, per_shard=6,
+  >>> read = BatchReader(src, batch_size=4, seed=0, shard_index=0, shard_count=1, num_examples=6,
   ...                    pad=None)
   >>> batch = read(1)  # stream positions 4..7: the end of epoch 0, the start of epoch 1
   >>> batch["image"].shape, batch["image"].dtype, float(batch["image"].max())
@@ -79,7 +82,7 @@ class BatchReader:
     seed: int,
     shard_index: int,
     shard_count: int,
-    per_shard: int,
+    num_examples: int,
     pad,
   ):
     self.source = source
@@ -87,7 +90,7 @@ class BatchReader:
     self.seed = seed
     self.shard_index = shard_index
     self.shard_count = shard_count
-    self.per_shard = per_shard
+    self.num_examples = num_examples
     self.pad = pad
     self._perms: dict[int, np.ndarray] = {}
     self._lock = threading.Lock()
@@ -108,21 +111,22 @@ class BatchReader:
       if perm is None:
         # Depends on (seed, epoch) only: any batch can be rebuilt without history.
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
-        perm = rng.permutation(self.per_shard)
+        perm = rng.permutation(self.num_examples)
         if len(self._perms) >= _CACHED_EPOCHS:
           self._perms.pop(min(self._perms))
         self._perms[epoch] = perm
       return perm
 
   def indices(self, k: int) -> np.ndarray:
-    """The source indices of batch ``k`` on this process, int64 ``(batch_size,)``."""
-    pos = np.arange(k * self.batch_size, (k + 1) * self.batch_size, dtype=np.int64)
-    epochs, within = np.divmod(pos, self.per_shard)
-    local = np.empty_like(pos)
+    """The source indices of this process's block of global batch ``k``, int64 ``(batch_size,)``."""
+    start = (k * self.shard_count + self.shard_index) * self.batch_size
+    pos = np.arange(start, start + self.batch_size, dtype=np.int64)
+    epochs, within = np.divmod(pos, self.num_examples)
+    out = np.empty_like(pos)
     for e in np.unique(epochs):
       sel = epochs == e
-      local[sel] = self._permutation(int(e))[within[sel]]
-    return local * self.shard_count + self.shard_index
+      out[sel] = self._permutation(int(e))[within[sel]]
+    return out
 
   def __call__(self, k) -> dict[str, np.ndarray]:
     """Reads batch ``k``.

@@ -2,15 +2,16 @@
 
 The grain pipeline runs over *batch numbers*::
 
-  MapDataset.range(start, num_batches)   # batch k of this process
+  MapDataset.range(start, num_batches)   # global batch k; this process reads its block of it
     .map(BatchReader)                    # k -> example indices -> one batched read -> floats
     .to_iter_dataset(read_options)       # optional prefetch threads
     [.mp_prefetch(workers)]              # optional worker processes
 
-Batch k holds positions ``k*B .. k*B+B-1`` of the endless stream ``epoch 0, epoch 1, ...`` of
-this process's shard, each epoch a fresh permutation drawn from ``(seed, epoch)``. So batch k
-depends only on (seed, k): the position is one integer, the next batch number, resuming starts
-the range there, and it does not matter how many threads or worker processes read the batches.
+Global batch k holds positions ``k*G .. k*G+G-1`` of the endless stream ``epoch 0, epoch 1, ...``
+of the whole source, each epoch a fresh permutation drawn from ``(seed, epoch)``; process s of S
+reads the s-th block of ``G / S`` of them. So batch k depends only on (seed, G, k): the position
+is one integer, the next batch number, resuming starts the range there, and it matters neither
+how many threads or worker processes read the batches nor how many processes share them.
 
 Why not ``MapDataset.source(src).shuffle(seed).batch(B)``: grain then shuffles and reads one
 element at a time through several Python layers, which dominates the cost of small images even
@@ -29,18 +30,19 @@ import numpy as np
 
 from jaxgan.data.batches import BatchReader, centred_padding
 
-# Format of Loader.get_state(); states of other versions are refused, never misread.
-_STATE_VERSION = 2
+# Format of Loader.get_state(); states of other versions are refused, never misread. Version 2
+# described one process's shard; its one-process states describe the same stream as version 3.
+_STATE_VERSION = 3
 
 
 class Loader(Iterator[dict[str, np.ndarray]]):
   """An iterator of batches whose position is one batch number, saved as plain JSON.
 
   ``get_state()`` returns the position with the configuration that defines the batch stream
-  (seed, batch size, shard, source length, padding, epochs), so that restoring it into a
+  (seed, global batch size, source length, padding, epochs), so that restoring it into a
   differently configured loader fails loudly instead of silently yielding other batches. How the
-  batches are read (``worker_count``, ``read_threads``) is not part of it: batch k depends only on
-  the seed and k, so a run may resume with another number of workers.
+  batches are read (``worker_count``, ``read_threads``) and by how many processes
+  (``shard_count``) is not part of it: a run may resume with other workers or on other hosts.
 
   Args:
     build: start batch number -> an iterator of batches from there (grain's iterator).
@@ -92,6 +94,7 @@ class Loader(Iterator[dict[str, np.ndarray]]):
       ValueError: the state has another format version, or was saved by a loader with another
         configuration (the message lists the differing entries, saved and now).
     """
+    state = _upgrade(state)
     if state.get("version") != _STATE_VERSION:
       raise ValueError(
         f"Unsupported loader state version {state.get('version')!r} (this jaxgan writes "
@@ -119,6 +122,16 @@ class Loader(Iterator[dict[str, np.ndarray]]):
       close()
 
 
+def _upgrade(state: Mapping[str, Any]) -> Mapping[str, Any]:
+  """A version-2 state of one process in version 3's terms (the same stream); others unchanged."""
+  config = state.get("config") or {}
+  if state.get("version") != 2 or config.get("shard_count") != 1:
+    return state
+  config = {k: v for k, v in config.items() if k not in ("shard_index", "shard_count")}
+  config["global_batch_size"] = config.pop("batch_size", None)
+  return {**state, "version": _STATE_VERSION, "config": config}
+
+
 def make_loader(
   source,
   *,
@@ -143,18 +156,18 @@ def make_loader(
     source: a random-access source of dicts with a uint8 ``'image'`` ``(h, w, c)`` or ``(h, w)``,
       such as :func:`jaxgan.data.load_source` returns; anything with ``len`` and ``[]`` works,
       and a ``get_batch(indices)`` method is used when present.
-    batch_size: examples per batch *on this process* (the per-host batch).
+    batch_size: examples per batch *on this process* (the per-host batch); the global batch
+      has ``batch_size * shard_count``.
     seed: shuffling seed, a non-negative int. Epoch e is permuted by
       ``np.random.default_rng(SeedSequence([seed, e]))``, so every epoch is reshuffled
       deterministically (pin NumPy to resume across upgrades: its permutation algorithm is not
       guaranteed stable across major versions).
     num_epochs: passes over this process's shard; None repeats forever.
     pad_to: pad images centrally to ``pad_to x pad_to`` with -1 (e.g. 32 for MNIST's 28).
-    shard_index: this process's shard, ``jax.process_index()`` in multi-host training.
-    shard_count: the number of shards, ``jax.process_count()``. Shards are disjoint and of equal
-      size (the last ``len(source) % shard_count`` examples are left out), so every process
-      yields the same number of batches. Disjointness holds whatever the seeds; one seed
-      everywhere keeps the run reproducible from a single number.
+    shard_index: this process's block of each global batch (its devices' rows of the mesh).
+    shard_count: the number of blocks, ``jax.process_count()`` in multi-host training. The
+      processes read disjoint blocks of one global stream, so the global batches are the same
+      for any ``shard_count`` (one seed everywhere keeps the run reproducible from one number).
     worker_count: grain worker processes (``mp_prefetch``); 0 reads in this process.
     read_threads: grain prefetch threads in this process; 0 reads on demand.
 
@@ -166,7 +179,8 @@ def make_loader(
 
   Raises:
     ValueError: a negative seed, a non-positive batch size or epoch count, a shard index outside
-      ``[0, shard_count)``, a shard smaller than a batch, or ``pad_to`` smaller than the images.
+      ``[0, shard_count)``, a source smaller than a global batch, or ``pad_to`` smaller than
+      the images.
   """
   import grain  # pylint: disable=g-import-not-at-top
 
@@ -179,9 +193,9 @@ def make_loader(
   if num_epochs is not None and num_epochs <= 0:
     raise ValueError(f"num_epochs must be positive or None, got {num_epochs}.")
   n = len(source)
-  per_shard = n // shard_count
-  if per_shard < batch_size:
-    raise ValueError(f"A shard of {per_shard} examples cannot fill a batch of {batch_size}.")
+  global_batch_size = batch_size * shard_count
+  if n < global_batch_size:
+    raise ValueError(f"A source of {n} examples cannot fill a batch of {global_batch_size}.")
   shape = np.asarray(source[0]["image"]).shape
   read = BatchReader(
     source,
@@ -189,10 +203,10 @@ def make_loader(
     seed=int(seed),
     shard_index=shard_index,
     shard_count=shard_count,
-    per_shard=per_shard,
+    num_examples=n,
     pad=centred_padding(shape, pad_to),
   )
-  num_batches = None if num_epochs is None else (per_shard * num_epochs) // batch_size
+  num_batches = None if num_epochs is None else (n * num_epochs) // global_batch_size
   stop = sys.maxsize if num_batches is None else num_batches
   read_options = grain.ReadOptions(
     num_threads=read_threads, prefetch_buffer_size=max(read_threads * 2, 1)
@@ -215,11 +229,9 @@ def make_loader(
   config = {
     "source_len": n,
     "image_shape": list(shape),
-    "batch_size": batch_size,
+    "global_batch_size": global_batch_size,
     "seed": int(seed),
     "num_epochs": num_epochs,
     "pad_to": pad_to,
-    "shard_index": shard_index,
-    "shard_count": shard_count,
   }
   return Loader(build, config, num_batches)
