@@ -175,6 +175,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.run.source_dir = os.environ.get("JAXGAN_SOURCE_DIR") or placeholder(str)  # offline files
   c.run.loader_workers = 0  # grain worker processes; 0 loads in the main process
   c.run.max_consecutive_skipped = 20  # stop after this many non-finite updates in a row
+  # JAX's persistent compilation cache (jaxgan.compilation_cache): None for
+  # $JAXGAN_CACHE_DIR/xla, else ~/.cache/jaxgan/xla; '' turns it off.
+  c.run.compilation_cache_dir = placeholder(str)
 
   c.log = ml_collections.ConfigDict()
   c.log.every = 50  # steps between metric lines

@@ -20,8 +20,8 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from jaxgan import compilation_cache, loop, sharding
 from jaxgan import config as config_lib
-from jaxgan import loop, sharding
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -51,6 +51,7 @@ def main(argv):
   logging.getLogger("jaxgan").setLevel(logging.INFO)
   # Before anything touches a JAX device.
   sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  compilation_cache.enable(FLAGS.config.run.compilation_cache_dir)  # before any compilation
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if result:
     print("final: " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
