@@ -13,8 +13,15 @@ JAX_NUM_PROCESSES and JAX_PROCESS_ID); the batch is split over every device of e
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import os
 import sys
+import threading
+import time
+import traceback
+from typing import NoReturn
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -22,6 +29,7 @@ from ml_collections import config_flags
 
 from jaxgan import compilation_cache, loop, sharding
 from jaxgan import config as config_lib
+from jaxgan.workdir import WorkdirBusyError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -78,13 +86,74 @@ def check_overrides(argv: list[str]) -> None:
         raise app.UsageError(f"{arg}: {e}") from None
 
 
+# After a failed run, how long the threads still running may take before the process exits
+# without them (seconds). The loop's own cleanup (final checkpoint, logs) is done by then.
+EXIT_GRACE_S = 5.0
+
+
 def cli():
-  """The `jaxgan` console script and `python -m jaxgan.main`."""
+  """The `jaxgan` console script and `python -m jaxgan.main`.
+
+  A successful run exits normally. A failed one (any exception, or a `SystemExit` with an error
+  such as `loop.Preempted`) prints the error and exits non-zero within `EXIT_GRACE_S` seconds
+  even when threads it leaves behind are stuck: see `exit_promptly`.
+  """
   try:
     check_overrides(sys.argv)
   except app.UsageError as e:
     sys.exit(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on flags.")
-  app.run(main)
+  try:
+    app.run(main)
+  except SystemExit as e:
+    if not e.code:
+      raise  # success: the interpreter's normal exit
+    if not isinstance(e.code, int):
+      print(e.code, file=sys.stderr)  # what the interpreter prints for SystemExit("message")
+    exit_promptly(e.code if isinstance(e.code, int) else 1)
+  except WorkdirBusyError as e:  # a refusal, not a fault: the message says it all
+    print(f"FATAL {e}", file=sys.stderr)
+    exit_promptly(1)
+  except BaseException:  # noqa: BLE001 - every failure exits through exit_promptly
+    traceback.print_exc()
+    exit_promptly(1)
+
+
+def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
+  """Ends a failed run's process with `code`, waiting at most `grace_s` for its threads.
+
+  A normal interpreter exit joins every non-daemon thread without a time limit, then runs the
+  `atexit` handlers. After a failure, threads of the libraries underneath may never end: orbax's
+  save threads wait minutes for signals from a save that was aborted part-way, a data loader's
+  workers for a consumer that is gone. So this joins the non-daemon threads and runs the `atexit`
+  handlers (in a daemon thread) until `grace_s` has passed, flushes the logs and stdio, and
+  ends the process with `os._exit`, naming the threads it left running.
+
+  Args:
+    code: the exit status, non-zero.
+    grace_s: seconds to wait for threads and `atexit` handlers (default `EXIT_GRACE_S`).
+  """
+  deadline = time.monotonic() + (EXIT_GRACE_S if grace_s is None else grace_s)
+  me = threading.current_thread()
+  for thread in threading.enumerate():
+    if thread is not me and not thread.daemon:
+      thread.join(max(0.0, deadline - time.monotonic()))
+  handlers = threading.Thread(target=atexit._run_exitfuncs, name="atexit", daemon=True)
+  handlers.start()
+  handlers.join(max(0.0, deadline - time.monotonic()))
+  stuck = [t.name for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
+  if handlers.is_alive():
+    stuck.append("atexit handlers")
+  if stuck:
+    print(
+      f"jaxgan: exiting with status {code} without waiting for {', '.join(stuck)} "
+      f"(still running {EXIT_GRACE_S if grace_s is None else grace_s:g} s after the failure).",
+      file=sys.stderr,
+    )
+  logging.shutdown()
+  for stream in (sys.stdout, sys.stderr):
+    with contextlib.suppress(Exception):
+      stream.flush()
+  os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""A failed checkpoint save ends `python -m jaxgan.main` promptly, and the run resumes after it.
+
+As root a read-only directory does not stop writes, so a driver (`_DRIVER`, run as a subprocess)
+makes the second save fail part-way instead, then goes through `jaxgan.main.cli`'s real exit path:
+
+* `enospc`: orbax's lowest-level array write (a TensorStore write, in orbax's background
+  thread) raises `OSError(ENOSPC)` after the first arrays of the save are written;
+* `unserialisable`: a leaf orbax cannot serialise, which fails in the main thread while orbax's
+  item threads are already running (the way the hang was first seen).
+
+Either way the driver also leaves a non-daemon thread that never ends, standing for orbax's
+threads that can wait minutes for a signal after an aborted save: without the bounded exit of
+`jaxgan.main.exit_promptly` the process would outlive the test's timeout.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from jaxgan import checkpoint as ckpt_lib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ARGS = [
+  "--config=experiments/configs/toy_ring.py",
+  "--config.run.steps=4",
+  "--config.run.steps_per_call=1",
+  "--config.checkpoint.every=1",
+  "--config.log.every=1",
+  "--config.log.sample_every=1000",
+  "--config.eval.every=1000",
+  "--config.model.kwargs.g_hidden=(16,)",
+  "--config.model.kwargs.d_hidden=(16,)",
+  "--config.data.batch_size=16",
+]
+
+_DRIVER = textwrap.dedent("""
+    import errno, sys, threading, time
+    from orbax.checkpoint._src.serialization import serialization
+    from jaxgan import main
+    from jaxgan.checkpoint import store
+
+    MODE, FAILING_SAVE = {mode!r}, 2
+    saves, writes = [0], [0]
+
+    def leave_a_stuck_thread():
+      threading.Thread(target=time.sleep, args=(3600,), name="stuck-saver", daemon=False).start()
+
+    save = store.Store.save
+    def counting_save(self, step, state, config, extra):
+      saves[0] += 1
+      writes[0] = 0
+      if MODE == "unserialisable" and saves[0] == FAILING_SAVE:
+        leave_a_stuck_thread()
+        state = {{"state": state, "bad": object()}}
+      return save(self, step, state, config, extra)
+    store.Store.save = counting_save
+
+    write = serialization.async_serialize_from_host
+    async def failing_write(*args, **kwargs):
+      writes[0] += 1
+      if MODE == "enospc" and saves[0] == FAILING_SAVE and writes[0] >= 2:
+        leave_a_stuck_thread()
+        raise OSError(errno.ENOSPC, "No space left on device (simulated)")
+      return await write(*args, **kwargs)
+    serialization.async_serialize_from_host = failing_write
+
+    main.EXIT_GRACE_S = 1.0  # the stuck thread is waited for this long
+    sys.argv = ["jaxgan", *{args!r}]
+    main.cli()
+""")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+  # One compilation cache for every launch here: after the first, compiles are reads.
+  return {**os.environ, "JAXGAN_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+
+
+def _launch(argv, env):
+  start = time.monotonic()
+  proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+  return proc, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+  "mode, error",
+  [
+    ("enospc", r"OSError: \[Errno 28\] No space left on device \(simulated\)"),
+    ("unserialisable", r"ValueError: Unsupported type: <class 'object'>"),
+  ],
+)
+def test_a_failed_save_exits_promptly_and_the_run_resumes(tmp_path, env, mode, error):
+  workdir = tmp_path / "run"
+  args = [*ARGS, f"--workdir={workdir}"]
+  failed, took = _launch([sys.executable, "-c", _DRIVER.format(mode=mode, args=args)], env)
+  assert failed.returncode == 1, failed.stderr[-3000:]
+  assert re.search(error, failed.stderr), failed.stderr[-3000:]
+  assert "without waiting for stuck-saver" in failed.stderr, failed.stderr[-3000:]
+  assert took < 60, took  # a hang guard (the stuck thread sleeps an hour), not a speed test
+  assert not (workdir / ".jaxgan.lock").exists()  # released on the way out
+
+  # The first checkpoint is committed and verified; the failed one never committed.
+  checkpoints = workdir / "checkpoints"
+  committed = sorted(p.name for p in checkpoints.iterdir() if p.name.isdigit())
+  assert committed == ["1"], sorted(p.name for p in checkpoints.iterdir())
+  assert (checkpoints / "1" / ckpt_lib.MANIFEST_NAME).exists()
+  if mode != "enospc":
+    return  # the relaunch is the same for both; once is enough
+
+  resumed, _ = _launch([sys.executable, "-m", "jaxgan.main", *args], env)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "Resumed from step 1 in" in resumed.stderr, resumed.stderr[-3000:]
+  assert (checkpoints / "4" / ckpt_lib.MANIFEST_NAME).exists()
