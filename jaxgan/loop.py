@@ -141,7 +141,11 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   check_penalty_critic(gan, state, penalties)  # before the workdir is touched
   state = sharding.replicate(state, mesh)
 
-  os.makedirs(workdir, exist_ok=True)
+  from jaxgan.workdir import acquire  # pylint: disable=g-import-not-at-top
+
+  # The first write: a workdir in use by another run is refused before anything is written, and
+  # the lock outlives the checkpointer (released last, after the final save is committed).
+  cleanup.callback(acquire(workdir).release)
   is_main = jax.process_index() == 0
   ckpt = Checkpointer(
     os.path.join(workdir, "checkpoints"),
