@@ -4,14 +4,15 @@ an uninterrupted run of the same config.
 The run is `python -m jaxgan.main` (default: an MNIST MLP of width 16, batch 32, a checkpoint
 and a metric line every step, no image metrics). A one-step launch fills the compilation cache
 (in the workdir); then the uninterrupted reference runs in `<workdir>/reference`, timed: the
-start-up (to its first metric line) and the time per step. Then the
-soak run in `<workdir>/soak` is launched and killed K times, each time after a delay drawn
-uniformly over that launch's expected life (start-up plus its remaining steps), so kills land
-in imports, compilation, restoring, training and saving alike; the signal is SIGKILL or SIGTERM
-with equal odds (seeded). After each kill it is relaunched, and after the K-th kill it runs to
-the end. Then both runs' final checkpoints are read back (every state leaf and the data
-loader's position compared bitwise) and every metric line of the soak run (resumed steps are
-logged again) is compared with the reference's line for that step, timing keys left out.
+start-up (to its first metric line) and the time per step. Then the soak run in
+`<workdir>/soak` is launched and killed K times (`draw_kills`): about a third of the kills at a
+time drawn uniformly over the start-up (imports, data, compilation, restoring), the others once
+a drawn step's metric line is out plus a delay drawn over one step's time (which covers that
+step's save); the signal is SIGKILL or SIGTERM with equal odds (all seeded). After each kill
+the run is relaunched; after the K-th it runs to the end. Then both runs' final checkpoints are
+read back through orbax (every state leaf and the data loader's position compared bitwise) and
+every metric line of the soak run (resumed steps are logged again) is compared with the
+reference's line for that step, timing keys left out.
 
 Prints K, the kill schedule, each launch's exit code and PASS or FAIL; exits 1 on FAIL (a
 difference, a launch that exits non-zero on its own, or a launch that does not stop within
@@ -165,6 +166,52 @@ def compare(reference: Path, soak: Path, steps: int) -> list[str]:
   return problems
 
 
+def draw_kills(rng, k: int, steps: int, startup: float, per_step: float) -> list[dict]:
+  """Draws the kill plan: K kills in launch order, each a dict with `signal`, `step`, `after_s`.
+
+  A third of the kills (on average) land in start-up: `step` None, `after_s` uniform over the
+  reference's start-up (imports, data, compilation, restoring). The others wait for a target
+  step's metric line, then `after_s` uniform over one step's time, which covers the step's save;
+  their targets are distinct steps in [1, steps - 1], increasing, so the run always advances.
+  """
+  n_train = min(sum(rng.random() >= 1 / 3 for _ in range(k)), steps - 1)
+  targets = sorted(rng.sample(range(1, steps), n_train))
+  phases = [True] * n_train + [False] * (k - n_train)
+  rng.shuffle(phases)
+  plan = []
+  for training in phases:
+    sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
+    if training:
+      plan.append({"signal": sig, "step": targets.pop(0), "after_s": rng.uniform(0, per_step)})
+    else:
+      plan.append({"signal": sig, "step": None, "after_s": rng.uniform(0, startup)})
+  return plan
+
+
+def describe(kill: dict | None) -> str:
+  """A kill of the plan in words."""
+  if kill is None:
+    return "no kill"
+  when = "after launch" if kill["step"] is None else f"after step {kill['step']}'s line"
+  return f"{kill['signal'].name} {kill['after_s']:.2f} s {when}"
+
+
+def new_steps(metrics: Path, offset: int) -> list[int]:
+  """The steps of the complete metric lines written past byte `offset` (this launch's lines)."""
+  if not metrics.exists():
+    return []
+  with open(metrics, "rb") as f:
+    f.seek(offset)
+    text = f.read().decode(errors="replace")
+  steps = []
+  for line in text.split("\n")[:-1]:
+    try:
+      steps.append(int(json.loads(line)["step"]))
+    except (ValueError, KeyError):
+      pass
+  return steps
+
+
 def main(argv=None) -> int:
   """Runs the reference, then the killed-and-relaunched run, and compares them.
 
@@ -212,62 +259,65 @@ def main(argv=None) -> int:
   per_step = (wall - startup) / args.steps
   print(f"reference: {wall:.1f} s (start-up {startup:.1f} s, {per_step * 1e3:.0f} ms/step)")
 
+  plan = draw_kills(rng, args.k, args.steps, startup, per_step)
+  print("kill plan: " + ", ".join(describe(k) for k in plan), flush=True)
   schedule, failures, kills = [], [], 0
   log = open(args.workdir / "soak.log", "w")
   while True:
     done = latest_step(soak)
-    life = startup + per_step * (args.steps - done)
-    kill = kills < args.k
-    delay = rng.uniform(0.0, life) if kill else None
-    sig = rng.choice([signal.SIGKILL, signal.SIGTERM]) if kill else None
-    log.write(f"\n===== launch {len(schedule)}: from step {done}, kill {delay} {sig}\n")
+    kill = plan[kills] if kills < len(plan) else None
+    log.write(f"\n===== launch {len(schedule)}: from step {done}, kill {kill}\n")
     log.flush()
+    metrics = soak / "metrics.jsonl"
+    offset = metrics.stat().st_size if metrics.exists() else 0
     proc, t0 = start(soak, flags, log), time.perf_counter()
-    killed = False
-    if kill:
-      try:
-        proc.wait(timeout=delay)
-      except subprocess.TimeoutExpired:
-        proc.send_signal(sig)
-        killed = True
+    killed_at = None
+    while kill is not None and killed_at is None and proc.poll() is None:
+      now = time.perf_counter() - t0
+      if kill["step"] is None:
+        due = now >= kill["after_s"]
+      else:  # after the target step's metric line (or a later one) and the drawn offset
+        due = kill.get("seen") is not None and now >= kill["seen"] + kill["after_s"]
+        if kill.get("seen") is None and max(new_steps(metrics, offset), default=0) >= kill["step"]:
+          kill["seen"] = now
+      if due:
+        proc.send_signal(kill["signal"])
+        killed_at = now
+      else:
+        time.sleep(0.005)
     try:
-      rc = proc.wait(timeout=args.stop_timeout if killed else None)
+      rc = proc.wait(timeout=args.stop_timeout if killed_at is not None else None)
     except subprocess.TimeoutExpired:
       proc.kill()
       rc = proc.wait()
       failures.append(
-        f"launch {len(schedule)} did not stop within {args.stop_timeout} s of {sig.name}"
+        f"launch {len(schedule)} did not stop within {args.stop_timeout} s of {kill['signal'].name}"
       )
     elapsed = time.perf_counter() - t0
-    entry = {
-      "launch": len(schedule),
-      "from_step": done,
-      "signal": sig.name if killed else None,
-      "after_s": round(delay, 2) if killed else None,
-      "exit": rc,
-      "seconds": round(elapsed, 1),
-      "to_step": latest_step(soak),
-    }
+    entry = {"launch": len(schedule), "from_step": done, "exit": rc, "to_step": latest_step(soak)}
     schedule.append(entry)
+    what = f"{describe(kill)} (sent at {killed_at:.2f} s)" if killed_at is not None else "no kill"
     print(
-      f"launch {entry['launch']:2d}: from step {done:4d}, "
-      + (f"{sig.name} after {delay:6.2f} s" if killed else "no kill                ")
-      + f" -> exit {rc}, checkpoint {entry['to_step']}, {elapsed:.1f} s",
+      f"launch {entry['launch']:2d}: from checkpoint {done:4d}, {what} -> exit {rc}, "
+      f"checkpoint {entry['to_step']}, {elapsed:.1f} s",
       flush=True,
     )
-    if killed:
+    if killed_at is not None:
       kills += 1
       continue
     if rc != 0:
       failures.append(f"launch {entry['launch']} exited {rc} on its own (see {log.name})")
       break
     if latest_step(soak) >= args.steps:
+      if kills < len(plan):
+        print(f"  the run finished before kill {kills} of the plan", flush=True)
       break
   log.close()
 
   print(
-    f"K = {kills} kills ({sum(e['signal'] == 'SIGKILL' for e in schedule)} SIGKILL, "
-    f"{sum(e['signal'] == 'SIGTERM' for e in schedule)} SIGTERM), {len(schedule)} launches"
+    f"K = {kills} kills ({sum(k['signal'] == signal.SIGKILL for k in plan[:kills])} SIGKILL, "
+    f"{sum(k['signal'] == signal.SIGTERM for k in plan[:kills])} SIGTERM), "
+    f"{len(schedule)} launches, exit codes {[e['exit'] for e in schedule]}"
   )
   if not failures:
     failures = compare(reference, soak, args.steps)
