@@ -167,7 +167,8 @@ def _acquire_here(workdir: str, command: str) -> WorkdirLock:
 def _acquire_flock(path: str, owner: dict[str, Any]) -> WorkdirLock | None:
   """Takes the lock with flock; None when the filesystem does not support flock."""
   for _ in range(100):  # another try only when a releasing owner deleted the file under us
-    # An existing file is opened as it is: a refused run changes nothing.
+    # An existing file is opened as it is: a refused run changes nothing. O_CLOEXEC: processes
+    # started by exec (grain's spawned workers) do not inherit the fd, so they never hold the flock.
     try:
       fd, created = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), True
     except FileExistsError:

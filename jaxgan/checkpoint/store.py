@@ -13,6 +13,8 @@ saves are forced (orbax's save decision is bypassed: `Checkpointer.should_save` 
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,11 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from jaxgan.checkpoint import multihost
+
+log = logging.getLogger(__name__)
+
+# After a failed save, how long `close` waits for orbax to shut down (seconds).
+CLOSE_AFTER_FAILURE_S = 10.0
 
 
 class Store:
@@ -49,6 +56,7 @@ class Store:
       "extra": ocp.JsonCheckpointHandler(),
     }
     self._mngr = ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
+    self._failed = False  # a save raised: see close
 
   def step_dir(self, step: int) -> epath.Path:
     """Returns the directory of a committed `step`."""
@@ -85,11 +93,18 @@ class Store:
       self._mngr.save(step, args=args, force=True)
     except ocp.checkpoint_manager.StepAlreadyExistsError:
       return False
+    except BaseException:
+      self._failed = True
+      raise
     return True
 
   def wait(self) -> None:
     """Blocks until every started save is committed (re-raises a failed async save)."""
-    self._mngr.wait_until_finished()
+    try:
+      self._mngr.wait_until_finished()
+    except BaseException:
+      self._failed = True
+      raise
 
   def read_config(self, step: int) -> Any:
     """Returns the config stored at `step`, as JSON gives it back."""
@@ -134,8 +149,31 @@ class Store:
     self._mngr.reload()
 
   def close(self) -> None:
-    """Waits for saves and releases orbax's threads."""
-    self._mngr.close()
+    """Waits for saves and releases orbax's threads; after a failed save, for a bounded time.
+
+    A save that failed part-way can leave orbax's threads waiting minutes for signals of the
+    aborted save, and orbax's close with them; nothing is left to commit by then, so after a
+    failure it gets `CLOSE_AFTER_FAILURE_S` seconds (in a daemon thread) and the run's error
+    goes on up instead of waiting behind it.
+    """
+    if not self._failed:
+      self._mngr.close()
+      return
+
+    def close():
+      try:
+        self._mngr.close()
+      except Exception:  # noqa: BLE001 - the failed save's error is the one that matters
+        log.warning("Closing orbax after a failed save raised too.", exc_info=True)
+
+    closer = threading.Thread(target=close, name="jaxgan-orbax-close", daemon=True)
+    closer.start()
+    closer.join(CLOSE_AFTER_FAILURE_S)
+    if closer.is_alive():
+      log.warning(
+        "orbax did not shut down within %g s after the failed save; going on without it.",
+        CLOSE_AFTER_FAILURE_S,
+      )
 
 
 def to_abstract(tree):
