@@ -135,7 +135,7 @@ def acquire(workdir: str, *, command: str | None = None) -> WorkdirLock:
       lock = _acquire_here(workdir, command)
     except Exception as e:  # noqa: BLE001 - every process must learn the verdict, then raise
       verdict, message, error = (1 if isinstance(e, WorkdirBusyError) else 2), str(e), e
-  # Every process takes part in both collectives, whatever process 0 found.
+  # Every process takes part in the same collectives: the verdict, then on a refusal the message.
   verdict = multihost.broadcast_int(verdict)
   if verdict == 0:
     os.makedirs(workdir, exist_ok=True)  # process 0 made it already; hosts may not share disks
