@@ -11,6 +11,11 @@ What a run writes into `workdir`:
   tensorboard/               TensorBoard event files with the same scalars
   samples/step_XXXXXXX.png   sample grids (scatter plots for 2-D data) from the EMA generator
   checkpoints/               orbax checkpoints: state, data position, config
+  .jaxgan.lock               the owning run's host, pid, start and command; removed at its end
+
+On several processes (`jaxgan.sharding.initialize_distributed`) every process runs this loop on its
+block of each batch; process 0 alone writes files, and SIGTERM on any process stops all of them at
+one step, saved (JAX's preemption service).
 """
 
 from __future__ import annotations
@@ -45,11 +50,6 @@ def _make_evaluator(config, workdir):
   """The image-metric Evaluator the config asks for (None for toy data or no metrics)."""
   if config_lib.is_toy(config) or not config.eval.metrics:
     return None
-  if jax.process_count() > 1:
-    raise ValueError(
-      "Image metrics gather samples on one host; set config.eval.metrics='' for "
-      "multi-host runs and evaluate the checkpoints separately."
-    )
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
 
   cache_dir = config.eval.cache_dir or os.path.join(workdir, "reference_stats")
@@ -73,22 +73,43 @@ def _grid_latents(gan, key, n: int):
   return gan.latents(key, len(rows) * columns), jnp.asarray(np.repeat(rows, columns)), columns
 
 
-@contextlib.contextmanager
-def _stop_signals():
-  """Turns SIGTERM/SIGINT into a flag the loop reads between calls (main thread only)."""
-  received = []
-  handler = lambda signum, frame: received.append(signal.Signals(signum).name)
-  previous = {}
-  try:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-      previous[sig] = signal.signal(sig, handler)
-  except ValueError:  # not the main thread: no preemption handling
-    pass
-  try:
-    yield received
-  finally:
-    for sig, old in previous.items():
+class _StopSignals:
+  """Whether to stop for SIGTERM/SIGINT, decided at the same train step on every process.
+
+  One process: a handler turns the signals into a flag the loop reads between calls (main thread
+  only). Several processes: JAX's preemption service (started by `jax.distributed.initialize`)
+  catches SIGTERM on any process and agrees on a step at which all of them stop, so every
+  process saves the same step and none waits on a collective that the others never join.
+  """
+
+  def __init__(self):
+    self.received: list[str] = []
+    self._previous = {}
+    self._distributed = jax.process_count() > 1
+
+  def __enter__(self):
+    if self._distributed:  # JAX's own SIGTERM handler must stay in place
+      return self
+    handler = lambda signum, frame: self.received.append(signal.Signals(signum).name)
+    try:
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no preemption handling
+      pass
+    return self
+
+  def __exit__(self, *exc):
+    for sig, old in self._previous.items():
       signal.signal(sig, old)
+
+  def check(self, call: int) -> bool:
+    """Whether to stop after host call `call` (0, 1, 2, ...: every process calls this each time)."""
+    if self._distributed and not self.received:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+      if multihost_utils.reached_preemption_sync_point(call):
+        self.received.append("SIGTERM (on some process)")
+    return bool(self.received)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -110,6 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ValueError: an invalid config, a batch that does not divide over the devices, a gradient
       penalty on a BatchNorm critic; before anything is written.
     jaxgan.checkpoint.CheckpointMismatchError: `workdir` holds checkpoints of another config.
+    jaxgan.workdir.WorkdirBusyError: another live run holds `workdir`; before anything is written.
     FloatingPointError: `run.max_consecutive_skipped` non-finite updates in a row.
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
@@ -221,9 +243,10 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   total = config.run.steps
   progress = writers.Progress(total=total, initial=start_step, enabled=is_main)
   cleanup.callback(progress.close)
-  with _stop_signals() as stop:
+  with _StopSignals() as signals:
     for step in range(start_step + k, total + 1, k):
       state, metrics = call(state, train_key)
+      stop = signals.check(step // k)
       pending.append(metrics)
       progress.update(k)
       is_last = step == total
@@ -271,7 +294,7 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
           "checkpoint saved in" if last_saved == step else "NO checkpoint saved (see above) in"
         )
         raise Preempted(
-          f"Received {stop[0]}: stopped after step {step}, {saved} "
+          f"Received {signals.received[0]}: stopped after step {step}, {saved} "
           f"{workdir}/checkpoints. Run the same command again to resume."
         )
   return last

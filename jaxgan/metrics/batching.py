@@ -1,8 +1,9 @@
-"""Feeding images to a feature network: fixed-size batches and the extractor protocol's calls."""
+"""Feeding images to a feature network: fixed-size batches, the extractor protocol's calls, and
+the split of an evaluation's batches over the processes of a multi-host run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -110,3 +111,53 @@ def draw(
       raise ValueError(f"sample_fn(key, {b}, ...) returned no images; it must return {b}.")
     yield images, None if lab is None else lab[: len(images)]
     done, i = done + len(images), i + 1
+
+
+def spread(batches: Iterable[tuple], fn: Callable[..., Any]) -> list[Any]:
+  """`fn(*batch)` for every batch, each process computing its share; every result, everywhere.
+
+  On several processes batch i is computed by process `i % jax.process_count()`, and the results
+  are gathered (`multihost_utils.process_allgather`) into batch order on every process, so a
+  metric computed from them equals the one-process value while each host runs the feature
+  network on only its share. Every process must iterate the same batches: drawing them calls the
+  sampler, one program over every device.
+
+  Args:
+    batches: tuples of arrays, e.g. `draw`'s `(images, labels)`.
+    fn: `fn(*batch)` -> a pytree of NumPy arrays (None leaves allowed) whose leading axis is
+      the batch's rows, of the same structure and dtypes for every batch.
+
+  Returns:
+    `[fn(*batch) for batch in batches]`, in order (computed locally on a single process).
+
+  >>> spread([(np.ones(2),), (np.zeros(3),)], lambda x: (x * 2, None))
+  [(array([2., 2.]), None), (array([0., 0., 0.]), None)]
+  """
+  import jax  # pylint: disable=g-import-not-at-top  (the rest of this module needs no JAX)
+
+  count, index = jax.process_count(), jax.process_index()
+  if count == 1:
+    return [fn(*batch) for batch in batches]
+  mine, rows, first = [], [], None
+  for i, batch in enumerate(batches):
+    rows.append(len(batch[0]))
+    first = batch if first is None else first
+    if i % count == index:
+      mine.append(fn(*batch))
+  if not rows:
+    return []
+  slots, most = -(-len(rows) // count), max(rows)
+  template = mine[0] if mine else fn(*first)  # a process with no batch still sends a slot
+
+  def pad(tree):
+    return jax.tree.map(lambda a: np.pad(a, [(0, most - len(a))] + [(0, 0)] * (a.ndim - 1)), tree)
+
+  filled = [pad(t) for t in mine] + [pad(template)] * (slots - len(mine))
+  stacked = jax.tree.map(lambda *a: np.stack(a), *filled)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  gathered = multihost_utils.process_allgather(stacked)  # (count, slots, most, ...) per leaf
+  return [
+    jax.tree.map(lambda a, i=i, n=n: np.asarray(a[i % count, i // count, :n]), gathered)
+    for i, n in enumerate(rows)
+  ]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxgan.metrics.batching import draw, extract
+from jaxgan.metrics.batching import draw, extract, spread
 from jaxgan.metrics.fid import FeatureStats, frechet_distance
 
 log = logging.getLogger(__name__)
@@ -338,13 +338,20 @@ class ConditionalMetrics:
     """
     check_request(self.metrics, self._num_classes, self.classes, n, self._fd_name)
     labels = balanced_labels(self.classes, n // len(self.classes))
-    predicted, feats, drawn = [], [], []
-    for images, lab in draw(sample_fn, key, len(labels), batch_size, labels=labels):
-      drawn.append(lab)
+
+    def measure(images, lab):
+      predicted = feats = None
       if "class_acc" in self.metrics:
-        predicted.append(predict_classes(self.classifier, images, per_channel=self._stacked))
+        predicted = predict_classes(self.classifier, images, per_channel=self._stacked)
       if "intra" in self.metrics:
-        feats.append(extract(self.extractor, images)[0])
+        feats = extract(self.extractor, images)[0]
+      return lab, predicted, feats
+
+    # Each host measures its share of the batches on several hosts (see `spread`).
+    measured = spread(draw(sample_fn, key, len(labels), batch_size, labels=labels), measure)
+    drawn = [lab for lab, _, _ in measured]
+    predicted = [p for _, p, _ in measured if p is not None]
+    feats = [f for _, _, f in measured if f is not None]
     labels, out = np.concatenate(drawn), {}
     each = len(self.classes) <= MAX_CLASSES
     if predicted:

@@ -53,7 +53,7 @@ from jaxgan.metrics import conditional as conditional_lib
 from jaxgan.metrics import eval_networks as networks
 from jaxgan.metrics import reference as reference_lib
 from jaxgan.metrics import stacked_mnist
-from jaxgan.metrics.batching import draw, extract
+from jaxgan.metrics.batching import draw, extract, spread
 from jaxgan.metrics.eval_networks import METRICS as METRICS  # the names, public here too
 from jaxgan.metrics.extractors import FeatureExtractor
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
@@ -362,16 +362,17 @@ class Evaluator:
     key = jax.random.PRNGKey(0) if key is None else key
     want_logits = "is" in self.metrics
     start = time.perf_counter()
-    feats, logits, reads = [], [], []
     unconditional = self._feature_metrics or self.modes is not None
-    for images, _ in draw(sample_fn, key, n if unconditional else 0, self.batch_size):
+
+    def measure(images, _):
+      f = lg = None
       if self._feature_metrics:
         f, lg = extract(self.extractor, images, logits=want_logits)
-        feats.append(f)
-        if lg is not None:
-          logits.append(lg)
-      if self.modes is not None:
-        reads.append(self.modes.read(images))
+      return f, lg, None if self.modes is None else self.modes.read(images)
+
+    batches = draw(sample_fn, key, n if unconditional else 0, self.batch_size)
+    measured = spread(batches, measure)  # each host extracts its share on several hosts
+    feats, logits, reads = ([m[i] for m in measured if m[i] is not None] for i in range(3))
     prefix, ref = self._prefix(n), self.reference
     out: dict[str, float] = {}
     if self.modes is not None:

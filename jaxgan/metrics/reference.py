@@ -175,7 +175,9 @@ def _load_classes(path: str | None) -> dict[int, FeatureStats] | None:
 
 def _save(path: str, **arrays) -> None:
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp.npz"  # written whole, then renamed: a crash never leaves half a file
+  # Written whole, then renamed: a crash never leaves half a file. The name is the process's own,
+  # as every process of a multi-host run computes and caches the same statistics.
+  tmp = f"{path}.{os.getpid()}.tmp.npz"
   np.savez(tmp, **arrays)
   os.replace(tmp, path)
   log.info("Reference statistics cached in %s", path)
