@@ -173,11 +173,26 @@ def draw_kills(rng, k: int, steps: int, startup: float, per_step: float) -> list
   reference's start-up (imports, data, compilation, restoring). The others wait for a target
   step's metric line, then `after_s` uniform over one step's time, which covers the step's save;
   their targets are distinct steps in [1, steps - 1], increasing, so the run always advances.
+  The last kill is one of these whenever there are any.
+
+  Args:
+    rng: a seeded `random.Random`.
+    k: the number of kills.
+    steps: the run's train steps.
+    startup: the reference's start-up, seconds.
+    per_step: the reference's time per step, seconds.
+
+  Returns:
+    The plan: K dicts, `signal` a `signal.Signals`, `step` an int or None, `after_s` a float.
   """
   n_train = min(sum(rng.random() >= 1 / 3 for _ in range(k)), steps - 1)
   targets = sorted(rng.sample(range(1, steps), n_train))
   phases = [True] * n_train + [False] * (k - n_train)
   rng.shuffle(phases)
+  if n_train and not phases[-1]:
+    # The last kill waits for a step: a start-up kill late in the run could come after the end.
+    last = max(i for i, training in enumerate(phases) if training)
+    phases[last], phases[-1] = phases[-1], phases[last]
   plan = []
   for training in phases:
     sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
