@@ -35,7 +35,22 @@ COMPILE = re.compile(r"Finished XLA compilation of (\S+) in ([0-9.eE+-]+) sec")
 
 
 def launch(config: str, steps: int, workdir: Path, cache_dir: Path, extra: list[str]) -> dict:
-  """Runs one launch and returns its timings in seconds (see the module docstring)."""
+  """Runs one launch of `python -m jaxgan.main` and times it.
+
+  Args:
+    config: the config file.
+    steps: `--config.run.steps`.
+    workdir: a fresh workdir.
+    cache_dir: `--config.run.compilation_cache_dir`.
+    extra: more `--config.*` flags.
+
+  Returns:
+    Seconds: `launch_to_step1`, `step1`, `step_compile`, `all_compiles`, `total` (see the module
+    docstring), and `cache_hits`, the number of programs loaded from the cache.
+
+  Raises:
+    RuntimeError: the launch exited non-zero (with the end of its log).
+  """
   env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
   env["JAX_LOG_COMPILES"] = "1"
   argv = [

@@ -42,7 +42,14 @@ TIMING_KEYS = ("steps_per_sec",)
 
 
 def run_flags(args) -> list[str]:
-  """The command-line flags of the run both the reference and the soak launch."""
+  """The command-line flags of the run both the reference and the soak launch.
+
+  Args:
+    args: the parsed command line (`steps`, `workdir`, `toy`, `source_dir`).
+
+  Returns:
+    The `--config=...` and `--config.*` flags, without `--workdir`.
+  """
   common = [
     f"--config.run.steps={args.steps}",
     "--config.run.steps_per_call=1",
@@ -74,20 +81,46 @@ def run_flags(args) -> list[str]:
 
 
 def start(workdir: Path, flags: list[str], log) -> subprocess.Popen:
-  """Starts one launch of `python -m jaxgan.main`, its output appended to `log`."""
+  """Starts one launch of `python -m jaxgan.main`.
+
+  Args:
+    workdir: the run's `--workdir`.
+    flags: from `run_flags`.
+    log: an open file that gets the launch's stdout and stderr.
+
+  Returns:
+    The running process.
+  """
   argv = [sys.executable, "-m", "jaxgan.main", f"--workdir={workdir}", *flags]
   return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
 def latest_step(workdir: Path) -> int:
-  """The newest committed checkpoint step in `workdir` (0 when there is none)."""
+  """The newest checkpoint step in `workdir`.
+
+  Args:
+    workdir: a run's workdir.
+
+  Returns:
+    The largest integer-named directory under `checkpoints/` (orbax's committed steps; a
+    half-deleted step counts too), 0 when there is none.
+  """
   ckpt = workdir / "checkpoints"
   steps = [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()] if ckpt.exists() else []
   return max(steps, default=0)
 
 
 def read_checkpoint(workdir: Path, step: int) -> tuple[dict, dict]:
-  """Reads a step's state leaves (path -> NumPy array) and its extra record through orbax."""
+  """Reads a committed step back through jaxgan's orbax store.
+
+  Args:
+    workdir: a run's workdir.
+    step: a committed step.
+
+  Returns:
+    `(leaves, extra)`: the state's leaves as {key path: NumPy array}, and the extra record
+    (format version, step, data loader position, metrics).
+  """
   import jax  # pylint: disable=g-import-not-at-top (only the comparison needs JAX)
   from etils import epath  # pylint: disable=g-import-not-at-top
 
@@ -107,7 +140,15 @@ def read_checkpoint(workdir: Path, step: int) -> tuple[dict, dict]:
 
 
 def read_metrics(workdir: Path) -> tuple[dict[int, list[dict]], int]:
-  """Every metric line of a run, grouped by step, and the count of lines that do not parse."""
+  """Reads a run's metrics.jsonl.
+
+  Args:
+    workdir: a run's workdir.
+
+  Returns:
+    `(by_step, torn)`: step -> every record logged for it (timing keys dropped), in file order;
+    and the number of lines that are not JSON.
+  """
   by_step, torn = {}, 0
   for line in (workdir / "metrics.jsonl").read_text().splitlines():
     try:
@@ -121,7 +162,16 @@ def read_metrics(workdir: Path) -> tuple[dict[int, list[dict]], int]:
 
 
 def compare(reference: Path, soak: Path, steps: int) -> list[str]:
-  """Returns the differences between the two runs' final checkpoints and metric lines."""
+  """Compares two runs' final checkpoints (bitwise) and metric lines (exactly).
+
+  Args:
+    reference: the uninterrupted run's workdir.
+    soak: the killed-and-relaunched run's workdir.
+    steps: the step both must have reached.
+
+  Returns:
+    The differences, in words; empty when the runs agree.
+  """
   problems = []
   for name, w in (("reference", reference), ("soak", soak)):
     if latest_step(w) != steps:
@@ -204,7 +254,7 @@ def draw_kills(rng, k: int, steps: int, startup: float, per_step: float) -> list
 
 
 def describe(kill: dict | None) -> str:
-  """A kill of the plan in words."""
+  """A kill of the plan in words (`"no kill"` for None)."""
   if kill is None:
     return "no kill"
   when = "after launch" if kill["step"] is None else f"after step {kill['step']}'s line"
@@ -212,7 +262,15 @@ def describe(kill: dict | None) -> str:
 
 
 def new_steps(metrics: Path, offset: int) -> list[int]:
-  """The steps of the complete metric lines written past byte `offset` (this launch's lines)."""
+  """The steps of the complete metric lines written past a byte offset.
+
+  Args:
+    metrics: a metrics.jsonl file (may not exist yet).
+    offset: its size when the launch started.
+
+  Returns:
+    The steps of this launch's complete lines, in file order.
+  """
   if not metrics.exists():
     return []
   with open(metrics, "rb") as f:
