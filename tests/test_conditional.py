@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from _helpers import REAL_DATA, require_real_data
+from _helpers import REAL_DATA
 from test_loop import _config
 
 from jaxgan import GAN, labels, loop, losses, make_train_step, penalties
@@ -256,9 +256,8 @@ def test_bad_conditional_config_is_refused(override, message):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  require_real_data("mnist")
-  return str(tmp_path_factory.mktemp("tfds"))
+def data_dir(mnist_dir):
+  return mnist_dir  # MNIST prepared once per session (conftest.py)
 
 
 def _cdcgan(data_dir, steps):

@@ -26,9 +26,8 @@ def _config(name, variant=None):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  require_real_data("mnist")
-  return str(tmp_path_factory.mktemp("tfds"))
+def data_dir(mnist_dir):
+  return mnist_dir  # MNIST prepared once per session (conftest.py)
 
 
 def _small(config, data_dir):

@@ -1,7 +1,7 @@
 """Stacked MNIST's metric (modes, reverse KL, real floor), the refusals, and the cached classifier.
 
 The statistics are checked against NumPy on hand-made digits; the real-data parts train the
-cached MNIST classifier once (module fixture, with the default settings) on real MNIST from
+cached MNIST classifier once (conftest.py's session fixture, with the default settings) on real MNIST from
 $JAXGAN_SOURCE_DIR or <repo>/../shared/data.
 """
 
@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import REAL_DATA, require_real_data
+from _helpers import REAL_DATA
 
 from jaxgan.data import stacked
 from jaxgan.metrics import classifier_cache, stacked_mnist
@@ -130,19 +130,14 @@ def _no_training(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
-  """(data_dir, cache_dir, classifier): MNIST and Stacked MNIST prepared, the classifier cached."""
-  require_real_data("mnist")
-  data_dir = tmp_path_factory.mktemp("tfds")
-  cache_dir = tmp_path_factory.mktemp("cache")
-  lines = []
-  clf = classifier_cache.cached_classifier(
-    "stacked_mnist",
-    cache_dir=cache_dir,
-    data_dir=data_dir,
-    source_dir=REAL_DATA,
-    log_fn=lines.append,
-  )
+def real(mnist_dir, mnist_classifier):
+  """(data_dir, cache_dir, classifier): MNIST and Stacked MNIST prepared, the classifier cached.
+
+  The classifier is the session's (conftest.py): `cached_classifier('stacked_mnist', ...)`
+  trained it there, once, and `lines` are what it logged.
+  """
+  data_dir = mnist_dir
+  clf, cache_dir, lines = mnist_classifier
   print(lines[0])
   assert lines[0].startswith("Trained the mnist classifier")
   from jaxgan import data
