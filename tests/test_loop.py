@@ -90,7 +90,14 @@ def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
 @pytest.fixture(scope="module")
 def cifar_dir(tmp_path_factory):
   require_real_data("cifar10_jpeg")
-  return str(tmp_path_factory.mktemp("tfds_cifar"))
+  from jaxgan import data
+
+  path = tmp_path_factory.mktemp("tfds_cifar")
+  # The smoke runs read a few batches: the first 1,000 images of each split, in this module's own
+  # data_dir, spare decoding all 60,000 JPEGs (the source files are still verified whole, and
+  # tests/test_data.py checks the records against the release).
+  data.prepare("cifar10_jpeg", data_dir=path, source_dir=REAL_DATA, max_examples_per_split=1000)
+  return str(path)
 
 
 # cifar10_sngan_projection differs from cifar10_sngan_hinge only by its conditioning, which the
