@@ -47,6 +47,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
   "process_id", None, "This process's index in [0, num_processes) (default: $JAX_PROCESS_ID)."
 )
+flags.DEFINE_integer(
+  "heartbeat_timeout_seconds",
+  None,
+  "Multi-process runs: seconds without a heartbeat after which a process is declared dead and "
+  "the others stop with an error (default: JAX's, 100).",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -58,7 +64,12 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("jaxgan").setLevel(logging.INFO)
   # Before anything touches a JAX device.
-  sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  sharding.initialize_distributed(
+    FLAGS.coordinator_address,
+    FLAGS.num_processes,
+    FLAGS.process_id,
+    heartbeat_timeout_seconds=FLAGS.heartbeat_timeout_seconds,
+  )
   compilation_cache.enable(FLAGS.config.run.compilation_cache_dir)  # before any compilation
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if result:
@@ -113,9 +124,36 @@ def cli():
   except WorkdirBusyError as e:  # a refusal, not a fault: the message says it all
     print(f"FATAL {e}", file=sys.stderr)
     exit_promptly(1)
-  except BaseException:  # noqa: BLE001 - every failure exits through exit_promptly
+  except BaseException as e:  # noqa: BLE001 - every failure exits through exit_promptly
     traceback.print_exc()
+    hint = peer_failure_hint(e)
+    if hint:
+      print(f"FATAL {hint}", file=sys.stderr)
     exit_promptly(1)
+
+
+def peer_failure_hint(error: BaseException) -> str | None:
+  """What to do when a multi-process run fails in a collective, usually because a peer stopped.
+
+  When one process of a run dies (killed, out of memory, a lost host), the others fail in their
+  next collective with a transport error (gloo's "Connection reset by peer" on CPU), or are
+  aborted by JAX's coordination service when process 0 is the one that died.
+
+  Args:
+    error: the exception that ended the run.
+
+  Returns:
+    The advice, or None for a single-process run or an error raised outside XLA.
+  """
+  import jax  # pylint: disable=g-import-not-at-top  (imported by the run already)
+
+  if jax.process_count() == 1 or not isinstance(error, jax.errors.JaxRuntimeError):
+    return None
+  return (
+    f"A computation across the run's {jax.process_count()} processes failed (above): another "
+    "process has most likely stopped. Relaunch every process with the same command; the run "
+    f"resumes from the newest checkpoint in {FLAGS.workdir}/checkpoints."
+  )
 
 
 def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:

@@ -48,6 +48,7 @@ def initialize_distributed(
   coordinator_address: str | None = None,
   num_processes: int | None = None,
   process_id: int | None = None,
+  heartbeat_timeout_seconds: int | None = None,
 ) -> bool:
   """Starts JAX's multi-process runtime when a multi-process run is configured.
 
@@ -60,6 +61,10 @@ def initialize_distributed(
     coordinator_address: "host:port" of process 0.
     num_processes: the number of processes of the run.
     process_id: this process's index, in [0, num_processes).
+    heartbeat_timeout_seconds: after this long without a heartbeat from a process, JAX's
+      coordination service declares it dead and ends every other process with an error (None:
+      JAX's default, 100 s). A process that dies in a collective is noticed at once; one that
+      dies while the others wait on a checkpoint barrier only after this timeout.
 
   Returns:
     True when `jax.distributed.initialize` was called.
@@ -90,8 +95,14 @@ def initialize_distributed(
       f"[0, {num_processes}); got {process_id}. Pass --process_id or set "
       f"{ENV_PROCESS_ID}."
     )
+  timeout = {}
+  if heartbeat_timeout_seconds is not None:
+    timeout["heartbeat_timeout_seconds"] = int(heartbeat_timeout_seconds)
   jax.distributed.initialize(
-    coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    coordinator_address=coordinator_address,
+    num_processes=num_processes,
+    process_id=process_id,
+    **timeout,
   )
   log.info(
     "Process %d of %d: %d local devices, %d in all.",
