@@ -243,6 +243,20 @@ def test_keep_last_k(tmp_path):
   assert make_ckpt(tmp_path).all_steps() == [4, 5]
 
 
+def test_deleting_a_step_never_leaves_half_of_it_in_the_listing(tmp_path):
+  # Retention renames a step out of the listing before removing its files, so a run killed while
+  # deleting leaves it under .deleted/, which the next launch clears.
+  save_steps(tmp_path, [1, 2, 3], keep=1)
+  assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["3"]
+  assert not (tmp_path / ".deleted").exists() or not list((tmp_path / ".deleted").iterdir())
+  killed = tmp_path / ".deleted" / "2" / "state"
+  killed.mkdir(parents=True)
+  (killed / "_METADATA").write_text("{")  # what a killed deletion leaves behind
+  c = make_ckpt(tmp_path)
+  assert c.all_steps() == [3] and not (tmp_path / ".deleted" / "2").exists()
+  c.close()
+
+
 def test_keep_best(tmp_path):
   fids = {1: 5.0, 2: 1.0, 3: 4.0, 4: 2.0, 5: 6.0, 6: 7.0}
   c = make_ckpt(tmp_path, keep=2, keep_best="fid", best_mode="min")

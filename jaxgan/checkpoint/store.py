@@ -14,6 +14,7 @@ saves are forced (orbax's save decision is bypassed: `Checkpointer.should_save` 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,9 @@ from etils import epath
 from jaxgan.checkpoint import multihost
 
 log = logging.getLogger(__name__)
+
+# Where orbax renames a step it deletes, inside the checkpoint directory, before it is removed.
+_DELETED = ".deleted"
 
 # After a failed save, how long `close` waits for orbax to shut down (seconds).
 CLOSE_AFTER_FAILURE_S = 10.0
@@ -43,12 +47,17 @@ class Store:
     self.directory = directory
     if multihost.is_primary():
       directory.mkdir(parents=True, exist_ok=True)
+      # Steps a killed run was deleting: already renamed out of the listing, never restorable.
+      shutil.rmtree(directory / _DELETED, ignore_errors=True)
     multihost.barrier("jaxgan_checkpoint_mkdir")
     options = ocp.CheckpointManagerOptions(
       preservation_policy=ocp.checkpoint_managers.LatestN(n=None),  # keep all: see retention
       create=True,
       cleanup_tmp_directories=False,  # a crashed save's files may be evidence
       enable_async_checkpointing=async_save,
+      # A deleted step is first renamed away (atomic), so a run killed while deleting it never
+      # leaves a half-deleted step directory in the listing.
+      todelete_subdir=_DELETED,
     )
     handlers = {
       "state": ocp.StandardCheckpointHandler(),
@@ -143,6 +152,8 @@ class Store:
   def delete(self, step: int) -> None:
     """Deletes a step (retention only; corrupt steps are moved aside, never deleted)."""
     self._mngr.delete(step)
+    if multihost.is_primary():
+      shutil.rmtree(self.directory / _DELETED / str(step), ignore_errors=True)
 
   def reload(self) -> None:
     """Re-lists the steps from disk (after steps were moved aside, or to see other writers)."""
