@@ -15,7 +15,7 @@ What a run writes into `workdir`:
 
 On several processes (`jaxgan.sharding.initialize_distributed`) every process runs this loop on its
 block of each batch; process 0 alone writes files, and SIGTERM on any process stops all of them at
-one step, saved (JAX's preemption service).
+the next log step, saved.
 """
 
 from __future__ import annotations
@@ -76,10 +76,11 @@ def _grid_latents(gan, key, n: int):
 class _StopSignals:
   """Whether to stop for SIGTERM/SIGINT, decided at the same train step on every process.
 
-  One process: a handler turns the signals into a flag the loop reads between calls (main thread
-  only). Several processes: JAX's preemption service (started by `jax.distributed.initialize`)
-  catches SIGTERM on any process and agrees on a step at which all of them stop, so every
-  process saves the same step and none waits on a collective that the others never join.
+  A handler turns the signals into a flag (main thread only). One process stops after the call
+  that follows the signal. Several processes agree at the loop's log steps, which every process
+  reaches in the same order: each shares its flag (`multihost.any_true`, one small allgather per
+  log line), and all stop at the first log step after a signal reached any of them, so they save
+  the same step and none waits on a collective that the others never join.
   """
 
   def __init__(self):
@@ -88,8 +89,6 @@ class _StopSignals:
     self._distributed = jax.process_count() > 1
 
   def __enter__(self):
-    if self._distributed:  # JAX's own SIGTERM handler must stay in place
-      return self
     handler = lambda signum, frame: self.received.append(signal.Signals(signum).name)
     try:
       for sig in (signal.SIGTERM, signal.SIGINT):
@@ -100,16 +99,19 @@ class _StopSignals:
 
   def __exit__(self, *exc):
     for sig, old in self._previous.items():
-      signal.signal(sig, old)
+      if old is not None:  # None: a handler installed outside Python, which cannot be restored
+        signal.signal(sig, old)
 
-  def check(self, call: int) -> bool:
-    """Whether to stop after host call `call` (0, 1, 2, ...: every process calls this each time)."""
-    if self._distributed and not self.received:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  def check(self, sync_point: bool) -> bool:
+    """Whether to stop after this call; `sync_point`: every process is at the same log step."""
+    if not self._distributed:
+      return bool(self.received)
+    from jaxgan.checkpoint import multihost  # pylint: disable=g-import-not-at-top (orbax)
 
-      if multihost_utils.reached_preemption_sync_point(call):
-        self.received.append("SIGTERM (on some process)")
-    return bool(self.received)
+    if sync_point and multihost.any_true(bool(self.received)):
+      self.received = self.received or ["SIGTERM or SIGINT (on another process)"]
+      return True
+    return False
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -246,11 +248,11 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   with _StopSignals() as signals:
     for step in range(start_step + k, total + 1, k):
       state, metrics = call(state, train_key)
-      stop = signals.check(step // k)
       pending.append(metrics)
       progress.update(k)
       is_last = step == total
       is_eval = step % config.eval.every == 0 or is_last
+      stop = signals.check(sync_point=step % config.log.every == 0 or is_eval)
       # Evaluation results go out with the log line, so an eval step is always a log step.
       if step % config.log.every == 0 or is_eval or stop:
         fetched = jax.device_get(pending)  # one transfer per log line, not per step

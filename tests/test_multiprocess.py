@@ -8,11 +8,8 @@ together and stop, and relaunching resumes exactly (the final state equals an un
 run's).
 """
 
-import json
-import os
+import re
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
 
+from benchmarks.multihost import Run, committed, lines  # noqa: E402
 from benchmarks.soak import read_checkpoint  # noqa: E402  (a checkpoint's leaves, by path)
 
 TOY = [
@@ -40,100 +38,6 @@ TOY = [
   "--config.checkpoint.every=20",
   "--config.checkpoint.keep=100",
 ]
-LAUNCH_TIMEOUT = 240  # seconds for one launch; a hang fails the test instead of CI
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-class Run:
-  """The processes of one launch of `python -m jaxgan.main`, their logs in `logs/`."""
-
-  def __init__(self, workdir: Path, args: list[str], *, processes: int, cache: Path, name: str):
-    self.workdir, self.logs = workdir, []
-    devices = 2 if processes == 1 else 1  # two devices in all, either way
-    env = dict(
-      os.environ,
-      JAX_PLATFORMS="cpu",
-      XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-    )
-    for var in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
-      env.pop(var, None)
-    command = [
-      sys.executable,
-      "-m",
-      "jaxgan.main",
-      f"--workdir={workdir}",
-      *args,
-      f"--config.run.compilation_cache_dir={cache}",
-    ]
-    port = _free_port()
-    self.procs = []
-    for pid in range(processes):
-      extra = []
-      if processes > 1:
-        extra = [
-          f"--coordinator_address=127.0.0.1:{port}",
-          "--num_processes=2",
-          f"--process_id={pid}",
-          "--heartbeat_timeout_seconds=10",  # a dead peer is declared dead after 10 s
-        ]
-      log_path = workdir.parent / f"{workdir.name}-{name}-p{pid}.log"
-      self.logs.append(log_path)
-      with open(log_path, "w") as log:
-        self.procs.append(
-          subprocess.Popen(command + extra, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        )
-
-  def text(self, pid: int) -> str:
-    return self.logs[pid].read_text()
-
-  def wait(self, timeout: float = LAUNCH_TIMEOUT) -> list[int]:
-    """Every process's exit status; kills them all and fails when one outlives `timeout`."""
-    deadline = time.monotonic() + timeout
-    try:
-      return [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in self.procs]
-    except subprocess.TimeoutExpired:
-      self.kill()
-      pytest.fail(f"a process hung:\n{self.text(0)[-3000:]}\n{self.text(-1)[-3000:]}")
-
-  def kill(self):
-    for p in self.procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-
-  def wait_for_checkpoint(self, after: int = 0, timeout: float = LAUNCH_TIMEOUT) -> int:
-    """Blocks until a checkpoint step > `after` is committed (has its manifest); returns it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-      steps = _committed(self.workdir)
-      if steps and steps[-1] > after:
-        return steps[-1]
-      if any(p.poll() is not None for p in self.procs):
-        self.kill()
-        pytest.fail(f"a process ended early:\n{self.text(0)[-3000:]}\n{self.text(-1)[-3000:]}")
-      time.sleep(0.2)
-    self.kill()
-    pytest.fail("no checkpoint in time")
-
-
-def _committed(workdir: Path) -> list[int]:
-  ckpt = workdir / "checkpoints"
-  if not ckpt.exists():
-    return []
-  return sorted(
-    int(p.name)
-    for p in ckpt.iterdir()
-    if (p / "jaxgan_manifest.json").exists() and p.name.isdigit()
-  )
-
-
-def _lines(workdir: Path) -> list[dict]:
-  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
 def _assert_same_state(workdir: Path, reference: Path, step: int):
@@ -160,9 +64,9 @@ def test_two_processes_train_as_one_and_only_process_0_writes(tmp_path, cache):
   assert "Process 1 of 2: 1 local devices, 2 in all" in two.text(1)
   _assert_same_state(two.workdir, one.workdir, 40)
   # Process 0 alone writes: one metric line per log step, one event file, one grid per step.
-  lines = _lines(two.workdir)
-  assert [r["step"] for r in lines] == [20, 40]
-  for got, want in zip(lines, _lines(one.workdir), strict=True):
+  logged = lines(two.workdir)
+  assert [r["step"] for r in logged] == [20, 40]
+  for got, want in zip(logged, lines(one.workdir), strict=True):
     for name in ("d_loss", "g_loss", "eval/modes_captured", "eval/high_quality"):
       np.testing.assert_allclose(got[name], want[name], rtol=1e-4, err_msg=name)
   assert len(list((two.workdir / "tensorboard").iterdir())) == 1
@@ -171,7 +75,7 @@ def test_two_processes_train_as_one_and_only_process_0_writes(tmp_path, cache):
     "step_0000040.png",
   ]
   assert "final:" in two.text(1)  # process 1 trains and reports, but writes no file
-  assert _committed(two.workdir) == [20, 40]
+  assert committed(two.workdir) == [20, 40]
 
 
 def test_killed_process_ends_the_run_and_a_relaunch_resumes_exactly(tmp_path, cache):
@@ -191,15 +95,18 @@ def test_killed_process_ends_the_run_and_a_relaunch_resumes_exactly(tmp_path, ca
   advice = ("another process has most likely stopped", "This most likely indicates that another")
   assert any(a in survivor for a in advice), survivor[-3000:]
   assert elapsed < 60, f"the survivor took {elapsed:.0f} s to exit"
-  killed_at = _committed(workdir)[-1]
+  killed_at = committed(workdir)[-1]  # the newest step with its manifest
 
   second = Run(workdir, endless, processes=2, cache=cache, name="second")
   second.wait_for_checkpoint(after=killed_at)
   for p in second.procs:
     p.send_signal(signal.SIGTERM)
   assert second.wait(timeout=90) == [1, 1]
-  assert f"Resumed from step {killed_at}" in second.text(0)
-  stopped_at = _committed(workdir)[-1]
+  # A step saved just before the kill may be complete without its manifest (written later by
+  # process 0): it is restorable, and resuming from it is as exact.
+  resumed = int(re.search(r"Resumed from step (\d+)", second.text(0)).group(1))
+  assert resumed >= killed_at
+  stopped_at = committed(workdir)[-1]
   assert f"stopped after step {stopped_at}, checkpoint saved" in second.text(0)
   assert f"stopped after step {stopped_at}, checkpoint saved" in second.text(1)
 
@@ -210,8 +117,8 @@ def test_killed_process_ends_the_run_and_a_relaunch_resumes_exactly(tmp_path, ca
   assert reference.wait() == [0], reference.text(0)[-3000:]
   _assert_same_state(workdir, reference.workdir, stopped_at)
   # Evaluations read the state alone (train metrics are means since the launch's previous line).
-  got = {r["step"]: r for r in _lines(workdir) if "eval/mean_distance" in r}
-  want = [r for r in _lines(reference.workdir) if "eval/mean_distance" in r and r["step"] % 20 == 0]
+  got = {r["step"]: r for r in lines(workdir) if "eval/mean_distance" in r}
+  want = [r for r in lines(reference.workdir) if "eval/mean_distance" in r and r["step"] % 20 == 0]
   assert len(want) >= 3
   for line in want:
     np.testing.assert_allclose(
@@ -247,7 +154,7 @@ def test_image_metrics_on_two_processes_equal_one_process(
   assert two.wait() == [0, 0], two.text(0)[-3000:] + two.text(1)[-3000:]
   assert "Training" not in two.text(0)  # the session's cached classifier, not a new one
   _assert_same_state(two.workdir, one.workdir, 4)
-  got, want = _lines(two.workdir)[-1], _lines(one.workdir)[-1]
+  got, want = lines(two.workdir)[-1], lines(one.workdir)[-1]
   metrics = [k for k in want if k.endswith(("/fcd", "/kid"))]
   assert len(metrics) == 2, want
   for name in metrics:

@@ -8,8 +8,8 @@ if it loaded on every process. Retention depends only on state that is identical
 
 With one process every function here is a no-op that returns its argument.
 
-  >>> is_primary(), broadcast_int(2), all_true(True)
-  (True, 2, True)
+  >>> is_primary(), broadcast_int(2), all_true(True), any_true(False)
+  (True, 2, True, False)
 """
 
 from __future__ import annotations
@@ -57,6 +57,18 @@ def all_true(flag: bool) -> bool:
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
 
   return bool(np.min(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def any_true(flag: bool) -> bool:
+  """Whether `flag` is true on some process.
+
+  Args:
+    flag: this process's answer.
+
+  Returns:
+    The logical OR over all processes.
+  """
+  return not all_true(not flag)
 
 
 def barrier(name: str) -> None:
