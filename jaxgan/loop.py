@@ -77,9 +77,10 @@ class _StopSignals:
   """Whether to stop for SIGTERM/SIGINT, decided at the same train step on every process.
 
   A handler turns the signals into a flag (main thread only). One process stops after the call
-  that follows the signal. Several processes agree at the loop's log steps, which every process
-  reaches in the same order: each shares its flag (`multihost.any_true`, one small allgather per
-  log line), and all stop at the first log step after a signal reached any of them, so they save
+  during which the signal came (or the next one). Several processes agree at the loop's log
+  steps, which every process reaches in the same order: each shares its flag
+  (`multihost.any_true`, one small allgather per log line) once the log step's results are on
+  the host, and all stop at the first log step after a signal reached any of them, so they save
   the same step and none waits on a collective that the others never join.
   """
 
@@ -252,10 +253,13 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
       progress.update(k)
       is_last = step == total
       is_eval = step % config.eval.every == 0 or is_last
-      stop = signals.check(sync_point=step % config.log.every == 0 or is_eval)
+      is_log = step % config.log.every == 0 or is_eval
+      stop = signals.check(sync_point=False)  # one process: a signal received so far
       # Evaluation results go out with the log line, so an eval step is always a log step.
-      if step % config.log.every == 0 or is_eval or stop:
+      if is_log or stop:
         fetched = jax.device_get(pending)  # one transfer per log line, not per step
+        # After the wait for this call: a signal that arrived while it ran stops it here.
+        stop = signals.check(sync_point=is_log)
         host = {name: np.concatenate([m[name] for m in fetched]) for name in fetched[-1]}
         pending = []
         first = step - len(host["skipped"]) + 1

@@ -48,6 +48,12 @@ flags.DEFINE_integer(
   "process_id", None, "This process's index in [0, num_processes) (default: $JAX_PROCESS_ID)."
 )
 flags.DEFINE_integer(
+  "initialization_timeout_seconds",
+  None,
+  "Multi-process runs: seconds to wait for every process to join at start-up (default: JAX's, "
+  "300).",
+)
+flags.DEFINE_integer(
   "heartbeat_timeout_seconds",
   None,
   "Multi-process runs: seconds without a heartbeat after which a process is declared dead and "
@@ -69,6 +75,7 @@ def main(argv):
     FLAGS.num_processes,
     FLAGS.process_id,
     heartbeat_timeout_seconds=FLAGS.heartbeat_timeout_seconds,
+    initialization_timeout_seconds=FLAGS.initialization_timeout_seconds,
   )
   compilation_cache.enable(FLAGS.config.run.compilation_cache_dir)  # before any compilation
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
@@ -147,7 +154,19 @@ def peer_failure_hint(error: BaseException) -> str | None:
   """
   import jax  # pylint: disable=g-import-not-at-top  (imported by the run already)
 
-  if jax.process_count() == 1 or not isinstance(error, jax.errors.JaxRuntimeError):
+  if jax.process_count() == 1:
+    return None
+  # The first failure may be followed by others in the cleanup (a checkpoint barrier is a
+  # collective too), which then carry it as their context.
+  chain, seen = [], set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    chain.append(error)
+    error = error.__cause__ or error.__context__
+  transport = ("Gloo", "coordination", "heartbeat", "Connection reset", "Connection closed")
+  if not any(
+    isinstance(e, jax.errors.JaxRuntimeError) or any(t in str(e) for t in transport) for e in chain
+  ):
     return None
   return (
     f"A computation across the run's {jax.process_count()} processes failed (above): another "
@@ -170,7 +189,13 @@ def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
     code: the exit status, non-zero.
     grace_s: seconds to wait for threads and `atexit` handlers (default `EXIT_GRACE_S`).
   """
-  deadline = time.monotonic() + (EXIT_GRACE_S if grace_s is None else grace_s)
+  grace = EXIT_GRACE_S if grace_s is None else grace_s
+  deadline = time.monotonic() + grace
+  # A last resort for whatever below may block (a logging handler or stdio lock held by a stuck
+  # thread): the process ends shortly after the grace period in any case.
+  backstop = threading.Timer(grace + 2.0, os._exit, args=(code,))
+  backstop.daemon = True
+  backstop.start()
   me = threading.current_thread()
   for thread in threading.enumerate():
     if thread is not me and not thread.daemon:
@@ -184,7 +209,7 @@ def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
   if stuck:
     print(
       f"jaxgan: exiting with status {code} without waiting for {', '.join(stuck)} "
-      f"(still running {EXIT_GRACE_S if grace_s is None else grace_s:g} s after the failure).",
+      f"(still running {grace:g} s after the failure).",
       file=sys.stderr,
     )
   logging.shutdown()

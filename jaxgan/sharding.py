@@ -49,6 +49,7 @@ def initialize_distributed(
   num_processes: int | None = None,
   process_id: int | None = None,
   heartbeat_timeout_seconds: int | None = None,
+  initialization_timeout_seconds: int | None = None,
 ) -> bool:
   """Starts JAX's multi-process runtime when a multi-process run is configured.
 
@@ -65,13 +66,16 @@ def initialize_distributed(
       coordination service declares it dead and ends every other process with an error (None:
       JAX's default, 100 s). A process that dies in a collective is noticed at once; one that
       dies while the others wait on a checkpoint barrier only after this timeout.
+    initialization_timeout_seconds: how long every process waits for all of them to join at
+      start-up before it aborts (None: JAX's default, 300 s).
 
   Returns:
     True when `jax.distributed.initialize` was called.
 
   Raises:
-    ValueError: several processes without a coordinator address, or a process id missing or
-      out of range; the message names the flag or variable to set.
+    ValueError: several processes without a coordinator address, a process id missing or out
+      of range, or a process id without a multi-process run; the message names the flag or
+      variable to set.
 
   Example:
     >>> initialize_distributed("localhost:1234", num_processes=1)  # one process: nothing to do
@@ -83,6 +87,12 @@ def initialize_distributed(
   if process_id is None and os.environ.get(ENV_PROCESS_ID):
     process_id = int(os.environ[ENV_PROCESS_ID])
   if coordinator_address is None or num_processes in (None, 1):
+    if process_id not in (None, 0) and num_processes in (None, 1):
+      raise ValueError(
+        f"process_id={process_id} was given for a single-process run: pass --num_processes "
+        f"and --coordinator_address as well (or set {ENV_NUM_PROCESSES} and {ENV_COORDINATOR}), "
+        "or drop --process_id."
+      )
     if num_processes not in (None, 1):
       raise ValueError(
         f"num_processes={num_processes} needs a coordinator address (host:port of "
@@ -98,6 +108,16 @@ def initialize_distributed(
   timeout = {}
   if heartbeat_timeout_seconds is not None:
     timeout["heartbeat_timeout_seconds"] = int(heartbeat_timeout_seconds)
+  if initialization_timeout_seconds is not None:
+    timeout["initialization_timeout"] = int(initialization_timeout_seconds)
+  # Said before the wait: until every process has joined, JAX prints nothing.
+  log.info(
+    "Process %d of %d: joining the run at %s (waiting up to %s s for every process).",
+    process_id,
+    num_processes,
+    coordinator_address,
+    initialization_timeout_seconds or 300,
+  )
   jax.distributed.initialize(
     coordinator_address=coordinator_address,
     num_processes=num_processes,

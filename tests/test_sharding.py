@@ -114,6 +114,9 @@ def test_initialize_distributed_needs_a_full_configuration(monkeypatch):
   assert sharding.initialize_distributed("127.0.0.1:1234", 1, 0) is False
   with pytest.raises(ValueError, match="coordinator address"):
     sharding.initialize_distributed(None, 2, 0)
+  # A host that forgot --num_processes would otherwise train alone and take the workdir.
+  with pytest.raises(ValueError, match="process_id=1 was given for a single-process run"):
+    sharding.initialize_distributed(None, None, 1)
   monkeypatch.setenv(sharding.ENV_COORDINATOR, "127.0.0.1:1234")
   monkeypatch.setenv(sharding.ENV_NUM_PROCESSES, "2")
   with pytest.raises(ValueError, match=r"process id in \[0, 2\); got None"):

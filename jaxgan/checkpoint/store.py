@@ -13,7 +13,9 @@ saves are forced (orbax's save decision is bypassed: `Checkpointer.should_save` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Mapping
@@ -154,6 +156,8 @@ class Store:
     self._mngr.delete(step)
     if multihost.is_primary():
       shutil.rmtree(self.directory / _DELETED / str(step), ignore_errors=True)
+      with contextlib.suppress(OSError):  # leave no empty folder behind; another may be in use
+        os.rmdir(self.directory / _DELETED)
 
   def reload(self) -> None:
     """Re-lists the steps from disk (after steps were moved aside, or to see other writers)."""

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -177,7 +178,7 @@ def _save(path: str, **arrays) -> None:
   os.makedirs(os.path.dirname(path), exist_ok=True)
   # Written whole, then renamed: a crash never leaves half a file. The name is the process's own,
   # as every process of a multi-host run computes and caches the same statistics.
-  tmp = f"{path}.{os.getpid()}.tmp.npz"
+  tmp = f"{path}.{socket.gethostname()}.{os.getpid()}.tmp.npz"
   np.savez(tmp, **arrays)
   os.replace(tmp, path)
   log.info("Reference statistics cached in %s", path)
