@@ -13,7 +13,7 @@ What a run writes into `workdir`:
   checkpoints/               orbax checkpoints: state, data position, config
   .jaxgan.lock               the owning run's host, pid, start and command; removed at its end
 
-On several processes (`jaxgan.sharding.initialize_distributed`) every process runs this loop on its
+On several processes (`jaxgan.distributed.initialize_distributed`) every process runs this loop on its
 block of each batch; process 0 alone writes files, and SIGTERM on any process stops all of them at
 the next log step, saved.
 """

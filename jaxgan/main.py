@@ -27,7 +27,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from jaxgan import compilation_cache, loop, sharding
+from jaxgan import compilation_cache, distributed, loop
 from jaxgan import config as config_lib
 from jaxgan.workdir import WorkdirBusyError
 
@@ -70,7 +70,7 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("jaxgan").setLevel(logging.INFO)
   # Before anything touches a JAX device.
-  sharding.initialize_distributed(
+  distributed.initialize_distributed(
     FLAGS.coordinator_address,
     FLAGS.num_processes,
     FLAGS.process_id,

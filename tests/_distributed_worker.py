@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from jaxgan import sharding  # noqa: E402  (imports JAX, but does not start its backend)
+from jaxgan import distributed, sharding  # noqa: E402  (imports JAX, but does not start its backend)
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
   parser.add_argument("--process_id", type=int, default=0)
   parser.add_argument("--steps", type=int, default=6)
   args = parser.parse_args()
-  sharding.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+  distributed.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
 
   import _sharded_worker as w
   import jax  # pylint: disable=g-import-not-at-top

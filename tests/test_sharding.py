@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import sharding
+from jaxgan import distributed, sharding
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -108,21 +108,25 @@ def test_single_process_batch_helpers():
 
 
 def test_initialize_distributed_needs_a_full_configuration(monkeypatch):
-  for var in (sharding.ENV_COORDINATOR, sharding.ENV_NUM_PROCESSES, sharding.ENV_PROCESS_ID):
+  for var in (
+    distributed.ENV_COORDINATOR,
+    distributed.ENV_NUM_PROCESSES,
+    distributed.ENV_PROCESS_ID,
+  ):
     monkeypatch.delenv(var, raising=False)
-  assert sharding.initialize_distributed() is False  # nothing configured: single process
-  assert sharding.initialize_distributed("127.0.0.1:1234", 1, 0) is False
+  assert distributed.initialize_distributed() is False  # nothing configured: single process
+  assert distributed.initialize_distributed("127.0.0.1:1234", 1, 0) is False
   with pytest.raises(ValueError, match="coordinator address"):
-    sharding.initialize_distributed(None, 2, 0)
+    distributed.initialize_distributed(None, 2, 0)
   # A host that forgot --num_processes would otherwise train alone and take the workdir.
   with pytest.raises(ValueError, match="process_id=1 was given for a single-process run"):
-    sharding.initialize_distributed(None, None, 1)
-  monkeypatch.setenv(sharding.ENV_COORDINATOR, "127.0.0.1:1234")
-  monkeypatch.setenv(sharding.ENV_NUM_PROCESSES, "2")
+    distributed.initialize_distributed(None, None, 1)
+  monkeypatch.setenv(distributed.ENV_COORDINATOR, "127.0.0.1:1234")
+  monkeypatch.setenv(distributed.ENV_NUM_PROCESSES, "2")
   with pytest.raises(ValueError, match=r"process id in \[0, 2\); got None"):
-    sharding.initialize_distributed()
+    distributed.initialize_distributed()
   with pytest.raises(ValueError, match="got 2"):
-    sharding.initialize_distributed(process_id=2)
+    distributed.initialize_distributed(process_id=2)
 
 
 def test_labels_stay_with_their_images_on_eight_devices(report):
