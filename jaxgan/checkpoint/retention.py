@@ -39,6 +39,8 @@ from typing import Any
 
 from orbax.checkpoint import checkpoint_managers as policies
 
+from jaxgan.checkpoint import multihost
+
 log = logging.getLogger(__name__)
 
 
@@ -118,6 +120,7 @@ def collect_garbage(
   listed = set(store.steps())
   for step in sorted(set(verified) - kept):
     if step in listed:
-      log.info("Deleting checkpoint step %d (keep=%d, keep_best=%s).", step, keep, keep_best)
+      if multihost.is_primary():  # every process deletes (orbax coordinates); one reports it
+        log.info("Deleting checkpoint step %d (keep=%d, keep_best=%s).", step, keep, keep_best)
       store.delete(step)
     del verified[step]
