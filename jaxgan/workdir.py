@@ -124,7 +124,10 @@ def acquire(workdir: str, *, command: str | None = None) -> WorkdirLock:
       naming it, so that they stop too).
   """
   if command is None:
-    command = shlex.join([os.path.basename(sys.executable), *sys.argv])
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(os.path.join("jaxgan", "main.py")):
+      argv[:1] = ["-m", "jaxgan.main"]  # how `python -m` was typed, not the file it ran
+    command = shlex.join([os.path.basename(sys.executable), *argv])
   if jax.process_count() == 1:
     return _acquire_here(workdir, command)
   from jaxgan.checkpoint import multihost  # pylint: disable=g-import-not-at-top (orbax)
