@@ -18,8 +18,18 @@ Prints K, the kill schedule, each launch's exit code and PASS or FAIL; exits 1 o
 difference, a launch that exits non-zero on its own, or a launch that does not stop within
 --stop_timeout seconds of SIGTERM).
 
+`--processes 2`: every launch is two processes of one CPU device (`benchmarks.multihost.Run`,
+jax.distributed over 127.0.0.1), and the reference is one process of two devices, bitwise the
+same run. Each kill is SIGKILL to one process (the other must end by itself within
+--peer_timeout seconds), SIGTERM to both, or SIGTERM to one (they agree to stop at the next log
+step), with equal odds; after each, both processes must end within their bound (one still
+running is a FAIL, and so is a SIGTERM after which the run goes on more than STOP_SLACK_STEPS
+steps) before both are relaunched. With a metric line every step, each line is one
+step's values, so a line logged again after a resume equals the reference's exactly.
+
     python benchmarks/soak.py --k 10 --seed 0 --steps 150 --source_dir ../shared/data
     python benchmarks/soak.py --toy --k 10                 # the toy ring (no data files)
+    python benchmarks/soak.py --processes 2 --k 8 --steps 80 --source_dir ../shared/data
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("steps_per_sec",)
+# --processes 2: steps a SIGTERMed run may go on past the newest metric line at the signal.
+STOP_SLACK_STEPS = 5
 
 
 def run_flags(args) -> list[str]:
@@ -216,14 +228,20 @@ def compare(reference: Path, soak: Path, steps: int) -> list[str]:
   return problems
 
 
-def draw_kills(rng, k: int, steps: int, startup: float, per_step: float) -> list[dict]:
-  """Draws the kill plan: K kills in launch order, each a dict with `signal`, `step`, `after_s`.
+def draw_kills(
+  rng, k: int, steps: int, startup: float, per_step: float, processes: int = 1
+) -> list[dict]:
+  """Draws the kill plan: K kills in launch order, each a dict with `signal`, `step`, `after_s`
+  and `targets` (the indices of the processes that get the signal).
 
   A third of the kills (on average) land in start-up: `step` None, `after_s` uniform over the
   reference's start-up (imports, data, compilation, restoring). The others wait for a target
   step's metric line, then `after_s` uniform over one step's time, which covers the step's save;
   their targets are distinct steps in [1, steps - 1], increasing, so the run always advances.
-  The last kill is one of these whenever there are any.
+  The last kill is one of these whenever there are any. With one process the signal is SIGKILL
+  or SIGTERM with equal odds; with two, the kill is one of three with equal odds: SIGKILL one
+  process (the other must end by itself), SIGTERM both, or SIGTERM one (the processes agree at
+  the next log step), the one process drawn uniformly.
 
   Args:
     rng: a seeded `random.Random`.
@@ -231,9 +249,11 @@ def draw_kills(rng, k: int, steps: int, startup: float, per_step: float) -> list
     steps: the run's train steps.
     startup: the reference's start-up, seconds.
     per_step: the reference's time per step, seconds.
+    processes: the processes of each launch, 1 or 2.
 
   Returns:
-    The plan: K dicts, `signal` a `signal.Signals`, `step` an int or None, `after_s` a float.
+    The plan: K dicts, `signal` a `signal.Signals`, `step` an int or None, `after_s` a float,
+    `targets` a list of process indices.
   """
   n_train = min(sum(rng.random() >= 1 / 3 for _ in range(k)), steps - 1)
   targets = sorted(rng.sample(range(1, steps), n_train))
@@ -245,20 +265,30 @@ def draw_kills(rng, k: int, steps: int, startup: float, per_step: float) -> list
     phases[last], phases[-1] = phases[-1], phases[last]
   plan = []
   for training in phases:
-    sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
-    if training:
-      plan.append({"signal": sig, "step": targets.pop(0), "after_s": rng.uniform(0, per_step)})
+    if processes == 1:
+      sig, who = rng.choice([signal.SIGKILL, signal.SIGTERM]), [0]
     else:
-      plan.append({"signal": sig, "step": None, "after_s": rng.uniform(0, startup)})
+      how, pid = rng.choice(["SIGKILL one", "SIGTERM both", "SIGTERM one"]), rng.randrange(2)
+      sig = signal.SIGKILL if how == "SIGKILL one" else signal.SIGTERM
+      who = [0, 1] if how == "SIGTERM both" else [pid]
+    if training:
+      kill = {"signal": sig, "step": targets.pop(0), "after_s": rng.uniform(0, per_step)}
+    else:
+      kill = {"signal": sig, "step": None, "after_s": rng.uniform(0, startup)}
+    plan.append({**kill, "targets": who})
   return plan
 
 
-def describe(kill: dict | None) -> str:
-  """A kill of the plan in words (`"no kill"` for None)."""
+def describe(kill: dict | None, processes: int = 1) -> str:
+  """A kill of the plan in words (`"no kill"` for None); with 2 processes, naming the targets."""
   if kill is None:
     return "no kill"
   when = "after launch" if kill["step"] is None else f"after step {kill['step']}'s line"
-  return f"{kill['signal'].name} {kill['after_s']:.2f} s {when}"
+  who = ""
+  if processes > 1:
+    targets = kill["targets"]
+    who = " both" if len(targets) > 1 else f" p{targets[0]}"
+  return f"{kill['signal'].name}{who} {kill['after_s']:.2f} s {when}"
 
 
 def new_steps(metrics: Path, offset: int) -> list[int]:
@@ -302,6 +332,19 @@ def main(argv=None) -> int:
   p.add_argument("--source_dir", default=os.environ.get("JAXGAN_SOURCE_DIR"))
   p.add_argument("--toy", action="store_true", help="the toy ring instead of the MNIST MLP")
   p.add_argument("--stop_timeout", type=float, default=120.0, help="seconds to stop after SIGTERM")
+  p.add_argument(
+    "--processes",
+    type=int,
+    default=1,
+    choices=(1, 2),
+    help="2: every launch is 2 processes of 1 CPU device; the reference 1 process of 2",
+  )
+  p.add_argument(
+    "--peer_timeout",
+    type=float,
+    default=60.0,
+    help="--processes 2: seconds a process may outlive its SIGKILLed or ended peer",
+  )
   args = p.parse_args(argv)
   args.workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="jaxgan_soak_"))).absolute()
   args.workdir.mkdir(parents=True, exist_ok=True)
@@ -311,6 +354,8 @@ def main(argv=None) -> int:
   flags = run_flags(args)
   rng = random.Random(args.seed)
   print(f"workdir {args.workdir}\nflags {' '.join(flags)}", flush=True)
+  if args.processes == 2:
+    return soak_two_processes(args, flags, rng)
 
   with open(args.workdir / "reference.log", "w") as log:
     # Fills the compilation cache, so that the reference's start-up is a relaunch's.
@@ -391,6 +436,178 @@ def main(argv=None) -> int:
     f"K = {kills} kills ({sum(k['signal'] == signal.SIGKILL for k in plan[:kills])} SIGKILL, "
     f"{sum(k['signal'] == signal.SIGTERM for k in plan[:kills])} SIGTERM), "
     f"{len(schedule)} launches, exit codes {[e['exit'] for e in schedule]}"
+  )
+  if not failures:
+    failures = compare(reference, soak, args.steps)
+  for f in failures:
+    print("  " + f)
+  print("PASS" if not failures else "FAIL", flush=True)
+  return 0 if not failures else 1
+
+
+def wait_all(procs: list, bound: float | None, peer_bound: float) -> tuple[list, list, list]:
+  """Waits for every process of a launch, each within a bound.
+
+  Args:
+    procs: the launch's `subprocess.Popen`s.
+    bound: seconds (from now) every process has to end; None: no bound until the first ends.
+    peer_bound: seconds the others have once one has ended (when `bound` is None).
+
+  Returns:
+    `(codes, seconds, hung)`: each process's exit status, the seconds from now to its end, and
+    the indices of those that outlived their bound (SIGKILLed then; their status is -9).
+  """
+  t0 = time.perf_counter()
+  deadline = None if bound is None else t0 + bound
+  codes, seconds, hung = [None] * len(procs), [None] * len(procs), []
+  while any(c is None for c in codes):
+    now = time.perf_counter()
+    for i, proc in enumerate(procs):
+      if codes[i] is None and proc.poll() is not None:
+        codes[i], seconds[i] = proc.returncode, now - t0
+    if deadline is None and any(c is not None for c in codes):
+      deadline = now + peer_bound
+    if deadline is not None and now > deadline:
+      for i, proc in enumerate(procs):
+        if codes[i] is None:
+          proc.kill()
+          codes[i], seconds[i] = proc.wait(), now - t0
+          hung.append(i)
+    time.sleep(0.02)
+  return codes, seconds, hung
+
+
+def soak_two_processes(args, flags: list[str], rng) -> int:
+  """The soak with `--processes 2`: each launch is two processes of one CPU device.
+
+  The launches go through `benchmarks.multihost.Run` (jax.distributed over 127.0.0.1, a dead
+  peer declared dead after 10 s); the reference is one process of two devices, which is bitwise
+  the same run (`benchmarks/multihost.py`). The kill plan comes from `draw_kills(...,
+  processes=2)`. After a kill both processes must end: a SIGTERMed one within `--stop_timeout`
+  s, the survivor of a SIGKILL within `--peer_timeout` s; one still running then is a FAIL (and
+  is killed). Then both are relaunched. The comparison is `compare`'s.
+
+  Args:
+    args: the parsed command line.
+    flags: from `run_flags`.
+    rng: the seeded `random.Random`, after nothing was drawn from it.
+
+  Returns:
+    0 on PASS, 1 on FAIL.
+  """
+  # Imported here: benchmarks.multihost imports this module (read_checkpoint).
+  if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+  from benchmarks.multihost import Run  # pylint: disable=g-import-not-at-top
+
+  reference, soak = args.workdir / "reference", args.workdir / "soak"
+  cache = args.workdir / "xla_cache"
+  # A process whose peer died before joining stops waiting after this (JAX's default: 300 s).
+  two = [*flags, "--initialization_timeout_seconds=30"]
+  warmup = [f for f in flags if not f.startswith("--config.run.steps=")] + ["--config.run.steps=1"]
+  # Fills the compilation cache for both layouts: the reference's and the soak's start-ups are
+  # then relaunches'.
+  for processes, extra in ((1, []), (2, ["--initialization_timeout_seconds=30"])):
+    run = Run(
+      args.workdir / f"warmup{processes}p",
+      warmup + extra,
+      processes=processes,
+      cache=cache,
+      name="run",
+    )
+    codes = wait_all(run.procs, None, args.peer_timeout)[0]
+    if any(codes):
+      print(f"FAIL: the {processes}-process warm-up exited {codes}; see {run.logs}")
+      return 1
+  run = Run(reference, flags, processes=1, cache=cache, name="run")
+  proc, t0, startup = run.procs[0], time.perf_counter(), None
+  metrics = reference / "metrics.jsonl"
+  while proc.poll() is None:  # start-up: from launch to the first step's metric line
+    if startup is None and metrics.exists() and metrics.read_text().endswith("\n"):
+      startup = time.perf_counter() - t0
+    time.sleep(0.02)
+  wall = time.perf_counter() - t0
+  if proc.returncode:
+    print(f"FAIL: the reference run exited {proc.returncode}; see {run.logs[0]}")
+    return 1
+  startup = startup or wall
+  per_step = (wall - startup) / args.steps
+  print(
+    f"reference (1 process of 2 devices): {wall:.1f} s (start-up {startup:.1f} s, "
+    f"{per_step * 1e3:.0f} ms/step)"
+  )
+
+  plan = draw_kills(rng, args.k, args.steps, startup, per_step, processes=2)
+  print("kill plan: " + ", ".join(describe(k, 2) for k in plan), flush=True)
+  schedule, failures, kills = [], [], 0
+  t_soak = time.perf_counter()
+  while True:
+    done, n = latest_step(soak), len(schedule)
+    kill = plan[kills] if kills < len(plan) else None
+    metrics = soak / "metrics.jsonl"
+    offset = metrics.stat().st_size if metrics.exists() else 0
+    run, t0 = Run(soak, two, processes=2, cache=cache, name=f"launch{n:02d}"), time.perf_counter()
+    procs, killed_at = run.procs, None
+    while kill is not None and killed_at is None and all(p.poll() is None for p in procs):
+      now = time.perf_counter() - t0
+      if kill["step"] is None:
+        due = now >= kill["after_s"]
+      else:  # after the target step's metric line (or a later one) and the drawn offset
+        due = kill.get("seen") is not None and now >= kill["seen"] + kill["after_s"]
+        if kill.get("seen") is None and max(new_steps(metrics, offset), default=0) >= kill["step"]:
+          kill["seen"] = now
+      if due:
+        for i in kill["targets"]:
+          procs[i].send_signal(kill["signal"])
+        killed_at, logged = now, max(new_steps(metrics, offset), default=done)
+      else:
+        time.sleep(0.005)
+    if killed_at is not None:
+      sigkill = kill["signal"] == signal.SIGKILL
+      bound = args.peer_timeout if sigkill else args.stop_timeout
+      codes, seconds, hung = wait_all(procs, bound, args.peer_timeout)
+    else:  # no kill (or a process ended before it): the first to end starts the peer bound
+      codes, seconds, hung = wait_all(procs, None, args.peer_timeout)
+    for i in hung:
+      failures.append(f"launch {n}: process {i} was still running {seconds[i]:.0f} s later")
+    if killed_at is not None and kill["signal"] == signal.SIGTERM:
+      # The processes agree to stop at the first log step after the signal (a line every step
+      # here); the slack covers the step in flight and metric lines not yet written.
+      if latest_step(soak) > logged + STOP_SLACK_STEPS:
+        failures.append(
+          f"launch {n}: the SIGTERM sent after step {logged}'s line was not honoured: the run "
+          f"went on to step {latest_step(soak)}, exit codes {codes} (see {run.logs})"
+        )
+    entry = {"launch": n, "from_step": done, "exit": codes, "to_step": latest_step(soak)}
+    entry["ended_s"] = [round(x, 1) for x in seconds]
+    schedule.append(entry)
+    what = (
+      f"{describe(kill, 2)} (sent at {killed_at:.2f} s)" if killed_at is not None else "no kill"
+    )
+    since = "kill" if killed_at is not None else "first"
+    print(
+      f"launch {n:2d}: from checkpoint {done:4d}, {what} -> exit {codes} (ended "
+      f"{', '.join(f'{x:.1f}' for x in seconds)} s after the {since}), "
+      f"checkpoint {entry['to_step']}, {time.perf_counter() - t0:.1f} s",
+      flush=True,
+    )
+    if killed_at is not None:
+      kills += 1
+      continue
+    if any(codes):
+      failures.append(f"launch {n} exited {codes} on its own (see {run.logs})")
+      break
+    if latest_step(soak) >= args.steps:
+      if kills < len(plan):
+        print(f"  the run finished before kill {kills} of the plan", flush=True)
+      break
+
+  sigkills = sum(k["signal"] == signal.SIGKILL for k in plan[:kills])
+  both = sum(len(k["targets"]) == 2 for k in plan[:kills])
+  print(
+    f"K = {kills} kills ({sigkills} SIGKILL one, {both} SIGTERM both, "
+    f"{kills - sigkills - both} SIGTERM one), {len(schedule)} launches, exit codes "
+    f"{[e['exit'] for e in schedule]}, soak {time.perf_counter() - t_soak:.0f} s"
   )
   if not failures:
     failures = compare(reference, soak, args.steps)
