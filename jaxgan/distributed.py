@@ -95,6 +95,10 @@ def initialize_distributed(
     coordinator_address,
     initialization_timeout_seconds or 300,
   )
+  # JAX's preemption service would take SIGTERM over from here on: a SIGTERM during start-up
+  # would then neither end the process nor reach the loop, which stops every process itself
+  # (`jaxgan.loop`), so the service stays off and SIGTERM keeps its default until the loop runs.
+  jax.config.update("jax_enable_preemption_service", False)
   jax.distributed.initialize(
     coordinator_address=coordinator_address,
     num_processes=num_processes,
