@@ -315,6 +315,69 @@ def new_steps(metrics: Path, offset: int) -> list[int]:
   return steps
 
 
+def time_reference(proc, reference: Path, steps: int) -> tuple[float, float] | None:
+  """Waits for the uninterrupted reference run; its wall time and start-up, or None if it failed.
+
+  The start-up is the time from launch to the first step's metric line; the rest divided by
+  `steps` is the time per step, from which the kill plan is drawn.
+  """
+  t0, startup = time.perf_counter(), None
+  metrics = reference / "metrics.jsonl"
+  while proc.poll() is None:
+    if startup is None and metrics.exists() and metrics.read_text().endswith("\n"):
+      startup = time.perf_counter() - t0
+    time.sleep(0.02)
+  wall = time.perf_counter() - t0
+  if proc.returncode:
+    return None
+  startup = startup or wall
+  print(
+    f"reference: {wall:.1f} s (start-up {startup:.1f} s, "
+    f"{(wall - startup) / steps * 1e3:.0f} ms/step)",
+    flush=True,
+  )
+  return wall, startup
+
+
+def kill_when_due(procs: list, kill: dict | None, metrics: Path, offset: int) -> float | None:
+  """Sends `kill` to its target processes of a launch when it is due (see `draw_kills`).
+
+  Args:
+    procs: the launch's processes, just started.
+    kill: the plan's kill for this launch (`targets` default to process 0), or None.
+    metrics: the run's metrics.jsonl; `offset`: its size before the launch.
+
+  Returns:
+    Seconds from now until the signal was sent; None when there was no kill, or a process ended
+    before it was due.
+  """
+  t0 = time.perf_counter()
+  while kill is not None and all(p.poll() is None for p in procs):
+    now = time.perf_counter() - t0
+    if kill["step"] is None:
+      due = now >= kill["after_s"]
+    else:  # after the target step's metric line (or a later one) and the drawn offset
+      due = kill.get("seen") is not None and now >= kill["seen"] + kill["after_s"]
+      if kill.get("seen") is None and max(new_steps(metrics, offset), default=0) >= kill["step"]:
+        kill["seen"] = now
+    if due:
+      for i in kill.get("targets", [0]):
+        procs[i].send_signal(kill["signal"])
+      return now
+    time.sleep(0.005)
+  return None
+
+
+def verdict(failures: list[str], reference: Path, soak: Path, steps: int) -> int:
+  """Compares the runs unless a launch already failed; prints PASS or FAIL; the exit status."""
+  if not failures:
+    failures = compare(reference, soak, steps)
+  for f in failures:
+    print("  " + f)
+  print("PASS" if not failures else "FAIL", flush=True)
+  return 0 if not failures else 1
+
+
 def main(argv=None) -> int:
   """Runs the reference, then the killed-and-relaunched run, and compares them.
 
@@ -363,19 +426,12 @@ def main(argv=None) -> int:
     if start(args.workdir / "warmup", [*warmup, "--config.run.steps=1"], log).wait():
       print(f"FAIL: the warm-up launch failed; see {log.name}")
       return 1
-    proc, t0, startup = start(reference, flags, log), time.perf_counter(), None
-    metrics = reference / "metrics.jsonl"
-    while proc.poll() is None:  # start-up: from launch to the first step's metric line
-      if startup is None and metrics.exists() and metrics.read_text().endswith("\n"):
-        startup = time.perf_counter() - t0
-      time.sleep(0.02)
-    wall = time.perf_counter() - t0
-  if proc.returncode:
-    print(f"FAIL: the reference run exited {proc.returncode}; see {log.name}")
+    timed = time_reference(start(reference, flags, log), reference, args.steps)
+  if timed is None:
+    print(f"FAIL: the reference run failed; see {log.name}")
     return 1
-  startup = startup or wall
+  wall, startup = timed
   per_step = (wall - startup) / args.steps
-  print(f"reference: {wall:.1f} s (start-up {startup:.1f} s, {per_step * 1e3:.0f} ms/step)")
 
   plan = draw_kills(rng, args.k, args.steps, startup, per_step)
   print("kill plan: " + ", ".join(describe(k) for k in plan), flush=True)
@@ -389,20 +445,7 @@ def main(argv=None) -> int:
     metrics = soak / "metrics.jsonl"
     offset = metrics.stat().st_size if metrics.exists() else 0
     proc, t0 = start(soak, flags, log), time.perf_counter()
-    killed_at = None
-    while kill is not None and killed_at is None and proc.poll() is None:
-      now = time.perf_counter() - t0
-      if kill["step"] is None:
-        due = now >= kill["after_s"]
-      else:  # after the target step's metric line (or a later one) and the drawn offset
-        due = kill.get("seen") is not None and now >= kill["seen"] + kill["after_s"]
-        if kill.get("seen") is None and max(new_steps(metrics, offset), default=0) >= kill["step"]:
-          kill["seen"] = now
-      if due:
-        proc.send_signal(kill["signal"])
-        killed_at = now
-      else:
-        time.sleep(0.005)
+    killed_at = kill_when_due([proc], kill, metrics, offset)
     try:
       rc = proc.wait(timeout=args.stop_timeout if killed_at is not None else None)
     except subprocess.TimeoutExpired:
@@ -437,12 +480,7 @@ def main(argv=None) -> int:
     f"{sum(k['signal'] == signal.SIGTERM for k in plan[:kills])} SIGTERM), "
     f"{len(schedule)} launches, exit codes {[e['exit'] for e in schedule]}"
   )
-  if not failures:
-    failures = compare(reference, soak, args.steps)
-  for f in failures:
-    print("  " + f)
-  print("PASS" if not failures else "FAIL", flush=True)
-  return 0 if not failures else 1
+  return verdict(failures, reference, soak, args.steps)
 
 
 def wait_all(procs: list, bound: float | None, peer_bound: float) -> tuple[list, list, list]:
@@ -519,23 +557,13 @@ def soak_two_processes(args, flags: list[str], rng) -> int:
     if any(codes):
       print(f"FAIL: the {processes}-process warm-up exited {codes}; see {run.logs}")
       return 1
-  run = Run(reference, flags, processes=1, cache=cache, name="run")
-  proc, t0, startup = run.procs[0], time.perf_counter(), None
-  metrics = reference / "metrics.jsonl"
-  while proc.poll() is None:  # start-up: from launch to the first step's metric line
-    if startup is None and metrics.exists() and metrics.read_text().endswith("\n"):
-      startup = time.perf_counter() - t0
-    time.sleep(0.02)
-  wall = time.perf_counter() - t0
-  if proc.returncode:
-    print(f"FAIL: the reference run exited {proc.returncode}; see {run.logs[0]}")
+  run = Run(reference, flags, processes=1, cache=cache, name="run")  # 1 process of 2 devices
+  timed = time_reference(run.procs[0], reference, args.steps)
+  if timed is None:
+    print(f"FAIL: the reference run failed; see {run.logs[0]}")
     return 1
-  startup = startup or wall
+  wall, startup = timed
   per_step = (wall - startup) / args.steps
-  print(
-    f"reference (1 process of 2 devices): {wall:.1f} s (start-up {startup:.1f} s, "
-    f"{per_step * 1e3:.0f} ms/step)"
-  )
 
   plan = draw_kills(rng, args.k, args.steps, startup, per_step, processes=2)
   print("kill plan: " + ", ".join(describe(k, 2) for k in plan), flush=True)
@@ -547,21 +575,9 @@ def soak_two_processes(args, flags: list[str], rng) -> int:
     metrics = soak / "metrics.jsonl"
     offset = metrics.stat().st_size if metrics.exists() else 0
     run, t0 = Run(soak, two, processes=2, cache=cache, name=f"launch{n:02d}"), time.perf_counter()
-    procs, killed_at = run.procs, None
-    while kill is not None and killed_at is None and all(p.poll() is None for p in procs):
-      now = time.perf_counter() - t0
-      if kill["step"] is None:
-        due = now >= kill["after_s"]
-      else:  # after the target step's metric line (or a later one) and the drawn offset
-        due = kill.get("seen") is not None and now >= kill["seen"] + kill["after_s"]
-        if kill.get("seen") is None and max(new_steps(metrics, offset), default=0) >= kill["step"]:
-          kill["seen"] = now
-      if due:
-        for i in kill["targets"]:
-          procs[i].send_signal(kill["signal"])
-        killed_at, logged = now, max(new_steps(metrics, offset), default=done)
-      else:
-        time.sleep(0.005)
+    procs = run.procs
+    killed_at = kill_when_due(procs, kill, metrics, offset)
+    logged = max(new_steps(metrics, offset), default=done)  # the newest line at the kill
     if killed_at is not None:
       sigkill = kill["signal"] == signal.SIGKILL
       bound = args.peer_timeout if sigkill else args.stop_timeout
@@ -609,12 +625,7 @@ def soak_two_processes(args, flags: list[str], rng) -> int:
     f"{kills - sigkills - both} SIGTERM one), {len(schedule)} launches, exit codes "
     f"{[e['exit'] for e in schedule]}, soak {time.perf_counter() - t_soak:.0f} s"
   )
-  if not failures:
-    failures = compare(reference, soak, args.steps)
-  for f in failures:
-    print("  " + f)
-  print("PASS" if not failures else "FAIL", flush=True)
-  return 0 if not failures else 1
+  return verdict(failures, reference, soak, args.steps)
 
 
 if __name__ == "__main__":
