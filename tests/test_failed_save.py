@@ -15,7 +15,6 @@ threads that can wait minutes for a signal after an aborted save: without the bo
 """
 
 import errno
-import os
 import re
 import subprocess
 import sys
@@ -84,15 +83,11 @@ _DRIVER = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-  # One compilation cache for every launch here: after the first, compiles are reads.
-  return {**os.environ, "JAXGAN_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-
-
-def _launch(argv, env):
+def _launch(argv):
+  # The launches share the test session's compilation cache (tests/conftest.py sets it in the
+  # environment): after the first, their compiles are reads.
   start = time.monotonic()
-  proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+  proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
   return proc, time.monotonic() - start
 
 
@@ -103,10 +98,10 @@ def _launch(argv, env):
     ("unserialisable", r"ValueError: Unsupported type: <class 'object'>"),
   ],
 )
-def test_a_failed_save_exits_promptly_and_the_run_resumes(tmp_path, env, mode, error):
+def test_a_failed_save_exits_promptly_and_the_run_resumes(tmp_path, mode, error):
   workdir = tmp_path / "run"
   args = [*ARGS, f"--workdir={workdir}"]
-  failed, took = _launch([sys.executable, "-c", _DRIVER.format(mode=mode, args=args)], env)
+  failed, took = _launch([sys.executable, "-c", _DRIVER.format(mode=mode, args=args)])
   assert failed.returncode == 1, failed.stderr[-3000:]
   assert re.search(error, failed.stderr), failed.stderr[-3000:]
   assert re.search(r"without waiting for .*stuck-saver", failed.stderr), failed.stderr[-3000:]
@@ -121,7 +116,7 @@ def test_a_failed_save_exits_promptly_and_the_run_resumes(tmp_path, env, mode, e
   if mode != "enospc":
     return  # the relaunch is the same for both; once is enough
 
-  resumed, _ = _launch([sys.executable, "-m", "jaxgan.main", *args], env)
+  resumed, _ = _launch([sys.executable, "-m", "jaxgan.main", *args])
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "Resumed from step 1 in" in resumed.stderr, resumed.stderr[-3000:]
   assert (checkpoints / "4" / ckpt_lib.MANIFEST_NAME).exists()
