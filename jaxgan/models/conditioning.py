@@ -153,15 +153,7 @@ class ConditionalBatchNorm(nn.Module):
       `x`'s shape, in `dtype`.
     """
     features = x.shape[-1]
-    x_hat = nn.BatchNorm(
-      use_running_average=not train,
-      momentum=layers.BN_MOMENTUM,
-      epsilon=1e-5,
-      dtype=jnp.float32,
-      use_bias=False,
-      use_scale=False,
-      name='BatchNorm',
-    )(x)
+    x_hat = layers.batch_norm(train, affine=False, name='BatchNorm')(x)
     if embedding is None:
       zeros = nn.initializers.zeros
       delta = nn.Embed(self.num_classes, features, embedding_init=zeros, name='gain')(labels)

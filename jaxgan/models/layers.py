@@ -69,17 +69,29 @@ def dcgan_bn_scale_init(
 
 
 def batch_norm(
-  train: bool, *, scale_init: Callable = nn.initializers.ones, dtype: Any = jnp.float32
+  train: bool,
+  *,
+  scale_init: Callable = nn.initializers.ones,
+  dtype: Any = jnp.float32,
+  affine: bool = True,
+  name: str | None = None,
 ) -> nn.BatchNorm:
   """Flax BatchNorm over the last axis: batch statistics when training, running ones otherwise.
 
-  Momentum `BN_MOMENTUM` and epsilon 1e-5, PyTorch's defaults (Ioffe and Szegedy 2015).
+  Momentum `BN_MOMENTUM` and epsilon 1e-5, PyTorch's defaults (Ioffe and Szegedy 2015). The
+  batch variance is the two-pass mean of (x - mean)^2, as PyTorch's: Flax's default one-pass
+  E[x^2] - E[x]^2 cancels catastrophically in float32 when a channel's mean is large against
+  its spread (1e-5 off float64 for a channel of mean 10 and spread 3; the two-pass form stays
+  within 1e-6; `tests/test_models.py`). Every BatchNorm of jaxgan's models is this one.
 
   Args:
     train: normalise with the batch's statistics and update the running ones when True.
     scale_init: initialiser of the scale `[features]`.
     dtype: the output (compute) dtype; Flax computes the statistics in float32 at least, and
       the scale, offset and running statistics stay float32.
+    affine: learn a scale and an offset; False for a conditional BatchNorm, whose affine is
+      per class (`conditioning.ConditionalBatchNorm`).
+    name: the module's name (None: Flax's automatic one).
 
   Returns:
     An unbound `nn.BatchNorm`, to be called on `[n, ..., features]` inside a compact module.
@@ -89,7 +101,11 @@ def batch_norm(
     momentum=BN_MOMENTUM,
     epsilon=1e-5,
     dtype=dtype,
+    use_bias=affine,
+    use_scale=affine,
     scale_init=scale_init,
+    use_fast_variance=False,
+    name=name,
   )
 
 
