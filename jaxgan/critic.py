@@ -97,7 +97,8 @@ def penalty_critic(D, params, d_vars, labels, augment, aug_key: jax.Array, p, pa
     params, d_vars: its parameters and other collections.
     labels: int32 `[n]`, or None for an unconditional D.
     augment: None, or `f(images, key, p) -> images`.
-    aug_key: the augmentation's key.
+    aug_key: the augmentation's key: the one D's loss augmented the same points with, so the
+      penalty differentiates the function the loss evaluated (the same draw).
     p: the augmentation's probability.
     pack: PacGAN's pack size.
 

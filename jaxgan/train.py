@@ -14,6 +14,7 @@ performs `n_critic` discriminator updates and one generator update:
   fake examples (`jaxgan.packing.pack`), and the scores are one per pack.
 - Augmentation (`jaxgan.augment`: DiffAugment, ADA) transforms real and fake images before D
   in both players' losses and in the penalties' critic, differentiably, so G learns through it.
+  A penalty sees the draw D's loss saw at the same points (R1 the reals', R2 the fakes').
 - Hyperparameters given as schedules (`jaxgan.schedules`) are computed from `state.step`, and
   ADA's probability and LeCam's anchors are part of the state: a resumed run continues exactly.
 - A class-conditional GAN (`gan.num_classes > 0`) takes batches `{'image', 'label'}`: real
@@ -203,19 +204,23 @@ def make_train_step(
     z = sharding.shard_batch(gan.latents(key, n))
     return critic_lib.apply_module(G, g_params, g_vars, z, True, labels)
 
-  def penalty_terms(params, d_vars, real, fake, labels, keys, step, p):
-    """The penalties on packed raw inputs, D behind the same augmentation as in its loss.
+  def penalty_terms(params, d_vars, real, fake, labels, aug_keys, pen_key, step, p):
+    """The penalties on packed raw inputs, D behind the same augmentation draw as in its loss.
 
-    Differentiated with respect to the images only: a conditional critic is closed over the
-    real labels, and over the fakes' for the penalties at fakes (`jaxgan.penalties.ON_FAKES`).
+    The critic of the penalties at real points (R1; the interpolates and perturbations of the
+    others) augments with the key that augmented the reals in D's loss, the one at fakes (R2)
+    with the fakes' key: each penalty differentiates the very function D's loss evaluated, as
+    R3GAN's trainer and StyleGAN2-ADA's R1 pass do. Differentiated with respect to the images
+    only: a conditional critic is closed over the real labels, and over the fakes' for the
+    penalties at fakes (`jaxgan.penalties.ON_FAKES`).
     """
-    pen_key, aug_key = keys
 
-    def critic_with(y):
+    def critic_with(y, aug_key):
       return critic_lib.penalty_critic(D, params, d_vars, y, augment, aug_key, p, m)
 
     real_p, fake_p = packing.pack(real, m), packing.pack(fake, m)
-    return pens(critic_with(labels[0]), real_p, fake_p, pen_key, step, critic_with(labels[1]))
+    on_real, on_fake = critic_with(labels[0], aug_keys[0]), critic_with(labels[1], aug_keys[1])
+    return pens(on_real, real_p, fake_p, pen_key, step, on_fake)
 
   def d_update(carry, real, fake, labels, key, u, step, p, penalize):
     """One critic update; `penalize` (static): compute the penalties (weights x k when lazy).
@@ -223,7 +228,7 @@ def make_train_step(
     `labels` is `(y_real, y_fake)`, both None for an unconditional GAN.
     """
     d_params, d_vars, d_opt_state, anchors = carry
-    keys = jax.random.split(key, 6)
+    keys = jax.random.split(key, 5)
     real_aug, fake_aug = augmented(real, keys[0], p), augmented(fake, keys[1], p)
     real_in, fake_in = packing.pack(real_aug, m), packing.pack(fake_aug, m)
 
@@ -241,14 +246,16 @@ def make_train_step(
         aux["d_class"] = cls
       values = {n: jnp.zeros((), jnp.float32) for n in pens.fns}
       if penalize:
-        values, weighted = penalty_terms(params, new_vars, real, fake, labels, keys[2:4], step, p)
+        values, weighted = penalty_terms(
+          params, new_vars, real, fake, labels, keys[:2], keys[2], step, p
+        )
         total = total + weighted
       aux["penalty"] = sum(values.values(), jnp.zeros((), jnp.float32))
       if len(values) > 1:
         aux.update({pens.metric_names()[n]: v for n, v in values.items()})
       if use_cr:
         transformed = []
-        for x, y, k in ((real_aug, labels[0], keys[4]), (fake_aug, labels[1], keys[5])):
+        for x, y, k in ((real_aug, labels[0], keys[3]), (fake_aug, labels[1], keys[4])):
           x = packing.pack(consistency_transform(x, k, 1.0), m)
           s, _, new_vars = critic_lib.discriminate(D, params, new_vars, x, y)
           transformed.append(s)

@@ -4,6 +4,7 @@ R1 + R2), lazy regularisation, augmentation, bCR and LeCam; ADA's probability; s
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax.linen as nn
 import optax
 import pytest
 
@@ -34,7 +35,7 @@ def _naive_step(
   key = jax.random.fold_in(key, state.step)
   d_key, z_key, g_aug_key = jax.random.split(key, 3)
   d_key, z_key = jax.random.split(d_key, 1)[0], jax.random.split(z_key, 1)[0]
-  keys = jax.random.split(d_key, 6)
+  keys = jax.random.split(d_key, 5)
   A = (lambda x, k: aug(x, k, p)) if aug else (lambda x, k: x)
   D = lambda params, x: gan.discriminator.apply({"params": params}, x, train=True)
   G = lambda params, z: gan.generator.apply({"params": params}, z, train=True)
@@ -46,12 +47,14 @@ def _naive_step(
   def d_loss(dp):
     sr, sf = D(dp, real_a), D(dp, fake_a)
     total = gl.d(sr, sf)
-    critic = lambda x: D(dp, A(x, keys[3]))
+    # A penalty at reals differentiates D behind the reals' draw, one at fakes the fakes'.
+    on_real, on_fake = (lambda x: D(dp, A(x, keys[0]))), (lambda x: D(dp, A(x, keys[1])))
     for (name, w), k in zip(dict(pens).items(), pen_keys, strict=False):
+      critic = on_fake if name in penalties.ON_FAKES else on_real
       total += w * penalties.get(name)(critic, real, fake, k)
     if cr:
-      total += cr * jnp.mean((sr - D(dp, T(real_a, keys[4], 1.0))) ** 2)
-      total += cr * jnp.mean((sf - D(dp, T(fake_a, keys[5], 1.0))) ** 2)
+      total += cr * jnp.mean((sr - D(dp, T(real_a, keys[3], 1.0))) ** 2)
+      total += cr * jnp.mean((sf - D(dp, T(fake_a, keys[4], 1.0))) ** 2)
     if lecam:
       a_r, a_f = jax.lax.stop_gradient(jnp.mean(sr)), jax.lax.stop_gradient(jnp.mean(sf))
       total += lecam * (jnp.mean((sr - a_f) ** 2) + jnp.mean((sf - a_r) ** 2))
@@ -117,6 +120,63 @@ def test_augmentation_is_applied_before_d_in_both_losses_and_the_penalty():
     dict(loss="non_saturating", penalties={"r1": 1.0}, augment=aug, augment_p=0.5), kw
   )
   assert float(metrics["aug_p"]) == 0.5
+
+
+class _LinearCritic(nn.Module):
+  """D(x) = <w, x>, w ~ N(0, 1): its R1 reveals which rows of w the augmented input met."""
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    dense = nn.Dense(1, use_bias=False, kernel_init=nn.initializers.normal(1.0))
+    return dense(x.reshape(x.shape[0], -1))[:, 0]
+
+
+class _ConstantGenerator(nn.Module):
+  """G(z) = one learned 8x8x1 image for every z, so a test can read the fakes off the state."""
+
+  @nn.compact
+  def __call__(self, z, train=True):
+    image = self.param("image", nn.initializers.normal(1.0), (8, 8, 1))
+    return jnp.broadcast_to(image, (z.shape[0], 8, 8, 1))
+
+
+def _shift_rows(x, a):
+  # The whole batch moved down by a rows (up for a < 0), zeros shifted in: [n, H, W, C].
+  rows = jnp.arange(x.shape[1]) - a
+  kept = (rows >= 0) & (rows < x.shape[1])
+  return jnp.where(kept[None, :, None, None], jnp.roll(x, a, axis=1), 0.0)
+
+
+@pytest.mark.parametrize("penalty", ["r1", "r2"])
+def test_penalty_sees_the_augmentation_draw_of_d_loss(penalty):
+  # The issue's setting: a linear critic on 8x8x1 images, 4 reals, the penalty at weight 1 and
+  # an augmentation that shifts the whole batch by a in {-1, 0, +1} rows drawn from its key.
+  # The shift each pass saw is read back from the step's metrics: the mean score of the
+  # penalised side, <w, S_a x>, and the penalty, ||S_a^T w||^2, each pick one a, and they must
+  # agree at every step (R1 agreed at 6 of 20 when it re-augmented with a key of its own).
+  gan = GAN(_ConstantGenerator(), _LinearCritic(), optax.sgd(1e-2), optax.sgd(1e-2), (2,))
+  shift = lambda x, key, p: _shift_rows(x, jax.random.randint(key, (), -1, 2))
+  reals = jnp.tanh(jax.random.normal(jax.random.PRNGKey(0), (4, 8, 8, 1)))
+  step = jax.jit(
+    make_train_step(gan, loss="non_saturating", penalties={penalty: 1.0}, augment=shift)
+  )
+  state = gan.init(jax.random.PRNGKey(0), reals)
+  shifts = (-1, 0, 1)
+  agree, seen = 0, set()
+  for _ in range(20):
+    w = state.d_params["Dense_0"]["kernel"].reshape(1, 8, 8, 1)
+    points, score = reals, "d_real"
+    if penalty == "r2":
+      points, score = jnp.broadcast_to(state.g_params["image"], (4, 8, 8, 1)), "d_fake"
+    state, metrics = step(state, reals, jax.random.PRNGKey(3))
+    pens = {a: float(jnp.sum(_shift_rows(w, -a) ** 2)) for a in shifts}  # ||S_a^T w||^2
+    means = {a: float(jnp.mean(jnp.sum(_shift_rows(points, a) * w, (1, 2, 3)))) for a in shifts}
+    a_pen = min(shifts, key=lambda a: abs(pens[a] - float(metrics["penalty"])))
+    a_loss = min(shifts, key=lambda a: abs(means[a] - float(metrics[score])))
+    agree += a_pen == a_loss
+    seen.add(a_loss)
+  assert seen == set(shifts)
+  assert agree == 20
 
 
 def test_consistency_and_lecam_regularisers():
