@@ -56,7 +56,7 @@ def _image_part(name: str, steps: int, metrics: str, extractor: str, num_samples
     c.optim.ema_decay = 0.999
     c.run.steps = steps
     c.log.every, c.log.sample_every = 500, steps
-    c.eval.every = c.checkpoint.every = min(steps, args.eval_every)
+    c.eval.every = c.checkpoint.every = min(steps, args.eval_every or 1000)
     c.eval.metrics, c.eval.extractor, c.eval.num_samples = metrics, extractor, num_samples
     return c
 
@@ -250,6 +250,8 @@ def run_config(part: str, overrides: dict, seed: int, args):
     c.run.steps = args.steps
     c.eval.every = c.checkpoint.every = min(c.eval.every, args.steps)
     c.log.sample_every = args.steps
+  if args.eval_every and not config_lib.is_toy(c):  # a trajectory, for any part
+    c.eval.every = c.checkpoint.every = min(args.eval_every, c.run.steps)
   for path, value in overrides.items():
     section, field = path.split(".")
     c[section][field] = value
@@ -447,7 +449,9 @@ def main(argv=None):
   parser.add_argument("--seeds", type=int, default=2)
   parser.add_argument("--first_seed", type=int, default=0)
   parser.add_argument("--steps", type=int, default=0, help="every run's steps (0: the part's)")
-  parser.add_argument("--eval_every", type=int, default=1000, help="image parts")
+  parser.add_argument(
+    "--eval_every", type=int, default=0, help="image parts (0: the part's own; 1000 for 'mnist')"
+  )
   parser.add_argument("--width", type=int, default=32, help="DCGAN width of the image parts")
   parser.add_argument("--no_train", action="store_true", help="only tabulate the runs that exist")
   parser.add_argument("--data_dir", default=os.environ.get("JAXGAN_DATA_DIR"))
