@@ -12,6 +12,10 @@ adapts it inside the compiled step); p = 0 returns the images exactly.
   with probability p * multiplier; `R3GAN_POLICY` (preset 'r3gan') is R3GAN's (Huang et al. 2024).
 - `flip_translate`: bCR's transform (Zhao et al. 2021): horizontal flip and translation.
 
+Fed the same random draws, `diffaugment` and `ada` reproduce the official code's outputs
+(DiffAugment_pytorch.py, StyleGAN2-ADA's AugmentPipe; tests/test_augment_official.py), except
+where ada_lib's docstring says otherwise (ADA's blits alone are exact here).
+
 `get(name, policy)` returns the `AugmentFn` with its policy bound and checked before compiling.
 
 Example:

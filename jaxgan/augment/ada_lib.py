@@ -16,10 +16,27 @@ ADA's distributions and order:
 - corruptions: noise (Gaussian with sigma = |N(0, 0.1)|) and cutout (a square of half the size).
 
 Blit and geometric transforms compose into one 3x3 matrix per example and run as one warp;
-colour transforms compose into one 4x4 matrix per example. Simplifications against the official
-code: the warp samples bilinearly with reflect padding directly, without ADA's 2x sym6 wavelet
-upsampling and downsampling (see `transforms.warp`); ADA's image-space filtering ('imgfilter',
-presets 'bgcf...') is not implemented.
+colour transforms compose into one 4x4 matrix per example. Each step is its own function:
+`draw` (a key -> the random numbers, one per draw the official code makes, in its layout),
+`params_from_draws` (numbers -> per-example parameters, with the gates at p * multiplier),
+`apply` (parameters -> images, pure); `ada` chains them.
+
+Against the official `AugmentPipe` (tests/test_augment_official.py feeds both the same draws):
+the parameters and gates are the same; colour, noise and cutout agree to float32 rounding (max
+abs difference 5e-7); with any geometric transform in the policy the warp is ADA's own
+execution, `transforms.filtered_warp` (reflect padding by ADA's batch margin, 2x upsampling with
+the sym6 wavelet, bilinear sampling, 2x downsampling), which agrees to 1e-5 (max 7e-6: its
+sampling coordinates round differently). Two deliberate differences:
+
+- an example whose matrix is exactly the identity (nothing selected; every example at p = 0) is
+  returned unchanged, where ADA filters it too (the identity to 2e-6);
+- a policy of blit transforms alone (xflip, rotate90, xint; preset 'blit') runs them as exact
+  pixel permutations (`transforms.warp`), where ADA still runs its filtered warp. For xint that
+  is the same (to 3e-6); but sym6 is not symmetric, so ADA's flips and quarter turns filter the
+  mirrored axis (a kernel with centre tap 0.965): up to 0.05 from the exact flip on smooth
+  images, 0.41 on uniform noise. Mixed with geometric transforms, blits are filtered as in ADA.
+
+ADA's image-space filtering ('imgfilter', presets 'bgcf...') is not implemented.
 
 Example:
   >>> import jax, jax.numpy as jnp
@@ -38,7 +55,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.augment import transforms as T
-from jaxgan.augment._common import check_images, check_probability
+from jaxgan.augment._common import check_images, check_probability, where_examples
 
 BLIT = ("xflip", "rotate90", "xint")
 GEOMETRIC = ("scale", "rotate", "aniso", "xfrac")
@@ -139,10 +156,199 @@ class _Draws:
   def normal(self) -> jax.Array:
     return next(self._z)
 
-  def gated(self, prob, value, identity) -> jax.Array:
-    """`value` where a fresh U[0, 1) draw is below `prob` (never when prob is 0), else identity."""
-    on = self.uniform() < prob
-    return jnp.where(on.reshape(on.shape + (1,) * (jnp.ndim(value) - 1)), value, identity)
+
+def _geometry_draws(key, n: int, mults) -> dict[str, jax.Array]:
+  d, r = _Draws(key, n, uniforms=16, normals=4), {}
+  for name in ("xflip", "rotate90"):
+    if name in mults:
+      r[name], r[name + "_gate"] = d.uniform(), d.uniform()
+  if "xint" in mults:
+    r["xint"] = jnp.stack([d.uniform(), d.uniform()], axis=1)
+    r["xint_gate"] = d.uniform()
+  if "scale" in mults:
+    r["scale"], r["scale_gate"] = d.normal(), d.uniform()
+  if "rotate" in mults:
+    pre, pre_gate, post, post_gate = (d.uniform() for _ in range(4))
+    r["rotate"], r["rotate_gate"] = jnp.stack([pre, post], 1), jnp.stack([pre_gate, post_gate], 1)
+  if "aniso" in mults:
+    r["aniso"], r["aniso_gate"] = d.normal(), d.uniform()
+  if "xfrac" in mults:
+    r["xfrac"] = jnp.stack([d.normal(), d.normal()], axis=1)
+    r["xfrac_gate"] = d.uniform()
+  return r
+
+
+def _colour_draws(key, n: int, channels: int, mults) -> dict[str, jax.Array]:
+  d, r = _Draws(key, n, uniforms=8, normals=3), {}
+  for name, normal in [("brightness", True), ("contrast", True), ("lumaflip", False)]:
+    if name in mults:
+      r[name] = d.normal() if normal else d.uniform()
+      r[name + "_gate"] = d.uniform()
+  if channels > 1:  # ADA skips hue and saturation on one channel
+    if "hue" in mults:
+      r["hue"], r["hue_gate"] = d.uniform(), d.uniform()
+    if "saturation" in mults:
+      r["saturation"], r["saturation_gate"] = d.normal(), d.uniform()
+  return r
+
+
+def draw(key: jax.Array, shape: tuple[int, int, int, int], mults: dict[str, float]):
+  """Draws ADA's random numbers for a batch: one entry per draw StyleGAN2-ADA's code makes.
+
+  Each transform `t` of `mults` gets its value draw `t` and its gate draw `t + '_gate'` (U[0, 1);
+  the transform is applied where gate < p * multiplier), in the official code's layout:
+
+  - U[0, 1): 'xflip', 'rotate90', 'lumaflip', 'hue' `[n]`; 'xint' `[n, 2]` (x, y); 'rotate'
+    `[n, 2]` (before, after the anisotropic scaling, with gates 'rotate_gate' `[n, 2]`);
+    'cutout_centre' `[n, 2]` (x, y) as fractions of the size;
+  - N(0, 1): 'scale', 'aniso', 'brightness', 'contrast', 'saturation', 'noise' `[n]`; 'xfrac'
+    `[n, 2]` (x, y); 'noise_field' `[n, H, W, C]`;
+  - 'cutout' has only its gate 'cutout_gate'; hue and saturation are not drawn for C = 1.
+
+  Args:
+    key: a JAX PRNG key.
+    shape: the batch's shape `(n, H, W, C)`.
+    mults: {transform: multiplier} from `parse_policy`; only these are drawn.
+
+  Returns:
+    {name: float32 array}; `params_from_draws` maps it to the transforms' parameters.
+  """
+  n, h, w, ch = shape
+  k_geom, k_colour, k_noise, k_cut = jax.random.split(key, 4)
+  r = {**_geometry_draws(k_geom, n, mults), **_colour_draws(k_colour, n, ch, mults)}
+  d = _Draws(k_cut, n, uniforms=4, normals=1)
+  if "noise" in mults:
+    r["noise"], r["noise_gate"] = d.normal(), d.uniform()
+    r["noise_field"] = jax.random.normal(k_noise, (n, h, w, ch))
+  if "cutout" in mults:
+    r["cutout_gate"] = d.uniform()
+    cy, cx = d.uniform(), d.uniform()
+    r["cutout_centre"] = jnp.stack([cx, cy], axis=1)
+  return r
+
+
+def params_from_draws(draws: dict, p, mults: dict[str, float], height: int, width: int) -> dict:
+  """Maps `draw`'s numbers to each transform's per-example parameters, as StyleGAN2-ADA.
+
+  Each transform takes its value where its gate draw is below p * multiplier, else its identity
+  (gate < 0 never holds, so p = 0 selects nothing); rotation is gated twice with
+  p_rot = 1 - sqrt(1 - p * multiplier), so that either rotation happens with that probability.
+
+  Args:
+    draws: `draw`'s dict (or the same numbers from elsewhere: the official code's draws).
+    p: the overall probability, float32 scalar (may be traced).
+    mults: {transform: multiplier}.
+    height: image height in pixels.
+    width: image width in pixels.
+
+  Returns:
+    {name: parameters} for the transforms in `draws`: 'xflip' and 'lumaflip' in {0, 1},
+    'rotate90' quarter turns in {0..3}, 'xint' whole and 'xfrac' fractional pixels `[n, 2]`
+    (x, y), 'scale', 'aniso', 'contrast', 'saturation' factors, 'rotate' `[n, 2]` and 'hue'
+    radians, 'brightness' an offset, 'noise' sigma (with 'noise_field'), 'cutout' the side as a
+    fraction of the size (0: none) with 'cutout_centre' (x, y).
+  """
+  n = len(next(iter(draws.values()))) if draws else 0
+  zero, one = jnp.zeros(n), jnp.ones(n)
+  size = jnp.array([width, height], jnp.float32)
+  out = {}
+
+  def gated(name, value, identity, prob=None):
+    prob = mults.get(name, 0.0) * p if prob is None else prob
+    on = draws[name + "_gate"] < prob
+    on = on.reshape(on.shape + (1,) * (jnp.ndim(value) - on.ndim))
+    return jnp.where(on, value, identity)
+
+  if "xflip" in draws:
+    out["xflip"] = gated("xflip", jnp.floor(draws["xflip"] * 2), zero)
+  if "rotate90" in draws:
+    out["rotate90"] = gated("rotate90", jnp.floor(draws["rotate90"] * 4), zero)
+  if "xint" in draws:
+    t = gated("xint", (draws["xint"] * 2 - 1) * XINT_MAX, 0.0)
+    out["xint"] = jnp.round(t * size)
+  if "scale" in draws:
+    out["scale"] = gated("scale", jnp.exp2(draws["scale"] * SCALE_STD), one)
+  if "rotate" in draws:
+    p_rot = 1 - jnp.sqrt(jnp.clip(1 - mults.get("rotate", 0.0) * p, 0.0, 1.0))
+    theta = (draws["rotate"] * 2 - 1) * jnp.pi * ROTATE_MAX
+    out["rotate"] = gated("rotate", theta, 0.0, prob=p_rot)
+  if "aniso" in draws:
+    out["aniso"] = gated("aniso", jnp.exp2(draws["aniso"] * ANISO_STD), one)
+  if "xfrac" in draws:
+    out["xfrac"] = gated("xfrac", draws["xfrac"] * XFRAC_STD, 0.0) * size
+  if "brightness" in draws:
+    out["brightness"] = gated("brightness", draws["brightness"] * BRIGHTNESS_STD, zero)
+  if "contrast" in draws:
+    out["contrast"] = gated("contrast", jnp.exp2(draws["contrast"] * CONTRAST_STD), one)
+  if "lumaflip" in draws:
+    out["lumaflip"] = gated("lumaflip", jnp.floor(draws["lumaflip"] * 2), zero)
+  if "hue" in draws:
+    out["hue"] = gated("hue", (draws["hue"] * 2 - 1) * jnp.pi * HUE_MAX, zero)
+  if "saturation" in draws:
+    out["saturation"] = gated("saturation", jnp.exp2(draws["saturation"] * SATURATION_STD), one)
+  if "noise" in draws:
+    out["noise"] = gated("noise", jnp.abs(draws["noise"]) * NOISE_STD, zero)
+    out["noise_field"] = draws["noise_field"]
+  if "cutout_gate" in draws:
+    out["cutout"] = gated("cutout", jnp.full((n,), CUTOUT_SIZE), zero)
+    out["cutout_centre"] = draws["cutout_centre"]
+  return out
+
+
+def geometry_matrix(params: dict, n: int) -> jax.Array:
+  """Composes the blit and geometric parameters into one inverse matrix per example, as ADA.
+
+  Args:
+    params: `params_from_draws`'s dict; absent transforms are skipped.
+    n: the batch size.
+
+  Returns:
+    float32 `[n, 3, 3]`: output pixel -> input point (see `transforms.warp`).
+  """
+  g = jnp.broadcast_to(jnp.eye(3, dtype=jnp.float32), (n, 3, 3))
+  if "xflip" in params:
+    g = g @ T.scale2d(1 - 2 * params["xflip"], 1.0)
+  if "rotate90" in params:
+    g = g @ T.rotate90_2d(params["rotate90"].astype(jnp.int32))  # ADA's rotate2d(pi/2 k)
+  if "xint" in params:
+    g = g @ T.translate2d(-params["xint"][:, 0], -params["xint"][:, 1])
+  if "scale" in params:
+    g = g @ T.scale2d(1 / params["scale"], 1 / params["scale"])
+  if "rotate" in params:
+    g = g @ T.rotate2d(params["rotate"][:, 0])
+  if "aniso" in params:
+    g = g @ T.scale2d(1 / params["aniso"], params["aniso"])
+  if "rotate" in params:
+    g = g @ T.rotate2d(params["rotate"][:, 1])
+  if "xfrac" in params:
+    g = g @ T.translate2d(-params["xfrac"][:, 0], -params["xfrac"][:, 1])
+  return g
+
+
+def colour_matrix(params: dict, n: int) -> jax.Array:
+  """Composes the colour parameters into one 4x4 matrix per example, as ADA.
+
+  Args:
+    params: `params_from_draws`'s dict; absent transforms are skipped.
+    n: the batch size.
+
+  Returns:
+    float32 `[n, 4, 4]` acting on (r, g, b, 1).
+  """
+  c = jnp.broadcast_to(jnp.eye(4, dtype=jnp.float32), (n, 4, 4))
+  if "brightness" in params:
+    b = params["brightness"]
+    c = T.translate3d(b, b, b) @ c
+  if "contrast" in params:
+    s = params["contrast"]
+    c = T.scale3d(s, s, s) @ c
+  if "lumaflip" in params:
+    c = T.luma_flip3d(params["lumaflip"]) @ c
+  if "hue" in params:
+    c = T.hue_rotate3d(params["hue"]) @ c
+  if "saturation" in params:
+    c = T.saturate3d(params["saturation"]) @ c
+  return c
 
 
 def sample_geometry(key, n: int, height: int, width: int, p, mults: dict[str, float]) -> jax.Array:
@@ -160,43 +366,8 @@ def sample_geometry(key, n: int, height: int, width: int, p, mults: dict[str, fl
     float32 `[n, 3, 3]`: output pixel -> input point (see `transforms.warp`); the identity for an
     example where no transform was selected.
   """
-  d = _Draws(key, n, uniforms=16, normals=4)
-  g = jnp.broadcast_to(jnp.eye(3, dtype=jnp.float32), (n, 3, 3))
-  zero, one = jnp.zeros(n), jnp.ones(n)
-
-  def prob(name):
-    return mults.get(name, 0.0) * p
-
-  if "xflip" in mults:
-    i = d.gated(prob("xflip"), jnp.floor(d.uniform() * 2), zero)
-    g = g @ T.scale2d(1 - 2 * i, 1.0)
-  if "rotate90" in mults:
-    k = d.gated(prob("rotate90"), jnp.floor(d.uniform() * 4), zero)
-    g = g @ T.rotate90_2d(k.astype(jnp.int32))  # ADA's rotate2d_inv(-pi/2 k) = rotate2d(pi/2 k)
-  if "xint" in mults:
-    t = jnp.stack([d.uniform(), d.uniform()], axis=1) * 2 * XINT_MAX - XINT_MAX
-    t = d.gated(prob("xint"), t, 0.0)
-    g = g @ T.translate2d(-jnp.round(t[:, 0] * width), -jnp.round(t[:, 1] * height))
-  if "scale" in mults:
-    s = d.gated(prob("scale"), jnp.exp2(d.normal() * SCALE_STD), one)
-    g = g @ T.scale2d(1 / s, 1 / s)
-  # Rotation before and after the anisotropic scaling, each with p_rot: P(either) = p.
-  p_rot = 1 - jnp.sqrt(jnp.clip(1 - prob("rotate"), 0.0, 1.0))
-  rotations = []
-  if "rotate" in mults:
-    for _ in range(2):
-      theta = (d.uniform() * 2 - 1) * jnp.pi * ROTATE_MAX
-      rotations.append(d.gated(p_rot, theta, zero))
-    g = g @ T.rotate2d(rotations[0])
-  if "aniso" in mults:
-    s = d.gated(prob("aniso"), jnp.exp2(d.normal() * ANISO_STD), one)
-    g = g @ T.scale2d(1 / s, s)
-  if rotations:
-    g = g @ T.rotate2d(rotations[1])
-  if "xfrac" in mults:
-    t = d.gated(prob("xfrac"), jnp.stack([d.normal(), d.normal()], axis=1) * XFRAC_STD, 0.0)
-    g = g @ T.translate2d(-t[:, 0] * width, -t[:, 1] * height)
-  return g
+  params = params_from_draws(_geometry_draws(key, n, mults), p, mults, height, width)
+  return geometry_matrix(params, n)
 
 
 def sample_colour(key, n: int, channels: int, p, mults: dict[str, float]) -> jax.Array:
@@ -212,29 +383,51 @@ def sample_colour(key, n: int, channels: int, p, mults: dict[str, float]) -> jax
   Returns:
     float32 `[n, 4, 4]` acting on (r, g, b, 1); the identity where nothing was selected.
   """
-  d = _Draws(key, n, uniforms=8, normals=3)
-  c = jnp.broadcast_to(jnp.eye(4, dtype=jnp.float32), (n, 4, 4))
-  zero, one = jnp.zeros(n), jnp.ones(n)
-  if "brightness" in mults:
-    b = d.gated(mults["brightness"] * p, d.normal() * BRIGHTNESS_STD, zero)
-    c = T.translate3d(b, b, b) @ c
-  if "contrast" in mults:
-    s = d.gated(mults["contrast"] * p, jnp.exp2(d.normal() * CONTRAST_STD), one)
-    c = T.scale3d(s, s, s) @ c
-  if "lumaflip" in mults:
-    i = d.gated(mults["lumaflip"] * p, jnp.floor(d.uniform() * 2), zero)
-    c = T.luma_flip3d(i) @ c
-  if "hue" in mults and channels > 1:
-    theta = (d.uniform() * 2 - 1) * jnp.pi * HUE_MAX
-    c = T.hue_rotate3d(d.gated(mults["hue"] * p, theta, zero)) @ c
-  if "saturation" in mults and channels > 1:
-    s = d.gated(mults["saturation"] * p, jnp.exp2(d.normal() * SATURATION_STD), one)
-    c = T.saturate3d(s) @ c
-  return c
+  params = params_from_draws(_colour_draws(key, n, channels, mults), p, mults, 1, 1)
+  return colour_matrix(params, n)
+
+
+def apply(images: jax.Array, params: dict) -> jax.Array:
+  """Applies ADA's transforms with explicit parameters (`params_from_draws`'s dict).
+
+  In ADA's order: the blit and geometric transforms as one warp, the colour transforms as one
+  matrix, noise, cutout. With any geometric transform (scale, rotate, aniso, xfrac) among
+  `params`, the warp is ADA's `transforms.filtered_warp`, except that an example whose matrix is
+  exactly the identity is returned unchanged (ADA filters it too: the same to float32 rounding).
+  With blit transforms alone it is `transforms.warp`: exact flips, quarter turns and shifts.
+
+  Args:
+    images: `[n, H, W, C]` float images, C = 1 or 3.
+    params: {name: per-example parameters}; absent transforms are skipped.
+
+  Returns:
+    `[n, H, W, C]`, the dtype of `images`.
+  """
+  check_images(images, "ada")
+  n = images.shape[0]
+  x = images.astype(jnp.float32)
+  # Composition is with matmuls of exact 0/1 entries; HIGHEST keeps them exact on accelerators.
+  with jax.default_matmul_precision("highest"):
+    if any(t in params for t in BLIT + GEOMETRIC):
+      g = geometry_matrix(params, n)
+      if any(t in params for t in GEOMETRIC):
+        identity = jnp.all(g == jnp.eye(3, dtype=g.dtype), axis=(1, 2))
+        x = where_examples(identity, x, T.filtered_warp(x, g))
+      else:
+        x = T.warp(x, g)
+    if any(t in params for t in COLOUR):
+      x = T.apply_colour(x, colour_matrix(params, n))
+  if "noise" in params:
+    x = x + params["noise_field"] * params["noise"][:, None, None, None]
+  if "cutout" in params:
+    x = T.box_cutout(x, params["cutout_centre"][:, ::-1], params["cutout"])
+  return x.astype(images.dtype)
 
 
 def ada(images: jax.Array, key: jax.Array, p, policy: str = DEFAULT_POLICY) -> jax.Array:
   """ADA's augmentation pipeline (Karras et al. 2020) at probability `p`, per example.
+
+  `apply(images, params_from_draws(draw(key, images.shape, mults), p, mults, H, W))`.
 
   Args:
     images: `[n, H, W, C]` float images in [-1, 1], C = 1 or 3.
@@ -255,20 +448,6 @@ def ada(images: jax.Array, key: jax.Array, p, policy: str = DEFAULT_POLICY) -> j
   check_images(images, "ada")
   mults = parse_policy(policy)
   p = check_probability(p)
-  n, h, w, ch = images.shape
-  x = images.astype(jnp.float32)
-  k_geom, k_colour, k_noise, k_cut = jax.random.split(key, 4)
-  # Composition is with matmuls of exact 0/1 entries; HIGHEST keeps them exact on accelerators.
-  with jax.default_matmul_precision("highest"):
-    if any(t in mults for t in BLIT + GEOMETRIC):
-      x = T.warp(x, sample_geometry(k_geom, n, h, w, p, mults))
-    if any(t in mults for t in COLOUR):
-      x = T.apply_colour(x, sample_colour(k_colour, n, ch, p, mults))
-  d = _Draws(k_cut, n, uniforms=4, normals=1)
-  if "noise" in mults:
-    sigma = d.gated(mults["noise"] * p, jnp.abs(d.normal()) * NOISE_STD, jnp.zeros(n))
-    x = x + jax.random.normal(k_noise, x.shape) * sigma[:, None, None, None]
-  if "cutout" in mults:
-    sizes = d.gated(mults["cutout"] * p, jnp.full((n,), CUTOUT_SIZE), jnp.zeros(n))
-    x = T.box_cutout(x, jnp.stack([d.uniform(), d.uniform()], axis=1), sizes)
-  return x.astype(images.dtype)
+  _, h, w, _ = images.shape
+  params = params_from_draws(draw(key, images.shape, mults), p, mults, h, w)
+  return apply(images, params)

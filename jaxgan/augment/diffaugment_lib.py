@@ -2,16 +2,23 @@
 
 Every op is split into a deterministic function of explicit per-example parameters
 (`brightness(x, b)`, `translate(x, shifts)`, ..., or `apply(name, x, params)`) and `draw(name,
-...)`, which samples those parameters in the paper's ranges, one draw per example. Images are NHWC `[n, H, W, C]`, values
-in [-1, 1]; every op is differentiable with respect to the images, so D's gradient reaches G
-through it. The maths follows the official `DiffAugment_pytorch.py` (mit-han-lab/data-efficient-gans):
+...)` / `params_from_uniform`, which map uniform draws to those parameters in the paper's
+ranges, one draw per example; for a whole policy, `sample_policy` draws and `apply_policy`
+applies. Images are NHWC `[n, H, W, C]`, values in [-1, 1]; every op is differentiable with
+respect to the images, so D's gradient reaches G through it. The maths is the official
+`DiffAugment_pytorch.py`'s (mit-han-lab/data-efficient-gans), which, fed the same draws, it
+reproduces to float32 rounding (tests/test_augment_official.py):
 
 - brightness: x + b, b ~ U[-0.5, 0.5];
 - saturation: (x - mean_C(x)) * s + mean_C(x), s ~ U[0, 2] (a no-op on one channel);
 - contrast: (x - mean_HWC(x)) * c + mean_HWC(x), c ~ U[0.5, 1.5];
-- translation: an integer shift in [-r, r] per axis, r = int(size / 8 + 0.5), zero fill;
+- translation: an integer shift in [-r, r] per axis, r = int(size / 8 + 0.5), zero fill (the
+  official op's draw t reads in[y + t]: a shift of -t here, the same distribution);
 - cutout: a zeroed square of int(size / 2 + 0.5) pixels per side at a random centre, clipped at
-  the borders.
+  the borders (the official offsets are the centres).
+
+Every op runs on every example, as in the official code and the paper; `diffaugment`'s p, an
+addition, leaves an example untouched with probability 1 - p (p = 1: never).
 
 Example:
   >>> import jax, jax.numpy as jnp
@@ -275,10 +282,64 @@ def parse_policy(policy: str) -> tuple[str, ...]:
   return tuple(ops)
 
 
+def sample_policy(
+  key: jax.Array, n: int, height: int, width: int, policy: str = DEFAULT_POLICY
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
+  """Draws every op's parameters for a policy, and the per-example gate draws.
+
+  Args:
+    key: a JAX PRNG key.
+    n: the batch size.
+    height: image height in pixels.
+    width: image width in pixels.
+    policy: a comma list of 'color', 'translation', 'cutout' (static).
+
+  Returns:
+    (params, gate): params, one entry per op of `parse_policy(policy)` in order, as `draw`
+    returns them; gate, float32 `[n]` U[0, 1) draws (an example is augmented where gate < p).
+
+  Raises:
+    ValueError: for an unknown policy entry.
+  """
+  ops = parse_policy(policy)
+  # One draw for the whole pipeline: every separate PRNG call adds its own compile time.
+  u = jax.random.uniform(key, (n, 2 * len(ops) + 1))
+  params = tuple(
+    params_from_uniform(op, u[:, 2 * i : 2 * i + 2], height, width) for i, op in enumerate(ops)
+  )
+  return params, u[:, -1]
+
+
+def apply_policy(images: jax.Array, params, policy: str = DEFAULT_POLICY) -> jax.Array:
+  """Applies a policy's ops in order with explicit parameters, to every example (the paper's p = 1).
+
+  Args:
+    images: `[n, H, W, C]` float images.
+    params: one entry per op of `parse_policy(policy)`, as `apply` takes them.
+    policy: a comma list of 'color', 'translation', 'cutout' (static).
+
+  Returns:
+    `[n, H, W, C]` float32.
+
+  Raises:
+    ValueError: for an unknown policy entry, or a number of parameters that is not the number of
+      ops.
+  """
+  ops = parse_policy(policy)
+  if len(params) != len(ops):
+    raise ValueError(f"Policy {policy!r} runs {len(ops)} ops {ops}; got {len(params)} parameters.")
+  out = jnp.asarray(images, jnp.float32)
+  for op, v in zip(ops, params, strict=True):
+    out = apply(op, out, v)
+  return out
+
+
 def diffaugment(
   images: jax.Array, key: jax.Array, p=1.0, policy: str = DEFAULT_POLICY
 ) -> jax.Array:
   """DiffAugment (Zhao et al. 2020): random colour, translation and cutout, per example.
+
+  `apply_policy` with `sample_policy`'s parameters, where an example's gate draw is below p.
 
   Args:
     images: `[n, H, W, C]` float images in [-1, 1], C = 1 or 3.
@@ -300,15 +361,12 @@ def diffaugment(
     True
   """
   check_images(images, "diffaugment")
-  ops = parse_policy(policy)
+  parse_policy(policy)
   p = check_probability(p)
   x = images.astype(jnp.float32)
   n, h, w, _ = x.shape
-  # One draw for the whole pipeline: every separate PRNG call adds its own compile time.
-  u = jax.random.uniform(key, (n, 2 * len(ops) + 1))
-  out = x
-  for i, op in enumerate(ops):
-    out = apply(op, out, params_from_uniform(op, u[:, 2 * i : 2 * i + 2], h, w))
+  params, gate = sample_policy(key, n, h, w, policy)
+  out = apply_policy(x, params, policy)
   # uniform lies in [0, 1), so `< 0` is never true: p = 0 leaves every example untouched.
-  out = where_examples(u[:, -1] < p, out, x)
+  out = where_examples(gate < p, out, x)
   return out.astype(images.dtype)

@@ -3,8 +3,10 @@
 Geometry (Karras et al. 2020, StyleGAN2-ADA) uses 3x3 homogeneous matrices in pixel units with
 the origin at the image centre, x along the width and y along the height (down). A warp takes
 the INVERSE transform `g_inv`, which maps each output pixel's coordinates to the input point it
-samples. Colour uses 4x4 homogeneous matrices acting on (r, g, b, 1). Every builder takes
-per-example arrays `[n]` (or scalars) and returns float32 `[n, 3, 3]` or `[n, 4, 4]`.
+samples: `warp` samples the image directly (exact for flips, quarter turns and whole-pixel
+shifts), `filtered_warp` as StyleGAN2-ADA does (2x sym6 upsampling around the sampling).
+Colour uses 4x4 homogeneous matrices acting on (r, g, b, 1). Every builder takes per-example
+arrays `[n]` (or scalars) and returns float32 `[n, 3, 3]` or `[n, 4, 4]`.
 
 Example:
   >>> import jax.numpy as jnp
@@ -129,11 +131,10 @@ def _reflect(i: jax.Array, size: int) -> jax.Array:
 def warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   """Resamples each example at `g_inv @ (output pixel)`, bilinearly, with reflect padding.
 
-  A simplification of ADA's execution: ADA pads by a bounded reflected margin, upsamples 2x with
-  a sym6 wavelet filter, samples bilinearly and downsamples; here the warp samples the image
-  directly (bilinear, reflect padding extended periodically to any distance), so strong
-  downscaling aliases more than in ADA. Integer-valued matrices (flips, quarter turns, whole
-  pixel shifts, the identity) give exact pixel permutations.
+  One sampling pass (bilinear, reflect padding extended periodically to any distance), without
+  the 2x sym6 up- and downsampling of ADA's execution (`filtered_warp`), so strong downscaling
+  aliases more. Integer-valued matrices (flips, quarter turns, whole pixel shifts, the identity)
+  give exact pixel permutations: `ada` uses it for policies of blit transforms alone.
 
   Args:
     images: `[n, H, W, C]` float images.
@@ -171,6 +172,155 @@ def warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   top = (1 - fx) * jax.vmap(fetch)(x, ya, xa) + fx * jax.vmap(fetch)(x, ya, xb)
   bottom = (1 - fx) * jax.vmap(fetch)(x, yb, xa) + fx * jax.vmap(fetch)(x, yb, xb)
   return ((1 - fy) * top + fy * bottom).astype(images.dtype)
+
+
+# The Symlet-6 wavelet's low-pass filter (12 taps, a standard table; in the order of
+# StyleGAN2-ADA's `wavelets['sym6']`): ADA's anti-aliasing filter around the warp ('Hz_geom').
+SYM6 = (
+  0.015404109327027373,
+  0.0034907120842174702,
+  -0.11799011114819057,
+  -0.048311742585633,
+  0.4910559419267466,
+  0.787641141030194,
+  0.3379294217276218,
+  -0.07263752278646252,
+  -0.021060292512300564,
+  0.04472490177066578,
+  0.0017677118642428036,
+  -0.007800708325034148,
+)
+
+
+def _geom_filter() -> np.ndarray:
+  # Normalised to unit DC gain in float32, as StyleGAN2-ADA's upfirdn2d.setup_filter.
+  f = np.asarray(SYM6, np.float32)
+  return f / f.sum(dtype=np.float32)
+
+
+def _upsample2x(x: jax.Array, f: np.ndarray, axis: int) -> jax.Array:
+  # 2x upsampling along `axis` with the FIR filter f (len 12, gain 2), output length 2L: zero
+  # insertion, then correlation with 2 * f[::-1] at the offsets of upfirdn2d's upsample2d
+  # (padding [6, 5]). Polyphase, so the inserted zeros are never multiplied:
+  #   out[2m] = sum_s 2 f[11 - 2s] x[m + s - 3],  out[2m + 1] = sum_s 2 f[10 - 2s] x[m + s - 2].
+  taps = len(f)
+  length = x.shape[axis]
+  half = taps // 2
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = (half // 2, half // 2)
+  xp = jnp.pad(x, pad)
+
+  def window(start):
+    return jax.lax.slice_in_dim(xp, start, start + length, axis=axis)
+
+  even = sum(2 * float(f[taps - 1 - 2 * s]) * window(s) for s in range(half))
+  odd = sum(2 * float(f[taps - 2 - 2 * s]) * window(s + 1) for s in range(half))
+  out = jnp.stack([even, odd], axis=axis + 1)
+  shape = list(x.shape)
+  shape[axis] = 2 * length
+  return out.reshape(shape)
+
+
+def _downsample2x(x: jax.Array, f: np.ndarray, axis: int, length: int) -> jax.Array:
+  # 2x downsampling along `axis` to `length` samples, as upfirdn2d's downsample2d with
+  # padding -2 * (taps // 4) and flip_filter=True: out[m] = sum_t f[t] x[1 + 2m + t].
+  return sum(
+    float(f[t]) * jax.lax.slice_in_dim(x, 1 + t, 1 + t + 2 * length - 1, stride=2, axis=axis)
+    for t in range(len(f))
+  )
+
+
+def filtered_warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
+  """ADA's execution of a geometric transform: 2x sym6 upsampling, a bilinear warp, downsampling.
+
+  StyleGAN2-ADA's `AugmentPipe` (training/augment.py) executes its composed blit and geometric
+  matrix this way, to keep the transform from aliasing: pad the batch by reflection, upsample 2x
+  with the Symlet-6 filter `SYM6`, sample bilinearly (zero outside the padded image), downsample
+  2x with the same filter and crop. The padding is ADA's: the margin the batch's transformed
+  corners need plus 2 * 3 pixels, clipped to [0, size - 1] per side and shared by the whole batch,
+  with the upsampled image zero beyond it. Its size depends on `g_inv`'s values, so here the
+  batch is padded statically by size - 1 (the most ADA pads) and the pixels beyond ADA's margin
+  are zeroed, before and after upsampling: the same arithmetic, with static shapes, so the warp
+  jits and is differentiable with respect to the images. The cost: the upsampled intermediate has
+  36 times the input's pixels (ADA's 4 (1 + 2 margin / size)^2 times: as many only when its
+  margin is clipped at size - 1).
+
+  Unlike `warp`, neither the identity nor flips and quarter turns are exact: the identity comes
+  back to float32 rounding (the filter is orthogonal), but sym6 is not symmetric, so a flipped
+  axis is filtered by a kernel with centre tap 0.965 (as in ADA).
+
+  Args:
+    images: `[n, H, W, C]` float images.
+    g_inv: float32 `[n, 3, 3]`, output pixel -> input point, in pixels about the image centre.
+
+  Returns:
+    `[n, H, W, C]`, the dtype of `images`.
+
+  Raises:
+    ValueError: when `images` is not `[n, H, W, C]` with C in (1, 3) or `g_inv` not `[n, 3, 3]`.
+
+  Example:
+    >>> x = jnp.arange(64.0).reshape(1, 8, 8, 1)
+    >>> y = jax.jit(filtered_warp)(x, jnp.eye(3)[None])  # the identity, to rounding
+    >>> bool(jnp.max(jnp.abs(y - x)) < 1e-4)
+    True
+  """
+  check_images(images, "filtered_warp")
+  n, h, w, ch = images.shape
+  if tuple(jnp.shape(g_inv)) != (n, 3, 3):
+    raise ValueError(f"filtered_warp needs g_inv of shape ({n}, 3, 3); got {jnp.shape(g_inv)}.")
+  f = _geom_filter()
+  hz_pad = len(f) // 4  # the output is computed 3 pixels beyond each border, then cropped
+  cx, cy = (w - 1) / 2, (h - 1) / 2
+  g = g_inv.astype(jnp.float32)
+
+  # ADA's margin: where the batch's output corners land in the input, plus 2 * hz_pad pixels.
+  corners_x = np.array([-cx, cx, cx, -cx], np.float32)
+  corners_y = np.array([-cy, -cy, cy, cy], np.float32)
+  px = g[:, 0, :1] * corners_x + g[:, 0, 1:2] * corners_y + g[:, 0, 2:]  # [n, 4]
+  py = g[:, 1, :1] * corners_x + g[:, 1, 1:2] * corners_y + g[:, 1, 2:]
+  margin = jnp.stack([jnp.max(-px), jnp.max(-py), jnp.max(px), jnp.max(py)])
+  margin = margin + np.array([2 * hz_pad - cx, 2 * hz_pad - cy] * 2, np.float32)
+  margin = jnp.clip(margin, 0.0, np.array([w - 1, h - 1] * 2, np.float32))
+  mx0, my0, mx1, my1 = jnp.ceil(margin).astype(jnp.int32)
+
+  # Static reflect padding by ADA's largest margin, zeroed beyond this batch's margin.
+  sx, sy = w - 1, h - 1
+  x = jnp.pad(images.astype(jnp.float32), ((0, 0), (sy, sy), (sx, sx), (0, 0)), mode="reflect")
+  hs, ws = h + 2 * sy, w + 2 * sx
+  rows, cols = jnp.arange(hs), jnp.arange(ws)
+  keep_rows = (rows >= sy - my0) & (rows < sy + h + my1)
+  keep_cols = (cols >= sx - mx0) & (cols < sx + w + mx1)
+  x = jnp.where((keep_rows[:, None] & keep_cols[None, :])[None, :, :, None], x, 0.0)
+  x = _upsample2x(_upsample2x(x, f, axis=2), f, axis=1)  # [n, 2 hs, 2 ws, C]
+
+  # Sample the upsampled image at T(-1/2) S(2) g_inv S(1/2) T(1/2) of the output grid, which
+  # covers the output image and hz_pad pixels around it at twice the resolution.
+  ho, wo = 2 * (h + 2 * hz_pad), 2 * (w + 2 * hz_pad)
+  a = (jnp.arange(wo, dtype=jnp.float32) - (wo - 1) / 2 + 0.5) / 2  # [wo]
+  b = (jnp.arange(ho, dtype=jnp.float32) - (ho - 1) / 2 + 0.5) / 2  # [ho]
+  gg = g[:, :, :, None, None]
+  a, b = a[None, None, :], b[None, :, None]
+  ix = 2 * (gg[:, 0, 0] * a + gg[:, 0, 1] * b + gg[:, 0, 2]) - 0.5 + (2 * ws - 1) / 2
+  iy = 2 * (gg[:, 1, 0] * a + gg[:, 1, 1] * b + gg[:, 1, 2]) - 0.5 + (2 * hs - 1) / 2
+  x0f, y0f = jnp.floor(ix), jnp.floor(iy)
+  fx, fy = (ix - x0f)[..., None], (iy - y0f)[..., None]  # [n, ho, wo, 1]
+  x0, y0 = x0f.astype(jnp.int32), y0f.astype(jnp.int32)
+  flat = x.reshape(n, 4 * hs * ws, ch)
+
+  def tap(yi, xi):
+    inside = (yi >= 2 * (sy - my0)) & (yi < 2 * (sy + h + my1))
+    inside &= (xi >= 2 * (sx - mx0)) & (xi < 2 * (sx + w + mx1))
+    index = jnp.clip(yi, 0, 2 * hs - 1) * (2 * ws) + jnp.clip(xi, 0, 2 * ws - 1)
+    # Whole pixels (all channels) per index: a cheaper gather, and scatter in the gradient.
+    got = jax.vmap(lambda image, i: image[i])(flat, index.reshape(n, -1))
+    return jnp.where(inside[..., None], got.reshape(n, ho, wo, ch), 0.0)
+
+  top = (1 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1)
+  bottom = (1 - fx) * tap(y0 + 1, x0) + fx * tap(y0 + 1, x0 + 1)
+  out = (1 - fy) * top + fy * bottom
+  out = _downsample2x(_downsample2x(out, f, axis=2, length=w), f, axis=1, length=h)
+  return out.astype(images.dtype)
 
 
 def apply_colour(images: jax.Array, c: jax.Array) -> jax.Array:
