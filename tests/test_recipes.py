@@ -1,10 +1,10 @@
 """The modern recipes inside the train step against a plain reference: several penalties (R3GAN's
 R1 + R2), lazy regularisation, augmentation, bCR and LeCam; ADA's probability; schedules."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import optax
 import pytest
 
