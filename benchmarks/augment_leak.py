@@ -1,7 +1,7 @@
 """Do a finished run's samples carry its augmentation? (Karras et al. 2020's "leaking".)
 
-    python benchmarks/augment_leak.py runs/augment_1pct/runs/mnist_1pct/*/seed0 \
-        --augment=diffaugment --source_dir=../shared/data
+    python benchmarks/augment_leak.py runs/study/runs/mnist_1pct/*/seed0 --num_samples 5000 \
+        --source_dir=../shared/data
 
 For each run directory (a `jaxgan.main` workdir) the EMA generator of its latest checkpoint draws
 `--num_samples` images, and their Frechet distance in the run's own evaluation features (e.g.
@@ -49,6 +49,8 @@ from jaxgan.state import scores_and_logits
 
 def load_run(workdir: str):
   """The config, GAN and latest state of a finished run (EMA parameters included)."""
+  if not os.path.isfile(os.path.join(workdir, "config.json")):
+    raise SystemExit(f"{workdir} is not a jaxgan workdir (no config.json): pass a run's --workdir.")
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   src = load_source(config.data.name, split="train[:1]", source_dir=config.run.source_dir)

@@ -1,15 +1,19 @@
 """The official R3GAN code (brownvc/R3GAN, PyTorch) trained with jaxgan's `stacked_mnist_r3gan`.
 
 Does the official code collapse on Stacked MNIST at jaxgan's CPU scale, as jaxgan's recipe does
-(369 modes at step 2,000, 63 at 4,000, 80 at 5,000; docs/results.md)? Launch, from the repository
-root (about 0.5 s a step on one thread, plus about a minute per evaluation):
+(865 modes at step 1,000, 423 at 2,000, 63-80 at 4,000-5,000; docs/results.md)? It does: the
+answer is in docs/results.md. Needs PyTorch (`pip install -e '.[bench]'`) and a local git copy of
+brownvc/R3GAN (`--mirror`; or a work tree at `--official_dir`). Launch, from the repository root
+(0.5-2 s a step on one thread, plus about a minute per evaluation); each variant needs its own
+`--out`, since a relaunch resumes and refuses other hyperparameters:
 
-    nohup .venv/bin/python benchmarks/r3gan_official.py --steps 5000 --eval_every 1000 \\
-        --out runs/r3gan_official/trajectory.jsonl > runs/r3gan_official/log.txt 2>&1 &
+    mkdir -p runs/r3gan_official && nohup .venv/bin/python benchmarks/r3gan_official.py \\
+        --steps 5000 --eval_every 1000 --out runs/r3gan_official/trajectory.jsonl \\
+        > runs/r3gan_official/log.txt 2>&1 &
 
 Relaunching the same command resumes from `<out dir>/checkpoint.pt` (written at every
 evaluation). `--official_dir` (default /tmp/r3gan_official) holds a work tree of the official
-repository; when missing it is extracted from the local mirror with `git archive`. No official
+repository; when missing it is extracted from the git repository `--mirror` with `git archive`. No official
 code is copied into jaxgan: it is imported from there.
 
 What runs. The official `R3GAN.Networks` Generator and Discriminator at the widths, blocks,
@@ -53,21 +57,30 @@ import time
 import types
 
 import numpy as np
-import torch
 
-MIRROR = '/work/.mirror/brownvc+R3GAN/repo'
+try:
+  import torch
+except ImportError:  # --help works without it; a run says what to install
+  torch = None
+
+MIRROR = '/work/.mirror/brownvc+R3GAN/repo'  # where this project's tools put a fetched copy
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, 'experiments', 'configs', 'stacked_mnist_r3gan.py')
 # Flags that define the run: a resumed run must keep them.
 DEFINING = ('gamma', 'lr', 'b2', 'ema_decay', 'widths', 'blocks', 'seed', 'batch', 'latent')
 
 
-def import_official(path: str):
+def import_official(path: str, mirror: str = MIRROR):
   """`(R3GAN.Networks, R3GAN.Trainer)` from a work tree at `path`, extracted when missing."""
   if not os.path.exists(os.path.join(path, 'R3GAN', 'Networks.py')):
+    if not os.path.isdir(mirror):
+      raise SystemExit(
+        f'No official R3GAN at {path} and no git repository at --mirror={mirror}: clone '
+        'https://github.com/brownvc/R3GAN and pass --official_dir=<its work tree>.'
+      )
     os.makedirs(path, exist_ok=True)
     archive = subprocess.run(
-      ['git', '-C', MIRROR, 'archive', 'HEAD'], check=True, capture_output=True
+      ['git', '-C', mirror, 'archive', 'HEAD'], check=True, capture_output=True
     )
     subprocess.run(['tar', '-x', '-C', path], input=archive.stdout, check=True)
   # CPU patch: torch_utils/ops/{conv2d,grid_sample}_gradfix import `parse_version` from
@@ -162,10 +175,13 @@ def main(argv=None):
   p.add_argument('--seed', type=int, default=None)
   p.add_argument('--config', default=CONFIG)
   p.add_argument('--official_dir', default='/tmp/r3gan_official')
+  p.add_argument('--mirror', default=MIRROR, help='a git repository of brownvc/R3GAN')
   p.add_argument('--out', default=os.path.join('runs', 'r3gan_official', 'trajectory.jsonl'))
   p.add_argument('--source_dir', default=os.environ.get('JAXGAN_SOURCE_DIR', '../shared/data'))
   p.add_argument('--data_dir', default=os.environ.get('JAXGAN_DATA_DIR'))
   args = p.parse_args(argv)
+  if torch is None:
+    raise SystemExit("benchmarks/r3gan_official.py needs PyTorch: pip install -e '.[bench]'")
   torch.set_num_threads(1)
   torch.set_num_interop_threads(1)
   c = load_config(args.config)
@@ -177,7 +193,7 @@ def main(argv=None):
     if getattr(args, name) is None:
       setattr(args, name, value)
   args.batch, args.latent = c.data.batch_size, c.model.latent_dim
-  networks, trainer_lib = import_official(args.official_dir)
+  networks, trainer_lib = import_official(args.official_dir, args.mirror)
 
   torch.manual_seed(args.seed)
   np.random.seed(args.seed)
