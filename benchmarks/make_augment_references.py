@@ -199,9 +199,21 @@ def ada_draws(calls: list, kwargs: dict, channels: int) -> dict[str, np.ndarray]
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--official", type=Path, default=Path("/tmp/jaxgan-official-augment"))
-  parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
-  parser.add_argument("--out", type=Path, default=OUT)
+  parser.add_argument(
+    "--official",
+    type=Path,
+    default=Path("/tmp/jaxgan-official-augment"),
+    help="a folder holding the official DiffAugment_pytorch.py and StyleGAN2-ADA's training/ and "
+    "torch_utils/ (extracted from --mirrors when missing)",
+  )
+  parser.add_argument(
+    "--mirrors",
+    type=Path,
+    default=Path("/work/.mirror"),
+    help="a folder of git copies named mit-han-lab+data-efficient-gans/repo and "
+    "NVlabs+stylegan2-ada-pytorch/repo",
+  )
+  parser.add_argument("--out", type=Path, default=OUT, help="the reference file to write")
   args = parser.parse_args()
   commits = ensure_official(args.official, args.mirrors)
   sys.path[:0] = [
