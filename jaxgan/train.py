@@ -205,14 +205,11 @@ def make_train_step(
     return critic_lib.apply_module(G, g_params, g_vars, z, True, labels)
 
   def penalty_terms(params, d_vars, real, fake, labels, aug_keys, pen_key, step, p):
-    """The penalties on packed raw inputs, D behind the same augmentation draw as in its loss.
+    """The penalties on packed raw inputs, D behind the augmentation draw of its loss.
 
-    The critic of the penalties at real points (R1; the interpolates and perturbations of the
-    others) augments with the key that augmented the reals in D's loss, the one at fakes (R2)
-    with the fakes' key: each penalty differentiates the very function D's loss evaluated, as
-    R3GAN's trainer and StyleGAN2-ADA's R1 pass do. Differentiated with respect to the images
-    only: a conditional critic is closed over the real labels, and over the fakes' for the
-    penalties at fakes (`jaxgan.penalties.ON_FAKES`).
+    Penalties at reals (and their interpolates) use the reals' key and labels, those at fakes
+    (`jaxgan.penalties.ON_FAKES`) the fakes': each differentiates, with respect to the images
+    only, the function D's loss evaluated, as R3GAN's and StyleGAN2-ADA's trainers do.
     """
 
     def critic_with(y, aug_key):
