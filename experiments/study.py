@@ -48,7 +48,11 @@ TOY_PROTOCOL = (
 TOY_METRICS = ("modes_captured", "high_quality", "reverse_kl")
 
 
-def _image_part(name: str, steps: int, metrics: str, extractor: str, num_samples: int):
+def _image_part(
+  name: str, steps: int, metrics: str, extractor: str, num_samples: int, eval_every: int = 0
+):
+  """A DCGAN part on an image data set; `eval_every` > 0 fixes its evaluation interval."""
+
   def base(args):
     c = config_lib.default_config()
     c.data.name = name
@@ -56,7 +60,8 @@ def _image_part(name: str, steps: int, metrics: str, extractor: str, num_samples
     c.optim.ema_decay = 0.999
     c.run.steps = steps
     c.log.every, c.log.sample_every = 500, steps
-    c.eval.every = c.checkpoint.every = min(steps, args.eval_every or 1000)
+    c.eval.every = c.checkpoint.every = min(steps, args.eval_every or eval_every or 1000)
+    c.checkpoint.every = min(c.checkpoint.every, 1000)  # a relaunch loses at most 1,000 steps
     c.eval.metrics, c.eval.extractor, c.eval.num_samples = metrics, extractor, num_samples
     return c
 
@@ -78,6 +83,16 @@ def _config_file(path: str, split: str | None = None):
   return base
 
 
+_CHEAP = "fcd,kid,precision_recall"
+# The final Inception metrics (KID, precision and recall in Inception features get the suffix
+# '_inception'), then the classifier's of the same run.
+_LUCIC = (
+  "fid", "kid_inception", "precision_inception", "recall_inception", "fcd", "kid", "precision",
+  "recall",
+)  # fmt: skip
+# Lucic et al. 2018, Table 2: the best FID of each loss after the large hyperparameter search
+# (the range over MM/NS GAN, LSGAN, WGAN, WGAN-GP, DRAGAN, BEGAN).
+LUCIC_BEST_FID = {"mnist_fid": (6.7, 20.3), "fashion_mnist_fid": (21.5, 30.7)}
 _CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 # part -> (base config from the parsed arguments, the metrics tabulated: the first is plotted).
 PARTS = {
@@ -113,13 +128,28 @@ PARTS = {
     _config_file(os.path.join(_CONFIGS, "mnist_cdcgan.py")),
     ("class_acc", "intra_fcd", "fcd"),
   ),
-  # Lucic et al. 2018: about 20 epochs at batch 64 (19k steps), FID of 10,000 samples.
-  "mnist_fid": (_image_part("mnist", 19_000, "fid", "inception", 10_000), ("fid",)),
+  # Lucic et al. 2018 (their compare_gan): 20 epochs of 50,000 images at batch 64 (15,625 steps),
+  # FID of 10,000 samples against the 10,000 test images. Training logs the classifier's
+  # FCD, KID and precision/recall of 10,000 samples every 5,000 steps; the Inception FID (with
+  # KID and precision/recall in Inception features) of 10,000 samples is taken from the last
+  # checkpoint afterwards (`LUCIC_FINAL`), so the Inception network is never in the training job.
+  "mnist_fid": (_image_part("mnist", 15_625, _CHEAP, "classifier", 10_000, 5000), _LUCIC),
   "fashion_mnist_fid": (
-    _image_part("fashion_mnist", 19_000, "fid", "inception", 10_000),
-    ("fid",),
+    _image_part("fashion_mnist", 15_625, _CHEAP, "classifier", 10_000, 5000),
+    _LUCIC,
   ),
 }
+
+
+# part -> the evaluation `jaxgan.evaluate.evaluate_run` makes of a finished run's last checkpoint.
+_LUCIC_FINAL = dict(
+  metrics="fid,kid,precision_recall",
+  extractor="inception",
+  num_samples=10_000,
+  reference_split="test",
+  num_reference=10_000,
+)
+FINAL_EVALS = {"mnist_fid": _LUCIC_FINAL, "fashion_mnist_fid": _LUCIC_FINAL}
 
 
 def loss_variants() -> dict[str, dict]:
@@ -158,6 +188,23 @@ def four_losses(penalty_weight: float) -> dict[str, dict]:
       "model.d_norm": "layer",
     },
   }
+
+
+def lucic_variants() -> dict[str, dict]:
+  """Lucic et al. 2018's losses at equal epochs: the four of the quality tables, LSGAN, then the
+  minimax game, the original WGAN (clipped weights) and DRAGAN.
+
+  A critic with `n_critic` 5 reads 5 batches a step, so its runs take a fifth of the steps: every
+  run sees about 20 epochs of data, as in the paper's budget.
+  """
+  five = {"run.steps": 3_125, "loss.n_critic": 5}
+  out = four_losses(penalty_weight=1.0)
+  out["wgan+gp"].update(five)
+  out["lsgan"] = {"loss.name": "lsgan"}
+  out["minimax"] = {"loss.name": "minimax"}
+  out["wgan"] = {"loss.name": "wgan", "loss.weight_clip": 0.01, **five}
+  out["dragan"] = {"loss.name": "non_saturating", "loss.penalty": "dragan"}
+  return out
 
 
 def stacked_variants() -> dict[str, dict]:
@@ -215,7 +262,7 @@ STUDIES = {
     ("stacked_mnist_r3gan",),
     lambda: {"r3gan": {}, "gamma0.1": {"loss.penalties": _gamma(0.1)}},
   ),
-  "lucic": (("mnist_fid", "fashion_mnist_fid"), lambda: four_losses(penalty_weight=1.0)),
+  "lucic": (("mnist_fid", "fashion_mnist_fid"), lucic_variants),
   "conditional": (("mnist_cdcgan",), lambda: conditional_variants()),
 }
 
@@ -297,6 +344,35 @@ def _train(config, workdir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _final_eval(part: str, workdir: str, step: int, train: bool, log) -> dict | None:
+  """The part's final evaluation of a finished run (`FINAL_EVALS`), made once and then read back
+  from `<workdir>/eval/<step>.json`; None for a part without one, or one not made yet."""
+  from jaxgan import evaluate  # pylint: disable=g-import-not-at-top
+
+  spec = FINAL_EVALS.get(part)
+  if spec is None:
+    return None
+  path = evaluate.results_path(workdir, step)
+  if os.path.exists(path):
+    with open(path) as f:
+      record = json.load(f)
+    if any(k.startswith("inception_fid") for k in record["metrics"]):
+      return record
+  if not train:
+    return None
+  log(f"{workdir}: {spec['extractor']} evaluation of step {step}")
+  path = os.path.join(workdir, "study_run.json")
+  wall, cpu = time.time(), time.process_time()
+  evaluate.evaluate_run(workdir, step=step, **spec)
+  with open(path) as f:
+    spent = json.load(f)
+  spent["eval_wall_seconds"] = spent.get("eval_wall_seconds", 0.0) + time.time() - wall
+  spent["eval_cpu_seconds"] = spent.get("eval_cpu_seconds", 0.0) + time.process_time() - cpu
+  with open(path, "w") as f:
+    json.dump(spent, f)
+  return _final_eval(part, workdir, step, False, log)
+
+
 def collect(part: str, label: str, seed: int, args, train: bool, log) -> list[dict]:
   """Trains (or resumes, or reads back) one run; returns its rows for results.csv."""
   workdir = os.path.join(args.out, "runs", part, label, f"seed{seed}")
@@ -307,10 +383,16 @@ def collect(part: str, label: str, seed: int, args, train: bool, log) -> list[di
     records = read_log(workdir)
   if not records:
     return []
+  if records[-1]["step"] >= config.run.steps:
+    final = _final_eval(part, workdir, records[-1]["step"], train, log)
+    if final is not None:  # its keys name their extractor: inception_fid-10k-train/fid
+      records = [*records, {"step": final["step"], **final["metrics"]}]
   rows = []
   for r in records:
     for key, value in r.items():
       metric = key.rsplit("/", 1)[-1]
+      if key.startswith("inception_fid") and metric != "fid":
+        metric += "_inception"  # the classifier's run logs its own kid, precision, recall
       if "/" in key and metric in PARTS[part][1]:  # eval/<metric> or <protocol>/<metric>
         rows.append(
           dict(
@@ -328,10 +410,11 @@ def collect(part: str, label: str, seed: int, args, train: bool, log) -> list[di
   return rows
 
 
-def _spent(out: str, part: str, label: str) -> tuple[float, float]:
-  """Mean wall and CPU minutes per run of a variant (from the runs' study_run.json)."""
+def _spent(out: str, part: str, label: str) -> tuple[float, float, float]:
+  """Mean wall and CPU minutes per run of a variant's training, and the CPU minutes of its final
+  evaluation (NaN without one), from the runs' study_run.json."""
   root = os.path.join(out, "runs", part, label)
-  walls, cpus = [], []
+  walls, cpus, evals = [], [], []
   for seed in sorted(os.listdir(root)) if os.path.isdir(root) else []:
     path = os.path.join(root, seed, "study_run.json")
     if os.path.exists(path):
@@ -339,7 +422,10 @@ def _spent(out: str, part: str, label: str) -> tuple[float, float]:
         spent = json.load(f)
       walls.append(spent["wall_seconds"] / 60)
       cpus.append(spent["cpu_seconds"] / 60)
-  return (float(np.mean(walls)), float(np.mean(cpus))) if walls else (np.nan, np.nan)
+      evals.append(spent.get("eval_cpu_seconds", np.nan) / 60)
+  if not walls:
+    return np.nan, np.nan, np.nan
+  return float(np.mean(walls)), float(np.mean(cpus)), float(np.mean(evals))
 
 
 def summary_table(rows: list[dict], part: str, out: str, targets: dict[str, int]) -> str:
@@ -356,7 +442,9 @@ def summary_table(rows: list[dict], part: str, out: str, targets: dict[str, int]
   """
   metrics = PARTS[part][1]
   lines = [
-    "| variant | " + " | ".join(metrics) + " | seeds done | steps | min/run (wall, CPU) |",
+    "| variant | "
+    + " | ".join(metrics)
+    + " | seeds done | steps | min/run (wall, CPU; final eval CPU) |",
     "|" + "---|" * (len(metrics) + 4),
   ]
   part_rows = [r for r in rows if r["part"] == part]
@@ -367,10 +455,12 @@ def summary_table(rows: list[dict], part: str, out: str, targets: dict[str, int]
     for m in metrics:
       vals = np.array([r["value"] for r in mine if r["metric"] == m], np.float64)
       cells.append(f"{vals.mean():.4g} +- {vals.std():.2g}" if len(vals) else "-")
-    wall, cpu = _spent(out, part, label)
+    wall, cpu, evaluation = _spent(out, part, label)
     seeds = len({r["seed"] for r in mine})
     lines.append(
-      f"| {label} | " + " | ".join(cells) + f" | {seeds} | {target_steps} | {wall:.1f}, {cpu:.1f} |"
+      f"| {label} | "
+      + " | ".join(cells)
+      + f" | {seeds} | {target_steps} | {wall:.1f}, {cpu:.1f}; {evaluation:.1f} |"
     )
   return "\n".join(lines)
 
@@ -383,6 +473,8 @@ def plot_curves(rows: list[dict], part: str, path: str) -> None:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
   metric = PARTS[part][1][0]
+  if part in FINAL_EVALS:  # the final metric has one step: plot the logged one's trajectory
+    metric = PARTS[part][1][4]
   mine = [r for r in rows if r["part"] == part and r["metric"] == metric]
   fig, ax = plt.subplots(figsize=(8, 4.5))
   for label in dict.fromkeys(r["variant"] for r in mine):
@@ -395,6 +487,31 @@ def plot_curves(rows: list[dict], part: str, path: str) -> None:
     ax.set_yscale("log")  # early distances are orders of magnitude above the final ones
   ax.set(xlabel="steps", ylabel=metric, title=f"{part}: {metric}, mean over seeds")
   ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def plot_final(rows: list[dict], part: str, path: str) -> None:
+  """Each variant's final FID (one point a seed, a bar for the mean) beside Lucic et al.'s range
+  of best FIDs (`LUCIC_BEST_FID`)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  mine = [r for r in rows if r["part"] == part and r["metric"] == "fid"]
+  labels = list(dict.fromkeys(r["variant"] for r in mine))
+  fig, ax = plt.subplots(figsize=(7, 4))
+  lo, hi = LUCIC_BEST_FID[part]
+  ax.axhspan(lo, hi, color="tab:green", alpha=0.2, label="Lucic et al. 2018, best FIDs")
+  for i, label in enumerate(labels):
+    values = [r["value"] for r in mine if r["variant"] == label]
+    ax.bar(i, np.mean(values), color="tab:blue", alpha=0.5)
+    ax.plot([i] * len(values), values, "k.", markersize=6)
+  ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+  ax.set(ylabel="FID (10k samples vs 10k train)", title=f"{part}: final FID per loss")
+  ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -425,6 +542,17 @@ def write_outputs(args, rows: list[dict], parts: list[str]) -> None:
     variants = STUDIES[args.study][1]()
     targets = {label: run_config(part, o, 0, args).run.steps for label, o in variants.items()}
     plot_curves(rows, part, os.path.join(args.out, f"curves_{part}.png"))
+    extra = []
+    if part in FINAL_EVALS and any(r["part"] == part and r["metric"] == "fid" for r in rows):
+      plot_final(rows, part, os.path.join(args.out, f"final_{part}.png"))
+      lo, hi = LUCIC_BEST_FID[part]
+      extra = [
+        f"Lucic et al. 2018's best FIDs after their search: {lo}-{hi}. Final evaluation: "
+        f"{FINAL_EVALS[part]}.",
+        "",
+        f"![{part}](final_{part}.png)",
+        "",
+      ]
     text += [
       f"## {part}",
       "",
@@ -436,6 +564,7 @@ def write_outputs(args, rows: list[dict], parts: list[str]) -> None:
       "",
       f"![{part}](curves_{part}.png)",
       "",
+      *extra,
     ]
   with open(os.path.join(args.out, "summary.md"), "w") as f:
     f.write("\n".join(text))

@@ -103,7 +103,8 @@ def test_fid_end_to_end_through_the_evaluator(reference, weights_path):
   )
   assert "a16e4d89c0ec" in ev.protocol and "TF1 bilinear" in ev.protocol
   assert ev.primary == "inception_fid-4-train/fid"
-  got = ev.evaluate(lambda key, n: next(fake))[ev.primary]
+  with pytest.warns(metrics.fid.FewSamplesWarning, match="4 samples, 6 reference in 2048"):
+    got = ev.evaluate(lambda key, n: next(fake))[ev.primary]
   # FID (Heusel et al. 2017) of the stored features. With fewer samples than dimensions the
   # trace term is exact through an SVD: the nonzero eigenvalues of S1 S2 are the squared
   # singular values of X1 X2^T / sqrt((n1 - 1)(n2 - 1)), X the centred features.
@@ -458,3 +459,39 @@ def test_inception_refuses_wrong_state_dict(tmp_path):
   np.savez(tmp_path / "bad.npz", **sd)
   with pytest.raises(ValueError, match="missing.*Mixed_7c.branch_pool.conv.weight.*unexpected"):
     inception.load_inception(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("folded", ["xla", "onednn"])
+def test_folded_network_computes_the_flax_network(folded):
+  """BatchNorm folded into the kernels, the 1x1 convolutions of one input as one matmul and the
+  pool branches pooled after their 1x1: the same function as the Flax layers (random weights and
+  statistics, 75x75 inputs so every border rule of the pools is exercised)."""
+  from jaxgan import onednn
+
+  if folded == "onednn" and not onednn.available():
+    pytest.skip(f"oneDNN unavailable: {onednn.unavailable_reason()}")
+  variables = inception.variables_from_state_dict(_random_state_dict(1))
+  x = np.random.default_rng(0).uniform(-1, 1, (3, 75, 75, 3)).astype(np.float32)
+  want = inception.InceptionV3().apply(variables, x)
+  got = inception.InceptionV3(folded=folded).apply(inception.fold_batch_norm(variables, folded), x)
+  for g, w in zip(got, want, strict=True):
+    rel = np.linalg.norm(np.asarray(g - w), axis=1) / np.linalg.norm(np.asarray(w), axis=1)
+    assert rel.max() < 1e-5, rel
+  # The 1x1 convolutions of Mixed_5b's input are one matmul; its pool branch is a member.
+  names = inception.fold_batch_norm(variables, folded)["params"]["Mixed_5b"]
+  assert "branch1x1+branch5x5_1+branch3x3dbl_1+branch_pool" in names
+
+
+def test_extractor_conv_choices_agree():
+  """'lax' keeps Flax's layers; 'xla' and 'auto' fold; the features agree."""
+  variables = inception.variables_from_state_dict(_random_state_dict(2))
+  images = np.random.default_rng(1).uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
+  feats = {}
+  for conv in ("lax", "xla", "auto"):
+    ext = inception.InceptionExtractor(variables, resize_to=75, conv=conv)
+    assert (ext.folded is None) == (conv == "lax")
+    feats[conv] = ext.features(images)
+  for conv in ("xla", "auto"):
+    np.testing.assert_allclose(feats[conv], feats["lax"], rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="conv must be one of"):
+    inception.InceptionExtractor(variables, conv="cudnn")

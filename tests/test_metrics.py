@@ -441,3 +441,44 @@ def test_evaluator_from_config_refuses(change, kwargs, error, message, fake_data
   with pytest.raises(error, match=message):
     metrics.Evaluator.from_config(config, **kwargs)
   assert not fake_dataset[1]  # refused before any image was loaded
+
+
+def test_frechet_distance_of_too_few_samples_warns_and_names_the_counts():
+  from jaxgan.metrics import fid
+
+  rng = np.random.default_rng(0)
+  many, few = rng.normal(size=(40, 8)), rng.normal(size=(8, 8))
+  ref = fid.FeatureStats().update(many)
+  with pytest.warns(fid.FewSamplesWarning, match="8 samples in 8 dimensions"):
+    value = fid.stats_distance(fid.FeatureStats().update(few), ref)
+  want = fid.frechet_distance(*fid.FeatureStats().update(few).mean_cov(), *ref.mean_cov())
+  assert value == want  # warned, not changed
+  import warnings
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    fid.stats_distance(fid.FeatureStats().update(many[:20]), ref)  # 20 > 8: silent
+
+
+def test_images_in_another_range_are_refused_or_warned():
+  from jaxgan.metrics import batching
+
+  class Flat:
+    name = "flat"
+
+    def features(self, images):
+      return np.asarray(images).reshape(len(images), -1)
+
+  rng = np.random.default_rng(0)
+  u8 = rng.integers(0, 256, (4, 16, 16, 1)).astype(np.float32)
+  with pytest.raises(ValueError, match=r"uint8's range.*x / 127.5 - 1"):
+    batching.extract(Flat(), u8)
+  with pytest.warns(batching.ImageRangeWarning, match=r"\[0, 1\] images\? .* 2 \* x - 1"):
+    batching.extract(Flat(), u8 / 255)
+  with pytest.warns(batching.ImageRangeWarning, match="outside"):
+    batching.extract(Flat(), u8 / 127.5 - 1.2)
+  import warnings
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    batching.extract(Flat(), u8 / 127.5 - 1)  # [-1, 1]: silent

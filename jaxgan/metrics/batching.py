@@ -3,10 +3,47 @@ the split of an evaluation's batches over the processes of a multi-host run."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
+
+
+class ImageRangeWarning(UserWarning):
+  """Images outside [-1, 1], or that look like [0, 1] images."""
+
+
+def check_range(images) -> None:
+  """Checks that images are float in [-1, 1], the range every extractor expects.
+
+  Args:
+    images: `(n, h, w, c)`.
+
+  Raises:
+    ValueError: non-negative values above 3: uint8-range images (the message gives the mapping).
+
+  Warns:
+    ImageRangeWarning: values outside [-1.05, 1.05] (a linear-output generator can overshoot a
+      little; the extractors' quantisation clips them), or all values in [0, 1] over a batch of
+      more than 1,000 pixels (images scaled to [0, 1] instead of [-1, 1]).
+  """
+  x = np.asarray(images)
+  if not x.size:
+    return
+  lo, hi = float(x.min()), float(x.max())
+  if lo >= 0 and hi > 3:
+    raise ValueError(
+      f"images span [{lo:.4g}, {hi:.4g}]: that is uint8's range; the metrics take float images "
+      "in [-1, 1]. Map them with x / 127.5 - 1."
+    )
+  if lo < -1.05 or hi > 1.05:
+    msg = f"images span [{lo:.4g}, {hi:.4g}], outside [-1, 1]: the extractor clips them"
+  elif lo >= 0 and x.size > 1000:
+    msg = f"images span [{lo:.4g}, {hi:.4g}]: [0, 1] images? The metrics take [-1, 1]: 2 * x - 1"
+  else:
+    return
+  warnings.warn(msg, ImageRangeWarning, stacklevel=3)
 
 
 def apply_in_batches(
@@ -55,7 +92,8 @@ def extract(
   Args:
     extractor: an object with `features(images)`; with `logits=True` also `logits(images)` or
       `features_and_logits(images)`.
-    images: float32 `(n, h, w, c)` in [-1, 1].
+    images: float32 `(n, h, w, c)` in [-1, 1] (`check_range` refuses uint8's range and warns
+      about others).
     logits: whether to return the classification logits too.
 
   Returns:
@@ -69,6 +107,7 @@ def extract(
   >>> f.shape, f.dtype, l
   ((3, 4), dtype('float32'), None)
   """
+  check_range(images)
   if logits and hasattr(extractor, "features_and_logits"):
     f, lg = extractor.features_and_logits(images)
   else:

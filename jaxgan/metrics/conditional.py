@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from jaxgan.metrics.batching import draw, extract, spread
-from jaxgan.metrics.fid import FeatureStats, frechet_distance
+from jaxgan.metrics.fid import FeatureStats, stats_distance
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class ConditionalMetrics:
     if feats:
       fake = class_statistics(np.concatenate(feats), labels, self.classes)
       ref = self.reference_stats
-      dist = {c: frechet_distance(*fake[c].mean_cov(), *ref[c].mean_cov()) for c in self.classes}
+      dist = {c: stats_distance(fake[c], ref[c]) for c in self.classes}
       out[f"{prefix}/intra_{self._fd_name}"] = float(np.mean(list(dist.values())))
       out.update({f"{prefix}/intra_{self._fd_name}_{c}": d for c, d in dist.items()})
     return out

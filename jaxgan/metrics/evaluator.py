@@ -56,7 +56,7 @@ from jaxgan.metrics import stacked_mnist
 from jaxgan.metrics.batching import draw, extract, spread
 from jaxgan.metrics.eval_networks import METRICS as METRICS  # the names, public here too
 from jaxgan.metrics.extractors import FeatureExtractor
-from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
+from jaxgan.metrics.fid import FeatureStats, inception_score, stats_distance
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.precision_recall import precision_recall
 
@@ -380,7 +380,7 @@ class Evaluator:
     feats = np.concatenate(feats) if feats else None
     if "frechet" in self.metrics:
       stats = FeatureStats().update(feats)
-      out[f"{prefix}/{self._fd_name}"] = frechet_distance(*stats.mean_cov(), *ref.stats.mean_cov())
+      out[f"{prefix}/{self._fd_name}"] = stats_distance(stats, ref.stats)
     if "kid" in self.metrics:
       out[f"{prefix}/kid"], out[f"{prefix}/kid_std"] = kernel_inception_distance(
         feats, ref.feats, num_subsets=self.kid_subsets, subset_size=self.kid_subset_size

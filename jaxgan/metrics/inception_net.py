@@ -70,112 +70,220 @@ def _max_pool_s2(x):
   return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
 
 
-class FIDInceptionA(nn.Module):
+# ------------------------------------------------------------------------------------------------
+# The folded layers: BatchNorm folded into the convolutions at load (`fold_batch_norm`), and the
+# 1x1 convolutions that read one input computed as one matmul.
+
+
+def _convolve(x, k, stride, padding, backend: str):
+  """`x (n, h, w, c) * k (kh, kw, c, o)` by `backend`: 1x1 as a matmul, else 'onednn' or lax."""
+  (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+  if k.shape[:2] == (1, 1) and (sh, sw, ph, pw) == (1, 1, 0, 0):
+    return jnp.einsum("nhwc,co->nhwo", x, k[0, 0])
+  pads = ((ph, ph), (pw, pw))
+  if backend == "onednn":
+    from jaxgan import onednn  # pylint: disable=g-import-not-at-top
+
+    if onednn.accepts("conv", x, k, pads):
+      return onednn.conv(x, k, strides=(sh, sw), padding=pads)
+  return jax.lax.conv_general_dilated(
+    x, k, (sh, sw), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
+
+
+class FoldedConv(nn.Module):
+  """`relu(conv(x, kernel) + bias)`: `BasicConv2d` with its BatchNorm folded into the kernel.
+
+  Attributes:
+    features, kernel, stride, padding: as `BasicConv2d`'s.
+    backend: 'onednn' (oneDNN's convolution, CPU) or 'xla' (lax's).
+  """
+
+  features: int
+  kernel: Any
+  stride: int = 1
+  padding: Any = 0
+  backend: str = "xla"
+
+  @nn.compact
+  def __call__(self, x):
+    shape = (*_pair(self.kernel), x.shape[-1], self.features)
+    k = self.param("kernel", nn.initializers.zeros, shape)
+    b = self.param("bias", nn.initializers.zeros, (self.features,))
+    return nn.relu(_convolve(x, k, self.stride, self.padding, self.backend) + b)
+
+
+class FoldedPointwise(nn.Module):
+  """Several folded 1x1 `BasicConv2d`s of one input as one matmul; the last one average-pooled
+  when `pooled` (a 1x1 convolution commutes with the pool, so pooling its fewer output channels
+  replaces pooling the input).
+
+  Its parameter name joins the members' names with '+' (`fold_batch_norm` reads it).
+
+  Attributes:
+    sizes: each member's output channels.
+    pooled: whether the last member is the pool branch (`_avg_pool_same` before its 1x1).
+  """
+
+  sizes: tuple[int, ...]
+  pooled: bool = False
+
+  @nn.compact
+  def __call__(self, x):
+    total = sum(self.sizes)
+    k = self.param("kernel", nn.initializers.zeros, (1, 1, x.shape[-1], total))
+    b = self.param("bias", nn.initializers.zeros, (total,))
+    # The bias before the pool: the pool keeps constants, since it does not count the padding.
+    parts = jnp.split(_convolve(x, k, 1, 0, "xla") + b, np.cumsum(self.sizes)[:-1], axis=-1)
+    if self.pooled:
+      parts[-1] = _avg_pool_same(parts[-1])
+    return [nn.relu(p) for p in parts]
+
+
+class _Layers:
+  """A block's layers in either form, from its `folded` attribute: Flax's `BasicConv2d` (None)
+  or the folded layers computed by 'onednn' or 'xla', so one architecture serves both."""
+
+  def conv(self, x, features, kernel, stride=1, padding=0, *, name):
+    if self.folded is None:
+      return BasicConv2d(features, kernel, stride, padding, name=name)(x)
+    return FoldedConv(features, kernel, stride, padding, self.folded, name=name)(x)
+
+  def pointwise(self, x, members, pool=False):
+    """The 1x1 convolutions `members` ((name, features), ...) of `x`; with `pool` the last one
+    reads `_avg_pool_same(x)`. Returns their outputs in order."""
+    if self.folded is None:
+      last = len(members) - 1
+      return [
+        BasicConv2d(f, 1, name=n)(_avg_pool_same(x) if pool and i == last else x)
+        for i, (n, f) in enumerate(members)
+      ]
+    name = "+".join(n for n, _ in members)
+    return FoldedPointwise(tuple(f for _, f in members), pool, name=name)(x)
+
+
+class FIDInceptionA(_Layers, nn.Module):
   """Inception block A (Mixed_5b-d) with TF's average pool; channels: 224 + `pool_features`."""
 
   pool_features: int
+  folded: str | None = None
 
   @nn.compact
   def __call__(self, x):
-    b1 = BasicConv2d(64, 1, name="branch1x1")(x)
-    b5 = BasicConv2d(48, 1, name="branch5x5_1")(x)
-    b5 = BasicConv2d(64, 5, padding=2, name="branch5x5_2")(b5)
-    b3 = BasicConv2d(64, 1, name="branch3x3dbl_1")(x)
-    b3 = BasicConv2d(96, 3, padding=1, name="branch3x3dbl_2")(b3)
-    b3 = BasicConv2d(96, 3, padding=1, name="branch3x3dbl_3")(b3)
-    bp = BasicConv2d(self.pool_features, 1, name="branch_pool")(_avg_pool_same(x))
+    b1, b5, b3, bp = self.pointwise(
+      x,
+      (
+        ("branch1x1", 64),
+        ("branch5x5_1", 48),
+        ("branch3x3dbl_1", 64),
+        ("branch_pool", self.pool_features),
+      ),
+      pool=True,
+    )
+    b5 = self.conv(b5, 64, 5, padding=2, name="branch5x5_2")
+    b3 = self.conv(b3, 96, 3, padding=1, name="branch3x3dbl_2")
+    b3 = self.conv(b3, 96, 3, padding=1, name="branch3x3dbl_3")
     return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
-class InceptionB(nn.Module):
+class InceptionB(_Layers, nn.Module):
   """Grid reduction block (Mixed_6a): stride 2, 288 -> 768 channels."""
+
+  folded: str | None = None
 
   @nn.compact
   def __call__(self, x):
-    b3 = BasicConv2d(384, 3, stride=2, name="branch3x3")(x)
-    bd = BasicConv2d(64, 1, name="branch3x3dbl_1")(x)
-    bd = BasicConv2d(96, 3, padding=1, name="branch3x3dbl_2")(bd)
-    bd = BasicConv2d(96, 3, stride=2, name="branch3x3dbl_3")(bd)
+    b3 = self.conv(x, 384, 3, stride=2, name="branch3x3")
+    (bd,) = self.pointwise(x, (("branch3x3dbl_1", 64),))
+    bd = self.conv(bd, 96, 3, padding=1, name="branch3x3dbl_2")
+    bd = self.conv(bd, 96, 3, stride=2, name="branch3x3dbl_3")
     return jnp.concatenate([b3, bd, _max_pool_s2(x)], axis=-1)
 
 
-class FIDInceptionC(nn.Module):
+class FIDInceptionC(_Layers, nn.Module):
   """Factorised 7x7 block (Mixed_6b-e) with TF's average pool; 768 channels in and out."""
 
   channels_7x7: int
+  folded: str | None = None
 
   @nn.compact
   def __call__(self, x):
     c7 = self.channels_7x7
-    b1 = BasicConv2d(192, 1, name="branch1x1")(x)
-    b7 = BasicConv2d(c7, 1, name="branch7x7_1")(x)
-    b7 = BasicConv2d(c7, (1, 7), padding=(0, 3), name="branch7x7_2")(b7)
-    b7 = BasicConv2d(192, (7, 1), padding=(3, 0), name="branch7x7_3")(b7)
-    bd = BasicConv2d(c7, 1, name="branch7x7dbl_1")(x)
-    bd = BasicConv2d(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_2")(bd)
-    bd = BasicConv2d(c7, (1, 7), padding=(0, 3), name="branch7x7dbl_3")(bd)
-    bd = BasicConv2d(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_4")(bd)
-    bd = BasicConv2d(192, (1, 7), padding=(0, 3), name="branch7x7dbl_5")(bd)
-    bp = BasicConv2d(192, 1, name="branch_pool")(_avg_pool_same(x))
+    b1, b7, bd, bp = self.pointwise(
+      x,
+      (("branch1x1", 192), ("branch7x7_1", c7), ("branch7x7dbl_1", c7), ("branch_pool", 192)),
+      pool=True,
+    )
+    b7 = self.conv(b7, c7, (1, 7), padding=(0, 3), name="branch7x7_2")
+    b7 = self.conv(b7, 192, (7, 1), padding=(3, 0), name="branch7x7_3")
+    bd = self.conv(bd, c7, (7, 1), padding=(3, 0), name="branch7x7dbl_2")
+    bd = self.conv(bd, c7, (1, 7), padding=(0, 3), name="branch7x7dbl_3")
+    bd = self.conv(bd, c7, (7, 1), padding=(3, 0), name="branch7x7dbl_4")
+    bd = self.conv(bd, 192, (1, 7), padding=(0, 3), name="branch7x7dbl_5")
     return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
 
-class InceptionD(nn.Module):
+class InceptionD(_Layers, nn.Module):
   """Grid reduction block (Mixed_7a): stride 2, 768 -> 1280 channels."""
+
+  folded: str | None = None
 
   @nn.compact
   def __call__(self, x):
-    b3 = BasicConv2d(192, 1, name="branch3x3_1")(x)
-    b3 = BasicConv2d(320, 3, stride=2, name="branch3x3_2")(b3)
-    b7 = BasicConv2d(192, 1, name="branch7x7x3_1")(x)
-    b7 = BasicConv2d(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(b7)
-    b7 = BasicConv2d(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7)
-    b7 = BasicConv2d(192, 3, stride=2, name="branch7x7x3_4")(b7)
+    b3, b7 = self.pointwise(x, (("branch3x3_1", 192), ("branch7x7x3_1", 192)))
+    b3 = self.conv(b3, 320, 3, stride=2, name="branch3x3_2")
+    b7 = self.conv(b7, 192, (1, 7), padding=(0, 3), name="branch7x7x3_2")
+    b7 = self.conv(b7, 192, (7, 1), padding=(3, 0), name="branch7x7x3_3")
+    b7 = self.conv(b7, 192, 3, stride=2, name="branch7x7x3_4")
     return jnp.concatenate([b3, b7, _max_pool_s2(x)], axis=-1)
 
 
-class FIDInceptionE(nn.Module):
+class FIDInceptionE(_Layers, nn.Module):
   """`FIDInceptionE_1` (pool='avg', Mixed_7b) and `FIDInceptionE_2` (pool='max', Mixed_7c)."""
 
   pool: str = "avg"
+  folded: str | None = None
 
   @nn.compact
   def __call__(self, x):
-    b1 = BasicConv2d(320, 1, name="branch1x1")(x)
-    b3 = BasicConv2d(384, 1, name="branch3x3_1")(x)
+    members = (("branch1x1", 320), ("branch3x3_1", 384), ("branch3x3dbl_1", 448))
+    if self.pool == "avg":
+      b1, b3, bd, bp = self.pointwise(x, (*members, ("branch_pool", 192)), pool=True)
+    else:  # the TF graph's max pool in the last block (pytorch-fid's FIDInceptionE_2)
+      b1, b3, bd = self.pointwise(x, members)
+      p = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
+      (bp,) = self.pointwise(p, (("branch_pool", 192),))
     b3 = jnp.concatenate(
       [
-        BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-        BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+        self.conv(b3, 384, (1, 3), padding=(0, 1), name="branch3x3_2a"),
+        self.conv(b3, 384, (3, 1), padding=(1, 0), name="branch3x3_2b"),
       ],
       -1,
     )
-    bd = BasicConv2d(448, 1, name="branch3x3dbl_1")(x)
-    bd = BasicConv2d(384, 3, padding=1, name="branch3x3dbl_2")(bd)
+    bd = self.conv(bd, 384, 3, padding=1, name="branch3x3dbl_2")
     bd = jnp.concatenate(
       [
-        BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-        BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+        self.conv(bd, 384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a"),
+        self.conv(bd, 384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b"),
       ],
       -1,
     )
-    if self.pool == "avg":
-      p = _avg_pool_same(x)
-    else:  # the TF graph's max pool in the last block (pytorch-fid's FIDInceptionE_2)
-      p = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
-    bp = BasicConv2d(192, 1, name="branch_pool")(p)
     return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(_Layers, nn.Module):
   """The FID Inception network (Szegedy et al. 2016, as frozen in TF's 2015 graph).
 
   Attributes:
     num_classes: outputs of the `fc` head (1008 in pytorch-fid's file); None: no head (the
       StyleGAN3 / clean-fid file ends at the pool features).
+    folded: None: Flax's Conv + BatchNorm layers, the variables of `variables_from_*`; 'onednn'
+      or 'xla': BatchNorm folded into the convolutions (the variables of `fold_batch_norm`),
+      computed by oneDNN (CPU) or lax, with the 1x1 convolutions of one input as one matmul.
   """
 
   num_classes: int | None = NUM_CLASSES
+  folded: str | None = None
 
   @nn.compact
   def __call__(self, x):
@@ -189,28 +297,67 @@ class InceptionV3(nn.Module):
     Returns:
       `(features float32 (n, 2048), logits float32 (n, num_classes) or None)`.
     """
-    x = BasicConv2d(32, 3, stride=2, name="Conv2d_1a_3x3")(x)
-    x = BasicConv2d(32, 3, name="Conv2d_2a_3x3")(x)
-    x = BasicConv2d(64, 3, padding=1, name="Conv2d_2b_3x3")(x)
+    f = self.folded
+    x = self.conv(x, 32, 3, stride=2, name="Conv2d_1a_3x3")
+    x = self.conv(x, 32, 3, name="Conv2d_2a_3x3")
+    x = self.conv(x, 64, 3, padding=1, name="Conv2d_2b_3x3")
     x = _max_pool_s2(x)
-    x = BasicConv2d(80, 1, name="Conv2d_3b_1x1")(x)
-    x = BasicConv2d(192, 3, name="Conv2d_4a_3x3")(x)
+    (x,) = self.pointwise(x, (("Conv2d_3b_1x1", 80),))
+    x = self.conv(x, 192, 3, name="Conv2d_4a_3x3")
     x = _max_pool_s2(x)
-    x = FIDInceptionA(32, name="Mixed_5b")(x)
-    x = FIDInceptionA(64, name="Mixed_5c")(x)
-    x = FIDInceptionA(64, name="Mixed_5d")(x)
-    x = InceptionB(name="Mixed_6a")(x)
-    x = FIDInceptionC(128, name="Mixed_6b")(x)
-    x = FIDInceptionC(160, name="Mixed_6c")(x)
-    x = FIDInceptionC(160, name="Mixed_6d")(x)
-    x = FIDInceptionC(192, name="Mixed_6e")(x)
-    x = InceptionD(name="Mixed_7a")(x)
-    x = FIDInceptionE("avg", name="Mixed_7b")(x)
-    x = FIDInceptionE("max", name="Mixed_7c")(x)
+    x = FIDInceptionA(32, f, name="Mixed_5b")(x)
+    x = FIDInceptionA(64, f, name="Mixed_5c")(x)
+    x = FIDInceptionA(64, f, name="Mixed_5d")(x)
+    x = InceptionB(f, name="Mixed_6a")(x)
+    x = FIDInceptionC(128, f, name="Mixed_6b")(x)
+    x = FIDInceptionC(160, f, name="Mixed_6c")(x)
+    x = FIDInceptionC(160, f, name="Mixed_6d")(x)
+    x = FIDInceptionC(192, f, name="Mixed_6e")(x)
+    x = InceptionD(f, name="Mixed_7a")(x)
+    x = FIDInceptionE("avg", f, name="Mixed_7b")(x)
+    x = FIDInceptionE("max", f, name="Mixed_7c")(x)
     feats = x.mean(axis=(1, 2))
     if self.num_classes is None:
       return feats, None
     return feats, nn.Dense(self.num_classes, name="fc")(feats)
+
+
+def fold_batch_norm(variables, folded: str = "xla"):
+  """The variables of `InceptionV3(folded=...)` from those of the Flax network.
+
+  Each `BasicConv2d`'s inference BatchNorm `(y - mean) / sqrt(var + 1e-3) * scale + bias` is
+  folded into its kernel (times `scale / sqrt(var + 1e-3)` per output channel) and a bias; the
+  1x1 convolutions that `FoldedPointwise` computes together are concatenated along the output
+  channels. The `fc` head passes through.
+
+  Args:
+    variables: `{'params': ..., 'batch_stats': ...}` of `InceptionV3(folded=None)`.
+    folded: 'onednn' or 'xla' (the structure is the same; the argument is for symmetry).
+
+  Returns:
+    `{'params': ...}` for `InceptionV3(num_classes, folded=folded)`, float32.
+  """
+  from flax import traverse_util  # pylint: disable=g-import-not-at-top
+
+  params = traverse_util.flatten_dict(variables["params"])
+  stats = traverse_util.flatten_dict(variables["batch_stats"])
+  num_classes = params[("fc", "kernel")].shape[1] if ("fc", "kernel") in params else None
+  module = InceptionV3(num_classes, folded=folded)
+  shapes = jax.eval_shape(module.init, jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
+  out = {}
+  for path in traverse_util.flatten_dict(shapes["params"]):
+    *prefix, layer, leaf = path
+    if layer == "fc":
+      out[path] = jnp.asarray(params[path], jnp.float32)
+      continue
+    kernels, biases = [], []
+    for name in layer.split("+"):
+      p = (*prefix, name)
+      scale = params[(*p, "bn", "scale")] / jnp.sqrt(stats[(*p, "bn", "var")] + 1e-3)
+      kernels.append(params[(*p, "conv", "kernel")] * scale)
+      biases.append(params[(*p, "bn", "bias")] - stats[(*p, "bn", "mean")] * scale)
+    out[path] = jnp.concatenate(kernels if leaf == "kernel" else biases, -1).astype(jnp.float32)
+  return {"params": traverse_util.unflatten_dict(out)}
 
 
 def _rgb(images):

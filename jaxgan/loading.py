@@ -1,0 +1,121 @@
+"""A finished (or running) run as objects: `load(workdir) -> (gan, state, config)`.
+
+    gan, state, config = jaxgan.load("runs/mnist")           # the newest intact checkpoint
+    images = gan.sample(state, jax.random.key(0), 64)        # float32 (64, 28, 28, 1), EMA G
+
+Read-only: nothing in the workdir is written, locked or moved, so a run that is still training
+can be loaded beside it. The config is the one the run saved (`config.json`); the image shape
+comes from the run's data set (its first example, after `data.pad_to`), as in training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgan import config as config_lib
+
+log = logging.getLogger(__name__)
+
+
+class RunNotFoundError(ValueError):
+  """A workdir without a run's config or without an intact checkpoint."""
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run saved in `workdir/config.json`.
+
+  Args:
+    workdir: the run's directory.
+
+  Returns:
+    The run config, as the run resolved it.
+
+  Raises:
+    RunNotFoundError: no `config.json` (not a jaxgan workdir, or a run that never started).
+  """
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise RunNotFoundError(
+      f"{workdir} holds no config.json: not the workdir of a jaxgan run (or one that never "
+      "started). Pass the --workdir a run trained in."
+    )
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+  """One example's shape for the run's data set: `(h, w, c)`, or `(2,)` for a toy mixture."""
+  if config_lib.is_toy(config):
+    return (2,)
+  from jaxgan import data  # pylint: disable=g-import-not-at-top (TFDS)
+
+  source = data.load_source(
+    config.data.name,
+    split=config.data.split,
+    data_dir=config.run.data_dir,
+    source_dir=config.run.source_dir,
+  )
+  image = source[0]["image"]
+  h, w = image.shape[:2]
+  c = image.shape[2] if image.ndim == 3 else 1
+  if config.data.get("pad_to"):
+    h = w = config.data.pad_to
+  return (h, w, c)
+
+
+def load(workdir: str, step: int | None = None):
+  """The GAN, its state at a checkpoint and the config of the run in `workdir`.
+
+  Args:
+    workdir: the run's directory (holding `config.json` and `checkpoints/`).
+    step: the checkpoint's step; None: the newest one whose files match their manifest
+      (a corrupt newer one is skipped, with a warning, and left in place).
+
+  Returns:
+    `(gan, state, config)`: the `jaxgan.GAN`, its `GANState` on the default device (EMA
+    generator parameters in `state.g_ema_params`; `gan.sample(state, key, n)` draws from it),
+    and the run config.
+
+  Raises:
+    RunNotFoundError: no config, no checkpoint, a `step` that is not saved (naming those that
+      are), or no intact checkpoint.
+  """
+  from jaxgan.build import build_gan  # pylint: disable=g-import-not-at-top
+  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top (orbax)
+
+  config = read_config(workdir)
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    raise RunNotFoundError(f"{workdir} holds no checkpoint yet: nothing to load.")
+  ckpt = Checkpointer(directory, config=config.to_dict(), save_every=0, async_save=False)
+  try:
+    steps = ckpt.all_steps()
+    if not steps:
+      raise RunNotFoundError(f"{workdir} holds no checkpoint yet: nothing to load.")
+    if step is not None and step not in steps:
+      raise RunNotFoundError(
+        f"{workdir} has no checkpoint at step {step}; it has steps {', '.join(map(str, steps))}."
+      )
+    shape = image_shape(config)
+    gan = build_gan(config, shape)
+    template = jax.eval_shape(
+      gan.init, jax.random.key(0), jnp.zeros((config.data.batch_size, *shape), jnp.float32)
+    )
+    for candidate in [step] if step is not None else reversed(steps):
+      verdict = ckpt.verify(candidate)
+      if verdict.status == "corrupt":
+        if step is not None:
+          raise RunNotFoundError(f"{workdir}: checkpoint step {step} is corrupt: {verdict.reason}")
+        log.warning("Skipping checkpoint step %d: %s.", candidate, verdict.reason)
+        continue
+      state, _, _ = ckpt.restore(candidate, template)
+      return gan, state, config
+    raise RunNotFoundError(f"{workdir}: no intact checkpoint among steps {steps}.")
+  finally:
+    ckpt.close()
