@@ -254,6 +254,7 @@ def _ada(tr) -> dict[str, Any]:
     'geometry': _as_list(np.ravel(g)),
     'colour': _as_list(np.ravel(c)),
     'warped': _as_list(np.ravel(nhwc(tr.warp(nchw(images), g)))),
+    'filtered': _as_list(np.ravel(nhwc(tr.filtered_warp(nchw(images), g)))),
     'coloured_rgb': _as_list(np.ravel(nhwc(tr.apply_colour(nchw(images), c)))),
     'coloured_grey': _as_list(np.ravel(nhwc(tr.apply_colour(nchw(images[..., :1]), c)))),
   }

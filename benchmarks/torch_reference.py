@@ -46,6 +46,7 @@ them is refused.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -717,6 +718,71 @@ def warp(images: torch.Tensor, g_inv: torch.Tensor) -> torch.Tensor:
   return F.grid_sample(images, grid, 'bilinear', 'reflection', align_corners=True)
 
 
+# ADA's anti-aliasing filter around geometric transforms ('Hz_geom'): the Symlet-6 wavelet's
+# low-pass filter, normalised to unit DC gain.
+SYM6 = (
+  0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
+  0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
+  -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148,
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _upsample_matrix(length: int) -> torch.Tensor:
+  """upfirdn2d's 2x upsampling with SYM6 (zero insertion, padding [6, 5], gain 2) along one axis,
+  as a `(2 length, length)` matrix (so it and its transpose in the backward pass are matmuls)."""
+  f = torch.tensor(SYM6, dtype=torch.float64)
+  f = (f / f.sum()).float()
+  u = torch.zeros(2 * length, length)
+  for m in range(length):
+    for s in range(6):
+      for row, tap, col in ((2 * m, 11 - 2 * s, m + s - 3), (2 * m + 1, 10 - 2 * s, m + s - 2)):
+        if 0 <= col < length:
+          u[row, col] += 2 * f[tap]
+  return u
+
+
+@functools.lru_cache(maxsize=8)
+def _downsample_matrix(length_in: int, length: int) -> torch.Tensor:
+  """upfirdn2d's 2x downsampling with SYM6 (padding -6, flipped filter) to `length` samples."""
+  f = torch.tensor(SYM6, dtype=torch.float64)
+  f = (f / f.sum()).float()
+  d = torch.zeros(length, length_in)
+  for m in range(length):
+    d[m, 1 + 2 * m : 1 + 2 * m + 12] = f
+  return d
+
+
+def filtered_warp(images: torch.Tensor, g_inv: torch.Tensor) -> torch.Tensor:
+  """StyleGAN2-ADA's execution of a geometric transform on NCHW `images`, as
+  `jaxgan.augment.transforms.filtered_warp` computes it: reflect padding by the margin this
+  batch's transformed corners need (plus 6 pixels, at most size - 1 a side), 2x SYM6 upsampling,
+  a bilinear `grid_sample` (zeros outside), 2x SYM6 downsampling. Eager, so the padding is just
+  this batch's margin (jaxgan's compiled step pads by the largest and zeroes the rest)."""
+  n, c, h, w = images.shape
+  cx, cy = (w - 1) / 2, (h - 1) / 2
+  corners = torch.tensor([[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]])
+  p = corners @ g_inv[:, :2].transpose(1, 2)  # [n, 4, 2]
+  m = torch.cat([(-p).flatten(0, 1).max(0).values, p.flatten(0, 1).max(0).values])
+  m = m + torch.tensor([6 - cx, 6 - cy, 6 - cx, 6 - cy])
+  m = torch.minimum(m.clamp(min=0), torch.tensor([w - 1, h - 1, w - 1, h - 1.0]))
+  mx0, my0, mx1, my1 = (int(v) for v in m.ceil())
+  x = F.pad(images, [mx0, mx1, my0, my1], mode='reflect')
+  hp, wp = x.shape[2:]
+  x = _upsample_matrix(hp) @ x @ _upsample_matrix(wp).T  # [n, c, 2 hp, 2 wp]
+  # The output grid and 3 pixels around it at twice the resolution, in padded-input pixels.
+  ho, wo = 2 * (h + 6), 2 * (w + 6)
+  a = (torch.arange(wo) - (wo - 1) / 2 + 0.5) / 2
+  b = (torch.arange(ho) - (ho - 1) / 2 + 0.5) / 2
+  grid = torch.stack([a.expand(ho, wo), b[:, None].expand(ho, wo), torch.ones(ho, wo)], -1)
+  src = grid.reshape(1, -1, 3) @ g_inv[:, :2].transpose(1, 2)  # [n, ho wo, 2] about the centre
+  ix = 2 * (src[..., 0] + cx + mx0)  # pixel index in the upsampled image
+  iy = 2 * (src[..., 1] + cy + my0)
+  norm = torch.stack([ix / (2 * wp - 1) * 2 - 1, iy / (2 * hp - 1) * 2 - 1], -1)
+  x = F.grid_sample(x, norm.view(n, ho, wo, 2), 'bilinear', 'zeros', align_corners=True)
+  return _downsample_matrix(ho, h) @ x @ _downsample_matrix(wo, w).T
+
+
 def apply_colour(images: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
   """A 4x4 colour matrix per example on NCHW images (one channel: ADA's row average)."""
   n, ch, h, w = images.shape
@@ -802,7 +868,11 @@ class AugmentPipe:
     m = self.mults
     # Every enabled stage runs whatever p is, as in jaxgan's compiled step and ADA's own code:
     # the work per step does not depend on p.
-    if any(t in m for t in ADA_BLIT + ADA_GEOMETRIC):
+    if any(t in m for t in ADA_GEOMETRIC):  # as jaxgan's ada: ADA's filtered execution, and
+      g = self.geometry(n, h, w)  # an example with the identity matrix unchanged
+      identity = (g == torch.eye(3)).all(dim=(1, 2)).view(-1, 1, 1, 1)
+      images = torch.where(identity, images, filtered_warp(images, g))
+    elif any(t in m for t in ADA_BLIT):  # blits alone: exact pixel permutations
       images = warp(images, self.geometry(n, h, w))
     if any(t in m for t in ADA_COLOUR):
       images = apply_colour(images, self.colour(n, ch))

@@ -235,7 +235,8 @@ def test_lazy_r1_matches_torch():
 
 def test_ada_ops_match_torch():
   # The reference's ADA does jaxgan's work: the same matrices from the same parameters, the same
-  # warp (F.grid_sample, bilinear, reflection) and the same colour transform.
+  # warps (F.grid_sample, bilinear, reflection; ADA's filtered execution with its own margin)
+  # and the same colour transform.
   from jaxgan.augment import transforms as T
 
   ref = REFERENCE['ada']
@@ -263,6 +264,7 @@ def test_ada_ops_match_torch():
   g_ref = np.asarray(ref['geometry'], np.float32).reshape(n, 3, 3)
   c_ref = np.asarray(ref['colour'], np.float32).reshape(n, 4, 4)
   np.testing.assert_allclose(np.ravel(T.warp(x, g_ref)), ref['warped'], atol=2e-5)
+  np.testing.assert_allclose(np.ravel(T.filtered_warp(x, g_ref)), ref['filtered'], atol=2e-5)
   np.testing.assert_allclose(np.ravel(T.apply_colour(x, c_ref)), ref['coloured_rgb'], atol=1e-5)
   grey = T.apply_colour(x[..., :1], c_ref)
   np.testing.assert_allclose(np.ravel(grey), ref['coloured_grey'], atol=1e-5)

@@ -198,36 +198,55 @@ def _geom_filter() -> np.ndarray:
   return f / f.sum(dtype=np.float32)
 
 
-def _upsample2x(x: jax.Array, f: np.ndarray, axis: int) -> jax.Array:
-  # 2x upsampling along `axis` with the FIR filter f (len 12, gain 2), output length 2L: zero
+def _upsample_matrix(length: int, f: np.ndarray) -> np.ndarray:
+  # 2x upsampling with the FIR filter f (len 12, gain 2) as a (2 length, length) matrix: zero
   # insertion, then correlation with 2 * f[::-1] at the offsets of upfirdn2d's upsample2d
-  # (padding [6, 5]). Polyphase, so the inserted zeros are never multiplied:
+  # (padding [6, 5]), zero outside the input:
   #   out[2m] = sum_s 2 f[11 - 2s] x[m + s - 3],  out[2m + 1] = sum_s 2 f[10 - 2s] x[m + s - 2].
-  taps = len(f)
-  length = x.shape[axis]
-  half = taps // 2
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (half // 2, half // 2)
-  xp = jnp.pad(x, pad)
-
-  def window(start):
-    return jax.lax.slice_in_dim(xp, start, start + length, axis=axis)
-
-  even = sum(2 * float(f[taps - 1 - 2 * s]) * window(s) for s in range(half))
-  odd = sum(2 * float(f[taps - 2 - 2 * s]) * window(s + 1) for s in range(half))
-  out = jnp.stack([even, odd], axis=axis + 1)
-  shape = list(x.shape)
-  shape[axis] = 2 * length
-  return out.reshape(shape)
+  taps, half = len(f), len(f) // 2
+  u = np.zeros((2 * length, length), np.float32)
+  for m in range(length):
+    for s in range(half):
+      for row, tap, col in (
+        (2 * m, taps - 1 - 2 * s, m + s - 3),
+        (2 * m + 1, taps - 2 - 2 * s, m + s - 2),
+      ):
+        if 0 <= col < length:
+          u[row, col] += 2 * f[tap]
+  return u
 
 
-def _downsample2x(x: jax.Array, f: np.ndarray, axis: int, length: int) -> jax.Array:
-  # 2x downsampling along `axis` to `length` samples, as upfirdn2d's downsample2d with
-  # padding -2 * (taps // 4) and flip_filter=True: out[m] = sum_t f[t] x[1 + 2m + t].
-  return sum(
-    float(f[t]) * jax.lax.slice_in_dim(x, 1 + t, 1 + t + 2 * length - 1, stride=2, axis=axis)
-    for t in range(len(f))
-  )
+def _downsample_matrix(length_in: int, length: int, f: np.ndarray) -> np.ndarray:
+  # 2x downsampling to `length` samples as a (length, length_in) matrix: upfirdn2d's
+  # downsample2d with padding -2 * (taps // 4) and flip_filter=True, out[m] = sum_t f[t] x[1 + 2m + t].
+  d = np.zeros((length, length_in), np.float32)
+  for m in range(length):
+    for t in range(len(f)):
+      d[m, 1 + 2 * m + t] += f[t]
+  return d
+
+
+def _reflect_pad_matrix(size: int, pad: int) -> np.ndarray:
+  # Reflect padding by `pad` on both sides (numpy's 'reflect': about the edge pixels' centres)
+  # as a (size + 2 pad, size) 0/1 matrix.
+  i = np.arange(size + 2 * pad) - pad
+  rows = (size - 1) - np.abs(np.mod(i, 2 * (size - 1)) - (size - 1))  # as `_reflect`
+  return np.eye(size, dtype=np.float32)[rows]
+
+
+def _resample_matrices(size: int, lo, hi, f: np.ndarray):
+  """One axis of `filtered_warp`'s upsampling, as a matrix: the static reflect padding by
+  size - 1, the zeroing beyond ADA's margins `lo`, `hi` (traced int32 scalars) before and after
+  upsampling, and the 2x upsampling, composed into one `(2 (3 size - 2), size)` matrix."""
+  pad = size - 1
+  padded = size + 2 * pad
+  keep = (jnp.arange(padded) >= pad - lo) & (jnp.arange(padded) < pad + size + hi)
+  rows = jnp.arange(2 * padded)
+  inside = (rows >= 2 * (pad - lo)) & (rows < 2 * (pad + size + hi))
+  up = jnp.asarray(_upsample_matrix(padded, f)) * keep[None, :].astype(jnp.float32)
+  # HIGHEST: exact 0/1 entries and filter taps, also where matmuls default to TF32.
+  a = jnp.matmul(up, _reflect_pad_matrix(size, pad), precision=jax.lax.Precision.HIGHEST)
+  return a * inside[:, None].astype(jnp.float32)
 
 
 def filtered_warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
@@ -284,18 +303,18 @@ def filtered_warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   margin = jnp.clip(margin, 0.0, np.array([w - 1, h - 1] * 2, np.float32))
   mx0, my0, mx1, my1 = jnp.ceil(margin).astype(jnp.int32)
 
-  # Static reflect padding by ADA's largest margin, zeroed beyond this batch's margin.
+  # Padding, zeroing beyond the batch's margins and upsampling are linear and separable: one
+  # matrix per axis, applied as matmuls (whose transposes, in the gradient, are matmuls too).
   sx, sy = w - 1, h - 1
-  x = jnp.pad(images.astype(jnp.float32), ((0, 0), (sy, sy), (sx, sx), (0, 0)), mode="reflect")
   hs, ws = h + 2 * sy, w + 2 * sx
-  rows, cols = jnp.arange(hs), jnp.arange(ws)
-  keep_rows = (rows >= sy - my0) & (rows < sy + h + my1)
-  keep_cols = (cols >= sx - mx0) & (cols < sx + w + mx1)
-  x = jnp.where((keep_rows[:, None] & keep_cols[None, :])[None, :, :, None], x, 0.0)
-  x = _upsample2x(_upsample2x(x, f, axis=2), f, axis=1)  # [n, 2 hs, 2 ws, C]
+  hi = jax.lax.Precision.HIGHEST  # TF32 on accelerators would round the pixel values
+  a_h = _resample_matrices(h, my0, my1, f)  # [2 hs, h]
+  a_w = _resample_matrices(w, mx0, mx1, f)  # [2 ws, w]
+  x = jnp.einsum("pw,nhwc->nhpc", a_w, images.astype(jnp.float32), precision=hi)
+  x = jnp.einsum("oh,nhpc->nopc", a_h, x, precision=hi)  # [n, 2 hs, 2 ws, C]
 
   # Sample the upsampled image at T(-1/2) S(2) g_inv S(1/2) T(1/2) of the output grid, which
-  # covers the output image and hz_pad pixels around it at twice the resolution.
+  # covers the output image and hz_pad pixels around it at twice the resolution; zero outside it.
   ho, wo = 2 * (h + 2 * hz_pad), 2 * (w + 2 * hz_pad)
   a = (jnp.arange(wo, dtype=jnp.float32) - (wo - 1) / 2 + 0.5) / 2  # [wo]
   b = (jnp.arange(ho, dtype=jnp.float32) - (ho - 1) / 2 + 0.5) / 2  # [ho]
@@ -309,8 +328,7 @@ def filtered_warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   flat = x.reshape(n, 4 * hs * ws, ch)
 
   def tap(yi, xi):
-    inside = (yi >= 2 * (sy - my0)) & (yi < 2 * (sy + h + my1))
-    inside &= (xi >= 2 * (sx - mx0)) & (xi < 2 * (sx + w + mx1))
+    inside = (yi >= 0) & (yi < 2 * hs) & (xi >= 0) & (xi < 2 * ws)
     index = jnp.clip(yi, 0, 2 * hs - 1) * (2 * ws) + jnp.clip(xi, 0, 2 * ws - 1)
     # Whole pixels (all channels) per index: a cheaper gather, and scatter in the gradient.
     got = jax.vmap(lambda image, i: image[i])(flat, index.reshape(n, -1))
@@ -319,7 +337,9 @@ def filtered_warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   top = (1 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1)
   bottom = (1 - fx) * tap(y0 + 1, x0) + fx * tap(y0 + 1, x0 + 1)
   out = (1 - fy) * top + fy * bottom
-  out = _downsample2x(_downsample2x(out, f, axis=2, length=w), f, axis=1, length=h)
+  d_h, d_w = _downsample_matrix(ho, h, f), _downsample_matrix(wo, w, f)
+  out = jnp.einsum("qp,nopc->noqc", d_w, out, precision=hi)
+  out = jnp.einsum("ro,noqc->nrqc", d_h, out, precision=hi)
   return out.astype(images.dtype)
 
 
