@@ -96,6 +96,11 @@ def _peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
+def _rss_mb() -> float:
+  with open('/proc/self/statm') as f:
+    return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
 class JaxRunner:
   name = 'jax'
 
@@ -155,6 +160,10 @@ def worker_main(
   t = time.perf_counter()
   runner.step(warmup)
   warm = (time.perf_counter() - t) / max(warmup, 1)
+  # As jaxgan's loop does after its first step (for both: PyTorch's freed heap is returned too).
+  from jaxgan.compilation_cache import release_compiler_memory
+
+  release_compiler_memory()
   out.write(json.dumps(dict(build_s=runner.build_s, first_step_s=first, warm_step_s=warm)) + '\n')
   for line in sys.stdin:
     cmd = json.loads(line)
@@ -165,7 +174,7 @@ def worker_main(
     elif cmd['cmd'] == 'matmul':
       reply = dict(gflops=matmul_gflops())
     elif cmd['cmd'] == 'stats':
-      reply = dict(peak_rss_mb=_peak_rss_mb())
+      reply = dict(peak_rss_mb=_peak_rss_mb(), rss_mb=_rss_mb())
     elif cmd['cmd'] == 'flops':
       reply = dict(flops=runner.flops())
     elif cmd['cmd'] == 'quit':
@@ -282,6 +291,7 @@ def bench_workload(
         first_step_s=workers[fw].ready['first_step_s'],
         build_s=workers[fw].ready['build_s'],
         peak_rss_mb=stats['peak_rss_mb'],
+        rss_mb=stats['rss_mb'],
       )
     if 'torch' in workers and 'jax' in workers:
       ratios = [a / b for a, b in zip(rates['jax'], rates['torch'], strict=True)]
@@ -316,9 +326,10 @@ def markdown(results: list[dict], meta: dict) -> str:
     f"Versions: {meta['versions']}",
     '',
     '| workload | jaxgan steps/s | PyTorch steps/s | jaxgan/PyTorch | first step jaxgan (s) '
-    '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) | model GFLOP/step '
+    '| first step PyTorch (s) | peak RSS jaxgan (MB) | peak RSS PyTorch (MB) '
+    '| RSS after the reps jaxgan (MB) | RSS after the reps PyTorch (MB) | model GFLOP/step '
     '| jaxgan GFLOP/s | jaxgan % of matmul | PyTorch % of matmul | load avg (1 min) per rep |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for r in results:
     j, t = r.get('jax', {}), r.get('torch', {})
@@ -338,6 +349,8 @@ def markdown(results: list[dict], meta: dict) -> str:
           _fmt(t.get('first_step_s'), '.2f'),
           _fmt(j.get('peak_rss_mb'), '.0f'),
           _fmt(t.get('peak_rss_mb'), '.0f'),
+          _fmt(j.get('rss_mb'), '.0f'),
+          _fmt(t.get('rss_mb'), '.0f'),
           _fmt(r.get('model_gflop_per_step'), '.2f'),
           _fmt(j.get('achieved_gflops'), '.0f'),
           _fmt(pct(j), '.0f'),

@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan import compilation_cache, inputs, sharding, writers
 from jaxgan import config as config_lib
-from jaxgan import inputs, sharding, writers
 from jaxgan import labels as labels_lib
 from jaxgan.build import build_gan, build_train_step
 from jaxgan.metrics.mode_coverage import mode_coverage
@@ -249,6 +249,8 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   with _StopSignals() as signals:
     for step in range(start_step + k, total + 1, k):
       state, metrics = call(state, train_key)
+      if step == start_step + k:  # compiled: hand the compiler's freed heap back
+        compilation_cache.release_compiler_memory()
       pending.append(metrics)
       progress.update(k)
       is_last = step == total
