@@ -26,6 +26,7 @@ medians.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
 import functools
 import json
@@ -160,10 +161,9 @@ def worker_main(
   t = time.perf_counter()
   runner.step(warmup)
   warm = (time.perf_counter() - t) / max(warmup, 1)
-  # As jaxgan's loop does after its first step (for both: PyTorch's freed heap is returned too).
-  from jaxgan.compilation_cache import release_compiler_memory
-
-  release_compiler_memory()
+  # As jaxgan's loop does after its first step (`compilation_cache.release_compiler_memory`,
+  # not imported: the PyTorch worker must not load JAX), for both frameworks.
+  ctypes.CDLL('libc.so.6').malloc_trim(0)
   out.write(json.dumps(dict(build_s=runner.build_s, first_step_s=first, warm_step_s=warm)) + '\n')
   for line in sys.stdin:
     cmd = json.loads(line)

@@ -2,7 +2,8 @@
 
 `jaxgan.losses` and `jaxgan.penalties` are pure functions usable with any model library;
 `jaxgan.GAN` and `jaxgan.make_train_step` compose them with Flax modules into one compiled
-update; `jaxgan.train_and_evaluate` runs a whole experiment from a config.
+update; `jaxgan.train_and_evaluate` runs a whole experiment from a config, and `jaxgan.load`
+gives a run's GAN, state and config back (`python -m jaxgan.evaluate` scores one).
 
 Submodules load on first use, so `import jaxgan.config` (what experiment configs do) loads no JAX,
 and `import jaxgan.losses` loads none of the runner's dependencies (orbax, TFDS, grain).
@@ -10,7 +11,15 @@ and `import jaxgan.losses` loads none of the runner's dependencies (orbax, TFDS,
 
 import importlib
 
-__all__ = ["losses", "penalties", "GAN", "GANState", "make_train_step", "train_and_evaluate"]
+__all__ = [
+  "losses",
+  "penalties",
+  "GAN",
+  "GANState",
+  "make_train_step",
+  "train_and_evaluate",
+  "load",
+]
 __version__ = "0.2.0"
 
 _LAZY = {
@@ -20,6 +29,7 @@ _LAZY = {
   "GANState": ("jaxgan.state", "GANState"),
   "make_train_step": ("jaxgan.train", "make_train_step"),
   "train_and_evaluate": ("jaxgan.loop", "train_and_evaluate"),
+  "load": ("jaxgan.loading", "load"),
 }
 
 

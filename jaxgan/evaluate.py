@@ -5,8 +5,8 @@
         --extractor inception --num_samples 10000
 
 The run's own data set and reference split are the reference (`--reference_split` picks
-another); the samples are the EMA generator's, drawn with keys from `--seed` and the step, so a
-repeat gives the same number. Results go to `<workdir>/eval/<step>.json` (the metrics under
+another); the samples are the EMA generator's, drawn with the run's own evaluation keys (or
+`--seed`'s), so the run's metrics and sample count reproduce the value it logged. Results go to `<workdir>/eval/<step>.json` (the metrics under
 their protocol-named keys, merged with earlier evaluations of that step, and the protocol text)
 and are printed. Nothing else in the workdir is touched, so a run can be evaluated while it
 trains on. Reference statistics are cached in the run's `eval.cache_dir`, else
@@ -38,7 +38,7 @@ def evaluate_run(
   step: int | None = None,
   reference_split: str | None = None,
   num_reference: int | None = None,
-  seed: int = 0,
+  seed: int | None = None,
   batch_size: int = 250,
 ) -> dict:
   """Evaluates the EMA generator of one checkpoint and records the result in the workdir.
@@ -51,7 +51,8 @@ def evaluate_run(
     step: the checkpoint; None: the newest intact one.
     reference_split: the reference images' split; None: the run's `eval.reference_split`.
     num_reference: the first this many images of the split; None: all of them.
-    seed: the sampling seed (keys are `fold_in(PRNGKey(seed), step)`).
+    seed: the sampling seed (keys `fold_in(PRNGKey(seed), step)`); None: the run's own
+      evaluation keys, so the same metrics and sample count reproduce the value it logged.
     batch_size: samples per generator call and feature-network batch.
 
   Returns:
@@ -77,7 +78,10 @@ def evaluate_run(
     config, cache_dir=cache, batch_size=batch_size, num_reference=num_reference
   )
   sample = jax.jit(gan.sample, static_argnums=2)
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), step)
+  if seed is None:  # the loop's: the fourth of four keys split from the run's seed
+    key = jax.random.fold_in(jax.random.split(jax.random.PRNGKey(config.seed), 4)[3], step)
+  else:
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), step)
   values = evaluator.evaluate(lambda k, n, labels=None: sample(state, k, n, labels), key=key)
   values = {k: float(v) for k, v in values.items()}
   path = results_path(workdir, step)
@@ -104,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--step", type=int, default=None, help="default: the newest checkpoint")
   parser.add_argument("--reference_split", default=None, help="default: the run's")
   parser.add_argument("--num_reference", type=int, default=None, help="default: the whole split")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=int, default=None, help="default: the run's eval keys")
   parser.add_argument("--batch_size", type=int, default=250)
   args = parser.parse_args(argv)
   from jaxgan import loading  # pylint: disable=g-import-not-at-top

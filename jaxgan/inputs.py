@@ -59,12 +59,7 @@ class HostInput:
     self.class_frequencies = None
     if self.num_classes:
       self.class_frequencies = _class_frequencies(source, config)
-    image = np.asarray(source[0]["image"])
-    h, w = image.shape[:2]
-    c = image.shape[2] if image.ndim == 3 else 1
-    if config.data.pad_to:
-      h = w = config.data.pad_to
-    self.image_shape = (h, w, c)
+    self.image_shape = example_shape(source, config.data.pad_to)
 
   def next_batch(self) -> jax.Array | dict[str, jax.Array]:
     """The next global batch, sharded over 'data'.
@@ -90,6 +85,15 @@ class HostInput:
   def close(self) -> None:
     """Stops the loader's worker processes."""
     self.loader.close()
+
+
+def example_shape(source, pad_to: int | None) -> tuple[int, int, int]:
+  """One example's `(h, w, c)` as the models see it: the source's first image, padded to
+  `pad_to` (`data.pad_to`) when set."""
+  image = np.asarray(source[0]["image"])
+  h, w = image.shape[:2]
+  c = image.shape[2] if image.ndim == 3 else 1
+  return (pad_to, pad_to, c) if pad_to else (h, w, c)
 
 
 def _class_frequencies(source, config) -> np.ndarray:

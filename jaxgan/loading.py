@@ -53,7 +53,7 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   """One example's shape for the run's data set: `(h, w, c)`, or `(2,)` for a toy mixture."""
   if config_lib.is_toy(config):
     return (2,)
-  from jaxgan import data  # pylint: disable=g-import-not-at-top (TFDS)
+  from jaxgan import data, inputs  # pylint: disable=g-import-not-at-top (TFDS)
 
   source = data.load_source(
     config.data.name,
@@ -61,12 +61,7 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     data_dir=config.run.data_dir,
     source_dir=config.run.source_dir,
   )
-  image = source[0]["image"]
-  h, w = image.shape[:2]
-  c = image.shape[2] if image.ndim == 3 else 1
-  if config.data.get("pad_to"):
-    h = w = config.data.pad_to
-  return (h, w, c)
+  return inputs.example_shape(source, config.data.get("pad_to"))
 
 
 def load(workdir: str, step: int | None = None):

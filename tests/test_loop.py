@@ -5,7 +5,9 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -258,6 +260,28 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
     json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
   ]
   assert all(fcd_key[0] in line for line in lines)
+  # The finished run as objects, and evaluated again: the same metric and sample count with the
+  # run's own keys reproduce the logged value; nothing but eval/<step>.json is written.
+  import jaxgan
+  from jaxgan import evaluate, loading
+
+  run = str(tmp_path / "run")
+  before = sorted(p.relative_to(run) for p in (tmp_path / "run").rglob("*"))
+  gan, state, saved = jaxgan.load(run)
+  assert int(state.step) == 4 and saved.eval.metrics == "fcd,kid"
+  images = gan.sample(state, jax.random.PRNGKey(0), 3)
+  assert images.shape == (3, 28, 28, 1)
+  assert int(jaxgan.load(run, step=2)[1].step) == 2
+  with pytest.raises(loading.RunNotFoundError, match="no checkpoint at step 9.*1, 2, 3, 4"):
+    jaxgan.load(run, step=9)
+  got = evaluate.evaluate_run(run, metrics="fcd", num_samples=200)
+  assert got["metrics"][fcd_key[0]] == pytest.approx(lines[-1][fcd_key[0]], rel=1e-4)
+  record = json.loads((tmp_path / "run" / "eval" / "4.json").read_text())
+  assert record["step"] == 4 and fcd_key[0] in record["metrics"]
+  after = sorted(p.relative_to(run) for p in (tmp_path / "run").rglob("*"))
+  assert sorted(set(after) - set(before)) == [Path("eval"), Path("eval/4.json")]
+  with pytest.raises(SystemExit, match="error: .* holds no config.json"):
+    evaluate.main(["--workdir", str(tmp_path), "--metrics", "fcd"])
   # Keep-best reads a checkpoint's own evaluation: step 3 must not carry step 2's FCD.
   saved = {
     int(p.name): json.loads((p / "jaxgan_manifest.json").read_text())["metrics"]
