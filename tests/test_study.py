@@ -70,3 +70,33 @@ def test_study_refuses_unknown_parts_and_variants(tmp_path):
 def test_tabulating_an_empty_study_says_how_to_start_it(tmp_path):
   with pytest.raises(SystemExit, match="drop --no_train"):
     study.main(["--study=grid", "--no_train", f"--out={tmp_path}"])
+
+
+def test_lucic_study_tabulates_the_final_inception_evaluation(tmp_path):
+  """A finished run's eval/<step>.json (jaxgan.evaluate) joins its logged classifier metrics:
+  Inception KID and precision/recall keep their own names beside the classifier's."""
+  args = study.argparse.Namespace(
+    steps=0, width=32, eval_every=0, data_dir=None, source_dir=None, out=str(tmp_path)
+  )
+  variants = study.lucic_variants()
+  configs = {v: study.run_config("mnist_fid", o, 0, args) for v, o in variants.items()}
+  # compare_gan's budget: 20 epochs of 50,000 at batch 64, a 5-update critic reading 5 batches.
+  assert configs["non_saturating"].run.steps == 15_625
+  assert (configs["wgan+gp"].run.steps, configs["wgan+gp"].loss.n_critic) == (3_125, 5)
+  assert study.FINAL_EVALS["mnist_fid"]["reference_split"] == "test"
+  run = tmp_path / "runs" / "mnist_fid" / "non_saturating" / "seed0"
+  (run / "eval").mkdir(parents=True)
+  logged = {"step": 15_625, "mnist_convnet-10k-train/fcd": 3.0, "mnist_convnet-10k-train/kid": 0.1}
+  (run / "metrics.jsonl").write_text(json.dumps(logged) + "\n")
+  (run / "study_run.json").write_text(json.dumps({"wall_seconds": 60, "cpu_seconds": 120}))
+  final = {"inception_fid-10k-test/fid": 12.5, "inception_fid-10k-test/kid": 0.01}
+  record = {"step": 15_625, "metrics": final, "protocols": {}}
+  (run / "eval" / "15625.json").write_text(json.dumps(record))
+  study.main(["--study=lucic", "--parts=mnist_fid", "--no_train", f"--out={tmp_path}"])
+  rows = {
+    (r["metric"], float(r["value"])) for r in csv.DictReader((tmp_path / "results.csv").open())
+  }
+  assert rows == {("fid", 12.5), ("kid_inception", 0.01), ("fcd", 3.0), ("kid", 0.1)}
+  summary = (tmp_path / "summary.md").read_text()
+  assert "| non_saturating | 12.5 +- 0" in summary and "6.7-20.3" in summary
+  assert (tmp_path / "final_mnist_fid.png").stat().st_size > 1000
