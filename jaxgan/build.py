@@ -11,6 +11,8 @@ import optax
 
 from jaxgan import augment as augment_lib
 from jaxgan import schedules
+from jaxgan.errors import ConfigError
+from jaxgan.models import check_name as check_model_name
 from jaxgan.models import make_models
 from jaxgan.state import GAN
 from jaxgan.train import TrainStep, make_train_step
@@ -60,6 +62,35 @@ def _adam(config, lr_field: str, updates_per_step: int) -> optax.GradientTransfo
   if callable(b2):
     return optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=o.b1, b2=b2)
   return optax.adam(learning_rate=lr, b1=o.b1, b2=b2)
+
+
+def check_names(config: ml_collections.ConfigDict) -> None:
+  """Looks up every component the config names in the registry that owns it, before anything
+  is built: the loss (`jaxgan.losses.get`), the penalties (`jaxgan.penalties.get`), the model
+  (`jaxgan.models.check_name`) and the augmentation (`jaxgan.augment.get`).
+
+  Args:
+    config: a run config.
+
+  Raises:
+    ConfigError: naming the field and the registry's message (which lists the valid names).
+  """
+  from jaxgan import losses, penalties  # pylint: disable=g-import-not-at-top
+
+  lo, aug = config.loss, config.augment
+  lookups = [
+    ("model.name", lambda: check_model_name(config.model.name)),
+    ("loss.name", lambda: losses.get(lo.name)),
+  ]
+  for name in [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]:
+    lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))
+  if aug.name is not None:
+    lookups.append(("augment", lambda: augment_lib.get(aug.name, aug.policy)))
+  for field, lookup in lookups:
+    try:
+      lookup()
+    except ValueError as e:
+      raise ConfigError(f"config.{field}: {e}") from None
 
 
 def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> GAN:

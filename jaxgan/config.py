@@ -26,6 +26,7 @@ from ml_collections.config_dict import placeholder
 from jaxgan import config_checks
 from jaxgan.config_checks import CLASS_COUNTS as CLASS_COUNTS
 from jaxgan.config_moves import FLAT_LAYOUT, REMOVED, flat_layout_message
+from jaxgan.errors import ConfigError
 
 # Sections whose fields may differ between a checkpoint and the run that resumes it.
 RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
@@ -44,7 +45,7 @@ def check_override(path: str) -> None:
     path: the dotted field path, e.g. 'run.steps' or 'model.kwargs.conv'.
 
   Raises:
-    ValueError: a key of the old flat layout (naming its new place) or a field that does not
+    ConfigError: (a ValueError) a key of the old flat layout (naming its new place) or a field that does not
       exist (naming the valid fields of its section).
 
   >>> check_override("run.steps")
@@ -54,7 +55,7 @@ def check_override(path: str) -> None:
   ValueError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config.py (default_config).
   """
   if path in REMOVED:
-    raise ValueError(f"config.{path} is gone; use {REMOVED[path]}.")
+    raise ConfigError(f"config.{path} is gone; use {REMOVED[path]}.")
   names = path.split(".")
   node = default_config()
   for depth, name in enumerate(names):
@@ -64,17 +65,17 @@ def check_override(path: str) -> None:
       return  # a value, or inside model.kwargs or loss.penalties (checked where they are used)
     if name not in node:
       if depth == 0 and name in FLAT_LAYOUT:
-        raise ValueError(flat_layout_message(name))
+        raise ConfigError(flat_layout_message(name))
       where = ".".join(names[:depth]) or "the config"
-      raise ValueError(
+      raise ConfigError(
         f"Unknown config field {path!r}: {where} has no {name!r}; its fields are "
         f"{', '.join(node.keys())} (every field: jaxgan/config.py)."
       )
     node = node[name]
   if isinstance(node, ml_collections.ConfigDict) and path not in FREE_FORM:
     if path in FLAT_LAYOUT:
-      raise ValueError(flat_layout_message(path))
-    raise ValueError(
+      raise ConfigError(flat_layout_message(path))
+    raise ConfigError(
       f"config.{path} is a section, not a value; set one of its fields: "
       f"{', '.join(f'{path}.{k}' for k in node.keys())}."
     )
@@ -256,19 +257,21 @@ def _leaf_paths(config: ml_collections.ConfigDict, prefix: str = ""):
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks the config's structure and values before anything is built.
 
-  Names (loss, penalty, model) are checked where they are used, by the registries that own them.
+  Names (loss, penalty, model, augmentation) are checked by the registries that own them:
+  `jaxgan.build.check_names`, which the loop runs right after this, before any data or model.
 
   Args:
     config: a config built from `default_config()`.
 
   Raises:
-    ValueError: naming the field, the problem and the fix (unknown key, unknown data set, a
-      count that is not positive, an interval that is not a multiple of `run.steps_per_call`).
+    ConfigError: (a ValueError) naming the field, the problem and the fix (unknown key, unknown
+      data set, a count that is not positive, an interval that is not a multiple of
+      `run.steps_per_call`).
   """
   for path in _leaf_paths(config):
     check_override(path)
   if config.data.name not in DATASETS:
-    raise ValueError(
+    raise ConfigError(
       f"Unknown data set config.data.name={config.data.name!r}; valid names: {', '.join(DATASETS)}."
     )
   positive = {
@@ -285,11 +288,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   }
   for name, value in positive.items():
     if not isinstance(value, int) or value < 1:
-      raise ValueError(f"config.{name} must be a positive integer; got {value!r}.")
+      raise ConfigError(f"config.{name} must be a positive integer; got {value!r}.")
   k = config.run.steps_per_call
   if k > 1:
     if not is_toy(config):
-      raise ValueError(
+      raise ConfigError(
         f"config.run.steps_per_call={k} needs data sampled inside the program "
         f"({', '.join(TOY_DATASETS)}); set it to 1 for {config.data.name!r}."
       )
@@ -302,23 +305,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
     }
     bad = {n: v for n, v in intervals.items() if v % k}
     if bad:
-      raise ValueError(
+      raise ConfigError(
         f"{bad} must be multiples of config.run.steps_per_call={k} (the loop "
         f"sees only every {k}-th step); change them or steps_per_call."
       )
   mbstd = config.model.minibatch_std
   if not isinstance(mbstd, int) or mbstd < 0:
-    raise ValueError(
+    raise ConfigError(
       f"config.model.minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}."
     )
   if config.data.batch_size % config.model.pack:
-    raise ValueError(
+    raise ConfigError(
       f"config.data.batch_size={config.data.batch_size} does not split into packs of "
       f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
     )
   metrics = [m.strip() for m in config.eval.metrics.split(",")]
   if "modes" in metrics and config.data.name != "stacked_mnist":
-    raise ValueError(
+    raise ConfigError(
       f"config.eval.metrics='modes' counts Stacked MNIST's 1000 modes; the data set is "
       f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
     )
@@ -326,13 +329,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_checks.check_conditioning(config, toy=is_toy(config))
   rampup = config.optim.ema_rampup
   if rampup is not None and not rampup > 0:
-    raise ValueError(
+    raise ConfigError(
       f"config.optim.ema_rampup must be > 0 (StyleGAN2-ADA: 0.05) or None; got {rampup}."
     )
   if not 0.0 <= config.optim.ema_decay < 1.0:
-    raise ValueError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
+    raise ConfigError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
   if config.model.compute_dtype not in ("float32", "bfloat16"):
-    raise ValueError(
+    raise ConfigError(
       "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
       f"{config.model.compute_dtype!r}."
     )

@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--seed", type=int, default=None, help="default: the run's eval keys")
   parser.add_argument("--batch_size", type=int, default=250)
   args = parser.parse_args(argv)
-  from jaxgan import loading  # pylint: disable=g-import-not-at-top
+  from jaxgan.errors import UserError  # pylint: disable=g-import-not-at-top
 
   try:
     result = evaluate_run(
@@ -125,8 +125,9 @@ def main(argv: Sequence[str] | None = None) -> None:
       seed=args.seed,
       batch_size=args.batch_size,
     )
-  except loading.RunNotFoundError as e:
-    sys.exit(f"error: {e}")
+  except UserError as e:  # the input's fault: its message, no traceback, status 2
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
   print(f"step {result['step']}: {result['protocol']}")
   for k, v in sorted(result["metrics"].items()):
     print(f"  {k} = {v:.6g}")

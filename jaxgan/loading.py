@@ -19,11 +19,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import config as config_lib
+from jaxgan.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-class RunNotFoundError(ValueError):
+class RunNotFoundError(UserError, ValueError):
   """A workdir without a run's config or without an intact checkpoint."""
 
 

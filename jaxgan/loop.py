@@ -35,7 +35,7 @@ import numpy as np
 from jaxgan import compilation_cache, inputs, sharding, writers
 from jaxgan import config as config_lib
 from jaxgan import labels as labels_lib
-from jaxgan.build import build_gan, build_train_step
+from jaxgan.build import build_gan, build_train_step, check_names
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.regularizers import check_penalty_critic
 
@@ -131,14 +131,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     protocol-named metric keys.
 
   Raises:
-    ValueError: an invalid config, a batch that does not divide over the devices, a gradient
-      penalty on a BatchNorm critic; before anything is written.
+    ValueError: an invalid config (`jaxgan.errors.ConfigError`: unknown names included), a batch
+      that does not divide over the devices, a gradient penalty on a BatchNorm critic; before
+      anything is written.
     jaxgan.checkpoint.CheckpointMismatchError: `workdir` holds checkpoints of another config.
     jaxgan.workdir.WorkdirBusyError: another live run holds `workdir`; before anything is written.
     FloatingPointError: `run.max_consecutive_skipped` non-finite updates in a row.
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
   config_lib.validate(config)
+  check_names(config)  # unknown loss, penalty, model, augmentation: before any data or model
   if not config_lib.is_toy(config) and config.eval.metrics:
     from jaxgan.metrics import conditional  # pylint: disable=g-import-not-at-top
 

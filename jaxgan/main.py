@@ -29,13 +29,16 @@ from ml_collections import config_flags
 
 from jaxgan import compilation_cache, distributed, loop
 from jaxgan import config as config_lib
-from jaxgan.workdir import WorkdirBusyError
+from jaxgan.errors import UserError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
   "config", None, "Path to a config file with get_config().", lock_config=True
 )
 flags.DEFINE_string("workdir", None, "Where logs, samples and checkpoints go.")
+flags.DEFINE_bool(
+  "verbose", False, "Print the traceback of an error in the input (config, data, workdir) too."
+)
 flags.DEFINE_string(
   "coordinator_address",
   None,
@@ -112,9 +115,12 @@ EXIT_GRACE_S = 5.0
 def cli():
   """The `jaxgan` console script and `python -m jaxgan.main`.
 
-  A successful run exits normally. A failed one (any exception, or a `SystemExit` with an error
-  such as `loop.Preempted`) prints the error and exits non-zero within `EXIT_GRACE_S` seconds
-  even when threads it leaves behind are stuck: see `exit_promptly`.
+  A successful run exits normally. An error in the input (`jaxgan.errors.UserError`: the config,
+  the data, the workdir, the weights) prints its message alone (`--verbose`: with the traceback)
+  and exits 2. Any other failure (an exception, or a `SystemExit` with an error such as
+  `loop.Preempted`) prints the error and its traceback and exits 1. Either way the process ends
+  within `EXIT_GRACE_S` seconds even when threads it leaves behind are stuck: see
+  `exit_promptly`.
   """
   try:
     check_overrides(sys.argv)
@@ -128,9 +134,11 @@ def cli():
     if not isinstance(e.code, int):
       print(e.code, file=sys.stderr)  # what the interpreter prints for SystemExit("message")
     exit_promptly(e.code if isinstance(e.code, int) else 1)
-  except WorkdirBusyError as e:  # a refusal, not a fault: the message says it all
-    print(f"FATAL {e}", file=sys.stderr)
-    exit_promptly(1)
+  except UserError as e:  # the input's fault, not jaxgan's: the message names the fix
+    if FLAGS.is_parsed() and FLAGS.verbose:
+      traceback.print_exc()
+    print(f"error: {e}", file=sys.stderr)
+    exit_promptly(2)
   except BaseException as e:  # noqa: BLE001 - every failure exits through exit_promptly
     traceback.print_exc()
     hint = peer_failure_hint(e)

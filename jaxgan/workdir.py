@@ -36,6 +36,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxgan.errors import UserError
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".jaxgan.lock"
@@ -44,7 +46,7 @@ _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.
 _MESSAGE_BYTES = 2048  # the busy message as broadcast to the other processes
 
 
-class WorkdirBusyError(RuntimeError):
+class WorkdirBusyError(UserError, RuntimeError):
   """Another live run holds the workdir; the message names it and the fix."""
 
 

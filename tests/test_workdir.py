@@ -216,7 +216,7 @@ def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_is_untouched(tm
     )
     took = time.monotonic() - start
     assert second.returncode != 0, second.stderr[-3000:]
-    assert f"FATAL The workdir {workdir} is in use" in second.stderr, second.stderr[-3000:]
+    assert f"error: The workdir {workdir} is in use" in second.stderr, second.stderr[-3000:]
     assert "Traceback" not in second.stderr  # a refusal, not a crash
     assert f"host {HOST}, pid {first.pid}, started " in second.stderr, second.stderr[-3000:]
     assert took < 60, took  # a hang guard: start-up and compiles, then the refusal

@@ -4,6 +4,7 @@ The resolved config is stored with every checkpoint. On restore, and before the 
 directory that already holds checkpoints, the stored config is compared with the current one, and
 the stored tree (paths, shapes, dtypes) with the abstract state; any difference raises
 `CheckpointMismatchError` naming the dotted fields or parameter paths, instead of a stack trace
+from jaxgan.errors import UserError
 from deep inside orbax. A mismatch is not corruption: nothing is moved or deleted.
 
 The rule for configs is structural (see `jaxgan.config`): fields in the sections of
@@ -29,11 +30,12 @@ import jax
 import numpy as np
 
 from jaxgan.config import FLAT_LAYOUT, RESUMABLE_SECTIONS
+from jaxgan.errors import UserError
 
 _FIX = "Resume with the config that wrote it, or start the new config in a new workdir."
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """The checkpoint was written by a run with another config or another state structure."""
 
 

@@ -11,8 +11,10 @@ import hashlib
 import os
 from collections.abc import Iterable
 
+from jaxgan.errors import UserError
 
-class DataIntegrityError(ValueError):
+
+class DataIntegrityError(UserError, ValueError):
   """A source file is corrupt, truncated or does not match its expected checksum."""
 
 

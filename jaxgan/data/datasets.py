@@ -16,11 +16,16 @@ from jaxgan.data.base_builder import JaxganBuilder
 from jaxgan.data.builders import BUILDERS
 from jaxgan.data.checksums import DataIntegrityError
 from jaxgan.data.sources import ArraySource, TfdsImageSource
+from jaxgan.errors import UserError
 
 log = logging.getLogger(__name__)
 
 # The names load_source accepts.
 DATASETS = tuple(sorted(BUILDERS))
+
+
+class MissingDataError(UserError, FileNotFoundError):
+  """A data set that is neither prepared nor preparable from what was given (files, network)."""
 
 
 def _resolve_dir(value: str | os.PathLike | None, env: str) -> str | None:
@@ -79,10 +84,11 @@ def prepare(
 
   Raises:
     ValueError: an unknown name.
-    FileNotFoundError: ``source_dir`` is missing or lacks files, or there is no source and
+    MissingDataError: (a FileNotFoundError and a `jaxgan.errors.UserError`) ``source_dir`` is
+      missing or lacks files, or there is no source and
       downloading is not allowed or not possible; the message names the paths and the fix.
     DataIntegrityError: a source file is corrupt, truncated or has the wrong digest.
-    RuntimeError: downloading failed; the message says how to work offline.
+    MissingDataError: also when downloading failed; the message says how to work offline.
   """
   builder = get_builder(name, data_dir=data_dir, verify=verify)
   if builder.is_prepared():
@@ -91,17 +97,17 @@ def prepare(
   cls = type(builder)
   if source_dir is not None:
     if not os.path.isdir(source_dir):
-      raise FileNotFoundError(
+      raise MissingDataError(
         f"Source directory {source_dir} for {name!r} does not exist. "
         + cls.MANUAL_DOWNLOAD_INSTRUCTIONS
       )
     if cls.locate_source(source_dir) is None:
-      raise FileNotFoundError(
+      raise MissingDataError(
         f"Source files {cls.missing_files(source_dir)} for {name!r} not found in "
         f"{' or '.join(cls.source_candidates(source_dir))}. " + cls.MANUAL_DOWNLOAD_INSTRUCTIONS
       )
   elif not download or not cls.CAN_DOWNLOAD:
-    raise FileNotFoundError(
+    raise MissingDataError(
       f"Dataset {name!r} is not prepared in {builder.data_dir} and no source files were given"
       + ("" if cls.CAN_DOWNLOAD else f" ({name!r} cannot be downloaded)")
       + ". Set data_dir=/JAXGAN_DATA_DIR to a TFDS data dir where it is prepared, or pass "
@@ -126,7 +132,7 @@ def prepare(
     raise
   except Exception as e:
     if source_dir is None:
-      raise RuntimeError(
+      raise MissingDataError(
         f"Could not prepare {name!r} into {builder.data_dir}: no local source was given and "
         f"downloading failed ({type(e).__name__}: {e}). On an offline machine pass "
         "source_dir=/set JAXGAN_SOURCE_DIR. " + cls.MANUAL_DOWNLOAD_INSTRUCTIONS

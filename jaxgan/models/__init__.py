@@ -64,6 +64,7 @@ DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral', 'r3gan'
 
 __all__ = [
   'MODELS',
+  'check_name',
   'NORMS',
   'DEFAULT_D_NORM',
   'CONV_IMPLEMENTATIONS',
@@ -171,6 +172,12 @@ def _conditioning(
   return g_fields, dict(num_classes=num_classes, conditioning=d_cond)
 
 
+def check_name(name: str) -> None:
+  """Raises ValueError, listing `MODELS`, unless `name` is one of them."""
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
+
+
 def make_models(
   name: str,
   *,
@@ -239,8 +246,7 @@ def make_models(
     ImportError: `conv='onednn'` without the `cpu` extra (the message names
       `pip install 'jaxgan[cpu]'`).
   """
-  if name not in MODELS:
-    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
+  check_name(name)
   unknown = sorted(set(kwargs) - set(_MODEL_KWARGS[name]))
   if unknown:
     raise TypeError(
