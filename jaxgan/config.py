@@ -45,14 +45,14 @@ def check_override(path: str) -> None:
     path: the dotted field path, e.g. 'run.steps' or 'model.kwargs.conv'.
 
   Raises:
-    ConfigError: (a ValueError) a key of the old flat layout (naming its new place) or a field that does not
-      exist (naming the valid fields of its section).
+    ConfigError: (a ValueError) a key of the old flat layout (naming its new place) or a field
+      that does not exist (naming the valid fields of its section).
 
   >>> check_override("run.steps")
   >>> check_override("steps")
   Traceback (most recent call last):
   ...
-  ValueError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config.py (default_config).
+  jaxgan.errors.ConfigError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config.py (default_config).
   """
   if path in REMOVED:
     raise ConfigError(f"config.{path} is gone; use {REMOVED[path]}.")
