@@ -35,7 +35,7 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     workdir: the run's directory.
 
   Returns:
-    The run config, as the run resolved it.
+    The run config, as the run resolved it; fields it predates hold their defaults.
 
   Raises:
     RunNotFoundError: no `config.json` (not a jaxgan workdir, or a run that never started).
@@ -47,7 +47,16 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
       "started). Pass the --workdir a run trained in."
     )
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+
+  def merged(defaults: dict, values: dict) -> dict:
+    out = dict(defaults)
+    for k, v in values.items():
+      out[k] = merged(defaults[k], v) if isinstance(defaults.get(k), dict) else v
+    return out
+
+  # Fields added to jaxgan after the run take their defaults, the behaviour from before them.
+  return ml_collections.ConfigDict(merged(config_lib.default_config().to_dict(), saved))
 
 
 def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:

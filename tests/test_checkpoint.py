@@ -638,3 +638,28 @@ def test_async_save_survives_donation(tmp_path):
   c.close()
   assert step == 9
   assert_bitwise_equal(restored, expected)
+
+
+def test_a_checkpoint_older_than_a_field_resumes_at_its_default(caplog):
+  """A field added to jaxgan after a checkpoint was written: resumed when the run leaves it at
+  its default (as the older version behaved), refused when it sets it, naming the field."""
+  from jaxgan import config as config_lib
+
+  now = config_lib.default_config().to_dict()
+  saved = copy.deepcopy(now)
+  del saved["loss"]["lecam_decay"], saved["augment"]["ada_interval"]  # "added later"
+  with caplog.at_level("INFO", logger="jaxgan.checkpoint.compat"):
+    compat.check_config(saved, now, where="The checkpoint at step 4")
+  assert "predates 2 config field(s)" in caplog.text
+  assert "augment.ada_interval" in caplog.text and "loss.lecam_decay" in caplog.text
+  changed = copy.deepcopy(now)
+  changed["loss"]["lecam_decay"] = 0.5
+  with pytest.raises(CheckpointMismatchError) as e:
+    compat.check_config(saved, changed, where="The checkpoint at step 4")
+  assert "loss.lecam_decay: not in the saved config, now 0.5" in str(e.value)
+  assert "augment.ada_interval" not in str(e.value) and "at its default" in str(e.value)
+  # A field this version no longer has still refuses.
+  gone = copy.deepcopy(saved)
+  gone["loss"]["old_field"] = 1
+  with pytest.raises(CheckpointMismatchError, match="loss.old_field: saved 1, not in the current"):
+    compat.check_config(gone, now, where="The checkpoint at step 4")

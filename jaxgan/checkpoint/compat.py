@@ -23,6 +23,7 @@ sections) is refused with a message that says so, never compared field by field 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 from jaxgan.config import FLAT_LAYOUT, RESUMABLE_SECTIONS
 from jaxgan.errors import UserError
 
+log = logging.getLogger(__name__)
 _FIX = "Resume with the config that wrote it, or start the new config in a new workdir."
 
 
@@ -119,6 +121,19 @@ def config_diff(
   return lines
 
 
+def _added_at_default(line: str, now: Mapping | None) -> bool:
+  """Whether a `config_diff` line is a field the saved config lacks and `now` holds at its
+  default: a field added to jaxgan after the checkpoint was written, left as the older version
+  behaved (every field's default is the behaviour from before it existed)."""
+  if ": not in the saved config, now " not in line:
+    return False
+  from jaxgan.config import default_config  # pylint: disable=g-import-not-at-top
+
+  key = line.split(":", 1)[0]
+  defaults = _flatten(to_json(default_config().to_dict()))
+  return key in defaults and _flatten(to_json(now) or {}).get(key) == defaults[key]
+
+
 def check_config(
   saved: Mapping | None,
   now: Mapping | None,
@@ -134,9 +149,13 @@ def check_config(
     where: names the checkpoint in the message, e.g. 'The checkpoint at step 5 in /w/checkpoints'.
     resumable: top-level sections whose fields may differ.
 
+  A field that `saved` lacks is accepted when `now` holds it at its default (a field a later
+  jaxgan added: the checkpoint's run behaved as the default does), and logged.
+
   Raises:
     CheckpointMismatchError: `saved` has the flat layout of jaxgan 0.1, or a field outside the
-      resumable sections differs (each one named with both values).
+      resumable sections differs (each one named with both values), or a field added since the
+      checkpoint is set to another value than its default.
   """
   if is_flat_layout(saved):
     raise CheckpointMismatchError(
@@ -144,14 +163,24 @@ def check_config(
       "by this version. Start a new workdir, or use jaxgan 0.1 to finish it."
     )
   diff = config_diff(saved, now, resumable)
+  added = [d for d in diff if _added_at_default(d, now)]
+  if added:
+    log.info(
+      "%s predates %d config field(s), resumed at their defaults: %s",
+      where,
+      len(added),
+      ", ".join(d.split(":", 1)[0] for d in added),
+    )
+    diff = [d for d in diff if d not in added]
   if diff:
     fix = _FIX
     if any("not in the saved config" in d or "not in the current config" in d for d in diff):
       # Fields added or removed: a config of another jaxgan version, not a changed value.
       fix = (
-        "Fields were added or removed: the checkpoint comes from a jaxgan whose config layout "
-        "(and train state) differ from this one's, which cannot resume it. Finish it with the "
-        "jaxgan version that wrote it, or start a new workdir."
+        "Fields were added or removed since the checkpoint was written: a field it lacks can "
+        "be resumed only at its default (drop the override), and one this jaxgan no longer "
+        "has cannot. Otherwise finish it with the jaxgan version that wrote it, or start a new "
+        "workdir."
       )
     raise CheckpointMismatchError(
       f"{where} was written with a different config:\n  "
