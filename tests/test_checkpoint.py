@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from _helpers import assert_bitwise_equal
+from _helpers import REPO, assert_bitwise_equal
 
 from jaxgan import checkpoint as ckpt_lib
 from jaxgan.checkpoint import (
@@ -663,3 +663,24 @@ def test_a_checkpoint_older_than_a_field_resumes_at_its_default(caplog):
   gone["loss"]["old_field"] = 1
   with pytest.raises(CheckpointMismatchError, match="loss.old_field: saved 1, not in the current"):
     compat.check_config(gone, now, where="The checkpoint at step 4")
+
+
+def test_a_run_of_an_earlier_version_resumes(tmp_path):
+  """tests/reference/workdir_v*/: finished runs written by earlier jaxgan versions (by
+  benchmarks/make_checkpoint_reference.py) resume with today's config and train state."""
+  import shutil
+
+  import jaxgan
+
+  sys.path.insert(0, str(REPO / "benchmarks"))
+  from make_checkpoint_reference import reference_config
+
+  runs = sorted((REPO / "tests" / "reference").glob("workdir_v*"))
+  assert runs, "no stored runs of earlier versions"
+  for run in runs:
+    workdir = tmp_path / run.name
+    shutil.copytree(run, workdir)
+    gan, state, config = jaxgan.load(str(workdir))
+    assert int(state.step) == 20 and config.model.kwargs.g_hidden == [16, 16]
+    jaxgan.train_and_evaluate(reference_config(40), str(workdir))
+    assert int(jaxgan.load(str(workdir))[1].step) == 40, run.name
