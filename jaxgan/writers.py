@@ -52,6 +52,20 @@ class MetricWriter:
       self._tb.close()
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """float images in [-1, 1] as uint8 pixels: `round((x + 1) * 127.5)`, clipped to [0, 255].
+
+  >>> to_uint8(np.array([-1.0, 0.0, 1.0, 2.0])).tolist()
+  [0, 128, 255, 255]
+  """
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def save_png(path: str, images: np.ndarray) -> None:
+  """Saves one float image `(h, w, c)` in [-1, 1] as a PNG (temporary file, then renamed)."""
+  _save_png(path, to_uint8(images))
+
+
 def image_grid(images: np.ndarray, *, columns: int | None = None) -> np.ndarray:
   """Tiles images into one picture with a 1-pixel black border.
 
@@ -69,7 +83,7 @@ def image_grid(images: np.ndarray, *, columns: int | None = None) -> np.ndarray:
   columns = columns or math.ceil(math.sqrt(n))
   rows = math.ceil(n / columns)
   grid = np.zeros((rows * (h + 1) + 1, columns * (w + 1) + 1, c), np.uint8)
-  pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  pixels = to_uint8(images)
   for i in range(n):
     r, col = divmod(i, columns)
     grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + col * (w + 1) : 1 + col * (w + 1) + w] = pixels[

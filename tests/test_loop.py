@@ -336,6 +336,28 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   with pytest.raises(SystemExit) as exit_info:
     evaluate.main(["--workdir", str(tmp_path), "--metrics", "fcd"])
   assert exit_info.value.code == 2
+  # Samples into files: deterministic whatever the batching; truncation; refusals write nothing.
+  from jaxgan import generate
+
+  a, step, _ = generate.generate(run, num=5, batch_size=2)
+  b, _, _ = generate.generate(run, num=5)
+  np.testing.assert_allclose(a, b, atol=1e-6)  # same latents; kernels per batch size round apart
+  np.testing.assert_array_equal(generate.generate(run, num=5, batch_size=2)[0], a)
+  assert step == 4 and a.shape == (5, 28, 28, 1)
+  assert not np.array_equal(generate.generate(run, num=5, truncation=0.5)[0], a)
+  generate.main(["--workdir", run, "--num", "5", "--out", str(tmp_path / "s.npz")])
+  with np.load(tmp_path / "s.npz") as f:
+    assert f["images"].dtype == np.uint8 and f["images"].shape == (5, 28, 28, 1)
+  generate.main(["--workdir", run, "--interpolate", "2x3", "--out", str(tmp_path / "i.png")])
+  assert Image.open(tmp_path / "i.png").size == (3 * 29 + 1, 2 * 29 + 1)
+  generate.main(["--workdir", run, "--num", "3", "--out", str(tmp_path / "pngs")])
+  assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == [
+    f"00000{i}.png" for i in range(3)
+  ]
+  for bad in (["--truncation", "0"], ["--labels", "3"], ["--step", "9"]):
+    with pytest.raises(SystemExit) as exit_info:
+      generate.main(["--workdir", run, "--out", str(tmp_path / "bad.npz"), *bad])
+    assert exit_info.value.code == 2 and not (tmp_path / "bad.npz").exists()
   # Keep-best reads a checkpoint's own evaluation: step 3 must not carry step 2's FCD.
   saved = {
     int(p.name): json.loads((p / "jaxgan_manifest.json").read_text())["metrics"]
