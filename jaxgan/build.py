@@ -67,7 +67,8 @@ def _adam(config, lr_field: str, updates_per_step: int) -> optax.GradientTransfo
 def check_names(config: ml_collections.ConfigDict) -> None:
   """Looks up every component the config names in the registry that owns it, before anything
   is built: the loss (`jaxgan.losses.get`), the penalties (`jaxgan.penalties.get`), the model
-  (`jaxgan.models.check_name`) and the augmentation (`jaxgan.augment.get`).
+  (`jaxgan.models.check_name`), the augmentation (`jaxgan.augment.get`), and every schedule spec
+  (`schedule`).
 
   Args:
     config: a run config.
@@ -86,11 +87,18 @@ def check_names(config: ml_collections.ConfigDict) -> None:
     lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))
   if aug.name is not None:
     lookups.append(("augment", lambda: augment_lib.get(aug.name, aug.policy)))
+  from jaxgan.config import schedulable_fields  # pylint: disable=g-import-not-at-top
+
+  fields = [f for f in schedulable_fields() if config[f.split(".")[0]][f.split(".")[1]] is not None]
+  fields += [f"loss.penalties.{name}" for name in lo.penalties.keys()]
+  for field in fields:  # every schedule spec parsed and its range checked, as the step will
+    lookups.append((field, lambda field=field: schedule(config, field)))
   for field, lookup in lookups:
     try:
       lookup()
-    except ValueError as e:
-      raise ConfigError(f"config.{field}: {e}") from None
+    except (ValueError, TypeError) as e:
+      msg = str(e) if str(e).startswith("config.") else f"config.{field}: {e}"
+      raise ConfigError(msg) from None
 
 
 def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> GAN:

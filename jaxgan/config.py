@@ -86,6 +86,18 @@ def _schedulable(default):
   return ml_collections.FieldReference(default, field_type=object)
 
 
+def schedulable_fields() -> list[str]:
+  """The dotted paths of the fields that take a schedule spec (those marked [S] below)."""
+  c, out = default_config(), []
+  for section in c.keys():
+    if isinstance(c[section], ml_collections.ConfigDict):
+      for name in c[section].keys():
+        ref = c[section].get_ref(name)
+        if isinstance(ref, ml_collections.FieldReference) and ref.get_type() is object:
+          out.append(f"{section}.{name}")
+  return out
+
+
 def default_config() -> ml_collections.ConfigDict:
   """Returns the default config: a non-saturating DCGAN on MNIST.
 

@@ -33,7 +33,7 @@ def evaluate_run(
   workdir: str,
   *,
   metrics: str,
-  extractor: str = "classifier",
+  extractor: str | None = None,
   num_samples: int = 10_000,
   step: int | None = None,
   reference_split: str | None = None,
@@ -46,7 +46,8 @@ def evaluate_run(
   Args:
     workdir: the run's directory.
     metrics: comma-separated `jaxgan.metrics` names (e.g. 'fid,kid,precision_recall').
-    extractor: 'classifier' (jaxgan's, FCD) or 'inception' (FID).
+    extractor: 'classifier' (jaxgan's, FCD) or 'inception' (FID); None: 'inception' when
+      `metrics` asks for 'fid', else the run's own (`eval.extractor`).
     num_samples: generated samples (and reference images, at most the split's size).
     step: the checkpoint; None: the newest intact one.
     reference_split: the reference images' split; None: the run's `eval.reference_split`.
@@ -61,22 +62,31 @@ def evaluate_run(
 
   Raises:
     jaxgan.loading.RunNotFoundError: no run, checkpoint or step in `workdir`.
-    ValueError: an unknown metric or extractor, or a toy data set (no image metrics).
+    jaxgan.errors.ConfigError: an unknown metric or extractor, or a toy data set (no image
+      metrics).
   """
   import jax  # pylint: disable=g-import-not-at-top
 
   from jaxgan import loading  # pylint: disable=g-import-not-at-top
+  from jaxgan.errors import ConfigError, UserError  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
 
   gan, state, config = loading.load(workdir, step)
   step = int(state.step)
   e = config.eval
-  e.metrics, e.extractor, e.num_samples = metrics, extractor, num_samples
+  names = [m.strip() for m in metrics.split(",")]
+  e.extractor = extractor or ("inception" if "fid" in names else e.extractor)
+  e.metrics, e.num_samples = metrics, num_samples
   e.reference_split = reference_split or e.reference_split
   cache = e.get("cache_dir") or os.path.join(workdir, "reference_stats")
-  evaluator = Evaluator.from_config(
-    config, cache_dir=cache, batch_size=batch_size, num_reference=num_reference
-  )
+  try:
+    evaluator = Evaluator.from_config(
+      config, cache_dir=cache, batch_size=batch_size, num_reference=num_reference
+    )
+  except ValueError as err:  # unknown metric or extractor, a metric the data set lacks
+    if isinstance(err, UserError):
+      raise
+    raise ConfigError(f"--metrics={metrics} --extractor={e.extractor}: {err}") from None
   sample = jax.jit(gan.sample, static_argnums=2)
   if seed is None:  # the loop's: the fourth of four keys split from the run's seed
     key = jax.random.fold_in(jax.random.split(jax.random.PRNGKey(config.seed), 4)[3], step)
@@ -103,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--metrics", default="fid", help="comma list, e.g. fid,kid,precision_recall")
-  parser.add_argument("--extractor", default="inception", choices=("inception", "classifier"))
+  parser.add_argument(
+    "--extractor",
+    default=None,
+    choices=("inception", "classifier"),
+    help="default: inception for fid, else the run's own",
+  )
   parser.add_argument("--num_samples", type=int, default=10_000)
   parser.add_argument("--step", type=int, default=None, help="default: the newest checkpoint")
   parser.add_argument("--reference_split", default=None, help="default: the run's")

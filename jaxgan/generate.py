@@ -213,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   args = parser.parse_args(argv)
   from jaxgan.errors import UserError  # pylint: disable=g-import-not-at-top
 
+  suffix = os.path.splitext(args.out.rstrip("/"))[1]
+  if suffix and suffix not in (".npz", ".png"):
+    parser.error(f"--out {args.out}: write a .npz, a .png grid, or a directory (no extension)")
   try:
     labels = [int(v) for v in args.labels.split(",")] if args.labels else None
     interp = (

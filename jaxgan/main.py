@@ -29,6 +29,7 @@ from ml_collections import config_flags
 
 from jaxgan import compilation_cache, distributed, loop
 from jaxgan import config as config_lib
+from jaxgan.build import check_names
 from jaxgan.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -80,6 +81,10 @@ def main(argv):
     heartbeat_timeout_seconds=FLAGS.heartbeat_timeout_seconds,
     initialization_timeout_seconds=FLAGS.initialization_timeout_seconds,
   )
+  # The input's errors first, before anything is logged or opened (train_and_evaluate checks
+  # again, for callers that start there).
+  config_lib.validate(FLAGS.config)
+  check_names(FLAGS.config)
   compilation_cache.enable(FLAGS.config.run.compilation_cache_dir)  # before any compilation
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if result:
@@ -124,8 +129,9 @@ def cli():
   """
   try:
     check_overrides(sys.argv)
-  except app.UsageError as e:
-    sys.exit(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on flags.")
+  except app.UsageError as e:  # an unknown field: an error in the input (status 2)
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
   try:
     app.run(main)
   except SystemExit as e:

@@ -186,6 +186,8 @@ def test_command_line_refuses_unknown_fields_naming_the_fix(tmp_path, flag, mess
     ),
     ("--config.augment.name=mixup", r"config\.augment: Unknown augmentation 'mixup'"),
     ("--config.data.batch_size=0", r"config\.data\.batch_size"),
+    ("--config.run.stepz=100", r"error: --config\.run\.stepz=100: .*run has no 'stepz'"),
+    ("--config.optim.g_lr=cosine(2e-4, 5e-5)", r"config\.optim\.g_lr"),
   ],
 )
 def test_input_errors_are_one_message_and_status_2(tmp_path, flag, message):
@@ -200,6 +202,7 @@ def test_input_errors_are_one_message_and_status_2(tmp_path, flag, message):
   assert done.returncode == 2, done.stderr[-3000:]
   assert re.search(message, done.stderr) and done.stderr.count("error:") == 1, done.stderr
   assert "Traceback" not in done.stderr and not workdir.exists()
+  assert "compilation cache" not in done.stderr  # refused before anything else is logged
   if flag.startswith("--config.loss.name"):
     verbose = subprocess.run(
       [*argv, "--verbose"], capture_output=True, text=True, timeout=120, env=env
@@ -333,9 +336,10 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   assert record["step"] == 4 and fcd_key[0] in record["metrics"]
   after = sorted(p.relative_to(run) for p in (tmp_path / "run").rglob("*"))
   assert sorted(set(after) - set(before)) == [Path("eval"), Path("eval/4.json")]
-  with pytest.raises(SystemExit) as exit_info:
-    evaluate.main(["--workdir", str(tmp_path), "--metrics", "fcd"])
-  assert exit_info.value.code == 2
+  for args in (["--workdir", str(tmp_path)], ["--workdir", run, "--metrics", "fdc"]):
+    with pytest.raises(SystemExit) as exit_info:
+      evaluate.main([*args, "--metrics", "fcd"] if len(args) == 2 else args)
+    assert exit_info.value.code == 2
   # Samples into files: deterministic whatever the batching; truncation; refusals write nothing.
   from jaxgan import generate
 
@@ -354,7 +358,7 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == [
     f"00000{i}.png" for i in range(3)
   ]
-  for bad in (["--truncation", "0"], ["--labels", "3"], ["--step", "9"]):
+  for bad in (["--truncation", "0"], ["--labels", "3"], ["--step", "9"], ["--out", "x.jpg"]):
     with pytest.raises(SystemExit) as exit_info:
       generate.main(["--workdir", run, "--out", str(tmp_path / "bad.npz"), *bad])
     assert exit_info.value.code == 2 and not (tmp_path / "bad.npz").exists()

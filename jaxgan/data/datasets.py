@@ -91,9 +91,16 @@ def prepare(
     MissingDataError: also when downloading failed; the message says how to work offline.
   """
   builder = get_builder(name, data_dir=data_dir, verify=verify)
-  if builder.is_prepared():
-    return builder
   source_dir = _resolve_dir(source_dir, "JAXGAN_SOURCE_DIR")
+  if builder.is_prepared():
+    if source_dir is not None and not os.path.isdir(source_dir):
+      log.warning(
+        "Source directory %s does not exist; %r is already prepared in %s, which is used.",
+        source_dir,
+        name,
+        builder.data_dir,
+      )
+    return builder
   cls = type(builder)
   if source_dir is not None:
     if not os.path.isdir(source_dir):
