@@ -510,7 +510,11 @@ def plot_final(rows: list[dict], part: str, path: str) -> None:
     ax.bar(i, np.mean(values), color="tab:blue", alpha=0.5)
     ax.plot([i] * len(values), values, "k.", markersize=6)
   ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-  ax.set(ylabel="FID (10k samples vs 10k train)", title=f"{part}: final FID per loss")
+  spec = FINAL_EVALS[part]
+  against = (
+    f"{spec['num_samples']:,} samples vs {spec['num_reference']:,} {spec['reference_split']}"
+  )
+  ax.set(ylabel=f"FID ({against})", title=f"{part}: final FID per loss")
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
