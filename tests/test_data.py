@@ -699,3 +699,11 @@ def test_toy_sample_statistics():
   assert (
     counts.min() > 300 and counts.max() < 500
   )  # 400 expected, 5 standard deviations either side
+
+
+@pytest.mark.parametrize("split", ["train[:10%", "valid"])
+def test_a_split_tfds_cannot_read_is_an_input_error_naming_the_splits(mnist_dir, split):
+  from jaxgan.errors import ConfigError
+
+  with pytest.raises(ConfigError, match=r"(?s)config\.data\.split.*Its splits: test, train"):
+    data.load_source("mnist", split=split, data_dir=mnist_dir)

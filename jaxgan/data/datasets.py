@@ -16,7 +16,7 @@ from jaxgan.data.base_builder import JaxganBuilder
 from jaxgan.data.builders import BUILDERS
 from jaxgan.data.checksums import DataIntegrityError
 from jaxgan.data.sources import ArraySource, TfdsImageSource
-from jaxgan.errors import UserError
+from jaxgan.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +188,18 @@ def load_source(
     ValueError: an unknown name.
     FileNotFoundError: missing source files or no way to get them (see :func:`prepare`).
     DataIntegrityError: a corrupt or wrong source file.
+    jaxgan.errors.ConfigError: a split spec TFDS cannot read (naming the splits).
   """
   builder = prepare(
     name, data_dir=data_dir, source_dir=source_dir, download=download, verify=verify
   )
-  source = TfdsImageSource(builder.as_data_source(split=split))
+  try:
+    data_source = builder.as_data_source(split=split)
+  except (ValueError, KeyError, AssertionError) as e:  # TFDS's refusals of a split spec
+    splits = ", ".join(sorted(builder.info.splits.keys()))
+    raise ConfigError(
+      f"split {split!r} of {name!r} (config.data.split) cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}). Its "
+      f"splits: {splits}; slices read like 'train[:10%]' or 'test[1000:2000]'."
+    ) from None
+  source = TfdsImageSource(data_source)
   return source.to_memory() if in_memory else source
