@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # The one signature of every entry of AUGMENTATIONS: f(images, key, p) -> images.
 AugmentFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -75,3 +76,42 @@ def where_examples(mask: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
     `[n, ...]`, the shape of `a`.
   """
   return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+
+
+def reflect_index(i, size: int):
+  """Pixel indices mirrored about the first and last pixel centres (torch's 'reflect' padding),
+  with period 2 (size - 1), so that any index, however far outside, maps into [0, size).
+
+  Args:
+    i: integer indices, a NumPy array (stays NumPy: static) or a JAX array.
+    size: the axis's length.
+
+  Returns:
+    The mirrored indices, of `i`'s kind.
+
+  >>> reflect_index(np.arange(-2, 5), 3).tolist()
+  [2, 1, 0, 1, 2, 1, 0]
+  """
+  xp = np if isinstance(i, np.ndarray) else jnp
+  if size == 1:
+    return xp.zeros_like(i)
+  return (size - 1) - xp.abs(xp.mod(i, 2 * (size - 1)) - (size - 1))
+
+
+def bilinear(sx: jax.Array, sy: jax.Array, tap: Callable) -> jax.Array:
+  """Bilinear interpolation at float pixel coordinates, from values at integer pixels.
+
+  Args:
+    sx, sy: float32 `[n, H, W]` sampling points (column, row), in the source's pixels.
+    tap: `tap(rows, cols) -> [n, H, W, C]`, the source's values at int32 `[n, H, W]` pixels
+      (each caller's rule outside the image: reflection, zeros).
+
+  Returns:
+    float32 `[n, H, W, C]`.
+  """
+  x0f, y0f = jnp.floor(sx), jnp.floor(sy)
+  fx, fy = (sx - x0f)[..., None], (sy - y0f)[..., None]
+  x0, y0 = x0f.astype(jnp.int32), y0f.astype(jnp.int32)
+  top = (1 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1)
+  bottom = (1 - fx) * tap(y0 + 1, x0) + fx * tap(y0 + 1, x0 + 1)
+  return (1 - fy) * top + fy * bottom

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.augment._common import check_images
+from jaxgan.augment._common import bilinear, check_images, reflect_index
 
 __all__ = ["SYM6", "filtered_warp"]
 
@@ -73,9 +73,7 @@ def _downsample_matrix(length_in: int, length: int, f: np.ndarray) -> np.ndarray
 def _reflect_pad_matrix(size: int, pad: int) -> np.ndarray:
   # Reflect padding by `pad` on both sides (numpy's 'reflect': about the edge pixels' centres)
   # as a (size + 2 pad, size) 0/1 matrix.
-  i = np.arange(size + 2 * pad) - pad
-  rows = (size - 1) - np.abs(np.mod(i, 2 * (size - 1)) - (size - 1))  # as `_reflect`
-  return np.eye(size, dtype=np.float32)[rows]
+  return np.eye(size, dtype=np.float32)[reflect_index(np.arange(size + 2 * pad) - pad, size)]
 
 
 def _resample_matrices(size: int, pad: int, lo, hi, f: np.ndarray):
@@ -121,9 +119,6 @@ def _filtered_warp_padded(x, g, margins, *, pad: int, f: np.ndarray, hz_pad: int
   a, b = a[None, None, :], b[None, :, None]
   ix = 2 * (gg[:, 0, 0] * a + gg[:, 0, 1] * b + gg[:, 0, 2]) - 0.5 + (2 * ws - 1) / 2
   iy = 2 * (gg[:, 1, 0] * a + gg[:, 1, 1] * b + gg[:, 1, 2]) - 0.5 + (2 * hs - 1) / 2
-  x0f, y0f = jnp.floor(ix), jnp.floor(iy)
-  fx, fy = (ix - x0f)[..., None], (iy - y0f)[..., None]  # [n, ho, wo, 1]
-  x0, y0 = x0f.astype(jnp.int32), y0f.astype(jnp.int32)
   flat = x.reshape(n * 4 * hs * ws, ch)
   first = (jnp.arange(n) * (4 * hs * ws))[:, None, None]  # each example's first pixel in flat
 
@@ -135,9 +130,7 @@ def _filtered_warp_padded(x, g, margins, *, pad: int, f: np.ndarray, hz_pad: int
     got = jnp.take(flat, index.reshape(-1), axis=0, mode="clip")
     return jnp.where(inside[..., None], got.reshape(n, ho, wo, ch), 0.0)
 
-  top = (1 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1)
-  bottom = (1 - fx) * tap(y0 + 1, x0) + fx * tap(y0 + 1, x0 + 1)
-  out = (1 - fy) * top + fy * bottom
+  out = bilinear(ix, iy, tap)
   d_h, d_w = _downsample_matrix(ho, h, f), _downsample_matrix(wo, w, f)
   out = jnp.einsum("qp,nopc->noqc", d_w, out, precision=hi)
   out = jnp.einsum("ro,noqc->nrqc", d_h, out, precision=hi)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.augment._common import check_images
+from jaxgan.augment._common import bilinear, check_images, reflect_index
 from jaxgan.augment.filtered_warp import SYM6 as SYM6  # ADA's filtered warp, in its own module
 from jaxgan.augment.filtered_warp import filtered_warp as filtered_warp
 
@@ -121,15 +121,6 @@ def saturate3d(s) -> jax.Array:
   return outer + (jnp.eye(4, dtype=jnp.float32) - outer) * s
 
 
-def _reflect(i: jax.Array, size: int) -> jax.Array:
-  # Mirror about the first and last pixel centres, as torch's 'reflect' padding, with period
-  # 2 (size - 1) so that any coordinate, however far outside, maps into the image.
-  if size == 1:
-    return jnp.zeros_like(i)
-  period = 2 * (size - 1)
-  return (size - 1) - jnp.abs(jnp.mod(i, period) - (size - 1))
-
-
 def warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   """Resamples each example at `g_inv @ (output pixel)`, bilinearly, with reflect padding.
 
@@ -161,19 +152,14 @@ def warp(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   # Elementwise rather than a matmul: TF32 matmuls on accelerators would blur exact coordinates.
   sx = g[:, 0, 0] * u + g[:, 0, 1] * v + g[:, 0, 2] + cx  # [n, H, W]
   sy = g[:, 1, 0] * u + g[:, 1, 1] * v + g[:, 1, 2] + cy
-  x0, y0 = jnp.floor(sx), jnp.floor(sy)
-  fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-  x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
-  xa, xb = _reflect(x0, w), _reflect(x0 + 1, w)
-  ya, yb = _reflect(y0, h), _reflect(y0 + 1, h)
-
-  def fetch(image, yi, xi):
-    return image[yi, xi]  # [H, W, C]
-
   x = images.astype(jnp.float32)
-  top = (1 - fx) * jax.vmap(fetch)(x, ya, xa) + fx * jax.vmap(fetch)(x, ya, xb)
-  bottom = (1 - fx) * jax.vmap(fetch)(x, yb, xa) + fx * jax.vmap(fetch)(x, yb, xb)
-  return ((1 - fy) * top + fy * bottom).astype(images.dtype)
+
+  def tap(rows, cols):  # whole pixels, reflected back into the image
+    return jax.vmap(lambda image, r, c: image[r, c])(
+      x, reflect_index(rows, h), reflect_index(cols, w)
+    )
+
+  return bilinear(sx, sy, tap).astype(images.dtype)
 
 
 def apply_colour(images: jax.Array, c: jax.Array) -> jax.Array:
