@@ -324,10 +324,9 @@ def read_log(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def _train(config, workdir: str) -> None:
-  """Trains or resumes one run, adding this launch's wall and CPU seconds to study_run.json."""
-  from jaxgan import loop  # pylint: disable=g-import-not-at-top
-
+def _spend(workdir: str, kind: str, work) -> None:
+  """Runs `work()`, adding its wall and CPU seconds to `<kind>wall_seconds` and
+  `<kind>cpu_seconds` in the run's study_run.json (summed over launches; written atomically)."""
   path = os.path.join(workdir, "study_run.json")
   spent = {"wall_seconds": 0.0, "cpu_seconds": 0.0}
   if os.path.exists(path):
@@ -335,13 +334,20 @@ def _train(config, workdir: str) -> None:
       spent = json.load(f)
   wall, cpu = time.time(), time.process_time()
   try:
-    loop.train_and_evaluate(config, workdir)
+    work()
   finally:
-    spent["wall_seconds"] += time.time() - wall
-    spent["cpu_seconds"] += time.process_time() - cpu
+    spent[f"{kind}wall_seconds"] = spent.get(f"{kind}wall_seconds", 0.0) + time.time() - wall
+    spent[f"{kind}cpu_seconds"] = spent.get(f"{kind}cpu_seconds", 0.0) + time.process_time() - cpu
     with open(path + ".tmp", "w") as f:
       json.dump(spent, f)
     os.replace(path + ".tmp", path)
+
+
+def _train(config, workdir: str) -> None:
+  """Trains or resumes one run, adding this launch's time to study_run.json."""
+  from jaxgan import loop  # pylint: disable=g-import-not-at-top
+
+  _spend(workdir, "", lambda: loop.train_and_evaluate(config, workdir))
 
 
 def _final_eval(part: str, workdir: str, step: int, train: bool, log) -> dict | None:
@@ -356,20 +362,13 @@ def _final_eval(part: str, workdir: str, step: int, train: bool, log) -> dict | 
   if os.path.exists(path):
     with open(path) as f:
       record = json.load(f)
-    if any(k.startswith("inception_fid") for k in record["metrics"]):
+    first = spec["metrics"].split(",")[0]  # made already if its first metric is there
+    if any(k.rsplit("/", 1)[-1] == first for k in record["metrics"]):
       return record
   if not train:
     return None
   log(f"{workdir}: {spec['extractor']} evaluation of step {step}")
-  path = os.path.join(workdir, "study_run.json")
-  wall, cpu = time.time(), time.process_time()
-  evaluate.evaluate_run(workdir, step=step, **spec)
-  with open(path) as f:
-    spent = json.load(f)
-  spent["eval_wall_seconds"] = spent.get("eval_wall_seconds", 0.0) + time.time() - wall
-  spent["eval_cpu_seconds"] = spent.get("eval_cpu_seconds", 0.0) + time.process_time() - cpu
-  with open(path, "w") as f:
-    json.dump(spent, f)
+  _spend(workdir, "eval_", lambda: evaluate.evaluate_run(workdir, step=step, **spec))
   return _final_eval(part, workdir, step, False, log)
 
 

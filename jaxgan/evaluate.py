@@ -67,7 +67,7 @@ def evaluate_run(
   """
   import jax  # pylint: disable=g-import-not-at-top
 
-  from jaxgan import loading  # pylint: disable=g-import-not-at-top
+  from jaxgan import loading, loop  # pylint: disable=g-import-not-at-top
   from jaxgan.errors import ConfigError, UserError  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
 
@@ -88,8 +88,8 @@ def evaluate_run(
       raise
     raise ConfigError(f"--metrics={metrics} --extractor={e.extractor}: {err}") from None
   sample = jax.jit(gan.sample, static_argnums=2)
-  if seed is None:  # the loop's: the fourth of four keys split from the run's seed
-    key = jax.random.fold_in(jax.random.split(jax.random.PRNGKey(config.seed), 4)[3], step)
+  if seed is None:  # the loop's own evaluation key
+    key = jax.random.fold_in(loop.run_keys(config.seed)[3], step)
   else:
     key = jax.random.fold_in(jax.random.PRNGKey(seed), step)
   values = evaluator.evaluate(lambda k, n, labels=None: sample(state, k, n, labels), key=key)
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--seed", type=int, default=None, help="default: the run's eval keys")
   parser.add_argument("--batch_size", type=int, default=250)
   args = parser.parse_args(argv)
-  from jaxgan.errors import UserError  # pylint: disable=g-import-not-at-top
+  from jaxgan import errors  # pylint: disable=g-import-not-at-top
 
   try:
     result = evaluate_run(
@@ -140,9 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
       seed=args.seed,
       batch_size=args.batch_size,
     )
-  except UserError as e:  # the input's fault: its message, no traceback, status 2
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  except errors.UserError as e:  # the input's fault: its message, no traceback, status 2
+    sys.exit(errors.report(e))
   print(f"step {result['step']}: {result['protocol']}")
   for k, v in sorted(result["metrics"].items()):
     print(f"  {k} = {v:.6g}")

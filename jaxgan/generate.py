@@ -117,13 +117,14 @@ def generate(
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
+  from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
   from jaxgan import loading  # pylint: disable=g-import-not-at-top
   from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
   if num < 1 or batch_size < 1:
     raise ConfigError(f"--num and --batch_size must be >= 1; got {num} and {batch_size}.")
   gan, state, config = loading.load(workdir, step)
-  if len(gan.latent_shape) != 1 or config.data.name.startswith("toy_"):
+  if config_lib.is_toy(config):
     raise ConfigError(f"{workdir} is a run on 2-D points ({config.data.name}), not images.")
   if labels is not None and not gan.num_classes:
     raise ConfigError(f"{workdir} is an unconditional run: it takes no --labels.")
@@ -211,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--step", type=int, default=None)
   parser.add_argument("--batch_size", type=int, default=256)
   args = parser.parse_args(argv)
-  from jaxgan.errors import UserError  # pylint: disable=g-import-not-at-top
+  from jaxgan import errors  # pylint: disable=g-import-not-at-top
 
   suffix = os.path.splitext(args.out.rstrip("/"))[1]
   if suffix and suffix not in (".npz", ".png"):
@@ -238,9 +239,8 @@ def main(argv: Sequence[str] | None = None) -> None:
       batch_size=args.batch_size,
       progress=True,
     )
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  except errors.UserError as e:
+    sys.exit(errors.report(e))
   print(f"step {step}: {_write(args.out, images, columns)}")
 
 

@@ -70,6 +70,7 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     split=config.data.split,
     data_dir=config.run.data_dir,
     source_dir=config.run.source_dir,
+    in_memory=False,  # one example is read, not the split
   )
   return inputs.example_shape(source, config.data.get("pad_to"))
 

@@ -58,6 +58,12 @@ def _make_evaluator(config, workdir):
   return evaluator
 
 
+def run_keys(seed: int) -> jax.Array:
+  """A run's four keys from its seed: init, train, sample grids, evaluation (the evaluation of
+  step s uses `fold_in(eval, s)`; `jaxgan.evaluate` reuses it to reproduce a logged value)."""
+  return jax.random.split(jax.random.PRNGKey(seed), 4)
+
+
 def _grid_latents(gan, key, n: int):
   """The fixed latents of the sample grids; a conditional GAN's grid has one class per row.
 
@@ -162,7 +168,7 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   step = build_train_step(config, gan, inp.class_frequencies)
   call = inputs.compile_call(step, inp, mesh, k)
 
-  init_key, train_key, sample_key, eval_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  init_key, train_key, sample_key, eval_key = run_keys(config.seed)
   state = gan.init(init_key, jnp.zeros((config.data.batch_size, *inp.image_shape), jnp.float32))
   penalties = [*config.loss.penalties.keys(), config.loss.penalty]
   check_penalty_critic(gan, state, penalties)  # before the workdir is touched

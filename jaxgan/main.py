@@ -27,10 +27,9 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from jaxgan import compilation_cache, distributed, loop
+from jaxgan import compilation_cache, distributed, errors, loop
 from jaxgan import config as config_lib
 from jaxgan.build import check_names
-from jaxgan.errors import UserError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -129,9 +128,8 @@ def cli():
   """
   try:
     check_overrides(sys.argv)
-  except app.UsageError as e:  # an unknown field: an error in the input (status 2)
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  except app.UsageError as e:  # an unknown field: an error in the input
+    sys.exit(errors.report(e))
   try:
     app.run(main)
   except SystemExit as e:
@@ -140,11 +138,10 @@ def cli():
     if not isinstance(e.code, int):
       print(e.code, file=sys.stderr)  # what the interpreter prints for SystemExit("message")
     exit_promptly(e.code if isinstance(e.code, int) else 1)
-  except UserError as e:  # the input's fault, not jaxgan's: the message names the fix
+  except errors.UserError as e:  # the input's fault, not jaxgan's: the message names the fix
     if FLAGS.is_parsed() and FLAGS.verbose:
       traceback.print_exc()
-    print(f"error: {e}", file=sys.stderr)
-    exit_promptly(2)
+    exit_promptly(errors.report(e))
   except BaseException as e:  # noqa: BLE001 - every failure exits through exit_promptly
     traceback.print_exc()
     hint = peer_failure_hint(e)

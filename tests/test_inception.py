@@ -473,12 +473,12 @@ def test_folded_network_computes_the_flax_network(folded):
   variables = inception.variables_from_state_dict(_random_state_dict(1))
   x = np.random.default_rng(0).uniform(-1, 1, (3, 75, 75, 3)).astype(np.float32)
   want = inception.InceptionV3().apply(variables, x)
-  got = inception.InceptionV3(folded=folded).apply(inception.fold_batch_norm(variables, folded), x)
+  got = inception.InceptionV3(folded=folded).apply(inception.fold_batch_norm(variables), x)
   for g, w in zip(got, want, strict=True):
     rel = np.linalg.norm(np.asarray(g - w), axis=1) / np.linalg.norm(np.asarray(w), axis=1)
     assert rel.max() < 1e-5, rel
   # The 1x1 convolutions of Mixed_5b's input are one matmul; its pool branch is a member.
-  names = inception.fold_batch_norm(variables, folded)["params"]["Mixed_5b"]
+  names = inception.fold_batch_norm(variables)["params"]["Mixed_5b"]
   assert "branch1x1+branch5x5_1+branch3x3dbl_1+branch_pool" in names
 
 

@@ -201,7 +201,7 @@ class InceptionExtractor:
     self.variables = jax.tree.map(jnp.asarray, variables)  # the Flax network's, as loaded
     self._net_variables = self.variables
     if self.folded is not None:
-      self._net_variables = fold_batch_norm(self.variables, self.folded)
+      self._net_variables = fold_batch_norm(self.variables)
     self.protocol, self.resize_to, self.batch_size = protocol, resize_to, batch_size
     self.source, self.sha256, self.sha1 = source, sha256, sha1
     if protocol == "tf1":

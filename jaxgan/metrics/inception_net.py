@@ -328,7 +328,7 @@ class InceptionV3(_Layers, nn.Module):
     return feats, nn.Dense(self.num_classes, name="fc")(feats)
 
 
-def fold_batch_norm(variables, folded: str = "xla"):
+def fold_batch_norm(variables):
   """The variables of `InceptionV3(folded=...)` from those of the Flax network.
 
   Each `BasicConv2d`'s inference BatchNorm `(y - mean) / sqrt(var + 1e-3) * scale + bias` is
@@ -338,17 +338,17 @@ def fold_batch_norm(variables, folded: str = "xla"):
 
   Args:
     variables: `{'params': ..., 'batch_stats': ...}` of `InceptionV3(folded=None)`.
-    folded: 'onednn' or 'xla' (the structure is the same; the argument is for symmetry).
 
   Returns:
-    `{'params': ...}` for `InceptionV3(num_classes, folded=folded)`, float32.
+    `{'params': ...}` for `InceptionV3(num_classes, folded=...)` ('onednn' or 'xla': the
+    parameters are the same), float32.
   """
   from flax import traverse_util  # pylint: disable=g-import-not-at-top
 
   params = traverse_util.flatten_dict(variables["params"])
   stats = traverse_util.flatten_dict(variables["batch_stats"])
   num_classes = params[("fc", "kernel")].shape[1] if ("fc", "kernel") in params else None
-  module = InceptionV3(num_classes, folded=folded)
+  module = InceptionV3(num_classes, folded="xla")
   shapes = jax.eval_shape(module.init, jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
   out = {}
   for path in traverse_util.flatten_dict(shapes["params"]):
