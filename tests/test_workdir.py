@@ -30,12 +30,17 @@ HOST = socket.gethostname()
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
-  """Every file under `root`: (inode, mtime in ns, bytes)."""
+  """Every file under `root`: (inode, mtime in ns, bytes). A run may be saving a checkpoint
+  meanwhile (orbax renames its temporary directories): what vanishes during the walk is left out."""
   out = {}
-  for p in sorted(root.rglob("*")):
-    if p.is_file():
-      st = p.stat()
-      out[str(p.relative_to(root))] = (st.st_ino, st.st_mtime_ns, p.read_bytes())
+  for folder, _, files in os.walk(root):  # os.walk skips folders that vanish
+    for name in sorted(files):
+      p = Path(folder) / name
+      try:
+        st = p.stat()
+        out[str(p.relative_to(root))] = (st.st_ino, st.st_mtime_ns, p.read_bytes())
+      except FileNotFoundError:
+        continue
   return out
 
 
