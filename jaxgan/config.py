@@ -34,6 +34,8 @@ RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 TOY_DATASETS = ("toy_ring", "toy_grid")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
 DATASETS = IMAGE_DATASETS + TOY_DATASETS
+# Data set names that name something outside jaxgan: 'tfds:NAME', 'folder:PATH'.
+EXTERNAL_PREFIXES = ("tfds:", "folder:")
 # Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
 FREE_FORM = ("model.kwargs", "loss.penalties")
 
@@ -109,7 +111,16 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "mnist"  # one of DATASETS
+  # One of DATASETS, 'tfds:NAME[/CONFIG]' (a TFDS image data set prepared as array_record) or
+  # 'folder:PATH' (image files at any depth, classes from first-level subfolders; jaxgan.data).
+  c.data.name = "mnist"
+  # Bring images to resolution x resolution squares by `crop`: 'resize_crop' (scale the short side,
+  # crop the centre), 'center_crop' (unscaled) or 'pad' (scale the long side, pad with black).
+  # None: the data set's own size, which must be square.
+  c.data.resolution = placeholder(int)
+  c.data.crop = "resize_crop"
+  c.data.image_key = "image"  # the image feature of a TFDS data set
+  c.data.label_key = "label"  # its class feature, read when model.num_classes > 0
   c.data.pad_to = placeholder(int)  # pad images to pad_to x pad_to (border value -1)
   c.data.batch_size = 64  # global examples per discriminator update
   c.data.split = "train"  # the TFDS split trained on, e.g. 'train[:10%]' for a tenth of the data
@@ -266,6 +277,48 @@ def _leaf_paths(config: ml_collections.ConfigDict, prefix: str = ""):
       yield path
 
 
+def check_data(data: ml_collections.ConfigDict) -> None:
+  """Checks `config.data`'s name, resolution and crop policy (whether a TFDS data set or a folder
+  exists is checked when it is opened, before anything is built or written).
+
+  Raises:
+    ConfigError: naming the field, the problem and the valid values.
+  """
+  name = data.name
+  if not isinstance(name, str) or not (
+    name in DATASETS or (name.startswith(EXTERNAL_PREFIXES) and name.split(":", 1)[1].strip())
+  ):
+    raise ConfigError(
+      f"Unknown data set config.data.name={name!r}; valid names: {', '.join(DATASETS)}, or "
+      "'tfds:NAME[/CONFIG]' (a TFDS image data set), 'folder:PATH' (a folder of images)."
+    )
+  resolution = data.get("resolution")
+  if resolution is not None and (not isinstance(resolution, int) or resolution < 4):
+    raise ConfigError(
+      f"config.data.resolution must be an image side in pixels (e.g. 64) or None; got {resolution!r}."
+    )
+  from jaxgan.data.images import check_crop  # pylint: disable=g-import-not-at-top (NumPy)
+
+  check_crop(data.get("crop", "resize_crop"))
+  if name in TOY_DATASETS and resolution is not None:
+    raise ConfigError(f"config.data.resolution is for images; {name!r} is a 2-D mixture.")
+
+
+def read_options(config: ml_collections.ConfigDict) -> dict:
+  """How the run reads its data set: the keywords of `jaxgan.data.load_source` beyond the name.
+
+  The label key is None for an unconditional run (no labels read), so an unlabelled data set
+  trains unconditionally without a setting. Fields absent from older configs take their defaults.
+  """
+  d = config.data
+  return dict(
+    resolution=d.get("resolution"),
+    crop=d.get("crop", "resize_crop"),
+    image_key=d.get("image_key", "image"),
+    label_key=d.get("label_key", "label") if config.model.get("num_classes", 0) else None,
+  )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks the config's structure and values before anything is built.
 
@@ -282,10 +335,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """
   for path in _leaf_paths(config):
     check_override(path)
-  if config.data.name not in DATASETS:
-    raise ConfigError(
-      f"Unknown data set config.data.name={config.data.name!r}; valid names: {', '.join(DATASETS)}."
-    )
+  check_data(config.data)
   positive = {
     "data.batch_size": config.data.batch_size,
     "loss.n_critic": config.loss.n_critic,

@@ -45,6 +45,7 @@ class HostInput:
       split=config.data.split,
       data_dir=config.run.data_dir,
       source_dir=config.run.source_dir,
+      **config_lib.read_options(config),
     )
     self.loader = data.make_loader(
       source,

@@ -71,6 +71,7 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     data_dir=config.run.data_dir,
     source_dir=config.run.source_dir,
     in_memory=False,  # one example is read, not the split
+    **config_lib.read_options(config),
   )
   return inputs.example_shape(source, config.data.get("pad_to"))
 

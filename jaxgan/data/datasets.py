@@ -12,10 +12,13 @@ import os
 
 import tensorflow_datasets as tfds
 
+from jaxgan.data import folder as folder_lib
+from jaxgan.data import images as images_lib
+from jaxgan.data import tfds_named
 from jaxgan.data.base_builder import JaxganBuilder
 from jaxgan.data.builders import BUILDERS
 from jaxgan.data.checksums import DataIntegrityError
-from jaxgan.data.sources import ArraySource, TfdsImageSource
+from jaxgan.data.sources import ArraySource, FittedSource, TfdsImageSource, image_sizes
 from jaxgan.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,10 @@ def get_builder(
     ValueError: an unknown name; the message lists the valid ones.
   """
   if name not in BUILDERS:
-    raise ValueError(f"Unknown dataset {name!r}; valid names: {sorted(BUILDERS)}.")
+    raise ConfigError(
+      f"Unknown data set {name!r}; valid names: {', '.join(sorted(BUILDERS))}, or "
+      "'tfds:NAME' (a TFDS data set), 'folder:PATH' (a folder of images)."
+    )
   return BUILDERS[name](data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR"), verify=verify)
 
 
@@ -148,6 +154,11 @@ def prepare(
   return builder
 
 
+# Images read into memory when the split's fitted uint8 pixels take at most this many bytes;
+# larger splits are read from disk (and decoded) batch by batch.
+MEMORY_BUDGET = 2 << 30
+
+
 def load_source(
   name: str,
   *,
@@ -157,49 +168,140 @@ def load_source(
   download: bool = True,
   verify: bool = True,
   in_memory: bool = True,
-) -> TfdsImageSource | ArraySource:
+  resolution: int | None = None,
+  crop: str = "resize_crop",
+  image_key: str = "image",
+  label_key: str | None = "label",
+) -> TfdsImageSource | ArraySource | FittedSource:
   """A random-access source of one split of a data set, prepared on first use.
 
   Records are ``{'image': uint8 (h, w, c), 'label': int, 'index': int}`` (``index``: the position
-  in the original release). Reading goes through TFDS's ``ArrayRecordDataSource`` (what
-  ``tfds.data_source`` returns; no TensorFlow needed), wrapped to add a batched read
-  ``get_batch(indices)``. ``len(src)``, ``src[i]`` and ``src.__getitems__(indices)`` work as on
-  any TFDS data source. Feed it to :func:`jaxgan.data.make_loader`. For example::
+  in the original release, or in a folder's sorted file list). Reading goes through TFDS's
+  ``ArrayRecordDataSource`` (what ``tfds.data_source`` returns; no TensorFlow needed), wrapped to
+  add a batched read ``get_batch(indices)``. ``len(src)``, ``src[i]`` and
+  ``src.__getitems__(indices)`` work as on any TFDS data source. Feed it to
+  :func:`jaxgan.data.make_loader`. For example::
 
     src = load_source("mnist", source_dir="/path/to/data")  # prepared once, then cached
     src.get_batch([0, 1])["image"].shape                    # (2, 28, 28, 1), uint8
+    src = load_source("folder:/photos", resolution=64)      # every image, 64x64, prepared once
+    src = load_source("tfds:celeb_a", resolution=64, label_key=None)
 
   Args:
     name: one of :data:`DATASETS` (``'mnist'``, ``'fashion_mnist'``, ``'stacked_mnist'``,
-      ``'cifar10'``, ``'cifar10_jpeg'``).
-    split: a TFDS split spec (``'train'``, ``'test'``, ``'train[:90%]'``...).
+      ``'cifar10'``, ``'cifar10_jpeg'``), ``'tfds:NAME[/CONFIG][:VERSION]'`` (any TFDS image data
+      set prepared as array_record; :mod:`jaxgan.data.tfds_named`) or ``'folder:PATH'`` (a
+      folder of image files, labels from its first-level subfolders; :mod:`jaxgan.data.folder`).
+    split: a TFDS split spec (``'train'``, ``'test'``, ``'train[:90%]'``...); a folder has
+      ``'train'`` only.
     data_dir: see :func:`prepare`.
-    source_dir: see :func:`prepare`.
-    download: see :func:`prepare`.
+    source_dir: see :func:`prepare` (jaxgan's own data sets only).
+    download: see :func:`prepare`; for ``tfds:`` names, whether TFDS may prepare the data set.
     verify: see :func:`prepare`.
     in_memory: read the whole split into NumPy arrays once (MNIST's train split: 47 MB;
-      CIFAR-10's: 150 MB) and serve batches from memory, several times faster than from disk.
-      Pass False for a :class:`TfdsImageSource` that reads from disk.
+      CIFAR-10's: 150 MB) and serve batches from memory, several times faster than from disk;
+      a split over :data:`MEMORY_BUDGET` bytes stays on disk. False: read from disk.
+    resolution: bring every image to a ``resolution`` square by ``crop`` (None: keep the data
+      set's size, which must then be one square size).
+    crop: ``'resize_crop'``, ``'center_crop'`` or ``'pad'`` (:mod:`jaxgan.data.images`).
+    image_key: the image feature (``tfds:`` names; the others have ``'image'`` only).
+    label_key: the class feature, or None to read no labels (the records have no ``'label'``).
 
   Returns:
-    An :class:`ArraySource` (``in_memory``) or a :class:`TfdsImageSource`.
+    An :class:`ArraySource` (in memory), or a :class:`TfdsImageSource` or
+    :class:`FittedSource` (on disk).
 
   Raises:
-    ValueError: an unknown name.
-    FileNotFoundError: missing source files or no way to get them (see :func:`prepare`).
+    jaxgan.errors.ConfigError: an unknown name (listing the valid or close ones), key or crop
+      policy, a split spec TFDS cannot read (naming the splits), images of several sizes
+      without ``resolution``, labels asked of a folder without class subfolders.
+    MissingDataError, FolderError, TfdsDataError: (`jaxgan.errors.UserError`) data that is not
+      there and cannot be prepared; the message says what to do.
     DataIntegrityError: a corrupt or wrong source file.
-    jaxgan.errors.ConfigError: a split spec TFDS cannot read (naming the splits).
   """
-  builder = prepare(
-    name, data_dir=data_dir, source_dir=source_dir, download=download, verify=verify
-  )
+  images_lib.check_crop(crop)
+  if name.startswith(folder_lib.PREFIX):
+    if image_key != "image" or label_key not in (None, "label"):
+      raise ConfigError(
+        f"A folder's records are 'image' and 'label' (its class subfolder); got "
+        f"config.data.image_key={image_key!r}, label_key={label_key!r}."
+      )
+    builder = folder_lib.prepare_folder(
+      name, resolution=resolution, crop=crop, data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR")
+    )
+    source = TfdsImageSource(_split(builder, split, name), identity=builder.plan.digest)
+    if label_key is not None:
+      folder_lib.check_labels(builder, source.to_memory().arrays["label"])
+    resolution = None  # fitted when prepared
+  elif name.startswith(tfds_named.PREFIX):
+    source = tfds_named.open_split(
+      name,
+      split,
+      data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR"),
+      download=download,
+      image_key=image_key,
+      label_key=label_key,
+    )
+  else:
+    if image_key != "image" or label_key not in (None, "label"):
+      raise ConfigError(
+        f"{name!r} has the features 'image' and 'label'; got config.data.image_key="
+        f"{image_key!r}, label_key={label_key!r}."
+      )
+    builder = prepare(
+      name, data_dir=data_dir, source_dir=source_dir, download=download, verify=verify
+    )
+    source = TfdsImageSource(_split(builder, split, name))
+  source = _fit(source, name, resolution, crop)
+  if in_memory and hasattr(source, "to_memory"):
+    ((h, w, c),) = image_sizes(source)
+    if len(source) * h * w * c <= MEMORY_BUDGET:
+      source = source.to_memory()
+    else:
+      log.info(
+        "%s '%s': %d images stay on disk (over %d bytes)", name, split, len(source), MEMORY_BUDGET
+      )
+  if label_key is None and isinstance(source, ArraySource) and "label" in source.arrays:
+    source = ArraySource(
+      {k: v for k, v in source.arrays.items() if k != "label"}, identity=source.identity
+    )
+  return source
+
+
+def _split(builder, split: str, name: str):
+  """The builder's data source of a split; a split spec TFDS refuses is a ConfigError."""
   try:
-    data_source = builder.as_data_source(split=split)
+    return builder.as_data_source(split=split)
   except (ValueError, KeyError, AssertionError) as e:  # TFDS's refusals of a split spec
     splits = ", ".join(sorted(builder.info.splits.keys()))
     raise ConfigError(
-      f"split {split!r} of {name!r} (config.data.split) cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}). Its "
-      f"splits: {splits}; slices read like 'train[:10%]' or 'test[1000:2000]'."
+      f"split {split!r} of {name!r} (config.data.split) cannot be read ({type(e).__name__}: "
+      f"{str(e).splitlines()[0][:200]}). Its splits: {splits}; slices read like 'train[:10%]' "
+      "or 'test[1000:2000]'."
     ) from None
-  source = TfdsImageSource(data_source)
-  return source.to_memory() if in_memory else source
+
+
+def _fit(source, name: str, resolution: int | None, crop: str):
+  """The source with its images brought to ``resolution`` squares by ``crop``, when needed."""
+  sizes = image_sizes(source)
+  if resolution is None:
+    ((h, w, _),) = sizes
+    if h is None or w is None or h != w:
+      raise ConfigError(
+        f"The images of {name!r} are {'of several sizes' if None in (h, w) else f'{w}x{h}'}, not "
+        "one square size: set config.data.resolution (e.g. 64) and config.data.crop "
+        f"({', '.join(images_lib.CROPS)}) to bring them to squares."
+      )
+    return source
+  if sizes == {(resolution, resolution, c) for (_, _, c) in sizes}:
+    return source
+  ((h, w, _),) = sizes
+  log.info(
+    "%s: images of %s brought to %dx%d squares by crop %r (config.data.crop)",
+    name,
+    "several sizes" if None in (h, w) else f"{w}x{h}",
+    resolution,
+    resolution,
+    crop,
+  )
+  return FittedSource(source, resolution, crop)

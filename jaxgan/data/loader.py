@@ -107,7 +107,15 @@ class Loader(Iterator[dict[str, np.ndarray]]):
       diff = {
         k: (saved.get(k), self._config.get(k)) for k in keys if saved.get(k) != self._config.get(k)
       }
-      raise ValueError(
+      from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
+
+      if "source_identity" in diff:
+        raise ConfigError(
+          "The image folder changed since this run started (its manifest digest differs: "
+          f"{diff['source_identity']}), so the run cannot resume on the same data. Restore the "
+          "folder, or start a new run (another workdir) on the changed folder."
+        )
+      raise ConfigError(
         f"Loader state was saved with a different configuration (saved, now): {diff}. Resume with "
         "the data settings the run started with."
       )
@@ -234,4 +242,7 @@ def make_loader(
     "num_epochs": num_epochs,
     "pad_to": pad_to,
   }
+  identity = getattr(source, "identity", None)
+  if identity is not None:  # a folder's manifest digest: a run resumed on changed data is refused
+    config["source_identity"] = identity
   return Loader(build, config, num_batches)

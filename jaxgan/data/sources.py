@@ -25,6 +25,9 @@ class ArraySource:
     arrays: name -> array with the examples on the first axis; must hold ``'image'`` (uint8
       ``(n, h, w, c)`` for :func:`jaxgan.data.make_loader`) and may hold ``'label'``,
       ``'index'`` (``(n,)``). The arrays are kept as read-only views, not copied.
+    identity: a digest of the data behind the arrays (a folder's manifest), which
+      :func:`jaxgan.data.make_loader` puts in its saved stream so that a run resumed on changed
+      data is refused; None: none.
 
   Raises:
     ValueError: no ``'image'`` array, or arrays of different lengths.
@@ -34,7 +37,8 @@ class ArraySource:
   (3, 1, [2, 0])
   """
 
-  def __init__(self, arrays: Mapping[str, np.ndarray]):
+  def __init__(self, arrays: Mapping[str, np.ndarray], identity: str | None = None):
+    self.identity = identity
     lengths = {k: len(v) for k, v in arrays.items()}
     if "image" not in arrays or len(set(lengths.values())) != 1:
       raise ValueError(f"Need an 'image' array and equal lengths, got {lengths}.")
@@ -77,10 +81,12 @@ class TfdsImageSource:
   Args:
     tfds_source: what ``builder.as_data_source(split)`` returns; records are
       ``{'image': uint8 (h, w, c), 'label': int, 'index': int}``.
+    identity: see :class:`ArraySource`.
   """
 
-  def __init__(self, tfds_source):
+  def __init__(self, tfds_source, identity: str | None = None):
     self.tfds_source = tfds_source
+    self.identity = identity
     self._spec = _fast_spec(tfds_source)
 
   @property
@@ -111,7 +117,8 @@ class TfdsImageSource:
     """Reads the whole split into an :class:`ArraySource` in one sequential pass."""
     n = len(self)
     chunks = [self.get_batch(range(s, min(s + _CHUNK, n))) for s in range(0, n, _CHUNK)]
-    return ArraySource({k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
+    arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return ArraySource(arrays, identity=self.identity)
 
   def __repr__(self):
     return f"TfdsImageSource({self.tfds_source!r}, {len(self)} records)"
@@ -157,3 +164,56 @@ def _parse_batch(raw: Sequence[bytes], spec) -> dict[str, np.ndarray]:
       else:
         out[name][i] = feature[name].float_list.value[0]
   return out
+
+
+class FittedSource:
+  """A source whose images are brought to a square by a crop policy as they are read.
+
+  Args:
+    source: a random-access source of ``{'image': uint8 (h, w, c), ...}`` (sizes may differ).
+    resolution: the side of the square.
+    crop: one of :data:`jaxgan.data.images.CROPS`.
+  """
+
+  def __init__(self, source, resolution: int, crop: str):
+    self.source, self.resolution, self.crop = source, resolution, crop
+    self.identity = getattr(source, "identity", None)
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def _fit(self, record: dict[str, Any]) -> dict[str, Any]:
+    from jaxgan.data.images import fit_square  # pylint: disable=g-import-not-at-top
+
+    image = np.asarray(record["image"])
+    image = image[..., None] if image.ndim == 2 else image
+    return {**record, "image": fit_square(image, self.resolution, self.crop)}
+
+  def __getitem__(self, i: int) -> dict[str, Any]:
+    return self._fit(self.source[i])
+
+  def __getitems__(self, keys: Sequence[int]) -> list[dict[str, Any]]:
+    return [self._fit(r) for r in self.source.__getitems__(keys)]
+
+  def get_batch(self, keys: Sequence[int]) -> dict[str, np.ndarray]:
+    """The records at ``keys``, fitted and stacked: ``image`` uint8 ``(len(keys), r, r, c)``."""
+    records = self.__getitems__([int(k) for k in keys])
+    return {k: np.stack([np.asarray(r[k]) for r in records]) for k in records[0]}
+
+  def to_memory(self) -> ArraySource:
+    """Reads and fits every record into an :class:`ArraySource`, a chunk at a time."""
+    n = len(self)
+    chunks = [self.get_batch(range(s, min(s + _CHUNK, n))) for s in range(0, n, _CHUNK)]
+    arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return ArraySource(arrays, identity=self.identity)
+
+
+def image_sizes(source) -> set[tuple[int, ...]]:
+  """The image shapes of a source: exact for an :class:`ArraySource`, else those declared."""
+  arrays = getattr(source, "arrays", None)
+  if arrays is not None:
+    return {tuple(arrays["image"].shape[1:])}
+  declared = getattr(source, "image_shape", None)
+  if declared is not None:
+    return {tuple(declared)}
+  return {tuple(np.asarray(source[0]["image"]).shape)}

@@ -189,7 +189,7 @@ def create_kwargs(config, *, cache_dir=None, extractor: Any = None, **settings) 
     ValueError: for a toy data set or empty `config.eval.metrics`.
     TypeError: for a keyword the run config holds.
   """
-  from jaxgan.config import TOY_DATASETS  # pylint: disable=g-import-not-at-top
+  from jaxgan.config import TOY_DATASETS, read_options  # pylint: disable=g-import-not-at-top
 
   e = config.eval
   if config.data.name in TOY_DATASETS:
@@ -211,6 +211,7 @@ def create_kwargs(config, *, cache_dir=None, extractor: Any = None, **settings) 
     classifier_path=e.classifier_path,
     inception_weights=e.inception_weights,
     dataset=config.data.name,
+    read=read_options(config),
     reference_split=e.reference_split,
     pad_to=config.data.pad_to,
     data_dir=config.run.data_dir,

@@ -206,6 +206,7 @@ class Evaluator:
     num_classes: int = 0,
     classes: str | Sequence[int] | None = None,
     reference_labels=None,
+    read: dict | None = None,
     **settings,
   ) -> Evaluator:
     """An Evaluator from plain keyword arguments, its reference statistics computed or cached.
@@ -236,6 +237,8 @@ class Evaluator:
       num_classes: the model's class count, for `class_acc` and `intra_*` (0: unconditional).
       classes: the classes those evaluate, a sequence or a comma-separated string; None: all.
       reference_labels: int `(n,)`, the classes of `reference_images`, for `intra_*`.
+      read: how `dataset` is read, `jaxgan.data.load_source`'s resolution, crop, image_key and
+        label_key (`jaxgan.config.read_options`); None: its defaults.
       **settings: the other keywords of `Evaluator` (`kid_subsets`, `pr_k`, `pr_samples`,
         `is_splits`).
 
@@ -279,7 +282,7 @@ class Evaluator:
     elif not set(names) <= {"modes", "class_acc"}:
       ref = reference_lib.from_dataset(
         extractor, dataset, reference_split, num_reference=num_reference, pad_to=pad_to,
-        cache_dir=cache_dir, **where, **common
+        cache_dir=cache_dir, read=read, **where, **common
       )  # fmt: skip
     cm = None
     if classes is not None:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -53,8 +54,14 @@ class Reference:
 
 
 def load_arrays(
-  dataset: str, split: str, *, data_dir=None, source_dir=None, limit: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+  dataset: str,
+  split: str,
+  *,
+  data_dir=None,
+  source_dir=None,
+  limit: int | None = None,
+  read: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
   """Images and labels of a data set's split, through `jaxgan.data.load_source`.
 
   Args:
@@ -63,19 +70,25 @@ def load_arrays(
     data_dir: where prepared data sets live (TFDS `data_dir`); None: the default.
     source_dir: a folder with the original files, to prepare without downloading.
     limit: at most this many images (the first ones); None: the whole split.
+    read: `jaxgan.data.load_source`'s reading options (resolution, crop, image_key, label_key);
+      None: its defaults.
 
   Returns:
-    `(images float32 (n, h, w, c) in [-1, 1], labels int32 (n,))`.
+    `(images float32 (n, h, w, c) in [-1, 1], labels int32 (n,))`; labels are None when the
+    source has none (`read`'s label_key None).
   """
   from jaxgan import data  # pylint: disable=g-import-not-at-top  (TFDS is a heavy import)
 
-  src = data.load_source(dataset, split=split, data_dir=data_dir, source_dir=source_dir)
+  src = data.load_source(
+    dataset, split=split, data_dir=data_dir, source_dir=source_dir, **(read or {})
+  )
   n = len(src) if limit is None else min(limit, len(src))
   batch = src.get_batch(np.arange(n))
   images = np.asarray(batch["image"])
   if images.ndim == 3:
     images = images[..., None]
-  return images.astype(np.float32) * np.float32(2 / 255) - 1, np.asarray(batch["label"], np.int32)
+  labels = np.asarray(batch["label"], np.int32) if "label" in batch else None
+  return images.astype(np.float32) * np.float32(2 / 255) - 1, labels
 
 
 def from_images(
@@ -141,7 +154,8 @@ def _cache_path(cache_dir, extractor, key: list, kind: str = "ref") -> str | Non
   if not cache_dir or ident is None:
     return None
   digest = hashlib.sha256(json.dumps([*key, str(ident)]).encode()).hexdigest()[:16]
-  dataset, split = key[0], key[1].replace("/", "_")
+  # 'folder:/a/b' or 'tfds:x/y' as a file name.
+  dataset, split = re.sub(r"[^\w.-]+", "_", key[0])[:60], key[1].replace("/", "_")
   return os.path.join(
     os.path.expanduser(cache_dir),
     f"{kind}_{dataset}_{split}_{getattr(extractor, 'name', 'features')}_{digest}.npz",
@@ -197,6 +211,7 @@ def from_dataset(
   source_dir=None,
   cache_dir: str | None = None,
   classes: Sequence[int] | None = None,
+  read: dict | None = None,
 ) -> Reference:
   """Reference statistics of a data set's split, read from or written to the cache.
 
@@ -214,6 +229,7 @@ def from_dataset(
     cache_dir: folder of cached statistics; None: no cache.
     classes: also the statistics of each of these classes (`Reference.class_stats`), from the
       split's labels; their file holds a float64 `(d, d)` covariance per class.
+    read: how the data set is read (`load_arrays`); part of the cache key.
 
   Returns:
     A `Reference` named `split`.
@@ -221,7 +237,15 @@ def from_dataset(
   Raises:
     ValueError: when `pad_to` is smaller than the images.
   """
+  # The reading options enter the key only when set, so that earlier caches stay valid.
+  options = {k: v for k, v in (read or {}).items() if k != "label_key"}
   key = [dataset, split, num_reference, pad_to]
+  if options != {"resolution": None, "crop": "resize_crop", "image_key": "image"} and options:
+    key.append(sorted(options.items()))
+  if dataset.startswith("folder:"):  # a changed folder is another reference
+    from jaxgan.data import folder  # pylint: disable=g-import-not-at-top
+
+    key.append(folder.digest(dataset))
   path = _cache_path(cache_dir, extractor, [*key, keep])
   class_key = [*key, None if classes is None else [int(c) for c in classes]]
   class_path = None if classes is None else _cache_path(cache_dir, extractor, class_key, "refcls")
@@ -230,7 +254,7 @@ def from_dataset(
   if ref is not None and (classes is None or class_stats is not None):
     return dataclasses.replace(ref, class_stats=class_stats)
   images, labels = load_arrays(
-    dataset, split, data_dir=data_dir, source_dir=source_dir, limit=num_reference
+    dataset, split, data_dir=data_dir, source_dir=source_dir, limit=num_reference, read=read
   )
   if pad_to:
     from jaxgan.data.batches import centred_padding  # pylint: disable=g-import-not-at-top
