@@ -115,10 +115,7 @@ class TfdsImageSource:
 
   def to_memory(self) -> ArraySource:
     """Reads the whole split into an :class:`ArraySource` in one sequential pass."""
-    n = len(self)
-    chunks = [self.get_batch(range(s, min(s + _CHUNK, n))) for s in range(0, n, _CHUNK)]
-    arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    return ArraySource(arrays, identity=self.identity)
+    return read_all(self)
 
   def __repr__(self):
     return f"TfdsImageSource({self.tfds_source!r}, {len(self)} records)"
@@ -202,10 +199,15 @@ class FittedSource:
 
   def to_memory(self) -> ArraySource:
     """Reads and fits every record into an :class:`ArraySource`, a chunk at a time."""
-    n = len(self)
-    chunks = [self.get_batch(range(s, min(s + _CHUNK, n))) for s in range(0, n, _CHUNK)]
-    arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    return ArraySource(arrays, identity=self.identity)
+    return read_all(self)
+
+
+def read_all(source) -> ArraySource:
+  """Every record of a source with ``get_batch`` as an :class:`ArraySource`, a chunk per read."""
+  n = len(source)
+  chunks = [source.get_batch(range(s, min(s + _CHUNK, n))) for s in range(0, n, _CHUNK)]
+  arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+  return ArraySource(arrays, identity=getattr(source, "identity", None))
 
 
 def image_sizes(source) -> set[tuple[int, ...]]:
