@@ -100,15 +100,60 @@ def check_overrides(argv: list[str]) -> None:
     argv: the command line, e.g. `sys.argv`.
 
   Raises:
-    app.UsageError: naming the flag and the fix.
+    app.UsageError: naming the flag and the fix; also a missing config file or an unknown
+      variant (`check_config_file`).
   """
-  for arg in argv[1:]:
+  for i, arg in enumerate(argv[1:], start=1):
+    if arg == "--config" and i + 1 < len(argv):
+      check_config_file(argv[i + 1])
+    elif arg.startswith("--config="):
+      check_config_file(arg[len("--config=") :])
     if arg.startswith("--config."):
       path = arg[len("--config.") :].split("=", 1)[0]
       try:
         config_lib.check_override(path)
       except ValueError as e:
         raise app.UsageError(f"{arg}: {e}") from None
+
+
+def check_config_file(value: str) -> None:
+  """Loads `--config=PATH[:VARIANT]` once, so a missing file or an unknown variant is a message.
+
+  ml_collections reports both as a traceback inside its flag error.
+
+  Raises:
+    app.UsageError: naming the file or variant and the fix.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+
+  path, colon, variant = value.partition(":")
+  if not os.path.isfile(path):
+    where = os.path.dirname(path) or "."
+    found = (
+      sorted(f for f in os.listdir(where) if f.endswith(".py")) if os.path.isdir(where) else []
+    )
+    raise app.UsageError(
+      f"--config={value}: there is no config file {path}"
+      + (f"; the configs in {where}: {', '.join(found)}" if found else "")
+      + " (experiment configs: experiments/configs/)."
+    )
+  spec = importlib.util.spec_from_file_location("_jaxgan_config_check", path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    get_config = module.get_config
+  except AttributeError:
+    raise app.UsageError(f"--config={value}: {path} defines no get_config().") from None
+  try:
+    get_config(*([variant] if colon else []))
+  except TypeError as e:
+    if colon and "positional argument" in str(e):
+      raise app.UsageError(
+        f"--config={value}: {path} has no variants; drop ':{variant}'."
+      ) from None
+    raise
+  except ValueError as e:  # the config's own refusal, e.g. an unknown variant
+    raise app.UsageError(f"--config={value}: {e}") from None
 
 
 # After a failed run, how long the threads still running may take before the process exits

@@ -227,6 +227,45 @@ def test_missing_data_is_one_message_and_status_2(tmp_path):
   assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+  "config, message",
+  [
+    ("mnist_dcgan.py:hingee", r"mnist_dcgan\.py has no variants; drop ':hingee'"),
+    ("cifar10_r3gan.py:fulll", r"Unknown variant 'fulll'; valid: '' \(full\) or 'smoke'"),
+    ("mnist_dcgn.py", r"no config file .*mnist_dcgn\.py; the configs in .*mnist_dcgan\.py"),
+  ],
+)
+def test_config_file_typos_are_usage_errors(config, message):
+  from absl import app
+
+  from jaxgan.main import check_overrides
+
+  path = REPO / "experiments" / "configs" / config
+  with pytest.raises(app.UsageError, match=message):
+    check_overrides(["jaxgan", f"--config={path}"])
+  with pytest.raises(app.UsageError, match=message):
+    check_overrides(["jaxgan", "--config", str(path)])
+
+
+def test_missing_image_folder_is_one_message_and_status_2(tmp_path):
+  config = REPO / "experiments" / "configs" / "mnist_dcgan.py"
+  (tmp_path / "photos").mkdir()
+  argv = [
+    sys.executable,
+    "-m",
+    "jaxgan.main",
+    f"--config={config}",
+    f"--workdir={tmp_path / 'run'}",
+    f"--config.data.name=folder:{tmp_path / 'photoz'}",
+  ]
+  done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+  assert done.returncode == 2, done.stderr[-3000:]
+  assert re.search(
+    r"error: Image folder .*photoz .*does not exist\. Folders in .*: photos", done.stderr
+  )
+  assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+
+
 def test_command_line_accepts_model_kwargs():
   from jaxgan.main import check_overrides
 
