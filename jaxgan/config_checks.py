@@ -108,7 +108,8 @@ def check_conditioning(config, *, toy: bool) -> None:
       f"config.model.num_classes={k}: {config.data.name!r} has no labels (a 2-D mixture); set "
       "config.model.num_classes=0, or train on a labelled image data set (mnist, cifar10...)."
     )
-  if k != CLASS_COUNTS[config.data.name]:
+  # Data sets named from outside ('tfds:', 'folder:') are checked when their labels are read.
+  if config.data.name in CLASS_COUNTS and k != CLASS_COUNTS[config.data.name]:
     raise ConfigError(
       f"config.model.num_classes={k}, but {config.data.name!r} has "
       f"{CLASS_COUNTS[config.data.name]} classes; set "

@@ -103,14 +103,26 @@ def _class_frequencies(source, config) -> np.ndarray:
 
   arrays = getattr(source, "arrays", None)
   if arrays is None or "label" not in arrays:
-    raise ValueError(
+    from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
+
+    raise ConfigError(
       f"config.model.num_classes={config.model.num_classes} needs labels, but the source of "
       f"{config.data.name!r} has none; set config.model.num_classes=0."
     )
+  from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
+
+  k, labels = config.model.num_classes, arrays["label"]
+  top = int(labels.max(initial=-1)) + 1
+  if top > k or (top < k and config.data.name not in config_lib.CLASS_COUNTS):
+    raise ConfigError(
+      f"config.model.num_classes={k}, but the labels of {config.data.name!r} "
+      f"({config.data.split}) run from {int(labels.min(initial=0))} to {top - 1}: set "
+      f"--config.model.num_classes={top} (or 0 for an unconditional GAN)."
+    )
   try:
-    return labels_lib.class_frequencies(arrays["label"], config.model.num_classes)
+    return labels_lib.class_frequencies(labels, k)
   except ValueError as e:
-    raise ValueError(f"The labels of {config.data.name!r} ({config.data.split}): {e}") from None
+    raise ConfigError(f"The labels of {config.data.name!r} ({config.data.split}): {e}") from None
 
 
 class ProgramInput:

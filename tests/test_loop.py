@@ -57,6 +57,7 @@ def _small(config, data_dir):
     "mnist_cdcgan",
     "cifar10_sngan_projection",
     "stacked_mnist_cdcgan",
+    "images_resnet",
   ],
 )
 def test_every_config_is_valid_and_documents_its_command(name):
