@@ -352,8 +352,8 @@ def fake_dataset(monkeypatch):
   images = np.random.default_rng(2).uniform(-1, 1, (400, 2, 2, 1)).astype(np.float32)
   loads = []
 
-  def load_arrays(dataset, split, *, data_dir=None, source_dir=None, limit=None):
-    loads.append((dataset, split, data_dir, source_dir, limit))
+  def load_arrays(dataset, split, *, data_dir=None, source_dir=None, limit=None, read=None):
+    loads.append((dataset, split, data_dir, source_dir, limit, read))
     return images[:limit], np.zeros(len(images[:limit]), np.int32)
 
   monkeypatch.setattr(reference, "load_arrays", load_arrays)
@@ -377,7 +377,8 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
   ev = metrics.Evaluator.from_config(
     config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
   )
-  assert loads == [("fashion_mnist", "test", "/prepared", "/originals", 300)]
+  read = dict(resolution=None, crop="resize_crop", image_key="image", label_key=None)
+  assert loads == [("fashion_mnist", "test", "/prepared", "/originals", 300, read)]
   assert ev.prefix == "linear-100-test" and ev.metrics == ("frechet", "kid")
   assert ev.num_samples == 100 and ev.kid_subset_size == 50
   assert "100 generated samples vs fashion_mnist 'test' (300 images)" in ev.protocol
@@ -410,6 +411,12 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
     config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
   )
   assert len(loads) == 4 and np.load(cached)["feats"].shape == (100, 6)
+  # Images read at another resolution are another reference; the read options reach the data.
+  config.data.resolution = 8
+  metrics.Evaluator.from_config(
+    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+  )
+  assert len(loads) == 5 and loads[-1][-1]["resolution"] == 8
 
 
 def test_evaluator_cache_dir_comes_from_the_config_and_needs_an_extractor_id(
