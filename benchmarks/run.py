@@ -16,6 +16,8 @@ comparable.
     python benchmarks/run.py --workloads W8,W8u --reps 3     # conditional DCGAN, unconditional twin
     python benchmarks/run.py --sweep --reps 3         # every loss, with/without WGAN-GP (DCGAN)
     python benchmarks/run.py --workloads W2 --conv lax    # jaxgan with Flax's own convolutions
+    python benchmarks/run.py --workloads resnet-64,resnet-128,r3gan-64,r3gan-128 \
+        --frameworks jax --reps 3     # the models at 64 and 128 px (workloads.SIZE_WORKLOADS)
     python benchmarks/run.py --frameworks jax --tiny  # smoke run
 
 Writes `<out>.json` and `<out>.md` (default benchmarks/results/<timestamp>). The machine may be
@@ -444,6 +446,8 @@ def main(argv=None) -> list[dict]:
   if args.width is not None:
     todo = [w.replace({'model.width': args.width}, name=f'{w.name}-w{args.width}') for w in todo]
   todo = [w.with_conv(args.conv) for w in todo]
+  if 'torch' in frameworks and (jax_only := [w.name for w in todo if not w.torch_reference]):
+    p.error(f'{", ".join(jax_only)}: no PyTorch reference (jaxgan only); pass --frameworks jax')
 
   meta = run_metadata(__file__, argv)
   print(f"load average {meta['load_start']}")

@@ -26,6 +26,15 @@ does, `jaxgan.build.build_gan` and `build_train_step`, jitted by `sharding.jit_t
 
 Conditional workloads (`config.model.num_classes` > 0) are fed batches `{'image', 'label'}`.
 
+`SIZE_WORKLOADS` time the networks at the image sizes a user brings, jaxgan only (the PyTorch
+reference writes 32 px networks; `Workload.torch_reference` is False), each model at its defaults
+for the size (`make_models` with `model.width` None) and batch 64:
+
+  resnet-S  the ResNet at S = 32, 64, 128, 256 px (SNGAN's at 32, BigGAN's stages above, ch 64),
+            BigGAN's recipe: hinge, spectral-norm D, n_critic 2 (Adam G 1e-4, D 4e-4 (0, 0.999))
+  r3gan-S   R3GAN's networks at S px (jaxgan's CPU-size defaults, `r3gan_stages.DEFAULT_WIDTHS`),
+            its recipe: rsgan + R1 + R2 (each 0.05), n_critic 1, latent 64 (Adam 2e-4 (0, 0.99))
+
 `sweep_workloads()` adds every loss of `jaxgan.losses.LOSSES` with and without the WGAN-GP
 penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only difference).
 
@@ -42,6 +51,9 @@ penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only diffe
   >>> m8, m8u = get('W8').config.model, get('W8u').config.model
   >>> (m8.num_classes, m8.shared_embedding), (m8u.num_classes, m8u.shared_embedding)
   ((10, 128), (0, 0))
+  >>> w = get('r3gan-64')
+  >>> w.image_shape, w.config.data.resolution, w.torch_reference
+  ((64, 64, 3), 64, False)
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ import ml_collections
 from jaxgan.config import default_config
 
 # Widths of the tiny variants: the smallest that keep every layer of each model.
-_TINY_WIDTH = {'mlp': 16, 'dcgan': 8, 'resnet': 16}
+_TINY_WIDTH = {'mlp': 16, 'dcgan': 8, 'resnet': 16, 'r3gan': 8}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +82,14 @@ class Workload:
     config: the run config (`jaxgan.config.default_config()` with overrides); `config.data`
       names the data set the workload stands for, the benchmarks feed uniform noise of
       `image_shape`.
+    torch_reference: whether `torch_reference.build_torch` writes it (False: jaxgan only).
   """
 
   name: str
   description: str
   image_shape: tuple[int, ...]
   config: ml_collections.ConfigDict
+  torch_reference: bool = True
 
   def replace(self, overrides: dict[str, Any], name: str | None = None) -> Workload:
     """A copy with some config fields changed.
@@ -116,6 +130,7 @@ class Workload:
       description=self.description,
       image_shape=list(self.image_shape),
       config=self.config.to_dict(),
+      torch_reference=self.torch_reference,
     )
 
   @classmethod
@@ -123,7 +138,13 @@ class Workload:
     """The inverse of `to_dict`."""
     config = default_config()
     config.update(d['config'])
-    return cls(d['name'], d['description'], tuple(d['image_shape']), config)
+    return cls(
+      d['name'],
+      d['description'],
+      tuple(d['image_shape']),
+      config,
+      d.get('torch_reference', True),
+    )
 
 
 def workload_config(
@@ -150,7 +171,7 @@ def workload_config(
   """A benchmark's run config: `default_config()` with the fields a workload fixes.
 
   Args:
-    model: 'mlp', 'dcgan' or 'resnet'.
+    model: 'mlp', 'dcgan', 'resnet' or 'r3gan'.
     data: the data set the workload stands for (`config.data.name`).
     loss: a name in `jaxgan.losses.LOSSES`.
     d_norm: the critic's normalisation ('batch', 'layer', 'spectral' or 'none').
@@ -339,6 +360,43 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+def _size_workload(model: str, size: int) -> Workload:
+  """`SIZE_WORKLOADS`' entry for `model` ('resnet' or 'r3gan') at `size` px (see the module doc)."""
+  if model == 'resnet':
+    c = workload_config(
+      'resnet',
+      data='tfds:celeb_a',
+      loss='hinge',
+      n_critic=2,
+      d_norm='spectral',
+      lr=1e-4,
+      betas=(0.0, 0.999),
+    )
+    c.optim.d_lr = 4e-4
+    what = 'SNGAN ResNet' if size == 32 else 'ResNet, BigGAN stages (ch 64),'
+    recipe = 'hinge, spectral norm, n_critic 2'
+  else:
+    c = workload_config(
+      'r3gan',
+      data='tfds:celeb_a',
+      loss='rsgan',
+      penalties={'r1': 0.05, 'r2': 0.05},
+      d_norm='none',
+      lr=2e-4,
+      betas=(0.0, 0.99),
+    )
+    c.model.latent_dim = 64
+    what, recipe = 'R3GAN (CPU-size default widths)', 'rsgan + R1 + R2'
+  c.data.resolution = size
+  description = f'{what} {size}x{size}x3 {recipe} (jaxgan only)'
+  return Workload(f'{model}-{size}', description, (size, size, 3), c, torch_reference=False)
+
+
+SIZE_WORKLOADS: dict[str, Workload] = {
+  f'{m}-{s}': _size_workload(m, s) for m in ('resnet', 'r3gan') for s in (32, 64, 128, 256)
+}
+
+
 def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
   """Every loss with and without WGAN-GP on the DCGAN 32x32x1 (LayerNorm critic, n_critic 1).
 
@@ -376,20 +434,22 @@ def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
 
 
 def get(name: str) -> Workload:
-  """The workload called `name`: one of `WORKLOADS` or of `sweep_workloads()`.
+  """The workload called `name`: one of `WORKLOADS`, `SIZE_WORKLOADS` or `sweep_workloads()`.
 
   Raises:
     ValueError: an unknown name; the message lists the known ones.
   """
   if name in WORKLOADS:
     return WORKLOADS[name]
+  if name in SIZE_WORKLOADS:
+    return SIZE_WORKLOADS[name]
   sweep = sweep_workloads()
   for w in sweep:
     if w.name == name:
       return w
   raise ValueError(
-    f'unknown workload {name!r}; known: {", ".join(WORKLOADS)} and the sweep names '
-    f'{", ".join(w.name for w in sweep)}'
+    f'unknown workload {name!r}; known: {", ".join([*WORKLOADS, *SIZE_WORKLOADS])} and the sweep '
+    f'names {", ".join(w.name for w in sweep)}'
   )
 
 

@@ -300,9 +300,10 @@ def test_unknown_model_name():
 @pytest.mark.parametrize(
   'name,image_shape,valid',
   [
-    ('dcgan', (48, 48, 3), '28, 32, 64'),
-    ('dcgan', (32, 16, 3), '28, 32, 64'),
-    ('resnet', (64, 64, 3), '32'),
+    ('dcgan', (48, 48, 3), '28, 32, 64, 128'),
+    ('dcgan', (32, 16, 3), '28, 32, 64, 128'),
+    ('resnet', (48, 48, 3), '32, 64, 128, 256'),
+    ('resnet', (512, 512, 3), 'config.data.resolution'),
     ('resnet', (32, 32, 0), '>= 1'),
   ],
 )
@@ -313,10 +314,10 @@ def test_unsupported_image_shape(name, image_shape, valid):
 
 
 def test_unsupported_image_size_message():
-  with pytest.raises(ValueError, match='dcgan supports image sizes 28, 32, 64; got 48'):
+  with pytest.raises(ValueError, match='dcgan supports image sizes 28, 32, 64, 128; got 48'):
     make_models('dcgan', image_shape=(48, 48, 3))
   # The modules themselves check too.
-  with pytest.raises(ValueError, match='28, 32, 64'):
+  with pytest.raises(ValueError, match='28, 32, 64, 128'):
     models.DCGANDiscriminator().init(jax.random.key(0), jnp.zeros((1, 48, 48, 3)), train=False)
 
 

@@ -67,7 +67,7 @@ def test_shapes_and_dtypes():
 
 def test_default_network_shape():
   g, d = make_models('r3gan', image_shape=(32, 32, 3))
-  assert g.widths == r3gan.DEFAULT_WIDTHS == (64, 32, 16, 8)
+  assert g.widths == r3gan.DEFAULT_WIDTHS[32] == (64, 32, 16, 8)
   # Groups of 16 channels: inner widths 128, 64, 32, 16.
   assert g.cardinality == d.cardinality == (8, 4, 2, 1)
   # The module defaults agree with the factory's.

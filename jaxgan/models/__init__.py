@@ -106,10 +106,7 @@ def _image_size(name: str, image_shape: tuple[int, ...], sizes: tuple[int, ...])
       f'{sizes_text}; got {image_shape}'
     )
   size, _, channels = image_shape
-  if size not in sizes:
-    smaller = [s for s in sizes if s > size]
-    fix = f'; pad smaller images up to {smaller[0]} (config.data.pad_to)' if smaller else ''
-    raise ValueError(f'{name} supports image sizes {sizes_text}; got {size}{fix}')
+  _layers.check_image_size(name, size, sizes)
   if channels < 1:
     raise ValueError(f'{name} supports any channel count >= 1; got {channels}')
   return size, channels
@@ -195,16 +192,19 @@ def make_models(
   """Builds a (generator, discriminator) pair.
 
   Args:
-    name: one of `MODELS`: 'mlp', 'dcgan' (image sizes 28, 32, 64), 'resnet' (32) or 'r3gan'
-      (32; its keywords in `jaxgan.models.r3gan.make`).
+    name: one of `MODELS`: 'mlp', 'dcgan' (image sizes 28, 32, 64, 128), 'resnet' (32, 64, 128,
+      256) or 'r3gan' (32, 64, 128, 256; its keywords in `jaxgan.models.r3gan.make`): each
+      module's `SIZES`.
     image_shape: shape of one sample without the batch axis: (H, W, C) for the convolutional
       models; for 'mlp' any shape, e.g. (784,), (2,) or (28, 28, 1) (G reshapes, D flattens).
     latent_dim: size of z. The generators infer it from their input; it is checked here and
       belongs to the caller's latent shape (`GAN.latent_shape`).
     width: base width. 'mlp': hidden layers G (w, 2w) and D (2w, w) (default 256: G 256-512
       and D 512-256, the common MNIST MLP GAN); 'dcgan': G's last and D's first feature count
-      (default 64); 'resnet': every block of G and D (defaults 256 for G, 128 for D, as in SNGAN).
-      `g_width` and `d_width` override it for one side.
+      (default 64); 'resnet': at 32 px every block of G and D (defaults 256 for G, 128 for D, as
+      in SNGAN), at 64-256 px BigGAN's base ch (default 64; `jaxgan.models.resnet`); 'r3gan':
+      the widest stage (`jaxgan.models.r3gan.make`). `g_width` and `d_width` override it for one
+      side ('mlp', 'dcgan', 'resnet').
     d_norm: discriminator normalisation, one of `NORMS` ('batch', 'layer', 'spectral', 'none');
       default `DEFAULT_D_NORM[name]`.
     dtype: compute dtype of both modules (None or float32, or bfloat16/'bfloat16' for mixed
@@ -238,7 +238,8 @@ def make_models(
     of a call without the conditioning arguments (same parameters for the same key).
 
   Raises:
-    ValueError: unknown model name, unsupported image shape, unknown norm, dtype or `conv`; a
+    ValueError: unknown model name, unsupported image shape (the message lists the model's sizes
+      and names config.data.resolution and config.data.pad_to), unknown norm, dtype or `conv`; a
       `num_classes` that is not an integer >= 0, a conditioning name the model lacks (the
       message lists the valid ones), conditioning arguments without `num_classes`, or
       `shared_embedding` without 'cbn'.
@@ -333,15 +334,16 @@ def _make(
     return g, d
 
   size, channels = _image_size(name, image_shape, _resnet.SIZES)
+  g_default, d_default = _resnet.DEFAULT_WIDTHS[size]
   g = ResNetGenerator(
     image_size=size,
     channels=channels,
-    width=kwargs.get('g_width', 256 if width is None else width),
+    width=kwargs.get('g_width', g_default if width is None else width),
     dtype=dtype,
     conv=conv,
   )
   d = ResNetDiscriminator(
-    width=kwargs.get('d_width', 128 if width is None else width),
+    width=kwargs.get('d_width', d_default if width is None else width),
     norm=d_norm,
     sn_steps=sn_steps,
     minibatch_std=mbstd,

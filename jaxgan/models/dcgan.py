@@ -1,9 +1,10 @@
 """DCGAN generator and discriminator (Radford, Metz and Chintala 2015, arXiv:1511.06434).
 
-Sizes 28 (7 -> 14 -> 28), 32 (4 -> 8 -> 16 -> 32) and 64 (4 -> 8 -> 16 -> 32 -> 64), any channel
-count. As in the paper: no pooling or fully connected hidden layers, stride-2 4x4 (transposed)
-convolutions, BatchNorm in G everywhere but the output and in D everywhere but the input, ReLU in
-G with a tanh output, LeakyReLU(0.2) in D, weights N(0, 0.02) and BatchNorm scales N(1, 0.02).
+Sizes 28 (7 -> 14 -> 28), 32 (4 -> 8 -> 16 -> 32), 64 (4 -> ... -> 64) and 128 (4 -> ... -> 128):
+one stride-2 stage per doubling, any channel count. As in the paper: no pooling or fully connected
+hidden layers, stride-2 4x4 (transposed) convolutions, BatchNorm in G everywhere but the output and
+in D everywhere but the input, ReLU in G with a tanh output, LeakyReLU(0.2) in D, weights N(0, 0.02)
+and BatchNorm scales N(1, 0.02).
 Convolutions followed by BatchNorm or LayerNorm have no bias (the norm's offset replaces it).
 
 Class-conditional with `num_classes > 0` (`jaxgan.models.conditioning`): every BatchNorm of G
@@ -22,18 +23,22 @@ import jax.numpy as jnp
 from jaxgan.models import conditioning as cond
 from jaxgan.models import conv_impl, layers
 
-SIZES = (28, 32, 64)
+SIZES = (28, 32, 64, 128)
 _INIT = nn.initializers.normal(0.02)
 
 
 def _check_size(size: int) -> None:
-  if size not in SIZES:
-    raise ValueError(f"dcgan supports image sizes {', '.join(map(str, SIZES))}; got {size}")
+  layers.check_image_size('dcgan', size, SIZES)
 
 
 def _num_up(size: int) -> int:
   """Number of stride-2 stages between the base map (7x7 or 4x4) and the image."""
-  return {28: 2, 32: 3, 64: 4}[size]
+  return {28: 2, 32: 3, 64: 4, 128: 5}[size]
+
+
+def _num_down(size: int) -> int:
+  """Number of stride-2 convolutions of D: down to 4x4 (28 -> 14 -> 7 -> 4 for size 28)."""
+  return max(3, _num_up(size))
 
 
 class DCGANGenerator(nn.Module):
@@ -46,7 +51,7 @@ class DCGANGenerator(nn.Module):
   64: z -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC.
 
   Attributes:
-    image_size: 28, 32 or 64 (`SIZES`).
+    image_size: 28, 32, 64 or 128 (`SIZES`).
     channels: output channels (any count >= 1).
     width: channels of the last hidden stage; each earlier stage has twice the next one's.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
@@ -122,9 +127,9 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
   """The DCGAN discriminator: images `[n, size, size, c]` -> raw scores (logits) `[n]`.
 
-  4x4 stride-2 convolutions ('SAME' padding) with widths width, 2w, 4w (and 8w for 64x64), each
-  followed by LeakyReLU(0.2), then flatten (phi) and a dense layer to one score; conditional:
-  `conditioning.discriminator_output` on phi.
+  4x4 stride-2 convolutions ('SAME' padding) with widths width, 2w, 4w (8w for 64x64, 8w and 16w for
+  128x128: one per halving down to 4x4), each followed by LeakyReLU(0.2), then flatten (phi) and a
+  dense layer to one score; conditional: `conditioning.discriminator_output` on phi.
 
   Attributes:
     width: channels of the first convolution.
@@ -157,7 +162,7 @@ class DCGANDiscriminator(nn.Module):
     """Scores images.
 
     Args:
-      x: images `[n, size, size, c]` with size 28, 32 or 64.
+      x: images `[n, size, size, c]` with size in `SIZES` (28, 32, 64, 128).
       train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
         `mutable=['batch_stats']`) when True.
       labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
@@ -178,7 +183,7 @@ class DCGANDiscriminator(nn.Module):
       raise ValueError(f'dcgan discriminator expects square NHWC images; got shape {x.shape}')
     _check_size(x.shape[1])
     spectral = self.norm == 'spectral'
-    num_down = 4 if x.shape[1] == 64 else 3
+    num_down = _num_down(x.shape[1])
     conv_module, _ = conv_impl.conv_modules(self.conv)
     for i in range(num_down):
       normed = i > 0 and self.norm in ('batch', 'layer')

@@ -52,6 +52,28 @@ def check_activation(activation: str, valid: tuple[str, ...], what: str) -> None
     raise ValueError(f"{what} must be one of {', '.join(map(repr, valid))}; got {activation!r}")
 
 
+def check_image_size(model: str, size: int, sizes: tuple[int, ...]) -> None:
+  """Checks that a convolutional model builds images of `size` pixels a side.
+
+  Args:
+    model: the model's name, for the message.
+    size: the side of the (square) images.
+    sizes: the sides the model builds (its module's `SIZES`).
+
+  Raises:
+    ValueError: `size` is not in `sizes`; the message lists them and the fix: bring the images
+      to one of them with `config.data.resolution`, or pad smaller ones with `config.data.pad_to`.
+  """
+  if size in sizes:
+    return
+  larger = [s for s in sizes if s > size]
+  pad = f', or pad them up to {larger[0]} (config.data.pad_to)' if larger else ''
+  raise ValueError(
+    f"{model} supports image sizes {', '.join(map(str, sizes))}; got {size}: resize or crop the "
+    f'images to one of them (config.data.resolution){pad}'
+  )
+
+
 def dcgan_bn_scale_init(
   key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32
 ) -> jax.Array:

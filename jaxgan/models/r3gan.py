@@ -1,10 +1,12 @@
-"""R3GAN's networks at 32x32 (Huang, Gokaslan, Kuleshov and Tompkin, NeurIPS 2024).
+"""R3GAN's networks at 32, 64, 128 and 256 px (Huang, Gokaslan, Kuleshov and Tompkin, NeurIPS 2024).
 
-After the official `R3GAN/Networks.py`; no normalisation. G: a learned 4x4 basis times a linear
-map of z, stages at 4, 8, 16, 32 ([transition] + residual blocks), 1x1 convolution to the image.
-D: 1x1 convolution, stages at 32, 16, 8, 4 (residual blocks + transition), a depthwise 4x4 head and
-a linear map to one score. Transitions: [1, 2, 1] resampling and a 1x1 convolution where widths
-differ. Weights N(0, gain^2 / fan_in), gain 1 but in the blocks (`ResidualBlock`: fix-up).
+After the official `R3GAN/Networks.py`; no normalisation. G: a learned 4x4 basis times a linear map
+of z, one stage per resolution 4, 8, ..., size ([transition] + residual blocks), 1x1 convolution to
+the image. D: 1x1 convolution, stages at size, ..., 8, 4 (residual blocks + transition), a depthwise
+4x4 head and a linear map to one score. Per-stage widths, blocks and cardinalities, the official
+presets and jaxgan's defaults per size: `jaxgan.models.r3gan_stages`. Transitions: [1, 2, 1]
+resampling and a 1x1 convolution where widths differ. Weights N(0, gain^2 / fan_in), gain 1 but in
+the blocks (`ResidualBlock`: fix-up).
 
 Class-conditional with `num_classes > 0`, as the official conditional networks: G concatenates a
 learned class embedding (latent_dim wide) to z ('concat'); D's head maps its features to E =
@@ -26,24 +28,24 @@ import numpy as np
 
 from jaxgan.models import conditioning as cond
 from jaxgan.models import conv_impl, layers
+from jaxgan.models import r3gan_stages as _stages
 from jaxgan.models.r3gan_ops import conv2d, downsample, upsample
-
-SIZES = (32,)
-RESOLUTIONS = (4, 8, 16, 32)  # the stages of G; D visits them in reverse
-
-# The CPU-size default network; the cardinality defaults to groups of 16 channels, as the paper's.
-DEFAULT_WIDTHS = (64, 32, 16, 8)
-DEFAULT_BLOCKS = 1
-DEFAULT_EXPANSION = 2
-GROUP_WIDTH = 16
-
-# The paper's CIFAR-10 network (official `train.py`, preset CIFAR10): make_models('r3gan', ...,
-# **CIFAR10_KWARGS) with latent_dim=CIFAR10_LATENT_DIM. The official generator has a linear
-# output; jaxgan's generators default to tanh.
-CIFAR10_KWARGS = dict(
-  widths=(768,) * 4, blocks=(2,) * 4, cardinality=(96,) * 4, expansion=2, output_activation='none'
+from jaxgan.models.r3gan_stages import (
+  DEFAULT_BLOCKS,
+  DEFAULT_EXPANSION,
+  DEFAULT_WIDTHS,
+  RESOLUTIONS,
+  SIZES,
+  default_cardinality,
+  per_stage,
 )
-CIFAR10_LATENT_DIM = 64
+
+_check_size = _stages.check_size
+# The paper's CIFAR-10 network and jaxgan's group width, defined beside the other stage tables.
+CIFAR10_KWARGS = _stages.CIFAR10_KWARGS
+CIFAR10_LATENT_DIM = _stages.CIFAR10_LATENT_DIM
+GROUP_WIDTH = _stages.GROUP_WIDTH
+
 OUTPUT_ACTIVATIONS = ('tanh', 'none')
 LRELU_GAIN = math.sqrt(2.0 / (1.0 + 0.2**2))  # LeakyReLU(0.2)'s (He et al. 2015), as the official
 
@@ -118,31 +120,44 @@ class ResidualBlock(nn.Module):
 
 
 class _Arch(nn.Module):
-  """Fields shared by G and D (see `R3GANGenerator` for their meaning)."""
+  """Fields shared by G and D (see `R3GANGenerator` for their meaning); defaults: 32 px's."""
 
-  widths: Sequence[int] = DEFAULT_WIDTHS
+  widths: Sequence[int] = DEFAULT_WIDTHS[32]
   blocks: Sequence[int] = (DEFAULT_BLOCKS,) * 4
-  cardinality: Sequence[int] = (8, 4, 2, 1)
+  cardinality: Sequence[int] = default_cardinality(DEFAULT_WIDTHS[32], DEFAULT_EXPANSION)
   expansion: int = DEFAULT_EXPANSION
   dtype: Any = jnp.float32
   conv: str = 'auto'
   num_classes: int = 0
 
-  def _blocks(self, x: jax.Array, stage: int) -> jax.Array:
+  def _stages(self, size: int) -> tuple[int, ...]:
+    # The stages' resolutions for `size` px images, checking one value per stage.
+    _check_size(size)
+    stages = RESOLUTIONS[size]
+    for name in ('widths', 'blocks', 'cardinality'):
+      if len(getattr(self, name)) != len(stages):
+        raise ValueError(
+          f'r3gan at {size}x{size} has {len(stages)} stages ({stages} pixels) and needs one '
+          f'{name} value per stage; got {getattr(self, name)!r}'
+        )
+    return stages
+
+  def _blocks(self, x: jax.Array, stage: int, res: int) -> jax.Array:
     kw = dict(num_blocks=sum(self.blocks), dtype=self.dtype, conv=self.conv)
     for i in range(self.blocks[stage]):
-      name = f'Block{RESOLUTIONS[stage]}_{i}'
+      name = f'Block{res}_{i}'
       x = ResidualBlock(self.cardinality[stage], self.expansion, **kw, name=name)(x)
     return x
 
 
 class R3GANGenerator(_Arch):
-  """The R3GAN generator: latents `[n, latent_dim]` -> images `[n, 32, 32, channels]`.
+  """The R3GAN generator: latents `[n, latent_dim]` -> images `[n, size, size, channels]`.
 
   Attributes:
-    image_size: must be 32.
+    image_size: the image side, one of `SIZES` (32, 64, 128, 256).
     channels: output channels.
-    widths, blocks, cardinality, expansion: per stage (4, 8, 16, 32 pixels); see `make`.
+    widths, blocks, cardinality: one value per stage (`RESOLUTIONS[image_size]`: 4, 8, ...,
+      image_size pixels); expansion: one for all; see `make`. The defaults are 32 px's.
     output_activation: 'tanh' (in [-1, 1], as jaxgan's generators) or 'none' (official, linear).
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
@@ -168,14 +183,15 @@ class R3GANGenerator(_Arch):
       labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
-      Images `[n, 32, 32, channels]`, float32 (in [-1, 1] with tanh).
+      Images `[n, image_size, image_size, channels]`, float32 (in [-1, 1] with tanh).
 
     Raises:
-      ValueError: an `image_size` other than 32, an unknown `output_activation` or
-        conditioning, or labels given to an unconditional G or missing for a conditional one.
+      ValueError: an `image_size` not in `SIZES`, per-stage fields of another stage count, an
+        unknown `output_activation` or conditioning, or labels given to an unconditional G or
+        missing for a conditional one.
     """
     del train
-    _check_size(self.image_size)
+    stages = self._stages(self.image_size)
     layers.check_activation(self.output_activation, OUTPUT_ACTIVATIONS, 'output_activation')
     cond.check_conditioning('r3gan', 'g', self.conditioning, self.num_classes)
     labels = cond.check_labels(labels, self.num_classes, z.shape[0], 'R3GANGenerator')
@@ -190,12 +206,12 @@ class R3GANGenerator(_Arch):
     basis = self.param('basis', nn.initializers.normal(1.0), (4, 4, w[0]), jnp.float32)
     dense = nn.Dense(w[0], False, self.dtype, kernel_init=msr_init(1.0), name='BasisLinear')
     x = basis.astype(self.dtype)[None] * dense(z)[:, None, None, :]
-    for stage, res in enumerate(RESOLUTIONS):
+    for stage, res in enumerate(stages):
       if stage:
         if w[stage] != w[stage - 1]:
           x = _conv(self, x, w[stage], 1, 1.0, f'Transition{res}')
         x = upsample(x)
-      x = self._blocks(x, stage)
+      x = self._blocks(x, stage, res)
     x = _conv(self, x, self.channels, 1, 1.0, 'Aggregation')
     if self.output_activation == 'tanh':
       x = jnp.tanh(x)
@@ -203,10 +219,11 @@ class R3GANGenerator(_Arch):
 
 
 class R3GANDiscriminator(_Arch):
-  """The R3GAN discriminator: images `[n, 32, 32, c]` -> raw scores (logits) `[n]`.
+  """The R3GAN discriminator: images `[n, size, size, c]` -> raw scores (logits) `[n]`.
 
   Attributes:
-    widths, blocks, cardinality, expansion: per stage in G's order (D runs them from 32).
+    widths, blocks, cardinality, expansion: per stage in G's order (D runs them from the input's
+      size down to 4); the stage count must be the input size's (`RESOLUTIONS[size]`).
     minibatch_std: group size of a minibatch standard-deviation feature before the 4x4 head
       (Karras et al. 2018, `layers.minibatch_stddev`; not in R3GAN); 0: none.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and scores are float32.
@@ -226,7 +243,7 @@ class R3GANDiscriminator(_Arch):
     """Scores images.
 
     Args:
-      x: images `[n, 32, 32, c]`.
+      x: images `[n, size, size, c]`, size in `SIZES`.
       train: unused (no normalisation); kept for the zoo's calling convention.
       labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
@@ -234,23 +251,24 @@ class R3GANDiscriminator(_Arch):
       Raw scores `[n]`, float32; with 'acgan', `(scores [n], class_logits [n, num_classes])`.
 
     Raises:
-      ValueError: images that are not square NHWC of size 32, an unknown conditioning, or
-        labels given to an unconditional D or missing for a conditional one.
+      ValueError: images that are not square NHWC of a size in `SIZES`, per-stage fields of
+        another stage count, an unknown conditioning, or labels given to an unconditional D or
+        missing for a conditional one.
     """
     del train
     cond.check_conditioning('r3gan', 'd', self.conditioning, self.num_classes)
     labels = cond.check_labels(labels, self.num_classes, x.shape[0], 'R3GANDiscriminator')
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'r3gan discriminator expects square NHWC images; got shape {x.shape}')
-    _check_size(x.shape[1])
+    stages = self._stages(x.shape[1])
     w = self.widths
     x = _conv(self, x, w[-1], 1, 1.0, 'Extraction')
-    for stage in reversed(range(len(RESOLUTIONS))):
-      x = self._blocks(x, stage)
+    for stage in reversed(range(len(stages))):
+      x = self._blocks(x, stage, stages[stage])
       if stage:
         x = downsample(x)
         if w[stage - 1] != w[stage]:
-          x = _conv(self, x, w[stage - 1], 1, 1.0, f'Transition{RESOLUTIONS[stage - 1]}')
+          x = _conv(self, x, w[stage - 1], 1, 1.0, f'Transition{stages[stage - 1]}')
     if self.minibatch_std:
       x = layers.minibatch_stddev(x, self.minibatch_std)
     # Discriminative basis: a depthwise 4x4 'valid' convolution, i.e. a learned per-channel
@@ -267,23 +285,6 @@ class R3GANDiscriminator(_Arch):
     init = msr_init(1 / math.sqrt(e))
     embed = nn.Embed(self.num_classes, e, embedding_init=init, name='ClassEmbed')
     return cond.projection(embed(labels), dense(e, 'Head')(phi))
-
-
-def _check_size(size: int) -> None:
-  if size not in SIZES:
-    raise ValueError(f'r3gan supports image size 32; got {size}; pad up to it (config.data.pad_to)')
-
-
-def _per_stage(value: Any, name: str, minimum: int) -> tuple[int, ...]:
-  values = (value,) * len(RESOLUTIONS) if isinstance(value, int) else tuple(value)
-  if len(values) != len(RESOLUTIONS) or not all(
-    isinstance(v, (int, np.integer)) and v >= minimum for v in values
-  ):
-    raise ValueError(
-      f'r3gan {name} must be an integer >= {minimum} or {len(RESOLUTIONS)} of them (stages at '
-      f'{RESOLUTIONS} pixels); got {value!r}'
-    )
-  return tuple(int(v) for v in values)
 
 
 def make(
@@ -303,33 +304,45 @@ def make(
   """Builds the R3GAN pair for `jaxgan.models.make_models('r3gan', ...)`.
 
   Args:
-    image_shape: `(32, 32, channels)`.
-    width: scales `DEFAULT_WIDTHS` so that the widest stage has `width` channels (None: the
-      defaults); not with `widths`.
+    image_shape: `(size, size, channels)`, size one of `SIZES` (32, 64, 128, 256); the network
+      has one stage per resolution 4, 8, ..., size (`RESOLUTIONS[size]`).
+    width: scales `DEFAULT_WIDTHS[size]` so that the widest stage has `width` channels (None:
+      the defaults; at 64-256 px `width=768, blocks=2` is the official FFHQ network of that
+      size); not with `widths`.
     d_norm: must be 'none': R3GAN has no normalisation.
     dtype: the compute dtype (a JAX dtype).
     minibatch_std: D's minibatch standard-deviation group size; 0: none.
     output_activation: G's output, 'tanh' or 'none' (the official linear output).
     conv: 'auto', 'onednn', 'xla' or 'lax' (`conv2d`).
-    widths: channels per stage (4, 8, 16 and 32 pixels), an int for all four.
-    blocks: residual blocks per stage, or an int for all four (>= 0, one at least in all).
+    widths: channels per stage (one per resolution 4, ..., size), or an int for all of them.
+    blocks: residual blocks per stage, or an int for all (>= 0, one at least in all).
     cardinality: groups of the 3x3 convolutions per stage, or an int; None: `GROUP_WIDTH` each.
     expansion: inner width of a residual block over its width (the official ExpansionFactor).
 
   Returns:
-    `(R3GANGenerator, R3GANDiscriminator)`, unbound.
+    `(R3GANGenerator, R3GANDiscriminator)`, unbound; G builds `[n, size, size, channels]`
+    images, D scores them `[n]`.
 
   Raises:
-    ValueError: a bad image shape, d_norm, output activation, `conv` or per-stage value, both
-      `width` and `widths`, no block at all, or a cardinality that does not divide a width.
+    ValueError: a bad image shape (a size not in `SIZES`: the message lists them and names
+      config.data.resolution and config.data.pad_to), d_norm, output activation, `conv` or
+      per-stage value (not one per stage), both `width` and `widths`, no block at all, or a
+      cardinality that does not divide a width.
 
   >>> g, d = make((32, 32, 3), width=128)
   >>> g.widths, g.cardinality
   ((128, 64, 32, 16), (16, 8, 4, 2))
+  >>> g, d = make((64, 64, 3), width=768, blocks=2)  # the official FFHQ-64 network
+  >>> g.widths, g.cardinality
+  ((768, 768, 768, 768, 384), (96, 96, 96, 96, 48))
   """
   if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-    raise ValueError(f'r3gan needs an image_shape (32, 32, channels); got {image_shape}')
-  _check_size(image_shape[0])
+    raise ValueError(
+      f"r3gan needs an image_shape (size, size, channels) with size in "
+      f"{', '.join(map(str, SIZES))}; got {image_shape}"
+    )
+  size = image_shape[0]
+  _check_size(size)
   if d_norm != 'none':
     raise ValueError(
       f"r3gan has no normalisation (its initialisation and R1/R2 stand in for it): d_norm must "
@@ -340,18 +353,19 @@ def make(
   if width is not None and widths is not None:
     raise ValueError('r3gan takes model.width (scales the default widths) or widths, not both')
   if widths is None:
-    scale = 1.0 if width is None else _per_stage(width, 'width', 1)[0] / max(DEFAULT_WIDTHS)
-    widths = tuple(max(1, round(w * scale)) for w in DEFAULT_WIDTHS)
-  widths = _per_stage(widths, 'widths', 1)
-  blocks = _per_stage(blocks, 'blocks', 0)
+    defaults = DEFAULT_WIDTHS[size]
+    scale = 1.0 if width is None else per_stage(width, 'width', 1, size)[0] / max(defaults)
+    widths = tuple(max(1, round(w * scale)) for w in defaults)
+  widths = per_stage(widths, 'widths', 1, size)
+  blocks = per_stage(blocks, 'blocks', 0, size)
   if not sum(blocks):
     raise ValueError(f'r3gan needs at least one residual block; got blocks={blocks}')
-  expansion = _per_stage(expansion, 'expansion', 1)[0]
+  expansion = per_stage(expansion, 'expansion', 1, size)[0]
   inner = tuple(w * expansion for w in widths)
   if cardinality is None:
-    cardinality = tuple(c // math.gcd(c, GROUP_WIDTH) for c in inner)
-  cardinality = _per_stage(cardinality, 'cardinality', 1)
-  for res, c, g in zip(RESOLUTIONS, inner, cardinality, strict=True):
+    cardinality = default_cardinality(widths, expansion)
+  cardinality = per_stage(cardinality, 'cardinality', 1, size)
+  for res, c, g in zip(RESOLUTIONS[size], inner, cardinality, strict=True):
     if c % g:
       raise ValueError(
         f'r3gan cardinality {g} at {res}x{res} does not divide the inner width {c} (width x '
@@ -360,6 +374,6 @@ def make(
   arch = dict(widths=widths, blocks=blocks, cardinality=cardinality, expansion=expansion)
   arch.update(dtype=dtype, conv=conv)
   g = R3GANGenerator(
-    image_size=32, channels=image_shape[2], output_activation=output_activation, **arch
+    image_size=size, channels=image_shape[2], output_activation=output_activation, **arch
   )
   return g, R3GANDiscriminator(minibatch_std=minibatch_std, **arch)

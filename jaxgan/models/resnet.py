@@ -1,12 +1,26 @@
-"""ResNet generator and discriminator for 32x32 images, SNGAN style.
+"""ResNet generators and discriminators for 32, 64, 128 and 256 px images, SNGAN and BigGAN style.
 
-Miyato, Kataoka, Koyama and Yoshida 2018, "Spectral Normalization for Generative Adversarial
-Networks" (arXiv:1802.05957), Table 4 and appendix B.4 (the CIFAR-10 ResNets, after Gulrajani et
-al. 2017):
+32x32: Miyato, Kataoka, Koyama and Yoshida 2018, "Spectral Normalization for Generative
+Adversarial Networks" (arXiv:1802.05957), Table 4 and appendix B.4 (the CIFAR-10 ResNets, after
+Gulrajani et al. 2017), `width` the channels of every block (G 256, D 128 by default):
 
   G: z -> dense 4x4x256 -> ResBlock up 256 (x3) -> BN, ReLU -> conv3x3 to C -> tanh
   D: optimised ResBlock down 128 -> ResBlock down 128 -> ResBlock 128 (x2) -> ReLU
      -> global sum pooling -> dense to 1, spectral norm on every convolution and dense layer.
+
+64, 128 and 256: the stages of BigGAN (Brock, Donahue and Simonyan 2019, arXiv:1809.11096, Tables
+4-6 and appendix B; `G_arch` and `D_arch` of the authors' BigGAN-PyTorch), `width` the base
+channel count ch (default 64, BigGAN-PyTorch's `G_ch` = `D_ch`; the paper's ImageNet models use 96):
+
+  G: z -> dense 4x4 x (ch * G_MULTIPLIERS[size][0]) -> one ResBlock up per doubling, to
+     ch * G_MULTIPLIERS[size][1:] -> BN, ReLU -> conv3x3 to C -> tanh
+     (128 px: 16ch at 4x4, then 16ch, 8ch, 4ch, 2ch, ch at 8 ... 128)
+  D: one ResBlock down per halving to 4x4 (the first optimised), then one ResBlock at 4x4, to
+     ch * D_MULTIPLIERS[size] (128 px: ch, 2ch, 4ch, 8ch, 16ch at 64 ... 4, then 16ch) -> ReLU
+     -> global sum pooling -> dense to 1.
+
+The blocks are the same at every size; BigGAN's self-attention, hierarchical latents and
+orthogonal initialisation are not included (its shared class embedding is, `shared_embedding`).
 
 Flax's default initialisers (LeCun normal kernels, zero biases); the paper's code uses Xavier
 uniform, which makes no difference under spectral norm.
@@ -28,12 +42,64 @@ import jax.numpy as jnp
 from jaxgan.models import conditioning as cond
 from jaxgan.models import conv_impl, layers
 
-SIZES = (32,)
+SIZES = (32, 64, 128, 256)
+
+# BigGAN's channels per stage as multiples of ch (BigGAN-PyTorch `G_arch` / `D_arch`). G: the 4x4
+# projection, then the output of each up block (8, 16, ... size px). D: the output of each block,
+# all down but the last (at 4x4).
+G_MULTIPLIERS = {64: (16, 16, 8, 4, 2), 128: (16, 16, 8, 4, 2, 1), 256: (16, 16, 8, 8, 4, 2, 1)}
+D_MULTIPLIERS = {64: (1, 2, 4, 8, 16), 128: (1, 2, 4, 8, 16, 16), 256: (1, 2, 4, 8, 8, 16, 16)}
+# The default `width` of (G, D) per size: SNGAN's block widths at 32, BigGAN-PyTorch's ch above.
+DEFAULT_WIDTHS = {32: (256, 128), 64: (64, 64), 128: (64, 64), 256: (64, 64)}
 
 
 def _check_size(size: int) -> None:
-  if size not in SIZES:
-    raise ValueError(f"resnet supports image sizes {', '.join(map(str, SIZES))}; got {size}")
+  layers.check_image_size('resnet', size, SIZES)
+
+
+def generator_widths(size: int, width: int) -> tuple[int, ...]:
+  """The channels of G's 4x4 projection and of each up block's output, for `size` px images.
+
+  Args:
+    size: the image side, one of `SIZES`.
+    width: the generator's `width`: every block's channels at 32, the base ch above.
+
+  Returns:
+    `log2(size / 4) + 1` channel counts, e.g. `(width,) * 4` at 32 and
+    `width * (16, 16, 8, 4, 2, 1)` at 128.
+
+  Raises:
+    ValueError: a size not in `SIZES`.
+
+  >>> generator_widths(64, 8)
+  (128, 128, 64, 32, 16)
+  """
+  _check_size(size)
+  return (width,) * 4 if size == 32 else tuple(width * m for m in G_MULTIPLIERS[size])
+
+
+def discriminator_stages(size: int, width: int) -> tuple[tuple[int, bool], ...]:
+  """D's blocks for `size` px images: `(features, down)` each, the first one optimised.
+
+  Args:
+    size: the image side, one of `SIZES`.
+    width: the discriminator's `width`: every block's channels at 32, the base ch above.
+
+  Returns:
+    SNGAN's four blocks at 32 (down to 8x8, then two at 8x8); above, one down block per halving
+    to 4x4 and one block at 4x4 (BigGAN), with `width * D_MULTIPLIERS[size]` channels.
+
+  Raises:
+    ValueError: a size not in `SIZES`.
+
+  >>> discriminator_stages(64, 8)
+  ((8, True), (16, True), (32, True), (64, True), (128, False))
+  """
+  _check_size(size)
+  if size == 32:
+    return ((width, True), (width, True), (width, False), (width, False))
+  mults = D_MULTIPLIERS[size]
+  return tuple((width * m, i < len(mults) - 1) for i, m in enumerate(mults))
 
 
 class GBlock(nn.Module):
@@ -146,12 +212,15 @@ class DBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-  """The SNGAN ResNet generator (Table 4a): latents `[n, latent_dim]` -> images `[n, 32, 32, c]`.
+  """The ResNet generator: latents `[n, latent_dim]` -> images `[n, size, size, c]`.
+
+  SNGAN's (Table 4a) at 32 px, BigGAN's stages at 64, 128 and 256 (`generator_widths`).
 
   Attributes:
-    image_size: must be 32.
+    image_size: the image side, one of `SIZES` (32, 64, 128, 256).
     channels: output channels.
-    width: channels of the 4x4 projection and of every ResBlock (256 in the paper).
+    width: at 32, the channels of the 4x4 projection and of every ResBlock (256 in the paper);
+      above, BigGAN's base ch (`G_MULTIPLIERS`). None: `DEFAULT_WIDTHS[image_size][0]`.
     dtype: compute dtype (e.g. jnp.bfloat16); parameters stay float32 and images are float32.
     conv: 'auto', 'onednn', 'xla' or 'lax': how the convolutions are computed
       (`jaxgan.models.conv_impl`).
@@ -163,7 +232,7 @@ class ResNetGenerator(nn.Module):
 
   image_size: int = 32
   channels: int = 3
-  width: int = 256
+  width: int | None = None
   dtype: Any = jnp.float32
   conv: str = 'auto'
   num_classes: int = 0
@@ -181,10 +250,10 @@ class ResNetGenerator(nn.Module):
       labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
 
     Returns:
-      Images `[n, 32, 32, channels]`, float32 in [-1, 1].
+      Images `[n, image_size, image_size, channels]`, float32 in [-1, 1].
 
     Raises:
-      ValueError: an `image_size` other than 32, an unknown `conv` or conditioning, or labels
+      ValueError: an `image_size` not in `SIZES`, an unknown `conv` or conditioning, or labels
         given to an unconditional generator or missing for a conditional one.
       ImportError: `conv='onednn'` without the `cpu` extra.
     """
@@ -192,11 +261,13 @@ class ResNetGenerator(nn.Module):
     cond.check_conditioning('resnet', 'g', self.conditioning, self.num_classes)
     labels = cond.check_labels(labels, self.num_classes, z.shape[0], 'ResNetGenerator')
     embedding = cond.shared_embedding(self, labels)
+    width = DEFAULT_WIDTHS[self.image_size][0] if self.width is None else self.width
+    widths = generator_widths(self.image_size, width)
     x = z.reshape(z.shape[0], -1)
-    x = nn.Dense(4 * 4 * self.width, dtype=self.dtype)(x).reshape(z.shape[0], 4, 4, self.width)
+    x = nn.Dense(4 * 4 * widths[0], dtype=self.dtype)(x).reshape(z.shape[0], 4, 4, widths[0])
     block = dict(dtype=self.dtype, conv=self.conv, num_classes=self.num_classes)
-    for _ in range(3):
-      x = GBlock(self.width, **block)(x, train, labels, embedding)
+    for features in widths[1:]:
+      x = GBlock(features, **block)(x, train, labels, embedding)
     x = nn.relu(layers.batch_norm(train, dtype=self.dtype)(x))
     conv, _ = conv_impl.conv_modules(self.conv)
     x = conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype)(x)
@@ -204,10 +275,14 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetDiscriminator(nn.Module):
-  """The SNGAN ResNet discriminator (Table 4b): images `[n, 32, 32, c]` -> raw scores `[n]`.
+  """The ResNet discriminator: images `[n, size, size, c]` -> raw scores `[n]`.
+
+  SNGAN's (Table 4b) at 32 px, BigGAN's stages at 64, 128 and 256 (`discriminator_stages`); the
+  size is the input's.
 
   Attributes:
-    width: channels of every ResBlock (128 in the paper).
+    width: at 32, the channels of every ResBlock (128 in the paper); above, BigGAN's base ch
+      (`D_MULTIPLIERS`). None: `DEFAULT_WIDTHS[size][1]`.
     norm: 'spectral' (default; every convolution and the dense layer), 'layer' or 'batch' (before
       each ReLU of the residual branches and the final ReLU), or 'none'.
     sn_steps: power iterations per call for spectral norm.
@@ -221,7 +296,7 @@ class ResNetDiscriminator(nn.Module):
       pooled features.
   """
 
-  width: int = 128
+  width: int | None = None
   norm: str = 'spectral'
   sn_steps: int = 1
   minibatch_std: int = 0
@@ -237,7 +312,7 @@ class ResNetDiscriminator(nn.Module):
     """Scores images.
 
     Args:
-      x: images `[n, 32, 32, c]`.
+      x: images `[n, size, size, c]`, size in `SIZES`.
       train: BatchNorm uses batch statistics and spectral norm updates its vectors (apply with
         `mutable=['batch_stats']`) when True.
       labels: integer class indices `[n]` in [0, num_classes) when `num_classes > 0`, else None.
@@ -247,8 +322,8 @@ class ResNetDiscriminator(nn.Module):
       both float32.
 
     Raises:
-      ValueError: an unknown norm, `conv` or conditioning, images that are not square NHWC of
-        size 32, or labels given to an unconditional D or missing for a conditional one.
+      ValueError: an unknown norm, `conv` or conditioning, images that are not square NHWC of a
+        size in `SIZES`, or labels given to an unconditional D or missing for a conditional one.
       ImportError: `conv='onednn'` without the `cpu` extra.
     """
     layers.check_norm(self.norm, 'resnet')
@@ -256,12 +331,12 @@ class ResNetDiscriminator(nn.Module):
     labels = cond.check_labels(labels, self.num_classes, x.shape[0], 'ResNetDiscriminator')
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
       raise ValueError(f'resnet discriminator expects square NHWC images; got shape {x.shape}')
-    _check_size(x.shape[1])
+    size = x.shape[1]
+    _check_size(size)
+    width = DEFAULT_WIDTHS[size][1] if self.width is None else self.width
     kw = dict(norm=self.norm, sn_steps=self.sn_steps, dtype=self.dtype, conv=self.conv)
-    x = DBlock(self.width, down=True, optimized=True, **kw)(x, train)  # 16x16
-    x = DBlock(self.width, down=True, **kw)(x, train)  # 8x8
-    x = DBlock(self.width, down=False, **kw)(x, train)
-    x = DBlock(self.width, down=False, **kw)(x, train)
+    for i, (features, down) in enumerate(discriminator_stages(size, width)):
+      x = DBlock(features, down=down, optimized=i == 0, **kw)(x, train)
     if self.minibatch_std:
       x = layers.minibatch_stddev(x, self.minibatch_std)
     x = nn.relu(layers.normalize(x, self.norm, train, self.dtype))
