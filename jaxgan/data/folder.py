@@ -270,6 +270,16 @@ def prepare_folder(
   plan = FolderPlan(spec[len(PREFIX) :], resolution, crop)
   builder = JaxganFolder(plan, data_dir=data_dir)
   if builder.is_prepared():
+    log.info(
+      "%s: %d files at %dpx by crop %s, %d channels, classes %s (prepared in %s)",
+      plan.folder,
+      len(plan.files),
+      plan.resolution,
+      crop,
+      plan.channels,
+      ", ".join(plan.classes[:12]) + ("..." if len(plan.classes) > 12 else "") or "none",
+      builder.data_dir,
+    )
     return builder
   earlier = _earlier_copy(os.fspath(builder.data_dir_root), plan)
   if earlier:
