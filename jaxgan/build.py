@@ -83,6 +83,10 @@ def check_names(config: ml_collections.ConfigDict) -> None:
     ("model.name", lambda: check_model_name(config.model.name)),
     ("loss.name", lambda: losses.get(lo.name)),
   ]
+  side = config.data.get("pad_to") or config.data.get("resolution")
+  if side is not None:  # the image size the config fixes, checked before any data is read
+    field = "data.pad_to" if config.data.get("pad_to") else "data.resolution"
+    lookups.append((field, lambda: check_model_name(config.model.name, side)))
   for name in [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]:
     lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))
   if aug.name is not None:

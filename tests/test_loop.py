@@ -187,6 +187,10 @@ def test_command_line_refuses_unknown_fields_naming_the_fix(tmp_path, flag, mess
     ),
     ("--config.augment.name=mixup", r"config\.augment: Unknown augmentation 'mixup'"),
     ("--config.data.batch_size=0", r"config\.data\.batch_size"),
+    (
+      "--config.data.resolution=48",
+      r"config\.data\.resolution: dcgan supports image sizes 28, 32, 64, 128; got 48",
+    ),
     ("--config.run.stepz=100", r"error: --config\.run\.stepz=100: .*run has no 'stepz'"),
     ("--config.optim.g_lr=cosine(2e-4, 5e-5)", r"config\.optim\.g_lr"),
   ],

@@ -169,10 +169,22 @@ def _conditioning(
   return g_fields, dict(num_classes=num_classes, conditioning=d_cond)
 
 
-def check_name(name: str) -> None:
-  """Raises ValueError, listing `MODELS`, unless `name` is one of them."""
+def check_name(name: str, size: int | None = None) -> None:
+  """Checks a model name and, when given, the image size it must build.
+
+  Args:
+    name: the model's name.
+    size: the side of the square images (None: not checked); 'mlp' takes any.
+
+  Raises:
+    ValueError: `name` is not in `MODELS` (listing them), or the model does not build `size`
+      (listing the sizes it builds and the fix).
+  """
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
+  sizes = {'dcgan': _dcgan.SIZES, 'resnet': _resnet.SIZES, 'r3gan': _r3gan.SIZES}.get(name)
+  if size is not None and sizes is not None:
+    _layers.check_image_size(name, size, sizes)
 
 
 def make_models(
