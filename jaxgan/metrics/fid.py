@@ -7,6 +7,8 @@ square root are the classic sources of FID noise (Heusel et al. 2017; pytorch-fi
 
 from __future__ import annotations
 
+import os
+import uuid
 import warnings
 
 import numpy as np
@@ -123,13 +125,53 @@ class FeatureStats:
     """`(mean (d,), cov (d, d))`, float64: the arguments of `frechet_distance`."""
     return self.mean, self.cov
 
-  def save(self, path) -> None:
+  def save(self, path, *, overwrite: bool = True, **extra) -> str:
     """Writes `mu`, `sigma` and `n` to an .npz (the layout pytorch-fid's --save-stats uses).
 
+    `mu` is float64 `(d,)`, `sigma` float64 `(d, d)` (unbiased), `n` int64; pytorch-fid and
+    clean-fid read the first two. The file is written beside its destination and then renamed
+    (or, without `overwrite`, hard-linked, which fails if the name exists), so no reader sees
+    half a file and no existing file is replaced by a race.
+
     Args:
-      path: the file to write.
+      path: the file to write; `.npz` is appended to another name, as `np.savez` does. Its
+        folder is created.
+      overwrite: replace an existing file; False: raise FileExistsError instead.
+      **extra: more arrays to store, e.g. `extractor_id=np.str_(...)`.
+
+    Returns:
+      The path written.
+
+    Raises:
+      FileExistsError: the file exists and `overwrite` is False.
     """
-    np.savez(path, mu=self.mean, sigma=self.cov, n=np.int64(self.n))
+    path = os.fspath(path)
+    path = path if path.endswith(".npz") else path + ".npz"
+    exists = f"{path} exists: not overwritten (overwrite=True replaces it)."
+    if not overwrite and os.path.exists(path):
+      raise FileExistsError(exists)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # A fresh name beside it ('x': never an existing file), with the umask's permissions.
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
+    try:
+      with open(tmp, "xb") as f:
+        np.savez(f, mu=self.mean, sigma=self.cov, n=np.int64(self.n), **extra)
+      if overwrite:
+        os.replace(tmp, path)
+      else:
+        try:
+          os.link(tmp, path)
+        except FileExistsError:
+          raise FileExistsError(exists) from None
+        except OSError:  # no hard links here: check, then rename
+          if os.path.exists(path):
+            raise FileExistsError(exists) from None
+          os.replace(tmp, path)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+    return path
 
   @classmethod
   def from_mean_cov(cls, mu, sigma, n: int) -> FeatureStats:
