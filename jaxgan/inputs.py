@@ -91,9 +91,13 @@ class HostInput:
 def example_shape(source, pad_to: int | None) -> tuple[int, int, int]:
   """One example's `(h, w, c)` as the models see it: the source's first image, padded to
   `pad_to` (`data.pad_to`) when set."""
-  image = np.asarray(source[0]["image"])
-  h, w = image.shape[:2]
-  c = image.shape[2] if image.ndim == 3 else 1
+  return padded_shape(np.asarray(source[0]["image"]).shape, pad_to)
+
+
+def padded_shape(shape, pad_to: int | None) -> tuple[int, int, int]:
+  """`(h, w, c)` of an image of `shape` (`(h, w)` or `(h, w, c)`) after padding to `pad_to`."""
+  h, w = shape[:2]
+  c = shape[2] if len(shape) == 3 else 1
   return (pad_to, pad_to, c) if pad_to else (h, w, c)
 
 

@@ -76,6 +76,18 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   return inputs.example_shape(source, config.data.get("pad_to"))
 
 
+def _saved_shape(loader_state: dict | None) -> tuple[int, ...] | None:
+  """The example shape a checkpoint's loader state records (the images, then `pad_to`), if any.
+
+  So that a run loads where its data is not (another machine, a moved folder).
+  """
+  from jaxgan.inputs import padded_shape  # pylint: disable=g-import-not-at-top
+
+  stream = (loader_state or {}).get("config") or {}
+  shape = stream.get("image_shape")
+  return padded_shape(shape, stream.get("pad_to")) if shape else None
+
+
 def load(workdir: str, step: int | None = None):
   """The GAN, its state at a checkpoint and the config of the run in `workdir`.
 
@@ -109,7 +121,11 @@ def load(workdir: str, step: int | None = None):
       raise RunNotFoundError(
         f"{workdir} has no checkpoint at step {step}; it has steps {', '.join(map(str, steps))}."
       )
-    shape = image_shape(config)
+    try:
+      shape = _saved_shape(ckpt.loader_state(steps[-1] if step is None else step))
+    except Exception:  # noqa: BLE001 - an unreadable record: the shape comes from the data
+      shape = None
+    shape = shape or image_shape(config)  # a toy run, or a checkpoint without a loader state
     gan = build_gan(config, shape)
     template = jax.eval_shape(
       gan.init, jax.random.key(0), jnp.zeros((config.data.batch_size, *shape), jnp.float32)

@@ -244,6 +244,7 @@ def test_folder_run_trains_resumes_and_loads(tmp_path):
   c.run.steps = 4
   result = loop.train_and_evaluate(c, workdir)  # resumes at 2, with the loader's position
   assert np.isfinite(result["d_loss"])
+  root.rename(tmp_path / "moved")  # a run loads where its data is not: the shape is saved
   gan, state, config = jaxgan.load(workdir)
   assert int(state.step) == 4 and config.data.resolution == 32
   images = gan.sample(state, jax.random.PRNGKey(0), 3, np.array([0, 1, 1]))

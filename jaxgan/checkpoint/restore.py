@@ -54,6 +54,14 @@ class RestoreMixin:
     """
     return manifest.verify(self._store.step_dir(step), step)
 
+  def loader_state(self, step: int) -> dict | None:
+    """The data loader's position saved at `step` (None for a run without a host loader).
+
+    Its `config` holds the stream's `image_shape` and `pad_to`, so a run's example shape is
+    known without its data (`jaxgan.load`).
+    """
+    return self._store.read_extra(step).get("loader_state")
+
   def restore(self, step: int, abstract_state) -> tuple[Any, dict | None, int]:
     """Restores one given step after the resume checks (no verification, no fallback).
 

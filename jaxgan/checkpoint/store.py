@@ -123,6 +123,11 @@ class Store:
       "config"
     ]
 
+  def read_extra(self, step: int) -> dict:
+    """Returns the extra record stored at `step` (loader position, metrics), without the state."""
+    args = ocp.args.Composite(extra=ocp.args.JsonRestore())
+    return self._mngr.restore(step, args=args)["extra"] or {}
+
   def read_tree_metadata(self, step: int):
     """Returns the stored state's tree of leaf metadata (`.shape`, `.dtype`), without the data.
 
