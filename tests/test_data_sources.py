@@ -264,3 +264,11 @@ def test_folder_class_count_must_match_its_subfolders(tmp_path):
       ConfigError, match="labels of .* run from 0 to 1: set --config.model.num_classes=2"
     ):
       inputs.HostInput(c, sharding.make_mesh())
+
+
+def test_tfds_not_prepared_says_how_to_prepare(tmp_path):
+  from jaxgan.data import tfds_named
+
+  with pytest.raises(tfds_named.TfdsDataError, match="tfds build mnist --file_format=array_record"):
+    data.load_source("tfds:mnist", data_dir=str(tmp_path), download=False, label_key=None)
+  assert not any(tmp_path.iterdir())  # nothing written
