@@ -160,6 +160,7 @@ def test_folder_bad_input(tmp_path):
   mixed = _folder(tmp_path / "mixed", loose=1)
   with pytest.raises(ConfigError, match="lie directly in"):
     _load(f"folder:{mixed}", tmp_path, resolution=16)
+  assert not (tmp_path / "tfds").exists()  # every refusal comes before anything is prepared
   assert issubclass(folder_lib.FolderError, UserError)
 
 

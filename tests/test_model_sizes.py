@@ -81,7 +81,6 @@ def test_every_size_and_conditioning(name, size):
   [
     ('resnet', 64, dict(num_classes=3, shared_embedding=4)),
     ('r3gan', 64, dict(num_classes=3)),
-    ('dcgan', 128, dict(d_norm='spectral')),
   ],
 )
 def test_networks_run_at_the_new_sizes(name, size, kwargs):

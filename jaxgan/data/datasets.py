@@ -227,11 +227,13 @@ def load_source(
         f"config.data.image_key={image_key!r}, label_key={label_key!r}."
       )
     builder = folder_lib.prepare_folder(
-      name, resolution=resolution, crop=crop, data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR")
+      name,
+      resolution=resolution,
+      crop=crop,
+      data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR"),
+      labels=label_key is not None,
     )
     source = TfdsImageSource(_split(builder, split, name), identity=builder.plan.digest)
-    if label_key is not None:
-      folder_lib.check_labels(builder, source.to_memory().arrays["label"])
     resolution = None  # fitted when prepared
   elif name.startswith(tfds_named.PREFIX):
     source = tfds_named.open_split(

@@ -24,7 +24,6 @@ import os
 import re
 from typing import Any
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxgan.data import images as images_lib
@@ -251,7 +250,7 @@ def _earlier_copy(root: str, plan: FolderPlan) -> str | None:
 
 
 def prepare_folder(
-  spec: str, *, resolution: int | None, crop: str, data_dir: str | None
+  spec: str, *, resolution: int | None, crop: str, data_dir: str | None, labels: bool = False
 ) -> JaxganFolder:
   """The prepared builder of ``folder:PATH``, preparing it when the folder is new or changed.
 
@@ -260,6 +259,8 @@ def prepare_folder(
     resolution: see `FolderPlan`.
     crop: see `FolderPlan`.
     data_dir: the TFDS data dir (None: TFDS's default).
+    labels: the run reads labels: the folder must have class subfolders holding every image
+      (`check_labels`), checked before anything is prepared.
 
   Returns:
     The builder; ``builder.as_data_source('train')`` reads it, ``builder.plan`` describes it.
@@ -268,6 +269,8 @@ def prepare_folder(
     FolderError, jaxgan.errors.ConfigError: see `FolderPlan`; also when no file is usable.
   """
   plan = FolderPlan(spec[len(PREFIX) :], resolution, crop)
+  if labels:
+    check_labels(plan)
   builder = JaxganFolder(plan, data_dir=data_dir)
   if builder.is_prepared():
     log.info(
@@ -304,21 +307,20 @@ def prepare_folder(
   return builder
 
 
-def check_labels(builder: JaxganFolder, labels: np.ndarray) -> None:
+def check_labels(plan: FolderPlan) -> None:
   """Refuses class-conditional training on a folder without one class subfolder per image.
 
   Raises:
     jaxgan.errors.ConfigError: no class subfolders, or images outside them (naming some).
   """
-  plan = builder.plan
   if not plan.classes:
     raise ConfigError(
       f"{plan.folder} has no class subfolders, so its images have no labels; set "
       "config.model.num_classes=0, or put each class's images in a subfolder of its own."
     )
-  if (labels < 0).any():
+  if plan.loose:
     raise ConfigError(
-      f"{int((labels < 0).sum())} images lie directly in {plan.folder}, outside the class "
+      f"{len(plan.loose)} images lie directly in {plan.folder}, outside the class "
       f"subfolders ({', '.join(plan.classes[:10])}), e.g. {_named(plan.loose, 3)}: move them into "
       "a class subfolder, or train unconditionally (config.model.num_classes=0)."
     )
