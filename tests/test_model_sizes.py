@@ -79,7 +79,6 @@ def test_every_size_and_conditioning(name, size):
 @pytest.mark.parametrize(
   'name,size,kwargs',
   [
-    ('resnet', 64, dict(num_classes=3, shared_embedding=4)),
     ('r3gan', 64, dict(num_classes=3)),
   ],
 )
