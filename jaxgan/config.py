@@ -25,6 +25,7 @@ from ml_collections.config_dict import placeholder
 
 from jaxgan import config_checks
 from jaxgan.config_checks import CLASS_COUNTS as CLASS_COUNTS
+from jaxgan.config_checks import read_options as read_options
 from jaxgan.config_moves import FLAT_LAYOUT, REMOVED, flat_layout_message
 from jaxgan.errors import ConfigError
 
@@ -302,21 +303,6 @@ def check_data(data: ml_collections.ConfigDict) -> None:
   check_crop(data.get("crop", "resize_crop"))
   if name in TOY_DATASETS and resolution is not None:
     raise ConfigError(f"config.data.resolution is for images; {name!r} is a 2-D mixture.")
-
-
-def read_options(config: ml_collections.ConfigDict) -> dict:
-  """How the run reads its data set: the keywords of `jaxgan.data.load_source` beyond the name.
-
-  The label key is None for an unconditional run (no labels read), so an unlabelled data set
-  trains unconditionally without a setting. Fields absent from older configs take their defaults.
-  """
-  d = config.data
-  return dict(
-    resolution=d.get("resolution"),
-    crop=d.get("crop", "resize_crop"),
-    image_key=d.get("image_key", "image"),
-    label_key=d.get("label_key", "label") if config.model.get("num_classes", 0) else None,
-  )
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

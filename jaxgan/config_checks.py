@@ -121,3 +121,18 @@ def check_conditioning(config, *, toy: bool) -> None:
       f"config.model.pack={m.pack} judges packs of examples, whose labels differ; "
       "class-conditional runs need config.model.pack=1."
     )
+
+
+def read_options(config) -> dict:
+  """How the run reads its data set: the keywords of `jaxgan.data.load_source` beyond the name.
+
+  The label key is None for an unconditional run (no labels read), so an unlabelled data set
+  trains unconditionally without a setting. Fields absent from older configs take their defaults.
+  """
+  d = config.data
+  return dict(
+    resolution=d.get("resolution"),
+    crop=d.get("crop", "resize_crop"),
+    image_key=d.get("image_key", "image"),
+    label_key=d.get("label_key", "label") if config.model.get("num_classes", 0) else None,
+  )

@@ -211,8 +211,7 @@ class Evaluator:
   ) -> Evaluator:
     """An Evaluator from plain keyword arguments, its reference statistics computed or cached.
 
-    The reference is either a data set's split (`dataset`, `reference_split`) or images in
-    memory (`reference_images`); exactly one of `dataset` and `reference_images` is given.
+    The reference: a data set's split (`dataset`, `reference_split`) or `reference_images`.
 
     Args:
       metrics: names from `METRICS`, as a sequence or a comma-separated string.
@@ -237,8 +236,7 @@ class Evaluator:
       num_classes: the model's class count, for `class_acc` and `intra_*` (0: unconditional).
       classes: the classes those evaluate, a sequence or a comma-separated string; None: all.
       reference_labels: int `(n,)`, the classes of `reference_images`, for `intra_*`.
-      read: how `dataset` is read, `jaxgan.data.load_source`'s resolution, crop, image_key and
-        label_key (`jaxgan.config.read_options`); None: its defaults.
+      read: `load_source`'s options (`jaxgan.config.read_options`); None: defaults.
       **settings: the other keywords of `Evaluator` (`kid_subsets`, `pr_k`, `pr_samples`,
         `is_splits`).
 
@@ -253,9 +251,8 @@ class Evaluator:
     """
     if (dataset is None) == (reference_images is None):
       raise ValueError(
-        "Give exactly one of dataset= (a data set's split as the reference) and "
-        f"reference_images=; got dataset={dataset!r} and "
-        f"reference_images={'None' if reference_images is None else 'an array'}."
+        "Give exactly one of dataset= (a data set's split as the reference) and reference_images="
+        f"; got dataset={dataset!r} and reference_images={type(reference_images).__name__}."
       )
     names = networks.parse_metrics(metrics)  # before the expensive part
     fd = networks.frechet_name(extractor)
