@@ -17,7 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from jaxgan import distributed, sharding  # noqa: E402  (imports JAX, but does not start its backend)
+from jaxgan.run import distributed  # noqa: E402  (imports JAX, but does not start its backend)
+from jaxgan.step import sharding  # noqa: E402  (imports JAX, but does not start its backend)
 
 
 def main():
