@@ -64,12 +64,25 @@ def test_an_empty_directory_leaves_the_cache_off():
   assert jax.config.jax_compilation_cache_dir == before
 
 
-def test_the_default_directory_follows_jaxgan_cache_dir(monkeypatch, tmp_path):
-  monkeypatch.setenv("JAXGAN_CACHE_DIR", str(tmp_path))
-  assert compilation_cache.default_directory() == str(tmp_path / "xla")
+def test_every_disk_cache_shares_one_root(monkeypatch, tmp_path):
+  """JAX's programs, the oneDNN library and the Inception weights all live under one folder."""
+  from jaxgan.metrics import inception_weights
+  from jaxgan.onednn import _library
+
+  def roots():
+    return (
+      os.path.dirname(compilation_cache.default_directory()),
+      str(_library.cache_dir()),
+      inception_weights.cache_dir(),
+    )
+
+  monkeypatch.setenv("JAXGAN_CACHE_DIR", str(tmp_path / "jaxgan_cache"))
+  assert roots() == (str(tmp_path / "jaxgan_cache"),) * 3
   monkeypatch.delenv("JAXGAN_CACHE_DIR")
-  expected = os.path.join(os.path.expanduser("~"), ".cache", "jaxgan", "xla")
-  assert compilation_cache.default_directory() == expected
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+  assert roots() == (str(tmp_path / "xdg" / "jaxgan"),) * 3
+  monkeypatch.delenv("XDG_CACHE_HOME")
+  assert roots() == (os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"),) * 3
 
 
 def test_a_directory_that_cannot_be_made_is_refused_naming_the_field(tmp_path):

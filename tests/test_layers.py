@@ -20,7 +20,7 @@ PACKAGE = ROOT / "jaxgan"
 LAYERS = (
   ("pure", ("jaxgan.losses", "jaxgan.penalties", "jaxgan.regularizers", "jaxgan.schedules")),
   ("pure", ("jaxgan.augment",)),
-  ("base", ("jaxgan.errors", "jaxgan.onednn")),
+  ("base", ("jaxgan.errors", "jaxgan.cache", "jaxgan.onednn")),
   ("models", ("jaxgan.models",)),
   ("step", ("jaxgan.step",)),
   ("data", ("jaxgan.data",)),

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import zipfile
 
+from jaxgan import cache
 from jaxgan.errors import UserError
 
 __all__ = [
@@ -62,15 +63,12 @@ class MissingWeightsError(UserError, ValueError):
 
 
 def cache_dir() -> str:
-  """jaxgan's cache folder: `$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan`.
-
-  `--fetch` puts the weights here, and `jaxgan.metrics.classifier_cache` its classifiers and
-  Stacked MNIST floors: this module is the light one both can import.
+  """jaxgan's cache folder (`jaxgan.cache.cache_dir`), where `--fetch` puts the weights.
 
   Returns:
-    The path (it may not exist yet).
+    The path, a str (it may not exist yet).
   """
-  return os.path.expanduser(os.environ.get("JAXGAN_CACHE_DIR") or "~/.cache/jaxgan")
+  return str(cache.cache_dir())
 
 
 def _cached_path() -> str:

@@ -19,6 +19,8 @@ import tempfile
 
 import jax
 
+from jaxgan.cache import cache_dir
+
 INSTALL_HINT = "pip install 'jaxgan[cpu]'"
 
 _SOURCE = pathlib.Path(__file__).with_name('onednn_conv.cc')
@@ -67,18 +69,6 @@ def installed() -> bool:
     True on Linux x86-64 with `onednn-cpu-gomp` and `onednn-devel-cpu-gomp` installed.
   """
   return _missing() is None
-
-
-def cache_dir() -> pathlib.Path:
-  """Where the built library is cached.
-
-  Returns:
-    `$JAXGAN_CACHE_DIR` if set, else `$XDG_CACHE_HOME/jaxgan` (default `~/.cache/jaxgan`).
-  """
-  if 'JAXGAN_CACHE_DIR' in os.environ:
-    return pathlib.Path(os.environ['JAXGAN_CACHE_DIR'])
-  base = os.environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
-  return pathlib.Path(base) / 'jaxgan'
 
 
 def _wheel_paths() -> tuple[pathlib.Path, pathlib.Path, str]:

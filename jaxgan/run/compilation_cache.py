@@ -25,6 +25,8 @@ import os
 
 import jax
 
+from jaxgan.cache import cache_dir
+
 log = logging.getLogger(__name__)
 
 # Programs that compile faster than this are not written. A run compiles dozens of tiny jits
@@ -39,14 +41,12 @@ def default_directory() -> str:
   """The cache directory when the config leaves it unset.
 
   Returns:
-    `$JAXGAN_CACHE_DIR/xla` when that variable is set (the directory jaxgan's other caches use),
-    else `~/.cache/jaxgan/xla`, as an absolute path.
+    `xla` in jaxgan's cache folder (`jaxgan.cache.cache_dir`), as an absolute path.
 
   >>> os.path.basename(default_directory())
   'xla'
   """
-  root = os.environ.get("JAXGAN_CACHE_DIR") or os.path.join("~", ".cache", "jaxgan")
-  return os.path.abspath(os.path.join(os.path.expanduser(root), "xla"))
+  return str(cache_dir() / "xla")
 
 
 def enable(directory: str | None = None) -> str | None:
