@@ -10,7 +10,7 @@ makes the second save fail part-way instead, then goes through `jaxgan.run.main.
 
 Either way the driver also leaves a non-daemon thread that never ends, standing for orbax's
 threads that can wait minutes for a signal after an aborted save: without the bounded exit of
-`jaxgan.run.main.exit_promptly` the process would outlive the test's timeout. The last test bounds
+`jaxgan.run.exits.exit_promptly` the process would outlive the test's timeout. The last test bounds
 `Store.close` after a failed save the same way, for an orbax close that waits behind it.
 """
 
@@ -47,7 +47,7 @@ ARGS = [
 _DRIVER = textwrap.dedent("""
     import errno, sys, threading, time
     from orbax.checkpoint._src.serialization import serialization
-    from jaxgan.run import main
+    from jaxgan.run import exits, main
     from jaxgan.run.checkpoint import store
 
     MODE, FAILING_SAVE = {mode!r}, 2
@@ -77,7 +77,7 @@ _DRIVER = textwrap.dedent("""
       return await write(*args, **kwargs)
     serialization.async_serialize_from_host = failing_write
 
-    main.EXIT_GRACE_S = 1.0  # the stuck thread is waited for this long
+    exits.EXIT_GRACE_S = 1.0  # the stuck thread is waited for this long
     sys.argv = ["jaxgan", *{args!r}]
     main.cli()
 """)
