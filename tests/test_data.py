@@ -175,9 +175,12 @@ def test_registry_facts_are_those_of_the_definitions(tmp_path):
   assert registry.get("stacked_mnist").num_classes == stacked.NUM_CLASSES
   for name in registry.names("toy"):
     row = registry.get(name)
-    mixture = row.make()
-    assert mixture.modes.shape[1:] == row.shape and row.num_classes == 0
-    np.testing.assert_array_equal(mixture.modes, toy.get(name.removeprefix("toy_")).modes)
+    assert isinstance(row.make(), toy.Mixture) and row.make().modes.shape[1:] == row.shape
+    assert row.num_classes == 0
+  for name in ("ring", "grid"):  # the protocol's mixtures
+    made, protocol = registry.get(f"toy_{name}").make(), toy.get(name)
+    np.testing.assert_array_equal(made.modes, protocol.modes)
+    assert made.std == protocol.std
 
 
 def test_registry_checks_names_keys_and_class_counts():
