@@ -143,6 +143,87 @@ def test_public_names_resolve():
 
 
 # ------------------------------------------------------------------------------------------------
+# The registry of data sets
+# ------------------------------------------------------------------------------------------------
+
+
+def test_registry_and_config_load_no_numpy_tfds_or_jax():
+  # The run config asks the registry which names exist, which are toys and how many classes each
+  # has: that must not load what building the data needs.
+  code = (
+    "import sys\n"
+    "import jaxgan.config\n"
+    "from jaxgan.data import registry\n"
+    "assert registry.get('mnist').num_classes == 10\n"
+    "heavy = ('numpy', 'jax', 'tensorflow_datasets', 'grain', 'tensorflow')\n"
+    "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+  )
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_registry_facts_are_those_of_the_definitions(tmp_path):
+  from jaxgan.data import registry
+
+  assert data.DATASETS == registry.names("image")
+  for name in registry.names("image"):
+    row = registry.get(name)
+    builder = data.get_builder(name, data_dir=tmp_path)
+    assert type(builder) is data.BUILDERS[name] is row.load()
+    assert type(builder).data_set() is row
+    assert builder.info.features["image"].shape == row.shape
+  assert registry.get("stacked_mnist").num_classes == stacked.NUM_CLASSES
+  for name in registry.names("toy"):
+    row = registry.get(name)
+    assert isinstance(row.make(), toy.Mixture) and row.make().modes.shape[1:] == row.shape
+    assert row.num_classes == 0
+  for name in ("ring", "grid"):  # the protocol's mixtures
+    made, protocol = registry.get(f"toy_{name}").make(), toy.get(name)
+    np.testing.assert_array_equal(made.modes, protocol.modes)
+    assert made.std == protocol.std
+
+
+def test_registry_checks_names_keys_and_class_counts():
+  from jaxgan.data import registry
+  from jaxgan.errors import ConfigError
+
+  for name in ("mnist", "toy_ring", "tfds:celeb_a", "folder:/photos"):
+    registry.check_name(name)
+  with pytest.raises(
+    ConfigError, match=r"^Unknown data set 'toy_ring'; valid names: cifar10, (?!.*toy_)"
+  ):
+    registry.check_name("toy_ring", kinds=("image",))  # what load_source reads
+  with pytest.raises(
+    ConfigError, match=r"config\.data\.name='tfds: '; .*toy_ring.*, or 'tfds:NAME"
+  ):
+    registry.check_name("tfds: ", field="config.data.name")
+  with pytest.raises(ConfigError, match=r"'folder:/photos'; valid names: (toy_\w+, )+or 'tfds"):
+    registry.check_name("folder:/photos", kinds=("toy",))  # a folder holds images
+  # A TFDS data set's keys are its features, checked when it is opened; a toy has no records.
+  registry.check_keys("tfds:celeb_a", "img", "attributes")
+  registry.check_keys("toy_ring", "points", None)
+  registry.check_keys("folder:/photos", "image", None)
+  with pytest.raises(ConfigError, match="'mnist' has the features 'image' and 'label'; got"):
+    registry.check_keys("mnist", "image", "digit")
+  with pytest.raises(ConfigError, match=r"A folder's records are 'image' and 'label'.*'img'"):
+    registry.check_keys("folder:/photos", "img", None)
+  # Class counts: a registered data set's before reading, any data set's labels once read.
+  registry.check_num_classes("mnist", 0)  # unconditional
+  registry.check_num_classes("toy_ring", 0)
+  registry.check_num_classes("mnist", 10, (0, 7), "test[:5]")  # a slice may lack classes
+  registry.check_num_classes("folder:/photos", 3, (0, 2), "train")
+  for args, match in (
+    (("mnist", 7), r"num_classes=7, but 'mnist' has 10 classes; set .*num_classes=10 "),
+    (("toy_grid", 3), r"'toy_grid' has no labels \(a 2-D mixture\); set"),
+    (("mnist", 10, (0, 12), "train"), r"'mnist' \(train\) run from 0 to 12: set .*classes=13"),
+    (("folder:/photos", 3, (0, 1), "train"), r"run from 0 to 1: set --config.model.num_classes=2"),
+    (("tfds:x", 2, (0, 2), "train"), r"run from 0 to 2: set --config.model.num_classes=3"),
+  ):
+    with pytest.raises(ConfigError, match=match):
+      registry.check_num_classes(*args)
+
+
+# ------------------------------------------------------------------------------------------------
 # Builders from fixtures
 # ------------------------------------------------------------------------------------------------
 

@@ -275,6 +275,19 @@ def test_command_line_accepts_model_kwargs():
   from jaxgan.run.main import check_overrides
 
   check_overrides(["jaxgan", "--config.model.kwargs.conv=xla", "--config.run.steps=5"])
+  # absl parses them into the config too: keys the experiment's config lacks included (only
+  # jaxgan.config.check_override refuses keys, and it leaves the free-form sections alone).
+  config = REPO / "experiments" / "configs" / "toy_ring.py"
+  code = (  # the config flag reads sys.argv when it is defined
+    "import sys\n"
+    f"sys.argv = ['jaxgan', '--config={config}', '--workdir=w', '--config.model.kwargs.conv=xla',"
+    " '--config.loss.penalties.r1=0.5']\n"
+    "from jaxgan.run import main\n"
+    "main.FLAGS(sys.argv)\n"
+    "print(main.FLAGS.config.model.kwargs.conv, main.FLAGS.config.loss.penalties.r1)\n"
+  )
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert done.stdout.split() == ["xla", "0.5"], done.stderr[-2000:]
 
 
 def test_toy_steps_per_call_do_not_change_the_result(tmp_path):

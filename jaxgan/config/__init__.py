@@ -1,9 +1,10 @@
 """The run config: every field a run reads, its default, and its validation.
 
-This module imports only `ml_collections`, so an experiment config (`experiments/configs/*.py`)
-can start from `default_config()` without loading JAX. Fields are grouped into sections, as in
-score_sde's configs; a field is addressed as `config.<section>.<field>` in Python and as
-`--config.<section>.<field>=value` on the command line.
+This module imports only `ml_collections` and `jaxgan.data.registry` (the data sets by name, no
+NumPy), so an experiment config (`experiments/configs/*.py`) can start from `default_config()`
+without loading JAX. Fields are grouped into sections, as in score_sde's configs; a field is
+addressed as `config.<section>.<field>` in Python and as `--config.<section>.<field>=value` on
+the command line.
 
 Sections that define the experiment (`data`, `model`, `loss`, `augment`, `optim`, `seed`)
 must be equal when a run is resumed; the others (`run`, `log`, `eval`, `checkpoint`) say how
@@ -24,19 +25,16 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 from jaxgan.config import checks as config_checks
-from jaxgan.config.checks import CLASS_COUNTS as CLASS_COUNTS
 from jaxgan.config.checks import read_options as read_options
 from jaxgan.config.moves import FLAT_LAYOUT, REMOVED, flat_layout_message
+from jaxgan.data import registry as data_registry
 from jaxgan.errors import ConfigError
 
 # Sections whose fields may differ between a checkpoint and the run that resumes it.
 RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 
-TOY_DATASETS = ("toy_ring", "toy_grid")
-IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_jpeg", "stacked_mnist")
-DATASETS = IMAGE_DATASETS + TOY_DATASETS
-# Data set names that name something outside jaxgan: 'tfds:NAME', 'folder:PATH'.
-EXTERNAL_PREFIXES = ("tfds:", "folder:")
+# The 2-D mixtures sampled inside the compiled program (jaxgan.data.registry knows every data set).
+TOY_DATASETS = data_registry.names("toy")
 # Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
 FREE_FORM = ("model.kwargs", "loss.penalties")
 
@@ -112,8 +110,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  # One of DATASETS, 'tfds:NAME[/CONFIG]' (a TFDS image data set prepared as array_record) or
-  # 'folder:PATH' (image files at any depth, classes from first-level subfolders; jaxgan.data).
+  # A name in jaxgan.data.registry, 'tfds:NAME[/CONFIG]' (a TFDS image data set prepared as
+  # array_record) or 'folder:PATH' (image files at any depth, classes from first-level
+  # subfolders; jaxgan.data).
   c.data.name = "mnist"
   # Bring images to resolution x resolution squares by `crop`: 'resize_crop' (scale the short side,
   # crop the centre), 'center_crop' (unscaled) or 'pad' (scale the long side, pad with black).
@@ -265,7 +264,7 @@ def toy_config(mixture: str, steps: int):
 
 def is_toy(config: ml_collections.ConfigDict) -> bool:
   """True when the run trains on a 2-D mixture sampled inside the compiled program."""
-  return config.data.name in TOY_DATASETS
+  return data_registry.is_toy(config.data.name)
 
 
 def _leaf_paths(config: ml_collections.ConfigDict, prefix: str = ""):
@@ -278,31 +277,24 @@ def _leaf_paths(config: ml_collections.ConfigDict, prefix: str = ""):
       yield path
 
 
-def check_data(data: ml_collections.ConfigDict) -> None:
-  """Checks `config.data`'s name, resolution and crop policy (whether a TFDS data set or a folder
-  exists is checked when it is opened, before anything is built or written).
+def check_data(config: ml_collections.ConfigDict) -> None:
+  """Checks `config.data`'s name, resolution, crop policy and keys, with the checks of
+  `jaxgan.data` (whether a TFDS data set or a folder exists is checked when it is opened, before
+  anything is built or written).
 
   Raises:
     ConfigError: naming the field, the problem and the valid values.
   """
-  name = data.name
-  if not isinstance(name, str) or not (
-    name in DATASETS or (name.startswith(EXTERNAL_PREFIXES) and name.split(":", 1)[1].strip())
-  ):
-    raise ConfigError(
-      f"Unknown data set config.data.name={name!r}; valid names: {', '.join(DATASETS)}, or "
-      "'tfds:NAME[/CONFIG]' (a TFDS image data set), 'folder:PATH' (a folder of images)."
-    )
-  resolution = data.get("resolution")
-  if resolution is not None and (not isinstance(resolution, int) or resolution < 4):
-    raise ConfigError(
-      f"config.data.resolution must be an image side in pixels (e.g. 64) or None; got {resolution!r}."
-    )
-  from jaxgan.data.images import check_crop  # pylint: disable=g-import-not-at-top (NumPy)
+  from jaxgan.data import images  # pylint: disable=g-import-not-at-top (NumPy)
 
-  check_crop(data.get("crop", "resize_crop"))
-  if name in TOY_DATASETS and resolution is not None:
-    raise ConfigError(f"config.data.resolution is for images; {name!r} is a 2-D mixture.")
+  data = config.data
+  data_registry.check_name(data.name, field="config.data.name")
+  images.check_resolution(data.get("resolution"))
+  images.check_crop(data.get("crop", "resize_crop"))
+  if is_toy(config) and data.get("resolution") is not None:
+    raise ConfigError(f"config.data.resolution is for images; {data.name!r} is a 2-D mixture.")
+  options = read_options(config)
+  data_registry.check_keys(data.name, options["image_key"], options["label_key"])
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -321,7 +313,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """
   for path in _leaf_paths(config):
     check_override(path)
-  check_data(config.data)
+  check_data(config)
   positive = {
     "data.batch_size": config.data.batch_size,
     "loss.n_critic": config.loss.n_critic,
@@ -374,7 +366,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
     )
   config_checks.check_recipes(config, toy=is_toy(config))
-  config_checks.check_conditioning(config, toy=is_toy(config))
+  config_checks.check_conditioning(config)
   rampup = config.optim.ema_rampup
   if rampup is not None and not rampup > 0:
     raise ConfigError(

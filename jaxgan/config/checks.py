@@ -1,21 +1,13 @@
 """Value checks of the run config's recipe and conditioning fields, for `jaxgan.config.validate`.
 
-Imports nothing but `jaxgan.errors` (an experiment config loads `jaxgan.config` without JAX);
-every message names the field and the fix (a `ConfigError`).
+Imports nothing but `jaxgan.errors` and `jaxgan.data.registry` (an experiment config loads
+`jaxgan.config` without JAX); every message names the field and the fix (a `ConfigError`).
 """
 
 from __future__ import annotations
 
+from jaxgan.data import registry as data_registry
 from jaxgan.errors import ConfigError
-
-# The classes of each labelled data set (config.model.num_classes of a conditional run).
-CLASS_COUNTS = {
-  "mnist": 10,
-  "fashion_mnist": 10,
-  "cifar10": 10,
-  "cifar10_jpeg": 10,
-  "stacked_mnist": 1000,
-}
 
 
 def check_recipes(config, *, toy: bool) -> None:
@@ -66,12 +58,11 @@ def check_recipes(config, *, toy: bool) -> None:
     raise ConfigError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
 
 
-def check_conditioning(config, *, toy: bool) -> None:
+def check_conditioning(config) -> None:
   """The class-conditioning fields: a labelled image data set, and no option without classes.
 
   Args:
     config: a run config.
-    toy: whether the data set is a 2-D mixture (no labels).
 
   Raises:
     ValueError: naming the field and the fix.
@@ -103,19 +94,8 @@ def check_conditioning(config, *, toy: bool) -> None:
         "(unconditional); set --config.model.num_classes to the data set's class count."
       )
     return
-  if toy:
-    raise ConfigError(
-      f"config.model.num_classes={k}: {config.data.name!r} has no labels (a 2-D mixture); set "
-      "config.model.num_classes=0, or train on a labelled image data set (mnist, cifar10...)."
-    )
-  # Data sets named from outside ('tfds:', 'folder:') are checked when their labels are read.
-  if config.data.name in CLASS_COUNTS and k != CLASS_COUNTS[config.data.name]:
-    raise ConfigError(
-      f"config.model.num_classes={k}, but {config.data.name!r} has "
-      f"{CLASS_COUNTS[config.data.name]} classes; set "
-      f"--config.model.num_classes={CLASS_COUNTS[config.data.name]} (or 0 for an "
-      "unconditional GAN)."
-    )
+  # A data set named from outside ('tfds:', 'folder:') is checked when its labels are read.
+  data_registry.check_num_classes(config.data.name, k)
   if m.pack > 1:
     raise ConfigError(
       f"config.model.pack={m.pack} judges packs of examples, whose labels differ; "

@@ -13,13 +13,15 @@ data sets live in ``data_dir`` (default ``$JAXGAN_DATA_DIR``, then TFDS's defaul
 files in ``source_dir`` (default ``$JAXGAN_SOURCE_DIR``; when unset, the originals are
 downloaded). The 2-D Gaussian mixtures are in :mod:`jaxgan.data.toy`.
 
-Modules: ``datasets`` (prepare and open by name), ``loader`` (batches), ``sources`` (in-memory
-and on-disk sources), ``builders`` and ``base_builder`` (the TFDS builders), ``releases`` (where
-each data set comes from), ``idx``, ``cifar`` and ``checksums`` (reading and verifying the
-original files), ``stacked`` (how Stacked MNIST is drawn from MNIST), ``toy`` (the mixtures).
+Modules: ``registry`` (every data set by name, with its facts: kind, shape, classes, source),
+``datasets`` (prepare and open by name), ``loader`` (batches), ``sources`` (in-memory and on-disk
+sources), ``builders`` and ``base_builder`` (the TFDS builders), ``releases`` (the original files'
+addresses and digests), ``idx``, ``cifar`` and ``checksums`` (reading and verifying the original
+files), ``stacked`` (how Stacked MNIST is drawn from MNIST), ``toy`` (the mixtures).
 
 Names load on first use: TFDS and grain are heavy imports, and ``import jaxgan.data.toy`` (what
-the training loop needs for the mixtures) must not pay for them.
+the training loop needs for the mixtures) and ``import jaxgan.data.registry`` (what the run config
+reads, without JAX) must not pay for them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+  from jaxgan.data import registry as registry
   from jaxgan.data import toy as toy
-  from jaxgan.data.builders import BUILDERS as BUILDERS
   from jaxgan.data.checksums import DataIntegrityError as DataIntegrityError
+  from jaxgan.data.datasets import BUILDERS as BUILDERS
   from jaxgan.data.datasets import DATASETS as DATASETS
   from jaxgan.data.datasets import get_builder as get_builder
   from jaxgan.data.datasets import load_source as load_source
@@ -43,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Public name -> the module defining it (None: the name is a submodule).
 _LAZY = {
   "ArraySource": "jaxgan.data.sources",
-  "BUILDERS": "jaxgan.data.builders",
+  "BUILDERS": "jaxgan.data.datasets",
   "DATASETS": "jaxgan.data.datasets",
   "DataIntegrityError": "jaxgan.data.checksums",
   "Loader": "jaxgan.data.loader",
@@ -52,6 +55,7 @@ _LAZY = {
   "load_source": "jaxgan.data.datasets",
   "make_loader": "jaxgan.data.loader",
   "prepare": "jaxgan.data.datasets",
+  "registry": None,
   "toy": None,
 }
 
@@ -66,6 +70,7 @@ __all__ = [
   "load_source",
   "make_loader",
   "prepare",
+  "registry",
   "toy",
 ]
 

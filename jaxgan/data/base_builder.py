@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import utils as tfds_utils
 from tensorflow_datasets.core.download import checksums as tfds_checksums
 
-from jaxgan.data import releases
+from jaxgan.data import registry, releases
 
 
 def _features(shape: tuple[int, int, int]) -> tfds.features.FeaturesDict:
@@ -36,8 +36,9 @@ def _features(shape: tuple[int, int, int]) -> tfds.features.FeaturesDict:
 class JaxganBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """What every jaxgan builder shares: where its source files are, verification, features.
 
-  Records are ``{'image': uint8 SHAPE, 'label': int64 in [0, NUM_CLASSES), 'index': int64}``.
-  Subclasses set the class attributes below and ``MANUAL_DOWNLOAD_INSTRUCTIONS``.
+  Records are ``{'image': uint8 shape, 'label': int64 in [0, num_classes), 'index': int64}``, the
+  shape and class count of the builder's row in `jaxgan.data.registry` (`data_set`). Subclasses
+  set the class attributes below and ``MANUAL_DOWNLOAD_INSTRUCTIONS``.
 
   Args:
     verify: check the source files' digests; structural checks always run.
@@ -50,8 +51,6 @@ class JaxganBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     "1.0.0": "Initial release (array_record, Tensor image)."
   }
 
-  SHAPE: ClassVar[tuple[int, int, int]]
-  NUM_CLASSES: ClassVar[int] = 10
   # Sub-folder of a data root (a folder with one sub-folder per data set) holding the files.
   SOURCE_SUBDIR: ClassVar[str]
   HOMEPAGE: ClassVar[str] = ""
@@ -78,6 +77,15 @@ class JaxganBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     kwargs.setdefault("file_format", "array_record")
     self.verify = verify
     super().__init__(**kwargs)
+
+  @classmethod
+  def data_set(cls) -> registry.DataSet:
+    """The registry's row whose definition is this builder: its name, shape, classes, source."""
+    definition = f"{cls.__module__}:{cls.__qualname__}"
+    rows = [d for d in registry.DATA_SETS.values() if d.definition == definition]
+    if len(rows) != 1:
+      raise LookupError(f"{definition} defines {len(rows)} data sets of jaxgan.data.registry.")
+    return rows[0]
 
   @classmethod
   def source_files(cls) -> dict[str, tuple[str, ...]]:
@@ -117,7 +125,7 @@ class JaxganBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return tfds.core.DatasetInfo(
       builder=self,
       description=self.DESCRIPTION,
-      features=_features(self.SHAPE),
+      features=_features(self.data_set().shape),
       supervised_keys=("image", "label"),
       homepage=self.HOMEPAGE,
       citation=self.CITATION,

@@ -6,19 +6,9 @@ Each builder prepares from local source files when they are given (``source_dir`
 (:mod:`jaxgan.data.releases`) and then again by payload digest. TFDS's archive extractor needs
 TensorFlow, so the CIFAR-10 tarball is read with :mod:`tarfile` instead.
 
-Each record is ``{'image': uint8 (h, w, c), 'label': int64, 'index': int64}``, labels in 0..9
-(0..999 for Stacked MNIST); see :mod:`jaxgan.data.base_builder`.
-
-================  ======================  ========================================================
-name              builder                 source
-================  ======================  ========================================================
-mnist             jaxgan_mnist            IDX .gz files (local, or storage.googleapis.com mirror)
-fashion_mnist     jaxgan_fashion_mnist    IDX .gz files (local, or the Zalando S3 release)
-stacked_mnist     jaxgan_stacked_mnist    MNIST's files, three digits per example (1000 classes)
-cifar10           jaxgan_cifar10          the lossless binary release cifar-10-binary.tar.gz
-cifar10_jpeg      jaxgan_cifar10_jpeg     local JPEG-recompressed npz only (lossy; FID on it is not
-                                          comparable with published CIFAR-10 numbers)
-================  ======================  ========================================================
+Each record is ``{'image': uint8 (h, w, c), 'label': int64, 'index': int64}``; each builder's
+name, shape, class count and source are its row in :mod:`jaxgan.data.registry`, which names the
+class here as its ``definition`` (see :mod:`jaxgan.data.base_builder`).
 
 CelebA is not provided: TFDS's own ``celeb_a`` stores ``tfds.features.Image`` (which needs
 TensorFlow to encode) and downloads from Google Drive, so it cannot be prepared without TensorFlow.
@@ -54,7 +44,6 @@ class _IdxBuilder(JaxganBuilder, skip_registration=True):
   ``MANUAL_DOWNLOAD_INSTRUCTIONS`` follows from ``SOURCE_SUBDIR``.
   """
 
-  SHAPE = (28, 28, 1)
   URL: ClassVar[str]
   PAYLOAD_SHA256: ClassVar[Mapping[str, str]]
 
@@ -144,8 +133,6 @@ class JaxganStackedMnist(JaxganMnist):
   ``100 * d1 + 10 * d2 + d3``; ``index`` is ``i``. Sizes, seeds and why: :mod:`jaxgan.data.stacked`.
   """
 
-  SHAPE = (28, 28, 3)
-  NUM_CLASSES = stacked.NUM_CLASSES
   DESCRIPTION = (
     f"Stacked MNIST: {stacked.SIZES['train']:,} train and {stacked.SIZES['test']:,} test triples "
     "of MNIST digits drawn with a fixed seed, one digit per RGB channel, 1000 classes."
@@ -167,7 +154,6 @@ class JaxganStackedMnist(JaxganMnist):
 class JaxganCifar10(JaxganBuilder):
   """CIFAR-10 (Krizhevsky 2009), the lossless binary release: uint8 (32, 32, 3), labels 0-9."""
 
-  SHAPE = (32, 32, 3)
   SOURCE_SUBDIR = "cifar10"
   HOMEPAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
   DESCRIPTION = "CIFAR-10 (original binary release): 50,000 train and 10,000 test 32x32 RGB images."
@@ -222,7 +208,6 @@ class JaxganCifar10Jpeg(JaxganBuilder):
   but a FID computed on them is NOT comparable with published CIFAR-10 numbers.
   """
 
-  SHAPE = (32, 32, 3)
   SOURCE_SUBDIR = "cifar10_jpeg"
   CAN_DOWNLOAD = False
   HOMEPAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
@@ -264,12 +249,3 @@ class JaxganCifar10Jpeg(JaxganBuilder):
       data = jpeg[offsets[i] : offsets[i + 1]].tobytes()
       image = cifar.decode_jpeg(data, name=f"{path}[{i}]")
       yield i, {"image": image, "label": int(labels[i]), "index": i}
-
-
-BUILDERS: dict[str, type[JaxganBuilder]] = {
-  "mnist": JaxganMnist,
-  "fashion_mnist": JaxganFashionMnist,
-  "cifar10": JaxganCifar10,
-  "cifar10_jpeg": JaxganCifar10Jpeg,
-  "stacked_mnist": JaxganStackedMnist,
-}

@@ -14,17 +14,18 @@ import tensorflow_datasets as tfds
 
 from jaxgan.data import folder as folder_lib
 from jaxgan.data import images as images_lib
-from jaxgan.data import tfds_named
+from jaxgan.data import registry, tfds_named
 from jaxgan.data.base_builder import JaxganBuilder
-from jaxgan.data.builders import BUILDERS
 from jaxgan.data.checksums import DataIntegrityError
 from jaxgan.data.sources import ArraySource, FittedSource, TfdsImageSource, image_sizes
 from jaxgan.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
-# The names load_source accepts.
-DATASETS = tuple(sorted(BUILDERS))
+# The names of jaxgan's own image data sets (jaxgan.data.registry), which load_source accepts
+# besides 'tfds:NAME' and 'folder:PATH', and the TFDS builder class of each.
+DATASETS = registry.names("image")
+BUILDERS: dict[str, type[JaxganBuilder]] = {name: registry.get(name).load() for name in DATASETS}
 
 
 class MissingDataError(UserError, FileNotFoundError):
@@ -51,14 +52,10 @@ def get_builder(
     The builder (not yet prepared; see :func:`prepare`).
 
   Raises:
-    ValueError: an unknown name; the message lists the valid ones.
+    jaxgan.errors.ConfigError: (a ValueError) an unknown name; the message lists the valid ones.
   """
-  if name not in BUILDERS:
-    raise ConfigError(
-      f"Unknown data set {name!r}; valid names: {', '.join(sorted(BUILDERS))}, or "
-      "'tfds:NAME' (a TFDS data set), 'folder:PATH' (a folder of images)."
-    )
-  return BUILDERS[name](data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR"), verify=verify)
+  data_set = registry.get(name, kinds=("image",))
+  return data_set.make(data_dir=_resolve_dir(data_dir, "JAXGAN_DATA_DIR"), verify=verify)
 
 
 def prepare(
@@ -212,20 +209,18 @@ def load_source(
     :class:`FittedSource` (on disk).
 
   Raises:
-    jaxgan.errors.ConfigError: an unknown name (listing the valid or close ones), key or crop
-      policy, a split spec TFDS cannot read (naming the splits), images of several sizes
+    jaxgan.errors.ConfigError: an unknown name (listing the valid or close ones), key, resolution
+      or crop policy, a split spec TFDS cannot read (naming the splits), images of several sizes
       without ``resolution``, labels asked of a folder without class subfolders.
     MissingDataError, FolderError, TfdsDataError: (`jaxgan.errors.UserError`) data that is not
       there and cannot be prepared; the message says what to do.
     DataIntegrityError: a corrupt or wrong source file.
   """
+  registry.check_name(name, kinds=("image",))
+  registry.check_keys(name, image_key, label_key)
+  images_lib.check_resolution(resolution)
   images_lib.check_crop(crop)
-  if name.startswith(folder_lib.PREFIX):
-    if image_key != "image" or label_key not in (None, "label"):
-      raise ConfigError(
-        f"A folder's records are 'image' and 'label' (its class subfolder); got "
-        f"config.data.image_key={image_key!r}, label_key={label_key!r}."
-      )
+  if name.startswith(registry.FOLDER_PREFIX):
     builder = folder_lib.prepare_folder(
       name,
       resolution=resolution,
@@ -235,7 +230,7 @@ def load_source(
     )
     source = TfdsImageSource(_split(builder, split, name), identity=builder.plan.digest)
     resolution = None  # fitted when prepared
-  elif name.startswith(tfds_named.PREFIX):
+  elif name.startswith(registry.TFDS_PREFIX):
     source = tfds_named.open_split(
       name,
       split,
@@ -245,11 +240,6 @@ def load_source(
       label_key=label_key,
     )
   else:
-    if image_key != "image" or label_key not in (None, "label"):
-      raise ConfigError(
-        f"{name!r} has the features 'image' and 'label'; got config.data.image_key="
-        f"{image_key!r}, label_key={label_key!r}."
-      )
     builder = prepare(
       name, data_dir=data_dir, source_dir=source_dir, download=download, verify=verify
     )

@@ -27,13 +27,13 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from jaxgan.data import images as images_lib
+from jaxgan.data import registry
 from jaxgan.data.base_builder import JaxganBuilder, _features
 from jaxgan.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "folder_manifest.json"
-PREFIX = "folder:"
 # An image whose short side is below this fraction of the resolution would be upscaled into a
 # blur rather than data: skipped, and named in the log.
 MIN_SCALE = 0.25
@@ -73,7 +73,7 @@ def digest(spec: str) -> str:
   Raises:
     FolderError: a missing or empty folder.
   """
-  return _scan(os.path.abspath(os.path.expanduser(spec[len(PREFIX) :])))[1]
+  return _scan(os.path.abspath(os.path.expanduser(spec[len(registry.FOLDER_PREFIX) :])))[1]
 
 
 def _header(path: str) -> tuple[tuple[int, int], str] | None:
@@ -268,7 +268,7 @@ def prepare_folder(
   Raises:
     FolderError, jaxgan.errors.ConfigError: see `FolderPlan`; also when no file is usable.
   """
-  plan = FolderPlan(spec[len(PREFIX) :], resolution, crop)
+  plan = FolderPlan(spec[len(registry.FOLDER_PREFIX) :], resolution, crop)
   if labels:
     check_labels(plan)
   builder = JaxganFolder(plan, data_dir=data_dir)

@@ -42,6 +42,17 @@ def check_crop(crop: str) -> None:
     raise ConfigError(f"config.data.crop={crop!r} is not a crop policy; valid: {', '.join(CROPS)}.")
 
 
+def check_resolution(resolution: int | None) -> None:
+  """Raises `jaxgan.errors.ConfigError` unless ``resolution`` is None or a side of >= 4 pixels."""
+  if resolution is not None and (not isinstance(resolution, int) or resolution < 4):
+    from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
+
+    raise ConfigError(
+      "config.data.resolution must be an image side in pixels (e.g. 64) or None; got "
+      f"{resolution!r}."
+    )
+
+
 class ImageReadError(ValueError):
   """A file that cannot be used as an image; the message names the file and why."""
 

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from jaxgan.data import registry
 from jaxgan.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
-
-PREFIX = "tfds:"
 
 
 class TfdsDataError(UserError, FileNotFoundError):
@@ -33,7 +32,7 @@ class TfdsDataError(UserError, FileNotFoundError):
 def _builder(spec: str, data_dir: str | None):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  name = spec[len(PREFIX) :]
+  name = spec[len(registry.TFDS_PREFIX) :]
   try:
     return tfds.builder(name, data_dir=data_dir, file_format="array_record")
   except tfds.core.registered.DatasetNotFoundError:
@@ -133,8 +132,9 @@ def open_split(
   """
   builder = _builder(spec, data_dir)
   check_features(builder, spec, image_key, label_key)
+  name = spec[len(registry.TFDS_PREFIX) :]
   how = (
-    f"Prepare it where TensorFlow is installed with `tfds build {spec[len(PREFIX) :]} "
+    f"Prepare it where TensorFlow is installed with `tfds build {name} "
     f"--file_format=array_record --data_dir=DIR` and set config.run.data_dir (or "
     "$JAXGAN_DATA_DIR) to DIR."
   )

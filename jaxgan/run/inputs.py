@@ -16,7 +16,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxgan import config as config_lib
-from jaxgan.data import toy as toy_data
+from jaxgan.data import registry as data_registry
 from jaxgan.step import sharding
 
 
@@ -116,13 +116,8 @@ def _class_frequencies(source, config) -> np.ndarray:
   from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
   k, labels = config.model.num_classes, arrays["label"]
-  top = int(labels.max(initial=-1)) + 1
-  if top > k or (top < k and config.data.name not in config_lib.CLASS_COUNTS):
-    raise ConfigError(
-      f"config.model.num_classes={k}, but the labels of {config.data.name!r} "
-      f"({config.data.split}) run from {int(labels.min(initial=0))} to {top - 1}: set "
-      f"--config.model.num_classes={top} (or 0 for an unconditional GAN)."
-    )
+  label_range = (int(labels.min(initial=0)), int(labels.max(initial=-1)))
+  data_registry.check_num_classes(config.data.name, k, label_range, config.data.split)
   try:
     return labels_lib.class_frequencies(labels, k)
   except ValueError as e:
@@ -140,9 +135,10 @@ class ProgramInput:
   in_program = True
 
   def __init__(self, config: ml_collections.ConfigDict):
-    self.mixture = toy_data.get(config.data.name.removeprefix("toy_"))
+    data_set = data_registry.get(config.data.name, kinds=("toy",))
+    self.mixture = data_set.make()
     self.class_frequencies = None
-    self.image_shape = (2,)
+    self.image_shape = data_set.shape
     self.global_batch = config.data.batch_size * config.loss.n_critic
 
   def sample(self, key: jax.Array, step: jax.Array) -> jax.Array:

@@ -28,8 +28,17 @@ from jaxgan.run import compilation_cache, distributed, exits, loop
 from jaxgan.run.build import check_names
 
 FLAGS = flags.FLAGS
+# Unknown fields are refused by one function, `jaxgan.config.check_override`: here before absl
+# parses the flags (`check_overrides`, naming the flag) and in `validate` (every field of the
+# config). ml_collections' own refusals (a bare AttributeError while parsing, a locked config
+# after) are off, so that keys inside the free-form sections (model.kwargs, loss.penalties) can be
+# added from the command line.
 config_flags.DEFINE_config_file(
-  "config", None, "Path to a config file with get_config().", lock_config=True
+  "config",
+  None,
+  "Path to a config file with get_config().",
+  lock_config=False,
+  accept_new_attributes=True,
 )
 flags.DEFINE_string("workdir", None, "Where logs, samples and checkpoints go.")
 flags.DEFINE_bool(
@@ -89,8 +98,8 @@ def main(argv):
 def check_overrides(argv: list[str]) -> None:
   """Refuses `--config.<path>` flags whose path is not a field, before absl parses them.
 
-  ml_collections would refuse them too, but with a bare KeyError; this names the field's new
-  place (for keys of the old flat layout) or the valid fields of its section.
+  Each path goes through `jaxgan.config.check_override`, which names the field's new place (for
+  keys of the old flat layout) or the valid fields of its section; the message names the flag.
 
   Args:
     argv: the command line, e.g. `sys.argv`.
