@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from _helpers import REPO
 
 # The runner's world: checkpoints, data pipelines, writers, and the modules that use them.
 RUNNER = (
@@ -46,3 +47,32 @@ def test_config_loads_no_jax():
   assert not _matching(loaded, ("jax", "jaxlib", "flax", "optax")), _matching(
     loaded, ("jax", "jaxlib", "flax", "optax")
   )
+
+
+def test_experiment_configs_load_only_the_config():
+  # Each file of experiments/configs, loaded and its get_config() called in turn in one fresh
+  # interpreter: what it adds to sys.modules must hold no jaxgan module but the config package
+  # (and the package root and `jaxgan.errors`, which `jaxgan.config` itself imports) and no JAX.
+  configs = sorted(str(p) for p in (REPO / "experiments" / "configs").glob("*.py"))
+  assert len(configs) > 10
+  code = (
+    "import importlib.util, json, sys\n"
+    "out = {}\n"
+    f"for path in {configs!r}:\n"
+    "  before = set(sys.modules)\n"
+    "  spec = importlib.util.spec_from_file_location('experiment_config', path)\n"
+    "  module = importlib.util.module_from_spec(spec)\n"
+    "  spec.loader.exec_module(module)\n"
+    "  module.get_config()\n"
+    "  out[path] = sorted(set(sys.modules) - before)\n"
+    "print(json.dumps(out))\n"
+  )
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  allowed = {"jaxgan", "jaxgan.errors", "jaxgan.config"}
+  for path, added in json.loads(proc.stdout.splitlines()[-1]).items():
+    jaxgan = [m for m in _matching(set(added), ("jaxgan",)) if m not in allowed]
+    jaxgan = [m for m in jaxgan if not m.startswith("jaxgan.config.")]
+    assert not jaxgan, (path, jaxgan)
+    jax = _matching(set(added), ("jax", "jaxlib", "flax", "optax"))
+    assert not jax, (path, jax)

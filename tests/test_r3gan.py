@@ -6,7 +6,9 @@ Networks are tiny (width 8) so the file runs in seconds; initialisation uses 'rb
 compile faster than threefry on the CPU (see tests/test_models.py).
 """
 
+import importlib.util
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,7 @@ import optax
 import pytest
 
 from jaxgan import GAN
-from jaxgan.models import make_models, r3gan
+from jaxgan.models import make_models, r3gan, r3gan_stages
 from jaxgan.step.train import make_train_step
 
 TINY = dict(widths=8, blocks=1, conv='xla')
@@ -198,6 +200,23 @@ def test_cifar10_parameter_count():
   z, x = jnp.zeros((1, 64)), jnp.zeros((1, 32, 32, 3))
   assert _count(jax.eval_shape(lambda: g.init(_key(0), z))) == expected_g
   assert _count(jax.eval_shape(lambda: d.init(_key(0), x))) == expected_d
+
+
+def test_cifar10_config_writes_out_the_preset():
+  # experiments/configs/cifar10_r3gan.py writes the preset's numbers out (an experiment config
+  # loads no JAX); they must stay those of `r3gan.CIFAR10_KWARGS` and the official preset.
+  path = Path(__file__).resolve().parents[1] / 'experiments' / 'configs' / 'cifar10_r3gan.py'
+  spec = importlib.util.spec_from_file_location('cifar10_r3gan', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  assert config.model.latent_dim == r3gan.CIFAR10_LATENT_DIM == r3gan_stages.OFFICIAL_LATENT_DIM
+  assert config.model.kwargs.to_dict() == r3gan.CIFAR10_KWARGS
+  preset = r3gan_stages.OFFICIAL_PRESETS['CIFAR10']
+  assert {k: config.model.kwargs[k] for k in ('widths', 'blocks', 'cardinality')} == {
+    k: preset[k] for k in ('widths', 'blocks', 'cardinality')
+  }
+  assert config.model.kwargs.expansion == r3gan_stages.OFFICIAL_EXPANSION
 
 
 def test_minibatch_std():

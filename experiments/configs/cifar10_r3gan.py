@@ -21,7 +21,15 @@ A CPU smoke variant of the same code path (tiny widths, a few steps):
 """
 
 from jaxgan.config import default_config
-from jaxgan.models.r3gan import CIFAR10_KWARGS, CIFAR10_LATENT_DIM
+
+# The paper's CIFAR-10 network, the official preset CIFAR10 (jaxgan.models.r3gan.CIFAR10_KWARGS
+# and CIFAR10_LATENT_DIM, which tests/test_r3gan.py holds equal to these): four stages of width
+# 768, 2 blocks and 96 groups each, expansion 2, a linear output; latents of 64. Written out so that
+# loading this file loads no JAX.
+CIFAR10_KWARGS = dict(
+  widths=(768,) * 4, blocks=(2,) * 4, cardinality=(96,) * 4, expansion=2, output_activation="none"
+)
+CIFAR10_LATENT_DIM = 64
 
 
 def _cosine(start: float, end: float, steps: int) -> str:

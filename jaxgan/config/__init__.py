@@ -129,7 +129,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.fake_labels = "uniform"
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # 'mlp', 'dcgan', 'resnet' or 'r3gan' (jaxgan.models.MODELS)
+  c.model.name = "dcgan"  # a model family: one of jaxgan.models.MODELS (mlp, resnet, ...)
   c.model.latent_dim = 100
   c.model.width = placeholder(int)  # base channel count; None: the model's default
   c.model.d_norm = placeholder(str)  # 'batch', 'layer', 'spectral', 'none'; None: the model's
@@ -349,11 +349,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"{bad} must be multiples of config.run.steps_per_call={k} (the loop "
         f"sees only every {k}-th step); change them or steps_per_call."
       )
-  mbstd = config.model.minibatch_std
-  if not isinstance(mbstd, int) or mbstd < 0:
-    raise ConfigError(
-      f"config.model.minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}."
-    )
+  config_checks.check_model(config)
   if config.data.batch_size % config.model.pack:
     raise ConfigError(
       f"config.data.batch_size={config.data.batch_size} does not split into packs of "

@@ -1,10 +1,13 @@
-"""Value checks of the run config's recipe and conditioning fields, for `jaxgan.config.validate`.
+"""Value checks of the run config's recipe, model and conditioning fields, for `validate`.
 
-Imports nothing but `jaxgan.errors` and `jaxgan.data.registry` (an experiment config loads
-`jaxgan.config` without JAX); every message names the field and the fix (a `ConfigError`).
+Imports nothing but `jaxgan.errors` and `jaxgan.data.registry` at import time (an experiment
+config loads `jaxgan.config` without JAX); the models' own checks, which need JAX, are imported
+inside `check_model`. Every message names the field and the fix (a `ConfigError`).
 """
 
 from __future__ import annotations
+
+import re
 
 from jaxgan.data import registry as data_registry
 from jaxgan.errors import ConfigError
@@ -58,8 +61,41 @@ def check_recipes(config, *, toy: bool) -> None:
     raise ConfigError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
 
 
+# The arguments of the models' checks that are config.model's fields, named alike.
+_MODEL_FIELDS = re.compile(
+  r"(?<![\w.])(minibatch_std|num_classes|g_conditioning|d_conditioning|shared_embedding)\b"
+)
+
+
+def check_model(config) -> None:
+  """The model fields every model family checks alike, by the models' own checks.
+
+  `jaxgan.models.layers.check_minibatch_std` and `jaxgan.models.conditioning.check_classes`
+  (imported here: they load JAX), with their argument names made field names. The model's name,
+  its image sizes and conditionings are checked by `jaxgan.run.build.check_names` and
+  `jaxgan.models.make_models`.
+
+  Args:
+    config: a run config.
+
+  Raises:
+    ConfigError: naming the field and the fix.
+  """
+  from jaxgan.models import conditioning, layers  # pylint: disable=g-import-not-at-top (JAX)
+
+  m = config.model
+  try:
+    layers.check_minibatch_std(m.minibatch_std)
+    conditioning.check_classes(
+      m.num_classes, m.g_conditioning, m.d_conditioning, m.shared_embedding
+    )
+  except ValueError as e:
+    raise ConfigError(_MODEL_FIELDS.sub(r"config.model.\1", str(e)) + ".") from None
+
+
 def check_conditioning(config) -> None:
-  """The class-conditioning fields: a labelled image data set, and no option without classes.
+  """The run's class-conditioning fields: a labelled image data set, its class count, and the
+  labels' settings (the model's own class arguments: `check_model`, which runs first).
 
   Args:
     config: a run config.
@@ -69,30 +105,14 @@ def check_conditioning(config) -> None:
   """
   m = config.model
   k = m.num_classes
-  if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-    raise ConfigError(
-      f"config.model.num_classes must be an integer >= 0 (0: unconditional); got {k!r}."
-    )
   if config.data.fake_labels not in ("uniform", "data"):
     raise ConfigError(
       f"config.data.fake_labels must be 'uniform' or 'data' (the data set's class "
       f"frequencies); got {config.data.fake_labels!r}."
     )
-  if not isinstance(m.shared_embedding, int) or m.shared_embedding < 0:
-    raise ConfigError(
-      f"config.model.shared_embedding must be an integer >= 0; got {m.shared_embedding!r}."
-    )
   if config.loss.class_weight < 0:
     raise ConfigError(f"config.loss.class_weight must be >= 0; got {config.loss.class_weight}.")
   if k == 0:
-    given = [
-      f"model.{name}" for name in ("g_conditioning", "d_conditioning") if m[name] is not None
-    ] + (["model.shared_embedding"] if m.shared_embedding else [])
-    if given:
-      raise ConfigError(
-        f"config.{given[0]} conditions on class labels, but config.model.num_classes is 0 "
-        "(unconditional); set --config.model.num_classes to the data set's class count."
-      )
     return
   # A data set named from outside ('tfds:', 'folder:') is checked when its labels are read.
   data_registry.check_num_classes(config.data.name, k)

@@ -6,7 +6,9 @@ discriminators map samples to raw scores (logits) `[n]`. All non-parameter state
 statistics, spectral-norm vectors) lives in the `batch_stats` collection. Class-conditional
 modules (`num_classes > 0`, `jaxgan.models.conditioning`) also take `labels=` (integer class
 indices `[n]`); a discriminator with `d_conditioning='acgan'` returns `(scores [n], class_logits
-[n, num_classes])`. The convolutional models
+[n, num_classes])`. Each model family is one builder registered, with the facts checked here
+(image sizes, conditionings, default norm), in its own module (`jaxgan.models.registry`); every
+module of this package is imported with it. The convolutional models
 take `conv` (`CONV_IMPLEMENTATIONS`): by default oneDNN's convolutions on the CPU where the
 optional `cpu` extra is installed (`pip install 'jaxgan[cpu]'`), XLA's otherwise.
 
@@ -37,7 +39,8 @@ optional `cpu` extra is installed (`pip install 'jaxgan[cpu]'`), XLA's otherwise
 
 from __future__ import annotations
 
-import operator
+import importlib
+import pkgutil
 from typing import Any
 
 import flax.linen as nn
@@ -45,10 +48,8 @@ import jax.numpy as jnp
 
 from jaxgan.models import conditioning as _cond
 from jaxgan.models import conv_impl as _conv_impl
-from jaxgan.models import dcgan as _dcgan
 from jaxgan.models import layers as _layers
-from jaxgan.models import r3gan as _r3gan
-from jaxgan.models import resnet as _resnet
+from jaxgan.models import registry as _registry
 from jaxgan.models.conditioning import D_CONDITIONINGS, G_CONDITIONINGS
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.layers import NORMS
@@ -56,11 +57,15 @@ from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.r3gan import R3GANDiscriminator, R3GANGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
-MODELS = ('mlp', 'dcgan', 'resnet', 'r3gan')
-CONV_IMPLEMENTATIONS = _conv_impl.IMPLEMENTATIONS
+# Every module of the package, so that each family's registration (`registry.register`, in the
+# family's own module) has run: a new family is one new file.
+for _module in pkgutil.iter_modules(__path__):
+  importlib.import_module(f'{__name__}.{_module.name}')
 
-# Default discriminator normalisation of each model.
-DEFAULT_D_NORM = {'mlp': 'none', 'dcgan': 'batch', 'resnet': 'spectral', 'r3gan': 'none'}
+MODELS = _registry.names()
+CONV_IMPLEMENTATIONS = _conv_impl.IMPLEMENTATIONS
+# Default discriminator normalisation of each model (its registration's).
+DEFAULT_D_NORM = _registry.Facts('d_norm')
 
 __all__ = [
   'MODELS',
@@ -81,37 +86,6 @@ __all__ = [
   'R3GANDiscriminator',
 ]
 
-_COMMON_KWARGS = ('g_width', 'd_width', 'sn_steps', 'minibatch_std')
-_MODEL_KWARGS = {
-  'mlp': _COMMON_KWARGS + ('g_hidden', 'd_hidden', 'activation', 'output_activation'),
-  'dcgan': _COMMON_KWARGS + ('conv',),
-  'resnet': _COMMON_KWARGS + ('conv',),
-  'r3gan': (
-    'minibatch_std',
-    'conv',
-    'widths',
-    'blocks',
-    'cardinality',
-    'expansion',
-    'output_activation',
-  ),
-}
-
-
-def _image_size(name: str, image_shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, int]:
-  sizes_text = ', '.join(map(str, sizes))
-  if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-    raise ValueError(
-      f'{name} needs a square image_shape (size, size, channels) with size in '
-      f'{sizes_text}; got {image_shape}'
-    )
-  size, _, channels = image_shape
-  _layers.check_image_size(name, size, sizes)
-  if channels < 1:
-    raise ValueError(f'{name} supports any channel count >= 1; got {channels}')
-  return size, channels
-
-
 _COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
 
@@ -126,44 +100,22 @@ def _compute_dtype(dtype: Any) -> Any:
 
 
 def _conditioning(
-  name: str, num_classes: Any, g_cond: Any, d_cond: Any, shared: Any
+  family: _registry.Family, num_classes: Any, g_cond: Any, d_cond: Any, shared: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
   # The conditional fields of G and D; empty (no module changes at all) when unconditional.
-  if not isinstance(num_classes, bool) and hasattr(num_classes, '__index__'):
-    num_classes = operator.index(num_classes)  # NumPy integers too
-  if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-    raise ValueError(
-      f'num_classes must be an integer >= 0 (0: unconditional); got {num_classes!r}; set '
-      f'config.model.num_classes to the data set\'s class count for a conditional model'
-    )
-  if isinstance(shared, bool) or not isinstance(shared, int) or shared < 0:
-    raise ValueError(f'shared_embedding must be an integer >= 0 (0: per-layer); got {shared!r}')
+  num_classes = _cond.check_classes(num_classes, g_cond, d_cond, shared)
   if not num_classes:
-    given = [
-      f'{k}={v!r}'
-      for k, v in (
-        ('g_conditioning', g_cond),
-        ('d_conditioning', d_cond),
-        ('shared_embedding', shared),
-      )
-      if v
-    ]
-    if given:
-      raise ValueError(
-        f'{", ".join(given)} given to an unconditional model (num_classes=0); set '
-        f'num_classes > 0 (config.model.num_classes) or leave them unset'
-      )
     return {}, {}
-  g_cond = G_CONDITIONINGS[name][0] if g_cond is None else g_cond
-  d_cond = D_CONDITIONINGS[name][0] if d_cond is None else d_cond
-  _cond.check_conditioning(name, 'g', g_cond, num_classes)
-  _cond.check_conditioning(name, 'd', d_cond, num_classes)
+  g_cond = family.g_conditionings[0] if g_cond is None else g_cond
+  d_cond = family.d_conditionings[0] if d_cond is None else d_cond
+  _cond.check_conditioning(family.name, 'g', g_cond, num_classes)
+  _cond.check_conditioning(family.name, 'd', d_cond, num_classes)
   g_fields = dict(num_classes=num_classes, conditioning=g_cond)
   if shared:
     if g_cond != 'cbn':
       raise ValueError(
-        f"shared_embedding is for conditional BatchNorm (g_conditioning='cbn'); {name}'s "
-        f'generator conditioning is {g_cond!r}: set shared_embedding to 0'
+        f"shared_embedding is for conditional BatchNorm (g_conditioning='cbn'); "
+        f"{family.name}'s generator conditioning is {g_cond!r}: set shared_embedding to 0"
       )
     g_fields['shared_embedding'] = shared
   return g_fields, dict(num_classes=num_classes, conditioning=d_cond)
@@ -180,11 +132,9 @@ def check_name(name: str, size: int | None = None) -> None:
     ValueError: `name` is not in `MODELS` (listing them), or the model does not build `size`
       (listing the sizes it builds and the fix).
   """
-  if name not in MODELS:
-    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(map(repr, MODELS))}")
-  sizes = {'dcgan': _dcgan.SIZES, 'resnet': _resnet.SIZES, 'r3gan': _r3gan.SIZES}.get(name)
-  if size is not None and sizes is not None:
-    _layers.check_image_size(name, size, sizes)
+  family = _registry.get(name)
+  if size is not None and family.sizes is not None:
+    _layers.check_image_size(name, size, family.sizes)
 
 
 def make_models(
@@ -204,19 +154,20 @@ def make_models(
   """Builds a (generator, discriminator) pair.
 
   Args:
-    name: one of `MODELS`: 'mlp', 'dcgan' (image sizes 28, 32, 64, 128), 'resnet' (32, 64, 128,
-      256) or 'r3gan' (32, 64, 128, 256; its keywords in `jaxgan.models.r3gan.make`): each
-      module's `SIZES`.
-    image_shape: shape of one sample without the batch axis: (H, W, C) for the convolutional
-      models; for 'mlp' any shape, e.g. (784,), (2,) or (28, 28, 1) (G reshapes, D flattens).
+    name: one of `MODELS`, a family registered by its own module (`registry.register`), whose
+      registration gives the image sizes it builds, its conditionings and default norm, and whose
+      builder (`registry.get(name).build`, e.g. `jaxgan.models.dcgan.make`) documents its
+      keywords and their defaults.
+    image_shape: shape of one sample without the batch axis: (size, size, C) for the
+      convolutional models, size one of the family's `sizes` ('dcgan' 28, 32, 64, 128; 'resnet'
+      and 'r3gan' 32, 64, 128, 256); for 'mlp' any shape, e.g. (784,), (2,) or (28, 28, 1).
     latent_dim: size of z. The generators infer it from their input; it is checked here and
       belongs to the caller's latent shape (`GAN.latent_shape`).
-    width: base width. 'mlp': hidden layers G (w, 2w) and D (2w, w) (default 256: G 256-512
-      and D 512-256, the common MNIST MLP GAN); 'dcgan': G's last and D's first feature count
-      (default 64); 'resnet': at 32 px every block of G and D (defaults 256 for G, 128 for D, as
-      in SNGAN), at 64-256 px BigGAN's base ch (default 64; `jaxgan.models.resnet`); 'r3gan':
-      the widest stage (`jaxgan.models.r3gan.make`). `g_width` and `d_width` override it for one
-      side ('mlp', 'dcgan', 'resnet').
+    width: base width, the family's builder's (None: its default). 'mlp': hidden layers G
+      (w, 2w) and D (2w, w), default 256; 'dcgan': G's last and D's first feature count,
+      default 64; 'resnet': SNGAN's block width at 32 px (G 256, D 128), BigGAN's base ch above
+      (64); 'r3gan': the widest stage. `g_width` and `d_width` override it for one side
+      ('mlp', 'dcgan', 'resnet').
     d_norm: discriminator normalisation, one of `NORMS` ('batch', 'layer', 'spectral', 'none');
       default `DEFAULT_D_NORM[name]`.
     dtype: compute dtype of both modules (None or float32, or bfloat16/'bfloat16' for mixed
@@ -233,15 +184,14 @@ def make_models(
       default. Only with `num_classes > 0`.
     shared_embedding: with 'cbn', the size of one class embedding shared by every conditional
       BatchNorm (BigGAN, Brock et al. 2019); 0: per-layer gains and biases.
-    **kwargs: `g_width`, `d_width`, `sn_steps` (spectral-norm power iterations per call, 1),
-      `minibatch_std` (D's minibatch standard-deviation group size, 0 for none);
-      for 'mlp' also `g_hidden`, `d_hidden` (tuples of widths), `activation` ('relu' or
-      'leaky_relu', G's hidden activation) and `output_activation` ('tanh' or 'none'); for
-      'dcgan' and 'resnet' also `conv`, one of `CONV_IMPLEMENTATIONS`: how convolutions and their
+    **kwargs: the family's own keywords (`registry.get(name).kwargs`): every family takes
+      `minibatch_std` (D's minibatch standard-deviation group size, 0 for none); 'mlp', 'dcgan'
+      and 'resnet' `g_width`, `d_width` and `sn_steps` (spectral-norm power iterations per call,
+      1); 'mlp' also `g_hidden`, `d_hidden`, `activation` and `output_activation`; the
+      convolutional models `conv`, one of `CONV_IMPLEMENTATIONS`: how convolutions and their
       derivatives are computed, the same function either way ('auto', the default: oneDNN's on
-      the CPU where the `cpu` extra is installed, else XLA's; 'onednn', 'xla', 'lax': see
-      `jaxgan.models.conv_impl`). Choosing 'auto' or 'onednn' builds nothing here: the oneDNN
-      library is built when the modules are first applied.
+      the CPU where the `cpu` extra is installed, else XLA's; see `jaxgan.models.conv_impl`);
+      'r3gan' its stages' (`jaxgan.models.r3gan.make`).
 
   Returns:
     `(generator, discriminator)`: unbound Flax modules. The generator maps `[n, latent_dim]` to
@@ -259,107 +209,19 @@ def make_models(
     ImportError: `conv='onednn'` without the `cpu` extra (the message names
       `pip install 'jaxgan[cpu]'`).
   """
-  check_name(name)
-  unknown = sorted(set(kwargs) - set(_MODEL_KWARGS[name]))
-  if unknown:
-    raise TypeError(
-      f'make_models({name!r}) got unexpected keyword arguments {unknown}; '
-      f'it accepts {list(_MODEL_KWARGS[name])}'
-    )
-  image_shape = tuple(int(s) for s in image_shape)
+  family = _registry.get(name)
+  family.check_kwargs(kwargs)
+  image_shape = family.check_image_shape(image_shape)
   if latent_dim < 1:
     raise ValueError(f'latent_dim must be positive; got {latent_dim}')
-  d_norm = DEFAULT_D_NORM[name] if d_norm is None else d_norm
-  if d_norm not in NORMS:
-    raise ValueError(
-      f"unknown discriminator norm {d_norm!r}; valid norms: {', '.join(map(repr, NORMS))}"
-    )
-  sn_steps = kwargs.get('sn_steps', 1)
-  mbstd = kwargs.get('minibatch_std', 0)
-  if not isinstance(mbstd, int) or mbstd < 0:
-    raise ValueError(f'minibatch_std must be a group size >= 0 (0: none); got {mbstd!r}')
+  d_norm = family.d_norm if d_norm is None else d_norm
+  _layers.check_norm(d_norm, name)
+  _layers.check_minibatch_std(kwargs.get('minibatch_std', 0))
   dtype = _compute_dtype(dtype)
   g_fields, d_fields = _conditioning(
-    name, num_classes, g_conditioning, d_conditioning, shared_embedding
+    family, num_classes, g_conditioning, d_conditioning, shared_embedding
   )
-  g, d = _make(name, image_shape, width, d_norm, dtype, sn_steps, mbstd, kwargs)
+  g, d = family.build(image_shape, width=width, d_norm=d_norm, dtype=dtype, **kwargs)
   if g_fields:
     g, d = g.clone(**g_fields), d.clone(**d_fields)
-  return g, d
-
-
-def _make(
-  name: str,
-  image_shape: tuple[int, ...],
-  width: int | None,
-  d_norm: str,
-  dtype: Any,
-  sn_steps: int,
-  mbstd: int,
-  kwargs: dict[str, Any],
-) -> tuple[nn.Module, nn.Module]:
-  # The unconditional pair, its arguments checked by make_models.
-  conv = kwargs.get('conv', 'auto')
-  if name == 'r3gan':
-    return _r3gan.make(image_shape, width=width, d_norm=d_norm, dtype=dtype, **kwargs)
-  if name != 'mlp':
-    _conv_impl.check(conv)  # the name, and the extra for 'onednn', now rather than at first use
-
-  if name == 'mlp':
-    if not image_shape or min(image_shape) < 1:
-      raise ValueError(f'mlp needs an image_shape of positive sizes; got {image_shape}')
-    w = 256 if width is None else width
-    g_w, d_w = kwargs.get('g_width', w), kwargs.get('d_width', w)
-    g = MLPGenerator(
-      out_shape=image_shape,
-      hidden=tuple(kwargs.get('g_hidden', (g_w, 2 * g_w))),
-      activation=kwargs.get('activation', 'relu'),
-      output_activation=kwargs.get('output_activation', 'tanh'),
-      dtype=dtype,
-    )
-    # Validate the activations now rather than at the first call.
-    _layers.check_activation(g.activation, ('relu', 'leaky_relu'), 'activation')
-    _layers.check_activation(g.output_activation, ('tanh', 'none'), 'output_activation')
-    d = MLPDiscriminator(
-      hidden=tuple(kwargs.get('d_hidden', (2 * d_w, d_w))),
-      norm=d_norm,
-      sn_steps=sn_steps,
-      minibatch_std=mbstd,
-      dtype=dtype,
-    )
-    return g, d
-
-  if name == 'dcgan':
-    size, channels = _image_size(name, image_shape, _dcgan.SIZES)
-    w = 64 if width is None else width
-    g = DCGANGenerator(
-      image_size=size, channels=channels, width=kwargs.get('g_width', w), dtype=dtype, conv=conv
-    )
-    d = DCGANDiscriminator(
-      width=kwargs.get('d_width', w),
-      norm=d_norm,
-      sn_steps=sn_steps,
-      minibatch_std=mbstd,
-      dtype=dtype,
-      conv=conv,
-    )
-    return g, d
-
-  size, channels = _image_size(name, image_shape, _resnet.SIZES)
-  g_default, d_default = _resnet.DEFAULT_WIDTHS[size]
-  g = ResNetGenerator(
-    image_size=size,
-    channels=channels,
-    width=kwargs.get('g_width', g_default if width is None else width),
-    dtype=dtype,
-    conv=conv,
-  )
-  d = ResNetDiscriminator(
-    width=kwargs.get('d_width', d_default if width is None else width),
-    norm=d_norm,
-    sn_steps=sn_steps,
-    minibatch_std=mbstd,
-    dtype=dtype,
-    conv=conv,
-  )
   return g, d

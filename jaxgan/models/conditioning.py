@@ -19,34 +19,92 @@ dtype, not their values (they are traced): out-of-range values are the caller's 
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import layers, registry
 
-# Valid conditionings per model, the default first.
-G_CONDITIONINGS = {
-  'mlp': ('concat',),
-  'dcgan': ('cbn',),
-  'resnet': ('cbn',),
-  'r3gan': ('concat',),
-}
-D_CONDITIONINGS = {
-  'mlp': ('projection', 'acgan', 'concat'),
-  'dcgan': ('projection', 'acgan'),
-  'resnet': ('projection', 'acgan'),
-  'r3gan': ('projection', 'acgan'),
-}
+# Each family's conditionings, the default first: its registration's (`registry.Family`).
+G_CONDITIONINGS = registry.Facts('g_conditionings')
+D_CONDITIONINGS = registry.Facts('d_conditionings')
+
+
+def check_num_classes(num_classes: Any) -> int:
+  """Checks a class count.
+
+  Args:
+    num_classes: 0 (unconditional) or the class count; a NumPy integer is taken too.
+
+  Returns:
+    `num_classes` as a Python int.
+
+  Raises:
+    ValueError: `num_classes` is not an integer >= 0.
+  """
+  if not isinstance(num_classes, bool) and hasattr(num_classes, '__index__'):
+    num_classes = operator.index(num_classes)  # NumPy integers too
+  if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+    raise ValueError(
+      f'num_classes must be an integer >= 0 (0: unconditional, else the data set\'s class '
+      f'count); got {num_classes!r}'
+    )
+  return num_classes
+
+
+def check_classes(
+  num_classes: Any,
+  g_conditioning: str | None = None,
+  d_conditioning: str | None = None,
+  shared_embedding: Any = 0,
+) -> int:
+  """Checks the class-conditioning arguments that any model takes, whatever its family.
+
+  Args:
+    num_classes: 0 (unconditional) or the class count.
+    g_conditioning: G's conditioning name, or None for the model's default.
+    d_conditioning: D's conditioning name, or None for the model's default.
+    shared_embedding: the size of G's shared class embedding; 0: none.
+
+  Returns:
+    `num_classes` as a Python int.
+
+  Raises:
+    ValueError: `num_classes` or `shared_embedding` is not an integer >= 0, or a conditioning
+      argument is given with `num_classes` 0.
+
+  >>> check_classes(10, 'cbn', None, 128)
+  10
+  """
+  num_classes = check_num_classes(num_classes)
+  shared = shared_embedding
+  if isinstance(shared, bool) or not isinstance(shared, int) or shared < 0:
+    raise ValueError(f'shared_embedding must be an integer >= 0 (0: per-layer); got {shared!r}')
+  given = [
+    f'{k}={v!r}'
+    for k, v in (
+      ('g_conditioning', g_conditioning),
+      ('d_conditioning', d_conditioning),
+      ('shared_embedding', shared),
+    )
+    if v
+  ]
+  if not num_classes and given:
+    raise ValueError(
+      f'{", ".join(given)} given to an unconditional model (num_classes is 0); set '
+      f"num_classes > 0 (the data set's class count) or leave them unset"
+    )
+  return num_classes
 
 
 def check_conditioning(model: str, side: str, conditioning: str, num_classes: int) -> None:
   """Checks a module's class count and conditioning name.
 
   Args:
-    model: 'mlp', 'dcgan', 'resnet' or 'r3gan'.
+    model: a registered model family's name (`registry.names()`).
     side: 'g' or 'd'.
     conditioning: the module's conditioning name.
     num_classes: the module's class count (0: unconditional; the name is then not checked).
@@ -55,10 +113,9 @@ def check_conditioning(model: str, side: str, conditioning: str, num_classes: in
     ValueError: `num_classes` is not an integer >= 0, or `conditioning` is not valid for the
       model's side (the message lists the valid names).
   """
-  if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-    raise ValueError(f'num_classes must be an integer >= 0 (0: unconditional); got {num_classes!r}')
-  valid = (G_CONDITIONINGS if side == 'g' else D_CONDITIONINGS)[model]
-  if num_classes and conditioning not in valid:
+  family = registry.get(model)
+  valid = family.g_conditionings if side == 'g' else family.d_conditionings
+  if check_num_classes(num_classes) and conditioning not in valid:
     raise ValueError(
       f'{model} {side}_conditioning must be one of {", ".join(map(repr, valid))}; '
       f'got {conditioning!r}'

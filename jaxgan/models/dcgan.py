@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models import conditioning as cond
-from jaxgan.models import conv_impl, layers
+from jaxgan.models import conv_impl, layers, registry
 
 SIZES = (28, 32, 64, 128)
 _INIT = nn.initializers.normal(0.02)
@@ -206,3 +206,57 @@ class DCGANDiscriminator(nn.Module):
     return cond.discriminator_output(
       self, phi, labels, spectral=spectral, train=train, kernel_init=_INIT
     )
+
+
+@registry.register(
+  'dcgan',
+  sizes=SIZES,
+  g_conditionings=('cbn',),
+  d_conditionings=('projection', 'acgan'),
+  d_norm='batch',
+)
+def make(
+  image_shape: tuple[int, int, int],
+  *,
+  width: int | None = None,
+  d_norm: str,
+  dtype: Any = jnp.float32,
+  g_width: int | None = None,
+  d_width: int | None = None,
+  sn_steps: int = 1,
+  minibatch_std: int = 0,
+  conv: str = 'auto',
+) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+  """Builds the DCGAN pair for `jaxgan.models.make_models('dcgan', ...)`, which checks the rest.
+
+  Args:
+    image_shape: `(size, size, channels)`, size in `SIZES`.
+    width: G's last and D's first feature count (None: 64); `g_width`, `d_width` override it.
+    d_norm: D's normalisation, one of `layers.NORMS`.
+    dtype: the compute dtype.
+    g_width: G's width (None: `width`).
+    d_width: D's width (None: `width`).
+    sn_steps: spectral-norm power iterations per call.
+    minibatch_std: D's minibatch standard-deviation group size; 0: none.
+    conv: one of `conv_impl.IMPLEMENTATIONS`.
+
+  Returns:
+    `(DCGANGenerator, DCGANDiscriminator)`, unbound and unconditional.
+
+  Raises:
+    ValueError: an unknown `conv`; ImportError: 'onednn' without the `cpu` extra.
+  """
+  conv_impl.check(conv)  # the name, and the extra for 'onednn', now rather than at first use
+  size, _, channels = image_shape
+  w = 64 if width is None else width
+  g_width, d_width = (w if x is None else x for x in (g_width, d_width))
+  g = DCGANGenerator(image_size=size, channels=channels, width=g_width, dtype=dtype, conv=conv)
+  d = DCGANDiscriminator(
+    width=d_width,
+    norm=d_norm,
+    sn_steps=sn_steps,
+    minibatch_std=minibatch_std,
+    dtype=dtype,
+    conv=conv,
+  )
+  return g, d

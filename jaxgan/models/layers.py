@@ -74,6 +74,19 @@ def check_image_size(model: str, size: int, sizes: tuple[int, ...]) -> None:
   )
 
 
+def check_minibatch_std(group_size: Any) -> None:
+  """Checks a discriminator's minibatch standard-deviation group size (`minibatch_stddev`).
+
+  Args:
+    group_size: examples per group, or 0 for no minibatch standard deviation.
+
+  Raises:
+    ValueError: `group_size` is not an integer >= 0.
+  """
+  if not isinstance(group_size, int) or group_size < 0:
+    raise ValueError(f'minibatch_std must be a group size >= 0 (0: none); got {group_size!r}')
+
+
 def dcgan_bn_scale_init(
   key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32
 ) -> jax.Array:

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models import conditioning as cond
-from jaxgan.models import layers
+from jaxgan.models import layers, registry
 
 _G_ACTIVATIONS = ('relu', 'leaky_relu')
 _OUTPUT_ACTIVATIONS = ('tanh', 'none')
@@ -144,3 +144,69 @@ class MLPDiscriminator(nn.Module):
     if self.minibatch_std:
       x = layers.minibatch_stddev(x, self.minibatch_std)
     return cond.discriminator_output(self, x, labels, spectral=spectral, train=train)
+
+
+@registry.register(
+  'mlp',
+  sizes=None,
+  g_conditionings=('concat',),
+  d_conditionings=('projection', 'acgan', 'concat'),
+  d_norm='none',
+)
+def make(
+  image_shape: tuple[int, ...],
+  *,
+  width: int | None = None,
+  d_norm: str,
+  dtype: Any = jnp.float32,
+  g_width: int | None = None,
+  d_width: int | None = None,
+  sn_steps: int = 1,
+  minibatch_std: int = 0,
+  g_hidden: tuple[int, ...] | None = None,
+  d_hidden: tuple[int, ...] | None = None,
+  activation: str = 'relu',
+  output_activation: str = 'tanh',
+) -> tuple[MLPGenerator, MLPDiscriminator]:
+  """Builds the MLP pair for `jaxgan.models.make_models('mlp', ...)`, which checks the rest.
+
+  Args:
+    image_shape: one sample's shape, any (G reshapes, D flattens).
+    width: hidden widths G (w, 2w) and D (2w, w) (None: 256); `g_width`, `d_width` override it.
+    d_norm: D's normalisation, one of `layers.NORMS`.
+    dtype: the compute dtype.
+    g_width: G's w (None: `width`).
+    d_width: D's w (None: `width`).
+    sn_steps: spectral-norm power iterations per call.
+    minibatch_std: D's minibatch standard-deviation group size; 0: none.
+    g_hidden: G's hidden widths (None: from `g_width`).
+    d_hidden: D's hidden widths (None: from `d_width`).
+    activation: G's hidden activation, 'relu' or 'leaky_relu'.
+    output_activation: G's output, 'tanh' or 'none'.
+
+  Returns:
+    `(MLPGenerator, MLPDiscriminator)`, unbound and unconditional.
+
+  Raises:
+    ValueError: an unknown activation.
+  """
+  w = 256 if width is None else width
+  g_w, d_w = (w if x is None else x for x in (g_width, d_width))
+  g = MLPGenerator(
+    out_shape=image_shape,
+    hidden=tuple((g_w, 2 * g_w) if g_hidden is None else g_hidden),
+    activation=activation,
+    output_activation=output_activation,
+    dtype=dtype,
+  )
+  # Validate the activations now rather than at the first call.
+  layers.check_activation(activation, _G_ACTIVATIONS, 'activation')
+  layers.check_activation(output_activation, _OUTPUT_ACTIVATIONS, 'output_activation')
+  d = MLPDiscriminator(
+    hidden=tuple((2 * d_w, d_w) if d_hidden is None else d_hidden),
+    norm=d_norm,
+    sn_steps=sn_steps,
+    minibatch_std=minibatch_std,
+    dtype=dtype,
+  )
+  return g, d

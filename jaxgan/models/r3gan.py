@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.models import conditioning as cond
-from jaxgan.models import conv_impl, layers
+from jaxgan.models import conv_impl, layers, registry
 from jaxgan.models import r3gan_stages as _stages
 from jaxgan.models.r3gan_ops import conv2d, downsample, upsample
 from jaxgan.models.r3gan_stages import (
@@ -287,6 +287,13 @@ class R3GANDiscriminator(_Arch):
     return cond.projection(embed(labels), dense(e, 'Head')(phi))
 
 
+@registry.register(
+  'r3gan',
+  sizes=SIZES,
+  g_conditionings=('concat',),
+  d_conditionings=('projection', 'acgan'),
+  d_norm='none',
+)
 def make(
   image_shape: tuple[int, ...],
   *,
@@ -336,13 +343,8 @@ def make(
   >>> g.widths, g.cardinality
   ((768, 768, 768, 768, 384), (96, 96, 96, 96, 48))
   """
-  if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-    raise ValueError(
-      f"r3gan needs an image_shape (size, size, channels) with size in "
-      f"{', '.join(map(str, SIZES))}; got {image_shape}"
-    )
+  image_shape = registry.get('r3gan').check_image_shape(image_shape)
   size = image_shape[0]
-  _check_size(size)
   if d_norm != 'none':
     raise ValueError(
       f"r3gan has no normalisation (its initialisation and R1/R2 stand in for it): d_norm must "

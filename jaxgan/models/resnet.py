@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models import conditioning as cond
-from jaxgan.models import conv_impl, layers
+from jaxgan.models import conv_impl, layers, registry
 
 SIZES = (32, 64, 128, 256)
 
@@ -344,3 +344,51 @@ class ResNetDiscriminator(nn.Module):
     return cond.discriminator_output(
       self, phi, labels, spectral=self.norm == 'spectral', train=train
     )
+
+
+@registry.register(
+  'resnet',
+  sizes=SIZES,
+  g_conditionings=('cbn',),
+  d_conditionings=('projection', 'acgan'),
+  d_norm='spectral',
+)
+def make(
+  image_shape: tuple[int, int, int],
+  *,
+  width: int | None = None,
+  d_norm: str,
+  dtype: Any = jnp.float32,
+  g_width: int | None = None,
+  d_width: int | None = None,
+  sn_steps: int = 1,
+  minibatch_std: int = 0,
+  conv: str = 'auto',
+) -> tuple[ResNetGenerator, ResNetDiscriminator]:
+  """Builds the ResNet pair for `jaxgan.models.make_models('resnet', ...)`, which checks the rest.
+
+  Args:
+    image_shape: `(size, size, channels)`, size in `SIZES`.
+    width: both widths (None: `DEFAULT_WIDTHS[size]`); `g_width`, `d_width` override it.
+    d_norm: D's normalisation, one of `layers.NORMS`.
+    dtype: the compute dtype.
+    g_width: G's width (None: `width`).
+    d_width: D's width (None: `width`).
+    sn_steps: spectral-norm power iterations per call.
+    minibatch_std: D's minibatch standard-deviation group size; 0: none.
+    conv: one of `conv_impl.IMPLEMENTATIONS`.
+
+  Returns:
+    `(ResNetGenerator, ResNetDiscriminator)`, unbound and unconditional.
+
+  Raises:
+    ValueError: an unknown `conv`; ImportError: 'onednn' without the `cpu` extra.
+  """
+  conv_impl.check(conv)  # the name, and the extra for 'onednn', now rather than at first use
+  size, _, channels = image_shape
+  g_w, d_w = DEFAULT_WIDTHS[size] if width is None else (width, width)
+  g_width, d_width = g_w if g_width is None else g_width, d_w if d_width is None else d_width
+  g = ResNetGenerator(image_size=size, channels=channels, width=g_width, dtype=dtype, conv=conv)
+  kw = dict(sn_steps=sn_steps, minibatch_std=minibatch_std, dtype=dtype, conv=conv)
+  d = ResNetDiscriminator(width=d_width, norm=d_norm, **kw)
+  return g, d
