@@ -38,6 +38,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import augment as augment_lib
+from jaxgan.config import read_options
 from jaxgan.data import load_source
 from jaxgan.metrics.evaluator import Evaluator
 from jaxgan.metrics.fid import FeatureStats, frechet_distance
@@ -92,7 +93,7 @@ def check_run(workdir: str, args) -> dict:
   policy = args.policy or (config.augment.policy if name == config.augment.name else "") or None
   p = args.p if args.p >= 0 else (float(state.aug_p) if config.augment.name else 1.0)
   aug = augment_lib.get(name, policy)
-  extractor = Evaluator.from_config(config).extractor
+  extractor = Evaluator.from_config(config, read=read_options(config)).extractor
   key = jax.random.PRNGKey(args.seed)
   real = split_images(config, args.num_samples, args.seed, config.eval.reference_split)
   augmented = batched(lambda x, i: aug(jnp.asarray(x), jax.random.fold_in(key, i), p), real)

@@ -317,3 +317,48 @@ def test_bad_input():
     augment.get("ada", "xflip:-1")
   with pytest.raises(ValueError, match="no policy"):
     augment.get("flip_translate", "bgc")
+
+
+def test_registry_carries_each_augmentations_facts():
+  assert dict(augment.DEFAULT_POLICIES) == {
+    "ada": "bgc",
+    "diffaugment": "color,translation,cutout",
+    "flip_translate": None,
+  }
+  assert augment.AUGMENTATIONS["ada"] is augment.ada
+  # A new augmentation: one definition and its registration; `get` and `check` find it.
+  from jaxgan.augment import _registry
+
+  @augment.register("negate_test")  # no policy
+  def negate(images, key, p):
+    return -images
+
+  try:
+    assert augment.AUGMENTATIONS["negate_test"] is negate
+    assert float(augment.get("negate_test")(jnp.ones((1, 2, 2, 1)), KEY, 1.0)[0, 0, 0, 0]) == -1
+    with pytest.raises(ValueError, match="negate_test takes no policy"):
+      augment.check("negate_test", "all")
+    with pytest.raises(ValueError, match="registered already"):
+      augment.register("negate_test")(negate)
+  finally:
+    del _registry.REGISTRY["negate_test"]
+
+
+@pytest.mark.parametrize(
+  "fields, message",
+  [
+    (dict(name="mixup"), r"config\.augment: Unknown augmentation 'mixup'; valid: \['ada'"),
+    (dict(name="diffaugment", policy="color,rotate"), r"config\.augment: .*valid entries"),
+    (dict(name="flip_translate", policy="bgc"), r"config\.augment: flip_translate takes no"),
+    (dict(name="diffaugment", p=1.5), r"config\.augment\.p=1\.5: .*\[0, 1\]; got 1\.5"),
+    (dict(name="diffaugment", p="linear(0, 2, 10)"), r"config\.augment\.p=.*\[0, 1\]; got 2"),
+  ],
+)
+def test_config_validate_calls_the_augmentation_rules(fields, message):
+  """config.validate refuses what `augment.check` refuses, naming the config's field."""
+  from jaxgan import config as config_lib
+
+  config = config_lib.default_config()
+  config.augment.update(fields)
+  with pytest.raises(config_lib.ConfigError, match=message):
+    config_lib.validate(config)

@@ -114,7 +114,7 @@ def test_fcd_orders_test_set_blur_and_noise(trained, mnist):
 
 
 def test_evaluator_from_run_config_with_classifier(trained, mnist, tmp_path):
-  from jaxgan.config import default_config
+  from jaxgan.config import default_config, read_options
 
   clf, _ = trained
   data_dir, _, (x_test, _) = mnist
@@ -134,7 +134,12 @@ def test_evaluator_from_run_config_with_classifier(trained, mnist, tmp_path):
   )
   cache = tmp_path / "cache"
   ev = metrics.Evaluator.from_config(
-    config, cache_dir=str(cache), num_reference=5000, kid_subsets=10, kid_subset_size=500
+    config,
+    read=read_options(config),
+    cache_dir=str(cache),
+    num_reference=5000,
+    kid_subsets=10,
+    kid_subset_size=500,
   )
   assert "mnist_convnet" in ev.protocol and "mnist 'train' (5000 images)" in ev.protocol
   assert ev.reference.feats.shape == (1000, clf.dim)
@@ -160,7 +165,12 @@ def test_evaluator_from_run_config_with_classifier(trained, mnist, tmp_path):
   # reads them without the data.
   config.run.data_dir = str(tmp_path / "nowhere")
   again = metrics.Evaluator.from_config(
-    config, cache_dir=str(cache), num_reference=5000, kid_subsets=10, kid_subset_size=500
+    config,
+    read=read_options(config),
+    cache_dir=str(cache),
+    num_reference=5000,
+    kid_subsets=10,
+    kid_subset_size=500,
   )
   assert "(5000 images, cached)" in again.protocol
   np.testing.assert_allclose(again.reference.stats.mean, ev.reference.stats.mean)

@@ -272,7 +272,7 @@ def test_a_subset_of_many_classes_and_a_classifier_of_other_classes(monkeypatch)
 
 
 def test_from_config_reads_the_class_count(monkeypatch, tmp_path, fake_classifier):
-  from jaxgan.config import default_config
+  from jaxgan.config import default_config, read_options
 
   loads = []
 
@@ -285,10 +285,13 @@ def test_from_config_reads_the_class_count(monkeypatch, tmp_path, fake_classifie
   config.data.name, config.data.pad_to = "mnist", None
   config.eval.update(dict(metrics="fcd,class_acc,intra_fcd", num_samples=300))
   with pytest.raises(ValueError, match="need a conditional model"):
-    metrics.Evaluator.from_config(config, extractor=_Pixels())
+    metrics.Evaluator.from_config(config, read=read_options(config), extractor=_Pixels())
   assert not loads  # refused before any image was loaded
   config.model.num_classes = K
-  ev = metrics.Evaluator.from_config(config, extractor=_Pixels(), cache_dir=str(tmp_path))
+  read = read_options(config)  # labels read: the run is conditional now
+  ev = metrics.Evaluator.from_config(
+    config, read=read, extractor=_Pixels(), cache_dir=str(tmp_path)
+  )
   assert loads == ["train"] and ev.conditional.per_class == 100
   out = ev.evaluate(_Replay(), key=jax.random.PRNGKey(1))
   p = "pixels-300-train"

@@ -8,6 +8,7 @@ from scipy import linalg
 from scipy.spatial.distance import cdist
 
 from jaxgan import metrics
+from jaxgan.config import default_config, read_options
 from jaxgan.metrics import kid as kid_lib
 
 
@@ -361,7 +362,6 @@ def fake_dataset(monkeypatch):
 
 
 def _run_config(**eval_fields):
-  from jaxgan.config import default_config
 
   config = default_config()
   config.data.name, config.data.pad_to = "fashion_mnist", 4
@@ -375,12 +375,17 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
   ext = _Linear(16)
   config = _run_config()
   ev = metrics.Evaluator.from_config(
-    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+    config,
+    read=read_options(config),
+    cache_dir=str(tmp_path),
+    extractor=ext,
+    num_reference=300,
+    kid_subset_size=50,
   )
   read = dict(resolution=None, crop="resize_crop", image_key="image", label_key=None)
   assert loads == [("fashion_mnist", "test", "/prepared", "/originals", 300, read)]
   assert ev.prefix == "linear-100-test" and ev.metrics == ("frechet", "kid")
-  assert ev.num_samples == 100 and ev.kid_subset_size == 50
+  assert ev.num_samples == 100 and ev.settings["kid_subset_size"] == 50
   assert "100 generated samples vs fashion_mnist 'test' (300 images)" in ev.protocol
   # data.pad_to: the reference images are padded to 4x4 with -1, centred, as the loader does.
   padded = np.pad(images[:300], ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-1.0)
@@ -388,17 +393,28 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
   (cached,) = tmp_path.glob("ref_fashion_mnist_test_linear_*.npz")
   # A second evaluator with the same protocol reads the cache instead of the data.
   again = metrics.Evaluator.from_config(
-    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+    config,
+    read=read_options(config),
+    cache_dir=str(tmp_path),
+    extractor=ext,
+    num_reference=300,
+    kid_subset_size=50,
   )
   assert len(loads) == 1 and "(300 images, cached)" in again.protocol
   np.testing.assert_array_equal(again.reference.feats, ev.reference.feats)
   np.testing.assert_allclose(again.reference.stats.cov, ev.reference.stats.cov, rtol=1e-12)
   # Other reference images or other weights are other statistics: cache misses.
   metrics.Evaluator.from_config(
-    config, cache_dir=str(tmp_path), extractor=ext, num_reference=200, kid_subset_size=50
+    config,
+    read=read_options(config),
+    cache_dir=str(tmp_path),
+    extractor=ext,
+    num_reference=200,
+    kid_subset_size=50,
   )
   metrics.Evaluator.from_config(
     config,
+    read=read_options(config),
     cache_dir=str(tmp_path),
     extractor=_Linear(16, id="2"),
     num_reference=300,
@@ -408,13 +424,23 @@ def test_evaluator_from_config_reads_the_run_config_and_caches(tmp_path, fake_da
   # An unreadable cache file is ignored and rewritten.
   cached.write_bytes(b"not an npz")
   metrics.Evaluator.from_config(
-    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+    config,
+    read=read_options(config),
+    cache_dir=str(tmp_path),
+    extractor=ext,
+    num_reference=300,
+    kid_subset_size=50,
   )
   assert len(loads) == 4 and np.load(cached)["feats"].shape == (100, 6)
   # Images read at another resolution are another reference; the read options reach the data.
   config.data.resolution = 8
   metrics.Evaluator.from_config(
-    config, cache_dir=str(tmp_path), extractor=ext, num_reference=300, kid_subset_size=50
+    config,
+    read=read_options(config),
+    cache_dir=str(tmp_path),
+    extractor=ext,
+    num_reference=300,
+    kid_subset_size=50,
   )
   assert len(loads) == 5 and loads[-1][-1]["resolution"] == 8
 
@@ -423,11 +449,14 @@ def test_evaluator_cache_dir_comes_from_the_config_and_needs_an_extractor_id(
   tmp_path, fake_dataset
 ):
   config = _run_config(cache_dir=str(tmp_path / "from_config"))
-  metrics.Evaluator.from_config(config, extractor=_Linear(16))
+  metrics.Evaluator.from_config(config, read=read_options(config), extractor=_Linear(16))
   assert len(list((tmp_path / "from_config").glob("*.npz"))) == 1
   # An extractor without an id (its weights unknown) is never cached.
   metrics.Evaluator.from_config(
-    config, cache_dir=str(tmp_path / "no_id"), extractor=_Linear(16, id=None)
+    config,
+    read=read_options(config),
+    cache_dir=str(tmp_path / "no_id"),
+    extractor=_Linear(16, id=None),
   )
   assert not (tmp_path / "no_id").exists()
 
@@ -446,8 +475,52 @@ def test_evaluator_from_config_refuses(change, kwargs, error, message, fake_data
     config.data.name = change.pop("name")
   config.eval.update(change)
   with pytest.raises(error, match=message):
-    metrics.Evaluator.from_config(config, **kwargs)
+    if config.data.name == "toy_grid":  # the run refuses it: a 2-D mixture has no images
+      from jaxgan.run import loop
+
+      loop.make_evaluator(config, cache_dir=None, **kwargs)
+    else:
+      metrics.Evaluator.from_config(config, read=read_options(config), **kwargs)
   assert not fake_dataset[1]  # refused before any image was loaded
+
+
+def test_a_registered_metric_is_found_computed_and_described_by_the_evaluator():
+  """A metric is one definition and its registration: no other place names it."""
+  import jax
+
+  from jaxgan.metrics import registry
+
+  @registry.register(
+    "feature_norm_test",
+    reference=False,
+    settings={"norm_ord": 2},
+    describe=lambda s: f"feature norm: ord {s['norm_ord']}",
+  )
+  def feature_norm(ev, samples):
+    norms = np.linalg.norm(samples.feats, ord=ev.settings["norm_ord"], axis=1)
+    return {"feature_norm": float(norms.mean())}
+
+  try:
+    ext = _Linear(4)
+    real = np.zeros((10, 2, 2, 1), np.float32)
+    ev = metrics.Evaluator.create(
+      metrics="feature_norm_test", extractor=ext, reference_images=real, num_samples=20, norm_ord=1
+    )
+    assert ev.reference is None and "feature norm: ord 1" in ev.protocol and ev.primary is None
+    fake = np.random.default_rng(0).uniform(-1, 1, (20, 2, 2, 1)).astype(np.float32)
+    out = ev.evaluate(lambda key, n: fake[:n], key=jax.random.PRNGKey(0))
+    want = np.abs(ext.features(fake)).sum(1).mean()
+    assert out == pytest.approx({"linear-20-train/feature_norm": want}, rel=1e-6)
+    with pytest.raises(TypeError, match=r"Unknown settings \['norm'\]"):
+      metrics.Evaluator.create(
+        metrics="fcd", extractor=ext, reference_images=real, num_samples=20, norm=1
+      )
+    with pytest.raises(ValueError, match="registered already"):
+      registry.register("feature_norm_test")(feature_norm)
+  finally:
+    del registry.REGISTRY["feature_norm_test"]
+  with pytest.raises(ValueError, match="Unknown metrics.*valid: fcd, fid"):
+    metrics.Evaluator.create(metrics="feature_norm_test", extractor=ext, reference_images=real)
 
 
 def test_frechet_distance_of_too_few_samples_warns_and_names_the_counts():

@@ -109,13 +109,17 @@ def test_weak_or_foreign_classifier_is_refused(meta, match):
 def test_modes_only_for_stacked_mnist():
   with pytest.raises(ValueError, match=r"'modes'.*'mnist'.*stacked_mnist"):
     Evaluator.create(metrics="modes", dataset="mnist", extractor=_ByBrightness())
-  from jaxgan.config import default_config
+  from jaxgan.config import default_config, read_options
 
   config = default_config()
   config.data.name = "cifar10"
   config.eval.metrics = "fcd,modes"
   with pytest.raises(ValueError, match=r"'cifar10'.*data\.name='stacked_mnist'"):
-    Evaluator.from_config(config)
+    Evaluator.from_config(config, read=read_options(config))
+  from jaxgan.run import loop
+
+  with pytest.raises(ValueError, match=r"'cifar10'.*data\.name='stacked_mnist'"):
+    loop.check_metrics(config)  # the run refuses it before it writes anything
   with pytest.raises(ValueError, match="No cached classifier for data set 'cifar10'"):
     classifier_cache.classifier_dataset("cifar10")
 
@@ -191,7 +195,7 @@ def test_real_floor(real):
 
 
 def test_evaluator_modes_from_config(real, tmp_path, monkeypatch):
-  from jaxgan.config import default_config
+  from jaxgan.config import default_config, read_options
   from jaxgan.data.batches import centred_padding
 
   data_dir, cache_dir, clf = real
@@ -201,7 +205,7 @@ def test_evaluator_modes_from_config(real, tmp_path, monkeypatch):
   config.data.name, config.data.pad_to = "stacked_mnist", 32
   config.run.data_dir = str(data_dir)
   config.eval.update(dict(metrics="modes", extractor="classifier", num_samples=2000))
-  ev = Evaluator.from_config(config, cache_dir=str(tmp_path / "refs"))
+  ev = Evaluator.from_config(config, read=read_options(config), cache_dir=str(tmp_path / "refs"))
   p = "mnist_convnet-2k-train"
   assert (ev.primary, ev.primary_mode, ev.reference) == (f"{p}/kl", "min", None)
   assert "real floor" in ev.protocol and clf.describe() in ev.protocol

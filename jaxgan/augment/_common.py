@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.augment._registry import check_probability_value
+
 # The one signature of every entry of AUGMENTATIONS: f(images, key, p) -> images.
 AugmentFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -59,8 +61,7 @@ def check_probability(p) -> jax.Array:
     value = float(p)
   except (jax.errors.ConcretizationTypeError, TypeError):
     return p
-  if not 0.0 <= value <= 1.0:
-    raise ValueError(f"The augmentation probability p must lie in [0, 1]; got {value}.")
+  check_probability_value(value)
   return p
 
 

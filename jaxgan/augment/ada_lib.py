@@ -57,6 +57,7 @@ import jax.numpy as jnp
 
 from jaxgan.augment import transforms as T
 from jaxgan.augment._common import check_images, check_probability, where_examples
+from jaxgan.augment._registry import register
 
 # The draws, parameters and matrices live in ada_params; ada_lib.<name> stays their public path.
 from jaxgan.augment.ada_params import (  # noqa: F401
@@ -172,6 +173,7 @@ def apply(images: jax.Array, params: dict) -> jax.Array:
   return x.astype(images.dtype)
 
 
+@register("ada", default_policy=DEFAULT_POLICY, parse_policy=parse_policy)
 def ada(images: jax.Array, key: jax.Array, p, policy: str = DEFAULT_POLICY) -> jax.Array:
   """ADA's augmentation pipeline (Karras et al. 2020) at probability `p`, per example.
 

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.augment._common import check_images, check_probability, where_examples
+from jaxgan.augment._registry import register
 
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
@@ -334,6 +335,7 @@ def apply_policy(images: jax.Array, params, policy: str = DEFAULT_POLICY) -> jax
   return out
 
 
+@register("diffaugment", default_policy=DEFAULT_POLICY, parse_policy=parse_policy)
 def diffaugment(
   images: jax.Array, key: jax.Array, p=1.0, policy: str = DEFAULT_POLICY
 ) -> jax.Array:

@@ -300,8 +300,9 @@ def check_data(config: ml_collections.ConfigDict) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks the config's structure and values before anything is built.
 
-  Names (loss, penalty, model, augmentation) are checked by the registries that own them:
-  `jaxgan.run.build.check_names`, which the loop runs right after this, before any data or model.
+  The augmentation is checked by its registry (`jaxgan.augment.check`, loaded when this runs);
+  the other names (loss, penalty, model) by theirs in `jaxgan.run.build.check_names`, which the
+  loop runs right after this, before any data or model.
 
   Args:
     config: a config built from `default_config()`.
@@ -355,13 +356,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"config.data.batch_size={config.data.batch_size} does not split into packs of "
       f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
     )
-  metrics = [m.strip() for m in config.eval.metrics.split(",")]
-  if "modes" in metrics and config.data.name != "stacked_mnist":
-    raise ConfigError(
-      f"config.eval.metrics='modes' counts Stacked MNIST's 1000 modes; the data set is "
-      f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
-    )
   config_checks.check_recipes(config, toy=is_toy(config))
+  config_checks.check_augment(config)
   config_checks.check_conditioning(config)
   rampup = config.optim.ema_rampup
   if rampup is not None and not rampup > 0:

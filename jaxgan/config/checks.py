@@ -93,6 +93,38 @@ def check_model(config) -> None:
     raise ConfigError(_MODEL_FIELDS.sub(r"config.model.\1", str(e)) + ".") from None
 
 
+def check_augment(config) -> None:
+  """The augmentation's name, policy and probability, by `jaxgan.augment.check` (where those
+  rules live), with the config's field in the message.
+
+  Loads JAX (the augmentations, and the schedules that give a scheduled p's range), so it is
+  imported here, when `validate` runs, not when the config is.
+
+  Args:
+    config: a run config.
+
+  Raises:
+    ConfigError: naming `config.augment` (or `config.augment.p`) and the rule's message.
+  """
+  aug = config.augment
+  if aug.name is None:
+    return
+  from jaxgan import augment, schedules  # pylint: disable=g-import-not-at-top (JAX)
+
+  try:
+    augment.check(aug.name, aug.policy)
+  except ValueError as e:
+    raise ConfigError(f"config.augment: {e}") from None
+  if aug.p is not None:
+    try:  # a schedule of p: the smallest and largest values it takes over the run
+      p_range = schedules.value_range(aug.p, config.run.steps, field="config.augment.p")
+      augment.check(aug.name, p=p_range)
+    except ValueError as e:
+      msg = str(e)  # an unreadable spec's message names the field already
+      msg = msg if msg.startswith("config.") else f"config.augment.p={aug.p!r}: {msg}"
+      raise ConfigError(msg) from None
+
+
 def check_conditioning(config) -> None:
   """The run's class-conditioning fields: a labelled image data set, its class count, and the
   labels' settings (the model's own class arguments: `check_model`, which runs first).

@@ -11,14 +11,20 @@ float32 `(n, d)`; feature extractors map images, float32 `(n, h, w, c)` in [-1, 
   >>> round(metrics.frechet_distance(*s.mean_cov(), s.mean + 1.0, s.cov), 6)
   4.0
 
-An `Evaluator` (`metrics.Evaluator.create(...)` or `.from_config(run_config)`) ties a feature
-network, a reference set and sample counts into one protocol; see `jaxgan.metrics.evaluator`.
+An `Evaluator` (`metrics.Evaluator.create(...)` or `.from_config(run_config, read=...)`) ties a
+feature network, a reference set and sample counts into one protocol; see
+`jaxgan.metrics.evaluator`. It finds its metrics by name in `jaxgan.metrics.registry`, where each
+metric's module registers it.
 """
 
 from __future__ import annotations
 
 import importlib
 
+# These modules define the metrics and register them (`jaxgan.metrics.registry`; NumPy only), so
+# the registry is whole once `jaxgan.metrics` is imported: a metric in a new module is one more
+# import here.
+from jaxgan.metrics import conditional as conditional  # class_acc, intra_fcd/intra_fid
 from jaxgan.metrics.fid import FeatureStats, frechet_distance, inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.mode_coverage import kl_to_uniform, mode_coverage

@@ -31,16 +31,32 @@ from typing import Any
 import numpy as np
 
 from jaxgan.metrics.batching import draw, extract, spread
-from jaxgan.metrics.fid import FeatureStats, stats_distance
+from jaxgan.metrics.fid import FeatureStats, frechet_name, stats_distance
+from jaxgan.metrics.registry import REGISTRY, register
 
 log = logging.getLogger(__name__)
 
 MAX_CLASSES = 20  # at most this many classes: per-class keys, intra-class statistics
 MIN_PER_CLASS = 50  # samples and reference images of a class an intra-class distance needs
-NAMES = ("class_acc", "intra")  # the parsed names of the conditional metrics
 _STACKED_CLASSES, _DIGITS = 1000, 10  # Stacked MNIST, read by an MNIST classifier per channel
 _LABEL_SEED = 0  # of the shuffled order of the evaluation labels
 _SUBSET = "choose a subset with eval.classes (e.g. '0,1,2,3,4,5,6,7,8,9')"
+
+# Both computed by `ConditionalMetrics` from one set of samples of the requested classes.
+register("class_acc", reads=(), reference=False, conditional=True)(None)
+register(
+  "intra",
+  aliases=("intra_fcd", "intra_fid"),
+  reads=(),
+  conditional=True,
+  primary="intra_{fd}",
+  rank=3,
+)(None)
+
+
+def _conditional(metrics: Sequence[str]) -> tuple[str, ...]:
+  """The conditional metrics among parsed names."""
+  return tuple(m for m in metrics if REGISTRY[m].conditional)
 
 
 def parse_classes(classes: str | Sequence[int] | None, num_classes: int) -> tuple[int, ...]:
@@ -87,7 +103,7 @@ def check_request(
   """Refuses, before anything is computed, a conditional request that cannot be met.
 
   Args:
-    metrics: parsed metric names (those in `NAMES` are checked).
+    metrics: parsed metric names (the conditional ones are checked).
     num_classes: the model's class count (0: unconditional).
     classes: the classes to evaluate (see `parse_classes`); None: all.
     num_samples: samples per evaluation, shared out evenly over the classes.
@@ -100,7 +116,7 @@ def check_request(
     ValueError: an unconditional model, bad classes; with `intra`, more than `MAX_CLASSES`
       classes or under `MIN_PER_CLASS` samples per class; under 1 sample per class.
   """
-  if not set(NAMES) & set(metrics):
+  if not _conditional(metrics):
     return None
   classes = parse_classes(classes, num_classes)
   k = len(classes)
@@ -111,7 +127,7 @@ def check_request(
     )
   least = MIN_PER_CLASS if "intra" in metrics else 1
   if num_samples // k < least:
-    names = "/".join(m if m != "intra" else f"intra_{fd_name}" for m in metrics if m in NAMES)
+    names = "/".join(m if m != "intra" else f"intra_{fd_name}" for m in _conditional(metrics))
     raise ValueError(
       f"{num_samples} samples over {k} classes are {num_samples // k} per class; {names} "
       f"need at least {least}: raise eval.num_samples to {least * k}"
@@ -243,7 +259,7 @@ class ConditionalMetrics:
   """The conditional half of an `Evaluator`: samples of requested classes, and their metrics.
 
   Attributes:
-    metrics: the conditional metrics computed, from `NAMES`.
+    metrics: the conditional metrics computed ('class_acc', 'intra').
     classes: the evaluated classes.
     per_class: samples of each class per evaluation of `num_samples`.
     description: the protocol in words.
@@ -263,7 +279,7 @@ class ConditionalMetrics:
     """Checks the request against the model, the networks and the reference.
 
     Args:
-      metrics: parsed names among `NAMES`.
+      metrics: parsed names (the conditional ones are kept).
       num_classes: the model's class count (0: unconditional, refused).
       num_samples: samples per evaluation, shared out evenly over the classes.
       classes: the classes to evaluate (see `parse_classes`); None: all.
@@ -277,9 +293,7 @@ class ConditionalMetrics:
         `intra`: more than `MAX_CLASSES` classes, fewer than `MIN_PER_CLASS` samples or
         reference images of a class, or missing networks or statistics.
     """
-    from jaxgan.metrics.eval_networks import frechet_name  # pylint: disable=g-import-not-at-top
-
-    self.metrics = tuple(m for m in metrics if m in NAMES)
+    self.metrics = _conditional(metrics)
     fd_name = frechet_name(extractor)  # the key says intra_fid with the Inception network
     self.classes = check_request(self.metrics, num_classes, classes, num_samples, fd_name)
     k = len(self.classes)
@@ -365,32 +379,3 @@ class ConditionalMetrics:
       out[f"{prefix}/intra_{self._fd_name}"] = float(np.mean(list(dist.values())))
       out.update({f"{prefix}/intra_{self._fd_name}_{c}": d for c, d in dist.items()})
     return out
-
-
-def check_config(config) -> None:
-  """Refuses, before a run writes anything, conditional metrics its config cannot compute.
-
-  Checks the metric names, the model's classes against `class_acc` and `intra_*`, the samples
-  per class, and that `class_acc` has a classifier: `eval.classifier_path`, or a data set whose
-  classifier jaxgan trains and caches. Computes nothing.
-
-  Args:
-    config: a run config (`jaxgan.config`).
-
-  Raises:
-    ValueError: as `check_request`, `eval_networks.parse_metrics` and
-      `classifier_cache.classifier_dataset`, naming the config field to change.
-  """
-  from jaxgan.config import TOY_DATASETS  # pylint: disable=g-import-not-at-top
-  from jaxgan.metrics import classifier_cache  # pylint: disable=g-import-not-at-top
-  from jaxgan.metrics.eval_networks import parse_metrics  # pylint: disable=g-import-not-at-top
-
-  e = config.eval
-  if not e.metrics or config.data.name in TOY_DATASETS:
-    return
-  metrics = parse_metrics(e.metrics)
-  fd_name = "fid" if e.extractor == "inception" else "fcd"
-  classes = e.get("classes") or None
-  check_request(metrics, config.model.num_classes, classes, e.num_samples, fd_name)
-  if "class_acc" in metrics and not e.classifier_path:
-    classifier_cache.classifier_dataset(config.data.name)

@@ -1,4 +1,5 @@
-"""What an `Evaluator` computes: metric names, feature extractor, classifier, digit reader."""
+"""What an `Evaluator` needs before it computes: the request checked, the networks resolved (the
+feature extractor, `modes`' digit reader, `class_acc`'s classifier), a run config's keywords."""
 
 from __future__ import annotations
 
@@ -6,54 +7,51 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from jaxgan.metrics import classifier_cache, stacked_mnist
+from jaxgan.metrics import classifier_cache, conditional, registry, stacked_mnist
 from jaxgan.metrics.extractors import load_extractor
-
-# The metric names an Evaluator accepts (see `jaxgan.metrics.evaluator`).
-METRICS = (
-  "fcd", "fid", "kid", "precision_recall", "is", "modes", "class_acc", "intra_fcd", "intra_fid"
-)  # fmt: skip
+from jaxgan.metrics.fid import frechet_name
 
 
-def frechet_name(extractor: Any) -> str:
-  """The Frechet distance's name in metric keys: `'fid'` with the Inception network, else `'fcd'`.
+def check_request(
+  metrics: str | Sequence[str],
+  *,
+  dataset: str | None,
+  extractor: Any,
+  num_samples: int,
+  num_classes: int = 0,
+  classes=None,
+  classifier_path: str | None = None,
+) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+  """Refuses, before anything is loaded or computed, a request the metrics cannot meet.
 
-  Args:
-    extractor: a `FeatureExtractor`, or its name as `Evaluator.create` takes it.
-
-  Returns:
-    `'fid'` or `'fcd'`.
-
-  >>> frechet_name("inception"), frechet_name("classifier")
-  ('fid', 'fcd')
-  """
-  if isinstance(extractor, str):
-    return "fid" if extractor == "inception" else "fcd"
-  return "fid" if getattr(extractor, "name", None) == "inception_fid" else "fcd"
-
-
-def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
-  """Metric names, checked and deduplicated: `fcd` and `fid` as `'frechet'`, `intra_*` as `'intra'`.
+  Checks the metric names (`registry.parse`), the data set a metric is restricted to, the
+  conditional request (`conditional.check_request`), and that `class_acc` has a classifier when
+  it is the data set's cached one (`extractor` named, no `classifier_path`).
 
   Args:
-    metrics: names from `METRICS`, as a sequence or a comma-separated string.
+    metrics: names from `registry.names()`, as a sequence or a comma-separated string.
+    dataset: the data set; None for in-memory reference images.
+    extractor: `'classifier'`, `'inception'` or a `FeatureExtractor` object.
+    num_samples: samples per evaluation.
+    num_classes: the model's class count (0: unconditional).
+    classes: the classes the conditional metrics evaluate; None: all.
+    classifier_path: a classifier file; None: the data set's cached classifier.
 
   Returns:
-    The names in order of first appearance.
+    `(names, classes)`: the parsed names, and the evaluated classes (None without a
+    conditional metric).
 
   Raises:
-    ValueError: an unknown name, or none; the message lists the valid ones.
-
-  >>> parse_metrics("fcd, kid,fid,modes,intra_fcd")
-  ('frechet', 'kid', 'modes', 'intra')
+    ValueError: as `registry.parse`, `registry.check_dataset`, `conditional.check_request` and
+      `classifier_cache.classifier_dataset`.
   """
-  if isinstance(metrics, str):
-    metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-  bad = [m for m in metrics if m not in METRICS]
-  if bad or not metrics:
-    raise ValueError(f"Unknown metrics {bad or list(metrics)}; valid: {', '.join(METRICS)}.")
-  alias = {"fcd": "frechet", "fid": "frechet", "intra_fcd": "intra", "intra_fid": "intra"}
-  return tuple(dict.fromkeys(alias.get(m, m) for m in metrics))
+  names = registry.parse(metrics)
+  registry.check_dataset(names, dataset)
+  fd = frechet_name(extractor)
+  classes = conditional.check_request(names, num_classes, classes, num_samples, fd)
+  if "class_acc" in names and isinstance(extractor, str) and not classifier_path and dataset:
+    classifier_cache.classifier_dataset(dataset)
+  return names, classes
 
 
 def resolve_networks(
@@ -93,14 +91,9 @@ def resolve_networks(
     `ClassifierExtractor`, see `load_classifier`) None unless `'class_acc' in metrics`.
 
   Raises:
-    ValueError: `modes` on another data set than `stacked_mnist`; a classifier that
-      `stacked_mnist.check_classifier` refuses; as `load_extractor` and `cached_classifier`.
+    ValueError: a classifier that `stacked_mnist.check_classifier` refuses; as `load_extractor`
+      and `cached_classifier`.
   """
-  if "modes" in metrics and dataset != "stacked_mnist":
-    raise ValueError(
-      f"Metric 'modes' counts Stacked MNIST's 1000 modes; the data set is {dataset!r}. Use "
-      "data.name='stacked_mnist', or other metrics (e.g. eval.metrics='fcd,kid')."
-    )
   where = dict(data_dir=data_dir, source_dir=source_dir)
 
   def classifier():
@@ -166,44 +159,36 @@ def load_classifier(
   )
 
 
-# Keyword arguments of `create` that the run config does not hold; `from_config` passes them on.
-_ADVANCED = (
-  "num_reference", "batch_size", "kid_subsets", "kid_subset_size", "pr_k", "pr_samples", "is_splits"
-)  # fmt: skip
-
-
-def create_kwargs(config, *, cache_dir=None, extractor: Any = None, **settings) -> dict[str, Any]:
+def create_kwargs(
+  config, *, read: dict, cache_dir=None, extractor: Any = None, **settings
+) -> dict[str, Any]:
   """The keyword arguments of `Evaluator.create` that a run config asks for.
 
   Args:
-    config: a run config; reads `config.eval`, `config.data`, `config.model.num_classes` and
-      `config.run` (see `Evaluator.from_config`).
+    config: a run config of an image data set; reads `config.eval`, `config.data`,
+      `config.model.num_classes` and `config.run` (see `Evaluator.from_config`).
+    read: how the run reads its data set: `jaxgan.data.load_source`'s options.
     cache_dir: folder for cached reference statistics; None: `config.eval.cache_dir`.
     extractor: a `FeatureExtractor` to use instead of the one `config.eval.extractor` names.
-    **settings: keywords of `create` that the run config does not hold (`_ADVANCED`).
+    **settings: keywords of `create` that the run config does not hold: `num_reference`,
+      `batch_size` and the metrics' settings (`registry.settings()`).
 
   Returns:
     The keyword arguments.
 
   Raises:
-    ValueError: for a toy data set or empty `config.eval.metrics`.
+    ValueError: for empty `config.eval.metrics`.
     TypeError: for a keyword the run config holds.
   """
-  from jaxgan.config import TOY_DATASETS, read_options  # pylint: disable=g-import-not-at-top
-
   e = config.eval
-  if config.data.name in TOY_DATASETS:
-    raise ValueError(
-      f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
-      "mode coverage, not an image Evaluator."
-    )
   if not e.metrics:
     raise ValueError("config.eval.metrics is empty; set it, e.g. to 'fcd,kid'.")
-  bad = sorted(set(settings) - set(_ADVANCED))
+  advanced = ("num_reference", "batch_size", *registry.settings())
+  bad = sorted(set(settings) - set(advanced))
   if bad:
     raise TypeError(
       f"from_config() takes {bad} from the run config (config.eval, config.data, "
-      f"config.run); only {', '.join(_ADVANCED)} may be passed here."
+      f"config.run); only {', '.join(advanced)} may be passed here."
     )
   return dict(
     metrics=e.metrics,
@@ -211,7 +196,7 @@ def create_kwargs(config, *, cache_dir=None, extractor: Any = None, **settings) 
     classifier_path=e.classifier_path,
     inception_weights=e.inception_weights,
     dataset=config.data.name,
-    read=read_options(config),
+    read=read,
     reference_split=e.reference_split,
     pad_to=config.data.pad_to,
     data_dir=config.run.data_dir,

@@ -23,21 +23,22 @@ number. From research code, with any object that has `name` and `features` as th
   >>> bool(results['pixels-500-train/fcd'] < 0.05)
   True
 
-In a training run, `jaxgan.run.loop` builds it from the run config (`Evaluator.from_config`), with
-jaxgan's classifier (`extractor='classifier'`: `classifier_path`, else the data set's cached one,
+A training run builds it from its config (`Evaluator.from_config`), with jaxgan's classifier
+(`extractor='classifier'`: `classifier_path`, else the data set's cached one,
 `jaxgan.metrics.classifier_cache`) or the FID Inception network (`extractor='inception'`).
 
-Metric names: `fcd` and `fid` both mean the Frechet distance of the extractor's features
-(Heusel et al. 2017; the key says `fid` with the Inception extractor, `fcd` otherwise); `kid`
-(`kid` and `kid_std`: unbiased MMD^2, Binkowski et al. 2018, not scaled by 1e3);
-`precision_recall` (`precision` and `recall`, Kynkaanniemi et al. 2019); `is` (`is` and
-`is_std`: the Inception Score of the extractor's classifier head, Salimans et al. 2016);
-`modes`, Stacked MNIST only (`modes`, `kl` and the real-data `modes_real`, `kl_real`...: see
-`jaxgan.metrics.stacked_mnist`). Conditional models (`num_classes > 0`) also have `class_acc`
-and `intra_fcd`/`intra_fid` (and per class `class_acc_<c>`, `intra_fcd_<c>`: see
-`jaxgan.metrics.conditional`), from samples of requested classes; the others see uniformly
-drawn classes. Keys read `<extractor>-<samples>-<reference>/<metric>`, e.g.
-`mnist_convnet-10k-train/fcd`.
+The metrics are found by name in `jaxgan.metrics.registry`, each registered where it is defined:
+`fcd` and `fid` both mean the Frechet distance of the extractor's features (Heusel et al. 2017;
+the key says `fid` with the Inception extractor, `fcd` otherwise) and `is` (`is` and `is_std`:
+the Inception Score of the extractor's classifier head, Salimans et al. 2016) in
+`jaxgan.metrics.fid`; `kid` (`kid` and `kid_std`: unbiased MMD^2, Binkowski et al. 2018, not
+scaled by 1e3) in `jaxgan.metrics.kid`; `precision_recall` (`precision` and `recall`,
+Kynkaanniemi et al. 2019) in `jaxgan.metrics.precision_recall`; `modes`, Stacked MNIST only
+(`modes`, `kl` and the real-data `modes_real`, `kl_real`...), in `jaxgan.metrics.stacked_mnist`.
+Conditional models (`num_classes > 0`) also have `class_acc` and `intra_fcd`/`intra_fid` (and
+per class `class_acc_<c>`, `intra_fcd_<c>`: see `jaxgan.metrics.conditional`), from samples of
+requested classes; the others see uniformly drawn classes. Keys read
+`<extractor>-<samples>-<reference>/<metric>`, e.g. `mnist_convnet-10k-train/fcd`.
 """
 
 from __future__ import annotations
@@ -52,13 +53,10 @@ import numpy as np
 from jaxgan.metrics import conditional as conditional_lib
 from jaxgan.metrics import eval_networks as networks
 from jaxgan.metrics import reference as reference_lib
-from jaxgan.metrics import stacked_mnist
+from jaxgan.metrics import registry, stacked_mnist
 from jaxgan.metrics.batching import draw, extract, spread
-from jaxgan.metrics.eval_networks import METRICS as METRICS  # the names, public here too
 from jaxgan.metrics.extractors import FeatureExtractor
-from jaxgan.metrics.fid import FeatureStats, inception_score, stats_distance
-from jaxgan.metrics.kid import kernel_inception_distance
-from jaxgan.metrics.precision_recall import precision_recall
+from jaxgan.metrics.fid import frechet_name
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +79,10 @@ class Evaluator:
       need none (`modes`, `class_acc`).
     modes: the `stacked_mnist.ModesMetric` of metric `modes`, else None.
     conditional: the `conditional.ConditionalMetrics` of `class_acc` and `intra_*`, else None.
-    metrics: the metrics computed, `'frechet'` standing for `fcd`/`fid`, `'intra'` for
-      `intra_fcd`/`intra_fid`.
+    metrics: the metrics computed (names in `registry.REGISTRY`), `'frechet'` standing for
+      `fcd`/`fid`, `'intra'` for `intra_fcd`/`intra_fid`.
+    settings: the metrics' settings (`kid_subsets`...), every registered one with its value.
+    fd_name: the Frechet distance's name in the keys, `'fid'` or `'fcd'`.
     num_samples: generated images per evaluation.
     prefix: the start of every metric key, `<extractor>-<samples>-<reference>`.
     primary: the key of the metric that ranks checkpoints: the Frechet distance, else KID, else
@@ -100,13 +100,9 @@ class Evaluator:
     modes: stacked_mnist.ModesMetric | None = None,
     num_samples: int = 10_000,
     batch_size: int = 500,
-    kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
-    pr_k: int = 3,
-    pr_samples: int = 10_000,
-    is_splits: int = 10,
     conditional: conditional_lib.ConditionalMetrics | None = None,
     reference_split: str = "train",
+    **settings,
   ):
     """An Evaluator over reference statistics already computed.
 
@@ -114,52 +110,58 @@ class Evaluator:
       extractor: a `FeatureExtractor`.
       reference: the real images' statistics (`reference.from_images` / `from_dataset`); None
         when `modes` is the only metric.
-      metrics: names from `METRICS`, as a sequence or a comma-separated string.
+      metrics: names from `registry.names()`, as a sequence or a comma-separated string.
       modes: the `stacked_mnist.ModesMetric` that metric `modes` needs.
       num_samples: generated images per `evaluate` call.
       batch_size: images per `sample_fn` call and per extractor call.
-      kid_subsets: KID's number of random subsets.
-      kid_subset_size: vectors per KID subset (capped at the smaller set).
-      pr_k: the k of precision/recall's k-NN radii.
-      pr_samples: at most this many vectors per side for precision/recall (its cost is
-        quadratic in them).
-      is_splits: splits of the Inception Score's mean and std.
       conditional: the `conditional.ConditionalMetrics` that `class_acc` and `intra_*` need.
       reference_split: the reference's token in the keys when there is no `reference`.
+      **settings: the metrics' settings, each registered with its metric and default
+        (`registry.settings()`): `kid_subsets` (KID's random subsets), `kid_subset_size`
+        (vectors per KID subset, capped at the smaller set), `pr_k` (the k of precision/recall's
+        k-NN radii), `pr_samples` (at most this many vectors per side for precision/recall,
+        whose cost is quadratic in them), `is_splits` (splits of the Inception Score).
 
     Raises:
-      ValueError: for unknown metrics, a non-positive sample count, `is` with an extractor
-        that has no `logits`, `modes` or `class_acc`/`intra_*` without `modes=` or
-        `conditional=` (or the other way round), or no reference for the other metrics.
+      ValueError: for unknown metrics, a non-positive sample count, a metric that reads logits
+        with an extractor that has none, `modes` or `class_acc`/`intra_*` without `modes=` or
+        `conditional=` (or the other way round), or no reference for the metrics that need one.
+      TypeError: a setting no registered metric has.
     """
     self.extractor, self.reference, self.modes = extractor, reference, modes
-    self.metrics, self.conditional = networks.parse_metrics(metrics), conditional
-    cond = [m for m in self.metrics if m in conditional_lib.NAMES]
-    self._feature_metrics = [m for m in self.metrics if m not in ("modes", *cond)]
+    self.metrics, self.conditional = registry.parse(metrics), conditional
+    known = registry.settings()
+    if set(settings) - set(known):
+      raise TypeError(
+        f"Unknown settings {sorted(set(settings) - set(known))}; the metrics': {sorted(known)}."
+      )
+    self.settings = {**known, **settings}
+    records = [registry.REGISTRY[m] for m in self.metrics]
+    cond = [m.name for m in records if m.conditional]
     fix = "Evaluator.create builds what each metric needs."
     if cond != list(getattr(conditional, "metrics", [])):
       raise ValueError(f"conditional= goes with metrics {cond}; got {conditional!r}. {fix}")
-    if "is" in self.metrics and not hasattr(extractor, "logits"):
-      raise ValueError(f"Metric 'is' needs an extractor with logits(); {extractor!r} has none.")
+    for m in records:
+      if "logits" in m.reads and not hasattr(extractor, "logits"):
+        raise ValueError(
+          f"Metric {m.name!r} needs an extractor with logits(); {extractor!r} has none."
+        )
     if ("modes" in self.metrics) != (modes is not None):
       raise ValueError(
         f"modes= goes with metric 'modes', and only with it; got both or neither. {fix}"
       )
-    if self._feature_metrics and not reference:
-      raise ValueError(f"Metrics {self._feature_metrics} need reference= (real statistics). {fix}")
+    need = [m.name for m in records if m.reference and not m.conditional]
+    if need and not reference:
+      raise ValueError(f"Metrics {need} need reference= (real statistics). {fix}")
     if not isinstance(num_samples, int) or num_samples < 2:
       raise ValueError(f"num_samples must be an integer >= 2; got {num_samples!r}.")
-    self.num_samples = num_samples
-    self.batch_size, self.is_splits = batch_size, is_splits
-    self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
-    self.pr_k, self.pr_samples = pr_k, pr_samples
+    self.num_samples, self.batch_size = num_samples, batch_size
     self._name = getattr(extractor, "name", type(extractor).__name__)
-    self._fd_name = networks.frechet_name(extractor)
+    self.fd_name = frechet_name(extractor)
     self._split = reference_split
     self.prefix = self._prefix(num_samples)
-    intra = f"intra_{self._fd_name}"
-    ranked = {"frechet": self._fd_name, "kid": "kid", "modes": "kl", "intra": intra}
-    first = next((ranked[m] for m in ranked if m in self.metrics), None)
+    ranked = sorted((m for m in records if m.primary is not None), key=lambda m: m.rank)
+    first = ranked[0].primary.format(fd=self.fd_name) if ranked else None
     self.primary = None if first is None else f"{self.prefix}/{first}"
     self.primary_mode = "min"
     describe = getattr(extractor, "describe", None)
@@ -169,12 +171,7 @@ class Evaluator:
       parts.insert(0, f"features: {self._name}" + (f" = {describe()}" if describe else ""))
     if modes is not None:
       parts.append(modes.description)
-    if "kid" in self.metrics:
-      parts.append(f"KID: {kid_subsets} subsets of {kid_subset_size}")
-    if "precision_recall" in self.metrics:
-      parts.append(f"P&R: k={pr_k}, <= {pr_samples} per side")
-    if "is" in self.metrics:
-      parts.append(f"IS: {is_splits} splits")
+    parts += [m.describe(self.settings) for m in records if m.describe is not None]
     if self.conditional is not None:
       parts.append(self.conditional.description)
     self.protocol = "; ".join(parts)
@@ -202,7 +199,6 @@ class Evaluator:
     classifier_cache_dir: str | None = None,
     num_samples: int = 10_000,
     batch_size: int = 500,
-    kid_subset_size: int = 1000,
     num_classes: int = 0,
     classes: str | Sequence[int] | None = None,
     reference_labels=None,
@@ -214,7 +210,7 @@ class Evaluator:
     The reference: a data set's split (`dataset`, `reference_split`) or `reference_images`.
 
     Args:
-      metrics: names from `METRICS`, as a sequence or a comma-separated string.
+      metrics: names from `registry.names()`, as a sequence or a comma-separated string.
       extractor: `'classifier'`, `'inception'` (see `load_extractor`) or a `FeatureExtractor`.
       classifier_path: weights of `extractor='classifier'` (and of `modes`' digit reader); None:
         the data set's cached classifier (`classifier_cache.cached_classifier`).
@@ -230,33 +226,34 @@ class Evaluator:
       cache_dir: folder for cached reference statistics; None: no cache.
       classifier_cache_dir: folder of the cached classifiers and Stacked MNIST floors; None:
         `$JAXGAN_CACHE_DIR`, else `~/.cache/jaxgan`.
-      num_samples: generated images per evaluation (and reference vectors kept for KID, P&R).
+      num_samples: generated images per evaluation (and reference vectors kept for KID, P&R:
+        at least one KID subset, `kid_subset_size`).
       batch_size: images per `sample_fn` call and per extractor call.
-      kid_subset_size: vectors per KID subset.
       num_classes: the model's class count, for `class_acc` and `intra_*` (0: unconditional).
       classes: the classes those evaluate, a sequence or a comma-separated string; None: all.
       reference_labels: int `(n,)`, the classes of `reference_images`, for `intra_*`.
-      read: `load_source`'s options (`jaxgan.config.read_options`); None: defaults.
-      **settings: the other keywords of `Evaluator` (`kid_subsets`, `pr_k`, `pr_samples`,
-        `is_splits`).
+      read: how the data set is read: `jaxgan.data.load_source`'s options (a run's
+        `read_options`); None: its defaults.
+      **settings: the metrics' settings (see `Evaluator`), e.g. `kid_subsets`.
 
     Returns:
       The Evaluator.
 
     Raises:
-      ValueError: for both or neither of `dataset` and `reference_images`, unknown metrics or
-        extractor, missing weights, `modes` on another data set than `stacked_mnist` or with
-        a classifier `stacked_mnist.check_classifier` refuses (e.g. under 97% accuracy), and
-        conditional requests `conditional.check_request` refuses.
+      ValueError: for both or neither of `dataset` and `reference_images`, a request
+        `eval_networks.check_request` refuses (unknown metrics, `modes` on another data set
+        than `stacked_mnist`, conditional requests), an unknown extractor, missing weights, a
+        `modes` classifier `stacked_mnist.check_classifier` refuses (e.g. under 97% accuracy).
     """
     if (dataset is None) == (reference_images is None):
       raise ValueError(
         "Give exactly one of dataset= (a data set's split as the reference) and reference_images="
         f"; got dataset={dataset!r} and reference_images={type(reference_images).__name__}."
       )
-    names = networks.parse_metrics(metrics)  # before the expensive part
-    fd = networks.frechet_name(extractor)
-    classes = conditional_lib.check_request(names, num_classes, classes, num_samples, fd)
+    names, classes = networks.check_request(  # before the expensive part
+      metrics, dataset=dataset, extractor=extractor, num_samples=num_samples,
+      num_classes=num_classes, classes=classes, classifier_path=classifier_path,
+    )  # fmt: skip
     where = dict(data_dir=data_dir, source_dir=source_dir)
     extractor, modes, clf = networks.resolve_networks(
       extractor,
@@ -269,14 +266,16 @@ class Evaluator:
       **where,
     )
     # Reference vectors kept: as many as the samples of one evaluation, and at least one subset.
-    common = dict(keep=max(num_samples, kid_subset_size), batch_size=batch_size)
+    subset = {**registry.settings(), **settings}["kid_subset_size"]
+    common = dict(keep=max(num_samples, subset), batch_size=batch_size)
     common["classes"] = classes if "intra" in names else None
     ref = None
-    if dataset is None and not set(names) <= {"modes", "class_acc"}:
+    needs_reference = any(registry.REGISTRY[m].reference for m in names)
+    if dataset is None and needs_reference:
       ref = reference_lib.from_images(
         extractor, reference_images, name=reference_split, labels=reference_labels, **common
       )
-    elif not set(names) <= {"modes", "class_acc"}:
+    elif needs_reference:
       ref = reference_lib.from_dataset(
         extractor, dataset, reference_split, num_reference=num_reference, pad_to=pad_to,
         cache_dir=cache_dir, read=read, **where, **common
@@ -294,7 +293,6 @@ class Evaluator:
       modes=modes,
       num_samples=num_samples,
       batch_size=batch_size,
-      kid_subset_size=kid_subset_size,
       conditional=cm,
       reference_split=reference_split,
       **settings,
@@ -305,6 +303,7 @@ class Evaluator:
     cls,
     config,
     *,
+    read: dict,
     cache_dir: str | None = None,
     extractor: FeatureExtractor | None = None,
     **settings,
@@ -316,23 +315,26 @@ class Evaluator:
     `config.model.num_classes` and `config.run` (data_dir, source_dir).
 
     Args:
-      config: a run config (`jaxgan.config.default_config()` and overrides).
+      config: a run config of an image data set (a 2-D mixture's metric is mode coverage).
+      read: how the run reads its data set (`load_source`'s options: the run config's
+        `read_options(config)`), so that the reference images are the training images.
       cache_dir: folder for cached reference statistics; None: `config.eval.cache_dir` (and no
         cache when that is unset).
       extractor: a `FeatureExtractor` to use instead of the one `config.eval.extractor` names.
       **settings: keywords of `create` that the run config does not hold (`num_reference`,
-        `batch_size`, `kid_subsets`, `kid_subset_size`, `pr_k`, `pr_samples`, `is_splits`).
+        `batch_size` and the metrics' settings, e.g. `kid_subsets`).
 
     Returns:
       The Evaluator.
 
     Raises:
-      ValueError: for a toy data set or empty `config.eval.metrics` (the loop reports mode
-        coverage then and builds no Evaluator), and as `create`.
+      ValueError: for empty `config.eval.metrics`, and as `create`.
       TypeError: for a keyword the run config holds (set it in the config instead).
     """
     return cls.create(
-      **networks.create_kwargs(config, cache_dir=cache_dir, extractor=extractor, **settings)
+      **networks.create_kwargs(
+        config, read=read, cache_dir=cache_dir, extractor=extractor, **settings
+      )
     )
 
   def evaluate(
@@ -360,39 +362,29 @@ class Evaluator:
 
     n = self.num_samples if n is None else int(n)
     key = jax.random.PRNGKey(0) if key is None else key
-    want_logits = "is" in self.metrics
     start = time.perf_counter()
-    unconditional = self._feature_metrics or self.modes is not None
+    # The metrics of the unconditional samples, and what they read of each batch.
+    mine = [registry.REGISTRY[m] for m in self.metrics if not registry.REGISTRY[m].conditional]
+    reads = {r for m in mine for r in m.reads}
+    own = [m for m in mine if m.measure is not None]
 
     def measure(images, _):
       f = lg = None
-      if self._feature_metrics:
-        f, lg = extract(self.extractor, images, logits=want_logits)
-      return f, lg, None if self.modes is None else self.modes.read(images)
+      if reads:
+        f, lg = extract(self.extractor, images, logits="logits" in reads)
+      return f, lg, {m.name: m.measure(self, images) for m in own}
 
-    batches = draw(sample_fn, key, n if unconditional else 0, self.batch_size)
+    batches = draw(sample_fn, key, n if mine else 0, self.batch_size)
     measured = spread(batches, measure)  # each host extracts its share on several hosts
-    feats, logits, reads = ([m[i] for m in measured if m[i] is not None] for i in range(3))
-    prefix, ref = self._prefix(n), self.reference
-    out: dict[str, float] = {}
-    if self.modes is not None:
-      out.update(self.modes.result(reads, prefix))
-    feats = np.concatenate(feats) if feats else None
-    if "frechet" in self.metrics:
-      stats = FeatureStats().update(feats)
-      out[f"{prefix}/{self._fd_name}"] = stats_distance(stats, ref.stats)
-    if "kid" in self.metrics:
-      out[f"{prefix}/kid"], out[f"{prefix}/kid_std"] = kernel_inception_distance(
-        feats, ref.feats, num_subsets=self.kid_subsets, subset_size=self.kid_subset_size
-      )
-    if "precision_recall" in self.metrics:
-      m = self.pr_samples
-      pr = precision_recall(ref.feats[:m], feats[:m], k=self.pr_k)
-      out[f"{prefix}/precision"], out[f"{prefix}/recall"] = pr["precision"], pr["recall"]
-    if "is" in self.metrics:
-      out[f"{prefix}/is"], out[f"{prefix}/is_std"] = inception_score(
-        np.concatenate(logits), self.is_splits, from_logits=True
-      )
+    feats, logits = ([m[i] for m in measured if m[i] is not None] for i in range(2))
+    samples = registry.Samples(
+      n, np.concatenate(feats) if feats else None, np.concatenate(logits) if logits else None, None
+    )
+    prefix, out = self._prefix(n), {}
+    for m in mine:
+      own_reads = [o[m.name] for _, _, o in measured] if m.measure is not None else None
+      values = m.compute(self, samples._replace(own=own_reads))
+      out.update({f"{prefix}/{k}": v for k, v in values.items()})
     if self.conditional is not None:  # its own samples, of requested classes
       ckey = jax.random.fold_in(key, _CONDITIONAL_STREAM)
       out.update(self.conditional.evaluate(sample_fn, ckey, n, prefix, self.batch_size))

@@ -1,4 +1,5 @@
-"""Feature statistics, the Frechet distance (FID/FCD) and the Inception Score.
+"""Feature statistics, the Frechet distance (FID/FCD) and the Inception Score, and their
+registrations as `Evaluator` metrics ('fcd'/'fid', 'is').
 
 Everything here runs on the host in float64 NumPy: the statistics of a few 10k feature vectors
 are cheap next to the feature network, and float32 covariance accumulation or a float32 matrix
@@ -12,6 +13,8 @@ import uuid
 import warnings
 
 import numpy as np
+
+from jaxgan.metrics.registry import register
 
 
 class FewSamplesWarning(UserWarning):
@@ -327,3 +330,39 @@ def inception_score(
     kl = (part_p * (part_logp - np.log(np.clip(py, 1e-30, None)))).sum(axis=1).mean()
     scores.append(np.exp(kl))
   return float(np.mean(scores)), float(np.std(scores))
+
+
+def frechet_name(extractor) -> str:
+  """The Frechet distance's name in metric keys: `'fid'` with the Inception network, else `'fcd'`.
+
+  Args:
+    extractor: a `FeatureExtractor`, or its name as `Evaluator.create` takes it.
+
+  Returns:
+    `'fid'` or `'fcd'`.
+
+  >>> frechet_name("inception"), frechet_name("classifier")
+  ('fid', 'fcd')
+  """
+  if isinstance(extractor, str):
+    return "fid" if extractor == "inception" else "fcd"
+  return "fid" if getattr(extractor, "name", None) == "inception_fid" else "fcd"
+
+
+@register("frechet", aliases=("fcd", "fid"), primary="{fd}", rank=0)
+def _frechet(ev, samples) -> dict[str, float]:
+  """The Frechet distance of the samples' features to the reference's (key 'fid' or 'fcd')."""
+  return {ev.fd_name: stats_distance(FeatureStats().update(samples.feats), ev.reference.stats)}
+
+
+# Its keys and protocol name the reference (`reference=True`), as every feature metric's do.
+@register(
+  "is",
+  reads=("logits",),
+  settings={"is_splits": 10},
+  describe=lambda s: f"IS: {s['is_splits']} splits",
+)
+def _inception_score(ev, samples) -> dict[str, float]:
+  """The Inception Score of the feature network's classifier head, and its std over splits."""
+  mean, std = inception_score(samples.logits, ev.settings["is_splits"], from_logits=True)
+  return {"is": mean, "is_std": std}

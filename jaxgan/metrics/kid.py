@@ -1,12 +1,15 @@
 """Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2, cubic polynomial kernel.
 
 Unlike the Frechet distance, KID has an unbiased estimator, so values from few samples are not
-pushed upwards; it is averaged over random subsets, whose spread is reported beside it.
+pushed upwards; it is averaged over random subsets, whose spread is reported beside it. The
+`Evaluator`'s metric `kid` is registered at the end.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from jaxgan.metrics.registry import register
 
 
 def polynomial_kernel(x, y) -> np.ndarray:
@@ -103,3 +106,21 @@ def kernel_inception_distance(
     for i, j in subset_indices(len(f1), len(f2), num_subsets, size, seed)
   ]
   return float(np.mean(values)), float(np.std(values))
+
+
+@register(
+  "kid",
+  settings={"kid_subsets": 100, "kid_subset_size": 1000},
+  describe=lambda s: f"KID: {s['kid_subsets']} subsets of {s['kid_subset_size']}",
+  primary="kid",
+  rank=1,
+)
+def _kid(ev, samples) -> dict[str, float]:
+  """KID of the samples' features against the reference's kept vectors, and its std."""
+  mean, std = kernel_inception_distance(
+    samples.feats,
+    ev.reference.feats,
+    num_subsets=ev.settings["kid_subsets"],
+    subset_size=ev.settings["kid_subset_size"],
+  )
+  return {"kid": mean, "kid_std": std}

@@ -4,12 +4,15 @@ The support of each set is estimated as the union of balls around its vectors, e
 the distance to its k-th nearest neighbour in the same set (k=3 in the paper). Precision: the
 fraction of fake vectors inside the real support; recall: the fraction of real vectors inside
 the fake support. The paper uses 50k samples per set and VGG-16 fc2 features; here any
-extractor's features, so numbers are comparable only within one protocol.
+extractor's features, so numbers are comparable only within one protocol. The `Evaluator`'s
+metric `precision_recall` is registered at the end.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from jaxgan.metrics.registry import register
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,3 +89,15 @@ def precision_recall(real_feats, fake_feats, *, k: int = 3, block: int = 2048) -
     "precision": _coverage(fake, real, real_r, block),
     "recall": _coverage(real, fake, fake_r, block),
   }
+
+
+@register(
+  "precision_recall",
+  settings={"pr_k": 3, "pr_samples": 10_000},
+  describe=lambda s: f"P&R: k={s['pr_k']}, <= {s['pr_samples']} per side",
+)
+def _precision_recall(ev, samples) -> dict[str, float]:
+  """Precision and recall of at most `pr_samples` vectors per side (the cost is quadratic)."""
+  m = ev.settings["pr_samples"]
+  pr = precision_recall(ev.reference.feats[:m], samples.feats[:m], k=ev.settings["pr_k"])
+  return {"precision": pr["precision"], "recall": pr["recall"]}

@@ -20,7 +20,8 @@ that data set exactly sits on the floor, not at 0). `real_floor` computes it onc
 The classifier must be an MNIST classifier of 10 classes with at least 97% recorded test
 accuracy (`check_classifier`): a weaker one smears digits across modes and the count means
 nothing. Images of another size than the classifier's are centre-cropped to it, as
-`ClassifierExtractor` does (e.g. the 32x32 images of `data.pad_to=32`).
+`ClassifierExtractor` does (e.g. the 32x32 images of `data.pad_to=32`). `ModesMetric` is the
+`Evaluator`'s metric `modes`, registered at its end.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from jaxgan.metrics.mode_coverage import kl_to_uniform
+from jaxgan.metrics.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -271,23 +273,37 @@ class ModesMetric:
     """
     return classify_channels(self.classifier, images)
 
-  def result(self, reads: Sequence[tuple[np.ndarray, np.ndarray]], prefix: str) -> dict[str, float]:
-    """Metric keys for the reads of `n` generated samples, with the floor at the same `n`.
+  def result(self, reads: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """The metric's values for the reads of `n` generated samples, with the floor at the same `n`.
 
     Args:
       reads: `read`'s `(digits int (b, 3), confidence float (b, 3))` of each batch.
-      prefix: the start of every key.
 
     Returns:
-      `<prefix>/modes`, `/kl`, `/confidence`, `/low_confidence`, and `/modes_real`, `/kl_real`,
-      `/confidence_real` for the real data.
+      `modes`, `kl`, `confidence`, `low_confidence`, and `modes_real`, `kl_real`,
+      `confidence_real` for the real data.
     """
     digits = np.concatenate([d for d, _ in reads])
     got = summarise(digits, np.concatenate([c for _, c in reads]))
     real = self.floor(len(digits))
-    out = {f"{prefix}/{k}": got[k] for k in ("modes", "kl", "confidence", "low_confidence")}
-    out.update({f"{prefix}/{k}_real": real[k] for k in ("modes", "kl", "confidence")})
+    out = {k: got[k] for k in ("modes", "kl", "confidence", "low_confidence")}
+    out.update({f"{k}_real": real[k] for k in ("modes", "kl", "confidence")})
     return out
+
+
+# The Evaluator builds the `ModesMetric` (its digit reader) and holds it as `Evaluator.modes`.
+@register(
+  "modes",
+  reads=(),
+  measure=lambda ev, images: ev.modes.read(images),
+  reference=False,
+  dataset="stacked_mnist",
+  primary="kl",
+  rank=2,
+)
+def _modes(ev, samples) -> dict[str, float]:
+  """Stacked MNIST's modes and KL of the samples, beside the real-data floor."""
+  return ev.modes.result(samples.own)
 
 
 class ChannelwiseExtractor:

@@ -18,20 +18,19 @@ from jaxgan.step.state import GAN
 from jaxgan.step.train import TrainStep, make_train_step
 
 
-def schedule(config: ml_collections.ConfigDict, field: str, *, high: float | None = None):
+def schedule(config: ml_collections.ConfigDict, field: str):
   """A schedulable config field (a number or a spec) as a schedule of the train step.
 
   Args:
     config: a run config.
     field: the field's dotted path, e.g. 'optim.g_lr'.
-    high: also refuse values above this (1 for a probability).
 
   Returns:
     The number itself (a float), or a jittable `step -> float32` (`jaxgan.schedules.parse`).
 
   Raises:
-    ValueError: an unreadable spec, or a value below 0 (or above `high`) within
-      `config.run.steps`, naming the field.
+    ValueError: an unreadable spec, or a value below 0 within `config.run.steps`, naming the
+      field.
   """
   spec = config
   for name in field.split("."):
@@ -39,11 +38,9 @@ def schedule(config: ml_collections.ConfigDict, field: str, *, high: float | Non
   parsed = schedules.parse(spec, field=f"config.{field}")
   if isinstance(spec, (int, float)) and not isinstance(spec, bool):
     parsed = float(spec)
-  low, top = schedules.value_range(spec, config.run.steps, field=field)
+  low, _ = schedules.value_range(spec, config.run.steps, field=field)
   if low < 0:
     raise ValueError(f"config.{field}={spec!r} goes below 0 ({low:g}); it must stay >= 0.")
-  if high is not None and top > high:
-    raise ValueError(f"config.{field}={spec!r} goes above {high:g} ({top:g}).")
   return parsed
 
 
@@ -67,8 +64,8 @@ def _adam(config, lr_field: str, updates_per_step: int) -> optax.GradientTransfo
 def check_names(config: ml_collections.ConfigDict) -> None:
   """Looks up every component the config names in the registry that owns it, before anything
   is built: the loss (`jaxgan.losses.get`), the penalties (`jaxgan.penalties.get`), the model
-  (`jaxgan.models.check_name`), the augmentation (`jaxgan.augment.get`), and every schedule spec
-  (`schedule`).
+  (`jaxgan.models.check_name`), and every schedule spec (`schedule`); the augmentation is
+  checked by `jaxgan.config.validate`, by its registry.
 
   Args:
     config: a run config.
@@ -78,7 +75,7 @@ def check_names(config: ml_collections.ConfigDict) -> None:
   """
   from jaxgan import losses, penalties  # pylint: disable=g-import-not-at-top
 
-  lo, aug = config.loss, config.augment
+  lo = config.loss
   lookups = [
     ("model.name", lambda: check_model_name(config.model.name)),
     ("loss.name", lambda: losses.get(lo.name)),
@@ -89,8 +86,6 @@ def check_names(config: ml_collections.ConfigDict) -> None:
     lookups.append((field, lambda: check_model_name(config.model.name, side)))
   for name in [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]:
     lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))
-  if aug.name is not None:
-    lookups.append(("augment", lambda: augment_lib.get(aug.name, aug.policy)))
   from jaxgan.config import schedulable_fields  # pylint: disable=g-import-not-at-top
 
   fields = [f for f in schedulable_fields() if config[f.split(".")[0]][f.split(".")[1]] is not None]
@@ -182,7 +177,7 @@ def build_train_step(
     except ValueError as e:
       raise ValueError(f"config.augment (name={aug.name!r}, policy={aug.policy!r}): {e}") from None
     if aug.p is not None:
-      augment_p = schedule(config, "augment.p", high=1.0)
+      augment_p = schedule(config, "augment.p")  # in [0, 1]: config.validate checks it
   fake_label_probs = None
   if gan.num_classes and config.data.fake_labels == "data":
     if class_frequencies is None:

@@ -90,7 +90,6 @@ def evaluate_run(
   import jax  # pylint: disable=g-import-not-at-top
 
   from jaxgan.errors import ConfigError, UserError  # pylint: disable=g-import-not-at-top
-  from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
   from jaxgan.run import (
     loading,  # pylint: disable=g-import-not-at-top
     loop,  # pylint: disable=g-import-not-at-top
@@ -105,10 +104,10 @@ def evaluate_run(
   e.reference_split = reference_split or e.reference_split
   cache = e.get("cache_dir") or os.path.join(workdir, "reference_stats")
   try:
-    evaluator = Evaluator.from_config(
-      config, cache_dir=cache, batch_size=batch_size, num_reference=num_reference
+    evaluator = loop.make_evaluator(
+      config, cache, batch_size=batch_size, num_reference=num_reference
     )
-  except ValueError as err:  # unknown metric or extractor, a metric the data set lacks
+  except ValueError as err:  # unknown metric or extractor, a metric the data set lacks, toy data
     if isinstance(err, UserError):
       raise
     raise ConfigError(f"--metrics={metrics} --extractor={e.extractor}: {err}") from None

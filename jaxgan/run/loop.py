@@ -47,14 +47,55 @@ class Preempted(SystemExit):
   """Raised after a SIGTERM/SIGINT once the current step has been checkpointed."""
 
 
+def check_metrics(config) -> None:
+  """Refuses, before a run writes anything, image metrics its config cannot compute (names, a
+  metric's data set, the classes and samples of conditional metrics, `class_acc`'s classifier):
+  `jaxgan.metrics.eval_networks.check_request` on the config's values. Computes nothing.
+
+  Raises:
+    ValueError: as `check_request`, whose messages name the `eval` fields.
+  """
+  if config_lib.is_toy(config) or not config.eval.metrics:
+    return
+  from jaxgan.metrics import eval_networks  # pylint: disable=g-import-not-at-top
+
+  e = config.eval
+  eval_networks.check_request(
+    e.metrics,
+    dataset=config.data.name,
+    extractor=e.extractor,
+    num_samples=e.num_samples,
+    num_classes=config.model.num_classes,
+    classes=e.get("classes") or None,
+    classifier_path=e.classifier_path,
+  )
+
+
+def make_evaluator(config, cache_dir: str, **settings):
+  """The image-metric Evaluator of a run config (`Evaluator.from_config`, reading the data set
+  as the run does: `config.read_options`).
+
+  Raises:
+    ValueError: a 2-D mixture (its metric is mode coverage, which the loop reports), and as
+      `Evaluator.from_config`.
+  """
+  if config_lib.is_toy(config):
+    raise ValueError(
+      f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
+      "mode coverage, not an image Evaluator."
+    )
+  from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
+
+  read = config_lib.read_options(config)
+  return Evaluator.from_config(config, read=read, cache_dir=cache_dir, **settings)
+
+
 def _make_evaluator(config, workdir):
   """The image-metric Evaluator the config asks for (None for toy data or no metrics)."""
   if config_lib.is_toy(config) or not config.eval.metrics:
     return None
-  from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
-
   cache_dir = config.eval.cache_dir or os.path.join(workdir, "reference_stats")
-  evaluator = Evaluator.from_config(config, cache_dir=cache_dir)
+  evaluator = make_evaluator(config, cache_dir)
   log.info("Evaluation protocol: %s", evaluator.protocol)
   return evaluator
 
@@ -147,11 +188,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
   config_lib.validate(config)
-  check_names(config)  # unknown loss, penalty, model, augmentation: before any data or model
-  if not config_lib.is_toy(config) and config.eval.metrics:
-    from jaxgan.metrics import conditional  # pylint: disable=g-import-not-at-top
-
-    conditional.check_config(config)  # metrics it cannot compute: refused before any file
+  check_names(config)  # unknown loss, penalty, model: before any data or model
+  check_metrics(config)  # metrics it cannot compute: refused before any file
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
   with contextlib.ExitStack() as cleanup:
