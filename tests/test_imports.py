@@ -46,3 +46,12 @@ def test_config_loads_no_jax():
   assert not _matching(loaded, ("jax", "jaxlib", "flax", "optax")), _matching(
     loaded, ("jax", "jaxlib", "flax", "optax")
   )
+
+
+def test_config_validation_loads_no_jax():
+  # The train step's option checks (jaxgan.step.options) that validate calls load no JAX either.
+  loaded = _loaded_after("import jaxgan.config as c\nc.validate(c.default_config())")
+  assert "jaxgan.step.options" in loaded
+  assert not _matching(loaded, ("jax", "jaxlib", "flax", "optax")), _matching(
+    loaded, ("jax", "jaxlib", "flax", "optax")
+  )

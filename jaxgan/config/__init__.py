@@ -324,7 +324,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_data(config.data)
   positive = {
     "data.batch_size": config.data.batch_size,
-    "loss.n_critic": config.loss.n_critic,
     "model.pack": config.model.pack,
     "run.steps": config.run.steps,
     "run.steps_per_call": config.run.steps_per_call,
@@ -373,6 +372,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"config.eval.metrics='modes' counts Stacked MNIST's 1000 modes; the data set is "
       f"{config.data.name!r}. Use --config.data.name=stacked_mnist, or other metrics (fcd, kid)."
     )
+  config_checks.check_step_options(config)
   config_checks.check_recipes(config, toy=is_toy(config))
   config_checks.check_conditioning(config, toy=is_toy(config))
   rampup = config.optim.ema_rampup
@@ -380,8 +380,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
       f"config.optim.ema_rampup must be > 0 (StyleGAN2-ADA: 0.05) or None; got {rampup}."
     )
-  if not 0.0 <= config.optim.ema_decay < 1.0:
-    raise ConfigError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
   if config.model.compute_dtype not in ("float32", "bfloat16"):
     raise ConfigError(
       "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "

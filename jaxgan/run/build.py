@@ -165,12 +165,6 @@ def build_train_step(
   """
   lo, o, aug = config.loss, config.optim, config.augment
   penalties = {name: schedule(config, f"loss.penalties.{name}") for name in lo.penalties}
-  if lo.penalty is not None:
-    if lo.penalty in penalties:
-      raise ValueError(
-        f"config.loss.penalty={lo.penalty!r} is also in config.loss.penalties; give it once."
-      )
-    penalties[lo.penalty] = schedule(config, "loss.penalty_weight")
   ema = o.ema_decay
   if o.ema_half_life is not None:
     half_life = schedule(config, "optim.ema_half_life")
@@ -195,6 +189,8 @@ def build_train_step(
     gan,
     loss=lo.name,
     penalties=penalties,
+    penalty=lo.penalty,
+    penalty_weight=schedule(config, "loss.penalty_weight"),
     penalty_every=lo.penalty_every,
     n_critic=lo.n_critic,
     ema_decay=ema,

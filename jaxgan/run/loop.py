@@ -34,7 +34,6 @@ import numpy as np
 
 from jaxgan import config as config_lib
 from jaxgan.metrics.mode_coverage import mode_coverage
-from jaxgan.regularizers import check_penalty_critic
 from jaxgan.run import compilation_cache, inputs, writers
 from jaxgan.run.build import build_gan, build_train_step, check_names
 from jaxgan.step import labels as labels_lib
@@ -171,8 +170,6 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
 
   init_key, train_key, sample_key, eval_key = run_keys(config.seed)
   state = gan.init(init_key, jnp.zeros((config.data.batch_size, *inp.image_shape), jnp.float32))
-  penalties = [*config.loss.penalties.keys(), config.loss.penalty]
-  check_penalty_critic(gan, state, penalties)  # before the workdir is touched
   state = sharding.replicate(state, mesh)
 
   from jaxgan.run.workdir import acquire  # pylint: disable=g-import-not-at-top
