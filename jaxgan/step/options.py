@@ -124,6 +124,10 @@ def check_ada(augment: Any, augment_p: Any, ada_target: float | None, ada_kimg: 
 def check_probs(probs: Sequence[float], num_classes: int) -> None:
   """Class probabilities: `num_classes` numbers >= 0 summing to 1 (to within 1e-4).
 
+  Args:
+    probs: float `[num_classes]`, e.g. the data set's class frequencies.
+    num_classes: the class count.
+
   Raises:
     OptionError: probabilities of another length, negative, or not summing to 1.
   """

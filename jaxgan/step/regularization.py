@@ -6,7 +6,7 @@ module applies it to a GAN's discriminator: each term is built once by a named b
 critic update (`jaxgan.step.updates`) reads as the sum of its terms. `Penalties` holds a run's
 gradient penalties with their weights and lazy interval (Karras et al. 2020: computed on every
 k-th critic update only, weights times k; `lazily` runs the critic update that way), and
-`ada_update` moves ADA's probability after a train step.
+`ada_controller` moves ADA's probability after each train step.
 """
 
 from __future__ import annotations
@@ -240,24 +240,30 @@ def lazily(critic_update: Callable, pens: Penalties) -> Callable:
   return update
 
 
-def ada_update(p, stats, sign_sum, count, due, *, target: float, ada_kimg: float, pack: int = 1):
-  """ADA's state after one train step: the sign statistics gathered, p adjusted when due.
+def ada_controller(target: float, ada_kimg: float, interval: int, pack: int) -> Callable:
+  """Builds ADA's control of the augmentation probability after each train step.
 
   Args:
-    p: float32 scalar, the augmentation probability.
-    stats: float32 `[2]`, the sum of sign(D(x_real)) and its count since the last adjustment.
-    sign_sum: this step's sum of sign(D(x_real)).
-    count: this step's number of real scores (packs when `pack` > 1).
-    due: bool scalar, adjust p now (every `ada_interval` steps).
-    target: the r_t to hold.
+    target: the r_t = E[sign(D(x_real))] to hold (0.6 in the paper).
     ada_kimg: thousands of images over which p may move by 1.
-    pack: examples per score.
+    interval: train steps between adjustments of p.
+    pack: examples per score (PacGAN).
 
   Returns:
-    `(p, stats)`: the statistics reset to zero when p was adjusted
-    (`jaxgan.regularizers.adjust_ada_p`).
+    `control(p, stats, signs, step) -> (p, stats, r_t)`: `p` float32, `stats` float32 `[2]`
+    (the sum of sign(D(x_real)) and its count since the last adjustment), `signs` the step's
+    `(sum, count)` per critic update, `step` the train step before this one ended. The sums are
+    gathered every step, and p adjusted (`jaxgan.regularizers.adjust_ada_p`) and the sums reset
+    every `interval` steps; `r_t` is this step's mean sign.
   """
-  stats = stats + jnp.stack([sign_sum, count])
-  adjusted = regularizers.adjust_ada_p(p, stats[0] / stats[1], target, stats[1] * pack, ada_kimg)
-  p = jnp.where(due, adjusted, p)
-  return p, jnp.where(due, jnp.zeros_like(stats), stats)
+
+  def control(p, stats, signs, step):
+    sign_sum, count = sum(s for s, _ in signs), sum(c for _, c in signs)
+    r_t = sign_sum / count
+    due = (step + 1) % interval == 0
+    stats = stats + jnp.stack([sign_sum, count])
+    adjusted = regularizers.adjust_ada_p(p, stats[0] / stats[1], target, stats[1] * pack, ada_kimg)
+    p = jnp.where(due, adjusted, p)
+    return p, jnp.where(due, jnp.zeros_like(stats), stats), r_t
+
+  return control

@@ -85,9 +85,10 @@ def make_train_step(
     loss: a name in `jaxgan.losses.LOSSES` or a `jaxgan.losses.GANLoss`.
     penalty: shorthand for `penalties={penalty: penalty_weight}`.
     penalty_weight: the weight of `penalty`.
-    penalties: a mapping from a name in `jaxgan.penalties.PENALTIES` ('wgan_gp', 'wgan_lp', 'r1',
-      'r2', 'dragan') or a function `f(critic_fn, real, fake, key) -> scalar` to its weight;
-      every one is added to the critic loss times its weight (R3GAN: {'r1': g/2, 'r2': g/2}).
+    penalties: a mapping from a name in `jaxgan.penalties.PENALTIES` or a function
+      `f(critic_fn, real, fake, key) -> scalar` (a `jaxgan.penalties.Penalty` to say where it is
+      taken) to its weight; every one is added to the critic loss times its weight (R3GAN:
+      {'r1': g/2, 'r2': g/2}).
     penalty_every: lazy regularisation (Karras et al. 2020, StyleGAN2): the penalties are
       computed on every k-th critic update only, with their weights times k; one program, the
       other updates skip them with `lax.cond`.
@@ -130,14 +131,16 @@ def make_train_step(
     `consistency`, `lecam`, `aug_p` and `ada_rt` when those are on; `d_class` and `g_class`
     (ACGAN's class losses, D's on real plus fake) with a classifier D; with `skip_nonfinite`,
     `skipped` (1 when the update was dropped). The step raises a ValueError at trace time when
-    the batch does not split into `n_critic` slices, or when a penalty meets a BatchNorm critic
-    (`check_penalty_critic`).
+    the batch does not split into `n_critic` slices (or a slice into packs).
 
   Raises:
-    ValueError: an unknown loss or penalty name, `n_critic`, `penalty_every` or `ada_interval`
-      not a positive integer, a negative weight, `ema_decay` outside [0, 1), `ada_target`
-      outside (0, 1), `ada_target` with `augment_p`, or ADA or bCR options without `augment`;
-      fake label probabilities of the wrong length, negative or not summing to 1; a
+    ValueError: an unknown loss or penalty name; a penalty on a BatchNorm critic
+      (`regularization.check_penalty_critic`, from D's shapes, before anything is compiled); an
+      option out of its rule (`jaxgan.step.options.check_options`, an `OptionError` naming the
+      argument): `penalty` also in `penalties`, `n_critic`, `penalty_every` or `ada_interval` not
+      a positive integer, a negative weight, `ema_decay` or `lecam_decay` outside [0, 1),
+      `ada_target` outside (0, 1), without `augment` or with `augment_p`, `ada_kimg` not > 0,
+      fake label probabilities of the wrong length, negative or not summing to 1, a
       class-conditional GAN with packing.
 
   Example:
@@ -196,6 +199,7 @@ def make_train_step(
     lecam_term=reg.lecam_term(lecam_weight, lecam_decay) if use_lecam else None,
   )
   critic_update = reg.lazily(critic_update, pens)
+  ada = None if ada_target is None else reg.ada_controller(ada_target, ada_kimg, ada_interval, m)
   generator_update = updates.make_generator_update(
     gan, gan_loss, augment=augment, class_weight=class_weight
   )
@@ -243,13 +247,8 @@ def make_train_step(
     aug_p, ada_stats = jnp.asarray(p, jnp.float32), state.ada_stats
     if augment is not None:
       metrics["aug_p"] = aug_p
-    if ada_target is not None:
-      sign_sum, count = sum(s for s, _ in signs), sum(c for _, c in signs)
-      metrics["ada_rt"] = sign_sum / count
-      due = (state.step + 1) % ada_interval == 0
-      aug_p, ada_stats = reg.ada_update(
-        aug_p, ada_stats, sign_sum, count, due, target=ada_target, ada_kimg=ada_kimg, pack=m
-      )
+    if ada is not None:
+      aug_p, ada_stats, metrics["ada_rt"] = ada(aug_p, ada_stats, signs, state.step)
     new_state = GANState(
       step=state.step + 1,
       g_params=g_params,
