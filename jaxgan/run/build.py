@@ -160,8 +160,9 @@ def build_train_step(
     The pure (not yet jitted) train step of `jaxgan.step.train.make_train_step`.
 
   Raises:
-    ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`;
-      `data.fake_labels='data'` without `class_frequencies`.
+    ValueError: unknown loss or penalty name, an option the step refuses
+      (`jaxgan.step.options`), or a gradient penalty on a BatchNorm critic, before anything is
+      compiled; `data.fake_labels='data'` without `class_frequencies`.
   """
   lo, o, aug = config.loss, config.optim, config.augment
   penalties = {name: schedule(config, f"loss.penalties.{name}") for name in lo.penalties}

@@ -165,6 +165,7 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   cleanup.callback(inp.close)
   gan = build_gan(config, inp.image_shape)  # unknown model, bad image size: errors before compiling
   k = config.run.steps_per_call
+  # A penalty on a BatchNorm critic is refused here, before the workdir is touched.
   step = build_train_step(config, gan, inp.class_frequencies)
   call = inputs.compile_call(step, inp, mesh, k)
 
