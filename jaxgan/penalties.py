@@ -11,6 +11,8 @@ The gradient and its norm are computed in float32 whatever the critic's compute 
 reduced-precision norms are the usual source of NaNs in penalised GANs. Every penalty returns a
 float32 scalar, the mean over the batch; multiply it by its weight and add it to the critic loss.
 
+Each penalty a train step names is registered beside its definition (`register`, `PENALTIES`).
+
 Example:
   >>> import jax, jax.numpy as jnp
   >>> from jaxgan import losses, penalties
@@ -24,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -34,15 +38,69 @@ CriticFn = Callable[[jax.Array], jax.Array]
 # The one signature of every entry of PENALTIES: f(critic_fn, real, fake, key) -> scalar.
 PenaltyFn = Callable[[CriticFn, jax.Array, jax.Array, jax.Array], jax.Array]
 
+TAKEN_AT = ("reals", "fakes", "between")
+
+
+@dataclasses.dataclass(frozen=True)
+class Penalty:
+  """A penalty under the train step's signature, with where it is taken; calling it calls `fn`.
+
+  A class-conditional critic scores its inputs with labels: the train step closes it over the
+  fakes' labels for a penalty taken at the fakes, over the reals' for every other.
+
+  Attributes:
+    name: its name (a key of `PENALTIES` when registered).
+    fn: `f(critic_fn, real, fake, key) -> scalar`.
+    at: where it takes the critic's input gradients (`TAKEN_AT`): at the real examples or points
+      made from them alone ('reals'), at the generated ones ('fakes'), or between the two.
+  """
+
+  name: str
+  fn: PenaltyFn
+  at: str
+
+  def __post_init__(self):
+    if self.at not in TAKEN_AT:
+      raise ValueError(f"Penalty {self.name!r}: at must be one of {TAKEN_AT}; got {self.at!r}.")
+
+  def __call__(self, critic_fn: CriticFn, real: jax.Array, fake: jax.Array, key: jax.Array):
+    return self.fn(critic_fn, real, fake, key)
+
+
+# Every penalty a train step can name, filled by `register` beside each definition below.
+PENALTIES: dict[str, Penalty] = {}
+
+
+def register(name: str, *, at: str) -> Callable[[PenaltyFn], PenaltyFn]:
+  """Registers `f(critic_fn, real, fake, key) -> scalar` in `PENALTIES` under `name`.
+
+  Args:
+    name: the name configs and `get` use.
+    at: where the penalty takes the critic's input gradients, one of `TAKEN_AT`.
+
+  Returns:
+    A decorator that records the function and returns it unchanged.
+
+  Raises:
+    ValueError: a name registered before, or `at` not in `TAKEN_AT`.
+  """
+
+  def add(fn: PenaltyFn) -> PenaltyFn:
+    if name in PENALTIES:
+      raise ValueError(f"Penalty {name!r} is registered twice.")
+    PENALTIES[name] = Penalty(name, fn, at)
+    return fn
+
+  return add
+
+
 # Inside the square root: the norm's gradient is NaN at exactly zero gradient otherwise.
 _EPS = 1e-12
 
 
 def _check_batch(x: jax.Array, what: str) -> None:
   if jnp.ndim(x) < 1:
-    raise ValueError(
-      f"{what} needs a batch of shape [batch, ...]; got an array of shape {jnp.shape(x)}."
-    )
+    raise ValueError(f"{what} needs a batch of shape [batch, ...]; got shape {jnp.shape(x)}.")
 
 
 def input_gradients(critic_fn: CriticFn, x: jax.Array) -> jax.Array:
@@ -122,6 +180,7 @@ def _per_example_uniform(key: jax.Array, x: jax.Array) -> jax.Array:
   return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1), jnp.float32)
 
 
+@register("wgan_gp", at="between")
 def gradient_penalty(
   critic_fn: CriticFn,
   real: jax.Array,
@@ -175,6 +234,9 @@ def gradient_penalty(
   return jnp.mean(jnp.square(excess))
 
 
+register("wgan_lp", at="between")(functools.partial(gradient_penalty, one_sided=True))
+
+
 def r1_penalty(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
   """Zero-centred R1 penalty on real data (Mescheder et al. 2018, eq. 9).
 
@@ -198,6 +260,9 @@ def r1_penalty(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
   return jnp.mean(squared_gradient_norms(critic_fn, real))
 
 
+register("r1", at="reals")(lambda critic, real, fake, key: r1_penalty(critic, real))
+
+
 def r2_penalty(critic_fn: CriticFn, fake: jax.Array) -> jax.Array:
   """Zero-centred R2 penalty on generated data (Mescheder et al. 2018, eq. 10).
 
@@ -214,6 +279,9 @@ def r2_penalty(critic_fn: CriticFn, fake: jax.Array) -> jax.Array:
     ValueError: as `input_gradients`.
   """
   return jnp.mean(squared_gradient_norms(critic_fn, fake))
+
+
+register("r2", at="fakes")(lambda critic, real, fake, key: r2_penalty(critic, fake))
 
 
 def dragan_penalty(
@@ -253,6 +321,9 @@ def dragan_penalty(
   return jnp.mean(jnp.square(gradient_norms(critic_fn, x_hat) - target))
 
 
+register("dragan", at="reals")(lambda critic, real, fake, key: dragan_penalty(critic, real, key))
+
+
 def clip_weights(params: Any, clip_value: float = 0.01) -> Any:
   """Weight clipping of the original WGAN (Arjovsky et al. 2017, Algorithm 1).
 
@@ -274,34 +345,25 @@ def clip_weights(params: Any, clip_value: float = 0.01) -> Any:
   return jax.tree.map(lambda p: jnp.clip(p, -clip_value, clip_value), params)
 
 
-# Every penalty under one signature, f(critic_fn, real, fake, key), so a train step can call any.
-PENALTIES: dict[str, PenaltyFn] = {
-  "wgan_gp": gradient_penalty,
-  "wgan_lp": lambda critic_fn, real, fake, key: gradient_penalty(
-    critic_fn, real, fake, key, one_sided=True
-  ),
-  "r1": lambda critic_fn, real, fake, key: r1_penalty(critic_fn, real),
-  "r2": lambda critic_fn, real, fake, key: r2_penalty(critic_fn, fake),
-  "dragan": lambda critic_fn, real, fake, key: dragan_penalty(critic_fn, real, key),
-}
-
-
-# The penalties evaluated at generated examples only. A class-conditional critic scores every
-# input with labels; the train step gives these the critic with the fakes' labels and every
-# other penalty (real points, and interpolates or perturbations of real points) the real ones.
-ON_FAKES = frozenset({"r2"})
+def _registered(name: str) -> Penalty:
+  try:
+    return PENALTIES[name]
+  except (KeyError, TypeError):
+    raise ValueError(
+      f"Unknown penalty {name!r}. Valid names: {', '.join(PENALTIES)}; or pass a function "
+      "f(critic_fn, real, fake, key) -> scalar of your own (or None for no penalty)."
+    ) from None
 
 
 def get(penalty: str | PenaltyFn) -> PenaltyFn:
   """Looks up a penalty by name, with the uniform signature `f(critic_fn, real, fake, key)`.
 
   Args:
-    penalty: a name in `PENALTIES` ('wgan_gp', 'wgan_lp', 'r1', 'r2', 'dragan'), or a callable
-      `f(critic_fn, real, fake, key) -> scalar` of your own, which passes through unchanged.
+    penalty: a name in `PENALTIES`, or a callable `f(critic_fn, real, fake, key) -> scalar` of
+      your own (or a `Penalty`), which passes through unchanged.
 
   Returns:
-    The penalty function. Its `real` and `fake` are `[batch, ...]` of the same shape, `key` a PRNG
-    key, and it returns a float32 scalar.
+    The function: `real` and `fake` `[batch, ...]` of one shape, `key` a PRNG key -> float32 scalar.
 
   Raises:
     ValueError: for an unknown name; the message lists the valid ones.
@@ -310,13 +372,25 @@ def get(penalty: str | PenaltyFn) -> PenaltyFn:
     >>> float(get("r1")(lambda x: 2.0 * x[:, 0], jnp.ones((3, 1)), None, None))
     4.0
   """
-  if callable(penalty):
-    return penalty
-  try:
-    return PENALTIES[penalty]
-  except (KeyError, TypeError):
-    raise ValueError(
-      f"Unknown penalty {penalty!r}. Valid names: {', '.join(PENALTIES)}; or "
-      "pass a function f(critic_fn, real, fake, key) -> scalar of your own (or "
-      "None for no penalty)."
-    ) from None
+  return penalty if callable(penalty) else _registered(penalty).fn
+
+
+def taken_at(penalty: str | PenaltyFn) -> str:
+  """Where a penalty takes the critic's input gradients: 'reals', 'fakes' or 'between'.
+
+  Args:
+    penalty: a name in `PENALTIES`, a `Penalty`, or a function of your own (taken at the reals).
+
+  Returns:
+    One of `TAKEN_AT`.
+
+  Raises:
+    ValueError: for an unknown name.
+
+  Example:
+    >>> taken_at("r2"), taken_at("wgan_gp")
+    ('fakes', 'between')
+  """
+  if isinstance(penalty, Penalty):
+    return penalty.at
+  return "reals" if callable(penalty) else _registered(penalty).at

@@ -205,7 +205,7 @@ def _ref_critic():
 
 def test_r1_plus_r2_matches_torch():
   # W5's penalties as jaxgan's step weighs them (R3GAN: R1 + R2, each gamma / 2).
-  from jaxgan import regularizers as reg
+  from jaxgan.step import regularization as reg
 
   ref = REFERENCE['recipes']['r1_r2']
   weights = wl.get('W5').config.loss.penalties.to_dict()
@@ -219,7 +219,7 @@ def test_r1_plus_r2_matches_torch():
 def test_lazy_r1_matches_torch():
   # W6's lazy R1 against the reference's Python `if`, update by update: the step computes the
   # penalties (weights x k) on the due updates only (its lax.cond: tests/test_recipes.py).
-  from jaxgan import regularizers as reg
+  from jaxgan.step import regularization as reg
 
   ref = REFERENCE['recipes']['lazy_r1']
   c = wl.get('W6').config.loss

@@ -243,7 +243,10 @@ def test_metrics_a_run_cannot_compute_are_refused_before_any_file(tmp_path, over
   [
     ({"model.num_classes": 7}, r"'mnist' has 10 classes; set --config.model.num_classes=10"),
     ({"model.d_conditioning": "projection"}, "num_classes is 0"),
-    ({"model.num_classes": 10, "model.pack": 2}, "class-conditional runs need config.model.pack=1"),
+    (
+      {"model.num_classes": 10, "model.pack": 2},
+      r"packs \(config.model.pack=2\).*Use config.model.pack=1",
+    ),
     ({"model.num_classes": 10, "data.fake_labels": "zipf"}, "'uniform' or 'data'"),
     ({"model.num_classes": 10, "data.name": "toy_ring"}, "has no labels"),
   ],

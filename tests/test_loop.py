@@ -329,6 +329,7 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
     ({"optim.g_lr": "cosine(1e-4, 0)"}, r"optim.g_lr: 'cosine\(1e-4, 0\)' does not fit cosine"),
     ({"optim.lr_decay": "linear"}, "optim.lr_decay is gone; use a schedule spec"),
     ({"model.num_classes": 10}, "'toy_ring' has no labels"),
+    ({"model.d_norm": "batch", "loss.penalty": "r1"}, "'r1' penalty needs per-example.*BatchNorm"),
   ],
 )
 def test_bad_config_fails_before_training(tmp_path, override, message):

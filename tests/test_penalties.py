@@ -168,3 +168,34 @@ def test_critic_with_several_scores_per_example_is_refused(name):
 def test_an_input_without_batch_axis_is_refused():
   with pytest.raises(ValueError, match=r"\[batch, \.\.\.\].*shape \(\)"):
     penalties.r1_penalty(lambda x: x, jnp.ones(()))
+
+
+@pytest.mark.parametrize("name", list(penalties.PENALTIES))
+def test_where_a_penalty_is_taken_is_what_it_differentiates(name):
+  # The registered fact, against what the value depends on: a penalty taken at the reals does
+  # not move with the fakes, one at the fakes not with the reals, one between them with both.
+  critic = _critic(_params(3))
+  real, fake = (jax.random.normal(jax.random.PRNGKey(s), (6, 3)) for s in (1, 2))
+  key = jax.random.PRNGKey(0)
+  value = lambda r, f: float(penalties.get(name)(critic, r, f, key))
+  moves = (
+    value(real + 1.0, fake) != value(real, fake),
+    value(real, fake + 1.0) != value(real, fake),
+  )
+  want = {"reals": (True, False), "fakes": (False, True), "between": (True, True)}
+  assert moves == want[penalties.taken_at(name)], (name, moves)
+
+
+def test_a_registered_penalty_carries_its_fact():
+  facts = {n: p.at for n, p in penalties.PENALTIES.items()}
+  known = {"wgan_gp": "between", "wgan_lp": "between", "r1": "reals", "r2": "fakes"}
+  assert known.items() <= facts.items() and facts["dragan"] == "reals", facts
+  mine = lambda critic_fn, real, fake, key: jnp.zeros(())
+  assert penalties.taken_at(mine) == "reals"  # a function of your own: the reals' labels
+  assert penalties.taken_at(penalties.Penalty("mine", mine, "fakes")) == "fakes"
+  with pytest.raises(ValueError, match="at must be one of"):
+    penalties.Penalty("mine", mine, "fake")
+  with pytest.raises(ValueError, match="'r1' is registered twice"):
+    penalties.register("r1", at="reals")(mine)
+  with pytest.raises(ValueError, match="Unknown penalty 'r3'"):
+    penalties.taken_at("r3")

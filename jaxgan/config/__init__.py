@@ -317,7 +317,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_data(config)
   positive = {
     "data.batch_size": config.data.batch_size,
-    "loss.n_critic": config.loss.n_critic,
     "model.pack": config.model.pack,
     "run.steps": config.run.steps,
     "run.steps_per_call": config.run.steps_per_call,
@@ -356,6 +355,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"config.data.batch_size={config.data.batch_size} does not split into packs of "
       f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
     )
+  config_checks.check_step_options(config)
   config_checks.check_recipes(config, toy=is_toy(config))
   config_checks.check_augment(config)
   config_checks.check_conditioning(config)
@@ -364,8 +364,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
       f"config.optim.ema_rampup must be > 0 (StyleGAN2-ADA: 0.05) or None; got {rampup}."
     )
-  if not 0.0 <= config.optim.ema_decay < 1.0:
-    raise ConfigError(f"config.optim.ema_decay must lie in [0, 1); got {config.optim.ema_decay}.")
   if config.model.compute_dtype not in ("float32", "bfloat16"):
     raise ConfigError(
       "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "

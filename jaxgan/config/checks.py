@@ -1,8 +1,10 @@
 """Value checks of the run config's recipe, model and conditioning fields, for `validate`.
 
 Imports nothing but `jaxgan.errors` and `jaxgan.data.registry` at import time (an experiment
-config loads `jaxgan.config` without JAX); the models' own checks, which need JAX, are imported
-inside `check_model`. Every message names the field and the fix (a `ConfigError`).
+config loads `jaxgan.config` without JAX). The rules of the step, the models and the augmentations
+are those components' own checks, imported inside `check_step_options`, `check_model` and
+`check_augment`; here their argument names become field names. Every message names the field and
+the fix (a `ConfigError`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from jaxgan.errors import ConfigError
 
 
 def check_recipes(config, *, toy: bool) -> None:
-  """The regularisers' and augmentation's fields (`loss`, `augment`; jaxgan.regularizers).
+  """The augmentation's fields that only a config has (its name, policy and the toy data).
 
   Args:
     config: a run config.
@@ -23,31 +25,13 @@ def check_recipes(config, *, toy: bool) -> None:
   Raises:
     ValueError: naming the field and the fix.
   """
-  lo, aug = config.loss, config.augment
-  for name, value in (
-    ("loss.penalty_every", lo.penalty_every),
-    ("augment.ada_interval", aug.ada_interval),
-  ):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise ConfigError(f"config.{name} must be a positive integer; got {value!r}.")
-  if not 0.0 <= lo.lecam_decay < 1.0:
-    raise ConfigError(f"config.loss.lecam_decay must lie in [0, 1); got {lo.lecam_decay}.")
-  if aug.name is None and (aug.p is not None or aug.ada_target is not None or aug.policy):
+  aug = config.augment
+  if aug.name is None and (aug.p is not None or aug.policy):
     raise ConfigError(
-      "config.augment.p, ada_target and policy need an augmentation: set config.augment.name "
+      "config.augment.p and policy need an augmentation: set config.augment.name "
       "('diffaugment' or 'ada')."
     )
-  if aug.ada_target is not None:
-    if not 0.0 < aug.ada_target < 1.0:
-      raise ConfigError(
-        f"config.augment.ada_target must lie in (0, 1) (ADA: 0.6); got {aug.ada_target}."
-      )
-    if aug.p is not None:
-      raise ConfigError(
-        "config.augment.ada_target makes ADA adapt p from 0; leave config.augment.p unset, or "
-        "unset ada_target for a fixed or scheduled p."
-      )
-  elif aug.name == "ada" and aug.p is None:
+  if aug.name == "ada" and aug.p is None and aug.ada_target is None:
     raise ConfigError(
       "config.augment.name='ada' needs config.augment.ada_target (adaptive p; the paper: 0.6) or "
       "a fixed or scheduled config.augment.p."
@@ -57,8 +41,61 @@ def check_recipes(config, *, toy: bool) -> None:
       f"config.augment.name={aug.name!r} transforms images; {config.data.name!r} is points in "
       "the plane. Unset config.augment.name, or train on an image data set."
     )
-  if not aug.ada_kimg > 0:
-    raise ConfigError(f"config.augment.ada_kimg must be > 0; got {aug.ada_kimg}.")
+
+
+# The config field that sets each option of the train step (jaxgan.step.options).
+STEP_FIELDS = {
+  "penalty": "loss.penalty",
+  "penalties": "loss.penalties",
+  "penalty_every": "loss.penalty_every",
+  "n_critic": "loss.n_critic",
+  "lecam_decay": "loss.lecam_decay",
+  "class_weight": "loss.class_weight",
+  "ema_decay": "optim.ema_decay",
+  "augment": "augment.name",
+  "augment_p": "augment.p",
+  "ada_target": "augment.ada_target",
+  "ada_kimg": "augment.ada_kimg",
+  "ada_interval": "augment.ada_interval",
+  "num_classes": "model.num_classes",
+  "pack": "model.pack",
+}
+
+
+def check_step_options(config) -> None:
+  """The train step's options as the config sets them, by the step's own checks.
+
+  `jaxgan.step.options` imports no JAX. Weights and other schedulable fields are checked when
+  their specs are parsed (`jaxgan.run.build.check_names`).
+
+  Args:
+    config: a run config.
+
+  Raises:
+    ValueError: (a `ConfigError`) the step's message, with each option named by its field.
+  """
+  from jaxgan.step import options  # pylint: disable=g-import-not-at-top
+
+  lo, aug = config.loss, config.augment
+  try:
+    options.merge_penalties(dict(lo.penalties), lo.penalty, lo.penalty_weight)
+    options.check_options(
+      penalty_every=lo.penalty_every,
+      n_critic=lo.n_critic,
+      ema_decay=config.optim.ema_decay,
+      augment=aug.name,
+      augment_p=aug.p,
+      ada_target=aug.ada_target,
+      ada_kimg=aug.ada_kimg,
+      ada_interval=aug.ada_interval,
+      lecam_decay=lo.lecam_decay,
+      num_classes=config.model.num_classes,
+      pack=config.model.pack,
+      class_weight=lo.class_weight,
+    )
+  except options.OptionError as e:
+    names = {option: f"config.{field}" for option, field in STEP_FIELDS.items()}
+    raise ConfigError(e.naming(names)) from None
 
 
 # The arguments of the models' checks that are config.model's fields, named alike.
@@ -142,17 +179,10 @@ def check_conditioning(config) -> None:
       f"config.data.fake_labels must be 'uniform' or 'data' (the data set's class "
       f"frequencies); got {config.data.fake_labels!r}."
     )
-  if config.loss.class_weight < 0:
-    raise ConfigError(f"config.loss.class_weight must be >= 0; got {config.loss.class_weight}.")
   if k == 0:
     return
   # A data set named from outside ('tfds:', 'folder:') is checked when its labels are read.
   data_registry.check_num_classes(config.data.name, k)
-  if m.pack > 1:
-    raise ConfigError(
-      f"config.model.pack={m.pack} judges packs of examples, whose labels differ; "
-      "class-conditional runs need config.model.pack=1."
-    )
 
 
 def read_options(config) -> dict:

@@ -155,17 +155,12 @@ def build_train_step(
     The pure (not yet jitted) train step of `jaxgan.step.train.make_train_step`.
 
   Raises:
-    ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`;
-      `data.fake_labels='data'` without `class_frequencies`.
+    ValueError: unknown loss or penalty name, an option the step refuses
+      (`jaxgan.step.options`), or a gradient penalty on a BatchNorm critic, before anything is
+      compiled; `data.fake_labels='data'` without `class_frequencies`.
   """
   lo, o, aug = config.loss, config.optim, config.augment
   penalties = {name: schedule(config, f"loss.penalties.{name}") for name in lo.penalties}
-  if lo.penalty is not None:
-    if lo.penalty in penalties:
-      raise ValueError(
-        f"config.loss.penalty={lo.penalty!r} is also in config.loss.penalties; give it once."
-      )
-    penalties[lo.penalty] = schedule(config, "loss.penalty_weight")
   ema = o.ema_decay
   if o.ema_half_life is not None:
     half_life = schedule(config, "optim.ema_half_life")
@@ -190,6 +185,8 @@ def build_train_step(
     gan,
     loss=lo.name,
     penalties=penalties,
+    penalty=lo.penalty,
+    penalty_weight=schedule(config, "loss.penalty_weight"),
     penalty_every=lo.penalty_every,
     n_critic=lo.n_critic,
     ema_decay=ema,

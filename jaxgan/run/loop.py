@@ -34,7 +34,6 @@ import numpy as np
 
 from jaxgan import config as config_lib
 from jaxgan.metrics.mode_coverage import mode_coverage
-from jaxgan.regularizers import check_penalty_critic
 from jaxgan.run import compilation_cache, inputs, writers
 from jaxgan.run.build import build_gan, build_train_step, check_names
 from jaxgan.step import labels as labels_lib
@@ -204,13 +203,12 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   cleanup.callback(inp.close)
   gan = build_gan(config, inp.image_shape)  # unknown model, bad image size: errors before compiling
   k = config.run.steps_per_call
+  # A penalty on a BatchNorm critic is refused here, before the workdir is touched.
   step = build_train_step(config, gan, inp.class_frequencies)
   call = inputs.compile_call(step, inp, mesh, k)
 
   init_key, train_key, sample_key, eval_key = run_keys(config.seed)
   state = gan.init(init_key, jnp.zeros((config.data.batch_size, *inp.image_shape), jnp.float32))
-  penalties = [*config.loss.penalties.keys(), config.loss.penalty]
-  check_penalty_critic(gan, state, penalties)  # before the workdir is touched
   state = sharding.replicate(state, mesh)
 
   from jaxgan.run.workdir import acquire  # pylint: disable=g-import-not-at-top

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.step import options
+
 
 def check_labels(labels, num_classes: int, *, batch: int | None = None) -> None:
   """Checks labels for a model of `num_classes` classes, before they are traced.
@@ -90,7 +92,7 @@ def sample_labels(
   if probs is None:
     return jax.random.randint(key, (n,), 0, num_classes, jnp.int32)
   if not isinstance(probs, jax.core.Tracer):
-    _check_probs(probs, num_classes)
+    options.check_probs(probs, num_classes)
   logits = jnp.log(jnp.asarray(probs, jnp.float32))
   return jax.random.categorical(key, logits, shape=(n,)).astype(jnp.int32)
 
@@ -158,33 +160,3 @@ def split_batch(batch, num_classes: int):
     )
   check_labels(labels, num_classes, batch=images.shape[0])
   return images, labels
-
-
-def check_conditioning(num_classes: int, pack: int, probs: Sequence[float] | None) -> None:
-  """Checks a conditional train step's options: no packing, valid fake label probabilities.
-
-  Args:
-    num_classes: the GAN's class count (0: unconditional, nothing to check).
-    pack: the GAN's PacGAN pack size.
-    probs: None (uniform), or float `[num_classes]`, the fakes' class probabilities.
-
-  Raises:
-    ValueError: packs of a conditional GAN (a pack's examples have different labels), or
-      probabilities of another length, negative, or not summing to 1.
-  """
-  if num_classes and pack > 1:
-    raise ValueError(
-      f"A class-conditional GAN cannot judge packs (pack={pack}): a pack's examples have "
-      "different labels. Use pack=1."
-    )
-  if probs is not None:
-    _check_probs(probs, num_classes)
-
-
-def _check_probs(probs, num_classes: int) -> None:
-  p = np.asarray(probs, np.float64)
-  if p.shape != (num_classes,) or (p < 0).any() or abs(p.sum() - 1.0) > 1e-4:
-    raise ValueError(
-      f"Fake label probabilities must be {num_classes} numbers >= 0 summing to 1 (one per "
-      f"class); got shape {p.shape}, sum {p.sum():.6g}."
-    )
