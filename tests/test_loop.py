@@ -315,7 +315,7 @@ def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
     ({"steps": 5}, r"flat layout.*--config\.run\.steps"),
     ({"loss.name": "gan"}, "Unknown GAN loss 'gan'.*non_saturating"),
     ({"loss.penalty": "gp"}, "Unknown penalty 'gp'.*wgan_gp"),
-    ({"model.name": "vit"}, "vit.*mlp.*dcgan.*resnet"),
+    ({"model.name": "vit"}, "vit.*dcgan.*mlp.*resnet"),
     ({"model.name": "dcgan", "model.kwargs": ml_collections.ConfigDict()}, "square image_shape"),
     ({"data.name": "imagenet"}, "Unknown data set config.data.name='imagenet'.*mnist"),
     ({"run.steps": 0}, "config.run.steps must be a positive integer"),
