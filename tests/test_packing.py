@@ -94,7 +94,7 @@ def test_packed_step_refuses_a_batch_off_its_packs():
   from jaxgan.step.train import make_train_step
 
   state = gan.init(jax.random.key(1), jnp.zeros((6, 2)))
-  with pytest.raises(ValueError, match="packs of 3"):
+  with pytest.raises(ValueError, match="packs of pack=3"):
     make_train_step(gan)(state, jnp.zeros((8, 2)), jax.random.key(0))
 
 
@@ -108,14 +108,16 @@ def test_config_builds_pack_and_minibatch_std_and_checks_them():
   _, m = jax.jit(build_train_step(c, gan))(state, jnp.ones((256, 2)), jax.random.key(1))
   assert np.isfinite(float(m["d_loss"]))
   c.model.pack = 3
-  with pytest.raises(ValueError, match="packs of config.model.pack=3"):
+  with pytest.raises(
+    ValueError, match="packs of config.model.pack=3; make config.data.batch_size per critic update"
+  ):
     config_lib.validate(c)
   c.model.pack, c.model.minibatch_std = 1, -1
   with pytest.raises(ValueError, match="minibatch_std"):
     config_lib.validate(c)
   c.model.minibatch_std, c.data.name, c.eval.metrics = 0, "mnist", "fcd,modes"
   c.run.steps_per_call = 1
-  with pytest.raises(ValueError, match="data.name=stacked_mnist"):
+  with pytest.raises(ValueError, match="data.name='stacked_mnist'"):
     config_lib.validate(c)
 
 

@@ -116,10 +116,10 @@ def test_modes_only_for_stacked_mnist():
   config.eval.metrics = "fcd,modes"
   with pytest.raises(ValueError, match=r"'cifar10'.*data\.name='stacked_mnist'"):
     Evaluator.from_config(config, read=read_options(config))
-  from jaxgan.run import loop
+  from jaxgan.config import validate
 
   with pytest.raises(ValueError, match=r"'cifar10'.*data\.name='stacked_mnist'"):
-    loop.check_metrics(config)  # the run refuses it before it writes anything
+    validate(config)  # the run refuses it before it writes anything
   with pytest.raises(ValueError, match="No cached classifier for data set 'cifar10'"):
     classifier_cache.classifier_dataset("cifar10")
 

@@ -300,24 +300,24 @@ def check_data(config: ml_collections.ConfigDict) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks the config's structure and values before anything is built.
 
-  The augmentation is checked by its registry (`jaxgan.augment.check`, loaded when this runs);
-  the other names (loss, penalty, model) by theirs in `jaxgan.run.build.check_names`, which the
-  loop runs right after this, before any data or model.
+  The rules are those of the components the fields configure, asked here (`config.checks`):
+  the step's options, the models', the augmentations', the data sets' and the metrics'; the
+  names (loss, penalty, model) and schedule specs by `jaxgan.run.build.check_names`. Those load
+  JAX when this runs; importing the config does not.
 
   Args:
     config: a config built from `default_config()`.
 
   Raises:
     ConfigError: (a ValueError) naming the field, the problem and the fix (unknown key, unknown
-      data set, a count that is not positive, an interval that is not a multiple of
-      `run.steps_per_call`).
+      data set or name, a count that is not positive, an interval that is not a multiple of
+      `run.steps_per_call`, a metric the run cannot compute).
   """
   for path in _leaf_paths(config):
     check_override(path)
   check_data(config)
   positive = {
     "data.batch_size": config.data.batch_size,
-    "model.pack": config.model.pack,
     "run.steps": config.run.steps,
     "run.steps_per_call": config.run.steps_per_call,
     "log.every": config.log.every,
@@ -350,11 +350,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"sees only every {k}-th step); change them or steps_per_call."
       )
   config_checks.check_model(config)
-  if config.data.batch_size % config.model.pack:
-    raise ConfigError(
-      f"config.data.batch_size={config.data.batch_size} does not split into packs of "
-      f"config.model.pack={config.model.pack}; use a multiple of {config.model.pack}."
-    )
   config_checks.check_step_options(config)
   config_checks.check_recipes(config, toy=is_toy(config))
   config_checks.check_augment(config)
@@ -369,3 +364,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "config.model.compute_dtype must be 'float32' or 'bfloat16'; got "
       f"{config.model.compute_dtype!r}."
     )
+  config_checks.check_metrics(config)
+  from jaxgan.run.build import check_names  # pylint: disable=g-import-not-at-top (JAX)
+
+  check_names(config)

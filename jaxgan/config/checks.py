@@ -59,6 +59,7 @@ STEP_FIELDS = {
   "ada_interval": "augment.ada_interval",
   "num_classes": "model.num_classes",
   "pack": "model.pack",
+  "batch_size": "data.batch_size",  # per critic update, as the message says
 }
 
 
@@ -79,6 +80,8 @@ def check_step_options(config) -> None:
   lo, aug = config.loss, config.augment
   try:
     options.merge_penalties(dict(lo.penalties), lo.penalty, lo.penalty_weight)
+    # a train step reads batch_size examples per critic update (jaxgan.run.inputs)
+    options.check_batch(config.data.batch_size * lo.n_critic, lo.n_critic, config.model.pack)
     options.check_options(
       penalty_every=lo.penalty_every,
       n_critic=lo.n_critic,
@@ -183,6 +186,33 @@ def check_conditioning(config) -> None:
     return
   # A data set named from outside ('tfds:', 'folder:') is checked when its labels are read.
   data_registry.check_num_classes(config.data.name, k)
+
+
+def check_metrics(config) -> None:
+  """Refuses, before a run writes anything, image metrics its config cannot compute (names, a
+  metric's data set, the classes and samples of conditional metrics, `class_acc`'s classifier):
+  `jaxgan.metrics.eval_networks.check_request` on the config's values. Computes nothing.
+
+  Raises:
+    ConfigError: as `check_request`, whose messages name the `eval` fields.
+  """
+  if data_registry.is_toy(config.data.name) or not config.eval.metrics:
+    return
+  from jaxgan.metrics import eval_networks  # pylint: disable=g-import-not-at-top
+
+  e = config.eval
+  try:
+    eval_networks.check_request(
+      e.metrics,
+      dataset=config.data.name,
+      extractor=e.extractor,
+      num_samples=e.num_samples,
+      num_classes=config.model.num_classes,
+      classes=e.get("classes") or None,
+      classifier_path=e.classifier_path,
+    )
+  except ValueError as err:
+    raise ConfigError(str(err)) from None
 
 
 def read_options(config) -> dict:

@@ -35,7 +35,7 @@ import numpy as np
 from jaxgan import config as config_lib
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.run import compilation_cache, inputs, writers
-from jaxgan.run.build import build_gan, build_train_step, check_names
+from jaxgan.run.build import build_gan, build_train_step
 from jaxgan.step import labels as labels_lib
 from jaxgan.step import sharding
 
@@ -44,30 +44,6 @@ log = logging.getLogger(__name__)
 
 class Preempted(SystemExit):
   """Raised after a SIGTERM/SIGINT once the current step has been checkpointed."""
-
-
-def check_metrics(config) -> None:
-  """Refuses, before a run writes anything, image metrics its config cannot compute (names, a
-  metric's data set, the classes and samples of conditional metrics, `class_acc`'s classifier):
-  `jaxgan.metrics.eval_networks.check_request` on the config's values. Computes nothing.
-
-  Raises:
-    ValueError: as `check_request`, whose messages name the `eval` fields.
-  """
-  if config_lib.is_toy(config) or not config.eval.metrics:
-    return
-  from jaxgan.metrics import eval_networks  # pylint: disable=g-import-not-at-top
-
-  e = config.eval
-  eval_networks.check_request(
-    e.metrics,
-    dataset=config.data.name,
-    extractor=e.extractor,
-    num_samples=e.num_samples,
-    num_classes=config.model.num_classes,
-    classes=e.get("classes") or None,
-    classifier_path=e.classifier_path,
-  )
 
 
 def make_evaluator(config, cache_dir: str, **settings):
@@ -186,9 +162,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     FloatingPointError: `run.max_consecutive_skipped` non-finite updates in a row.
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
-  config_lib.validate(config)
-  check_names(config)  # unknown loss, penalty, model: before any data or model
-  check_metrics(config)  # metrics it cannot compute: refused before any file
+  config_lib.validate(config)  # every field, name and metric: before any data or file
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
   with contextlib.ExitStack() as cleanup:

@@ -25,7 +25,6 @@ from ml_collections import config_flags
 from jaxgan import config as config_lib
 from jaxgan import errors
 from jaxgan.run import compilation_cache, distributed, exits, loop
-from jaxgan.run.build import check_names
 
 FLAGS = flags.FLAGS
 # Unknown fields are refused by one function, `jaxgan.config.check_override`: here before absl
@@ -88,7 +87,6 @@ def main(argv):
   # The input's errors first, before anything is logged or opened (train_and_evaluate checks
   # again, for callers that start there).
   config_lib.validate(FLAGS.config)
-  check_names(FLAGS.config)
   compilation_cache.enable(FLAGS.config.run.compilation_cache_dir)  # before any compilation
   result = loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if result:

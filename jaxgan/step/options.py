@@ -81,6 +81,31 @@ def _check_positive_int(option: str, value: Any) -> None:
     raise OptionError(f"${option} must be a positive integer; got {_got(value)}.")
 
 
+def check_batch(batch_size: int, n_critic: int = 1, pack: int = 1) -> None:
+  """A batch that splits into `n_critic` equal slices, each into packs of `pack` examples.
+
+  Args:
+    batch_size: the examples of one train step (the global batch).
+    n_critic: critic updates per step, each on its own slice of the batch.
+    pack: PacGAN's pack size.
+
+  Raises:
+    OptionError: `n_critic` or `pack` not a positive integer, or a batch that does not split.
+  """
+  _check_positive_int("n_critic", n_critic)
+  _check_positive_int("pack", pack)
+  if batch_size % n_critic:
+    raise OptionError(
+      f"The batch of {batch_size} examples ($batch_size) does not split into "
+      f"$n_critic={n_critic} equal slices; use a multiple of {n_critic}."
+    )
+  if (batch_size // n_critic) % pack:
+    raise OptionError(
+      f"Each critic update sees {batch_size // n_critic} examples, which do not split into "
+      f"packs of $pack={pack}; make $batch_size per critic update a multiple of {pack}."
+    )
+
+
 def _check_weight(what: str, weight: Any) -> None:
   ok = callable(weight) or (
     isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0
@@ -203,6 +228,7 @@ def check_options(
   _check_weight("$consistency_weight", consistency_weight)
   _check_weight("$lecam_weight", lecam_weight)
   _check_positive_int("n_critic", n_critic)
+  _check_positive_int("pack", pack)
   _check_positive_int("ada_interval", ada_interval)
   _check_decay("ema_decay", ema_decay, schedulable=True)
   _check_decay("lecam_decay", lecam_decay, schedulable=False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxgan.step import options
+
 
 def pack(x: jax.Array, m: int) -> jax.Array:
   """Stacks each run of m consecutive examples along the last (channel or feature) axis.
@@ -25,22 +27,16 @@ def pack(x: jax.Array, m: int) -> jax.Array:
     channels of example j at `[j*c, (j+1)*c)`.
 
   Raises:
-    ValueError: `m` is not a positive integer, or n is not a multiple of m.
+    OptionError: (a ValueError) `m` is not a positive integer, or n is not a multiple of m.
 
   >>> pack(jnp.arange(8.0).reshape(4, 2), 2)
   Array([[0., 1., 2., 3.],
          [4., 5., 6., 7.]], dtype=float32)
   """
-  if not isinstance(m, int) or m < 1:
-    raise ValueError(f"The pack size must be a positive integer; got {m!r}.")
+  options.check_batch(x.shape[0], pack=m)
   if m == 1:
     return x
   n = x.shape[0]
-  if n % m:
-    raise ValueError(
-      f"Packing needs a batch that is a multiple of the pack size: {n} examples do not split "
-      f"into packs of {m}; make the batch size (per critic update) a multiple of {m}."
-    )
   x = x.reshape(n // m, m, *x.shape[1:])
   x = jnp.moveaxis(x, 1, -2)  # [n/m, ..., m, c]
   return x.reshape(*x.shape[:-2], m * x.shape[-1])

@@ -282,17 +282,8 @@ def _critic_slices(batch: Batch, num_classes: int, n_critic: int, pack: int):
     an unconditional GAN.
   """
   batch, labels = labels_lib.split_batch(batch, num_classes)
-  if batch.shape[0] % n_critic:
-    raise ValueError(
-      f"The batch of {batch.shape[0]} examples does not split into "
-      f"n_critic={n_critic} equal slices; use a multiple of {n_critic}."
-    )
+  options.check_batch(batch.shape[0], n_critic, pack)
   b = batch.shape[0] // n_critic
-  if b % pack:
-    raise ValueError(
-      f"Each critic update sees {b} examples, which do not split into packs of "
-      f"{pack}; make the batch size per critic update a multiple of {pack}."
-    )
   reals = batch.reshape(b, n_critic, *batch.shape[1:]).swapaxes(0, 1)  # reals[i] = batch[i::n]
   if labels is None:
     return reals, [None] * n_critic
