@@ -9,10 +9,11 @@ the fix (a `ConfigError`).
 
 from __future__ import annotations
 
-import re
+import contextlib
+from collections.abc import Mapping
 
 from jaxgan.data import registry as data_registry
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, OptionError
 
 
 def check_recipes(config, *, toy: bool) -> None:
@@ -78,7 +79,7 @@ def check_step_options(config) -> None:
   from jaxgan.step import options  # pylint: disable=g-import-not-at-top
 
   lo, aug = config.loss, config.augment
-  try:
+  with _fields(STEP_FIELDS):
     options.merge_penalties(dict(lo.penalties), lo.penalty, lo.penalty_weight)
     # a train step reads batch_size examples per critic update (jaxgan.run.inputs)
     options.check_batch(config.data.batch_size * lo.n_critic, lo.n_critic, config.model.pack)
@@ -96,15 +97,28 @@ def check_step_options(config) -> None:
       pack=config.model.pack,
       class_weight=lo.class_weight,
     )
-  except options.OptionError as e:
-    names = {option: f"config.{field}" for option, field in STEP_FIELDS.items()}
-    raise ConfigError(e.naming(names)) from None
 
 
-# The arguments of the models' checks that are config.model's fields, named alike.
-_MODEL_FIELDS = re.compile(
-  r"(?<![\w.])(minibatch_std|num_classes|g_conditioning|d_conditioning|shared_embedding)\b"
-)
+# The config field that sets each argument of the models' checks.
+MODEL_FIELDS = {
+  name: f"model.{name}"
+  for name in (
+    "minibatch_std",
+    "num_classes",
+    "g_conditioning",
+    "d_conditioning",
+    "shared_embedding",
+  )
+}
+
+
+@contextlib.contextmanager
+def _fields(fields: Mapping[str, str]):
+  """A component's `OptionError` inside, as a `ConfigError` naming each argument by its field."""
+  try:
+    yield
+  except OptionError as e:
+    raise ConfigError(e.naming({arg: f"config.{field}" for arg, field in fields.items()})) from None
 
 
 def check_model(config) -> None:
@@ -124,13 +138,11 @@ def check_model(config) -> None:
   from jaxgan.models import conditioning, layers  # pylint: disable=g-import-not-at-top (JAX)
 
   m = config.model
-  try:
+  with _fields(MODEL_FIELDS):
     layers.check_minibatch_std(m.minibatch_std)
     conditioning.check_classes(
       m.num_classes, m.g_conditioning, m.d_conditioning, m.shared_embedding
     )
-  except ValueError as e:
-    raise ConfigError(_MODEL_FIELDS.sub(r"config.model.\1", str(e)) + ".") from None
 
 
 def check_augment(config) -> None:

@@ -26,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.errors import OptionError, quote
 from jaxgan.models import layers, registry
 
 # Each family's conditionings, the default first: its registration's (`registry.Family`).
@@ -43,14 +44,14 @@ def check_num_classes(num_classes: Any) -> int:
     `num_classes` as a Python int.
 
   Raises:
-    ValueError: `num_classes` is not an integer >= 0.
+    OptionError: (a ValueError) `num_classes` is not an integer >= 0.
   """
   if not isinstance(num_classes, bool) and hasattr(num_classes, '__index__'):
     num_classes = operator.index(num_classes)  # NumPy integers too
   if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-    raise ValueError(
-      f'num_classes must be an integer >= 0 (0: unconditional, else the data set\'s class '
-      f'count); got {num_classes!r}'
+    raise OptionError(
+      f'$num_classes must be an integer >= 0 (0: unconditional, else the data set\'s class '
+      f'count); got {quote(num_classes)}'
     )
   return num_classes
 
@@ -73,7 +74,7 @@ def check_classes(
     `num_classes` as a Python int.
 
   Raises:
-    ValueError: `num_classes` or `shared_embedding` is not an integer >= 0, or a conditioning
+    OptionError: (a ValueError) `num_classes` or `shared_embedding` is not an integer >= 0, or a conditioning
       argument is given with `num_classes` 0.
 
   >>> check_classes(10, 'cbn', None, 128)
@@ -82,9 +83,11 @@ def check_classes(
   num_classes = check_num_classes(num_classes)
   shared = shared_embedding
   if isinstance(shared, bool) or not isinstance(shared, int) or shared < 0:
-    raise ValueError(f'shared_embedding must be an integer >= 0 (0: per-layer); got {shared!r}')
+    raise OptionError(
+      f'$shared_embedding must be an integer >= 0 (0: per-layer); got {quote(shared)}'
+    )
   given = [
-    f'{k}={v!r}'
+    f'${k}={quote(v)}'
     for k, v in (
       ('g_conditioning', g_conditioning),
       ('d_conditioning', d_conditioning),
@@ -93,9 +96,9 @@ def check_classes(
     if v
   ]
   if not num_classes and given:
-    raise ValueError(
-      f'{", ".join(given)} given to an unconditional model (num_classes is 0); set '
-      f"num_classes > 0 (the data set's class count) or leave them unset"
+    raise OptionError(
+      f'{", ".join(given)} given to an unconditional model ($num_classes is 0); set '
+      f"$num_classes > 0 (the data set's class count) or leave them unset"
     )
   return num_classes
 

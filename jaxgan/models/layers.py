@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.errors import OptionError, quote
+
 # Discriminator normalisations, in the order they are listed in error messages.
 NORMS = ('batch', 'layer', 'spectral', 'none')
 
@@ -81,10 +83,12 @@ def check_minibatch_std(group_size: Any) -> None:
     group_size: examples per group, or 0 for no minibatch standard deviation.
 
   Raises:
-    ValueError: `group_size` is not an integer >= 0.
+    OptionError: (a ValueError) `group_size` is not an integer >= 0.
   """
   if not isinstance(group_size, int) or group_size < 0:
-    raise ValueError(f'minibatch_std must be a group size >= 0 (0: none); got {group_size!r}')
+    raise OptionError(
+      f'$minibatch_std must be a group size >= 0 (0: none); got {quote(group_size)}'
+    )
 
 
 def dcgan_bn_scale_init(

@@ -8,7 +8,7 @@ imports neither JAX nor anything of jaxgan, so the config can use it and still l
   >>> check_options(n_critic=0)
   Traceback (most recent call last):
   ...
-  jaxgan.step.options.OptionError: n_critic must be a positive integer; got 0.
+  jaxgan.errors.OptionError: n_critic must be a positive integer; got 0.
   >>> try:
   ...   check_options(n_critic=0)
   ... except OptionError as e:
@@ -18,37 +18,10 @@ imports neither JAX nor anything of jaxgan, so the config can use it and still l
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
-class OptionError(ValueError):
-  """An option of the train step out of its rule.
-
-  Args:
-    template: the message, each option it names written `$name` (the option's argument name),
-      so that a caller which sets the options under other names (a run config's fields) can say
-      the message in its own names. A literal dollar is `$$`.
-  """
-
-  def __init__(self, template: str):
-    self.template = template
-    super().__init__(self.naming({}))
-
-  def naming(self, names: Mapping[str, str]) -> str:
-    """The message, each option `$name` written as `names[name]`, or as itself when absent."""
-
-    class _Names(dict):
-      def __missing__(self, key):
-        return key
-
-    return string.Template(self.template).substitute(_Names(names))
-
-
-def _got(value: Any) -> str:
-  # The value as the message shows it, its dollars kept literal in the template.
-  return repr(value).replace("$", "$$")
+from jaxgan.errors import OptionError, quote
 
 
 def merge_penalties(
@@ -71,14 +44,14 @@ def merge_penalties(
   if penalty is not None:
     if penalty in weights:
       name = penalty if isinstance(penalty, str) else getattr(penalty, "__name__", penalty)
-      raise OptionError(f"$penalty={_got(name)} is also in $penalties; give it once.")
+      raise OptionError(f"$penalty={quote(name)} is also in $penalties; give it once.")
     weights[penalty] = penalty_weight
   return weights
 
 
 def _check_positive_int(option: str, value: Any) -> None:
   if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-    raise OptionError(f"${option} must be a positive integer; got {_got(value)}.")
+    raise OptionError(f"${option} must be a positive integer; got {quote(value)}.")
 
 
 def check_batch(batch_size: int, n_critic: int = 1, pack: int = 1) -> None:
@@ -111,12 +84,12 @@ def _check_weight(what: str, weight: Any) -> None:
     isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0
   )
   if not ok:
-    raise OptionError(f"{what} must be a number >= 0 or a schedule; got {_got(weight)}.")
+    raise OptionError(f"{what} must be a number >= 0 or a schedule; got {quote(weight)}.")
 
 
 def _check_decay(option: str, decay: Any, *, schedulable: bool) -> None:
   if not (schedulable and callable(decay)) and not 0.0 <= decay < 1.0:
-    raise OptionError(f"${option} must lie in [0, 1); got {_got(decay)}.")
+    raise OptionError(f"${option} must lie in [0, 1); got {quote(decay)}.")
 
 
 def check_ada(augment: Any, augment_p: Any, ada_target: float | None, ada_kimg: float) -> None:
@@ -136,14 +109,14 @@ def check_ada(augment: Any, augment_p: Any, ada_target: float | None, ada_kimg: 
     if augment is None:
       raise OptionError("$ada_target adapts the probability of an augmentation: pass $augment too.")
     if not 0.0 < ada_target < 1.0:
-      raise OptionError(f"$ada_target must lie in (0, 1) (ADA: 0.6); got {_got(ada_target)}.")
+      raise OptionError(f"$ada_target must lie in (0, 1) (ADA: 0.6); got {quote(ada_target)}.")
     if augment_p is not None:
       raise OptionError(
         "$ada_target makes ADA adapt p from 0: leave $augment_p unset, or unset $ada_target for "
         "a fixed or scheduled p."
       )
   if not ada_kimg > 0:
-    raise OptionError(f"$ada_kimg must be > 0; got {_got(ada_kimg)}.")
+    raise OptionError(f"$ada_kimg must be > 0; got {quote(ada_kimg)}.")
 
 
 def check_probs(probs: Sequence[float], num_classes: int) -> None:
@@ -223,7 +196,7 @@ def check_options(
   """
   for p, w in (penalties or {}).items():
     name = p if isinstance(p, str) else getattr(p, "name", getattr(p, "__name__", p))
-    _check_weight(f"The weight of penalty {_got(name)}", w)
+    _check_weight(f"The weight of penalty {quote(name)}", w)
   _check_positive_int("penalty_every", penalty_every)
   _check_weight("$consistency_weight", consistency_weight)
   _check_weight("$lecam_weight", lecam_weight)
