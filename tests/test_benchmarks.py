@@ -60,6 +60,7 @@ def test_workloads_are_valid_run_configs():
     wl.get('W9')
 
 
+@pytest.mark.full
 def test_jax_workload_runs_and_counts_the_plain_formulation():
   # One workload through the loop's builder end to end (every workload's architecture is checked
   # against the reference below; several critic updates are covered by tests/test_train.py), with
@@ -111,6 +112,7 @@ def test_w8_mirrors_mnist_cdcgan():
     assert w8u[section].to_dict() == want[section].to_dict(), section
 
 
+@pytest.mark.full
 def test_conditional_workload_lowers():
   # W8's labelled batches, {'image', 'label'} sharded alike, through the loop's builder and step
   # (lowered on the state's shapes, not initialised or compiled: the conditional step's
@@ -235,6 +237,7 @@ def test_lazy_r1_matches_torch():
   assert ref['totals']['1'] == 0.0 and ref['totals']['0'] > 0
 
 
+@pytest.mark.full
 def test_ada_ops_match_torch():
   # The reference's ADA does jaxgan's work: the same matrices from the same parameters, the same
   # warps (F.grid_sample, bilinear, reflection; ADA's filtered execution with its own margin)
@@ -409,6 +412,7 @@ def test_reference_script_writes_the_stored_values(tmp_path):
   _assert_close_tree(got, {k: v for k, v in REFERENCE.items() if k != 'torch_version'})
 
 
+@pytest.mark.full
 @pytest.mark.parametrize('name', NAMES)
 def test_torch_workload_runs(name):
   torch = pytest.importorskip('torch')
@@ -576,6 +580,7 @@ def test_ceiling_finds_live_products_in_nested_jaxprs():
   assert [ceiling.model_flops(e) for e in ops] == [2 * 8**3, 2 * 8**3]
 
 
+@pytest.mark.full
 def test_ceiling_writes_json_and_markdown(tmp_path, monkeypatch):
   from benchmarks import ceiling, run
 

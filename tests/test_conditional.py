@@ -284,6 +284,7 @@ def _cdcgan(data_dir, steps):
   return config
 
 
+@pytest.mark.full
 def test_conditional_run_resumes_exactly_and_draws_one_class_per_row(tmp_path, data_dir):
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
@@ -297,6 +298,7 @@ def test_conditional_run_resumes_exactly_and_draws_one_class_per_row(tmp_path, d
   assert grid.size == (2 * 29 + 1, 10 * 29 + 1)
 
 
+@pytest.mark.full
 def test_conditional_mnist_draws_the_requested_digits(tmp_path, data_dir):
   """A CPU-sized mnist_cdcgan (width 16, 1,000 steps) draws the digit it is asked for.
 

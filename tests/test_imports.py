@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.full
+
 # The runner's world: checkpoints, data pipelines, writers, and the modules that use them.
 RUNNER = (
   "orbax",

@@ -5,6 +5,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from jaxgan import penalties
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +30,7 @@ def test_custom_training_loop_snippet_runs(capsys):
   }
 
 
+@pytest.mark.full
 def test_library_step_snippet_runs(capsys):
   namespace = {}
   exec(compile(_snippet("own-step"), "README.md", "exec"), namespace)

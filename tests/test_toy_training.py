@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxgan import loop, penalties
 from jaxgan.build import build_gan
@@ -10,6 +11,8 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import toy_config
 from jaxgan.data import toy as toy_data
 from jaxgan.metrics.mode_coverage import mode_coverage
+
+pytestmark = pytest.mark.full
 
 
 def _ring(steps, **loss):
