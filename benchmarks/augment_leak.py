@@ -38,13 +38,13 @@ import ml_collections
 import numpy as np
 
 from jaxgan import augment as augment_lib
-from jaxgan.build import build_gan
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.critic import apply_module
 from jaxgan.data import load_source
 from jaxgan.metrics.evaluator import Evaluator
 from jaxgan.metrics.fid import FeatureStats, frechet_distance
-from jaxgan.state import scores_and_logits
+from jaxgan.run.build import build_gan
+from jaxgan.run.checkpoint import Checkpointer
+from jaxgan.step.critic import apply_module
+from jaxgan.step.state import scores_and_logits
 
 
 def load_run(workdir: str):

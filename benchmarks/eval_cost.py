@@ -46,10 +46,10 @@ def main(argv=None):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
-  from jaxgan.build import build_gan  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics import classifier_cache, fid, inception  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.kid import kernel_inception_distance  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.precision_recall import precision_recall  # pylint: disable=g-import-not-at-top
+  from jaxgan.run.build import build_gan  # pylint: disable=g-import-not-at-top
 
   rows = []
   c = config_lib.default_config()

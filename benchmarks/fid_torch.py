@@ -20,7 +20,7 @@ Everything numeric happens outside jaxgan:
   `calculate_frechet_distance`: SciPy's `sqrtm` of sigma1 sigma2 (retried with eps on the
   diagonal when not finite, imaginary parts dropped when below 1e-3).
 
-The image files are read with `jaxgan.image_sets.resolve` (a folder of images or an .npz of
+The image files are read with `jaxgan.metrics.image_sets.resolve` (a folder of images or an .npz of
 uint8 images `(N, H, W, C)`, by the rules of `python -m jaxgan.evaluate`), so both tools see the
 same uint8 pixels. Prints the FID; `--out` writes it with the counts, files and versions as JSON,
 `--features_out` the features of both sets (float32) for a feature-level comparison.
@@ -113,7 +113,7 @@ def main(argv=None):
   import scipy  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top  (only this script needs it)
 
-  from jaxgan import image_sets  # pylint: disable=g-import-not-at-top  (file reading only)
+  from jaxgan.metrics import image_sets  # pylint: disable=g-import-not-at-top  (file reading only)
 
   weights = os.path.expanduser(args.weights)
   sha1 = hashlib.sha1(Path(weights).read_bytes()).hexdigest()

@@ -2,11 +2,11 @@
 
 StyleGAN2's lazy regularisation (Karras et al. 2020) computes R1 on every k-th critic update only,
 with its weight times k. jaxgan does it inside one compiled program: `lax.cond` on the update
-index runs the critic update with the penalties or the one without (`jaxgan.train`). The
+index runs the critic update with the penalties or the one without (`jaxgan.step.train`). The
 alternative is two compiled programs, one with the penalty (weight x k) and one without, the host
 choosing per step, as StyleGAN2's PyTorch code does with a Python `if`. This script times, on
 W6's model (DCGAN 32x32x1 non-saturating, LayerNorm critic, batch 64, n_critic 1, R1 weight 5,
-k = 16), all with jaxgan's own builder (`jaxgan.build`):
+k = 16), all with jaxgan's own builder (`jaxgan.run.build`):
 
   cond   one program, `loss.penalty_every = 16` (what jaxgan does)
   two    two programs: R1 with weight 5 x 16 on steps 0, 16, 32, ..., no penalty on the others
@@ -93,7 +93,7 @@ class Variant:
   def __init__(self, name: str, workloads: list[wl.Workload], every: int, compiler_options=None):
     import jax
 
-    from jaxgan import sharding
+    from jaxgan.step import sharding
 
     self.name, self.every, self.jax = name, every, jax
     b = wl.build_jax(workloads[0], compiler_options=compiler_options)

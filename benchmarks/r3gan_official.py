@@ -30,7 +30,7 @@ in [-1, 1]), NCHW for torch. Every `--eval_every` steps the EMA generator is sco
 Evaluator with metric 'modes' (26,000 samples, modes of 1000, reverse KL, jaxgan's cached MNIST
 classifier and the real-data floor), as jaxgan's loop scores its runs. One CPU thread for torch.
 
-Differences from jaxgan's train step (`jaxgan.train.make_train_step`), all known ones:
+Differences from jaxgan's train step (`jaxgan.step.train.make_train_step`), all known ones:
 - G's update: jaxgan reuses the last D update's noise (its fakes) and its real batch (for the
   relativistic real scores); the official G phase draws a fresh real batch and fresh z. So this
   driver reads 128 real images per step (loader batches 2k for D and 2k+1 for G at step k)

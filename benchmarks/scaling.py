@@ -26,9 +26,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgan import sharding  # noqa: E402
-from jaxgan.build import build_gan, build_train_step  # noqa: E402
 from jaxgan.config import default_config  # noqa: E402
+from jaxgan.run.build import build_gan, build_train_step  # noqa: E402
+from jaxgan.step import sharding  # noqa: E402
 
 
 def workloads():

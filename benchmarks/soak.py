@@ -136,7 +136,7 @@ def read_checkpoint(workdir: Path, step: int) -> tuple[dict, dict]:
   import jax  # pylint: disable=g-import-not-at-top (only the comparison needs JAX)
   from etils import epath  # pylint: disable=g-import-not-at-top
 
-  from jaxgan.checkpoint import store as store_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.run.checkpoint import store as store_lib  # pylint: disable=g-import-not-at-top
 
   store = store_lib.Store(epath.Path(workdir / "checkpoints"), async_save=False)
   try:

@@ -2,7 +2,7 @@
 
 Written to be a fair, careful reference rather than a naive port:
 
-- n_critic semantics as in `jaxgan.train`: discriminator update i sees its own real slice and fakes
+- n_critic semantics as in `jaxgan.step.train`: discriminator update i sees its own real slice and fakes
   from its own noise; the generator update reuses the fakes of the last discriminator update (G's
   forward for the first n_critic - 1 updates runs under `torch.no_grad`; the last one keeps its
   graph for the G update).
@@ -31,7 +31,7 @@ Written to be a fair, careful reference rather than a naive port:
   discriminator (Miyato & Koyama 2018), D(x, y) =
   fc(phi(x)) + <embed(y), phi(x)>, the embedding spectrally normalised with the rest of D. Real
   examples keep fixed labels; each critic update draws uniform labels for its fakes, and the G
-  update reuses the last one's fakes with their labels, as `jaxgan.train`.
+  update reuses the last one's fakes with their labels, as `jaxgan.step.train`.
 
 Differences that do not change the arithmetic of interest: NCHW layout and PyTorch's default
 initialisers (DCGAN uses N(0, 0.02) as in jaxgan); D's BatchNorm running statistics are also
@@ -931,7 +931,7 @@ def penalty_weights(w: Workload) -> dict[str, float]:
 
 
 class TorchGAN:
-  """One `step()` = n_critic D updates and one G update, as `jaxgan.train.make_train_step`.
+  """One `step()` = n_critic D updates and one G update, as `jaxgan.step.train.make_train_step`.
 
   Args:
     w: the workload; its config gives the models, `loss` (with several penalties and their lazy

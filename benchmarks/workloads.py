@@ -4,7 +4,7 @@ A `Workload` is a name, a description, the shape of one example and a run config
 `jaxgan.config.default_config()`: the model (`config.model`), the loss, penalty and n_critic
 (`config.loss`), Adam's hyperparameters and the EMA (`config.optim`) and the batch
 (`config.data.batch_size`). `build_jax(w)` builds jaxgan's train step exactly as the training loop
-does, `jaxgan.build.build_gan` and `build_train_step`, jitted by `sharding.jit_train_step`;
+does, `jaxgan.run.build.build_gan` and `build_train_step`, jitted by `sharding.jit_train_step`;
 `torch_reference.build_torch(w)` writes the same update in plain PyTorch from the same config.
 
   W1  MLP WGAN-GP of the seed documents (784-dim, n_critic 5, Adam 1e-4 (0.5, 0.999))
@@ -78,7 +78,7 @@ class Workload:
     description: one line for tables.
     image_shape: one example without the batch axis. `(784,)` for W1: the seed documents' MLP
       reads flat vectors, so its stateless critic scores real and fake in one pass (as
-      `jaxgan.train` does for 2-D batches); `(H, W, C)` for the convolutional models.
+      `jaxgan.step.train` does for 2-D batches); `(H, W, C)` for the convolutional models.
     config: the run config (`jaxgan.config.default_config()` with overrides); `config.data`
       names the data set the workload stands for, the benchmarks feed uniform noise of
       `image_shape`.
@@ -462,8 +462,8 @@ FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive
 
 def _jit_step(w: Workload, mesh, compiler_options: dict | None = None):
   """jaxgan's GAN and train step for `w`: the loop's builder, jitted as the loop jits it."""
-  from jaxgan import sharding
-  from jaxgan.build import build_gan, build_train_step
+  from jaxgan.run.build import build_gan, build_train_step
+  from jaxgan.step import sharding
 
   gan = build_gan(w.config, w.image_shape)
   step = sharding.jit_train_step(
@@ -488,7 +488,7 @@ def build_jax(w: Workload, compiler_options: dict | None = None) -> dict[str, An
   """
   import jax
 
-  from jaxgan import sharding
+  from jaxgan.step import sharding
 
   # Exactly what the training loop runs: a mesh of this machine's devices, the state replicated
   # and the batch sharded.
@@ -508,7 +508,7 @@ def make_batch(w: Workload, key, mesh):
   Args:
     w: the workload.
     key: a PRNG key.
-    mesh: a mesh from `jaxgan.sharding.make_mesh`.
+    mesh: a mesh from `jaxgan.step.sharding.make_mesh`.
 
   Returns:
     float32 `[n_critic * batch_size, *image_shape]` uniform in [-1, 1], or for a conditional
@@ -518,7 +518,7 @@ def make_batch(w: Workload, key, mesh):
   import jax
   import jax.numpy as jnp
 
-  from jaxgan import sharding
+  from jaxgan.step import sharding
 
   c = w.config
   n = c.loss.n_critic * c.data.batch_size
@@ -534,7 +534,7 @@ def _variables(w: Workload):
   import jax
   import jax.numpy as jnp
 
-  from jaxgan.build import build_gan
+  from jaxgan.run.build import build_gan
 
   gan = build_gan(w.config, w.image_shape)
   key = jax.random.PRNGKey(0)
@@ -597,7 +597,7 @@ def model_flops(w: Workload, state, batch, key) -> float:
   Returns:
     FLOPs (2 x multiply-adds, as XLA counts them) per train step.
   """
-  from jaxgan import sharding
+  from jaxgan.step import sharding
 
   def count(w):
     _, step = _jit_step(w.with_conv('lax'), sharding.make_mesh())

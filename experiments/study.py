@@ -141,7 +141,7 @@ PARTS = {
 }
 
 
-# part -> the evaluation `jaxgan.evaluate.evaluate_run` makes of a finished run's last checkpoint.
+# part -> the evaluation `jaxgan.run.evaluate.evaluate_run` makes of a finished run's last checkpoint.
 _LUCIC_FINAL = dict(
   metrics="fid,kid,precision_recall",
   extractor="inception",
@@ -345,7 +345,7 @@ def _spend(workdir: str, kind: str, work) -> None:
 
 def _train(config, workdir: str) -> None:
   """Trains or resumes one run, adding this launch's time to study_run.json."""
-  from jaxgan import loop  # pylint: disable=g-import-not-at-top
+  from jaxgan.run import loop  # pylint: disable=g-import-not-at-top
 
   _spend(workdir, "", lambda: loop.train_and_evaluate(config, workdir))
 
@@ -353,7 +353,7 @@ def _train(config, workdir: str) -> None:
 def _final_eval(part: str, workdir: str, step: int, train: bool, log) -> dict | None:
   """The part's final evaluation of a finished run (`FINAL_EVALS`), made once and then read back
   from `<workdir>/eval/<step>.json`; None for a part without one, or one not made yet."""
-  from jaxgan import evaluate  # pylint: disable=g-import-not-at-top
+  from jaxgan.run import evaluate  # pylint: disable=g-import-not-at-top
 
   spec = FINAL_EVALS.get(part)
   if spec is None:

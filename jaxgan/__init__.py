@@ -25,11 +25,11 @@ __version__ = "0.2.0"
 _LAZY = {
   "losses": ("jaxgan.losses", None),
   "penalties": ("jaxgan.penalties", None),
-  "GAN": ("jaxgan.state", "GAN"),
-  "GANState": ("jaxgan.state", "GANState"),
-  "make_train_step": ("jaxgan.train", "make_train_step"),
-  "train_and_evaluate": ("jaxgan.loop", "train_and_evaluate"),
-  "load": ("jaxgan.loading", "load"),
+  "GAN": ("jaxgan.step.state", "GAN"),
+  "GANState": ("jaxgan.step.state", "GANState"),
+  "make_train_step": ("jaxgan.step.train", "make_train_step"),
+  "train_and_evaluate": ("jaxgan.run.loop", "train_and_evaluate"),
+  "load": ("jaxgan.run.loading", "load"),
 }
 
 

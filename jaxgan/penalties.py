@@ -5,7 +5,7 @@ score per example, `[batch]`), never a module, so it works with any model librar
 gradients are computed as `jax.grad(lambda x: critic_fn(x).sum())(x)`, which gives every example
 its own gradient only when the critic does not mix examples: a critic with BatchNorm in training
 mode makes every penalty wrong (use LayerNorm, spectral norm or no normalisation).
-`jaxgan.train` refuses that combination.
+`jaxgan.step.train` refuses that combination.
 
 The gradient and its norm are computed in float32 whatever the critic's compute dtype, because
 reduced-precision norms are the usual source of NaNs in penalised GANs. Every penalty returns a

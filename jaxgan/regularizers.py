@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from jaxgan import penalties as penalties_lib
 from jaxgan.schedules import ScalarOrSchedule
-from jaxgan.state import GAN, GANState
+from jaxgan.step.state import GAN, GANState
 
 
 def consistency_regularizer(scores: jax.Array, transformed_scores: jax.Array) -> jax.Array:

@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import GAN, make_train_step, penalties, sharding
+from jaxgan import GAN, make_train_step, penalties
 from jaxgan.models import layers, make_models
+from jaxgan.step import sharding
 
 STEPS = 20
 

@@ -32,7 +32,7 @@ jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 # Subprocesses (relaunched `python -m jaxgan.main` runs, workers) read JAX's flags from these
-# variables; `jaxgan.compilation_cache.enable(None)` keeps the directory, so a launch in a test
+# variables; `jaxgan.run.compilation_cache.enable(None)` keeps the directory, so a launch in a test
 # uses this session's cache rather than the user's ~/.cache/jaxgan/xla.
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"

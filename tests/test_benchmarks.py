@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import make_torch_references as mtr  # noqa: E402
 from benchmarks import workloads as wl  # noqa: E402
-from jaxgan.build import build_gan  # noqa: E402
+from jaxgan.run.build import build_gan  # noqa: E402
 
 NAMES = list(wl.WORKLOADS)
 REFERENCE = mtr.load()
@@ -117,7 +117,7 @@ def test_conditional_workload_lowers():
   # W8's labelled batches, {'image', 'label'} sharded alike, through the loop's builder and step
   # (lowered on the state's shapes, not initialised or compiled: the conditional step's
   # arithmetic is tests/test_train.py's).
-  from jaxgan import sharding
+  from jaxgan.step import sharding
 
   w = _tiny('W8').with_conv('xla')
   mesh = sharding.make_mesh()

@@ -1,4 +1,4 @@
-"""Tests of jaxgan.checkpoint: roundtrip, shardings, GC, corruption fallback, resume checks."""
+"""Tests of jaxgan.run.checkpoint: roundtrip, shardings, GC, corruption fallback, resume checks."""
 
 import copy
 import functools
@@ -18,16 +18,16 @@ import optax
 import pytest
 from _helpers import REPO, assert_bitwise_equal
 
-from jaxgan import checkpoint as ckpt_lib
-from jaxgan.checkpoint import (
+from jaxgan.config import default_config
+from jaxgan.run import checkpoint as ckpt_lib
+from jaxgan.run.checkpoint import (
   CheckpointCorruptError,
   Checkpointer,
   CheckpointMismatchError,
   compat,
   retention,
 )
-from jaxgan.config import default_config
-from jaxgan.state import GAN, GANState
+from jaxgan.step.state import GAN, GANState
 
 
 class TinyG(nn.Module):
@@ -324,7 +324,7 @@ def test_gc_keeps_last_good_when_newer_are_bad(tmp_path, caplog):
     b[len(b) // 2] ^= 0xFF
     f.write_bytes(bytes(b))
   c = make_ckpt(tmp_path, keep=2)
-  with caplog.at_level(logging.WARNING, logger="jaxgan.checkpoint"):
+  with caplog.at_level(logging.WARNING, logger="jaxgan.run.checkpoint"):
     _, _, step = c.restore_latest(make_state())
   assert step == 1
   # Resumed from 1; a new save must not make GC drop step 1 because of the bad 2 and 3:
@@ -352,7 +352,7 @@ def three_steps(tmp_path):
 
 def _restore_with_warnings(path, caplog):
   c = make_ckpt(path)
-  with caplog.at_level(logging.WARNING, logger="jaxgan.checkpoint"):
+  with caplog.at_level(logging.WARNING, logger="jaxgan.run.checkpoint"):
     out = c.restore_latest(make_state())
   c.close()
   return out
@@ -562,7 +562,7 @@ def _digest(root):
 
 
 def test_a_run_with_another_config_is_refused_before_anything_is_written(tmp_path):
-  from jaxgan import loop
+  from jaxgan.run import loop
 
   workdir, reference_config = _earlier_run(tmp_path)
   before = _digest(workdir)
@@ -574,7 +574,7 @@ def test_a_run_with_another_config_is_refused_before_anything_is_written(tmp_pat
 
 
 def test_config_of_another_layout_is_refused_as_another_version():
-  from jaxgan.checkpoint.compat import check_config
+  from jaxgan.run.checkpoint.compat import check_config
 
   saved = {"seed": 0, "optim": {"g_lr": 2e-4, "lr_decay": "constant"}}
   now = {"seed": 0, "optim": {"g_lr": 2e-4, "ema_half_life": None}}
@@ -690,7 +690,7 @@ def test_a_checkpoint_older_than_a_field_resumes_at_its_default(caplog):
   now = config_lib.default_config().to_dict()
   saved = copy.deepcopy(now)
   del saved["loss"]["lecam_decay"], saved["augment"]["ada_interval"]  # "added later"
-  with caplog.at_level("INFO", logger="jaxgan.checkpoint.compat"):
+  with caplog.at_level("INFO", logger="jaxgan.run.checkpoint.compat"):
     compat.check_config(saved, now, where="The checkpoint at step 4")
   assert "predates 2 config field(s)" in caplog.text
   assert "augment.ada_interval" in caplog.text and "loss.lecam_decay" in caplog.text

@@ -1,4 +1,4 @@
-"""The persistent compilation cache of `python -m jaxgan.main` (jaxgan.compilation_cache).
+"""The persistent compilation cache of `python -m jaxgan.main` (jaxgan.run.compilation_cache).
 
 A launch writes the compiled train step into the configured directory; a second launch of the
 same config, in a fresh workdir, loads it from there instead of compiling (JAX logs each cache
@@ -13,8 +13,8 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxgan import compilation_cache
 from jaxgan.config import default_config
+from jaxgan.run import compilation_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 # The smallest run that compiles the loop's programs: one step of a 16-unit MLP on the toy ring.

@@ -11,9 +11,11 @@ import pytest
 from _helpers import REAL_DATA, Tape, recording_generator, recording_penalty
 from test_loop import _config
 
-from jaxgan import GAN, labels, loop, losses, make_train_step, penalties
+from jaxgan import GAN, losses, make_train_step, penalties
 from jaxgan import config as config_lib
 from jaxgan.models import make_models
+from jaxgan.run import loop
+from jaxgan.step import labels
 
 SHAPE = (4, 4, 1)
 K = 3

@@ -233,7 +233,7 @@ def test_folder_run_trains_resumes_and_loads(tmp_path):
   import jax
 
   import jaxgan
-  from jaxgan import loop
+  from jaxgan.run import loop
 
   root = _folder(tmp_path / "imgs", per_class=8, size=(36, 40))
   c = config_lib.default_config()
@@ -255,7 +255,8 @@ def test_folder_run_trains_resumes_and_loads(tmp_path):
 
 
 def test_folder_class_count_must_match_its_subfolders(tmp_path):
-  from jaxgan import inputs, sharding
+  from jaxgan.run import inputs
+  from jaxgan.step import sharding
 
   root = _folder(tmp_path / "imgs", per_class=4, size=(16, 16))
   c = config_lib.default_config()

@@ -1,5 +1,5 @@
 """`python -m jaxgan.evaluate --images ... --reference ...`: two image sets scored with jaxgan's
-Inception metrics (jaxgan.image_sets, jaxgan.evaluate.evaluate_sets), statistics exported and
+Inception metrics (jaxgan.metrics.image_sets, jaxgan.run.evaluate.evaluate_sets), statistics exported and
 imported in pytorch-fid's mu/sigma format, and every bad input refused before any feature.
 
 The sets' arithmetic runs on a stand-in feature network (a random projection, as
@@ -16,9 +16,9 @@ import pytest
 from _helpers import REAL_DATA
 from PIL import Image
 
-from jaxgan import evaluate, image_sets
 from jaxgan.metrics import fid as fid_lib
-from jaxgan.metrics import inception_weights
+from jaxgan.metrics import image_sets, inception_weights
+from jaxgan.run import evaluate
 
 BATCH = 8  # images per feature call
 REFERENCE = Path(__file__).parent / "reference"

@@ -1,7 +1,7 @@
 """A failed checkpoint save ends `python -m jaxgan.main` promptly, and the run resumes after it.
 
 As root a read-only directory does not stop writes, so a driver (`_DRIVER`, run as a subprocess)
-makes the second save fail part-way instead, then goes through `jaxgan.main.cli`'s real exit path:
+makes the second save fail part-way instead, then goes through `jaxgan.run.main.cli`'s real exit path:
 
 * `enospc`: orbax's lowest-level array write (a TensorStore write, in orbax's background
   thread) raises `OSError(ENOSPC)` after the first arrays of the save are written;
@@ -10,7 +10,7 @@ makes the second save fail part-way instead, then goes through `jaxgan.main.cli`
 
 Either way the driver also leaves a non-daemon thread that never ends, standing for orbax's
 threads that can wait minutes for a signal after an aborted save: without the bounded exit of
-`jaxgan.main.exit_promptly` the process would outlive the test's timeout. The last test bounds
+`jaxgan.run.main.exit_promptly` the process would outlive the test's timeout. The last test bounds
 `Store.close` after a failed save the same way, for an orbax close that waits behind it.
 """
 
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint as ckpt_lib
-from jaxgan.checkpoint import store
+from jaxgan.run import checkpoint as ckpt_lib
+from jaxgan.run.checkpoint import store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,8 @@ ARGS = [
 _DRIVER = textwrap.dedent("""
     import errno, sys, threading, time
     from orbax.checkpoint._src.serialization import serialization
-    from jaxgan import main
-    from jaxgan.checkpoint import store
+    from jaxgan.run import main
+    from jaxgan.run.checkpoint import store
 
     MODE, FAILING_SAVE = {mode!r}, 2
     saves, writes = [0], [0]

@@ -29,10 +29,10 @@ import numpy as np
 import pytest
 from _helpers import assert_bitwise_equal
 
-from jaxgan import checkpoint as ckpt_lib
-from jaxgan import inputs, loop
-from jaxgan.build import build_gan
 from jaxgan.config import toy_config
+from jaxgan.run import checkpoint as ckpt_lib
+from jaxgan.run import inputs, loop
+from jaxgan.run.build import build_gan
 
 STEPS = 40  # every finished run ends here
 EVERY = 10  # checkpoint_every and log_every
@@ -118,7 +118,8 @@ def reference(tmp_path_factory):
 _CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
-    from jaxgan import inputs, loop
+    from jaxgan.run import inputs
+    from jaxgan.run import loop
     from test_fault_tolerance import make_config
 
     compile_call = inputs.compile_call

@@ -18,8 +18,8 @@ RUNNER = (
   "grain",
   "tensorboardX",
   "tensorflow",
-  "jaxgan.loop",
-  "jaxgan.checkpoint",
+  "jaxgan.run.loop",
+  "jaxgan.run.checkpoint",
   "jaxgan.data",
 )
 

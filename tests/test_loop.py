@@ -16,7 +16,7 @@ from _helpers import REAL_DATA, REPO, require_real_data
 from PIL import Image
 
 from jaxgan import config as config_lib
-from jaxgan import loop
+from jaxgan.run import loop
 
 
 def _config(name, variant=None):
@@ -248,7 +248,7 @@ def test_missing_data_is_one_message_and_status_2(tmp_path):
 def test_config_file_typos_are_usage_errors(config, message):
   from absl import app
 
-  from jaxgan.main import check_overrides
+  from jaxgan.run.main import check_overrides
 
   path = REPO / "experiments" / "configs" / config
   with pytest.raises(app.UsageError, match=message):
@@ -278,7 +278,7 @@ def test_missing_image_folder_is_one_message_and_status_2(tmp_path):
 
 
 def test_command_line_accepts_model_kwargs():
-  from jaxgan.main import check_overrides
+  from jaxgan.run.main import check_overrides
 
   check_overrides(["jaxgan", "--config.model.kwargs.conv=xla", "--config.run.steps=5"])
 
@@ -370,7 +370,7 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   # The finished run as objects, and evaluated again: the same metric and sample count with the
   # run's own keys reproduce the logged value; nothing but eval/<step>.json is written.
   import jaxgan
-  from jaxgan import evaluate, loading
+  from jaxgan.run import evaluate, loading
 
   run = str(tmp_path / "run")
   before = sorted(p.relative_to(run) for p in (tmp_path / "run").rglob("*"))
@@ -392,7 +392,7 @@ def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
       evaluate.main([*args, "--metrics", "fcd"] if len(args) == 2 else args)
     assert exit_info.value.code == 2
   # Samples into files: deterministic whatever the batching; truncation; refusals write nothing.
-  from jaxgan import generate
+  from jaxgan.run import generate
 
   a, step, _ = generate.generate(run, num=5, batch_size=2)
   b, _, _ = generate.generate(run, num=5)

@@ -9,11 +9,11 @@ import optax
 import pytest
 
 from jaxgan import GAN, make_train_step
-from jaxgan.build import build_gan
 from jaxgan.config import default_config
 from jaxgan.data import toy as toy_data
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import make_models
+from jaxgan.run.build import build_gan
 
 # The convolutional networks whole: the full tier.
 CASES = [

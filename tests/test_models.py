@@ -206,7 +206,7 @@ def test_discriminator_norms(name, image_shape, norm):
 
 
 def test_uses_batch_norm_agrees_with_state_helper():
-  from jaxgan.state import uses_batch_norm
+  from jaxgan.step.state import uses_batch_norm
 
   x = jnp.zeros((2, 32, 32, 3))
   for norm in models.NORMS:

@@ -8,10 +8,10 @@ import pytest
 
 from jaxgan import GAN, penalties
 from jaxgan import config as config_lib
-from jaxgan.build import build_gan, build_train_step
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import layers, make_models
-from jaxgan.packing import pack
+from jaxgan.run.build import build_gan, build_train_step
+from jaxgan.step.packing import pack
 
 
 def test_pack_matches_numpy_concatenation():
@@ -80,7 +80,7 @@ def test_packed_critic_is_built_for_packs_and_penalised_on_them():
   real = jax.random.normal(jax.random.key(0), (16, 2))
   state = gan.init(jax.random.key(1), real)
   assert state.d_params["Dense_0"]["kernel"].shape == (8, 8)  # 4 packed points of 2 coordinates
-  from jaxgan.train import make_train_step
+  from jaxgan.step.train import make_train_step
 
   step = make_train_step(gan, loss="wgan", penalty="r1", penalty_weight=1.0, ema_decay=0.0)
   _, metrics = jax.jit(step)(state, real, jax.random.key(2))
@@ -96,7 +96,7 @@ def test_packed_critic_is_built_for_packs_and_penalised_on_them():
 
 def test_packed_step_refuses_a_batch_off_its_packs():
   gan = _toy_gan(3)
-  from jaxgan.train import make_train_step
+  from jaxgan.step.train import make_train_step
 
   state = gan.init(jax.random.key(1), jnp.zeros((6, 2)))
   with pytest.raises(ValueError, match="packs of 3"):

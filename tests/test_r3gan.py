@@ -16,7 +16,7 @@ import pytest
 
 from jaxgan import GAN
 from jaxgan.models import make_models, r3gan
-from jaxgan.train import make_train_step
+from jaxgan.step.train import make_train_step
 
 TINY = dict(widths=8, blocks=1, conv='xla')
 

@@ -16,7 +16,7 @@ import pytest
 from _helpers import REAL_DATA
 
 from jaxgan import config as config_lib
-from jaxgan import loop
+from jaxgan.run import loop
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -7,7 +7,7 @@ import pytest
 
 from jaxgan import config as config_lib
 from jaxgan import schedules
-from jaxgan.build import build_gan, build_train_step
+from jaxgan.run.build import build_gan, build_train_step
 
 
 def _r3gan_cosine(t, base, total, final, warmup_value=0.0, warmup=0):

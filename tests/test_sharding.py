@@ -13,7 +13,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import distributed, sharding
+from jaxgan.run import distributed
+from jaxgan.step import sharding
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

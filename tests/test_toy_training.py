@@ -5,12 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import loop, penalties
-from jaxgan.build import build_gan
-from jaxgan.checkpoint import Checkpointer
+from jaxgan import penalties
 from jaxgan.config import toy_config
 from jaxgan.data import toy as toy_data
 from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.run import loop
+from jaxgan.run.build import build_gan
+from jaxgan.run.checkpoint import Checkpointer
 
 pytestmark = pytest.mark.full
 

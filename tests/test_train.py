@@ -274,7 +274,7 @@ def test_sample_uses_ema_params():
 
 def test_learning_rate_schedule_reaches_zero_after_its_steps_in_train_steps():
   from jaxgan import config as config_lib
-  from jaxgan.build import build_gan, build_train_step
+  from jaxgan.run.build import build_gan, build_train_step
 
   c = config_lib.toy_config("ring", steps=1000)
   c.optim.lr_decay = "linear"

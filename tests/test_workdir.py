@@ -1,4 +1,4 @@
-"""A workdir belongs to one run: the lock of `jaxgan.workdir`, alone and in `python -m jaxgan.main`.
+"""A workdir belongs to one run: the lock of `jaxgan.run.workdir`, alone and in `python -m jaxgan.main`.
 
 The owner that dies holds its lock in a subprocess that is SIGKILLed, so the kernel, not the test,
 drops its flock. The end-to-end test runs two `python -m jaxgan.main` on one workdir.
@@ -22,8 +22,8 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxgan import workdir as workdir_lib
-from jaxgan.checkpoint import multihost
+from jaxgan.run import workdir as workdir_lib
+from jaxgan.run.checkpoint import multihost
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = socket.gethostname()
@@ -76,7 +76,7 @@ def test_acquire_records_the_owner_and_release_removes_it(tmp_path):
 def test_a_live_owner_is_refused_and_a_killed_one_taken_over(tmp_path, caplog):
   code = textwrap.dedent(f"""
     import sys, time
-    from jaxgan import workdir
+    from jaxgan.run import workdir
     lock = workdir.acquire({str(tmp_path)!r}, command="the first run")
     print("held", flush=True)
     time.sleep(600)
@@ -95,7 +95,7 @@ def test_a_live_owner_is_refused_and_a_killed_one_taken_over(tmp_path, caplog):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
   assert (tmp_path / ".jaxgan.lock").exists()  # the file outlives its owner; its flock does not
-  caplog.set_level(logging.WARNING, logger="jaxgan.workdir")
+  caplog.set_level(logging.WARNING, logger="jaxgan.run.workdir")
   with workdir_lib.acquire(str(tmp_path)) as lock:
     assert lock.owner["pid"] == os.getpid()
     assert workdir_lib.read_owner(str(tmp_path))["pid"] == os.getpid()
@@ -116,7 +116,7 @@ def test_without_flock_a_dead_pid_on_this_host_is_stale(tmp_path, monkeypatch, c
     raise OSError(errno.ENOLCK, "No locks available")
 
   monkeypatch.setattr(fcntl, "flock", no_flock)
-  caplog.set_level(logging.WARNING, logger="jaxgan.workdir")
+  caplog.set_level(logging.WARNING, logger="jaxgan.run.workdir")
   path = tmp_path / ".jaxgan.lock"
   with workdir_lib.acquire(str(tmp_path)) as lock:  # free: taken by exclusive creation
     assert lock.held and json.loads(path.read_text())["pid"] == os.getpid()

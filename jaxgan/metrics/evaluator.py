@@ -23,7 +23,7 @@ number. From research code, with any object that has `name` and `features` as th
   >>> bool(results['pixels-500-train/fcd'] < 0.05)
   True
 
-In a training run, `jaxgan.loop` builds it from the run config (`Evaluator.from_config`), with
+In a training run, `jaxgan.run.loop` builds it from the run config (`Evaluator.from_config`), with
 jaxgan's classifier (`extractor='classifier'`: `classifier_path`, else the data set's cached one,
 `jaxgan.metrics.classifier_cache`) or the FID Inception network (`extractor='inception'`).
 

@@ -23,10 +23,10 @@ import os
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-from jaxgan import config_checks
-from jaxgan.config_checks import CLASS_COUNTS as CLASS_COUNTS
-from jaxgan.config_checks import read_options as read_options
-from jaxgan.config_moves import FLAT_LAYOUT, REMOVED, flat_layout_message
+from jaxgan.config import checks as config_checks
+from jaxgan.config.checks import CLASS_COUNTS as CLASS_COUNTS
+from jaxgan.config.checks import read_options as read_options
+from jaxgan.config.moves import FLAT_LAYOUT, REMOVED, flat_layout_message
 from jaxgan.errors import ConfigError
 
 # Sections whose fields may differ between a checkpoint and the run that resumes it.
@@ -55,7 +55,7 @@ def check_override(path: str) -> None:
   >>> check_override("steps")
   Traceback (most recent call last):
   ...
-  jaxgan.errors.ConfigError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config.py (default_config).
+  jaxgan.errors.ConfigError: Config key 'steps' is of the flat layout that jaxgan no longer reads; it now lives at run.steps (--config.run.steps=...). Every field is in jaxgan/config/__init__.py (default_config).
   """
   if path in REMOVED:
     raise ConfigError(f"config.{path} is gone; use {REMOVED[path]}.")
@@ -72,7 +72,7 @@ def check_override(path: str) -> None:
       where = ".".join(names[:depth]) or "the config"
       raise ConfigError(
         f"Unknown config field {path!r}: {where} has no {name!r}; its fields are "
-        f"{', '.join(node.keys())} (every field: jaxgan/config.py)."
+        f"{', '.join(node.keys())} (every field: jaxgan/config/__init__.py)."
       )
     node = node[name]
   if isinstance(node, ml_collections.ConfigDict) and path not in FREE_FORM:
@@ -200,7 +200,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.run.source_dir = os.environ.get("JAXGAN_SOURCE_DIR") or placeholder(str)  # offline files
   c.run.loader_workers = 0  # grain worker processes; 0 loads in the main process
   c.run.max_consecutive_skipped = 20  # stop after this many non-finite updates in a row
-  # JAX's persistent compilation cache (jaxgan.compilation_cache): None for
+  # JAX's persistent compilation cache (jaxgan.run.compilation_cache): None for
   # $JAXGAN_CACHE_DIR/xla, else ~/.cache/jaxgan/xla; '' turns it off.
   c.run.compilation_cache_dir = placeholder(str)
 
@@ -309,7 +309,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks the config's structure and values before anything is built.
 
   Names (loss, penalty, model, augmentation) are checked by the registries that own them:
-  `jaxgan.build.check_names`, which the loop runs right after this, before any data or model.
+  `jaxgan.run.build.check_names`, which the loop runs right after this, before any data or model.
 
   Args:
     config: a config built from `default_config()`.

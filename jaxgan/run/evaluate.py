@@ -24,7 +24,7 @@ network (`--inception_weights` for another file than the StyleGAN3 / clean-fid o
 A set is a folder of images, an .npz of uint8 images `(N, H, W, C)` (as `jaxgan.generate` writes),
 a data set name (split: `--images_split` / `--reference_split`, default train) or, as the
 reference for `fid` only, an .npz of `mu` (2048,), `sigma` (2048, 2048) as pytorch-fid and
-clean-fid write them (`jaxgan.image_sets`). `--num`: the first N images of each set. Metrics:
+clean-fid write them (`jaxgan.metrics.image_sets`). `--num`: the first N images of each set. Metrics:
 `fid`, `kid` (`kid`, `kid_std`), `precision_recall` (`precision`, `recall`), printed and written
 with the protocol to `--out PATH.json`. `--save_stats` writes `--images`' float64 `mu`, `sigma`
 and count `n`, never over a file without `--overwrite`. Bad inputs are refused before any feature.
@@ -83,15 +83,18 @@ def evaluate_run(
     `results_path(workdir, step)` (the metrics of this call only).
 
   Raises:
-    jaxgan.loading.RunNotFoundError: no run, checkpoint or step in `workdir`.
+    jaxgan.run.loading.RunNotFoundError: no run, checkpoint or step in `workdir`.
     jaxgan.errors.ConfigError: an unknown metric or extractor, or a toy data set (no image
       metrics).
   """
   import jax  # pylint: disable=g-import-not-at-top
 
-  from jaxgan import loading, loop  # pylint: disable=g-import-not-at-top
   from jaxgan.errors import ConfigError, UserError  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
+  from jaxgan.run import (
+    loading,  # pylint: disable=g-import-not-at-top
+    loop,  # pylint: disable=g-import-not-at-top
+  )
 
   gan, state, config = loading.load(workdir, step)
   step = int(state.step)
@@ -175,7 +178,7 @@ def evaluate_sets(
 
   Args:
     images: the set scored: a folder, an .npz of uint8 images, a data set name
-      (`jaxgan.image_sets.resolve`), or uint8 `(N, H, W, C)`.
+      (`jaxgan.metrics.image_sets.resolve`), or uint8 `(N, H, W, C)`.
     reference: the set compared against, as `images`, or an .npz of statistics (`fid` only);
       None: no metrics (for `save_stats` alone).
     metrics: comma-separated names from `SET_METRICS`.
@@ -203,8 +206,8 @@ def evaluate_sets(
     jaxgan.errors.UserError: any bad input (`image_sets.ImageSetError`, `ConfigError`,
       `MissingWeightsError`), before any feature is computed.
   """
-  from jaxgan import image_sets as sets_lib  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics import fid as fid_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.metrics import image_sets as sets_lib  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.kid import kernel_inception_distance  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.precision_recall import precision_recall  # pylint: disable=g-import-not-at-top
 

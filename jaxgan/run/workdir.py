@@ -132,7 +132,7 @@ def acquire(workdir: str, *, command: str | None = None) -> WorkdirLock:
     command = shlex.join([os.path.basename(sys.executable), *argv])
   if jax.process_count() == 1:
     return _acquire_here(workdir, command)
-  from jaxgan.checkpoint import multihost  # pylint: disable=g-import-not-at-top (orbax)
+  from jaxgan.run.checkpoint import multihost  # pylint: disable=g-import-not-at-top (orbax)
 
   lock, verdict, message, error = None, 0, "", None
   if jax.process_index() == 0:

@@ -110,7 +110,7 @@ def generate(
     grid's columns (`steps` with `interpolate`, else None).
 
   Raises:
-    jaxgan.loading.RunNotFoundError: no run, checkpoint or step.
+    jaxgan.run.loading.RunNotFoundError: no run, checkpoint or step.
     jaxgan.errors.ConfigError: labels for an unconditional run or outside its classes; a bad
       truncation, threshold, count or interpolation.
   """
@@ -118,8 +118,8 @@ def generate(
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   from jaxgan import config as config_lib  # pylint: disable=g-import-not-at-top
-  from jaxgan import loading  # pylint: disable=g-import-not-at-top
   from jaxgan.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  from jaxgan.run import loading  # pylint: disable=g-import-not-at-top
 
   if num < 1 or batch_size < 1:
     raise ConfigError(f"--num and --batch_size must be >= 1; got {num} and {batch_size}.")
@@ -168,7 +168,7 @@ def generate(
       )
   run = jax.jit(gan.generate)
   out = []
-  from jaxgan.writers import Progress  # pylint: disable=g-import-not-at-top
+  from jaxgan.run.writers import Progress  # pylint: disable=g-import-not-at-top
 
   bar = Progress(total=n, initial=0, enabled=progress)
   for s in range(0, n, batch_size):
@@ -182,7 +182,7 @@ def generate(
 
 
 def _write(out: str, images: np.ndarray, columns: int | None) -> str:
-  from jaxgan import writers  # pylint: disable=g-import-not-at-top
+  from jaxgan.run import writers  # pylint: disable=g-import-not-at-top
 
   if out.endswith(".npz"):
     tmp = out[: -len(".npz")] + ".tmp.npz"

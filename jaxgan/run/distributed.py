@@ -2,7 +2,7 @@
 
 Every process runs the same command; `initialize_distributed` connects it to process 0's
 coordinator before anything else touches JAX. From then on `jax.devices()` lists every device of
-every process, and `jaxgan.sharding` builds one mesh over them.
+every process, and `jaxgan.step.sharding` builds one mesh over them.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def initialize_distributed(
   )
   # JAX's preemption service would take SIGTERM over from here on: a SIGTERM during start-up
   # would then neither end the process nor reach the loop, which stops every process itself
-  # (`jaxgan.loop`), so the service stays off and SIGTERM keeps its default until the loop runs.
+  # (`jaxgan.run.loop`), so the service stays off and SIGTERM keeps its default until the loop runs.
   jax.config.update("jax_enable_preemption_service", False)
   jax.distributed.initialize(
     coordinator_address=coordinator_address,

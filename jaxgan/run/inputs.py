@@ -16,8 +16,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxgan import config as config_lib
-from jaxgan import sharding
 from jaxgan.data import toy as toy_data
+from jaxgan.step import sharding
 
 
 class HostInput:
@@ -103,7 +103,7 @@ def padded_shape(shape, pad_to: int | None) -> tuple[int, int, int]:
 
 def _class_frequencies(source, config) -> np.ndarray:
   """The split's class frequencies; refuses labels that the configured classes cannot hold."""
-  from jaxgan import labels as labels_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.step import labels as labels_lib  # pylint: disable=g-import-not-at-top
 
   arrays = getattr(source, "arrays", None)
   if arrays is None or "label" not in arrays:
@@ -176,7 +176,7 @@ def compile_call(train_step, inp: HostInput | ProgramInput, mesh: Mesh, steps_pe
   """Jits one host call of the loop: `steps_per_call` train steps.
 
   Args:
-    train_step: `train_step(state, batch, key) -> (state, metrics)` (`jaxgan.build`).
+    train_step: `train_step(state, batch, key) -> (state, metrics)` (`jaxgan.run.build`).
     inp: the run's input.
     mesh: the device mesh; the state is replicated, batches are sharded on 'data'.
     steps_per_call: train steps per call (1 for host inputs).

@@ -26,7 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
-from jaxgan.checkpoint import multihost
+from jaxgan.run.checkpoint import multihost
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxgan.checkpoint import multihost
+from jaxgan.run.checkpoint import multihost
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def collect_garbage(
   Call only right after a manifest was written (rule 2 of this module).
 
   Args:
-    store: the `jaxgan.checkpoint.store.Store` holding the steps.
+    store: the `jaxgan.run.checkpoint.store.Store` holding the steps.
     verified: step -> metrics of the verified steps; the deleted ones are removed from it.
     keep: see `retained`.
     keep_best: see `retained`.

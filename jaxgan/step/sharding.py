@@ -15,7 +15,7 @@ as on one device, and XLA's SPMD partitioner inserts the communication:
 
 The mesh is 2-D, ('data', 'model'), with a 'model' axis of size 1 by default: room for sharding
 parameters later without changing the callers. Multi-host: call
-`jaxgan.distributed.initialize_distributed` before anything else touches JAX, then every process
+`jaxgan.run.distributed.initialize_distributed` before anything else touches JAX, then every process
 runs the same program and feeds its own slice of the batch to `global_batch`
 (`jax.make_array_from_process_local_data`).
 """
@@ -175,7 +175,7 @@ def process_block(mesh: Mesh) -> tuple[int, int]:
   if rows != list(range(first, first + per)) or first % per or data_size(mesh) % per:
     raise ValueError(
       f"Process {jax.process_index()} holds rows {rows} of the mesh's data axis, which is not "
-      "one aligned block; build the mesh with jaxgan.sharding.make_mesh (devices in order)."
+      "one aligned block; build the mesh with jaxgan.step.sharding.make_mesh (devices in order)."
     )
   return first // per, data_size(mesh) // per
 
@@ -289,7 +289,7 @@ def jit_train_step(
 
   Args:
     train_step: `train_step(state, batch, key) -> (state, metrics)`, e.g. from
-      `jaxgan.train.make_train_step`.
+      `jaxgan.step.train.make_train_step`.
     mesh: a mesh from `make_mesh`.
     compiler_options: XLA options passed to `jax.jit` (e.g. for fast-compiling smoke tests).
     with_batch: False for a step that draws its data inside the program, `step(state, key)`.

@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import labels as labels_lib
-from jaxgan import packing
+from jaxgan.step import labels as labels_lib
+from jaxgan.step import packing
 
 PyTree = Any
 
@@ -121,7 +121,7 @@ class GAN:
     d_optimizer: the optax transformation of D's parameters.
     latent_shape: one latent's shape, without the batch axis.
     pack: the discriminator judges packs of this many examples (PacGAN, Lin et al. 2018;
-      `jaxgan.packing.pack`): it is built for, and initialised on, inputs with `pack` times the
+      `jaxgan.step.packing.pack`): it is built for, and initialised on, inputs with `pack` times the
       channels, and scores `[batch // pack]`. 1: no packing.
     num_classes: the number of classes of a class-conditional GAN; 0 for an unconditional one.
 

@@ -63,7 +63,8 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   """One example's shape for the run's data set: `(h, w, c)`, or `(2,)` for a toy mixture."""
   if config_lib.is_toy(config):
     return (2,)
-  from jaxgan import data, inputs  # pylint: disable=g-import-not-at-top (TFDS)
+  from jaxgan import data  # pylint: disable=g-import-not-at-top (TFDS)
+  from jaxgan.run import inputs  # pylint: disable=g-import-not-at-top (TFDS)
 
   source = data.load_source(
     config.data.name,
@@ -81,7 +82,7 @@ def _saved_shape(loader_state: dict | None) -> tuple[int, ...] | None:
 
   So that a run loads where its data is not (another machine, a moved folder).
   """
-  from jaxgan.inputs import padded_shape  # pylint: disable=g-import-not-at-top
+  from jaxgan.run.inputs import padded_shape  # pylint: disable=g-import-not-at-top
 
   stream = (loader_state or {}).get("config") or {}
   shape = stream.get("image_shape")
@@ -105,8 +106,8 @@ def load(workdir: str, step: int | None = None):
     RunNotFoundError: no config, no checkpoint, a `step` that is not saved (naming those that
       are), or no intact checkpoint.
   """
-  from jaxgan.build import build_gan  # pylint: disable=g-import-not-at-top
-  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top (orbax)
+  from jaxgan.run.build import build_gan  # pylint: disable=g-import-not-at-top
+  from jaxgan.run.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top (orbax)
 
   config = read_config(workdir)
   directory = os.path.join(workdir, "checkpoints")

@@ -14,8 +14,8 @@ from jaxgan import schedules
 from jaxgan.errors import ConfigError
 from jaxgan.models import check_name as check_model_name
 from jaxgan.models import make_models
-from jaxgan.state import GAN
-from jaxgan.train import TrainStep, make_train_step
+from jaxgan.step.state import GAN
+from jaxgan.step.train import TrainStep, make_train_step
 
 
 def schedule(config: ml_collections.ConfigDict, field: str, *, high: float | None = None):
@@ -157,7 +157,7 @@ def build_train_step(
       conditional run draws its fake labels like the data's (`config.data.fake_labels='data'`).
 
   Returns:
-    The pure (not yet jitted) train step of `jaxgan.train.make_train_step`.
+    The pure (not yet jitted) train step of `jaxgan.step.train.make_train_step`.
 
   Raises:
     ValueError: unknown loss or penalty name, or an invalid `n_critic` or `ema_decay`;

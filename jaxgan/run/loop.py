@@ -1,6 +1,6 @@
 """`train_and_evaluate(config, workdir)`: the one training loop behind every run.
 
-It adds to `jaxgan.train` what a run needs: data (`jaxgan.inputs`), the device mesh, checkpoints
+It adds to `jaxgan.step.train` what a run needs: data (`jaxgan.run.inputs`), the device mesh, checkpoints
 (resume after a crash or preemption), logs (JSON lines and TensorBoard), sample grids, metrics and
 a progress bar. Callable from a notebook; `python -m jaxgan.main` is a thin command line around it,
 and the studies in `experiments/` call it once per run.
@@ -13,7 +13,7 @@ What a run writes into `workdir`:
   checkpoints/               orbax checkpoints: state, data position, config
   .jaxgan.lock               the owning run's host, pid, start and command; removed at its end
 
-On several processes (`jaxgan.distributed.initialize_distributed`) every process runs this loop on its
+On several processes (`jaxgan.run.distributed.initialize_distributed`) every process runs this loop on its
 block of each batch; process 0 alone writes files, and SIGTERM on any process stops all of them at
 the next log step, saved.
 """
@@ -32,12 +32,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import compilation_cache, inputs, sharding, writers
 from jaxgan import config as config_lib
-from jaxgan import labels as labels_lib
-from jaxgan.build import build_gan, build_train_step, check_names
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.regularizers import check_penalty_critic
+from jaxgan.run import compilation_cache, inputs, writers
+from jaxgan.run.build import build_gan, build_train_step, check_names
+from jaxgan.step import labels as labels_lib
+from jaxgan.step import sharding
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class _StopSignals:
     """Whether to stop after this call; `sync_point`: every process is at the same log step."""
     if not self._distributed:
       return bool(self.received)
-    from jaxgan.checkpoint import multihost  # pylint: disable=g-import-not-at-top (orbax)
+    from jaxgan.run.checkpoint import multihost  # pylint: disable=g-import-not-at-top (orbax)
 
     if sync_point and multihost.any_true(bool(self.received)):
       self.received = self.received or ["SIGTERM or SIGINT (on another process)"]
@@ -140,8 +141,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ValueError: an invalid config (`jaxgan.errors.ConfigError`: unknown names included), a batch
       that does not divide over the devices, a gradient penalty on a BatchNorm critic; before
       anything is written.
-    jaxgan.checkpoint.CheckpointMismatchError: `workdir` holds checkpoints of another config.
-    jaxgan.workdir.WorkdirBusyError: another live run holds `workdir`; before anything is written.
+    jaxgan.run.checkpoint.CheckpointMismatchError: `workdir` holds checkpoints of another config.
+    jaxgan.run.workdir.WorkdirBusyError: another live run holds `workdir`; before anything is written.
     FloatingPointError: `run.max_consecutive_skipped` non-finite updates in a row.
     Preempted: after SIGTERM/SIGINT, once the current step is checkpointed.
   """
@@ -159,7 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
 def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, Any]:
   """The body of `train_and_evaluate`; `cleanup` closes what it opens, on every exit."""
-  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top (orbax)
+  from jaxgan.run.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top (orbax)
 
   inp = inputs.make_input(config, mesh)
   cleanup.callback(inp.close)
@@ -174,7 +175,7 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
   check_penalty_critic(gan, state, penalties)  # before the workdir is touched
   state = sharding.replicate(state, mesh)
 
-  from jaxgan.workdir import acquire  # pylint: disable=g-import-not-at-top
+  from jaxgan.run.workdir import acquire  # pylint: disable=g-import-not-at-top
 
   # The first write: a workdir in use by another run is refused before anything is written, and
   # the lock outlives the checkpointer (released last, after the final save is committed).

@@ -1,6 +1,6 @@
 """How the train step applies its modules: the critic on real and fake, and the penalties' critic.
 
-Pure functions of a Flax module and its variables, so the train step (`jaxgan.train`) stays the
+Pure functions of a Flax module and its variables, so the train step (`jaxgan.step.train`) stays the
 composition of the update. A module's non-parameter collections (BatchNorm statistics,
 spectral-norm vectors) are threaded through every call.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxgan import packing
-from jaxgan.state import scores_and_logits
+from jaxgan.step import packing
+from jaxgan.step.state import scores_and_logits
 
 
 def apply_module(module, params, variables, x, train: bool, labels=None):

@@ -3,7 +3,7 @@
     python -m jaxgan.main --config=experiments/configs/mnist_dcgan.py --workdir=runs/mnist \
         --config.run.steps=100
 
-Every config field can be overridden with `--config.<section>.<field>=value` (jaxgan/config.py).
+Every config field can be overridden with `--config.<section>.<field>=value` (jaxgan/config/__init__.py).
 Running the same command again in the same workdir resumes from the newest checkpoint.
 
 Multi-host: run the same command on every host with `--coordinator_address=HOST0:PORT
@@ -27,9 +27,10 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from jaxgan import compilation_cache, distributed, errors, loop
 from jaxgan import config as config_lib
-from jaxgan.build import check_names
+from jaxgan import errors
+from jaxgan.run import compilation_cache, distributed, loop
+from jaxgan.run.build import check_names
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(

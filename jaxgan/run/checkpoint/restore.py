@@ -26,7 +26,7 @@ from typing import Any
 
 from etils import epath
 
-from jaxgan.checkpoint import compat, manifest, multihost, store
+from jaxgan.run.checkpoint import compat, manifest, multihost, store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def where(directory: epath.Path, step: int) -> str:
 
 
 class RestoreMixin:
-  """The restoring half of `jaxgan.checkpoint.Checkpointer` (which defines the attributes used).
+  """The restoring half of `jaxgan.run.checkpoint.Checkpointer` (which defines the attributes used).
 
   It reads `directory`, `config`, `resumable_sections`, `_store` and `_unloadable`, sets
   `_dir_config_checked`, and calls `_finalize_pending` and `_move_aside`.

@@ -28,15 +28,15 @@ Typical use (the training loop does this)::
     ckpt.close()  # waits for the last save and writes its manifest
 """
 
-from jaxgan.checkpoint.compat import CheckpointMismatchError, config_diff, is_flat_layout
-from jaxgan.checkpoint.manager import Checkpointer
-from jaxgan.checkpoint.manifest import (
+from jaxgan.run.checkpoint.compat import CheckpointMismatchError, config_diff, is_flat_layout
+from jaxgan.run.checkpoint.manager import Checkpointer
+from jaxgan.run.checkpoint.manifest import (
   CORRUPT_DIR,
   MANIFEST_NAME,
   CheckpointCorruptError,
   Verification,
 )
-from jaxgan.checkpoint.store import to_abstract
+from jaxgan.run.checkpoint.store import to_abstract
 
 __all__ = [
   "CORRUPT_DIR",

@@ -61,6 +61,6 @@ def flat_layout_message(key: str) -> str:
   """The error for a key of the flat layout: where it lives now."""
   return (
     f"Config key {key!r} is of the flat layout that jaxgan no longer reads; it now lives at "
-    f"{FLAT_LAYOUT[key]} (--config.{FLAT_LAYOUT[key]}=...). Every field is in jaxgan/config.py "
+    f"{FLAT_LAYOUT[key]} (--config.{FLAT_LAYOUT[key]}=...). Every field is in jaxgan/config/__init__.py "
     "(default_config)."
   )

@@ -11,7 +11,7 @@ performs `n_critic` discriminator updates and one generator update:
   computed once, with `jax.vjp`, and differentiated after D has been updated), which is exactly
   what recomputing G on the same noise would give: G's parameters do not change during D updates.
 - With `gan.pack = m > 1` (PacGAN) the critic, its loss and its penalty see packs of m real or m
-  fake examples (`jaxgan.packing.pack`), and the scores are one per pack.
+  fake examples (`jaxgan.step.packing.pack`), and the scores are one per pack.
 - Augmentation (`jaxgan.augment`: DiffAugment, ADA) transforms real and fake images before D
   in both players' losses and in the penalties' critic, differentiably, so G learns through it.
   A penalty sees the draw D's loss saw at the same points (R1 the reals', R2 the fakes').
@@ -36,15 +36,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import critic as critic_lib
-from jaxgan import labels as labels_lib
 from jaxgan import losses as losses_lib
-from jaxgan import packing, sharding
 from jaxgan import penalties as penalties_lib
 from jaxgan import regularizers as reg
 from jaxgan.augment import AugmentFn, flip_translate
 from jaxgan.schedules import ScalarOrSchedule
-from jaxgan.state import GAN, GANState
+from jaxgan.step import critic as critic_lib
+from jaxgan.step import labels as labels_lib
+from jaxgan.step import packing, sharding
+from jaxgan.step.state import GAN, GANState
 
 Metrics = dict[str, jax.Array]
 Batch = jax.Array | Mapping[str, jax.Array]
@@ -83,7 +83,7 @@ def make_train_step(
   """Builds the train step of a GAN: `n_critic` critic updates and one generator update.
 
   The step's semantics are those of the module docstring; it is pure, to be jitted once
-  (`jaxgan.sharding.jit_train_step` on a mesh, or plain `jax.jit`). Every weight, the EMA decay
+  (`jaxgan.step.sharding.jit_train_step` on a mesh, or plain `jax.jit`). Every weight, the EMA decay
   and the augmentation probability may be a number or a schedule `step -> value` of the train
   step (`jaxgan.schedules`), evaluated inside the program from `state.step`.
 

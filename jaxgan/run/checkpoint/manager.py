@@ -24,8 +24,8 @@ from typing import Any
 
 from etils import epath
 
-from jaxgan.checkpoint import compat, manifest, multihost, restore, retention, store
 from jaxgan.config import RESUMABLE_SECTIONS
+from jaxgan.run.checkpoint import compat, manifest, multihost, restore, retention, store
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Checkpointer(restore.RestoreMixin):
   Args:
     directory: where the step directories live (created if needed).
     config: the resolved run config (a nested dict or ConfigDict, or None); stored as JSON with
-      every checkpoint and compared on restore (see `jaxgan.checkpoint.compat`).
+      every checkpoint and compared on restore (see `jaxgan.run.checkpoint.compat`).
     save_every: `should_save(step)` is true every `save_every` steps (0 disables periodic saves).
     keep: number of newest verified checkpoints retained (>= 1).
     keep_best: name of a metric in `save(..., metrics=...)`; when set, the `keep` best verified
@@ -48,7 +48,7 @@ class Checkpointer(restore.RestoreMixin):
   Raises:
     ValueError: `keep` < 1 or `best_mode` not 'min' or 'max'.
 
-  See the example in `jaxgan.checkpoint`.
+  See the example in `jaxgan.run.checkpoint`.
   """
 
   def __init__(
