@@ -1,5 +1,18 @@
-"""Session-wide test setup: a persistent compilation cache, and real MNIST with its classifier
-prepared once for every test file that needs them."""
+"""Session-wide test setup: the two test tiers, a persistent compilation cache, and real MNIST
+with its classifier prepared once for every test file that needs them.
+
+Two tiers, chosen by one marker, `full` (registered in pyproject.toml):
+
+* the fast tier, the default (`pytest -n 2 --dist loadfile`): synthetic data in this process,
+  for the edit-test loop. Tests marked `full` are deselected.
+* the full tier (`pytest -n 2 --dist loadfile --full`, what `.ci/run` runs): every test. The
+  tests marked `full` are those that read real data or the real Inception weights, start
+  subprocesses or several processes, train to a quality bar, or compare whole networks against
+  another implementation (PyTorch, the official code, the other convolution backend).
+
+Mark a whole file with `pytestmark = pytest.mark.full`, or one test with `@pytest.mark.full`.
+A test that asks for the real-data fixtures below without the marker is a collection error.
+"""
 
 import os
 import shutil
@@ -23,6 +36,34 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 # uses this session's cache rather than the user's ~/.cache/jaxgan/xla.
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+
+
+# The fixtures that read the real data sets: only a test marked `full` may use them.
+_REAL_DATA_FIXTURES = ("mnist_dir", "mnist_classifier")
+
+
+def pytest_addoption(parser):
+  parser.addoption(
+    "--full",
+    action="store_true",
+    help="run the full tier: also the tests marked `full` (real data, subprocesses, "
+    "training to a quality bar, whole networks against other implementations)",
+  )
+
+
+def pytest_collection_modifyitems(config, items):
+  """Deselects the tests marked `full` unless `--full` is given."""
+  for item in items:
+    uses = [f for f in _REAL_DATA_FIXTURES if f in getattr(item, "fixturenames", ())]
+    if uses and item.get_closest_marker("full") is None:
+      raise pytest.UsageError(f"{item.nodeid} uses {uses[0]} (real data) but is not marked full")
+  if config.getoption("--full"):
+    return
+  fast = [item for item in items if item.get_closest_marker("full") is None]
+  deselected = [item for item in items if item.get_closest_marker("full") is not None]
+  if deselected:
+    config.hook.pytest_deselected(items=deselected)
+    items[:] = fast
 
 
 def pytest_sessionfinish(session, exitstatus):

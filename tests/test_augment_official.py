@@ -210,6 +210,7 @@ def _ada_outputs() -> dict:
   return jax.jit(run)(IMAGES, inputs)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("set_name, case", ADA_CASES)
 def test_ada_matches_official(set_name, case):
   want = REF[f"ada/{set_name}/{case}/out"]
@@ -235,6 +236,7 @@ def test_ada_matches_official(set_name, case):
 IDENTITY_VALUE = {"scale": 1.0, "aniso": 1.0, "contrast": 1.0, "saturation": 1.0}
 
 
+@pytest.mark.full
 def test_ada_gates_match_official():
   # Each transform alone (p = 0.6): the examples the official pipe changed are those
   # where jaxgan's gate, drawn at p * multiplier (rotate: p_rot, twice), selected a value other
@@ -253,6 +255,7 @@ def test_ada_gates_match_official():
     assert 0 < on.sum() < len(x), (case, on)
 
 
+@pytest.mark.full
 def test_ada_p0_is_the_identity():
   # ADA at p = 0 still runs its filtered warp (the identity to rounding); jaxgan returns the
   # images exactly.

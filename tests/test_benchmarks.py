@@ -8,7 +8,9 @@ torch; where torch is installed, one more test checks that the script still writ
 
 import json
 import math
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -58,6 +60,7 @@ def test_workloads_are_valid_run_configs():
     wl.get('W9')
 
 
+@pytest.mark.full
 def test_jax_workload_runs_and_counts_the_plain_formulation():
   # One workload through the loop's builder end to end (every workload's architecture is checked
   # against the reference below; several critic updates are covered by tests/test_train.py), with
@@ -109,6 +112,7 @@ def test_w8_mirrors_mnist_cdcgan():
     assert w8u[section].to_dict() == want[section].to_dict(), section
 
 
+@pytest.mark.full
 def test_conditional_workload_lowers():
   # W8's labelled batches, {'image', 'label'} sharded alike, through the loop's builder and step
   # (lowered on the state's shapes, not initialised or compiled: the conditional step's
@@ -233,6 +237,7 @@ def test_lazy_r1_matches_torch():
   assert ref['totals']['1'] == 0.0 and ref['totals']['0'] > 0
 
 
+@pytest.mark.full
 def test_ada_ops_match_torch():
   # The reference's ADA does jaxgan's work: the same matrices from the same parameters, the same
   # warps (F.grid_sample, bilinear, reflection; ADA's filtered execution with its own margin)
@@ -407,6 +412,7 @@ def test_reference_script_writes_the_stored_values(tmp_path):
   _assert_close_tree(got, {k: v for k, v in REFERENCE.items() if k != 'torch_version'})
 
 
+@pytest.mark.full
 @pytest.mark.parametrize('name', NAMES)
 def test_torch_workload_runs(name):
   torch = pytest.importorskip('torch')
@@ -489,6 +495,7 @@ def test_torch_shared_embedding_cbn():
 # --- the runner ------------------------------------------------------------------------------
 
 
+@pytest.mark.full
 def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
   from benchmarks import run
 
@@ -499,6 +506,7 @@ def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
   except ImportError:
     frameworks = 'jax'
   out = tmp_path / 'bench'
+  start = time.monotonic()
   run.main(
     [
       '--workloads',
@@ -518,13 +526,21 @@ def test_runner_writes_json_and_markdown(tmp_path, monkeypatch):
       str(out),
     ]
   )
+  took = time.monotonic() - start
   data = json.loads(out.with_suffix('.json').read_text())
   (result,) = data['results']
-  assert result['jax']['steps_per_s'] > 0 and result['model_gflop_per_step'] > 0
-  assert result['jax']['peak_rss_mb'] > 0 and result['jax']['first_step_s'] > 0
-  assert len(result['jax']['rates']) == 2 and len(result['matmul_peaks']) == 2
+  assert result['model_gflop_per_step'] > 0 and len(result['matmul_peaks']) == 2
+  for fw in frameworks.split(','):
+    r = result[fw]
+    # Steps per second (not seconds per step): each rep's steps ran within this test's time.
+    assert len(r['rates']) == 2 and r['steps_per_s'] == statistics.median(r['rates'])
+    assert min(r['rates']) >= result['steps_per_rep'][fw] / took, (r, took)
+    assert 0 < r['first_step_s'] < took
+    assert 50 < r['rss_mb'] <= r['peak_rss_mb'] < 100_000  # MB of a Python process, not kB
   if frameworks == 'jax,torch':
-    assert result['ratio_jax_over_torch'] > 0 and len(result['ratios']) == 2
+    want = [a / b for a, b in zip(result['jax']['rates'], result['torch']['rates'], strict=True)]
+    assert result['ratios'] == pytest.approx(want)
+    assert result['ratio_jax_over_torch'] == statistics.median(result['ratios'])
   md = out.with_suffix('.md').read_text()
   assert 'W1-tiny' in md and 'load average' in md
 
@@ -564,11 +580,13 @@ def test_ceiling_finds_live_products_in_nested_jaxprs():
   assert [ceiling.model_flops(e) for e in ops] == [2 * 8**3, 2 * 8**3]
 
 
+@pytest.mark.full
 def test_ceiling_writes_json_and_markdown(tmp_path, monkeypatch):
   from benchmarks import ceiling, run
 
   monkeypatch.setenv(run.SMOKE_ENV, '1')  # fast compiles and a small matmul
   out = tmp_path / 'ceiling'
+  start = time.monotonic()
   ceiling.main(
     [
       '--workloads',
@@ -589,7 +607,16 @@ def test_ceiling_writes_json_and_markdown(tmp_path, monkeypatch):
   # The MLP's products are most of its FLOPs: everything else is elementwise.
   model = result['model_gflop_per_step']
   assert 0.5 * model < dots['gflop'] <= model
-  assert result['heavy_ms'] > 0 and result['step_ms'] > 0 and 0 < result['ceiling_fraction']
+  took = time.monotonic() - start
+  # Milliseconds of one step and of its heavy operations alone, each within this test's time,
+  # and the fractions of the matmul rate they stand for.
+  assert 0 < result['step_ms'] < 1e3 * took and 0 < result['heavy_ms'] < 1e3 * took
+  assert result['heavy_ms'] == pytest.approx(
+    1e3 * sum(k['seconds'] for k in result['kinds'].values())
+  )
+  peak = result['matmul_gflops']
+  assert result['achieved_fraction'] == pytest.approx(model / (result['step_ms'] / 1e3) / peak)
+  assert result['ceiling_fraction'] == pytest.approx(model / (result['heavy_ms'] / 1e3) / peak)
   assert 'W1-tiny' in out.with_suffix('.md').read_text()
 
 
@@ -644,7 +671,8 @@ def test_ceiling_counts_onednn_flops_like_xla(case):
   np.testing.assert_allclose(op(a, b), xla(a, b), rtol=1e-5)  # the op the count is for
   want = wl._flops(jax.jit(xla).lower(a, b).cost_analysis())
   assert ceiling.model_flops(eqn) == pytest.approx(want, rel=1e-6)
-  assert ceiling.time_op(eqn, min_seconds=0.001, reps=1) > 0  # the custom call runs alone too
+  # The custom call runs alone too: seconds per call of an op on a few kB.
+  assert 0 < ceiling.time_op(eqn, min_seconds=0.001, reps=1) < 1.0
 
 
 # --- lazy regularisation: one program with lax.cond against two programs -----------------------

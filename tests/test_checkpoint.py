@@ -201,6 +201,7 @@ def _restore_onto_8_devices(path):
   assert_bitwise_equal(restored, state)
 
 
+@pytest.mark.full
 def test_restore_onto_8_devices(tmp_path):
   if jax.device_count() == 8:
     _restore_onto_8_devices(tmp_path)
@@ -443,6 +444,21 @@ def test_unverified_and_unloadable_is_skipped_and_left(three_steps, caplog):
     "step 3" in r.getMessage() and "failed to load" in r.getMessage() for r in caplog.records
   )
   assert (path / "3").exists()  # unverified: left in place, never moved or deleted
+  assert not (path / "corrupt").exists()
+  # The resumed run reaches step 3 again: its save moves the unloadable step aside (a refusal
+  # would leave e.g. a run's final step unsaved on every relaunch) and is restored from then on.
+  damaged = sorted(str(p.relative_to(path / "3")) for p in (path / "3").rglob("*"))
+  c = make_ckpt(path)
+  c.restore_latest(make_state())
+  new = make_state(seed=7, step=3)
+  assert c.save(3, new, force=True)
+  c.close()
+  (moved,) = [p for p in (path / "corrupt").glob("3.*") if p.is_dir()]
+  assert sorted(str(p.relative_to(moved)) for p in moved.rglob("*")) == damaged
+  assert "failed to load" in Path(f"{moved}.reason.txt").read_text()
+  restored, _, step = make_ckpt(path).restore_latest(make_state())
+  assert step == 3
+  assert_bitwise_equal(restored, new)
 
 
 def test_all_bad_raises_clear_error(three_steps):
@@ -453,9 +469,8 @@ def test_all_bad_raises_clear_error(three_steps):
   c = make_ckpt(path)
   with pytest.raises(CheckpointCorruptError) as e:
     c.restore_latest(make_state())
-  msg = str(e.value)
-  for s in (1, 2, 3):
-    assert f"step {s}:" in msg
+  # Every step named with its reason, newest first.
+  assert re.search(r"step 3: .*truncated.*\n\s+step 2: .*\n\s+step 1: ", str(e.value)), e.value
   assert len(list((path / "corrupt").iterdir())) == 6  # 3 dirs + 3 reason files; none deleted
 
 
@@ -529,6 +544,33 @@ def test_resumable_sections_may_differ(tmp_path):
   c = make_ckpt(tmp_path, config({"run.steps": 5000}), resumable_sections=())
   with pytest.raises(CheckpointMismatchError, match=re.escape("run.steps: saved 2000, now 5000")):
     c.restore_latest(make_state())
+
+
+def _earlier_run(tmp_path):
+  """A copy of a finished toy run of 20 steps (tests/reference/workdir_v*), and its config."""
+  sys.path.insert(0, str(REPO / "benchmarks"))
+  from make_checkpoint_reference import reference_config
+
+  run = sorted((REPO / "tests" / "reference").glob("workdir_v*"))[-1]
+  workdir = tmp_path / run.name
+  shutil.copytree(run, workdir)
+  return workdir, reference_config
+
+
+def _digest(root):
+  return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_run_with_another_config_is_refused_before_anything_is_written(tmp_path):
+  from jaxgan.run import loop
+
+  workdir, reference_config = _earlier_run(tmp_path)
+  before = _digest(workdir)
+  config = reference_config(40)
+  config.loss.name = "hinge"
+  with pytest.raises(CheckpointMismatchError, match="loss.name: saved 'non_saturating', now"):
+    loop.train_and_evaluate(config, str(workdir))
+  assert _digest(workdir) == before  # config.json, metrics, checkpoints: all untouched
 
 
 def test_config_of_another_layout_is_refused_as_another_version():
@@ -668,8 +710,6 @@ def test_a_checkpoint_older_than_a_field_resumes_at_its_default(caplog):
 def test_a_run_of_an_earlier_version_resumes(tmp_path):
   """tests/reference/workdir_v*/: finished runs written by earlier jaxgan versions (by
   benchmarks/make_checkpoint_reference.py) resume with today's config and train state."""
-  import shutil
-
   import jaxgan
 
   sys.path.insert(0, str(REPO / "benchmarks"))

@@ -10,6 +10,8 @@ from jaxgan import metrics
 from jaxgan.metrics import classifier as clf_lib
 from jaxgan.metrics import reference
 
+pytestmark = pytest.mark.full
+
 # A narrower net and fewer steps than the command line's defaults: enough to separate real
 # digits from blurred ones and from noise, at a fraction of the training time. Seed 0 reaches
 # 96.4% on the 10k test images; the margin allows for another CPU's rounding.

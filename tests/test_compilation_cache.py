@@ -45,6 +45,7 @@ def _step_entries(directory: Path):
   return sorted(p.name for p in directory.glob("jit_call-*-cache"))
 
 
+@pytest.mark.full
 def test_a_second_launch_loads_the_train_step_from_the_cache(tmp_path):
   home = tmp_path / "home"  # $JAXGAN_CACHE_DIR: the default directory is home/xla
   first = _run(tmp_path / "run1", {"JAXGAN_CACHE_DIR": str(home)})

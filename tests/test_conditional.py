@@ -1,12 +1,14 @@
 """Class-conditional GANs through the step and the loop: labels with their images, fake labels,
 ACGAN's class loss, penalties closed over labels, sampling, resume, and the errors."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from _helpers import REAL_DATA
+from _helpers import REAL_DATA, Tape, recording_generator, recording_penalty
 from test_loop import _config
 
 from jaxgan import GAN, losses, make_train_step, penalties
@@ -19,7 +21,7 @@ SHAPE = (4, 4, 1)
 K = 3
 
 
-def _gan(d_conditioning="projection", opt=None):
+def _gan(d_conditioning="projection", opt=None, tape=None):
   g, d = make_models(
     "mlp",
     image_shape=SHAPE,
@@ -29,6 +31,8 @@ def _gan(d_conditioning="projection", opt=None):
     num_classes=K,
     d_conditioning=d_conditioning,
   )
+  if tape is not None:
+    g = recording_generator(g, tape)
   # SGD, not Adam, for comparisons: Adam's first step moves a parameter by about its learning
   # rate whatever its gradient's size, so a gradient that cancels analytically (0 one way, 1e-9
   # the other) would differ by the learning rate.
@@ -42,26 +46,18 @@ def _batch(n=6, seed=0):
   return {"image": images, "label": jnp.arange(n, dtype=jnp.int32) % K}
 
 
-def _naive_step(gan, state, batch, key, *, loss, pens=(), class_weight=1.0, probs=None):
-  """One critic and one generator update of a conditional GAN written the plain way."""
+def _naive_step(gan, state, batch, z, y_fake, pen_key, *, loss, pens=(), class_weight=1.0):
+  """One critic and one generator update of a conditional GAN written the plain way, with the
+  latents `z`, fake labels `y_fake` and penalty key `pen_key` the step drew."""
   gl = losses.get(loss)
   real, y_real = batch["image"], batch["label"]
-  b = real.shape[0]
-  key = jax.random.fold_in(key, state.step)
-  d_key, z_key, _ = jax.random.split(key, 3)
-  d_key, z_key = jax.random.split(d_key, 1)[0], jax.random.split(z_key, 1)[0]
-  keys = jax.random.split(d_key, 6)
-  y_fake = labels.sample_labels(jax.random.fold_in(z_key, 1), b, K, probs)
 
   def D(params, x, y):
     out = gan.discriminator.apply({"params": params}, x, train=True, labels=y)
     return out if isinstance(out, tuple) else (out, None)
 
-  G = lambda params: gan.generator.apply(
-    {"params": params}, gan.latents(z_key, b), train=True, labels=y_fake
-  )
+  G = lambda params: gan.generator.apply({"params": params}, z, train=True, labels=y_fake)
   fake = G(state.g_params)
-  pen_keys = jax.random.split(keys[2], max(len(pens), 1))
 
   def d_loss(dp):
     (sr, lr), (sf, lf) = D(dp, real, y_real), D(dp, fake, y_fake)
@@ -70,9 +66,9 @@ def _naive_step(gan, state, batch, key, *, loss, pens=(), class_weight=1.0, prob
       total += class_weight * (
         losses.acgan_class_loss(lr, y_real) + losses.acgan_class_loss(lf, y_fake)
       )
-    for (name, w), k in zip(dict(pens).items(), pen_keys, strict=False):
+    for name, w in dict(pens).items():
       y = y_fake if name == "r2" else y_real  # R2 is taken at the fakes, with their labels
-      total += w * penalties.get(name)(lambda x, y=y: D(dp, x, y)[0], real, fake, k)
+      total += w * penalties.get(name)(lambda x, y=y: D(dp, x, y)[0], real, fake, pen_key)
     return total
 
   grads = jax.grad(d_loss)(state.d_params)
@@ -100,22 +96,37 @@ def _naive_step(gan, state, batch, key, *, loss, pens=(), class_weight=1.0, prob
   ],
 )
 def test_conditional_step_equals_a_plain_update(d_conditioning, kwargs):
-  gan = _gan(d_conditioning)
-  batch = _batch()
+  g_tape, pen_tape = Tape(), Tape()
+  gan = _gan(d_conditioning, tape=g_tape)
+  batch = _batch(n=30)
   state = gan.init(jax.random.PRNGKey(0), batch["image"])
   key = jax.random.PRNGKey(7)
   pens = kwargs.pop("pens", {})
+  probs = kwargs.pop("probs", None)
+  # wgan_gp draws from its key: the step's key is recorded (R1 and R2 draw nothing, and stay
+  # named, so that R2 is known to be taken at the fakes).
+  step_pens = {recording_penalty(n, pen_tape) if n == "wgan_gp" else n: w for n, w in pens.items()}
   step = make_train_step(
     gan,
-    penalties=pens,
+    penalties=step_pens,
     ema_decay=0.0,
     loss=kwargs["loss"],
     class_weight=kwargs.get("class_weight", 1.0),
-    fake_label_probs=kwargs.get("probs"),
+    fake_label_probs=probs,
   )
-  new, metrics = jax.jit(step)(state, batch, key)
-  naive = jax.jit(lambda s, b, k: _naive_step(gan, s, b, k, pens=pens, **kwargs))
-  g_want, d_want = naive(state, batch, key)
+  with g_tape, pen_tape:
+    new, metrics = jax.jit(step)(state, batch, key)
+  ((z, y_fake),) = g_tape.records
+  pen_key = pen_tape.records[0][0] if "wgan_gp" in pens else None
+  # The fake labels are drawn from the classes with the given probabilities (uniform by default).
+  assert y_fake.shape == (30,) and set(np.unique(y_fake)) <= set(range(K))
+  counts = np.bincount(y_fake, minlength=K)
+  if probs is None:
+    assert counts.min() >= 4, counts
+  else:
+    assert counts[0] > counts[2], counts
+  naive = jax.jit(functools.partial(_naive_step, gan, pens=pens, **kwargs))
+  g_want, d_want = naive(state, batch, z, y_fake, pen_key)
   close = lambda a, b: np.testing.assert_allclose(a, b, rtol=3e-5, atol=3e-6)
   jax.tree.map(close, new.d_params, d_want)
   jax.tree.map(close, new.g_params, g_want)
@@ -278,6 +289,7 @@ def _cdcgan(data_dir, steps):
   return config
 
 
+@pytest.mark.full
 def test_conditional_run_resumes_exactly_and_draws_one_class_per_row(tmp_path, data_dir):
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
@@ -291,6 +303,7 @@ def test_conditional_run_resumes_exactly_and_draws_one_class_per_row(tmp_path, d
   assert grid.size == (2 * 29 + 1, 10 * 29 + 1)
 
 
+@pytest.mark.full
 def test_conditional_mnist_draws_the_requested_digits(tmp_path, data_dir):
   """A CPU-sized mnist_cdcgan (width 16, 1,000 steps) draws the digit it is asked for.
 

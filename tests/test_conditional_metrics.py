@@ -148,9 +148,15 @@ def test_intra_fcd_is_zero_for_the_real_classes_and_large_for_swapped_ones(fake_
   uncond = [c for c in replay.calls if c[2] is None]
   cond = [c for c in replay.calls if c[2] is not None]
   assert [n for _, n, _ in uncond] == [50] * 7 + [10] and len(cond) == 8
-  ckey = jax.random.fold_in(jax.random.PRNGKey(0), 2**31 - 1)
-  for i, (k, _, _) in enumerate(cond):
-    np.testing.assert_array_equal(k, jax.random.key_data(jax.random.fold_in(ckey, i)))
+  # Keys of their own: every conditional batch's differs from the others' and from every
+  # unconditional batch's, and the same evaluation key gives the same ones.
+  cond_keys = [k.tobytes() for k, _, _ in cond]
+  assert len(set(cond_keys)) == len(cond) and not set(cond_keys) & {
+    k.tobytes() for k, _, _ in uncond
+  }
+  again = _Replay(swap=(0, 1))
+  ev.evaluate(again, key=jax.random.PRNGKey(0))
+  assert [k.tobytes() for k, _, y in again.calls if y is not None] == cond_keys
   plain = _evaluator("fcd").evaluate(_Replay(), key=jax.random.PRNGKey(0))
   assert plain == {f"{p}/fcd": swapped[f"{p}/fcd"]}
 

@@ -118,6 +118,7 @@ def sha(path: Path) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.full
 def test_toy_import_loads_no_tfds_or_grain():
   # The loop samples the mixtures inside its compiled step: it must not pay for TFDS or grain.
   code = (
@@ -355,6 +356,7 @@ def test_stacked_indices_stream_is_pinned():
     stacked.stacked_indices(3, 70000, 0)
 
 
+@pytest.mark.full
 def test_real_stacked_mnist_classes():
   # The size claim of jaxgan.data.stacked, from the real MNIST labels: every class present,
   # each 57 to 147 times in the train split.
@@ -494,6 +496,7 @@ def test_unknown_name_lists_valid_names():
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   "name,n_train", [("mnist", 60000), ("fashion_mnist", 60000), ("cifar10_jpeg", 50000)]
 )
@@ -530,6 +533,7 @@ def test_real_data_prepares_verified(tmp_path, name, n_train):
     np.testing.assert_array_equal(batch["label"], labels[batch["index"]])
 
 
+@pytest.mark.full
 def test_real_sha256sums_manifest():
   root = require_real_data("mnist")
   sums = checksums.read_sha256sums(root / "SHA256SUMS")
@@ -727,6 +731,7 @@ def test_loader_reads_plain_sequences_and_refuses_float_images():
     read(0)
 
 
+@pytest.mark.full
 def test_loader_worker_processes_match_and_resume_without_workers():
   src = toy_source()
   ref = take(data.make_loader(src, batch_size=8, seed=2), 6)
@@ -782,6 +787,7 @@ def test_toy_sample_statistics():
   )  # 400 expected, 5 standard deviations either side
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("split", ["train[:10%", "valid"])
 def test_a_split_tfds_cannot_read_is_an_input_error_naming_the_splits(mnist_dir, split):
   from jaxgan.errors import ConfigError

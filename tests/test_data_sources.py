@@ -218,6 +218,7 @@ def test_config_checks_data_names_and_policy():
   )
 
 
+@pytest.mark.full
 @pytest.mark.skipif(not os.environ.get("JAXGAN_SOURCE_DIR"), reason="needs the real MNIST files")
 def test_builtin_data_set_at_another_resolution(tmp_path):
   src = data.load_source(
@@ -226,6 +227,7 @@ def test_builtin_data_set_at_another_resolution(tmp_path):
   assert src.arrays["image"].shape == (64, 48, 48, 1)
 
 
+@pytest.mark.full
 def test_folder_run_trains_resumes_and_loads(tmp_path):
   """A class-conditional run on a folder of non-square images: trained, resumed, loaded back."""
   import jax

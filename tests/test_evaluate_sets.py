@@ -203,6 +203,7 @@ def test_a_folder_and_the_npz_of_its_images_are_the_same_set(tmp_path, extractor
   assert wide.images.dtype == np.uint8 and np.array_equal(wide.images, rgb)
 
 
+@pytest.mark.full
 def test_a_data_set_is_a_set(tmp_path, mnist_dir, extractor):
   got = evaluate.evaluate_sets(
     "mnist", "mnist", images_split="train", reference_split="test", num=24, data_dir=mnist_dir,
@@ -220,6 +221,7 @@ def test_a_data_set_is_a_set(tmp_path, mnist_dir, extractor):
   assert same["metrics"]["fid"] == pytest.approx(got["metrics"]["fid"], rel=1e-9)
 
 
+@pytest.mark.full
 def test_the_real_network_matches_the_pytorch_features(tmp_path):
   """The real weights: the FID of the TorchScript network's stored features (test_inception)."""
   try:

@@ -91,6 +91,7 @@ def _launch(argv):
   return proc, time.monotonic() - start
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   "mode, error",
   [

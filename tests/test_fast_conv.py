@@ -286,6 +286,7 @@ def _model_run(model, shape, d_norm, conv):
   return jax.tree.map(np.asarray, results)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   'model,shape,d_norm', _MODEL_CASES, ids=[f'{m}-{s[0]}-{n}' for m, s, n in _MODEL_CASES]
 )
@@ -315,6 +316,7 @@ def test_onednn_build_failure_names_the_problem_and_the_fix(tmp_path, monkeypatc
   assert os.listdir(tmp_path) == []  # no half-built library left behind
 
 
+@pytest.mark.full
 def test_onednn_library_is_cached_and_a_damaged_one_rebuilt(tmp_path, monkeypatch):
   _require_onednn()
   monkeypatch.setenv('JAXGAN_CACHE_DIR', str(tmp_path))

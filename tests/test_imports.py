@@ -10,6 +10,8 @@ import sys
 import pytest
 from _helpers import REPO
 
+pytestmark = pytest.mark.full
+
 # The runner's world: checkpoints, data pipelines, writers, and the modules that use them.
 RUNNER = (
   "orbax",

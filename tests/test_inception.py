@@ -72,6 +72,7 @@ def test_preprocess_tf1_quantises_repeats_grey_and_maps_the_range():
     inception_net.preprocess_tf1(np.zeros((1, 4, 4, 2), np.float32))
 
 
+@pytest.mark.full
 def test_features_match_the_torchscript_network(reference, weights_path):
   # batch 2 divides every group: the network compiles once, shared with the FID test below.
   ext = inception.load_inception(weights_path, batch_size=2)
@@ -93,6 +94,7 @@ def test_features_match_the_torchscript_network(reference, weights_path):
   assert ext.id == "tf1-sha1-a16e4d89c0ecbc17-r299"
 
 
+@pytest.mark.full
 def test_fid_end_to_end_through_the_evaluator(reference, weights_path):
   """FID of 4 colour images against 6 grey ones, against the TorchScript network's features."""
   del weights_path  # found again by the Evaluator, through extractor='inception'
@@ -258,14 +260,17 @@ def test_extractor_without_head_has_no_logits_and_no_inception_score():
   zeros = jax.tree.map(
     lambda s: np.zeros(s.shape, s.dtype), inception_params._abstract_variables(None)
   )
-  ext = inception.InceptionExtractor(zeros, protocol="tf1", sha1="0" * 40, source="x.pt")
+  # Flax's layers (conv='lax'): the folded networks would fold BatchNorm first, op by op.
+  ext = inception.InceptionExtractor(
+    zeros, protocol="tf1", sha1="0" * 40, source="x.pt", conv="lax"
+  )
   assert not hasattr(ext, "logits") and "NOT the standard FID weights" in ext.describe()
   with pytest.raises(AttributeError, match="no Inception Score"):
     ext.logits(np.zeros((1, 8, 8, 1), np.float32))
   with pytest.raises(ValueError, match="needs an extractor with logits.*no fc head"):
     metrics.Evaluator(ext, None, metrics="is")  # refused before the reference is used
   with pytest.raises(ValueError, match="Unknown protocol"):
-    inception.InceptionExtractor(zeros, protocol="tf2")
+    inception.InceptionExtractor(zeros, protocol="tf2", conv="lax")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -412,6 +417,7 @@ def test_inception_architecture_shapes():
   assert n_params == 27_161_264 - 3_326_696 + 16_392
 
 
+@pytest.mark.full
 def test_inception_loads_pytorch_fid_weights_and_matches_torch(tmp_path):
   torch = pytest.importorskip("torch")
 
@@ -461,6 +467,7 @@ def test_inception_refuses_wrong_state_dict(tmp_path):
     inception.load_inception(tmp_path / "bad.npz")
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("folded", ["xla", "onednn"])
 def test_folded_network_computes_the_flax_network(folded):
   """BatchNorm folded into the kernels, the 1x1 convolutions of one input as one matmul and the
@@ -482,6 +489,7 @@ def test_folded_network_computes_the_flax_network(folded):
   assert "branch1x1+branch5x5_1+branch3x3dbl_1+branch_pool" in names
 
 
+@pytest.mark.full
 def test_extractor_conv_choices_agree():
   """'lax' keeps Flax's layers; 'xla' and 'auto' fold; the features agree."""
   variables = inception.variables_from_state_dict(_random_state_dict(2))

@@ -67,6 +67,7 @@ def test_every_config_is_valid_and_documents_its_command(name):
   assert f"python -m jaxgan.main --config=experiments/configs/{name}.py" in text
 
 
+@pytest.mark.full
 def test_mnist_dcgan_run_writes_its_files(tmp_path, data_dir):
   config = _config("mnist_dcgan")
   _small(config, data_dir)
@@ -106,6 +107,7 @@ def cifar_dir(tmp_path_factory):
 
 # cifar10_sngan_projection differs from cifar10_sngan_hinge only by its conditioning, which the
 # conditional R3GAN smoke run here and tests/test_conditional.py cover through the loop.
+@pytest.mark.full
 @pytest.mark.parametrize("name", ["cifar10_sngan_hinge", "cifar10_r3gan"])
 def test_cifar10_smoke_variant_runs(tmp_path, cifar_dir, name):
   config = _config(name, "smoke")
@@ -152,6 +154,7 @@ def test_toy_run_reports_mode_coverage(tmp_path):
   assert sorted(str(p) for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   "flag, message",
   [
@@ -173,6 +176,7 @@ def test_command_line_refuses_unknown_fields_naming_the_fix(tmp_path, flag, mess
   assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   "flag, message",
   [
@@ -215,6 +219,7 @@ def test_input_errors_are_one_message_and_status_2(tmp_path, flag, message):
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr
 
 
+@pytest.mark.full
 def test_missing_data_is_one_message_and_status_2(tmp_path):
   config = REPO / "experiments" / "configs" / "mnist_dcgan.py"
   argv = [
@@ -252,6 +257,7 @@ def test_config_file_typos_are_usage_errors(config, message):
     check_overrides(["jaxgan", "--config", str(path)])
 
 
+@pytest.mark.full
 def test_missing_image_folder_is_one_message_and_status_2(tmp_path):
   config = REPO / "experiments" / "configs" / "mnist_dcgan.py"
   (tmp_path / "photos").mkdir()
@@ -343,6 +349,7 @@ def test_bad_config_fails_before_training(tmp_path, override, message):
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.full
 def test_image_metrics_are_logged_with_their_protocol(tmp_path, data_dir):
   from jaxgan.metrics.classifier import save_classifier, train_classifier
 

@@ -15,11 +15,12 @@ from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.models import make_models
 from jaxgan.run.build import build_gan
 
+# The convolutional networks whole: the full tier.
 CASES = [
   ("mlp", (2,), "layer"),
   ("mlp", (2,), "spectral"),
-  ("dcgan", (28, 28, 1), "batch"),
-  ("resnet", (32, 32, 3), "spectral"),
+  pytest.param("dcgan", (28, 28, 1), "batch", marks=pytest.mark.full),
+  pytest.param("resnet", (32, 32, 3), "spectral", marks=pytest.mark.full),
 ]
 
 
@@ -91,6 +92,7 @@ def test_config_compute_dtype_reaches_the_models():
     build_gan(config, (28, 28, 1))
 
 
+@pytest.mark.full
 def test_bfloat16_wgan_gp_step_has_a_finite_float32_penalty():
   g, d = make_models(
     "dcgan", image_shape=(28, 28, 1), latent_dim=8, width=8, d_norm="layer", dtype=jnp.bfloat16
@@ -114,6 +116,7 @@ def test_bfloat16_wgan_gp_step_has_a_finite_float32_penalty():
       assert leaf.dtype == jnp.float32
 
 
+@pytest.mark.full
 def test_bfloat16_toy_run_captures_the_ring():
   # The thresholds sit below what this seed reaches, so that they test training in bfloat16 and
   # leave room for rounding differences between CPUs.

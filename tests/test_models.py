@@ -425,6 +425,7 @@ def test_without_the_cpu_extra_onednn_raises_naming_the_extra(without_cpu_extra)
   assert "pip install 'jaxgan[cpu]'" in onednn.unavailable_reason()
 
 
+@pytest.mark.full
 def test_importing_and_making_models_builds_no_library(tmp_path):
   """The oneDNN library is built when a model is first applied, not when one is made."""
   code = """if True:

@@ -1,8 +1,9 @@
 """The whole loop, `python -m jaxgan.main`, as two JAX processes on this machine.
 
 Two processes of one CPU device each (jax.distributed over 127.0.0.1, gloo collectives) train one
-run, each reading its block of every global batch. The result (state, losses, FCD and KID) must
-equal one process of two devices with the same global batch. Then the faults of a multi-process
+run, each reading its block of every global batch. The result (state with the critic's BatchNorm
+statistics, losses, FCD and KID) must equal one process of two devices with the same global
+batch: the gradients and the batch statistics are summed across the processes. Then the faults of a multi-process
 run: SIGKILL of one process makes the other exit promptly with an error, SIGTERM to both makes
 them save one step together and stop, and the relaunch in between resumes exactly (what they
 save equals an uninterrupted run's state).
@@ -18,11 +19,14 @@ import numpy as np
 import pytest
 from _helpers import REAL_DATA
 
+pytestmark = pytest.mark.full
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
 
 from benchmarks.multihost import Run, committed, compare, lines  # noqa: E402
+from benchmarks.soak import read_checkpoint  # noqa: E402
 
 TOY = [
   f"--config={ROOT / 'experiments/configs/toy_ring.py'}",
@@ -103,12 +107,16 @@ def test_killed_process_ends_the_run_and_a_relaunch_resumes_exactly(tmp_path, ca
 def test_two_processes_train_and_evaluate_as_one_and_only_process_0_writes(
   tmp_path, cache, mnist_dir, mnist_classifier
 ):
-  """MNIST read by two processes, each its block of a batch; FCD and KID from each one's share."""
+  """MNIST read by two processes, each its block of a batch; FCD and KID from each one's share.
+
+  The only run of two processes that train to completion (test_killed_process_... stops them).
+  """
   _, classifier_cache, _ = mnist_classifier
   args = [
     f"--config={ROOT / 'experiments/configs/mnist_dcgan.py'}",
     "--config.model.name=mlp",
     "--config.model.width=16",
+    "--config.model.d_norm=batch",  # statistics over the global batch, across the processes
     "--config.data.batch_size=32",
     "--config.run.steps=4",
     "--config.log.every=2",
@@ -129,6 +137,8 @@ def test_two_processes_train_and_evaluate_as_one_and_only_process_0_writes(
   # The session's cached classifier, not one trained again by each process.
   assert "Reusing the cached mnist classifier" in two.text(0) + two.text(1)
   _assert_same_state(two.workdir, one.workdir, 4)
+  leaves, _ = read_checkpoint(two.workdir, 4)
+  assert any("d_vars" in k and "batch_stats" in k for k in leaves), sorted(leaves)
   got, want = lines(two.workdir)[-1], lines(one.workdir)[-1]
   metrics = [k for k in want if k.endswith(("/fcd", "/kid"))]
   assert len(metrics) == 2, want

@@ -46,7 +46,12 @@ def test_minibatch_stddev_refuses_a_batch_off_its_groups():
 
 
 @pytest.mark.parametrize(
-  "model,shape", [("mlp", (2,)), ("dcgan", (28, 28, 1)), ("resnet", (32, 32, 3))]
+  "model,shape",
+  [
+    ("mlp", (2,)),
+    pytest.param("dcgan", (28, 28, 1), marks=pytest.mark.full),  # whole networks: full tier
+    pytest.param("resnet", (32, 32, 3), marks=pytest.mark.full),
+  ],
 )
 def test_every_critic_takes_minibatch_std(model, shape):
   kw = {} if model == "mlp" else {"conv": "xla"}

@@ -41,47 +41,91 @@ def _fd_grad_norms(critic, x, h=1e-3):
   return np.array(norms)
 
 
+def _recorded(critic):
+  """The critic, recording the (concrete) points it is evaluated at: the points a penalty drew."""
+  points = []
+
+  def recorded(x):
+    jax.debug.callback(lambda v: points.append(np.asarray(v, np.float64)), x)
+    return critic(x)
+
+  return recorded, points
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (4, 3, 3, 2)])
 def test_gradient_penalty_matches_finite_differences(shape):
   dim = int(np.prod(shape[1:]))
   critic = _critic(_params(dim))
   kr, kf, ke = jax.random.split(jax.random.PRNGKey(1), 3)
   real, fake = jax.random.normal(kr, shape), jax.random.normal(kf, shape) + 1.0
-  got = penalties.gradient_penalty(critic, real, fake, ke)
-  # Rebuild the interpolates with the same per-example coefficients.
-  eps = jax.random.uniform(ke, (shape[0],) + (1,) * (len(shape) - 1))
-  x_hat = eps * real + (1 - eps) * fake
+  recorded, points = _recorded(critic)
+  got = penalties.gradient_penalty(recorded, real, fake, ke)
+  (x_hat,) = points
+  # Each point lies on the segment from its fake to its real example: one coefficient per example.
+  real64, fake64 = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  t = ((x_hat - fake64) / (real64 - fake64)).reshape(shape[0], -1)
+  np.testing.assert_allclose(t, t[:, :1] * np.ones_like(t), atol=1e-4)
+  assert np.all((t > -1e-5) & (t < 1 + 1e-5)) and np.ptp(t[:, 0]) > 0.1
   norms = _fd_grad_norms(critic, x_hat)
+  assert np.ptp(norms) > 0.05  # the critic is not linear: the points matter
   np.testing.assert_allclose(got, np.mean((norms - 1) ** 2), rtol=2e-3)
-  one_sided = penalties.gradient_penalty(critic, real, fake, ke, one_sided=True, target=0.5)
+  one_sided = penalties.gradient_penalty(recorded, real, fake, ke, one_sided=True, target=0.5)
+  np.testing.assert_array_equal(points[1], x_hat)  # the same key draws the same points
   np.testing.assert_allclose(one_sided, np.mean(np.maximum(norms - 0.5, 0) ** 2), rtol=2e-3)
 
 
-def test_gradient_norms_of_linear_critic_are_exact():
-  w = jnp.array([3.0, 4.0])
-  critic = lambda x: x @ w
-  x = jnp.ones((7, 2))
-  np.testing.assert_allclose(penalties.gradient_norms(critic, x), 5.0, rtol=1e-6)
-  np.testing.assert_allclose(penalties.r1_penalty(critic, x), 25.0, rtol=1e-6)
-  np.testing.assert_allclose(penalties.r2_penalty(critic, x), 25.0, rtol=1e-6)
-  np.testing.assert_allclose(
-    penalties.gradient_penalty(critic, x, -x, jax.random.PRNGKey(0)), 16.0, rtol=1e-5
-  )
-  np.testing.assert_allclose(
-    penalties.dragan_penalty(critic, x, jax.random.PRNGKey(0)), 16.0, rtol=1e-5
-  )
+def test_interpolation_coefficients_are_uniform_per_example():
+  # 256 examples of 16 elements each: every interpolate's 16 coefficients are one number, and
+  # those numbers spread over [0, 1] as U[0, 1] draws do.
+  n, real, fake = 256, jnp.ones((256, 4, 4, 1)), -jnp.ones((256, 4, 4, 1))
+  recorded, points = _recorded(lambda x: jnp.sum(jnp.sin(x), axis=(1, 2, 3)))
+  penalties.gradient_penalty(recorded, real, fake, jax.random.PRNGKey(3))
+  t = ((points[0] + 1) / 2).reshape(n, -1)  # x_hat = t * 1 + (1 - t) * (-1)
+  np.testing.assert_allclose(t, t[:, :1] * np.ones_like(t), atol=1e-6)
+  assert abs(np.mean(t) - 0.5) < 0.05 and t.min() < 0.05 and t.max() > 0.95
+  assert len(np.unique(t[:, 0])) == n
 
 
-def test_interpolation_coefficient_is_per_example():
-  # A critic whose gradient at x is x itself: ||grad|| = ||x_hat||. If eps were drawn per element,
-  # each interpolate would not lie on the segment between its real and fake example.
-  critic = lambda x: 0.5 * jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
-  real = jnp.ones((64, 4, 4, 1))
-  fake = jnp.zeros((64, 4, 4, 1))
-  key = jax.random.PRNGKey(3)
-  eps = jax.random.uniform(key, (64, 1, 1, 1))
-  want = jnp.mean((jnp.sqrt(16.0) * eps[:, 0, 0, 0] - 1) ** 2)
-  np.testing.assert_allclose(penalties.gradient_penalty(critic, real, fake, key), want, rtol=1e-5)
+@pytest.mark.parametrize("shape,scale", [((6, 3), 0.5), ((4, 3, 3, 2), 2.0)])
+def test_dragan_penalty_matches_finite_differences(shape, scale):
+  """On a nonlinear critic, whose gradient norm differs from point to point: the penalty is the
+  mean of (||grad|| - target)^2 by finite differences at the points it drew, and those points
+  are the real examples moved by at most scale * std(real batch), in the positive direction
+  (u ~ U[0, 1]), by an amount that mixes a per-example and a per-element uniform draw."""
+  dim = int(np.prod(shape[1:]))
+  critic = _critic(_params(dim, key=4))
+  real = jax.random.normal(jax.random.PRNGKey(6), shape) * 0.8 + 0.3
+  key = jax.random.PRNGKey(9)
+  recorded, points = _recorded(critic)
+  got = penalties.dragan_penalty(recorded, real, key, scale=scale)
+  (x_hat,) = points
+  real64 = np.asarray(real, np.float64)
+  moved = (x_hat - real64) / (scale * np.std(real64))  # (1 - alpha_i) * u_ij, in [0, 1]
+  assert np.all((moved > -1e-5) & (moved < 1 + 1e-5)), moved
+  assert np.all(moved.reshape(shape[0], -1).max(1) > 1e-3)  # every example moved
+  norms = _fd_grad_norms(critic, x_hat)
+  assert np.ptp(norms) > 0.05  # the critic is not linear: the points matter
+  np.testing.assert_allclose(got, np.mean((norms - 1) ** 2), rtol=2e-3)
+  # The value at the unmoved real points differs: a penalty taken there would fail the above.
+  at_real = np.mean((_fd_grad_norms(critic, real) - 1) ** 2)
+  assert abs(at_real - float(got)) > 1e-2 * float(got)
+  other_target = penalties.dragan_penalty(recorded, real, key, scale=scale, target=0.5)
+  np.testing.assert_array_equal(points[1], x_hat)  # the same key draws the same points
+  np.testing.assert_allclose(other_target, np.mean((norms - 0.5) ** 2), rtol=2e-3)
+  penalties.dragan_penalty(recorded, real, jax.random.PRNGKey(10), scale=scale)
+  assert not np.allclose(points[2], x_hat)  # another key, other points
+
+
+def test_dragan_perturbations_are_uniform_draws():
+  # E[(1 - alpha) u] = 1/4 for independent U[0, 1] draws; per example, its elements share alpha,
+  # so the largest of 64 elements is close to (1 - alpha_i), itself spread over [0, 1].
+  real = jax.random.normal(jax.random.PRNGKey(0), (256, 64))
+  recorded, points = _recorded(lambda x: jnp.sum(jnp.sin(x), axis=1))
+  penalties.dragan_penalty(recorded, real, jax.random.PRNGKey(1), scale=1.0)
+  moved = (points[0] - np.asarray(real, np.float64)) / np.std(np.asarray(real, np.float64))
+  assert abs(np.mean(moved) - 0.25) < 0.02
+  largest = moved.max(1)
+  assert largest.min() < 0.1 and largest.max() > 0.9 and abs(np.mean(largest) - 0.5) < 0.06
 
 
 def test_each_example_has_its_own_term():

@@ -31,6 +31,7 @@ def _count(tree):
   return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
 
 
+@pytest.mark.full
 def test_shapes_and_dtypes():
   channels = 3
   shape = (32, 32, channels)
@@ -244,6 +245,7 @@ def test_bad_input():
     make_models('r3gan', image_shape=(32, 32, 3), sn_steps=2)
 
 
+@pytest.mark.full
 def test_train_steps_rsgan_r1():
   # One block (at 4x4) keeps the compile short; the other tests cover every stage's blocks.
   g, d = make_models(

@@ -2,7 +2,12 @@
 
 import math
 import re
+import sys
 from pathlib import Path
+
+import pytest
+
+from jaxgan import penalties
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -25,6 +30,7 @@ def test_custom_training_loop_snippet_runs(capsys):
   }
 
 
+@pytest.mark.full
 def test_library_step_snippet_runs(capsys):
   namespace = {}
   exec(compile(_snippet("own-step"), "README.md", "exec"), namespace)
@@ -38,6 +44,49 @@ def test_library_step_snippet_runs(capsys):
 
 def test_readme_stays_short():
   assert len(README.splitlines()) < 200
+
+
+def test_what_the_readme_names_exists():
+  """Its links, modules, losses, penalties, config fields, configs and studies: a rename that
+  leaves the README behind fails here."""
+  import importlib
+
+  from jaxgan import config as config_lib
+  from jaxgan import losses
+
+  for link in re.findall(r"\]\(([^)#]+)\)", README):
+    assert (REPO / link).exists(), link
+  for module in re.findall(r"python -m (jaxgan[\w.]*)", README):
+    importlib.import_module(module)
+  for module, name in re.findall(r"`(jaxgan(?:\.\w+)*)`(?: has `(\w+)`)?", README):
+    assert name == "" or hasattr(importlib.import_module(module), name), (module, name)
+  # The table of losses, and the penalties.
+  table = re.findall(r"^\| ((?:`\w+`(?:, )?)+) \|", README, re.M)
+  names = [n for row in table for n in re.findall(r"`(\w+)`", row)]
+  assert "rahinge" in names and "minimax" in names, names
+  for name in names:
+    losses.get(name)
+  penalties_line = re.search(r"Penalties: (.*?);", README, re.S).group(1)
+  for name in re.findall(r"`(\w+)`", penalties_line):
+    assert hasattr(penalties, name), name
+  for name in re.findall(r"`(\w+_regularizer)`", README):
+    assert hasattr(importlib.import_module("jaxgan.regularizers"), name), name
+  # Config fields, as `section.field` or --config.section.field=...
+  config = config_lib.default_config()
+  fields = re.findall(r"`(?:--config\.)?([a-z]+)\.([a-z_]+)(?:=[^`]*)?`", README)
+  fields += re.findall(r"--config\.([a-z]+)\.([a-z_]+)", README)
+  named = [(section, field) for section, field in fields if section in config]
+  assert len(named) >= 15, named
+  for section, field in named:
+    assert field in config[section], f"config.{section}.{field}"
+  # Every experiment config is listed, and every listed one exists.
+  listed = re.search(r"Configs in `experiments/configs/`: (.*?) Critics take", README, re.S)
+  listed = set(re.findall(r"`(\w+)`", listed.group(1)))
+  assert listed == {p.stem for p in (REPO / "experiments" / "configs").glob("*.py")}
+  sys.path.insert(0, str(REPO / "experiments"))
+  import study
+
+  assert set(re.search(r"--study=([\w|]+)", README).group(1).split("|")) == set(study.STUDIES)
 
 
 def test_ci_runs_the_readme_test_command():

@@ -227,6 +227,7 @@ def _ada_run(gan, state, p0, steps=16):
   return ps, metrics
 
 
+@pytest.mark.full
 def test_ada_p_rises_when_d_overfits_and_falls_when_it_cannot_tell():
   # G frozen, a fast critic memorises 8 real images: r_t = E[sign D(real)] -> 1 > 0.6, p climbs.
   gan = _gan(lr=0.0, d_lr=1e-2)

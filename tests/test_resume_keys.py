@@ -97,6 +97,7 @@ def test_every_resumable_field_is_covered(tmp_path):
   assert changed == resumable, "add a change of the new field to _image_changes"
 
 
+@pytest.mark.full
 def test_an_image_run_resumes_exactly_whatever_resumable_fields_change(
   tmp_path, mnist_dir, mnist_classifier
 ):

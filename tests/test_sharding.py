@@ -33,6 +33,7 @@ def report():
   return json.loads(proc.stdout)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "conditional_projection"])
 def test_eight_devices_give_the_one_device_state(report, name):
   # 20 steps from the same init, batches and keys: the MLP WGAN-GP (n_critic=2, gradient penalty,
@@ -49,6 +50,7 @@ def test_eight_devices_give_the_one_device_state(report, name):
   assert r["metrics_diff"] < 1e-4, r
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("name", ["mlp_wgan_gp", "dcgan_bn", "conditional_projection"])
 def test_gradient_all_reduces_are_combined(report, name):
   # XLA's all-reduce combiner merges the per-parameter gradient sums into tuple all-reduces, so
@@ -60,6 +62,7 @@ def test_gradient_all_reduces_are_combined(report, name):
   assert r["collectives"]["all-gather"] == 0, r
 
 
+@pytest.mark.full
 def test_batch_norm_uses_global_batch_statistics(report):
   r = report["batch_norm"]
   assert r["input_sharded"]
@@ -69,6 +72,7 @@ def test_batch_norm_uses_global_batch_statistics(report):
   np.testing.assert_allclose(r["output_std"], 1.0, atol=1e-3)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("what", ["latents", "samples", "gp_eps"])
 def test_per_example_noise_differs_between_shards(report, what):
   r = report["noise"][what]
@@ -77,6 +81,7 @@ def test_per_example_noise_differs_between_shards(report, what):
   assert r["equal_to_single"], r  # and each draws its slice of the 1-device numbers
 
 
+@pytest.mark.full
 def test_indivisible_batch_names_both_numbers(report):
   errors = report["errors"]
   for name in ("check_batch_size", "global_batch"):
@@ -130,6 +135,7 @@ def test_initialize_distributed_needs_a_full_configuration(monkeypatch):
     distributed.initialize_distributed(process_id=2)
 
 
+@pytest.mark.full
 def test_labels_stay_with_their_images_on_eight_devices(report):
   # Every image holds its label as pixel values; each device's label shard must match its images.
   assert report["label_pairing"]

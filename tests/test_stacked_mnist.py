@@ -150,6 +150,7 @@ def real(mnist_dir, mnist_classifier):
   return data_dir, cache_dir, clf
 
 
+@pytest.mark.full
 def test_cached_classifier_accuracy_and_reuse(real, monkeypatch):
   data_dir, cache_dir, clf = real
   # The default settings clear the 98.5% this classifier promises, on all 10k test images.
@@ -167,6 +168,7 @@ def test_cached_classifier_accuracy_and_reuse(real, monkeypatch):
   assert classifier_cache.cached_classifier_path("mnist", cache_dir) != path
 
 
+@pytest.mark.full
 def test_real_floor(real):
   data_dir, cache_dir, clf = real
   n = stacked_mnist.NUM_SAMPLES
@@ -194,6 +196,7 @@ def test_real_floor(real):
   assert again == floor
 
 
+@pytest.mark.full
 def test_evaluator_modes_from_config(real, tmp_path, monkeypatch):
   from jaxgan.config import default_config, read_options
   from jaxgan.data.batches import centred_padding
@@ -236,6 +239,7 @@ def test_evaluator_modes_from_config(real, tmp_path, monkeypatch):
   assert collapsed[f"{p}/kl"] == pytest.approx(math.log(1000))
 
 
+@pytest.mark.full
 def test_evaluator_refuses_a_weak_classifier_file(real, tmp_path):
   from jaxgan.metrics.classifier import ClassifierExtractor, save_classifier
 
@@ -249,6 +253,7 @@ def test_evaluator_refuses_a_weak_classifier_file(real, tmp_path):
     )
 
 
+@pytest.mark.full
 def test_stacked_mnist_fcd_per_channel(real, tmp_path):
   # FCD on Stacked MNIST: the MNIST classifier's features of each channel, concatenated.
   data_dir, cache_dir, clf = real

@@ -3,6 +3,7 @@
 import csv
 import json
 import sys
+import time
 
 import pytest
 from _helpers import REPO
@@ -11,16 +12,19 @@ sys.path.insert(0, str(REPO / "experiments"))
 import study  # noqa: E402
 
 
+@pytest.mark.full
 def test_study_writes_its_tables_and_resumes(tmp_path):
   argv = [
     "--study=losses",
     "--parts=ring",
     "--variants=hinge,wgan+gp",
     "--seeds=1",
-    "--steps=500",
+    "--steps=500",  # one call of the toy configs' steps_per_call
     f"--out={tmp_path}",
   ]
+  start = time.time()
   study.main(argv)
+  took = time.time() - start
   rows = list(csv.DictReader((tmp_path / "results.csv").open()))
   assert {(r["variant"], r["metric"]) for r in rows} == {
     (v, m) for v in ("hinge", "wgan+gp") for m in ("modes_captured", "high_quality", "reverse_kl")
@@ -34,16 +38,51 @@ def test_study_writes_its_tables_and_resumes(tmp_path):
   config = json.loads((run / "config.json").read_text())
   assert config["loss"]["penalty"] == "wgan_gp" and config["loss"]["n_critic"] == 5
   assert config["loss"]["penalty_weight"] == 1.0
-  spent = json.loads((run / "study_run.json").read_text())
-  assert spent["wall_seconds"] > 0 and spent["cpu_seconds"] > 0
-  # Running again reads the finished runs back: nothing is trained or logged twice.
+  spent = {
+    v: json.loads((tmp_path / "runs" / "ring" / v / "seed0" / "study_run.json").read_text())
+    for v in ("hinge", "wgan+gp")
+  }
+  # Each run's share of this launch: the two runs together took at most the whole launch.
+  assert sum(s["wall_seconds"] for s in spent.values()) <= took
+  # Running again reads the finished runs back: nothing is trained, logged or timed twice.
   before = (run / "metrics.jsonl").read_text()
   study.main(argv)
   assert (run / "metrics.jsonl").read_text() == before
+  assert json.loads((run / "study_run.json").read_text()) == spent["wgan+gp"]
   assert list(csv.DictReader((tmp_path / "results.csv").open())) == rows
   # Tabulating alone trains nothing and keeps runs of earlier launches.
   study.main(["--study=losses", "--parts=ring", "--no_train", f"--out={tmp_path}"])
   assert list(csv.DictReader((tmp_path / "results.csv").open())) == rows
+
+
+def test_time_spent_is_measured_per_kind_and_summed_over_launches(tmp_path):
+  def work(sleep, busy):
+    def run():
+      time.sleep(sleep)  # wall time without CPU time
+      end = time.process_time() + busy
+      while time.process_time() < end:
+        pass
+
+    return run
+
+  def spent():
+    return json.loads((tmp_path / "study_run.json").read_text())
+
+  # Margins for other threads of this process, which count as its CPU time too.
+  study._spend(str(tmp_path), "", work(0.8, 0.2))
+  first = spent()
+  assert set(first) == {"wall_seconds", "cpu_seconds"}
+  assert 0.2 <= first["cpu_seconds"] < 0.6 and 1.0 <= first["wall_seconds"] < 30
+  study._spend(str(tmp_path), "", work(0.8, 0.2))  # a second launch adds to the first
+  second = spent()
+  assert second["wall_seconds"] >= first["wall_seconds"] + 1.0
+  assert second["cpu_seconds"] >= first["cpu_seconds"] + 0.2
+  # Another kind (the final evaluation) keeps its own sums; a launch that fails still counts.
+  with pytest.raises(ZeroDivisionError):
+    study._spend(str(tmp_path), "eval_", lambda: (time.sleep(0.8), 1 / 0))
+  third = spent()
+  assert {k: third[k] for k in second} == second
+  assert 0.8 <= third["eval_wall_seconds"] < 30 and third["eval_cpu_seconds"] < 0.4
 
 
 def test_every_study_variant_builds_a_valid_config(tmp_path):

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxgan import penalties
 from jaxgan.config import toy_config
@@ -11,6 +12,8 @@ from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.run import loop
 from jaxgan.run.build import build_gan
 from jaxgan.run.checkpoint import Checkpointer
+
+pytestmark = pytest.mark.full
 
 
 def _ring(steps, **loss):

@@ -1,18 +1,21 @@
 """The compiled train step: exact semantics against a naive reference, determinism, no retracing,
 the NaN guard and the errors it raises."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _helpers import Tape, recording_generator, recording_penalty
 
 from jaxgan import GAN, losses, make_train_step, penalties
 from jaxgan.models import make_models
 from jaxgan.step.regularization import check_penalty_critic
 
 
-def _gan(d_norm="layer", image_shape=(6,), lr=1e-2):
+def _gan(d_norm="layer", image_shape=(6,), lr=1e-2, tape=None):
   g, d = make_models(
     "mlp",
     image_shape=image_shape,
@@ -21,6 +24,8 @@ def _gan(d_norm="layer", image_shape=(6,), lr=1e-2):
     d_norm=d_norm,
     output_activation="none",
   )
+  if tape is not None:
+    g = recording_generator(g, tape)
   return GAN(g, d, optax.adam(lr), optax.sgd(lr, momentum=0.5), latent_shape=(3,))
 
 
@@ -28,22 +33,19 @@ def _batch(n, dim=6, seed=0):
   return jax.random.normal(jax.random.PRNGKey(seed), (n, dim)) + 1.0
 
 
-def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_decay):
-  """The same update written the plain way: G recomputed on the last noise for its update."""
+def _naive_step(gan, state, batch, latents, pen_keys, *, loss, penalty, weight, ema_decay):
+  """The same update written the plain way: critic update i on batch[i::n_critic] with the fakes
+  of `latents[i]` and its penalty's key `pen_keys[i]` (the draws the step made), then G's update
+  recomputed on the last latents."""
   gl = losses.get(loss)
   pen_fn = penalties.get(penalty)
-  b = batch.shape[0] // n_critic
-  key = jax.random.fold_in(key, state.step)
-  d_keys, z_keys, _ = jax.random.split(key, 3)
-  d_keys, z_keys = jax.random.split(d_keys, n_critic), jax.random.split(z_keys, n_critic)
-  # Each critic update splits its key six ways; the penalties get the third, split per penalty.
-  pen_keys = [jax.random.split(jax.random.split(k, 6)[2], 1)[0] for k in d_keys]
+  n_critic = len(latents)
   D = lambda p, x: gan.discriminator.apply({"params": p}, x, train=True)
   G = lambda p, z: gan.generator.apply({"params": p}, z, train=True)
   d_params, d_opt = state.d_params, state.d_opt_state
   for i in range(n_critic):
     real = batch[i::n_critic]
-    fake = G(state.g_params, gan.latents(z_keys[i], b))
+    fake = G(state.g_params, latents[i])
 
     def d_loss(p, real=real, fake=fake, key=pen_keys[i]):
       pen = pen_fn(lambda x: D(p, x), real, fake, key)
@@ -53,12 +55,16 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
     upd, d_opt = gan.d_optimizer.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, upd)
   real = batch[n_critic - 1 :: n_critic]
-  z = gan.latents(z_keys[-1], b)
+  z = latents[-1]
   g_grads = jax.grad(lambda p: gl.g(D(d_params, real), D(d_params, G(p, z))))(state.g_params)
   upd, g_opt = gan.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, upd)
   ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, g_params)
   return g_params, d_params, ema
+
+
+def _distinct(arrays):
+  return len({np.asarray(a).tobytes() for a in arrays}) == len(arrays)
 
 
 # Every penalty once, relativistic and plain losses, and both paths of the critic loop (one
@@ -74,30 +80,32 @@ def _naive_step(gan, state, batch, key, *, loss, penalty, weight, n_critic, ema_
   ],
 )
 def test_step_matches_naive_reference(loss, penalty, n_critic):
-  gan = _gan()
+  g_tape, pen_tape = Tape(), Tape()
+  gan = _gan(tape=g_tape)
   batch = _batch(4 * n_critic)
   state = gan.init(jax.random.PRNGKey(0), batch[:4])
   key = jax.random.PRNGKey(7)
   step = jax.jit(
     make_train_step(
-      gan, loss=loss, penalty=penalty, penalty_weight=2.0, n_critic=n_critic, ema_decay=0.9
-    )
-  )
-  new_state, metrics = step(state, batch, key)
-  naive = jax.jit(
-    lambda state, batch, key: _naive_step(
       gan,
-      state,
-      batch,
-      key,
       loss=loss,
-      penalty=penalty,
-      weight=2.0,
+      penalty=recording_penalty(penalty, pen_tape),
+      penalty_weight=2.0,
       n_critic=n_critic,
       ema_decay=0.9,
     )
   )
-  want_g, want_d, want_ema = naive(state, batch, key)
+  with g_tape, pen_tape:
+    new_state, metrics = step(state, batch, key)
+  latents = [z for z, _ in g_tape.records]  # G's applications: one per critic update
+  pen_keys = [k for (k,) in pen_tape.records]
+  assert len(latents) == len(pen_keys) == n_critic
+  # Each critic update draws its own latents and penalty key.
+  assert _distinct(latents) and _distinct(pen_keys)
+  naive = jax.jit(
+    functools.partial(_naive_step, gan, loss=loss, penalty=penalty, weight=2.0, ema_decay=0.9)
+  )
+  want_g, want_d, want_ema = naive(state, batch, latents, pen_keys)
   for got, want in (
     (new_state.g_params, want_g),
     (new_state.d_params, want_d),
@@ -115,6 +123,29 @@ def test_step_matches_naive_reference(loss, penalty, n_critic):
     "g_grad_norm",
     "skipped",
   }
+  assert float(metrics["penalty"]) > 0
+
+
+def test_draws_depend_on_the_key_and_the_step_only():
+  """The same key and step draw the same latents whatever the state's parameters; another key,
+  or the next step (a run passes the same key at every step), draws others."""
+  tape = Tape()
+  gan = _gan(tape=tape)
+  state = gan.init(jax.random.PRNGKey(0), _batch(4))
+  step = jax.jit(make_train_step(gan, loss="hinge", n_critic=2))
+
+  def latents(state, key):
+    with tape:
+      jax.block_until_ready(step(state, _batch(8), jax.random.PRNGKey(key)))
+    return [z for z, _ in tape.records]
+
+  first = latents(state, 1)
+  assert len(first) == 2 and _distinct(first)  # two critic updates, each its own latents
+  zeroed = state.replace(d_params=jax.tree.map(jnp.zeros_like, state.d_params))
+  for a, b in zip(first, latents(zeroed, 1), strict=True):
+    np.testing.assert_array_equal(a, b)
+  next_step = state.replace(step=jnp.asarray(1, jnp.int32))
+  assert _distinct([*first, *latents(state, 2), *latents(next_step, 1)])
 
 
 def test_compiles_once_and_is_deterministic():

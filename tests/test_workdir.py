@@ -45,10 +45,14 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
 
 
 def _dead_pid() -> int:
-  """The pid of a process that has exited and been reaped."""
-  proc = subprocess.Popen([sys.executable, "-c", "pass"])
-  proc.wait()
-  return proc.pid
+  """A pid no process has: above the kernel's largest (no subprocess needed)."""
+  try:
+    pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+  except OSError:
+    pid = 2**22 + 1  # Linux's largest pid_max
+  with pytest.raises(ProcessLookupError):
+    os.kill(pid, 0)
+  return pid
 
 
 def test_acquire_records_the_owner_and_release_removes_it(tmp_path):
@@ -68,6 +72,7 @@ def test_acquire_records_the_owner_and_release_removes_it(tmp_path):
   assert workdir_lib.read_owner(str(workdir)) is None
 
 
+@pytest.mark.full
 def test_a_live_owner_is_refused_and_a_killed_one_taken_over(tmp_path, caplog):
   code = textwrap.dedent(f"""
     import sys, time
@@ -180,6 +185,7 @@ TINY = [
 ]
 
 
+@pytest.mark.full
 def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_is_untouched(tmp_path):
   workdir = tmp_path / "run"
   # Both launches share a compilation cache: the second one's compiles are reads.
