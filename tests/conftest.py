@@ -6,9 +6,12 @@ Two tiers, chosen by one marker, `full` (registered in pyproject.toml):
 * the fast tier, the default (`pytest -n 2 --dist loadfile`): synthetic data in this process,
   for the edit-test loop. Tests marked `full` are deselected.
 * the full tier (`pytest -n 2 --dist loadfile --full`, what `.ci/run` runs): every test. The
-  tests marked `full` are those that read real data or the real Inception weights, start
-  subprocesses or several processes, train to a quality bar, or compare whole networks against
-  another implementation (PyTorch, the official code, the other convolution backend).
+  tests marked `full` are those that read real data or the real Inception weights; start
+  subprocesses or several processes; run `train_and_evaluate` (quality runs, resumes, faults,
+  the study); compile whole convolutional networks (the README's DCGAN step, R3GAN, bfloat16
+  and minibatch-std critics, the benchmark workloads, networks at 64 px and up); or compare with
+  another implementation (PyTorch, the official ADA, the other convolution backend). Of a few
+  parametrized tests the fast tier runs the first cases only (`pytest.param(..., marks=...)`).
 
 Mark a whole file with `pytestmark = pytest.mark.full`, or one test with `@pytest.mark.full`.
 A test that asks for the real-data fixtures below without the marker is a collection error.

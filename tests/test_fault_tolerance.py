@@ -34,6 +34,8 @@ from jaxgan import inputs, loop
 from jaxgan.build import build_gan
 from jaxgan.config import toy_config
 
+pytestmark = pytest.mark.full
+
 STEPS = 40  # every finished run ends here
 EVERY = 10  # checkpoint_every and log_every
 

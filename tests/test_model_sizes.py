@@ -76,6 +76,7 @@ def test_every_size_and_conditioning(name, size):
   assert x.shape == (2, size, size, 1) and out.shape == (2,)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   'name,size,kwargs',
   [
