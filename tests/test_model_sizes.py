@@ -353,7 +353,7 @@ def test_r3gan_per_stage_values_count_the_stages():
 # ---- the benchmark workloads at these sizes ----------------------------------------------------
 
 
-def test_size_workloads():
+def test_size_workloads(capsys):
   sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
   from benchmarks import run
   from benchmarks import workloads as wl
@@ -368,5 +368,9 @@ def test_size_workloads():
       assert wl.Workload.from_dict(json.loads(json.dumps(w.tiny().to_dict()))) == w.tiny()
   g_sizes, d_sizes = wl.param_sizes(wl.get('r3gan-64'))
   assert sum(g_sizes) == 160_992 and sum(d_sizes) == 156_960  # DEFAULT_WIDTHS[64], 1 block
-  with pytest.raises(SystemExit):  # no PyTorch reference: --frameworks jax is needed
+  with pytest.raises(SystemExit) as exit_info:  # no PyTorch reference: --frameworks jax
     run.main(['--workloads', 'r3gan-64', '--out', ''])
+  assert exit_info.value.code == 2
+  assert (
+    'r3gan-64: no PyTorch reference (jaxgan only); pass --frameworks jax' in capsys.readouterr().err
+  )
