@@ -49,13 +49,14 @@ def pytest_addoption(parser):
   parser.addoption(
     "--full",
     action="store_true",
-    help="run the full tier: also the tests marked `full` (real data, subprocesses, "
-    "training to a quality bar, whole networks against other implementations)",
+    help="run the full tier: also the tests marked `full` (real data, subprocesses, training "
+    "runs, whole networks, other implementations)",
   )
 
 
 def pytest_collection_modifyitems(config, items):
-  """Deselects the tests marked `full` unless `--full` is given."""
+  """Deselects the tests marked `full` unless `--full` is given; a test that uses real data
+  without the marker stops the session."""
   for item in items:
     uses = [f for f in _REAL_DATA_FIXTURES if f in getattr(item, "fixturenames", ())]
     if uses and item.get_closest_marker("full") is None:
