@@ -8,10 +8,12 @@ Two tiers, chosen by one marker, `full` (registered in pyproject.toml):
 * the full tier (`pytest -n 2 --dist loadfile --full`, what `.ci/run` runs): every test. The
   tests marked `full` are those that read real data or the real Inception weights; start
   subprocesses or several processes; run `train_and_evaluate` (quality runs, resumes, faults,
-  the study); compile whole convolutional networks (the README's DCGAN step, R3GAN, bfloat16
-  and minibatch-std critics, the benchmark workloads, networks at 64 px and up); or compare with
-  another implementation (PyTorch, the official ADA, the other convolution backend). Of a few
-  parametrized tests the fast tier runs the first cases only (`pytest.param(..., marks=...)`).
+  the study); compile the bigger networks and pipelines whole (the ResNet and R3GAN, networks
+  at 64 px and up, the README's DCGAN step, bfloat16 and minibatch-std DCGAN critics, ADA, the
+  benchmark workloads); or compare with another implementation (PyTorch, the official ADA, the
+  other convolution backend). Parametrized tests mark such cases alone
+  (`pytest.param(..., marks=pytest.mark.full)`, `_helpers.tiered`): the MLP and DCGAN cases
+  stay fast, as do two of the naive-step reference's five.
 
 Mark a whole file with `pytestmark = pytest.mark.full`, or one test with `@pytest.mark.full`.
 A test that asks for the real-data fixtures below without the marker is a collection error.
