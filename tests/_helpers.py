@@ -101,3 +101,12 @@ def recording_penalty(name: str, tape: Tape):
     return fn(critic_fn, real, fake, key)
 
   return penalty
+
+
+def tiered(cases, ids, full) -> list:
+  """`pytest.param`s of `cases` with their `ids`; those for which `full(case)` holds are marked
+  for the full tier (tests/conftest.py), the others run in the fast tier too."""
+  return [
+    pytest.param(*case, id=i, marks=[pytest.mark.full] if full(case) else [])
+    for case, i in zip(cases, ids, strict=True)
+  ]

@@ -6,9 +6,14 @@ Two tiers, chosen by one marker, `full` (registered in pyproject.toml):
 * the fast tier, the default (`pytest -n 2 --dist loadfile`): synthetic data in this process,
   for the edit-test loop. Tests marked `full` are deselected.
 * the full tier (`pytest -n 2 --dist loadfile --full`, what `.ci/run` runs): every test. The
-  tests marked `full` are those that read real data or the real Inception weights, start
-  subprocesses or several processes, train to a quality bar, or compare whole networks against
-  another implementation (PyTorch, the official code, the other convolution backend).
+  tests marked `full` are those that read real data or the real Inception weights; start
+  subprocesses or several processes; run `train_and_evaluate` (quality runs, resumes, faults,
+  the study); compile the bigger networks and pipelines whole (the ResNet and R3GAN, networks
+  at 64 px and up, the README's DCGAN step, bfloat16 and minibatch-std DCGAN critics, ADA, the
+  benchmark workloads); or compare with another implementation (PyTorch, the official ADA, the
+  other convolution backend). Parametrized tests mark such cases alone
+  (`pytest.param(..., marks=pytest.mark.full)`, `_helpers.tiered`): the MLP and DCGAN cases
+  stay fast, as do two of the naive-step reference's five.
 
 Mark a whole file with `pytestmark = pytest.mark.full`, or one test with `@pytest.mark.full`.
 A test that asks for the real-data fixtures below without the marker is a collection error.
@@ -46,13 +51,14 @@ def pytest_addoption(parser):
   parser.addoption(
     "--full",
     action="store_true",
-    help="run the full tier: also the tests marked `full` (real data, subprocesses, "
-    "training to a quality bar, whole networks against other implementations)",
+    help="run the full tier: also the tests marked `full` (real data, subprocesses, training "
+    "runs, whole networks, other implementations)",
   )
 
 
 def pytest_collection_modifyitems(config, items):
-  """Deselects the tests marked `full` unless `--full` is given."""
+  """Deselects the tests marked `full` unless `--full` is given; a test that uses real data
+  without the marker stops the session."""
   for item in items:
     uses = [f for f in _REAL_DATA_FIXTURES if f in getattr(item, "fixturenames", ())]
     if uses and item.get_closest_marker("full") is None:

@@ -280,7 +280,12 @@ def test_flip_translate():
 
 
 @pytest.mark.parametrize(
-  "name, policy", [("diffaugment", None), ("ada", augment.R3GAN_POLICY), ("flip_translate", None)]
+  "name, policy",
+  [
+    ("diffaugment", None),
+    pytest.param("ada", augment.R3GAN_POLICY, marks=pytest.mark.full),  # ADA's whole pipeline
+    ("flip_translate", None),
+  ],
 )
 def test_gradients_flow_and_jit_with_traced_p(name, policy):
   fn = augment.get(name, policy)

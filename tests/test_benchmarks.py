@@ -422,12 +422,15 @@ def test_torch_workload_runs(name):
   torch.set_num_threads(1)  # tiny ops on a shared machine: OpenMP's threads only get in the way
   try:
     gan = tr.build_torch(_tiny(name))
+    before = [p.detach().clone() for p in gan.G.parameters()]
     for _ in range(2):
       d_loss, g_loss = gan.step()
   finally:
     torch.set_num_threads(threads)
   assert math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))
-  assert all(p.grad is None or torch.isfinite(p.grad).all() for p in gan.G.parameters())
+  grads = [p.grad for p in gan.G.parameters() if p.grad is not None]
+  assert grads and all(torch.isfinite(g).all() for g in grads)
+  assert any(not torch.equal(a, p) for a, p in zip(before, gan.G.parameters(), strict=True))
 
 
 def test_torch_conditional_layers():

@@ -707,6 +707,7 @@ def test_a_checkpoint_older_than_a_field_resumes_at_its_default(caplog):
     compat.check_config(gone, now, where="The checkpoint at step 4")
 
 
+@pytest.mark.full
 def test_a_run_of_an_earlier_version_resumes(tmp_path):
   """tests/reference/workdir_v*/: finished runs written by earlier jaxgan versions (by
   benchmarks/make_checkpoint_reference.py) resume with today's config and train state."""

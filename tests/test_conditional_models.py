@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import tiered
 
 from jaxgan.models import D_CONDITIONINGS, G_CONDITIONINGS, layers, make_models
 from jaxgan.models.conditioning import ConditionalBatchNorm
@@ -147,6 +148,7 @@ def test_shared_embedding_in_the_generator():
   assert all(params[k]['gain']['kernel'].shape[0] == 5 for k in cbns)
 
 
+@pytest.mark.full
 def test_conditional_resnet_generator_at_init_is_the_unconditional_one():
   # Conditional BatchNorm starts as BatchNorm, and the conditional G adds modules without moving
   # any: with the same key, it generates the unconditional G's images for every label.
@@ -171,10 +173,14 @@ def _dense_calls(calls, features):
   return [c for c in calls if isinstance(c[0], nn.Dense) and c[0].features == features]
 
 
+# The ResNet and R3GAN (whole networks) are the full tier's, here and below.
 @pytest.mark.parametrize(
   'name,kwargs',
-  [('mlp', {}), ('dcgan', {}), ('resnet', {'d_norm': 'none'}), ('resnet', {'sn_steps': 100})],
-  ids=['mlp', 'dcgan', 'resnet-no-norm', 'resnet-spectral'],
+  tiered(
+    [('mlp', {}), ('dcgan', {}), ('resnet', {'d_norm': 'none'}), ('resnet', {'sn_steps': 100})],
+    ['mlp', 'dcgan', 'resnet-no-norm', 'resnet-spectral'],
+    lambda c: c[0] == 'resnet',
+  ),
 )
 def test_projection_against_numpy(name, kwargs):
   _, d = _make(name, num_classes=C, **kwargs)
@@ -198,6 +204,7 @@ def test_projection_against_numpy(name, kwargs):
   np.testing.assert_allclose(scores - dense_out[:, 0], projection, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.full
 def test_r3gan_projection_is_the_official_inner_product():
   _, d = make_models(
     'r3gan', image_shape=(32, 32, 3), widths=4, blocks=(1, 0, 0, 0), cardinality=1, num_classes=C
@@ -215,7 +222,9 @@ def test_r3gan_projection_is_the_official_inner_product():
   np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize('name', list(SHAPES))
+@pytest.mark.parametrize(
+  'name', tiered([(n,) for n in SHAPES], list(SHAPES), lambda c: c[0] in ('resnet', 'r3gan'))
+)
 def test_acgan_outputs(name):
   _, d = _make(name, num_classes=C, d_conditioning='acgan', dtype='bfloat16')
   x = jnp.zeros((N, *SHAPES[name]))
@@ -480,7 +489,13 @@ def _batch_norms(module, *args, **kwargs):
 
 
 @pytest.mark.parametrize(
-  'name,num_classes', [('dcgan', 0), ('dcgan', C), ('resnet', 0), ('resnet', C)]
+  'name,num_classes',
+  [
+    ('dcgan', 0),
+    ('dcgan', C),
+    pytest.param('resnet', 0, marks=pytest.mark.full),
+    pytest.param('resnet', C, marks=pytest.mark.full),
+  ],
 )
 def test_every_batch_norm_uses_the_two_pass_variance(name, num_classes):
   g, d = make_models(

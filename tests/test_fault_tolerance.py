@@ -34,6 +34,8 @@ from jaxgan.run import checkpoint as ckpt_lib
 from jaxgan.run import inputs, loop
 from jaxgan.run.build import build_gan
 
+pytestmark = pytest.mark.full
+
 STEPS = 40  # every finished run ends here
 EVERY = 10  # checkpoint_every and log_every
 

@@ -128,6 +128,7 @@ def test_cifar10_smoke_variant_runs(tmp_path, cifar_dir, name):
     assert result["penalty_r1"] > 0 and result["penalty_r2"] > 0 and "aug_p" in result
 
 
+@pytest.mark.full
 def test_toy_run_reports_mode_coverage(tmp_path):
   config = _config("toy_ring")
   config.run.update(steps=40, steps_per_call=10)
@@ -296,6 +297,7 @@ def test_command_line_accepts_model_kwargs():
   assert done.stdout.split() == ["xla", "0.5"], done.stderr[-2000:]
 
 
+@pytest.mark.full
 def test_toy_steps_per_call_do_not_change_the_result(tmp_path):
   # The batch of step t is drawn from fold_in(key, t) inside the program: the same run scanned
   # 10 steps per call or 1 step per call gives the same parameters.

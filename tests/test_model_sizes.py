@@ -24,7 +24,12 @@ from jaxgan.models import D_CONDITIONINGS, dcgan, make_models, r3gan, r3gan_stag
 LATENT = 8
 WIDTH = {'dcgan': 4, 'resnet': 2, 'r3gan': 8}
 MODULES = {'dcgan': dcgan, 'resnet': resnet, 'r3gan': r3gan}
-CASES = [(name, size) for name, module in MODULES.items() for size in module.SIZES]
+# The networks of 64 px and up are the full tier's: tracing them takes most of this file's time.
+CASES = [
+  pytest.param(name, size, id=f'{name}-{size}', marks=[pytest.mark.full] if size >= 64 else [])
+  for name, module in MODULES.items()
+  for size in module.SIZES
+]
 
 
 def _key(seed):
@@ -61,7 +66,7 @@ def _conditionings(name):
   return out
 
 
-@pytest.mark.parametrize('name,size', CASES, ids=[f'{n}-{s}' for n, s in CASES])
+@pytest.mark.parametrize('name,size', CASES)
 def test_every_size_and_conditioning(name, size):
   for kwargs in _conditionings(name):
     g, d = _make(name, size, **kwargs)
@@ -76,6 +81,7 @@ def test_every_size_and_conditioning(name, size):
   assert x.shape == (2, size, size, 1) and out.shape == (2,)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize(
   'name,size,kwargs',
   [
@@ -112,6 +118,7 @@ def _blocks(params, prefix):
 CAPTURE = dict(capture_intermediates=True, mutable=['intermediates'])
 
 
+@pytest.mark.full
 def test_resnet_stages_follow_biggan():
   # BigGAN-PyTorch (github.com/ajbrock/BigGAN-PyTorch), BigGAN.py: G_arch's in_channels[0] then
   # out_channels, and D_arch's out_channels, as multiples of ch (BigGAN, Brock et al. 2019,
@@ -158,6 +165,7 @@ def test_resnet_stages_follow_biggan():
   assert (g.width, d.width) == (32, 16)
 
 
+@pytest.mark.full
 def test_dcgan_128_adds_one_stage():
   g, d = _make('dcgan', 128)
   gv, dv, _, _ = _abstract(g, d, {})
@@ -352,7 +360,7 @@ def test_r3gan_per_stage_values_count_the_stages():
 # ---- the benchmark workloads at these sizes ----------------------------------------------------
 
 
-def test_size_workloads():
+def test_size_workloads(capsys):
   sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
   from benchmarks import run
   from benchmarks import workloads as wl
@@ -367,5 +375,9 @@ def test_size_workloads():
       assert wl.Workload.from_dict(json.loads(json.dumps(w.tiny().to_dict()))) == w.tiny()
   g_sizes, d_sizes = wl.param_sizes(wl.get('r3gan-64'))
   assert sum(g_sizes) == 160_992 and sum(d_sizes) == 156_960  # DEFAULT_WIDTHS[64], 1 block
-  with pytest.raises(SystemExit):  # no PyTorch reference: --frameworks jax is needed
+  with pytest.raises(SystemExit) as exit_info:  # no PyTorch reference: --frameworks jax
     run.main(['--workloads', 'r3gan-64', '--out', ''])
+  assert exit_info.value.code == 2
+  assert (
+    'r3gan-64: no PyTorch reference (jaxgan only); pass --frameworks jax' in capsys.readouterr().err
+  )

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import tiered
 
 from jaxgan import models, onednn
 from jaxgan.models import conv_impl, fast_conv, make_models
@@ -108,10 +109,14 @@ SHAPE_CASES = [
 ]
 
 
+# The ResNet, and DCGAN at 64 px: whole networks, the full tier's.
 @pytest.mark.parametrize(
   'name,image_shape,kwargs',
-  SHAPE_CASES,
-  ids=[f'{n}-{"x".join(map(str, s))}' for n, s, _ in SHAPE_CASES],
+  tiered(
+    SHAPE_CASES,
+    [f'{n}-{"x".join(map(str, s))}' for n, s, _ in SHAPE_CASES],
+    lambda c: c[0] == 'resnet' or c[1][0] >= 64,
+  ),
 )
 def test_shapes_and_range(name, image_shape, kwargs):
   g, d = make_models(name, image_shape=image_shape, latent_dim=LATENT, width=8, **kwargs)
@@ -171,7 +176,8 @@ NORM_CASES = [
 
 
 @pytest.mark.parametrize(
-  'name,image_shape,norm', NORM_CASES, ids=[f'{m}-{n}' for m, _, n in NORM_CASES]
+  'name,image_shape,norm',
+  tiered(NORM_CASES, [f'{m}-{n}' for m, _, n in NORM_CASES], lambda c: c[0] == 'resnet'),
 )
 def test_discriminator_norms(name, image_shape, norm):
   """Every norm initialises and applies in both modes; only 'batch' has BatchNorm statistics
@@ -249,7 +255,12 @@ def test_spectral_norm_updates_only_in_training():
 
 
 @pytest.mark.parametrize(
-  'name,image_shape', [('mlp', (784,)), ('dcgan', (28, 28, 3)), ('resnet', (32, 32, 3))]
+  'name,image_shape',
+  [
+    ('mlp', (784,)),
+    ('dcgan', (28, 28, 3)),
+    pytest.param('resnet', (32, 32, 3), marks=pytest.mark.full),
+  ],
 )
 def test_spectral_norm_converges_to_top_singular_value(name, image_shape):
   _, d = make_models(name, image_shape=image_shape, width=8, d_norm='spectral')

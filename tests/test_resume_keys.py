@@ -18,6 +18,8 @@ from _helpers import REAL_DATA
 from jaxgan import config as config_lib
 from jaxgan.run import loop
 
+pytestmark = pytest.mark.full
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))

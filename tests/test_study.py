@@ -99,11 +99,16 @@ def test_every_study_variant_builds_a_valid_config(tmp_path):
           assert got == value, (name, part, label)
 
 
-def test_study_refuses_unknown_parts_and_variants(tmp_path):
-  with pytest.raises(SystemExit):
-    study.main(["--study=grid", "--variants=nope", f"--out={tmp_path}"])
-  with pytest.raises(SystemExit):
-    study.main(["--study=grid", "--parts=nope", f"--out={tmp_path}"])
+def test_study_refuses_unknown_parts_and_variants(tmp_path, capsys):
+  out = tmp_path / "study"
+  for flag, message in (
+    ("--variants=nope", "unknown variants ['nope'] for --study=grid; valid: "),
+    ("--parts=nope", "unknown parts ['nope']; valid: ring, grid"),
+  ):
+    with pytest.raises(SystemExit) as exit_info:
+      study.main(["--study=grid", flag, f"--out={out}"])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+  assert not out.exists()  # refused before anything is written
 
 
 def test_tabulating_an_empty_study_says_how_to_start_it(tmp_path):
