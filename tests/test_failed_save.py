@@ -1,7 +1,7 @@
 """A failed checkpoint save ends `python -m jaxgan.main` promptly, and the run resumes after it.
 
 As root a read-only directory does not stop writes, so a driver (`_DRIVER`, run as a subprocess)
-makes the second save fail part-way instead, then goes through `jaxgan.run.main.cli`'s real exit path:
+makes the second save fail part-way instead, then goes through `jaxgan.main.cli`'s real exit path:
 
 * `enospc`: orbax's lowest-level array write (a TensorStore write, in orbax's background
   thread) raises `OSError(ENOSPC)` after the first arrays of the save are written;
@@ -47,7 +47,8 @@ ARGS = [
 _DRIVER = textwrap.dedent("""
     import errno, sys, threading, time
     from orbax.checkpoint._src.serialization import serialization
-    from jaxgan.run import exits, main
+    from jaxgan import main
+    from jaxgan.run import exits
     from jaxgan.run.checkpoint import store
 
     MODE, FAILING_SAVE = {mode!r}, 2

@@ -249,7 +249,7 @@ def test_missing_data_is_one_message_and_status_2(tmp_path):
 def test_config_file_typos_are_usage_errors(config, message):
   from absl import app
 
-  from jaxgan.run.main import check_overrides
+  from jaxgan.main import check_overrides
 
   path = REPO / "experiments" / "configs" / config
   with pytest.raises(app.UsageError, match=message):
@@ -279,7 +279,7 @@ def test_missing_image_folder_is_one_message_and_status_2(tmp_path):
 
 
 def test_command_line_accepts_model_kwargs():
-  from jaxgan.run.main import check_overrides
+  from jaxgan.main import check_overrides
 
   check_overrides(["jaxgan", "--config.model.kwargs.conv=xla", "--config.run.steps=5"])
   # absl parses them into the config too: keys the experiment's config lacks included (only
@@ -289,7 +289,7 @@ def test_command_line_accepts_model_kwargs():
     "import sys\n"
     f"sys.argv = ['jaxgan', '--config={config}', '--workdir=w', '--config.model.kwargs.conv=xla',"
     " '--config.loss.penalties.r1=0.5']\n"
-    "from jaxgan.run import main\n"
+    "from jaxgan import main\n"
     "main.FLAGS(sys.argv)\n"
     "print(main.FLAGS.config.model.kwargs.conv, main.FLAGS.config.loss.penalties.r1)\n"
   )

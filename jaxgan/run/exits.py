@@ -1,6 +1,6 @@
 """How a failed run's process ends: a peer's failure named, stuck threads not waited for.
 
-`jaxgan.run.main.cli` ends every failed run through `exit_promptly`, and adds `peer_failure_hint`'s
+`jaxgan.main.cli` ends every failed run through `exit_promptly`, and adds `peer_failure_hint`'s
 advice when a multi-process run failed because another process stopped.
 """
 
