@@ -125,7 +125,7 @@ def test_a_failed_save_exits_promptly_and_the_run_resumes(tmp_path, mode, error)
 
 _RAISING_JOIN = textwrap.dedent("""
     import threading, time
-    from jaxgan import main
+    from jaxgan.run import main
 
     class Failed(threading.Thread):  # as orbax's save threads: join re-raises their error
       def run(self):
