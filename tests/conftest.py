@@ -13,7 +13,7 @@ Two tiers, chosen by one marker, `full` (registered in pyproject.toml):
   benchmark workloads); or compare with another implementation (PyTorch, the official ADA, the
   other convolution backend). Parametrized tests mark such cases alone
   (`pytest.param(..., marks=pytest.mark.full)`, `_helpers.tiered`): the MLP and DCGAN cases
-  stay fast, as do two of the naive-step reference's five.
+  stay fast, as do two of the naive-step reference's five cases and five of fast_conv's 14.
 
 Mark a whole file with `pytestmark = pytest.mark.full`, or one test with `@pytest.mark.full`.
 A test that asks for the real-data fixtures below without the marker is a collection error.

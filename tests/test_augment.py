@@ -224,6 +224,7 @@ def test_ada_colour_draws():
   np.testing.assert_array_equal(c1, np.broadcast_to(np.eye(4), (8, 4, 4)))  # skipped on C = 1
 
 
+@pytest.mark.full
 def test_ada_identity_change_and_per_example_draws():
   x = _images((6, 8, 8, 3))
   np.testing.assert_array_equal(ADA_R3GAN(x, KEY, 0.0), x)

@@ -10,8 +10,6 @@ from jaxgan import metrics
 from jaxgan.metrics import classifier as clf_lib
 from jaxgan.metrics import reference
 
-pytestmark = pytest.mark.full
-
 # A narrower net and fewer steps than the command line's defaults: enough to separate real
 # digits from blurred ones and from noise, at a fraction of the training time. Seed 0 reaches
 # 96.4% on the 10k test images; the margin allows for another CPU's rounding.
@@ -46,6 +44,7 @@ def trained(mnist):
   return clf, info
 
 
+@pytest.mark.full
 def test_classifier_accuracy(trained, mnist):
   clf, info = trained
   print(
@@ -58,6 +57,7 @@ def test_classifier_accuracy(trained, mnist):
   assert clf.accuracy(images, labels) == np.mean(clf.logits(images).argmax(-1) == labels)
 
 
+@pytest.mark.full
 def test_save_load_roundtrip_and_checksum(trained, mnist, tmp_path):
   clf, _ = trained
   images = mnist[2][0][:64]
@@ -85,6 +85,7 @@ def _blur(images):
   return np.mean([p[:, i : i + 28, j : j + 28] for i in range(5) for j in range(5)], axis=0)
 
 
+@pytest.mark.full
 def test_fcd_orders_test_set_blur_and_noise(trained, mnist):
   clf, _ = trained
   _, (x_train, _), (x_test, _) = mnist
@@ -115,6 +116,7 @@ def test_fcd_orders_test_set_blur_and_noise(trained, mnist):
   assert is_test > 8 and is_noise < 3
 
 
+@pytest.mark.full
 def test_evaluator_from_run_config_with_classifier(trained, mnist, tmp_path):
   from jaxgan.config import default_config, read_options
 

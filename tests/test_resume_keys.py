@@ -18,8 +18,6 @@ from _helpers import REAL_DATA
 from jaxgan import config as config_lib
 from jaxgan.run import loop
 
-pytestmark = pytest.mark.full
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
@@ -122,6 +120,7 @@ def test_an_image_run_resumes_exactly_whatever_resumable_fields_change(
   assert got_extra["loader_state"] == want_extra["loader_state"]
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("first,then", [(10, 5)])
 def test_a_toy_run_resumes_with_another_steps_per_call(tmp_path, first, then):
   def toy(steps, k):

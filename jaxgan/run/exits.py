@@ -81,7 +81,9 @@ def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
   me = threading.current_thread()
   for thread in threading.enumerate():
     if thread is not me and not thread.daemon:
-      thread.join(max(0.0, deadline - time.monotonic()))
+      # orbax's threads re-raise their own error from join: the exit goes on regardless.
+      with contextlib.suppress(Exception):
+        thread.join(max(0.0, deadline - time.monotonic()))
   handlers = threading.Thread(target=atexit._run_exitfuncs, name="atexit", daemon=True)
   handlers.start()
   handlers.join(max(0.0, deadline - time.monotonic()))
