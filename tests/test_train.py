@@ -13,6 +13,7 @@ from _helpers import Tape, recording_generator, recording_penalty
 from jaxgan import GAN, losses, make_train_step, penalties
 from jaxgan.models import make_models
 from jaxgan.step.regularization import check_penalty_critic
+from jaxgan.step.state import uses_batch_norm
 
 
 def _gan(d_norm="layer", image_shape=(6,), lr=1e-2, tape=None):
@@ -249,7 +250,7 @@ def test_penalty_function_with_batchnorm_critic_is_refused_by_name():
     check_penalty_critic(gan, [_r1_from_scratch])
   check_penalty_critic(gan, [])  # no penalty: a BatchNorm critic is fine
   # The check reads D's variables from shapes alone; the state's agree.
-  assert gan.critic_uses_batch_norm() and gan.critic_uses_batch_norm(state)
+  assert gan.critic_uses_batch_norm() and uses_batch_norm(state.d_vars)
   assert not _gan().critic_uses_batch_norm()
 
 

@@ -167,10 +167,7 @@ def build_train_step(
     ema = schedules.ema_decay_from_half_life(half_life, config.data.batch_size, o.ema_rampup)
   augment, augment_p = None, None
   if aug.name is not None:
-    try:
-      augment = augment_lib.get(aug.name, aug.policy)
-    except ValueError as e:
-      raise ValueError(f"config.augment (name={aug.name!r}, policy={aug.policy!r}): {e}") from None
+    augment = augment_lib.get(aug.name, aug.policy)  # its rules: config.validate, check_augment
     if aug.p is not None:
       augment_p = schedule(config, "augment.p")  # in [0, 1]: config.validate checks it
   fake_label_probs = None

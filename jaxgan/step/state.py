@@ -268,19 +268,14 @@ class GAN:
       labels = labels_lib.sample_labels(jax.random.fold_in(key, 1), n, self.num_classes)
     return self.generate(state, self.latents(key, n), labels, ema=ema)
 
-  def critic_uses_batch_norm(self, state: GANState | None = None) -> bool:
-    """Whether D holds BatchNorm statistics in `state.d_vars` (see `uses_batch_norm`).
-
-    Args:
-      state: the train state; None: D's variables as `init` would make them, from shapes alone
-        (`jax.eval_shape` on an example of G's output: nothing is computed or compiled).
+  def critic_uses_batch_norm(self) -> bool:
+    """Whether D holds BatchNorm statistics (see `uses_batch_norm`), read from D's variables as
+    `init` makes them, from shapes alone (`jax.eval_shape`: nothing is computed or compiled).
 
     Returns:
       True for a BatchNorm discriminator, on which gradient penalties are wrong.
     """
-    if state is None:
-      return uses_batch_norm(jax.eval_shape(self._critic_vars))
-    return uses_batch_norm(state.d_vars)
+    return uses_batch_norm(jax.eval_shape(self._critic_vars))
 
   def _critic_vars(self) -> PyTree:
     # D's non-parameter collections as `_init` makes them, on one pack of G's (shaped) output.
