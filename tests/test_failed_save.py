@@ -151,7 +151,9 @@ def test_a_thread_whose_join_raises_does_not_stop_the_exit():
   proc, took = _launch([sys.executable, "-c", _RAISING_JOIN])
   assert proc.returncode == 1, proc.stderr[-3000:]
   assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-  assert re.search(r"without waiting for stuck-saver \(still running 1 s", proc.stderr), proc.stderr
+  # The atexit handlers may be named too on a loaded machine: they get half a second here.
+  left = re.search(r"without waiting for (.*) \(still running 1 s", proc.stderr)
+  assert left and left.group(1) in ("stuck-saver", "stuck-saver, atexit handlers"), proc.stderr
   assert took < 30, took
 
 

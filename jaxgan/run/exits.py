@@ -63,9 +63,10 @@ def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
   A normal interpreter exit joins every non-daemon thread without a time limit, then runs the
   `atexit` handlers. After a failure, threads of the libraries underneath may never end: orbax's
   save threads wait minutes for signals from a save that was aborted part-way, a data loader's
-  workers for a consumer that is gone. So this joins the non-daemon threads and runs the `atexit`
-  handlers (in a daemon thread) until `grace_s` has passed, flushes the logs and stdio, and
-  ends the process with `os._exit`, naming the threads it left running.
+  workers for a consumer that is gone. So this joins the non-daemon threads until `grace_s` has
+  passed, runs the `atexit` handlers (in a daemon thread) for what is left of it, or at least half
+  of it, flushes the logs and stdio, and ends the process with `os._exit`, naming the threads it
+  left running.
 
   Args:
     code: the exit status, non-zero.
@@ -75,7 +76,7 @@ def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
   deadline = time.monotonic() + grace
   # A last resort for whatever below may block (a logging handler or stdio lock held by a stuck
   # thread): the process ends shortly after the grace period in any case.
-  backstop = threading.Timer(grace + 2.0, os._exit, args=(code,))
+  backstop = threading.Timer(1.5 * grace + 2.0, os._exit, args=(code,))
   backstop.daemon = True
   backstop.start()
   me = threading.current_thread()
@@ -86,7 +87,9 @@ def exit_promptly(code: int, grace_s: float | None = None) -> NoReturn:
         thread.join(max(0.0, deadline - time.monotonic()))
   handlers = threading.Thread(target=atexit._run_exitfuncs, name="atexit", daemon=True)
   handlers.start()
-  handlers.join(max(0.0, deadline - time.monotonic()))
+  # The handlers (log and event-file flushes) get their own share of the grace period: a stuck
+  # thread above has used all of it, and they would otherwise get none.
+  handlers.join(max(deadline - time.monotonic(), grace / 2))
   stuck = [t.name for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
   if handlers.is_alive():
     stuck.append("atexit handlers")
