@@ -38,6 +38,30 @@ def apply_module(module, params, variables, x, train: bool, labels=None):
   return out, {**variables, **updates}
 
 
+def mean_score(scores) -> jax.Array:
+  """D's mean score: the mean over heads of each head's mean, float32 (the logged `d_real`).
+
+  Args:
+    scores: `[n]` scores, or a pytree of heads `[n, ...]` (a feature critic's patch maps).
+
+  Returns:
+    A float32 scalar.
+  """
+  heads = jax.tree.leaves(scores)
+  return sum(jnp.mean(s.astype(jnp.float32)) for s in heads) / len(heads)
+
+
+def example_signs(scores) -> jax.Array:
+  """sign(D(x)) per example, averaged over heads and each head's patches, float32 `[n]`.
+
+  ADA's r_t = E[sign(D(x_real))] over examples: a critic with several heads (or one score per
+  patch) gives each example the mean of its signs, so r_t keeps counting images.
+  """
+  heads = jax.tree.leaves(jax.lax.stop_gradient(scores))
+  per_head = [jnp.sign(s.astype(jnp.float32)).reshape(s.shape[0], -1).mean(1) for s in heads]
+  return sum(per_head) / len(per_head)
+
+
 def discriminate(D, params, d_vars, x, labels):
   """D in training mode: its scores, its class logits (ACGAN) or None, its collections.
 
@@ -64,7 +88,8 @@ def critic_scores(D, params, d_vars, real, fake, y_real, y_fake):
     y_real, y_fake: their labels, int32 `[n]`, or None for an unconditional D.
 
   Returns:
-    `((s_real, s_fake), (logits_real, logits_fake), d_vars)`: scores `[n]`; class logits
+    `((s_real, s_fake), (logits_real, logits_fake), d_vars)`: scores `[n]` (or D's pytree of
+    heads `[n, ...]`); class logits
     `[n, num_classes]` of an ACGAN discriminator, else None.
   """
   if not d_vars and real.ndim == 2:
@@ -74,11 +99,13 @@ def critic_scores(D, params, d_vars, real, fake, y_real, y_fake):
     interleave = lambda a, b: jnp.stack([a, b], axis=1).reshape(2 * n, *a.shape[1:])
     both_y = None if y_real is None else interleave(y_real, y_fake)
     scores, logits, _ = discriminate(D, params, d_vars, interleave(real, fake), both_y)
-    scores = scores.reshape(n, 2)
+    # Every head (and the class logits) splits back into its real and fake rows.
+    pairs = jax.tree.map(lambda s: s.reshape(n, 2, *s.shape[1:]), scores)
+    s_real, s_fake = (jax.tree.map(lambda s, i=i: s[:, i], pairs) for i in (0, 1))
     if logits is not None:
       logits = logits.reshape(n, 2, -1)
       logits = (logits[:, 0], logits[:, 1])
-    return (scores[:, 0], scores[:, 1]), logits or (None, None), d_vars
+    return (s_real, s_fake), logits or (None, None), d_vars
   s_real, l_real, d_vars = discriminate(D, params, d_vars, real, y_real)
   s_fake, l_fake, d_vars = discriminate(D, params, d_vars, fake, y_fake)
   return (s_real, s_fake), (l_real, l_fake), d_vars

@@ -206,6 +206,12 @@ def lecam_term(weight: ScalarOrSchedule, decay: float) -> Callable:
   """
 
   def term(anchors, s_real, s_fake, first, step):
+    if not isinstance(s_real, jax.Array):
+      raise ValueError(
+        "LeCam keeps one pair of anchors (EMAs of D's mean real and fake scores); this critic "
+        f"gives several heads ({jax.tree.structure(s_real)}). Set loss.lecam_weight=0, or use "
+        "a critic with one score per example."
+      )
     anchors = regularizers.update_lecam_anchors(anchors, s_real, s_fake, decay, first)
     lecam = regularizers.lecam_regularizer(s_real, s_fake, anchors[0], anchors[1])
     return lecam, value(weight, step) * lecam, anchors

@@ -60,8 +60,9 @@ def scores_and_logits(output) -> tuple[jax.Array, jax.Array | None]:
   """Splits a discriminator's output into its scores and its class logits (ACGAN) or None.
 
   Args:
-    output: scores `[n]`, or `(scores [n], class_logits [n, num_classes])` from an
-      auxiliary-classifier discriminator.
+    output: scores `[n]`, a dict or list of heads `[n, ...]` (a multi-head critic, e.g.
+      `jaxgan.models.feature_critic`; the losses sum over them), or `(scores, class_logits
+      [n, num_classes])` from an auxiliary-classifier discriminator: a tuple always means this.
 
   Returns:
     `(scores, class_logits)`, the logits None for a discriminator without a classifier.
@@ -110,7 +111,8 @@ class GAN:
 
   Both modules are called as `module.apply(variables, x, train=...)`; the generator maps latents
   of shape `[batch, *latent_shape]` to float32 samples `[batch, ...]`, the discriminator maps
-  samples to one raw float32 score (logit) per example, `[batch]`. A class-conditional GAN's
+  samples to one raw float32 score (logit) per example, `[batch]`, or to a dict or list of such
+  heads (`[batch, ...]`: one score per patch, as a feature critic's). A class-conditional GAN's
   modules also take `labels=` int32 `[batch]`, and an auxiliary-classifier D (ACGAN) returns
   `(scores, class_logits)` (`scores_and_logits`).
 

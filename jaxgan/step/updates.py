@@ -115,9 +115,10 @@ def make_critic_update(
       if lecam_term is not None:
         aux["lecam"], weighted, anchors = lecam_term(anchors, s_real, s_fake, u == 0, step)
         total = total + weighted
-      aux.update(d_loss=adversarial, d_real=jnp.mean(s_real), d_fake=jnp.mean(s_fake))
-      signs = jnp.sum(jnp.sign(jax.lax.stop_gradient(s_real)))
-      return total, (d_vars, anchors, signs, s_real.size, aux)
+      mean = critic_lib.mean_score
+      aux.update(d_loss=adversarial, d_real=mean(s_real), d_fake=mean(s_fake))
+      signs = critic_lib.example_signs(s_real)
+      return total, (d_vars, anchors, jnp.sum(signs), signs.size, aux)
 
     grads, (d_vars, anchors, signs, count, metrics) = jax.grad(loss, has_aux=True)(critic.params)
     updates, opt_state = gan.d_optimizer.update(grads, critic.opt_state, critic.params)
