@@ -153,7 +153,7 @@ def critic_heads(scores: Any, n: int, inputs: Any) -> list[jax.Array]:
     inputs: the input's shapes, for the error message.
 
   Returns:
-    The heads, each cast to float32, in flattening order.
+    The heads, each cast to float32 (float64 stays float64), in flattening order.
 
   Raises:
     ValueError: a single array that is not one score per example; a head (named by its path)
@@ -167,7 +167,7 @@ def critic_heads(scores: Any, n: int, inputs: Any) -> list[jax.Array]:
         "heads, return a pytree of heads (e.g. a tuple (scores,)): each head [batch, ...] is "
         "then summed per example."
       )
-    return [scores.astype(jnp.float32)]
+    return [scores.astype(jnp.promote_types(jnp.result_type(scores), jnp.float32))]
   named = heads.leaves_with_paths(scores)
   if not named:
     raise ValueError(f"The critic returned no score head for inputs of shape {inputs}.")
@@ -177,7 +177,7 @@ def critic_heads(scores: Any, n: int, inputs: Any) -> list[jax.Array]:
         f"The critic's head {path} has shape {jnp.shape(head)}; every head needs the batch axis "
         f"first, [{n}, ...], for inputs of shape {inputs}."
       )
-  return [head.astype(jnp.float32) for _, head in named]
+  return [head.astype(jnp.promote_types(head.dtype, jnp.float32)) for _, head in named]
 
 
 def _add(values: list[jax.Array]) -> jax.Array:

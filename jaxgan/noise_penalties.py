@@ -44,7 +44,7 @@ def approx_r1(
 
   The squared norm of an example sums over the critic's heads and their non-batch elements (one
   head `[batch]` or `[batch, 1]`: the squared difference of its scores); the mean is over the
-  batch. Gaussian noise is added to the selected leaves of `x` only (cast to float32), the other
+  batch. Gaussian noise is added to the selected leaves of `x` only (at least float32), the other
   leaves are passed unchanged to both calls. Gradients with respect to the critic's parameters
   flow through both forward passes: NVIDIA FastGen's `dmd2.py` (`_compute_r1_regularization`)
   runs its discriminator head with gradients on both the clean and the noisy features (only its
@@ -55,7 +55,9 @@ def approx_r1(
 
   Relation to R1 (module docstring): for a critic linear in x the expectation over eps is exactly
   sigma^2 * R1, and approx_r1 / sigma^2 -> R1 as sigma -> 0 for a smooth critic; so use the weight
-  w / sigma^2 where R1 would have w.
+  w / sigma^2 where R1 would have w. With several scores per example (heads, patches) the limit
+  is the sum of each score's squared gradient norm (the Jacobian's squared Frobenius norm), while
+  `r1_penalty` differentiates their sum; the two agree for one score per example.
 
   Args:
     critic_fn: maps `[batch, ...]` (or a pytree) to scores `[batch]` or a pytree of heads
@@ -84,10 +86,11 @@ def approx_r1(
       f"{APPROX_SIGMA} for images in [-1, 1]), or use r1_penalty for the exact R1."
     )
   sel = select(x, wrt, "approx_r1")
-  clean = [leaf.astype(jnp.float32) for leaf in sel.chosen()]
+  # At least float32 (a float64 input stays float64: the sigma -> 0 limit is testable).
+  clean = [leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32)) for leaf in sel.chosen()]
   keys = split_per_leaf(key, len(clean))
   noisy = [
-    c + sigma * jax.random.normal(k, c.shape, jnp.float32) for c, k in zip(clean, keys, strict=True)
+    c + sigma * jax.random.normal(k, c.shape, c.dtype) for c, k in zip(clean, keys, strict=True)
   ]
   before = critic_heads(critic_fn(sel.rebuild(clean)), sel.n, sel.shapes())
   after = critic_heads(critic_fn(sel.rebuild(noisy)), sel.n, sel.shapes())
