@@ -9,6 +9,12 @@ to `(n, n)`, raises a ValueError naming both shapes. Shapes are static, so the c
 trace time and costs nothing under `jax.jit`. Every loss returns a float32 scalar. Generator
 losses that do not depend on the real scores ignore them; the relativistic ones need them.
 
+Several heads: a pytree (list, tuple, dict) of score arrays on each side, of one tree structure,
+gives the sum over heads (or with `reduce="mean"` the mean) of each head's loss, the formula on
+that head alone; a head may score patches, `[batch, h, w]`, averaged over batch and patches as
+Projected GAN and StyleGAN-T do. The relativistic-average losses compare each score with the mean
+over the batch axis of the other side's head, so a patch head pairs patch positions.
+
 Every log-sigmoid is computed as `jax.nn.log_sigmoid` / `jax.nn.softplus`, so scores of +-100
 give finite losses and gradients. Notation: D(x) = sigmoid(s) where s is the score;
 softplus(s) = log(1 + e^s) = -log(1 - D(x)), softplus(-s) = -log D(x).
@@ -26,10 +32,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxgan import heads
+from jaxgan.heads import check_scores as check_scores  # re-exported: checks one head's scores
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -51,64 +60,35 @@ class GANLoss(NamedTuple):
   g: LossFn
 
 
-def check_scores(real_scores: jax.Array, fake_scores: jax.Array, *, name: str = "loss") -> None:
-  """Checks that real and fake scores are floating-point arrays of one shape.
-
-  Every loss here calls it; a custom `GANLoss` may too. It reads static shapes and dtypes only,
-  so under `jax.jit` it runs once, at trace time.
-
-  Args:
-    real_scores: D's scores of real examples, `[batch]`.
-    fake_scores: D's scores of generated examples, same shape.
-    name: what the error message calls the caller.
-
-  Raises:
-    ValueError: when the shapes differ (the message names both) or a score array is not
-      floating-point.
-
-  Example:
-    >>> check_scores(jnp.zeros((4, 1)), jnp.zeros(4), name="my_loss")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ValueError: my_loss: real scores (4, 1) and fake scores (4,) differ in shape; give one ...
-  """
-  real_shape, fake_shape = jnp.shape(real_scores), jnp.shape(fake_scores)
-  if real_shape != fake_shape:
-    raise ValueError(
-      f"{name}: real scores {real_shape} and fake scores {fake_shape} differ in shape; give one "
-      "score per example, both of shape [batch] (e.g. scores[:, 0] of a (batch, 1) output)."
-    )
-  for which, scores in (("real", real_scores), ("fake", fake_scores)):
-    if not jnp.issubdtype(jnp.result_type(scores), jnp.floating):
-      raise ValueError(
-        f"{name} needs floating-point scores (raw logits); got {which} scores of "
-        f"dtype {jnp.result_type(scores)}."
-      )
-
-
 # Every loss takes the same arguments, returns the same type and raises the same error: written
 # once here, and added to each loss's docstring by `_checked`.
 _SECTIONS = """
   Args:
-    real_scores: D's scores (logits) of real examples, `[batch]`, floating-point. A loss whose
-      formula does not use them uses only their shape.
-    fake_scores: D's scores of generated examples, the same shape.
+    real_scores: D's scores (logits) of real examples, floating-point: one array, `[batch]` or
+      `[batch, ...]` (e.g. `[batch, h, w]`, one score per patch), or a pytree (list, tuple, dict)
+      of such arrays, one per head, each of its own shape. A loss whose formula does not use them
+      uses only their shapes.
+    fake_scores: D's scores of generated examples: the same tree structure, head by head the same
+      shapes.
+    reduce: how the heads' losses combine: 'sum' (the default) or 'mean' over the heads.
 
   Returns:
-    The loss, a float32 scalar.
+    The loss, a float32 scalar: the formula above on each head (the mean over all its elements),
+    summed or averaged over the heads; one array is one head.
 
   Raises:
-    ValueError: from `check_scores`: the shapes differ (the message names both), or the scores
-      are not floating-point.
+    ValueError: from `check_scores`, head by head: the shapes differ (the message names both), or
+      the scores are not floating-point; real and fake scores of different tree structures (the
+      message names both); an unknown `reduce`.
 """
 
 
 def _checked(fn: LossFn) -> LossFn:
-  """Wraps a loss with `check_scores` (named after the loss) and documents its arguments."""
+  """Applies a loss of one head to every head (`heads.over_heads`) and documents its arguments."""
 
   @functools.wraps(fn)
-  def loss(real_scores, fake_scores):
-    check_scores(real_scores, fake_scores, name=fn.__name__)
-    return fn(real_scores, fake_scores)
+  def loss(real_scores, fake_scores, *, reduce: str = "sum"):
+    return heads.over_heads(fn, real_scores, fake_scores, reduce=reduce, name=fn.__name__)
 
   head, example, tail = fn.__doc__.rstrip().partition("\n  Example:")
   loss.__doc__ = head.rstrip() + "\n" + _SECTIONS + example + tail + "\n  "
@@ -253,17 +233,18 @@ def rsgan_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.
 
 
 def _relativistic_average(real_scores, fake_scores):
-  # Each example is compared with the mean score of the *other* distribution's whole batch. The
-  # authors' released RaSGAN/RaLSGAN code compared a batch of fakes with a single real instead;
-  # this is the formula of the paper.
-  return real_scores - jnp.mean(fake_scores), fake_scores - jnp.mean(real_scores)
+  # Each example is compared with the mean score of the *other* distribution's whole batch (per
+  # position for a patch head: the mean over the batch axis). The authors' released RaSGAN/RaLSGAN
+  # code compared a batch of fakes with a single real instead; this is the formula of the paper.
+  axis = 0 if jnp.ndim(real_scores) else None
+  return real_scores - jnp.mean(fake_scores, axis), fake_scores - jnp.mean(real_scores, axis)
 
 
 @_checked
 def rasgan_discriminator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
   """Relativistic average standard GAN discriminator loss (Jolicoeur-Martineau 2018, eq. 11).
 
-  With r = s_real - E[s_fake] and f = s_fake - E[s_real]:
+  With r = s_real - E[s_fake] and f = s_fake - E[s_real], E over the batch axis:
   L_D = -E[log sigmoid(r)] - E[log(1 - sigmoid(f))] = E[softplus(-r)] + E[softplus(f)].
   """
   r, f = _relativistic_average(real_scores, fake_scores)
@@ -320,38 +301,54 @@ def rahinge_generator_loss(real_scores: jax.Array, fake_scores: jax.Array) -> ja
   return _mean(jax.nn.relu(1.0 - f)) + _mean(jax.nn.relu(1.0 + r))
 
 
-def acgan_class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+def acgan_class_loss(class_logits: Any, labels: jax.Array, *, reduce: str = "sum") -> jax.Array:
   """The auxiliary classifier's class loss (ACGAN, Odena, Olah and Shlens 2017), -E[log P(c|x)].
 
   The mean softmax cross-entropy of D's class logits against the labels. In ACGAN both players
   minimise it (D on real and fake examples, G on its fakes, with the fakes' requested labels),
-  beside the adversarial losses of this module.
+  beside the adversarial losses of this module. Several classifier heads (a pytree of logits,
+  one labels array for all) give the sum (or with `reduce="mean"` the mean) of their losses.
 
   Args:
-    class_logits: float `[batch, num_classes]`, D's class logits.
-    labels: int `[batch]`, the classes in `[0, num_classes)`.
+    class_logits: float `[batch, num_classes]`, D's class logits; or a pytree (list, tuple,
+      dict) of such arrays, one per head (each head its own number of classes).
+    labels: int `[batch]`, the classes in `[0, num_classes)`, shared by every head.
+    reduce: 'sum' (the default) or 'mean' of the heads' losses.
 
   Returns:
     float32 scalar.
 
   Raises:
-    ValueError: logits that are not `[batch, num_classes]` or labels that are not `[batch]`;
-      concrete labels outside `[0, num_classes)`.
+    ValueError: logits that are not `[batch, num_classes]` (the message names the head) or labels
+      that are not `[batch]`; concrete labels outside `[0, num_classes)`; an unknown `reduce`.
 
   Example:
     >>> logits = jnp.array([[2.0, 0.0], [0.0, 0.0]])
     >>> print(f"{acgan_class_loss(logits, jnp.array([0, 1])):.4f}")  # (log(1+e^-2) + log 2) / 2
     0.4100
+    >>> print(f"{acgan_class_loss([logits, logits], jnp.array([0, 1]), reduce='mean'):.4f}")
+    0.4100
   """
+  heads.check_reduce(reduce, "acgan_class_loss")
+  if heads.is_single(class_logits):
+    return _class_loss(class_logits, labels, "acgan_class_loss")
+  named = heads.leaves_with_paths(class_logits)
+  if not named:
+    raise ValueError("acgan_class_loss: the class logits hold no head.")
+  values = [_class_loss(x, labels, f"acgan_class_loss (head {path})") for path, x in named]
+  return heads.combine(values, reduce)
+
+
+def _class_loss(class_logits: jax.Array, labels: jax.Array, name: str) -> jax.Array:
   if class_logits.ndim != 2 or labels.shape != class_logits.shape[:1]:
     raise ValueError(
-      f"acgan_class_loss needs logits [batch, num_classes] and labels [batch]; got "
+      f"{name} needs logits [batch, num_classes] and labels [batch]; got "
       f"{class_logits.shape} and {labels.shape}."
     )
   if not isinstance(labels, jax.core.Tracer) and labels.size:
     k = class_logits.shape[-1]
     if int(jnp.min(labels)) < 0 or int(jnp.max(labels)) >= k:
-      raise ValueError(f"acgan_class_loss: labels must lie in [0, {k}) (the logits' classes).")
+      raise ValueError(f"{name}: labels must lie in [0, {k}) (the logits' classes).")
   logp = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
   return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
 

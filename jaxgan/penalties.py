@@ -5,13 +5,15 @@ score per example, `[batch]`), never a module, so it works with any model librar
 gradients are computed as `jax.grad(lambda x: critic_fn(x).sum())(x)`, which gives every example
 its own gradient only when the critic does not mix examples: a critic with BatchNorm in training
 mode makes every penalty wrong (use LayerNorm, spectral norm or no normalisation).
-`jaxgan.step.train` refuses that combination.
+`jaxgan.step.train` refuses that combination. Inputs may be pytrees (`wrt=` picks the leaves),
+critics may return pytrees of score heads (`jaxgan.input_gradients`, re-exported here);
+`approx_r1` / `approx_r2` (`jaxgan.noise_penalties`) need no second derivative.
 
 The gradient and its norm are computed in float32 whatever the critic's compute dtype, because
 reduced-precision norms are the usual source of NaNs in penalised GANs. Every penalty returns a
 float32 scalar, the mean over the batch; multiply it by its weight and add it to the critic loss.
-
-Each penalty a train step names is registered beside its definition (`register`, `PENALTIES`).
+Each penalty a train step names is registered beside its definition (`register`, `PENALTIES`);
+`with_options` binds a registered penalty's keywords (e.g. approx_r1's sigma) for a config.
 
 Example:
   >>> import jax, jax.numpy as jnp
@@ -28,13 +30,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-CriticFn = Callable[[jax.Array], jax.Array]
+from jaxgan.input_gradients import (  # re-exported: the gradients every penalty is built on
+  CriticFn,
+  gradient_norms,
+  input_gradients,  # noqa: F401
+  per_example,
+  per_example_uniform,
+  select,
+  select_pair,
+  split_per_leaf,
+  squared_gradient_norms,
+)
+from jaxgan.noise_penalties import APPROX_SIGMA, approx_r1, approx_r2
+
+_per_example_uniform = per_example_uniform  # the name tests/_sharded_worker.py draws with
 # The one signature of every entry of PENALTIES: f(critic_fn, real, fake, key) -> scalar.
 PenaltyFn = Callable[[CriticFn, jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -94,123 +110,42 @@ def register(name: str, *, at: str) -> Callable[[PenaltyFn], PenaltyFn]:
   return add
 
 
-# Inside the square root: the norm's gradient is NaN at exactly zero gradient otherwise.
-_EPS = 1e-12
-
-
-def _check_batch(x: jax.Array, what: str) -> None:
-  if jnp.ndim(x) < 1:
-    raise ValueError(f"{what} needs a batch of shape [batch, ...]; got shape {jnp.shape(x)}.")
-
-
-def input_gradients(critic_fn: CriticFn, x: jax.Array) -> jax.Array:
-  """The gradient of each example's score with respect to that example.
-
-  Args:
-    critic_fn: maps a batch `[batch, ...]` to one score per example, `[batch]` (or `[batch, 1]`).
-    x: the inputs, `[batch, ...]`, any floating dtype.
-
-  Returns:
-    d critic(x)_i / d x_i for every example i: float32, the shape of `x`.
-
-  Raises:
-    ValueError: when `x` has no batch axis, or the critic does not return one score per example
-      (a critic with several outputs per example would have their sum differentiated).
-
-  Example:
-    >>> input_gradients(lambda x: 0.5 * jnp.sum(x**2, axis=1), jnp.array([[1.0, -2.0]]))
-    Array([[ 1., -2.]], dtype=float32)
-  """
-  _check_batch(x, "input_gradients")
-  x = x.astype(jnp.float32)
-
-  def total_score(v):
-    scores = critic_fn(v)
-    if jnp.shape(scores) not in ((v.shape[0],), (v.shape[0], 1)):
-      raise ValueError(
-        f"The critic must return one score per example, shape ({v.shape[0]},); "
-        f"it returned shape {jnp.shape(scores)} for inputs of shape {v.shape}."
-      )
-    return jnp.sum(scores.astype(jnp.float32))
-
-  return jax.grad(total_score)(x)
-
-
-def squared_gradient_norms(critic_fn: CriticFn, x: jax.Array) -> jax.Array:
-  """||d critic / d x_i||^2 for each example i, over all its non-batch axes.
-
-  Args:
-    critic_fn: maps `[batch, ...]` to scores `[batch]`.
-    x: the inputs, `[batch, ...]`.
-
-  Returns:
-    float32, `[batch]`.
-
-  Raises:
-    ValueError: as `input_gradients`.
-  """
-  g = input_gradients(critic_fn, x)
-  return jnp.sum(jnp.square(g), axis=tuple(range(1, g.ndim)))
-
-
-def gradient_norms(critic_fn: CriticFn, x: jax.Array) -> jax.Array:
-  """||d critic / d x_i|| for each example i, finite and with a finite gradient at zero.
-
-  Computed as sqrt(||g||^2 + 1e-12): the plain norm has a NaN gradient at g = 0.
-
-  Args:
-    critic_fn: maps `[batch, ...]` to scores `[batch]`.
-    x: the inputs, `[batch, ...]`.
-
-  Returns:
-    float32, `[batch]`.
-
-  Raises:
-    ValueError: as `input_gradients`.
-
-  Example:
-    >>> gradient_norms(lambda x: x @ jnp.array([3.0, 4.0]), jnp.ones((2, 2)))
-    Array([5., 5.], dtype=float32)
-  """
-  return jnp.sqrt(squared_gradient_norms(critic_fn, x) + _EPS)
-
-
-def _per_example_uniform(key: jax.Array, x: jax.Array) -> jax.Array:
-  # One draw per example, broadcast over the example's own axes.
-  return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1), jnp.float32)
-
-
 @register("wgan_gp", at="between")
 def gradient_penalty(
   critic_fn: CriticFn,
-  real: jax.Array,
-  fake: jax.Array,
+  real: Any,
+  fake: Any,
   key: jax.Array,
   *,
   target: float = 1.0,
   one_sided: bool = False,
+  wrt: Any = None,
 ) -> jax.Array:
   """WGAN-GP gradient penalty (Gulrajani et al. 2017, eq. 3), or WGAN-LP (Petzka et al. 2018).
 
   x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] drawn once per example;
   penalty = E[(||grad_x critic(x_hat)|| - target)^2], or with `one_sided=True`
   E[max(0, ||grad_x critic(x_hat)|| - target)^2], which penalises only norms above the target
-  (WGAN-LP). Multiply by lambda (10 in both papers).
+  (WGAN-LP). Multiply by lambda (10 in both papers). For a pytree input, only the selected leaves
+  are interpolated, all with the example's one eps, and the norm is taken over all of them; the
+  other leaves are taken from `real`.
 
   Args:
-    critic_fn: maps a batch `[batch, ...]` to scores `[batch]`.
-    real: real examples, `[batch, ...]`.
-    fake: generated examples, the same shape.
+    critic_fn: maps a batch `[batch, ...]` (or a pytree) to scores `[batch]` or a pytree of heads
+      (`jaxgan.input_gradients`).
+    real: real examples, `[batch, ...]`, or a pytree of such arrays.
+    fake: generated examples, real's structure and (at the selected leaves) shapes.
     key: PRNG key for the interpolation coefficients.
     target: the norm the gradient is pushed towards (1 for a 1-Lipschitz critic).
     one_sided: penalise only norms above the target.
+    wrt: the leaves interpolated and differentiated, as in `input_gradients` (None: all).
 
   Returns:
     The penalty, a float32 scalar.
 
   Raises:
-    ValueError: when `real` and `fake` differ in shape (the message names both), or as
-      `input_gradients`.
+    ValueError: when `real` and `fake` differ in structure or shape (the message names both), or
+      as `input_gradients`.
 
   Example:
     >>> critic = lambda x: x @ jnp.array([0.3, 0.4])  # gradient norm 0.5 everywhere
@@ -220,15 +155,15 @@ def gradient_penalty(
     >>> float(gradient_penalty(critic, x, -x, jax.random.key(0), one_sided=True))
     0.0
   """
-  if jnp.shape(real) != jnp.shape(fake):
-    raise ValueError(
-      f"gradient_penalty needs real and fake of the same shape; got real "
-      f"{jnp.shape(real)} and fake {jnp.shape(fake)}."
-    )
-  _check_batch(real, "gradient_penalty")
-  eps = _per_example_uniform(key, real)
-  x_hat = eps * real.astype(jnp.float32) + (1.0 - eps) * fake.astype(jnp.float32)
-  excess = gradient_norms(critic_fn, x_hat) - target
+  sel, fakes = select_pair(real, fake, "gradient_penalty", wrt)
+  eps = jax.random.uniform(key, (sel.n,), jnp.float32)
+
+  def between(r, f):
+    e = per_example(eps, r)
+    return e * r.astype(jnp.float32) + (1.0 - e) * f.astype(jnp.float32)
+
+  x_hat = sel.rebuild([between(r, f) for r, f in zip(sel.chosen(), fakes, strict=True)])
+  excess = gradient_norms(critic_fn, x_hat, wrt=wrt) - target
   if one_sided:
     excess = jax.nn.relu(excess)
   return jnp.mean(jnp.square(excess))
@@ -237,15 +172,16 @@ def gradient_penalty(
 register("wgan_lp", at="between")(functools.partial(gradient_penalty, one_sided=True))
 
 
-def r1_penalty(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
+def r1_penalty(critic_fn: CriticFn, real: Any, *, wrt: Any = None) -> jax.Array:
   """Zero-centred R1 penalty on real data (Mescheder et al. 2018, eq. 9).
 
   penalty = E_real[||grad_x critic(x)||^2]. The paper's regulariser is gamma/2 times this; this
   function returns the plain mean squared norm, so pass weight = gamma / 2 (5.0 for gamma = 10).
 
   Args:
-    critic_fn: maps `[batch, ...]` to scores `[batch]`.
-    real: real examples, `[batch, ...]`.
+    critic_fn: maps `[batch, ...]` (or a pytree) to scores `[batch]` or a pytree of heads.
+    real: real examples, `[batch, ...]`, or a pytree of such arrays.
+    wrt: the leaves differentiated, as in `input_gradients` (None: all).
 
   Returns:
     The penalty, a float32 scalar.
@@ -257,20 +193,21 @@ def r1_penalty(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
     >>> float(r1_penalty(lambda x: x @ jnp.array([3.0, 4.0]), jnp.ones((2, 2))))
     25.0
   """
-  return jnp.mean(squared_gradient_norms(critic_fn, real))
+  return jnp.mean(squared_gradient_norms(critic_fn, real, wrt=wrt))
 
 
-register("r1", at="reals")(lambda critic, real, fake, key: r1_penalty(critic, real))
+register("r1", at="reals")(lambda c, r, f, k, *, wrt=None: r1_penalty(c, r, wrt=wrt))
 
 
-def r2_penalty(critic_fn: CriticFn, fake: jax.Array) -> jax.Array:
+def r2_penalty(critic_fn: CriticFn, fake: Any, *, wrt: Any = None) -> jax.Array:
   """Zero-centred R2 penalty on generated data (Mescheder et al. 2018, eq. 10).
 
   penalty = E_fake[||grad_x critic(x)||^2]; as for `r1_penalty`, weight = gamma / 2.
 
   Args:
-    critic_fn: maps `[batch, ...]` to scores `[batch]`.
-    fake: generated examples, `[batch, ...]`.
+    critic_fn: maps `[batch, ...]` (or a pytree) to scores `[batch]` or a pytree of heads.
+    fake: generated examples, `[batch, ...]`, or a pytree of such arrays.
+    wrt: the leaves differentiated, as in `input_gradients` (None: all).
 
   Returns:
     The penalty, a float32 scalar.
@@ -278,14 +215,20 @@ def r2_penalty(critic_fn: CriticFn, fake: jax.Array) -> jax.Array:
   Raises:
     ValueError: as `input_gradients`.
   """
-  return jnp.mean(squared_gradient_norms(critic_fn, fake))
+  return jnp.mean(squared_gradient_norms(critic_fn, fake, wrt=wrt))
 
 
-register("r2", at="fakes")(lambda critic, real, fake, key: r2_penalty(critic, fake))
+register("r2", at="fakes")(lambda c, r, f, k, *, wrt=None: r2_penalty(c, f, wrt=wrt))
 
 
 def dragan_penalty(
-  critic_fn: CriticFn, real: jax.Array, key: jax.Array, *, scale: float = 0.5, target: float = 1.0
+  critic_fn: CriticFn,
+  real: Any,
+  key: jax.Array,
+  *,
+  scale: float = 0.5,
+  target: float = 1.0,
+  wrt: Any = None,
 ) -> jax.Array:
   """DRAGAN penalty around the real data (Kodali et al. 2017).
 
@@ -293,13 +236,16 @@ def dragan_penalty(
   standard deviation of the whole real batch (the authors' reference implementation; the paper
   writes N(0, c I)); then x_hat = alpha * real + (1 - alpha) * x_p with alpha ~ U[0, 1] once per
   example, and penalty = E[(||grad_x critic(x_hat)|| - target)^2]. The paper uses lambda = 10.
+  For a pytree input only the selected leaves are perturbed, each by its own batch's std, all
+  with the example's one alpha; the norm is taken over all of them.
 
   Args:
-    critic_fn: maps `[batch, ...]` to scores `[batch]`.
-    real: real examples, `[batch, ...]`.
+    critic_fn: maps `[batch, ...]` (or a pytree) to scores `[batch]` or a pytree of heads.
+    real: real examples, `[batch, ...]`, or a pytree of such arrays.
     key: PRNG key for the perturbation and the interpolation coefficients.
     scale: the perturbation's size, in standard deviations of the real batch.
     target: the norm the gradient is pushed towards.
+    wrt: the leaves perturbed and differentiated, as in `input_gradients` (None: all).
 
   Returns:
     The penalty, a float32 scalar.
@@ -312,16 +258,33 @@ def dragan_penalty(
     >>> float(dragan_penalty(critic, jnp.ones((2, 2)), jax.random.key(0)))  # (5 - 1)^2
     16.0
   """
-  _check_batch(real, "dragan_penalty")
-  real = real.astype(jnp.float32)
+  sel = select(real, wrt, "dragan_penalty")
   noise_key, alpha_key = jax.random.split(key)
-  perturbed = real + scale * jnp.std(real) * jax.random.uniform(noise_key, real.shape)
-  alpha = _per_example_uniform(alpha_key, real)
-  x_hat = alpha * real + (1.0 - alpha) * perturbed
-  return jnp.mean(jnp.square(gradient_norms(critic_fn, x_hat) - target))
+  alpha = jax.random.uniform(alpha_key, (sel.n,), jnp.float32)
+
+  def near(r, k):
+    r = r.astype(jnp.float32)
+    perturbed = r + scale * jnp.std(r) * jax.random.uniform(k, r.shape)
+    a = per_example(alpha, r)
+    return a * r + (1.0 - a) * perturbed
+
+  keys = split_per_leaf(noise_key, len(sel.chosen()))
+  x_hat = sel.rebuild([near(r, k) for r, k in zip(sel.chosen(), keys, strict=True)])
+  return jnp.mean(jnp.square(gradient_norms(critic_fn, x_hat, wrt=wrt) - target))
 
 
-register("dragan", at="reals")(lambda critic, real, fake, key: dragan_penalty(critic, real, key))
+register("dragan", at="reals")(
+  lambda c, r, f, k, *, scale=0.5, target=1.0, wrt=None: dragan_penalty(
+    c, r, k, scale=scale, target=target, wrt=wrt
+  )
+)
+# The noise penalties of `jaxgan.noise_penalties` (`with_options` binds another sigma).
+register("approx_r1", at="reals")(
+  lambda c, r, f, k, *, sigma=APPROX_SIGMA, wrt=None: approx_r1(c, r, k, sigma, wrt=wrt)
+)
+register("approx_r2", at="fakes")(
+  lambda c, r, f, k, *, sigma=APPROX_SIGMA, wrt=None: approx_r2(c, f, k, sigma, wrt=wrt)
+)
 
 
 def clip_weights(params: Any, clip_value: float = 0.01) -> Any:
@@ -373,6 +336,47 @@ def get(penalty: str | PenaltyFn) -> PenaltyFn:
     4.0
   """
   return penalty if callable(penalty) else _registered(penalty).fn
+
+
+def with_options(penalty: str | PenaltyFn, **options: Any) -> Penalty:
+  """A penalty with some of its keywords bound, under the uniform signature, for configs.
+
+  Args:
+    penalty: a name in `PENALTIES`, a `Penalty`, or a function `f(critic_fn, real, fake, key,
+      **keywords)` of your own (taken at the reals).
+    **options: values for the penalty's keyword-only arguments, e.g. `sigma=0.1` for 'approx_r1',
+      `target=0.5` for 'wgan_gp', `wrt={"image": True, "t": False}` for any gradient penalty.
+
+  Returns:
+    A `Penalty` (callable as `f(critic_fn, real, fake, key)`) with the same name and `taken_at`.
+
+  Raises:
+    ValueError: an unknown name; a keyword the penalty does not accept (the message lists those
+      it accepts).
+
+  Example:
+    >>> wider = with_options("approx_r1", sigma=0.1)
+    >>> taken_at(wider), with_options("r2").at
+    ('reals', 'fakes')
+    >>> with_options("r1", sigma=0.1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: Penalty 'r1' accepts the keywords ['wrt']; got sigma. ...
+  """
+  if isinstance(penalty, Penalty):
+    found = penalty
+  elif callable(penalty):
+    found = Penalty(getattr(penalty, "__name__", "penalty"), penalty, "reals")
+  else:
+    found = _registered(penalty)
+  params = inspect.signature(found.fn).parameters.values()
+  accepted = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+  unknown = sorted(set(options) - set(accepted))
+  if unknown:
+    raise ValueError(
+      f"Penalty {found.name!r} accepts the keywords {accepted}; got {', '.join(unknown)}. "
+      "Pass only those (its docstring says what each does)."
+    )
+  return Penalty(found.name, functools.partial(found.fn, **options), found.at)
 
 
 def taken_at(penalty: str | PenaltyFn) -> str:

@@ -8,38 +8,51 @@ gradient penalties are in `jaxgan.penalties`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
+from jaxgan import heads
 
-def consistency_regularizer(scores: jax.Array, transformed_scores: jax.Array) -> jax.Array:
+
+def consistency_regularizer(scores: Any, transformed_scores: Any) -> jax.Array:
   """Consistency regulariser of bCR (Zhao et al. 2021, "Improved consistency regularization").
 
   penalty = E[(D(x) - D(T(x)))^2] for a semantics-preserving transform T (bCR: random flip and a
   translation of a few pixels, `jaxgan.augment.flip_translate`). Balanced CR applies it to real
   and to generated examples, each with its own weight (10 and 10 in the paper's CIFAR-10 runs);
-  on generated examples it trains D only (the generator's loss does not include it).
+  on generated examples it trains D only (the generator's loss does not include it). A
+  discriminator with several heads (a pytree of score arrays) gives the sum over its heads of
+  each head's mean squared difference.
 
   Args:
-    scores: D(x), `[batch]` raw scores.
-    transformed_scores: D(T(x)) for the same examples, `[batch]`.
+    scores: D(x), `[batch]` raw scores (or `[batch, ...]`, e.g. per patch); or a pytree (list,
+      tuple, dict) of such arrays, one per head.
+    transformed_scores: D(T(x)) for the same examples: the same tree structure and shapes.
 
   Returns:
-    The mean squared difference, a float32 scalar.
+    The mean squared difference (summed over heads), a float32 scalar.
 
   Raises:
-    ValueError: when the two differ in shape.
+    ValueError: when the two differ in shape, or in tree structure (the message names both).
 
   Example:
     >>> float(consistency_regularizer(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0])))
     2.5
+    >>> float(consistency_regularizer({"a": jnp.ones(2), "b": jnp.ones(3)}, {"a": -jnp.ones(2),
+    ...                                "b": jnp.ones(3)}))  # 4 + 0
+    4.0
   """
+  if not (heads.is_single(scores) and heads.is_single(transformed_scores)):
+    pairs = heads.paired(scores, transformed_scores, name="consistency_regularizer")
+    return heads.combine([consistency_regularizer(a, b) for _, a, b in pairs], "sum")
   if jnp.shape(scores) != jnp.shape(transformed_scores):
     raise ValueError(
       f"consistency_regularizer needs scores of one shape; got {jnp.shape(scores)} and "
       f"{jnp.shape(transformed_scores)}."
     )
-  diff = scores.astype(jnp.float32) - transformed_scores.astype(jnp.float32)
+  diff = jnp.asarray(scores, jnp.float32) - jnp.asarray(transformed_scores, jnp.float32)
   return jnp.mean(jnp.square(diff))
 
 

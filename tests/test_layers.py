@@ -17,6 +17,7 @@ PACKAGE = ROOT / "jaxgan"
 # Each layer, by module prefix; the first match wins, so a longer prefix goes first.
 LAYERS = (
   ("pure", ("jaxgan.losses", "jaxgan.penalties", "jaxgan.regularizers", "jaxgan.schedules")),
+  ("pure", ("jaxgan.heads", "jaxgan.input_gradients", "jaxgan.noise_penalties")),
   ("pure", ("jaxgan.augment",)),
   ("base", ("jaxgan.errors", "jaxgan.cache", "jaxgan.onednn")),
   ("models", ("jaxgan.models",)),
