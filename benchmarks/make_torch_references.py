@@ -14,14 +14,17 @@ Stored, all float32 unless said:
 - `losses`: each loss's D and G value on two sets of scores (moderate, and large enough that a
   naive log(sigmoid) would overflow), the scores themselves, and which G losses read real scores.
 - `penalties`: R1 and R2, and WGAN-GP and WGAN-LP at real == fake (where their random
-  interpolation is the identity), of a small tanh critic whose weights are stored.
+  interpolation is the identity), of a small tanh critic whose weights are stored; and under
+  `approx`, the approximate R1 and R2 (`approx_r1`, `approx_r2`) of the same critic at
+  sigma = `workloads.APPROX_SIGMA` on fixed noise (stored: `uniform`, since only the formula is
+  checked), which jaxgan's draws cannot reproduce.
 - `recipes`: the reference's weighted penalties of one critic update (`penalty_loss`) on the
   same tanh critic: W5's R1 + R2 (R3GAN) and W6's lazy R1 at several update indices (the
   weight times 16 on every 16th update, nothing on the others).
 - `ada`: the reference's ADA ops (`AugmentPipe`'s matrix builders, `warp` by `F.grid_sample` and
   `apply_colour`) on fixed parameters and images: the 3x3 geometric and 4x4 colour matrices and
   the transformed images, for RGB and for one channel.
-- `workloads`: for W1-W8u and their tiny variants, the config, the sorted sizes of G's and D's
+- `workloads`: for every workload of `workloads.WORKLOADS` (W1-W8u) and its tiny variant, the config, the sorted sizes of G's and D's
   parameter tensors (a layout-free fingerprint of the architecture) and the output shapes
   (conditional workloads called on the labels 0, 1).
 - `forward`: G and D outputs of tiny workloads on weights and inputs drawn by `uniform` below
@@ -179,6 +182,24 @@ def _penalties(tr) -> dict[str, Any]:
       'wgan_lp_at_real': value('wgan_lp', r, r),
     },
     'squared_grad_norms_at_real': _as_list(tr._squared_grad_norms(critic, r).detach()),
+    'approx': _approx(tr, critic, real, fake),
+  }
+
+
+def _approx(tr, critic, real, fake) -> dict[str, Any]:
+  """The approximate R1 and R2 of the tanh critic at `workloads.APPROX_SIGMA`, on fixed noise."""
+  import torch
+
+  noise_real, noise_fake = uniform(14, real.shape, 2.0), uniform(15, fake.shape, 2.0)
+  value = lambda x, eps: float(
+    tr.approx_squared_differences(critic, torch.from_numpy(x), noise=torch.from_numpy(eps))
+  )
+  return {
+    'sigma': wl.APPROX_SIGMA,
+    'noise_real': _as_list(noise_real),
+    'noise_fake': _as_list(noise_fake),
+    'approx_r1': value(real, noise_real),
+    'approx_r2': value(fake, noise_fake),
   }
 
 

@@ -13,6 +13,7 @@ comparable.
     python benchmarks/run.py                          # W1-W4, both frameworks
     python benchmarks/run.py --workloads W2 --reps 7
     python benchmarks/run.py --workloads W5,W6,W7 --reps 3   # R1+R2, lazy R1, ADA
+    python benchmarks/run.py --workloads W5,W5-approx,W5-none --reps 5   # R1 / approx R1 / none
     python benchmarks/run.py --workloads W8,W8u --reps 3     # conditional DCGAN, unconditional twin
     python benchmarks/run.py --sweep --reps 3         # every loss, with/without WGAN-GP (DCGAN)
     python benchmarks/run.py --workloads W2 --conv lax    # jaxgan with Flax's own convolutions

@@ -12,7 +12,11 @@ Written to be a fair, careful reference rather than a naive port:
   use them.
 - Adam is PyTorch's fused CPU implementation; the EMA of G's parameters is one `_foreach_lerp_`.
 - The gradient penalty is `autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)`, as everyone
-  writes it; R1 and R2 the same on real and on (detached) fake inputs. Several penalties
+  writes it; R1 and R2 the same on real and on (detached) fake inputs. The approximate R1 and R2
+  of APT (Lin et al. 2025), `approx_r1` and `approx_r2`, are (D(x) - D(x + sigma eps))^2
+  averaged over the batch, eps ~ `torch.randn`, sigma = `workloads.APPROX_SIGMA` (jaxgan's
+  default): no `create_graph`, one extra forward pass of D at the noisy inputs, since D(x) is the
+  critic loss's own score of x (the real or the detached fake one). Several penalties
   (`config.loss.penalties`) are summed with their weights. Lazy regularisation
   (`config.loss.penalty_every` = k, Karras et al. 2020) is StyleGAN2's: a Python `if` computes the
   penalties on every k-th critic update only, with their weights times k.
@@ -55,9 +59,9 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 try:
-  from benchmarks.workloads import Workload
+  from benchmarks.workloads import APPROX_SIGMA, Workload
 except ImportError:  # run as a script from benchmarks/
-  from workloads import Workload  # type: ignore
+  from workloads import APPROX_SIGMA, Workload  # type: ignore
 
 # jaxgan's default latent size, the one every workload uses; the models take it as an argument.
 LATENT_DIM = 100
@@ -564,15 +568,44 @@ def _gp(D, real, fake, one_sided=False):
   return excess.pow(2).mean()
 
 
+def approx_squared_differences(D, x, scores=None, noise=None, sigma: float = APPROX_SIGMA):
+  """APT's approximate R1 (Lin et al. 2025) at `x`: mean_i (D(x_i) - D(x_i + sigma eps_i))^2.
+
+  Args:
+    D: the critic, `[n, ...] -> [n]`.
+    x: the inputs `[n, ...]` (real, or detached fake); detached here.
+    scores: D(x) when the caller has it (the critic loss's scores, whose graph the penalty's
+      gradient then goes through); None computes it.
+    noise: eps, the shape of `x`; None draws `torch.randn_like(x)`.
+    sigma: the noise scale.
+
+  Returns:
+    A scalar float32 tensor. For a critic linear in x it is sigma^2 ||grad D||^2 in expectation:
+    the approximate R1 is about sigma^2 R1.
+  """
+  x = x.detach()
+  if scores is None:
+    scores = D(x)
+  if noise is None:
+    noise = torch.randn_like(x)
+  return (scores - D(x + sigma * noise)).pow(2).mean()
+
+
 PENALTIES = {
   'wgan_gp': _gp,
   'wgan_lp': lambda D, real, fake: _gp(D, real, fake, one_sided=True),
   'r1': lambda D, real, fake: _squared_grad_norms(D, real).mean(),
   'r2': lambda D, real, fake: _squared_grad_norms(D, fake).mean(),
+  'approx_r1': lambda D, real, fake, scores=None: approx_squared_differences(D, real, scores),
+  'approx_r2': lambda D, real, fake, scores=None: approx_squared_differences(D, fake, scores),
 }
+# Penalties that reuse the critic loss's scores of (real, fake): index 0 the real, 1 the fake.
+REUSES_SCORES = {'approx_r1': 0, 'approx_r2': 1}
 
 
-def penalty_loss(D, real, fake, weights: dict[str, float], every: int = 1, update: int = 0):
+def penalty_loss(
+  D, real, fake, weights: dict[str, float], every: int = 1, update: int = 0, scores=None
+):
   """The weighted penalties of one critic update, lazily as StyleGAN2 (Karras et al. 2020).
 
   Args:
@@ -582,13 +615,21 @@ def penalty_loss(D, real, fake, weights: dict[str, float], every: int = 1, updat
     weights: penalty name (a key of `PENALTIES`) -> weight.
     every: the lazy interval k: the penalties are computed when `update % k == 0`, times k.
     update: the critic update's index (0-based, counted over the whole run).
+    scores: the critic loss's `(D(real), D(fake))`, for the penalties of `REUSES_SCORES` (the
+      approximate R1 and R2 then run D once more, at the noisy inputs); None: they compute them.
 
   Returns:
     A scalar float32 tensor to add to the critic loss, or None when nothing is due.
   """
   if not weights or update % every:
     return None
-  return sum(every * w * PENALTIES[name](D, real, fake) for name, w in weights.items())
+
+  def value(name):
+    if scores is not None and name in REUSES_SCORES:
+      return PENALTIES[name](D, real, fake, scores[REUSES_SCORES[name]])
+    return PENALTIES[name](D, real, fake)
+
+  return sum(every * w * value(name) for name, w in weights.items())
 
 
 # --- ADA's augmentation pipeline (Karras et al. 2020) -----------------------------------------
@@ -960,6 +1001,10 @@ class TorchGAN:
       raise ValueError('the PyTorch reference writes neither bCR, LeCam nor an EMA half-life')
     if c.augment.name not in (None, 'ada'):
       raise ValueError(f'the PyTorch reference writes ADA only; got augment {c.augment.name!r}')
+    if c.augment.name is not None and set(penalty_weights(w)) & set(REUSES_SCORES):
+      # AugmentPipe draws its transforms per call: D(x) and D(x + sigma eps) would compare two
+      # augmentations of x rather than x and its noisy copy.
+      raise ValueError('the PyTorch reference writes the approximate R1 / R2 without augmentation')
     self.num_classes = num_classes(w)
     if self.num_classes and c.data.get('fake_labels', 'uniform') != 'uniform':
       raise ValueError("the PyTorch reference draws fake labels 'uniform' only")
@@ -1021,7 +1066,9 @@ class TorchGAN:
       s_real, s_fake = critic(real), critic(fake)
     loss = self.d_loss(s_real, s_fake)
     # StyleGAN2's lazy regularisation: a Python `if` on the update count (inside penalty_loss).
-    penalty = penalty_loss(critic, real, fake, self.penalties, self.every, self.d_updates)
+    penalty = penalty_loss(
+      critic, real, fake, self.penalties, self.every, self.d_updates, (s_real, s_fake)
+    )
     if penalty is not None:
       loss = loss + penalty
     self.d_updates += 1

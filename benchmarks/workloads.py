@@ -13,6 +13,10 @@ does, `jaxgan.run.build.build_gan` and `build_train_step`, jitted by `sharding.j
   W4  SNGAN ResNet 32x32x3 hinge, spectral-norm critic, n_critic 5 (Adam 2e-4 (0.0, 0.9))
   W5  R3GAN's loss (Huang et al. 2024) on the DCGAN 32x32x1: rsgan + R1 + R2 (each 0.05),
       LayerNorm critic, n_critic 1 (Adam 2e-4 (0.0, 0.99))
+  W5-approx  W5 with the approximate R1 and R2 of APT (Lin et al. 2025) instead of R1 and R2:
+      `approx_r1` + `approx_r2`, each mean_i (D(x_i) - D(x_i + sigma eps_i))^2, eps ~ N(0, I),
+      sigma = `APPROX_SIGMA`, weighted 0.05 / sigma^2 so the regularisation matches W5's
+  W5-none  W5 without penalties: rsgan alone on the same networks (what R1 and R2 cost)
   W6  lazy R1 (Karras et al. 2020, StyleGAN2): the DCGAN 32x32x1 non-saturating + R1 (weight 5)
       on every 16th critic update with weight x 16, LayerNorm critic (Adam 2e-4 (0.5, 0.999))
   W7  ADA (Karras et al. 2020): W2's DCGAN on 32x32x3 with a LayerNorm critic (as W5 and W6),
@@ -46,6 +50,10 @@ penalty on the DCGAN (LayerNorm critic in both, so the penalty is the only diffe
   >>> w = get('W5')
   >>> w.config.loss.name, w.config.loss.penalties.to_dict(), w.config.optim.b1, w.config.optim.b2
   ('rsgan', {'r1': 0.05, 'r2': 0.05}, 0.0, 0.99)
+  >>> APPROX_SIGMA, get('W5-approx').config.loss.penalties.to_dict()  # 0.05 / sigma^2 each
+  (0.05, {'approx_r1': 20.0, 'approx_r2': 20.0})
+  >>> get('W5-none').config.loss.penalties.to_dict(), get('W5-none').config.model == w.config.model
+  ({}, True)
   >>> get('W6').config.loss.penalty_every, get('W7').config.augment.name
   (16, 'ada')
   >>> m8, m8u = get('W8').config.model, get('W8u').config.model
@@ -64,6 +72,14 @@ from typing import Any
 import ml_collections
 
 from jaxgan.config import default_config
+
+# The noise scale sigma of the approximate R1 and R2 (APT, Lin et al. 2025), as
+# `jaxgan.penalties.APPROX_SIGMA`: copied here so that this module, which PyTorch's worker imports,
+# loads no JAX (tests/test_benchmarks.py checks the two agree). W5-approx's weights and the
+# PyTorch reference's `approx_r1` / `approx_r2` read it.
+APPROX_SIGMA = 0.05
+# W5-approx's weights: W5's 0.05 over sigma^2 (see WORKLOADS), rounded off float error (20.0).
+_APPROX_WEIGHT = round(0.05 / APPROX_SIGMA**2, 9)
 
 # Widths of the tiny variants: the smallest that keep every layer of each model.
 _TINY_WIDTH = {'mlp': 16, 'dcgan': 8, 'resnet': 16, 'r3gan': 8}
@@ -235,6 +251,22 @@ def _cdcgan(num_classes: int) -> ml_collections.ConfigDict:
   return c
 
 
+def _r3gan_dcgan(penalties: dict[str, float]) -> ml_collections.ConfigDict:
+  """W5's config (R3GAN's loss on the DCGAN 32x32x1, LayerNorm critic) with `penalties`: W5,
+  W5-approx and W5-none differ by `loss.penalties` alone."""
+  return workload_config(
+    'dcgan',
+    data='mnist',
+    pad_to=32,
+    loss='rsgan',
+    penalties=penalties,
+    d_norm='layer',
+    lr=2e-4,
+    betas=(0.0, 0.99),
+    width=64,
+  )
+
+
 WORKLOADS: dict[str, Workload] = {
   'W1': Workload(
     'W1',
@@ -301,17 +333,24 @@ WORKLOADS: dict[str, Workload] = {
     'W5',
     'DCGAN 32x32 rsgan + R1 + R2 (R3GAN loss), LayerNorm critic',
     (32, 32, 1),
-    workload_config(
-      'dcgan',
-      data='mnist',
-      pad_to=32,
-      loss='rsgan',
-      penalties={'r1': 0.05, 'r2': 0.05},
-      d_norm='layer',
-      lr=2e-4,
-      betas=(0.0, 0.99),
-      width=64,
-    ),
+    _r3gan_dcgan({'r1': 0.05, 'r2': 0.05}),
+  ),
+  # W5's model and loss with the approximate R1 and R2 of APT (Lin et al. 2025): one more forward
+  # pass of the critic at x + sigma eps instead of R1's double backward. For a critic linear in x,
+  # D(x) - D(x + sigma eps) = -sigma <grad D, eps>, whose square has expectation
+  # sigma^2 ||grad D||^2: approx_r1 ~ sigma^2 R1 (to first order for any smooth critic), so the
+  # weight 0.05 / sigma^2 regularises as strongly as W5's 0.05.
+  'W5-approx': Workload(
+    'W5-approx',
+    'DCGAN 32x32 rsgan + approximate R1 + R2 (APT), LayerNorm critic',
+    (32, 32, 1),
+    _r3gan_dcgan({'approx_r1': _APPROX_WEIGHT, 'approx_r2': _APPROX_WEIGHT}),
+  ),
+  'W5-none': Workload(
+    'W5-none',
+    'DCGAN 32x32 rsgan, no penalty (W5 without R1 + R2), LayerNorm critic',
+    (32, 32, 1),
+    _r3gan_dcgan({}),
   ),
   'W6': Workload(
     'W6',

@@ -237,6 +237,99 @@ def test_lazy_r1_matches_torch():
   assert ref['totals']['1'] == 0.0 and ref['totals']['0'] > 0
 
 
+# --- the approximate R1 and R2 (APT, Lin et al. 2025): W5-approx against W5 and W5-none -------
+
+
+def test_w5_variants_differ_from_w5_by_their_penalties_alone():
+  from jaxgan import penalties
+
+  # The copy the PyTorch worker reads (workloads.py loads no JAX) is jaxgan's sigma.
+  assert wl.APPROX_SIGMA == penalties.APPROX_SIGMA
+  w5 = wl.get('W5').config
+  strength = 0.05 / penalties.APPROX_SIGMA**2  # approx_r1 ~ sigma^2 R1: W5's strength
+  want = {'W5-approx': {'approx_r1': strength, 'approx_r2': strength}, 'W5-none': {}}
+  for name, weights in want.items():
+    c = wl.get(name).config
+    assert c.loss.penalties.to_dict() == pytest.approx(weights, rel=1e-9), name
+    assert wl.get(name).image_shape == wl.get('W5').image_shape
+    for section in ('data', 'model', 'augment', 'optim'):
+      assert c[section].to_dict() == w5[section].to_dict(), (name, section)
+    same = lambda lo: {k: v for k, v in lo.to_dict().items() if k != 'penalties'}
+    assert same(c.loss) == same(w5.loss), name
+  # Taken where R1 and R2 are: at the reals and at the fakes.
+  assert (penalties.taken_at('approx_r1'), penalties.taken_at('approx_r2')) == ('reals', 'fakes')
+
+
+def _noisy_inputs(name, critic, real, fake, key):
+  """jaxgan's penalty `name` and the noisy copy x + sigma eps of its inputs that its critic saw."""
+  from jaxgan import penalties
+
+  seen = []
+
+  def recording(x):
+    jax.debug.callback(lambda v: seen.append(np.array(v, np.float32)), x)
+    return critic(x)
+
+  value = float(penalties.get(name)(recording, real, fake, key))
+  jax.effects_barrier()
+  at = real if name == 'approx_r1' else fake
+  rows = np.concatenate([v.reshape(-1, *at.shape[1:]) for v in seen])
+  clean = (rows[:, None] == at[None]).reshape(len(rows), len(at), -1).all(-1).any(1)
+  noisy = rows[~clean]
+  assert noisy.shape == at.shape, f'{name}: the critic saw {[v.shape for v in seen]}'
+  return value, at, noisy
+
+
+def test_approx_penalties_match_torch():
+  # The reference's approximate R1 / R2 on fixed noise (stored) is mean (D(x) - D(x + s eps))^2,
+  # written below; jaxgan's is the same formula on the noise it draws, read back from its critic.
+  from jaxgan import penalties
+
+  ref = REFERENCE['penalties']['approx']
+  assert ref['sigma'] == penalties.APPROX_SIGMA, STALE
+  critic, real, fake = _ref_critic()
+  sigma = ref['sigma']
+  formula = lambda x, noisy: float(jnp.mean((critic(x) - critic(noisy)) ** 2))
+  for name, x in (('approx_r1', real), ('approx_r2', fake)):
+    eps = np.asarray(ref['noise_' + ('real' if name == 'approx_r1' else 'fake')], np.float32)
+    np.testing.assert_allclose(formula(x, x + sigma * eps), ref[name], rtol=1e-4, err_msg=name)
+    for seed in range(3):
+      value, at, noisy = _noisy_inputs(name, critic, real, fake, jax.random.PRNGKey(seed))
+      np.testing.assert_array_equal(at, x)
+      np.testing.assert_allclose(value, formula(x, noisy), rtol=1e-5, err_msg=name)
+      # Each example moved by sigma times a standard normal draw (24 of them: a loose check).
+      assert 0.4 < float(np.std((noisy - x) / sigma)) < 2.0, name
+
+
+def test_approx_r1_is_sigma_squared_r1_for_a_linear_critic():
+  # Why W5-approx weighs 0.05 / sigma^2: for D(x) = <w, x>, D(x) - D(x + s eps) = -s <w, eps>, of
+  # mean square s^2 ||w||^2 = s^2 R1. 4096 examples: the mean is within 2.2% (one std) of it.
+  from jaxgan import penalties
+
+  w = jnp.asarray(REFERENCE['penalties']['critic']['w1'], jnp.float32)[:, 0]
+  critic = lambda x: x @ w
+  x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4096, w.shape[0])), jnp.float32)
+  r1 = float(penalties.get('r1')(critic, x, x, jax.random.PRNGKey(0)))
+  np.testing.assert_allclose(r1, float(w @ w), rtol=1e-5)
+  weights = wl.get('W5-approx').config.loss.penalties
+  for name in ('approx_r1', 'approx_r2'):
+    approx = float(penalties.get(name)(critic, x, x, jax.random.PRNGKey(1)))
+    np.testing.assert_allclose(approx, penalties.APPROX_SIGMA**2 * r1, rtol=0.1, err_msg=name)
+    np.testing.assert_allclose(weights[name] * approx, 0.05 * r1, rtol=0.1, err_msg=name)
+
+
+@pytest.mark.full
+@pytest.mark.parametrize('name', ['W5-approx', 'W5-none'])
+def test_w5_variant_takes_a_step(name):
+  # jaxgan's side of the R1 / approximate R1 / none comparison (PyTorch's: test_torch_workload_runs).
+  w = _tiny(name, n_critic=1).with_conv('xla')
+  b = wl.build_jax(w, compiler_options=wl.FAST_COMPILE)
+  state, metrics = b['step'](b['state'], b['batch'], b['key'])
+  assert (int(state.step), int(state.skipped)) == (1, 0)
+  for k, v in metrics.items():
+    assert np.isfinite(float(v)), k
+
+
 @pytest.mark.full
 def test_ada_ops_match_torch():
   # The reference's ADA does jaxgan's work: the same matrices from the same parameters, the same
@@ -431,6 +524,43 @@ def test_torch_workload_runs(name):
   grads = [p.grad for p in gan.G.parameters() if p.grad is not None]
   assert grads and all(torch.isfinite(g).all() for g in grads)
   assert any(not torch.equal(a, p) for a, p in zip(before, gan.G.parameters(), strict=True))
+
+
+def test_torch_approx_penalties():
+  # The reference's approximate R1 / R2 on jaxgan's own noise gives jaxgan's value; the critic
+  # update reuses the loss's scores (one more forward pass per penalty, no create_graph); and for
+  # a linear critic it is sigma^2 R1 in expectation.
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference as tr
+
+  critic, real, fake = _ref_critic()
+  ref = REFERENCE['penalties']['critic']
+  w1, w2 = (torch.tensor(ref[k], requires_grad=True) for k in ('w1', 'w2'))
+  calls = []
+
+  def torch_critic(x):
+    calls.append(x.shape[0])
+    return torch.tanh(x @ w1) @ w2
+
+  for name in ('approx_r1', 'approx_r2'):
+    value, x, noisy = _noisy_inputs(name, critic, real, fake, jax.random.PRNGKey(3))
+    eps = torch.from_numpy((noisy - x) / tr.APPROX_SIGMA)
+    got = tr.approx_squared_differences(torch_critic, torch.from_numpy(x), noise=eps)
+    np.testing.assert_allclose(float(got.detach()), value, rtol=1e-4, err_msg=name)
+  r, f = torch.from_numpy(real), torch.from_numpy(fake)
+  scores = (torch_critic(r), torch_critic(f))
+  calls.clear()
+  weights = tr.penalty_weights(wl.get('W5-approx'))
+  total = tr.penalty_loss(torch_critic, r, f, weights, scores=scores)
+  assert calls == [4, 4] and total.requires_grad  # the noisy reals, the noisy fakes
+  calls.clear()
+  tr.penalty_loss(torch_critic, r, f, weights)  # without the scores: D(x) as well
+  assert calls == [4, 4, 4, 4]
+  torch.manual_seed(0)
+  wv = w1[:, 0]
+  x = torch.rand(4096, wv.shape[0]) * 2 - 1
+  approx = float(tr.approx_squared_differences(lambda v: v @ wv, x).detach())
+  np.testing.assert_allclose(approx, tr.APPROX_SIGMA**2 * float((wv @ wv).detach()), rtol=0.1)
 
 
 def test_torch_conditional_layers():
