@@ -49,6 +49,7 @@ from jaxgan.input_gradients import (  # re-exported: the gradients every penalty
   squared_gradient_norms,
 )
 from jaxgan.noise_penalties import APPROX_SIGMA, approx_r1, approx_r2
+from jaxgan.regularizers import clip_weights  # re-exported: WGAN's projection of D's weights
 
 _per_example_uniform = per_example_uniform  # the name tests/_sharded_worker.py draws with
 # The one signature of every entry of PENALTIES: f(critic_fn, real, fake, key) -> scalar.
@@ -287,27 +288,6 @@ register("approx_r2", at="fakes")(
 )
 
 
-def clip_weights(params: Any, clip_value: float = 0.01) -> Any:
-  """Weight clipping of the original WGAN (Arjovsky et al. 2017, Algorithm 1).
-
-  A projection applied to the critic's parameters after each update: every parameter is clipped
-  to [-clip_value, clip_value] (0.01 in the paper).
-
-  Args:
-    params: a pytree of arrays.
-    clip_value: the bound c > 0.
-
-  Returns:
-    A pytree of the same structure, shapes and dtypes, every element in [-c, c].
-
-  Example:
-    >>> clipped = clip_weights({"w": jnp.array([-1.0, 0.005, 2.0])}, 0.01)
-    >>> [round(float(v), 3) for v in clipped["w"]]
-    [-0.01, 0.005, 0.01]
-  """
-  return jax.tree.map(lambda p: jnp.clip(p, -clip_value, clip_value), params)
-
-
 def _registered(name: str) -> Penalty:
   try:
     return PENALTIES[name]
@@ -338,6 +318,24 @@ def get(penalty: str | PenaltyFn) -> PenaltyFn:
   return penalty if callable(penalty) else _registered(penalty).fn
 
 
+def _as_penalty(penalty: str | PenaltyFn) -> Penalty:
+  if isinstance(penalty, Penalty):
+    return penalty
+  if callable(penalty):
+    return Penalty(getattr(penalty, "__name__", "penalty"), penalty, "reals")
+  return _registered(penalty)
+
+
+def keywords(penalty: str | PenaltyFn) -> list[str]:
+  """The keyword-only arguments a penalty (a name, a `Penalty` or a function) accepts.
+
+  >>> keywords("approx_r1"), keywords("r1")
+  (['sigma', 'wrt'], ['wrt'])
+  """
+  params = inspect.signature(_as_penalty(penalty).fn).parameters.values()
+  return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
 def with_options(penalty: str | PenaltyFn, **options: Any) -> Penalty:
   """A penalty with some of its keywords bound, under the uniform signature, for configs.
 
@@ -362,14 +360,8 @@ def with_options(penalty: str | PenaltyFn, **options: Any) -> Penalty:
     Traceback (most recent call last):
     ValueError: Penalty 'r1' accepts the keywords ['wrt']; got sigma. ...
   """
-  if isinstance(penalty, Penalty):
-    found = penalty
-  elif callable(penalty):
-    found = Penalty(getattr(penalty, "__name__", "penalty"), penalty, "reals")
-  else:
-    found = _registered(penalty)
-  params = inspect.signature(found.fn).parameters.values()
-  accepted = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+  found = _as_penalty(penalty)
+  accepted = keywords(found)
   unknown = sorted(set(options) - set(accepted))
   if unknown:
     raise ValueError(

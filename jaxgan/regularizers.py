@@ -2,8 +2,9 @@
 
 bCR's `consistency_regularizer`, LeCam's `lecam_regularizer` (with `update_lecam_anchors`) and
 ADA's `adjust_ada_p` are functions of D's scores (or their statistics), usable with any model
-library in any training loop. `jaxgan.step.regularization` applies them in the train step; the
-gradient penalties are in `jaxgan.penalties`.
+library in any training loop; `clip_weights` is WGAN's projection of D's weights (re-exported by
+`jaxgan.penalties`). `jaxgan.step.regularization` applies them in the train step; the gradient
+penalties are in `jaxgan.penalties`.
 """
 
 from __future__ import annotations
@@ -138,3 +139,24 @@ def adjust_ada_p(
   """
   step = jnp.sign(mean_sign - target) * images / (ada_kimg * 1000.0)
   return jnp.clip(p + step, 0.0, 1.0).astype(jnp.float32)
+
+
+def clip_weights(params: Any, clip_value: float = 0.01) -> Any:
+  """Weight clipping of the original WGAN (Arjovsky et al. 2017, Algorithm 1).
+
+  A projection applied to the critic's parameters after each update: every parameter is clipped
+  to [-clip_value, clip_value] (0.01 in the paper).
+
+  Args:
+    params: a pytree of arrays.
+    clip_value: the bound c > 0.
+
+  Returns:
+    A pytree of the same structure, shapes and dtypes, every element in [-c, c].
+
+  Example:
+    >>> clipped = clip_weights({"w": jnp.array([-1.0, 0.005, 2.0])}, 0.01)
+    >>> [round(float(v), 3) for v in clipped["w"]]
+    [-0.01, 0.005, 0.01]
+  """
+  return jax.tree.map(lambda p: jnp.clip(p, -clip_value, clip_value), params)

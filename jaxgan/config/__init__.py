@@ -35,8 +35,9 @@ RESUMABLE_SECTIONS = ("run", "log", "eval", "checkpoint")
 
 # The 2-D mixtures sampled inside the compiled program (jaxgan.data.registry knows every data set).
 TOY_DATASETS = data_registry.names("toy")
-# Sections whose keys are free-form: model keyword arguments, and penalty names to weights.
-FREE_FORM = ("model.kwargs", "loss.penalties")
+# Sections whose keys are free-form: model keyword arguments, penalty names to weights, and the
+# penalties' keyword arguments.
+FREE_FORM = ("model.kwargs", "loss.penalties", "loss.penalty_options")
 
 
 def check_override(path: str) -> None:
@@ -158,6 +159,8 @@ def default_config() -> ml_collections.ConfigDict:
     str
   )  # one more penalty, for the command line: --config.loss.penalty=r1
   c.loss.penalty_weight = _schedulable(10.0)  # [S] the weight of loss.penalty
+  # Keyword -> value for every penalty that takes it, e.g. sigma for approx_r1/approx_r2.
+  c.loss.penalty_options = ml_collections.ConfigDict()
   c.loss.penalty_every = 1  # lazy regularisation: penalties every k-th D update, weight x k
   c.loss.n_critic = 1  # discriminator updates per generator update
   c.loss.weight_clip = placeholder(float)  # clip D's weights to [-c, c] (original WGAN)

@@ -49,6 +49,7 @@ STEP_FIELDS = {
   "penalty": "loss.penalty",
   "penalties": "loss.penalties",
   "penalty_every": "loss.penalty_every",
+  "penalty_options": "loss.penalty_options",
   "n_critic": "loss.n_critic",
   "lecam_decay": "loss.lecam_decay",
   "class_weight": "loss.class_weight",

@@ -11,9 +11,10 @@ import optax
 
 from jaxgan import augment as augment_lib
 from jaxgan import schedules
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, OptionError
 from jaxgan.models import check_name as check_model_name
 from jaxgan.models import make_models
+from jaxgan.step.regularization import bind_options
 from jaxgan.step.state import GAN
 from jaxgan.step.train import TrainStep, make_train_step
 
@@ -84,17 +85,24 @@ def check_names(config: ml_collections.ConfigDict) -> None:
   if side is not None:  # the image size the config fixes, checked before any data is read
     field = "data.pad_to" if config.data.get("pad_to") else "data.resolution"
     lookups.append((field, lambda: check_model_name(config.model.name, side)))
-  for name in [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]:
+  named = [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]
+  for name in named:
     lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))
+  options = lo.penalty_options.to_dict()
+  lookups.append(("loss.penalty_options", lambda: bind_options(named, options)))
   from jaxgan.config import schedulable_fields  # pylint: disable=g-import-not-at-top
 
   fields = [f for f in schedulable_fields() if config[f.split(".")[0]][f.split(".")[1]] is not None]
   fields += [f"loss.penalties.{name}" for name in lo.penalties.keys()]
   for field in fields:  # every schedule spec parsed and its range checked, as the step will
     lookups.append((field, lambda field=field: schedule(config, field)))
+  from jaxgan.config.checks import STEP_FIELDS  # pylint: disable=g-import-not-at-top
+
   for field, lookup in lookups:
     try:
       lookup()
+    except OptionError as e:  # the step's own rule, its arguments named by their fields
+      raise ConfigError(e.naming({k: f"config.{v}" for k, v in STEP_FIELDS.items()})) from None
     except (ValueError, TypeError) as e:
       msg = str(e) if str(e).startswith("config.") else f"config.{field}: {e}"
       raise ConfigError(msg) from None
@@ -185,6 +193,7 @@ def build_train_step(
     penalty=lo.penalty,
     penalty_weight=schedule(config, "loss.penalty_weight"),
     penalty_every=lo.penalty_every,
+    penalty_options=lo.penalty_options.to_dict(),
     n_critic=lo.n_critic,
     ema_decay=ema,
     weight_clip=lo.weight_clip,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from jaxgan import penalties as penalties_lib
 from jaxgan import regularizers
+from jaxgan.errors import OptionError
 from jaxgan.schedules import ScalarOrSchedule
 from jaxgan.step import critic as critic_lib
 from jaxgan.step import packing
@@ -71,6 +72,42 @@ def check_penalty_critic(gan: GAN, penalties) -> None:
     )
 
 
+def bind_options(penalties, options: Mapping | None) -> dict:
+  """Each penalty's function, with the options among its keywords bound (`penalties.with_options`).
+
+  Args:
+    penalties: names in `jaxgan.penalties.PENALTIES` or functions.
+    options: keyword -> value, each given to every penalty that takes it (e.g. `sigma` to
+      'approx_r1' and 'approx_r2', `target` to 'wgan_gp'); None or empty: none.
+
+  Returns:
+    A dict from each penalty to `f(critic_fn, real, fake, key) -> scalar`.
+
+  Raises:
+    ValueError: an unknown penalty name, or an option value the penalty refuses (a sigma <= 0).
+    OptionError: an option that none of the penalties takes (naming those they take).
+  """
+  options = dict(options or {})
+  taken = {p: penalties_lib.keywords(p) for p in penalties}
+  unused = sorted(k for k in options if not any(k in kws for kws in taken.values()))
+  if unused:
+    names = ", ".join(f"{penalty_name(p)}: {kws}" for p, kws in taken.items()) or "no penalty"
+    raise OptionError(
+      f"$penalty_options {unused} are taken by none of the run's penalties ({names}); give "
+      "only keywords of those penalties."
+    )
+  fns = {p: penalties_lib.get(p) for p in penalties}
+  for p, kws in taken.items():
+    mine = {k: v for k, v in options.items() if k in kws}
+    if mine:
+      fns[p] = penalties_lib.with_options(p, **mine)
+      # Traced once on shapes, with a linear critic of one feature: the penalty's own checks of
+      # its options (a sigma <= 0) fire now rather than when the step compiles.
+      x = jax.ShapeDtypeStruct((2, 1), jnp.float32)
+      jax.eval_shape(lambda v: fns[p](lambda u: u[:, 0], v, v, jax.random.key(0)), x)
+  return fns
+
+
 class Penalties:
   """The gradient penalties of a run, with their weights and lazy interval.
 
@@ -80,6 +117,8 @@ class Penalties:
       checked by `jaxgan.step.options.check_options`).
     every: compute them on every k-th critic update only, weights times k (StyleGAN2's lazy
       regularisation, k = 16); 1: every update.
+    options: keyword arguments for the penalties that take them (`bind_options`), e.g.
+      `{"sigma": 0.1}` for the approximate R1.
 
   Raises:
     ValueError: an unknown penalty name, listing the valid ones.
@@ -92,9 +131,9 @@ class Penalties:
     ({'r1': 25.0, 'r2': 25.0}, 25.0)
   """
 
-  def __init__(self, penalties: Mapping, every: int = 1):
+  def __init__(self, penalties: Mapping, every: int = 1, options: Mapping | None = None):
     self.weights = dict(penalties)
-    self.fns = {p: penalties_lib.get(p) for p in self.weights}
+    self.fns = bind_options(self.weights, options)
     self.every = every
 
   def __bool__(self) -> bool:

@@ -57,6 +57,7 @@ def make_train_step(
   penalty_weight: ScalarOrSchedule = 10.0,
   penalties: Mapping[str | penalties_lib.PenaltyFn, ScalarOrSchedule] | None = None,
   penalty_every: int = 1,
+  penalty_options: Mapping[str, object] | None = None,
   n_critic: int = 1,
   ema_decay: ScalarOrSchedule = 0.999,
   weight_clip: float | None = None,
@@ -92,6 +93,8 @@ def make_train_step(
     penalty_every: lazy regularisation (Karras et al. 2020, StyleGAN2): the penalties are
       computed on every k-th critic update only, with their weights times k; one program, the
       other updates skip them with `lax.cond`.
+    penalty_options: keyword -> value for every penalty that takes it
+      (`regularization.bind_options`), e.g. `{"sigma": 0.1}` for 'approx_r1' and 'approx_r2'.
     n_critic: discriminator updates per generator update; the batch must hold n_critic slices.
     ema_decay: decay of the EMA of the generator parameters, in [0, 1), or a schedule of it
       (`jaxgan.schedules.ema_decay_from_half_life`).
@@ -141,7 +144,7 @@ def make_train_step(
       a positive integer, a negative weight, `ema_decay` or `lecam_decay` outside [0, 1),
       `ada_target` outside (0, 1), without `augment` or with `augment_p`, `ada_kimg` not > 0,
       fake label probabilities of the wrong length, negative or not summing to 1, a
-      class-conditional GAN with packing.
+      class-conditional GAN with packing, a penalty option that no penalty takes.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax
@@ -176,7 +179,7 @@ def make_train_step(
     fake_label_probs=fake_label_probs,
     class_weight=class_weight,
   )
-  pens = reg.Penalties(weights, penalty_every)
+  pens = reg.Penalties(weights, penalty_every, penalty_options)
   reg.check_penalty_critic(gan, pens.fns)
   if augment_p is None:
     augment_p = 1.0
