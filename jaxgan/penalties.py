@@ -49,7 +49,7 @@ from jaxgan.input_gradients import (  # re-exported: the gradients every penalty
   squared_gradient_norms,
 )
 from jaxgan.noise_penalties import APPROX_SIGMA, approx_r1, approx_r2
-from jaxgan.regularizers import clip_weights  # re-exported: WGAN's projection of D's weights
+from jaxgan.regularizers import clip_weights as clip_weights  # re-exported: WGAN's
 
 _per_example_uniform = per_example_uniform  # the name tests/_sharded_worker.py draws with
 # The one signature of every entry of PENALTIES: f(critic_fn, real, fake, key) -> scalar.

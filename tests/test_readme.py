@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxgan import penalties
@@ -13,21 +14,36 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 
-def _snippet(name):
-  match = re.search(rf"<!-- readme-snippet: {name} -->\s*```python\n(.*?)```", README, re.S)
-  assert match, f"README snippet {name!r} not found"
+LOSSES_DOC = (REPO / "docs" / "losses.md").read_text()
+
+
+def _snippet(name, text=README):
+  match = re.search(rf"<!-- readme-snippet: {name} -->\s*```python\n(.*?)```", text, re.S)
+  assert match, f"snippet {name!r} not found"
   return match.group(1)
 
 
-def test_custom_training_loop_snippet_runs(capsys):
+def test_distillation_loop_snippet_learns_the_target(capsys):
+  """The README's loop: the student's samples reach the target Gaussian N((1, -1), 0.5^2 I),
+  through a frozen feature network and two heads, with the approximate R1."""
   namespace = {}
   exec(compile(_snippet("custom-loop"), "README.md", "exec"), namespace)
-  assert math.isfinite(float(namespace["d_value"])) and math.isfinite(float(namespace["g_value"]))
-  assert "critic loss" in capsys.readouterr().out
-  # It only uses jaxgan.losses and jaxgan.penalties.
-  assert {m for m in re.findall(r"from jaxgan import (.*)", _snippet("custom-loop"))} == {
+  samples = np.asarray(namespace["samples"])
+  np.testing.assert_allclose(samples.mean(0), [1.0, -1.0], atol=0.3)
+  np.testing.assert_allclose(samples.std(0), [0.5, 0.5], atol=0.2)
+  assert "student mean" in capsys.readouterr().out
+  # Only jaxgan.losses and jaxgan.penalties; the frozen network is never given to an optimiser.
+  assert set(re.findall(r"from jaxgan import (.*)", _snippet("custom-loop"))) == {
     "losses, penalties"
   }
+  assert "opt.init(frozen)" not in _snippet("custom-loop")
+
+
+def test_wgan_gp_loop_snippet_runs(capsys):
+  namespace = {}
+  exec(compile(_snippet("wgan-gp-loop", LOSSES_DOC), "docs/losses.md", "exec"), namespace)
+  assert math.isfinite(float(namespace["d_value"])) and math.isfinite(float(namespace["g_value"]))
+  assert "critic loss" in capsys.readouterr().out
 
 
 @pytest.mark.full

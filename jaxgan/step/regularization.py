@@ -103,8 +103,8 @@ def bind_options(penalties, options: Mapping | None) -> dict:
       fns[p] = penalties_lib.with_options(p, **mine)
       # Traced once on shapes, with a linear critic of one feature: the penalty's own checks of
       # its options (a sigma <= 0) fire now rather than when the step compiles.
-      x = jax.ShapeDtypeStruct((2, 1), jnp.float32)
-      jax.eval_shape(lambda v: fns[p](lambda u: u[:, 0], v, v, jax.random.key(0)), x)
+      x, fn = jax.ShapeDtypeStruct((2, 1), jnp.float32), fns[p]
+      jax.eval_shape(lambda v, fn=fn: fn(lambda u: u[:, 0], v, v, jax.random.key(0)), x)
   return fns
 
 
