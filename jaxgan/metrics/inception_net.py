@@ -5,7 +5,9 @@ definition moved to the models layer; every name the FID code and its tests impo
 keeps working.
 """
 
+# Every public name, and the private helpers some callers reached for.
 from jaxgan.models.inception_net import (  # noqa: F401
+  MIXED_BLOCKS,
   NUM_CLASSES,
   TF1_RANGE,
   BasicConv2d,
@@ -17,10 +19,12 @@ from jaxgan.models.inception_net import (  # noqa: F401
   InceptionB,
   InceptionD,
   InceptionV3,
-  MIXED_BLOCKS,
+  _avg_pool_same,
+  _convolve,
+  _max_pool_s2,
+  _pair,
   fold_batch_norm,
   preprocess,
   preprocess_tf1,
   tf1_resize_matrix,
 )
-from jaxgan.models.inception_net import _avg_pool_same, _convolve, _max_pool_s2, _pair  # noqa: F401
