@@ -97,6 +97,9 @@ class FeatureCritic(nn.Module):
     backbone_weights: the backbone's pretrained variables (a pytree of arrays, e.g. a trained
       classifier's `{'params': ...}`; only the entries the chosen layers need are kept), or
       None for a random initialisation.
+    pretrained: whether the run gives it pretrained weights (`jaxgan.run.backbones`) before
+      init; False keeps the random initialisation (tests, ablations). The module itself only
+      reads `backbone_weights`.
     norm: the heads' normalisation, 'spectral' or 'none'.
     sn_steps: spectral-norm power iterations per call.
     dtype: the heads' compute dtype; the backbone computes in float32.
@@ -110,6 +113,7 @@ class FeatureCritic(nn.Module):
   finetune_backbone: bool = False
   resize_to: int | None = None
   backbone_weights: Any = None
+  pretrained: bool = True
   norm: str = 'spectral'
   sn_steps: int = 1
   dtype: Any = jnp.float32
@@ -194,7 +198,10 @@ class FeatureCritic(nn.Module):
       full = jax.tree.map(jnp.asarray, chosen)
     full = dict(full) if full is not None else None
     if self.finetune_backbone:
-      params = self.param('backbone', lambda _: full['params'])
+      if full is None:  # `param` would evaluate its initialiser for a shape check
+        params = self.get_variable('params', 'backbone')
+      else:
+        params = self.param('backbone', lambda _: full['params'])
       rest = self.variable(
         'backbone', 'weights', lambda: {k: v for k, v in full.items() if k != 'params'}
       )
@@ -264,6 +271,7 @@ def make(
   head_width: int = 64,
   finetune_backbone: bool = False,
   resize_to: int | None = None,
+  pretrained: bool = True,
   sn_steps: int = 1,
   minibatch_std: int = 0,
   conv: str = 'auto',
@@ -284,6 +292,7 @@ def make(
     head_width: channels of each head.
     finetune_backbone: train the backbone too (its parameters under 'params').
     resize_to: the backbone's input side (None: its default; 0: the images' own).
+    pretrained: the run loads the backbone's pretrained weights (False: random, for tests).
     sn_steps: spectral-norm power iterations per call.
     minibatch_std: must be 0 (a patch critic has no single feature vector to extend).
     conv: G's convolutions, one of `conv_impl.IMPLEMENTATIONS`.
@@ -307,6 +316,7 @@ def make(
     head_width=head_width,
     finetune_backbone=finetune_backbone,
     resize_to=resize_to,
+    pretrained=pretrained,
     norm=d_norm,
     sn_steps=sn_steps,
     dtype=dtype,
