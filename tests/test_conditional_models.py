@@ -25,8 +25,14 @@ N = 6
 C = 3
 LATENT = 8
 LABELS = jnp.array([0, 1, 0, 1, 1, 0], jnp.int32)  # class 2 never occurs
-SHAPES = {'mlp': (8,), 'dcgan': (28, 28, 1), 'resnet': (32, 32, 3), 'r3gan': (32, 32, 3)}
-WIDTHS = {'mlp': 8, 'dcgan': 4, 'resnet': 8, 'r3gan': 16}
+SHAPES = {
+  'mlp': (8,),
+  'dcgan': (28, 28, 1),
+  'resnet': (32, 32, 3),
+  'r3gan': (32, 32, 3),
+  'projected': (28, 28, 1),
+}
+WIDTHS = {'mlp': 8, 'dcgan': 4, 'resnet': 8, 'r3gan': 16, 'projected': 4}
 
 
 def _key(seed):
@@ -223,7 +229,12 @@ def test_r3gan_projection_is_the_official_inner_product():
 
 
 @pytest.mark.parametrize(
-  'name', tiered([(n,) for n in SHAPES], list(SHAPES), lambda c: c[0] in ('resnet', 'r3gan'))
+  'name',
+  tiered(
+    [(n,) for n in SHAPES if 'acgan' in D_CONDITIONINGS[n]],
+    [n for n in SHAPES if 'acgan' in D_CONDITIONINGS[n]],
+    lambda c: c[0] in ('resnet', 'r3gan'),
+  ),
 )
 def test_acgan_outputs(name):
   _, d = _make(name, num_classes=C, d_conditioning='acgan', dtype='bfloat16')
@@ -285,6 +296,7 @@ COMBINATIONS = [
   ('resnet', 'cbn', 'acgan', 0, None),
   ('r3gan', 'concat', 'projection', 0, None),
   ('r3gan', 'concat', 'acgan', 0, None),
+  ('projected', 'cbn', 'projection', 0, None),
 ]
 
 
@@ -318,7 +330,8 @@ def test_every_conditioning_builds_and_differentiates(name, g_cond, d_cond, shar
       for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(params), strict=True)
     )
   scores = out['d_out'][0] if d_cond == 'acgan' else out['d_out']
-  assert scores.shape == (N,) and scores.dtype == jnp.float32
+  for s in scores.values() if isinstance(scores, dict) else [scores]:
+    assert s.shape[0] == N and s.ndim in (1, 3) and s.dtype == jnp.float32
   assert out['images'].shape == (N, *SHAPES[name]) and out['images'].dtype == jnp.float32
   if d_cond == 'acgan':
     assert out['d_out'][1].shape == (N, C)
@@ -339,6 +352,8 @@ def _conditional_grads(g, d):
       images = g.apply({**g_vars, 'params': g_params}, z, True, LABELS, mutable=['batch_stats'])[0]
       out = d.apply({**d_vars, 'params': d_params}, images, True, LABELS, mutable=['batch_stats'])
       scores = out[0][0] if acgan else out[0]
+      if isinstance(scores, dict):  # a feature-network critic: patch maps, one per layer
+        scores = sum(s.mean(axis=(1, 2)) for s in scores.values())
       class_loss = -jnp.mean(jax.nn.log_softmax(out[0][1])[jnp.arange(N), LABELS]) if acgan else 0
       return jnp.mean(scores) + class_loss, dict(images=images, d_out=out[0])
 

@@ -29,55 +29,20 @@ import zipfile
 from collections.abc import Sequence
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from jaxgan.metrics.batching import apply_in_batches
+
+# The networks, in their own module; public here as before.
+from jaxgan.metrics.classifier_nets import ARCHS as ARCHS
+from jaxgan.metrics.classifier_nets import ConvClassifier as ConvClassifier
+from jaxgan.metrics.classifier_nets import check_arch, make_module
 from jaxgan.metrics.reference import load_arrays
 
 FORMAT = "jaxgan.classifier/1"
-
-
-class ConvClassifier(nn.Module):
-  """conv3x3-relu-maxpool2 per width, then Dense(feature_dim)-relu (the features), Dense(classes).
-
-  Attributes:
-    num_classes: outputs of the classification head.
-    widths: channels of each conv stage; each stage halves the image size.
-    feature_dim: the dimension of the features.
-    downsample: how a stage halves the size: `'max_pool'` (conv3x3-relu-maxpool2) or `'stride'`
-      (a stride-2 conv3x3-relu: a quarter of the conv's work, and no max-pool gradient, which
-      XLA's CPU backend computes slowly).
-  """
-
-  num_classes: int = 10
-  widths: Sequence[int] = (32, 64)
-  feature_dim: int = 128
-  downsample: str = "max_pool"
-
-  @nn.compact
-  def __call__(self, x):
-    """Features and logits.
-
-    Args:
-      x: float32 `(n, h, w, c)` images in [-1, 1].
-
-    Returns:
-      `(features float32 (n, feature_dim), logits float32 (n, num_classes))`.
-    """
-    if self.downsample not in ("max_pool", "stride"):
-      raise ValueError(f"downsample must be 'max_pool' or 'stride'; got {self.downsample!r}.")
-    stride = 2 if self.downsample == "stride" else 1
-    for w in self.widths:
-      x = nn.relu(nn.Conv(w, (3, 3), strides=stride)(x))
-      if stride == 1:
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = x.reshape((x.shape[0], -1))
-    feats = nn.relu(nn.Dense(self.feature_dim)(x))
-    return feats, nn.Dense(self.num_classes)(feats)
 
 
 def _adapt(images: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
@@ -101,7 +66,8 @@ def _adapt(images: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
 
 
 class ClassifierExtractor:
-  """A trained `ConvClassifier` behind the `FeatureExtractor` protocol.
+  """A trained classifier (`ConvClassifier` or `ResidualClassifier`) behind the
+  `FeatureExtractor` protocol.
 
   Images of another size than the training images are centre-cropped or padded with -1 (e.g.
   MNIST padded to 32x32 by `data.pad_to`), so the features do not depend on that padding.
@@ -117,25 +83,23 @@ class ClassifierExtractor:
     """Wraps trained parameters.
 
     Args:
-      params: the `ConvClassifier` parameters.
-      meta: needs `num_classes`, `widths`, `feature_dim`, `image_shape`, `dataset`.
+      params: the network's parameters.
+      meta: needs `num_classes`, `widths`, `feature_dim`, `image_shape`, `dataset`; `arch`
+        ('conv' when absent, `make_module`).
     """
     self.params = params
     self.meta = dict(meta)
-    self.module = ConvClassifier(
-      num_classes=meta["num_classes"],
-      widths=tuple(meta["widths"]),
-      feature_dim=meta["feature_dim"],
-      downsample=meta.get("downsample", "max_pool"),  # files without the field max-pool
-    )
+    self.module = make_module(meta)
     self.image_shape = tuple(meta["image_shape"])
     self.batch_size = 500
     self._apply = jax.jit(lambda p, x: self.module.apply({"params": p}, x))
 
   @property
   def name(self) -> str:
-    """`'<dataset>_convnet'`: the first part of every metric key."""
-    return f"{self.meta['dataset']}_convnet"
+    """`'<dataset>_convnet'` (`'<dataset>_resnet'` for 'residual'): the first part of every
+    metric key."""
+    kind = "resnet" if self.meta.get("arch", "conv") == "residual" else "convnet"
+    return f"{self.meta['dataset']}_{kind}"
 
   @property
   def id(self) -> str | None:
@@ -151,7 +115,8 @@ class ClassifierExtractor:
     """The network, its training and its hash, for the protocol string."""
     acc = self.meta.get("test_accuracy")
     acc = f", test acc {100 * acc:.2f}%" if acc is not None else ""
-    net = f"ConvClassifier{tuple(self.meta['widths'])}-{self.meta['feature_dim']}"
+    arch = "ResidualClassifier" if self.meta.get("arch") == "residual" else "ConvClassifier"
+    net = f"{arch}{tuple(self.meta['widths'])}-{self.meta['feature_dim']}"
     net += "-stride" if self.meta.get("downsample") == "stride" else ""
     return (
       f"jaxgan {net} trained on {self.meta['dataset']} ({self.meta.get('steps')} steps{acc}, "
@@ -189,6 +154,7 @@ def train_classifier(
   widths: Sequence[int] = (32, 64),
   feature_dim: int = 128,
   downsample: str = "max_pool",
+  arch: str = "conv",
   num_train: int | None = None,
   num_test: int | None = None,
   data_dir=None,
@@ -197,7 +163,8 @@ def train_classifier(
   test_data=None,
   log=print,
 ) -> tuple[ClassifierExtractor, dict]:
-  """Trains a `ConvClassifier` with Adam on `dataset`'s train split; evaluates on its test split.
+  """Trains a classifier (`ConvClassifier` by default) with Adam on `dataset`'s train split and
+  evaluates it on its test split.
 
   Args:
     dataset: a name in `jaxgan.data.BUILDERS`; the meta records it, and it names the features.
@@ -207,7 +174,10 @@ def train_classifier(
     seed: of the initialisation and the batch order.
     widths: conv stage widths of the `ConvClassifier`.
     feature_dim: its feature dimension.
-    downsample: its `downsample`, `'max_pool'` or `'stride'`.
+    downsample: its `downsample`, `'max_pool'` or `'stride'` ('conv' only).
+    arch: `'conv'` (`ConvClassifier`, the FCD classifier) or `'residual'`
+      (`jaxgan.models.backbones.ResidualClassifier`, one stage per width, the critic's
+      backbone); recorded in the meta (for 'residual' only: 'conv' files are as before).
     num_train: train on the first this many images; None: all.
     num_test: evaluate on the first this many test images; None: all.
     data_dir: prepared data sets (TFDS `data_dir`).
@@ -234,9 +204,14 @@ def train_classifier(
   if x_train.ndim == 3:
     x_train = x_train[..., None]
   num_classes = int(max(y_train.max(), np.max(test_data[1])) + 1)
-  module = ConvClassifier(
-    num_classes=num_classes, widths=tuple(widths), feature_dim=feature_dim, downsample=downsample
-  )
+  arch = check_arch(arch)
+  net = dict(num_classes=num_classes, widths=list(widths), feature_dim=feature_dim)
+  # 'conv' files keep the fields they always had (and no `arch`), so their bytes do not change.
+  if arch == "conv":
+    net["downsample"] = downsample
+  else:
+    net["arch"] = arch
+  module = make_module(net)
   # The 'rbg' generator, in one jitted init: XLA's CPU compiler is slow on threefry's unrolled
   # rounds, once per initialiser, and a classifier needs no particular random stream.
   key = jax.random.key(seed, impl="rbg")
@@ -270,10 +245,7 @@ def train_classifier(
   meta = dict(
     format=FORMAT,
     dataset=dataset,
-    num_classes=num_classes,
-    widths=list(widths),
-    feature_dim=feature_dim,
-    downsample=downsample,
+    **net,
     image_shape=list(x_train.shape[1:]),
     steps=steps,
     batch_size=batch_size,

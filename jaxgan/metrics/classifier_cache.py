@@ -9,6 +9,11 @@ and study shares one, and their numbers stay comparable. The file name hashes th
 format, so a change of any of them trains a new one instead of reusing a stale one.
 
 Stacked MNIST's channels are MNIST digits, so `stacked_mnist` gets the MNIST classifier.
+
+A second entry, `BACKBONE_SETTINGS`, trains the feature-network critic's backbone
+(`cached_backbone`, `<cache>/backbones/`): another architecture (`ResidualClassifier`) and another
+seed than the FCD classifier's, so that a GAN trained against the backbone's features is not
+scored by the same network.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from jaxgan.metrics import classifier as clf_lib
 
 # The one jaxgan cache folder, shared with the fetched Inception weights.
 from jaxgan.metrics.inception_weights import cache_dir as default_cache_dir
+from jaxgan.models.backbones import CLASSIFIER_FEATURE_DIM, CLASSIFIER_WIDTHS
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,17 @@ log = logging.getLogger(__name__)
 # `stacked_mnist.MIN_ACCURACY` on MNIST's test set with margin over seeds.
 SETTINGS = dict(
   steps=1500, batch_size=64, lr=3e-3, seed=0, widths=(32, 64), feature_dim=128, downsample="stride"
+)
+# The feature-network critic's backbone (`jaxgan.models.backbones`, 'classifier'): the residual
+# network with the backbone's widths, and another seed than `SETTINGS`'.
+BACKBONE_SETTINGS = dict(
+  arch="residual",
+  steps=1500,
+  batch_size=64,
+  lr=3e-3,
+  seed=1,
+  widths=CLASSIFIER_WIDTHS,
+  feature_dim=CLASSIFIER_FEATURE_DIM,
 )
 # Data set of the run -> the data set its classifier learns.
 TRAINED_ON = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "stacked_mnist": "mnist"}
@@ -74,11 +91,27 @@ def cached_classifier_path(dataset: str, cache_dir: str | os.PathLike | None = N
   Raises:
     ValueError: as `classifier_dataset`.
   """
+  return _path(dataset, cache_dir, SETTINGS, "classifiers", "convnet")
+
+
+def cached_backbone_path(dataset: str, cache_dir: str | os.PathLike | None = None) -> str:
+  """Where the cached backbone classifier of a run on `dataset` lives (`BACKBONE_SETTINGS`).
+
+  Returns:
+    `<cache_dir>/backbones/<trained-on>_resnet_<16 hex digits>.npz`.
+
+  Raises:
+    ValueError: as `classifier_dataset`.
+  """
+  return _path(dataset, cache_dir, BACKBONE_SETTINGS, "backbones", "resnet")
+
+
+def _path(dataset, cache_dir, settings: dict, folder: str, kind: str) -> str:
   trained_on = classifier_dataset(dataset)
-  key = json.dumps([clf_lib.FORMAT, trained_on, SETTINGS], sort_keys=True)
+  key = json.dumps([clf_lib.FORMAT, trained_on, settings], sort_keys=True)
   digest = hashlib.sha256(key.encode()).hexdigest()[:16]
   root = os.path.expanduser(os.fspath(cache_dir)) if cache_dir else default_cache_dir()
-  return os.path.join(root, "classifiers", f"{trained_on}_convnet_{digest}.npz")
+  return os.path.join(root, folder, f"{trained_on}_{kind}_{digest}.npz")
 
 
 def cached_classifier(
@@ -108,20 +141,47 @@ def cached_classifier(
   Raises:
     ValueError: as `classifier_dataset`.
   """
-  say = log_fn or log.info
   path = cached_classifier_path(dataset, cache_dir)
+  return _cached(dataset, path, SETTINGS, "classifier", data_dir, source_dir, log_fn)
+
+
+def cached_backbone(
+  dataset: str,
+  *,
+  cache_dir: str | os.PathLike | None = None,
+  data_dir=None,
+  source_dir=None,
+  log_fn: Callable[[str], None] | None = None,
+) -> clf_lib.ClassifierExtractor:
+  """The cached backbone classifier for a run on `dataset`, trained with `BACKBONE_SETTINGS`
+  on first use (as `cached_classifier`); its `params` are the critic's backbone weights.
+
+  Args: as `cached_classifier`'s.
+
+  Returns:
+    The `ClassifierExtractor` of the `ResidualClassifier`.
+
+  Raises:
+    ValueError: as `classifier_dataset`.
+  """
+  path = cached_backbone_path(dataset, cache_dir)
+  return _cached(dataset, path, BACKBONE_SETTINGS, "backbone", data_dir, source_dir, log_fn)
+
+
+def _cached(dataset, path, settings, what, data_dir, source_dir, log_fn):
+  say = log_fn or log.info
   if os.path.exists(path):
     try:
       clf = clf_lib.load_classifier(path)
     except ValueError as e:  # altered or truncated: train it again
-      log.warning("Retraining the cached classifier: %s", e)
+      log.warning("Retraining the cached %s: %s", what, e)
     else:
       acc = 100 * clf.meta["test_accuracy"]
-      say(f"Reusing the cached {clf.meta['dataset']} classifier {path} (test accuracy {acc:.2f}%)")
+      say(f"Reusing the cached {clf.meta['dataset']} {what} {path} (test accuracy {acc:.2f}%)")
       return clf
   trained_on = classifier_dataset(dataset)
   clf, info = clf_lib.train_classifier(
-    trained_on, **SETTINGS, data_dir=data_dir, source_dir=source_dir, log=None
+    trained_on, **settings, data_dir=data_dir, source_dir=source_dir, log=None
   )
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fd, tmp = tempfile.mkstemp(suffix=".npz", dir=os.path.dirname(path))
@@ -133,7 +193,7 @@ def cached_classifier(
     if os.path.exists(tmp):
       os.remove(tmp)
   say(
-    f"Trained the {trained_on} classifier in {info['seconds']} s (test accuracy "
+    f"Trained the {trained_on} {what} in {info['seconds']} s (test accuracy "
     f"{100 * info['test_accuracy']:.2f}%) and cached it in {path}"
   )
   return clf

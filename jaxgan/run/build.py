@@ -14,6 +14,7 @@ from jaxgan import schedules
 from jaxgan.errors import ConfigError, OptionError
 from jaxgan.models import check_name as check_model_name
 from jaxgan.models import make_models
+from jaxgan.run.backbones import with_backbone_weights
 from jaxgan.step.regularization import bind_options
 from jaxgan.step.state import GAN
 from jaxgan.step.train import TrainStep, make_train_step
@@ -137,6 +138,7 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     shared_embedding=m.shared_embedding,
     **m.kwargs.to_dict(),
   )
+  d = with_backbone_weights(d, config)  # a feature-network critic's pretrained backbone
   return GAN(
     g,
     d,
