@@ -120,8 +120,8 @@ def test_modes_only_for_stacked_mnist():
 
   with pytest.raises(ValueError, match=r"'cifar10'.*data\.name='stacked_mnist'"):
     validate(config)  # the run refuses it before it writes anything
-  with pytest.raises(ValueError, match="No cached classifier for data set 'cifar10'"):
-    classifier_cache.classifier_dataset("cifar10")
+  with pytest.raises(ValueError, match="No cached classifier for data set 'folder:x'"):
+    classifier_cache.classifier_dataset("folder:x")
 
 
 # ------------------------------------------------------------------------------------------------

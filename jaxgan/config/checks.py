@@ -201,6 +201,23 @@ def check_conditioning(config) -> None:
   data_registry.check_num_classes(config.data.name, k)
 
 
+def critic_backbone(config) -> str | None:
+  """The frozen network under the config's critic (`model.kwargs.backbone`, else the family's
+  default), or None for a family without one."""
+  import inspect  # pylint: disable=g-import-not-at-top
+
+  from jaxgan.models import registry  # pylint: disable=g-import-not-at-top
+
+  try:
+    family = registry.get(config.model.name)
+  except ValueError:
+    return None  # an unknown name: build.check_names says so
+  default = inspect.signature(family.build).parameters.get("backbone")
+  if default is None:
+    return None
+  return config.model.kwargs.get("backbone", default.default)
+
+
 def check_metrics(config) -> None:
   """Refuses, before a run writes anything, image metrics its config cannot compute (names, a
   metric's data set, the classes and samples of conditional metrics, `class_acc`'s classifier):
@@ -215,6 +232,7 @@ def check_metrics(config) -> None:
 
   e = config.eval
   try:
+    eval_networks.check_critic_network(e.extractor, critic_backbone(config))
     eval_networks.check_request(
       e.metrics,
       dataset=config.data.name,

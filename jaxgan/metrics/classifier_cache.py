@@ -51,7 +51,15 @@ BACKBONE_SETTINGS = dict(
   feature_dim=CLASSIFIER_FEATURE_DIM,
 )
 # Data set of the run -> the data set its classifier learns.
-TRAINED_ON = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "stacked_mnist": "mnist"}
+TRAINED_ON = {
+  "mnist": "mnist",
+  "fashion_mnist": "fashion_mnist",
+  "stacked_mnist": "mnist",
+  # A scorer for runs that Inception FID cannot judge (a critic on Inception's features): weak as
+  # a classifier at these settings, but a network of its own (eval_networks.check_critic_network).
+  "cifar10": "cifar10",
+  "cifar10_jpeg": "cifar10_jpeg",
+}
 
 
 def classifier_dataset(dataset: str) -> str:

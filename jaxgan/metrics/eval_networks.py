@@ -54,6 +54,35 @@ def check_request(
   return names, classes
 
 
+def check_critic_network(extractor: Any, critic_backbone: str | None) -> None:
+  """Refuses to score a run in the features of the network its critic was built on.
+
+  A GAN trained against heads on a frozen network's features learns to match the statistics of
+  those features; a Frechet distance in the same features then rewards that match rather than
+  image quality. Kynkaanniemi et al. 2023 ("The Role of ImageNet Classes in Frechet Inception
+  Distance") show FID can be lowered without better images by matching ImageNet-class
+  information in Inception's features, and Projected GANs gain FID this way. So a critic on the
+  Inception backbone is judged by another network (jaxgan's own classifier), and the classifier
+  backbone is another architecture and seed than the classifier that scores the run.
+
+  Args:
+    extractor: the evaluation's features: `'classifier'`, `'inception'` or an object.
+    critic_backbone: the frozen network of the run's critic (`'inception'`, `'classifier'`), or
+      None for a critic on pixels.
+
+  Raises:
+    ValueError: the Inception backbone with Inception features, naming the way out.
+  """
+  if critic_backbone == "inception" and extractor == "inception":
+    raise ValueError(
+      "this run's critic reads the FID Inception network's features, so Inception FID, KID and "
+      "precision/recall would score how well G matches those features, not its images "
+      "(Kynkaanniemi et al. 2023; docs/feature_critic.md). Evaluate it with "
+      "eval.extractor='classifier' (a network jaxgan trains on the data set), or train the "
+      "critic on model.kwargs.backbone='classifier'."
+    )
+
+
 def resolve_networks(
   extractor: Any,
   metrics: Sequence[str],

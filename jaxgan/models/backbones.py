@@ -130,7 +130,12 @@ class Backbone:
 
     Raises:
       ValueError: an empty choice or an unknown name (the message lists the valid ones).
+
+    Args:
+      layers: names, a comma-separated string of them, or None.
     """
+    if isinstance(layers, str):  # 'Mixed_5d,Mixed_6e', as a command line gives them
+      layers = tuple(name.strip() for name in layers.split(','))
     layers = self.default_layers if layers is None else tuple(layers)
     unknown = [n for n in layers if n not in self.layers]
     if unknown or not layers or len(set(layers)) != len(layers):

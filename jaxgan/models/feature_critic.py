@@ -35,6 +35,10 @@ from jaxgan.models import conditioning as cond
 from jaxgan.models import dcgan, layers, registry
 
 
+# The collection of the frozen backbone's variables: never seen by an optimiser.
+FROZEN_COLLECTION = 'backbone'
+
+
 class BackboneWeights:
   """Pretrained backbone variables as a module attribute: compared and hashed by identity.
 
@@ -123,12 +127,11 @@ class FeatureCritic(nn.Module):
   def __post_init__(self):
     # Hashable attributes (a list from a config, a dict of arrays), and unknown names refused
     # here, when the module is made, rather than when it is first compiled.
-    if self.layers is not None and not isinstance(self.layers, tuple):
-      object.__setattr__(self, 'layers', tuple(self.layers))
+    if self.layers is not None:  # a list, or 'a,b' from a command line: checked, a tuple
+      object.__setattr__(self, 'layers', backbones_lib.get(self.backbone).check_layers(self.layers))
     weights = self.backbone_weights
     if weights is not None and not isinstance(weights, BackboneWeights):
       object.__setattr__(self, 'backbone_weights', BackboneWeights(weights))
-    backbones_lib.get(self.backbone).check_layers(self.layers)
     if self.norm not in ('spectral', 'none'):
       raise ValueError(f"FeatureCritic norm must be 'spectral' or 'none'; got {self.norm!r}")
     super().__post_init__()
@@ -182,7 +185,9 @@ class FeatureCritic(nn.Module):
         'collection as D.init makes them'
       )
     if not self.is_initializing():
-      if not self.has_variable('backbone', 'weights') or (self.finetune_backbone and not in_params):
+      if not self.has_variable(FROZEN_COLLECTION, 'weights') or (
+        self.finetune_backbone and not in_params
+      ):
         where = "'params'/'backbone'" if self.finetune_backbone else "the 'backbone' collection"
         raise ValueError(
           f"FeatureCritic's backbone weights are missing from {where}: apply it with every "
@@ -203,10 +208,10 @@ class FeatureCritic(nn.Module):
       else:
         params = self.param('backbone', lambda _: full['params'])
       rest = self.variable(
-        'backbone', 'weights', lambda: {k: v for k, v in full.items() if k != 'params'}
+        FROZEN_COLLECTION, 'weights', lambda: {k: v for k, v in full.items() if k != 'params'}
       )
       return {'params': params, **rest.value}
-    frozen = self.variable('backbone', 'weights', lambda: full).value
+    frozen = self.variable(FROZEN_COLLECTION, 'weights', lambda: full).value
     return jax.tree.map(jax.lax.stop_gradient, dict(frozen))
 
   @nn.compact
@@ -312,7 +317,7 @@ def make(
   )
   d = FeatureCritic(
     backbone=backbone,
-    layers=None if layers is None else tuple(layers),
+    layers=layers,
     head_width=head_width,
     finetune_backbone=finetune_backbone,
     resize_to=resize_to,

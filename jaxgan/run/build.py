@@ -63,6 +63,18 @@ def _adam(config, lr_field: str, updates_per_step: int) -> optax.GradientTransfo
   return optax.adam(learning_rate=lr, b1=o.b1, b2=b2)
 
 
+def _known_shape(config) -> tuple[int, ...] | None:
+  """One example's shape when the config alone fixes it (a registered data set), else None."""
+  from jaxgan.data import registry  # pylint: disable=g-import-not-at-top
+
+  try:
+    shape = registry.get(config.data.name).shape
+  except ValueError:
+    return None  # a folder or a TFDS set: its shape is known once it is read
+  side = config.data.get("pad_to") or config.data.get("resolution")
+  return shape if side is None or len(shape) != 3 else (side, side, shape[2])
+
+
 def check_names(config: ml_collections.ConfigDict) -> None:
   """Looks up every component the config names in the registry that owns it, before anything
   is built: the loss (`jaxgan.losses.get`), the penalties (`jaxgan.penalties.get`), the model
@@ -86,6 +98,9 @@ def check_names(config: ml_collections.ConfigDict) -> None:
   if side is not None:  # the image size the config fixes, checked before any data is read
     field = "data.pad_to" if config.data.get("pad_to") else "data.resolution"
     lookups.append((field, lambda: check_model_name(config.model.name, side)))
+  shape = _known_shape(config)
+  if shape is not None:  # the modules themselves, so that their keywords' checks run now
+    lookups.append(("model", lambda: build_models(config, shape)))
   named = [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]
   for name in named:
     lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))
@@ -124,7 +139,28 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     ValueError: unknown model name or keyword, or an image shape the model does not support.
   """
   m = config.model
-  g, d = make_models(
+  g, d = build_models(config, image_shape)
+  d = with_backbone_weights(d, config)  # a feature-network critic's pretrained backbone
+  return GAN(
+    g,
+    d,
+    _adam(config, "optim.g_lr", 1),
+    _adam(config, "optim.d_lr", config.loss.n_critic),
+    latent_shape=(m.latent_dim,),
+    pack=m.pack,
+    num_classes=m.num_classes,
+  )
+
+
+def build_models(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]):
+  """The unbound modules `(G, D)` of `config.model` (`jaxgan.models.make_models`): cheap, no
+  parameters and no weights; every check the families make of their keywords runs here.
+
+  Raises:
+    ValueError: as `build_gan`.
+  """
+  m = config.model
+  return make_models(
     m.name,
     image_shape=tuple(image_shape),
     latent_dim=m.latent_dim,
@@ -137,16 +173,6 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
     d_conditioning=m.d_conditioning,
     shared_embedding=m.shared_embedding,
     **m.kwargs.to_dict(),
-  )
-  d = with_backbone_weights(d, config)  # a feature-network critic's pretrained backbone
-  return GAN(
-    g,
-    d,
-    _adam(config, "optim.g_lr", 1),
-    _adam(config, "optim.d_lr", config.loss.n_critic),
-    latent_shape=(m.latent_dim,),
-    pack=m.pack,
-    num_classes=m.num_classes,
   )
 
 

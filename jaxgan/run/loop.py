@@ -51,7 +51,8 @@ def make_evaluator(config, cache_dir: str, **settings):
   as the run does: `config.read_options`).
 
   Raises:
-    ValueError: a 2-D mixture (its metric is mode coverage, which the loop reports), and as
+    ValueError: a 2-D mixture (its metric is mode coverage, which the loop reports), a critic on
+      the Inception network scored in its features (`check_critic_network`), and as
       `Evaluator.from_config`.
   """
   if config_lib.is_toy(config):
@@ -59,8 +60,11 @@ def make_evaluator(config, cache_dir: str, **settings):
       f"config.data.name={config.data.name!r} is a 2-D mixture: its metric is "
       "mode coverage, not an image Evaluator."
     )
+  from jaxgan.config.checks import critic_backbone  # pylint: disable=g-import-not-at-top
+  from jaxgan.metrics.eval_networks import check_critic_network  # pylint: disable=g-import-not-at-top
   from jaxgan.metrics.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
 
+  check_critic_network(config.eval.extractor, critic_backbone(config))  # jaxgan.evaluate's too
   read = config_lib.read_options(config)
   return Evaluator.from_config(config, read=read, cache_dir=cache_dir, **settings)
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan.models.feature_critic import FROZEN_COLLECTION
 from jaxgan.step import labels as labels_lib
 from jaxgan.step import packing
 
@@ -82,8 +83,9 @@ def uses_batch_norm(variables: PyTree) -> bool:
   """Whether a module's variables hold BatchNorm statistics (a `mean` and a `var` leaf).
 
   BatchNorm in training mode mixes the examples of a batch, which makes per-example input
-  gradients (and so every gradient penalty) wrong. Spectral-norm vectors (`u`, `sigma`) and the
-  `params` collection do not count.
+  gradients (and so every gradient penalty) wrong. Spectral-norm vectors (`u`, `sigma`), the
+  `params` collection and a feature critic's frozen backbone (`FROZEN_COLLECTION`, run in
+  inference mode) do not count.
 
   Args:
     variables: a Flax variable dict, `{collection: {...}}`, with or without `params`.
@@ -101,7 +103,8 @@ def uses_batch_norm(variables: PyTree) -> bool:
     tuple(getattr(k, "key", k) for k in path)
     for path, _ in jax.tree_util.tree_flatten_with_path(dict(variables))[0]
   ]
-  names = {p[-1] for p in paths if p and p[0] != "params"}
+  # A feature critic's frozen backbone runs in inference mode: its statistics mix no examples.
+  names = {p[-1] for p in paths if p and p[0] not in ("params", FROZEN_COLLECTION)}
   return {"mean", "var"} <= names
 
 
