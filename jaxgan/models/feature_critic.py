@@ -34,7 +34,6 @@ from jaxgan.models import backbones as backbones_lib
 from jaxgan.models import conditioning as cond
 from jaxgan.models import dcgan, layers, registry
 
-
 # The collection of the frozen backbone's variables: never seen by an optimiser.
 FROZEN_COLLECTION = 'backbone'
 
