@@ -23,7 +23,7 @@ def _snippet(name, text=README):
   return match.group(1)
 
 
-def test_distillation_loop_snippet_learns_the_target(capsys):
+def test_distillation_loop_snippet_learns_the_target():
   """The README's loop: the student's samples reach the target Gaussian N((1, -1), 0.5^2 I),
   through a frozen feature network and two heads, with the approximate R1."""
   namespace = {}
@@ -31,7 +31,6 @@ def test_distillation_loop_snippet_learns_the_target(capsys):
   samples = np.asarray(namespace["samples"])
   np.testing.assert_allclose(samples.mean(0), [1.0, -1.0], atol=0.3)
   np.testing.assert_allclose(samples.std(0), [0.5, 0.5], atol=0.2)
-  assert "student mean" in capsys.readouterr().out
   # Only jaxgan.losses and jaxgan.penalties; the frozen network is never given to an optimiser.
   assert set(re.findall(r"from jaxgan import (.*)", _snippet("custom-loop"))) == {
     "losses, penalties"
