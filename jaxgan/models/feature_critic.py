@@ -126,8 +126,9 @@ class FeatureCritic(nn.Module):
   def __post_init__(self):
     # Hashable attributes (a list from a config, a dict of arrays), and unknown names refused
     # here, when the module is made, rather than when it is first compiled.
+    spec = backbones_lib.get(self.backbone)  # an unknown name is refused here
     if self.layers is not None:  # a list, or 'a,b' from a command line: checked, a tuple
-      object.__setattr__(self, 'layers', backbones_lib.get(self.backbone).check_layers(self.layers))
+      object.__setattr__(self, 'layers', spec.check_layers(self.layers))
     weights = self.backbone_weights
     if weights is not None and not isinstance(weights, BackboneWeights):
       object.__setattr__(self, 'backbone_weights', BackboneWeights(weights))
