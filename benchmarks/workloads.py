@@ -436,6 +436,58 @@ SIZE_WORKLOADS: dict[str, Workload] = {
 }
 
 
+def _critic_workload(name: str, description: str, shape, **fields) -> Workload:
+  """A `CRITIC_WORKLOADS` entry: an experiment config's data, model, loss and optimiser."""
+  c = default_config()
+  c.update_from_flattened_dict(fields)
+  return Workload(name, description + ' (jaxgan only)', shape, c, torch_reference=False)
+
+
+# The projected critic's step beside the DCGAN critic's on the same G: the data, model, loss and
+# optimiser sections of experiments/configs/{mnist,stacked_mnist}_{dcgan,projected}.py
+# (tests/test_benchmarks.py checks they agree), the backbone randomly initialised
+# (`pretrained=False`: the same cost as the trained one, without its data or cache). Their ratio
+# sizes the projected configs' steps to the DCGAN configs' wall-clock.
+_PROJECTED = {
+  'model.name': 'projected',
+  'model.d_norm': 'spectral',
+  'model.kwargs.backbone': 'classifier',
+  'model.kwargs.head_width': 32,
+  'model.kwargs.pretrained': False,
+  'loss.name': 'hinge',
+  'optim.b1': 0.0,
+  'optim.b2': 0.99,
+}
+_DCGAN = {'model.name': 'dcgan', 'loss.name': 'non_saturating'}
+CRITIC_WORKLOADS: dict[str, Workload] = {
+  w.name: w
+  for w in (
+    _critic_workload(
+      'mnist-dcgan', 'mnist_dcgan: DCGAN 28x28 non-saturating', (28, 28, 1),
+      **_DCGAN, **{'data.name': 'mnist', 'model.width': 32, 'optim.ema_decay': 0.99},
+    ),
+    _critic_workload(
+      'mnist-projected', 'mnist_projected: DCGAN G, heads on a frozen classifier, hinge',
+      (28, 28, 1),
+      **_PROJECTED, **{'data.name': 'mnist', 'model.width': 32, 'optim.ema_decay': 0.99},
+    ),
+    _critic_workload(
+      'stacked-dcgan', 'stacked_mnist_dcgan: DCGAN 32x32x3 non-saturating', (32, 32, 3),
+      **_DCGAN,
+      **{'data.name': 'stacked_mnist', 'data.pad_to': 32, 'model.width': 32,
+         'optim.ema_decay': 0.999},
+    ),
+    _critic_workload(
+      'stacked-projected', 'stacked_mnist_projected: heads on the per-channel classifier',
+      (32, 32, 3),
+      **_PROJECTED,
+      **{'data.name': 'stacked_mnist', 'data.pad_to': 32, 'model.width': 32,
+         'optim.ema_decay': 0.999},
+    ),
+  )
+}  # fmt: skip
+
+
 def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
   """Every loss with and without WGAN-GP on the DCGAN 32x32x1 (LayerNorm critic, n_critic 1).
 
@@ -473,7 +525,8 @@ def sweep_workloads(losses: list[str] | None = None) -> list[Workload]:
 
 
 def get(name: str) -> Workload:
-  """The workload called `name`: one of `WORKLOADS`, `SIZE_WORKLOADS` or `sweep_workloads()`.
+  """The workload called `name`: one of `WORKLOADS`, `SIZE_WORKLOADS`, `CRITIC_WORKLOADS` or
+  `sweep_workloads()`.
 
   Raises:
     ValueError: an unknown name; the message lists the known ones.
@@ -482,12 +535,14 @@ def get(name: str) -> Workload:
     return WORKLOADS[name]
   if name in SIZE_WORKLOADS:
     return SIZE_WORKLOADS[name]
+  if name in CRITIC_WORKLOADS:
+    return CRITIC_WORKLOADS[name]
   sweep = sweep_workloads()
   for w in sweep:
     if w.name == name:
       return w
   raise ValueError(
-    f'unknown workload {name!r}; known: {", ".join([*WORKLOADS, *SIZE_WORKLOADS])} and the sweep '
+    f'unknown workload {name!r}; known: {", ".join([*WORKLOADS, *SIZE_WORKLOADS, *CRITIC_WORKLOADS])} and the sweep '
     f'names {", ".join(w.name for w in sweep)}'
   )
 

@@ -60,6 +60,28 @@ def test_workloads_are_valid_run_configs():
     wl.get('W9')
 
 
+@pytest.mark.parametrize('name', ['mnist', 'stacked_mnist'])
+def test_critic_workloads_mirror_their_configs(name):
+  # The DCGAN and projected workloads are the experiment configs' model and update.
+  import importlib.util
+
+  prefix = 'mnist' if name == 'mnist' else 'stacked'
+  for kind in ('dcgan', 'projected'):
+    path = ROOT / 'experiments' / 'configs' / f'{name}_{kind}.py'
+    spec = importlib.util.spec_from_file_location(f'_{name}_{kind}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    want, got = module.get_config(), wl.get(f'{prefix}-{kind}').config
+    for section in ('loss', 'augment', 'optim'):
+      assert got[section].to_dict() == want[section].to_dict(), (kind, section)
+    model = want.model.to_dict()
+    if kind == 'projected':  # the one difference: a random backbone, of the same cost
+      model['kwargs']['pretrained'] = False
+    assert got.model.to_dict() == model, kind
+    for field in ('name', 'pad_to', 'batch_size'):
+      assert got.data[field] == want.data[field], (kind, field)
+
+
 @pytest.mark.full
 def test_jax_workload_runs_and_counts_the_plain_formulation():
   # One workload through the loop's builder end to end (every workload's architecture is checked
