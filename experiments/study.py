@@ -286,7 +286,8 @@ STUDIES = {
   "conditional": (("mnist_cdcgan",), lambda: conditional_variants()),
   "projected": (
     ("mnist_full", "mnist_projected", "stacked_mnist_4k", "stacked_mnist_projected_4k"),
-    lambda: {"base": {}},
+    # 'steps3000': mnist_projected at mnist_dcgan's steps rather than its wall-clock.
+    lambda: {"base": {}, "steps3000": {"run.steps": 3000, "log.sample_every": 3000}},
   ),
 }
 
