@@ -124,13 +124,17 @@ def check_names(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(msg) from None
 
 
-def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -> GAN:
+def build_gan(
+  config: ml_collections.ConfigDict, image_shape: tuple[int, ...], *, load_backbone: bool = True
+) -> GAN:
   """Builds G, D and their Adam optimisers from `config.model` and `config.optim`.
 
   Args:
     config: a run config (`jaxgan.config.default_config()` and overrides).
     image_shape: one example's shape without the batch axis: `(H, W, C)` for images, `(2,)` for
       the toy mixtures.
+    load_backbone: give a feature critic its pretrained backbone (`jaxgan.run.backbones`);
+      False when a checkpoint will supply it (`jaxgan.run.loading.load`).
 
   Returns:
     The static `GAN` (modules, optimisers, latent shape `(config.model.latent_dim,)`).
@@ -140,7 +144,8 @@ def build_gan(config: ml_collections.ConfigDict, image_shape: tuple[int, ...]) -
   """
   m = config.model
   g, d = build_models(config, image_shape)
-  d = with_backbone_weights(d, config)  # a feature-network critic's pretrained backbone
+  if load_backbone:
+    d = with_backbone_weights(d, config)  # a feature-network critic's pretrained backbone
   return GAN(
     g,
     d,

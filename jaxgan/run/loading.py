@@ -127,7 +127,7 @@ def load(workdir: str, step: int | None = None):
     except Exception:  # noqa: BLE001 - an unreadable record: the shape comes from the data
       shape = None
     shape = shape or image_shape(config)  # a toy run, or a checkpoint without a loader state
-    gan = build_gan(config, shape)
+    gan = build_gan(config, shape, load_backbone=False)  # a feature critic's: in the checkpoint
     template = jax.eval_shape(
       gan.init, jax.random.key(0), jnp.zeros((config.data.batch_size, *shape), jnp.float32)
     )
