@@ -33,6 +33,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
+from jaxgan.errors import ConfigError, UserError
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.run import compilation_cache, inputs, writers
 from jaxgan.run.build import build_gan, build_train_step
@@ -179,10 +180,14 @@ def _train(config, workdir, mesh, cleanup: contextlib.ExitStack) -> dict[str, An
 
   inp = inputs.make_input(config, mesh)
   cleanup.callback(inp.close)
-  gan = build_gan(config, inp.image_shape)  # unknown model, bad image size: errors before compiling
   k = config.run.steps_per_call
-  # A penalty on a BatchNorm critic is refused here, before the workdir is touched.
-  step = build_train_step(config, gan, inp.class_frequencies)
+  try:  # the modules' and the step's refusals of this config, before the workdir is touched
+    gan = build_gan(config, inp.image_shape)
+    step = build_train_step(config, gan, inp.class_frequencies)
+  except (ValueError, TypeError) as e:  # e.g. a penalty on a BatchNorm critic: the input's fault
+    if isinstance(e, UserError):
+      raise
+    raise ConfigError(str(e)) from e
   call = inputs.compile_call(step, inp, mesh, k)
 
   init_key, train_key, sample_key, eval_key = run_keys(config.seed)

@@ -232,6 +232,20 @@ def consistency_term(D, weight: ScalarOrSchedule, transform, *, pack: int) -> Ca
   return term
 
 
+def check_lecam_critic(gan: GAN) -> None:
+  """Refuses LeCam on a critic of several heads, from D's shapes, before anything is compiled.
+
+  Raises:
+    ValueError: D returns several heads; LeCam keeps one pair of anchors.
+  """
+  if gan.critic_has_heads():
+    raise ValueError(
+      "LeCam keeps one pair of anchors (EMAs of D's mean real and fake scores), but this "
+      "discriminator scores with several heads. Set lecam_weight=0 (in a run config: "
+      "--config.loss.lecam_weight=0), or use a critic with one score per example."
+    )
+
+
 def lecam_term(weight: ScalarOrSchedule, decay: float) -> Callable:
   """Builds LeCam's term of the critic loss (Tseng et al. 2021), with its anchors' update.
 
@@ -245,12 +259,6 @@ def lecam_term(weight: ScalarOrSchedule, decay: float) -> Callable:
   """
 
   def term(anchors, s_real, s_fake, first, step):
-    if not isinstance(s_real, jax.Array):
-      raise ValueError(
-        "LeCam keeps one pair of anchors (EMAs of D's mean real and fake scores); this critic "
-        f"gives several heads ({jax.tree.structure(s_real)}). Set loss.lecam_weight=0, or use "
-        "a critic with one score per example."
-      )
     anchors = regularizers.update_lecam_anchors(anchors, s_real, s_fake, decay, first)
     lecam = regularizers.lecam_regularizer(s_real, s_fake, anchors[0], anchors[1])
     return lecam, value(weight, step) * lecam, anchors

@@ -280,13 +280,22 @@ class GAN:
     Returns:
       True for a BatchNorm discriminator, on which gradient penalties are wrong.
     """
-    return uses_batch_norm(jax.eval_shape(self._critic_vars))
+    return uses_batch_norm(jax.eval_shape(self._critic_init)[1])
 
-  def _critic_vars(self) -> PyTree:
-    # D's non-parameter collections as `_init` makes them, on one pack of G's (shaped) output.
+  def critic_has_heads(self) -> bool:
+    """Whether D scores with several heads (a dict or list of score arrays, `scores_and_logits`),
+    from shapes alone, as `critic_uses_batch_norm`."""
+    scores, _ = scores_and_logits(jax.eval_shape(self._critic_init)[0])
+    return not isinstance(scores, jax.ShapeDtypeStruct)
+
+  def _critic_init(self) -> tuple[PyTree, PyTree]:
+    # D's output and non-parameter collections as `_init` makes them, on one pack of G's
+    # (shaped) output.
     key = jax.random.key(0)
     z = self.latents(key, self.pack)
     kw = self._kwargs(jnp.zeros((self.pack,), jnp.int32))
     fake, _ = self.generator.init_with_output(key, z, train=False, **kw)
     kw = self._kwargs(jnp.zeros((1,), jnp.int32))
-    return _split(self.discriminator.init(key, packing.pack(fake, self.pack), train=False, **kw))[1]
+    x = packing.pack(fake, self.pack)
+    out, variables = self.discriminator.init_with_output(key, x, train=False, **kw)
+    return out, _split(variables)[1]

@@ -144,7 +144,8 @@ def make_train_step(
       a positive integer, a negative weight, `ema_decay` or `lecam_decay` outside [0, 1),
       `ada_target` outside (0, 1), without `augment` or with `augment_p`, `ada_kimg` not > 0,
       fake label probabilities of the wrong length, negative or not summing to 1, a
-      class-conditional GAN with packing, a penalty option that no penalty takes.
+      class-conditional GAN with packing, a penalty option that no penalty takes; LeCam on a
+      critic of several heads (`regularization.check_lecam_critic`).
 
   Example:
     >>> import jax, jax.numpy as jnp, optax
@@ -186,6 +187,8 @@ def make_train_step(
   D, m, num_classes = gan.discriminator, gan.pack, gan.num_classes
   use_cr = callable(consistency_weight) or consistency_weight > 0
   use_lecam = callable(lecam_weight) or lecam_weight > 0
+  if use_lecam:
+    reg.check_lecam_critic(gan)
   critic_update = updates.make_critic_update(
     gan,
     gan_loss,
