@@ -32,7 +32,8 @@ REDUCTIONS = ("sum", "mean")
 
 def is_single(scores: Any) -> bool:
   """True for one array (or number): the one-head case, False for a container of heads."""
-  return jax.tree_util.treedef_is_leaf(jax.tree.structure(scores))
+  treedef = jax.tree.structure(scores)  # an empty container is a leaf too, of no array
+  return jax.tree_util.treedef_is_leaf(treedef) and treedef.num_leaves == 1
 
 
 def leaves_with_paths(tree: Any) -> list[tuple[str, Any]]:

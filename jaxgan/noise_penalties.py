@@ -80,7 +80,7 @@ def approx_r1(
     >>> abs(float(approx_r1(critic, x, jax.random.key(0), 0.1)) / 0.1**2 - 25.0) < 2.5
     True
   """
-  if isinstance(sigma, int | float) and not sigma > 0:
+  if not isinstance(sigma, jax.core.Tracer) and not float(sigma) > 0:  # NumPy scalars too
     raise ValueError(
       f"approx_r1 needs a noise scale sigma > 0; got {sigma}. Pass a positive sigma (e.g. "
       f"{APPROX_SIGMA} for images in [-1, 1]), or use r1_penalty for the exact R1."

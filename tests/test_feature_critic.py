@@ -137,7 +137,9 @@ def test_finetune_backbone_puts_it_under_params(critic):
 @pytest.mark.full  # 10-17 s here: compiles the backbone (init and apply or grad)
 def test_pretrained_weights_land_bitwise_and_wrong_ones_are_refused():
   x = _images((N, 16, 16, 1))
-  full = jax.jit(backbones.ResidualClassifier(widths=TINY_WIDTHS).init)(jax.random.key(7), x)  # with the head
+  full = jax.jit(backbones.ResidualClassifier(widths=TINY_WIDTHS).init)(
+    jax.random.key(7), x
+  )  # with the head
   d = FeatureCritic(layers=('stage2',), head_width=8, backbone_weights=jax.device_get(full))
   hash(d)  # a module holding weights is still hashable (jit, the GAN dataclass)
   got = _init(d, x)['backbone']['weights']['params']

@@ -54,3 +54,12 @@ def test_penalty_options_are_checked_by_validate():
     ConfigError, match=r"config.loss.penalty_options \['sigmaa'\] are taken by none"
   ):
     config_lib.validate(c)
+
+
+def test_a_backbone_that_cannot_be_built_for_the_data_is_refused_by_validate():
+  # The classifier backbone reads 1 channel: none is trained for CIFAR-10.
+  c = _projected(backbone="classifier")
+  with pytest.raises(ConfigError, match=r"config.model.kwargs.backbone: .*'inception'"):
+    config_lib.validate(c)
+  with pytest.raises(ConfigError, match=r"resize_to >= 75"):
+    config_lib.validate(_projected(backbone="inception", resize_to=4))

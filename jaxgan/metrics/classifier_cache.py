@@ -102,6 +102,25 @@ def cached_classifier_path(dataset: str, cache_dir: str | os.PathLike | None = N
   return _path(dataset, cache_dir, SETTINGS, "classifiers", "convnet")
 
 
+# The data sets with a classifier backbone: the 'classifier' backbone reads 1-channel images
+# (`jaxgan.models.backbones`), Stacked MNIST's channel by channel.
+BACKBONE_DATASETS = ("mnist", "fashion_mnist", "stacked_mnist")
+
+
+def check_backbone_dataset(dataset: str) -> None:
+  """Refuses the classifier backbone on a data set it cannot be trained for.
+
+  Raises:
+    ValueError: a data set other than `BACKBONE_DATASETS`, naming the Inception backbone.
+  """
+  if dataset not in BACKBONE_DATASETS:
+    raise ValueError(
+      f"the 'classifier' backbone is a 1-channel network jaxgan trains on {', '.join(BACKBONE_DATASETS)}"
+      f"; {dataset!r} has none. Use model.kwargs.backbone='inception' (the FID network, scored "
+      "then by eval.extractor='classifier')."
+    )
+
+
 def cached_backbone_path(dataset: str, cache_dir: str | os.PathLike | None = None) -> str:
   """Where the cached backbone classifier of a run on `dataset` lives (`BACKBONE_SETTINGS`).
 
@@ -172,6 +191,7 @@ def cached_backbone(
   Raises:
     ValueError: as `classifier_dataset`.
   """
+  check_backbone_dataset(dataset)
   path = cached_backbone_path(dataset, cache_dir)
   return _cached(dataset, path, BACKBONE_SETTINGS, "backbone", data_dir, source_dir, log_fn)
 
@@ -188,6 +208,9 @@ def _cached(dataset, path, settings, what, data_dir, source_dir, log_fn):
       say(f"Reusing the cached {clf.meta['dataset']} {what} {path} (test accuracy {acc:.2f}%)")
       return clf
   trained_on = classifier_dataset(dataset)
+  say(
+    f"Training the {trained_on} {what} (first use: a few minutes on a CPU; cached for later runs)"
+  )
   clf, info = clf_lib.train_classifier(
     trained_on, **settings, data_dir=data_dir, source_dir=source_dir, log=None
   )

@@ -78,8 +78,8 @@ def check_critic_network(extractor: Any, critic_backbone: str | None) -> None:
       "this run's critic reads the FID Inception network's features, so Inception FID, KID and "
       "precision/recall would score how well G matches those features, not its images "
       "(Kynkaanniemi et al. 2023; docs/feature_critic.md). Evaluate it with "
-      "eval.extractor='classifier' (a network jaxgan trains on the data set), or train the "
-      "critic on model.kwargs.backbone='classifier'."
+      "eval.extractor='classifier' (jaxgan.evaluate: --extractor=classifier), a network jaxgan "
+      "trains on the data set."
     )
 
 

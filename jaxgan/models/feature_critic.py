@@ -127,6 +127,13 @@ class FeatureCritic(nn.Module):
     # Hashable attributes (a list from a config, a dict of arrays), and unknown names refused
     # here, when the module is made, rather than when it is first compiled.
     spec = backbones_lib.get(self.backbone)  # an unknown name is refused here
+    if self.resize_to and self.resize_to < spec.min_size:
+      own = "the images' own size"
+      raise ValueError(
+        f"resize_to={self.resize_to}: backbone {spec.name!r} needs inputs of at least "
+        f"{spec.min_size} px; set resize_to >= {spec.min_size}, 0 ({own}) or None (its default, "
+        f"{spec.default_size or own})"
+      )
     if self.layers is not None:  # a list, or 'a,b' from a command line: checked, a tuple
       object.__setattr__(self, 'layers', spec.check_layers(self.layers))
     weights = self.backbone_weights

@@ -101,6 +101,13 @@ def check_names(config: ml_collections.ConfigDict) -> None:
   shape = _known_shape(config)
   if shape is not None:  # the modules themselves, so that their keywords' checks run now
     lookups.append(("model", lambda: build_models(config, shape)))
+  from jaxgan.config.checks import critic_backbone  # pylint: disable=g-import-not-at-top
+
+  if critic_backbone(config) == "classifier" and config.model.kwargs.get("pretrained", True):
+    from jaxgan.metrics import classifier_cache  # pylint: disable=g-import-not-at-top
+
+    check = lambda: classifier_cache.check_backbone_dataset(config.data.name)
+    lookups.append(("model.kwargs.backbone", check))
   named = [*lo.penalties.keys(), *([lo.penalty] if lo.penalty is not None else [])]
   for name in named:
     lookups.append((f"loss.penalty={name!r}", lambda name=name: penalties.get(name)))

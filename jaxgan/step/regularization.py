@@ -91,7 +91,12 @@ def bind_options(penalties, options: Mapping | None) -> dict:
   taken = {p: penalties_lib.keywords(p) for p in penalties}
   unused = sorted(k for k in options if not any(k in kws for kws in taken.values()))
   if unused:
-    names = ", ".join(f"{penalty_name(p)}: {kws}" for p, kws in taken.items()) or "no penalty"
+    if not taken:
+      raise OptionError(
+        f"$penalty_options {unused} are options of penalties, and there is no penalty; name one "
+        "($penalty or $penalties, e.g. approx_r1 for sigma) or drop the options."
+      )
+    names = ", ".join(f"{penalty_name(p)}: {kws}" for p, kws in taken.items())
     raise OptionError(
       f"$penalty_options {unused} are taken by none of the run's penalties ({names}); give "
       "only keywords of those penalties."
