@@ -10,8 +10,8 @@ head scoring patches; the hinge loss sums over the heads, and Adam(2e-4, 0, 0.99
 The backbone is another architecture and seed than the classifier that scores the run (FCD), so
 G is not judged by the network it was trained against (docs/feature_critic.md).
 
-The step costs about 3.7x mnist_dcgan's on 2 CPU cores, so 800 steps take the wall-clock of
-mnist_dcgan's 3,000: the comparison of docs/results.md ("Projected discriminator").
+The step costs 3.7x (beside other jobs) to 4.45x (idle) mnist_dcgan's on 2 CPU cores, so 800
+steps take the wall-clock of mnist_dcgan's 3,000: the comparison of docs/results.md ("Projected discriminator").
 """
 
 from jaxgan.config import default_config
