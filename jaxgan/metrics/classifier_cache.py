@@ -208,8 +208,9 @@ def _cached(dataset, path, settings, what, data_dir, source_dir, log_fn):
       say(f"Reusing the cached {clf.meta['dataset']} {what} {path} (test accuracy {acc:.2f}%)")
       return clf
   trained_on = classifier_dataset(dataset)
-  say(
-    f"Training the {trained_on} {what} (first use: a few minutes on a CPU; cached for later runs)"
+  # Announced on the module's logger (the run's log), minutes before `say`'s one line.
+  log.info(
+    "Training the %s %s (first use: minutes on a CPU; cached for later runs)", trained_on, what
   )
   clf, info = clf_lib.train_classifier(
     trained_on, **settings, data_dir=data_dir, source_dir=source_dir, log=None
