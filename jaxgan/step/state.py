@@ -280,13 +280,18 @@ class GAN:
     Returns:
       True for a BatchNorm discriminator, on which gradient penalties are wrong.
     """
-    return uses_batch_norm(jax.eval_shape(self._critic_init)[1])
+    return uses_batch_norm(self._critic_shapes[1])
 
   def critic_has_heads(self) -> bool:
     """Whether D scores with several heads (a dict or list of score arrays, `scores_and_logits`),
     from shapes alone, as `critic_uses_batch_norm`."""
-    scores, _ = scores_and_logits(jax.eval_shape(self._critic_init)[0])
+    scores, _ = scores_and_logits(self._critic_shapes[0])
     return not isinstance(scores, jax.ShapeDtypeStruct)
+
+  @functools.cached_property
+  def _critic_shapes(self) -> tuple[PyTree, PyTree]:
+    # Traced once per GAN: both checks of the step's build read it.
+    return jax.eval_shape(self._critic_init)
 
   def _critic_init(self) -> tuple[PyTree, PyTree]:
     # D's output and non-parameter collections as `_init` makes them, on one pack of G's
